@@ -1,0 +1,92 @@
+// Package agent converges one host into its role. A role is data: an ordered list of steps,
+// each a list of small tasks that can find the actual state, say what would change, and
+// make the change (the shape of kops nodeup). Re-running changes nothing when nothing
+// differs; a dry run prints what would change and touches nothing.
+package agent
+
+import (
+	"context"
+	"io"
+	"log/slog"
+
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/inventory"
+)
+
+// Change is what a task found it must do.
+type Change struct {
+	Needed  bool
+	Summary string // e.g. "write /etc/keystone/keystone.conf (content differs)"
+}
+
+// NoChange is the Change of a task whose target is already in the wanted state.
+var NoChange = Change{}
+
+// Task converges one piece of the host.
+type Task interface {
+	// Name is short and stable, e.g. "file /etc/nginx/nginx.conf".
+	Name() string
+	// Check finds the actual state and says what would change. No side effects.
+	Check(ctx context.Context, rt *Runtime) (Change, error)
+	// Apply makes the change; called only when Check said Needed and this is no dry run.
+	Apply(ctx context.Context, rt *Runtime) error
+}
+
+// Step is an ordered group of tasks; it is the unit of progress that the agent publishes.
+type Step struct {
+	Name  string
+	Tasks []Task
+}
+
+// Role builds the steps that turn a host into its role.
+type Role interface {
+	Role() envfile.Role
+	Steps(rt *Runtime) ([]Step, error)
+}
+
+// Paths says where a role puts things on this host. On EC2 these are the LLD's paths
+// (/opt/ssl-certs, /opt/scripts, /etc, /var/lib, /var/log); locally every host gets its own
+// tree under the local target's directory, so several "hosts" share one machine.
+type Paths struct {
+	Root      string // prefix of the host's own tree ("/" on EC2)
+	SSLCerts  string // shared certificate store (EFS /opt/ssl-certs)
+	Scripts   string // shared scripts/packages store (EFS /opt/scripts)
+	Etc       string // configuration (/etc)
+	Data      string // daemon data (/var/lib)
+	Log       string // logs (/var/log)
+	Run       string // pid files and sockets (/run)
+	Status    string // status store directory (local target only; on AWS the S3 bucket)
+	Bucket    string // S3 bucket stand-in directory (local target only)
+	SecretDir string // 0600 secret files (local target only; on AWS Secrets Manager)
+}
+
+// Runtime is everything a role and its tasks may use.
+type Runtime struct {
+	Env      *envfile.Env
+	Host     inventory.Host   // the host being converged
+	Hosts    []inventory.Host // every host of the environment (clustering, dependencies)
+	Paths    Paths
+	Platform Platform
+	Secrets  Secrets
+	Log      *slog.Logger
+	// Progress receives human-readable progress lines (the LLD's *-setup-progress.log).
+	Progress io.Writer
+	DryRun   bool
+}
+
+// Secrets gives roles the generated secrets of the environment. Get creates a secret the
+// first time it is asked for (generated, never written in code) and returns the same value
+// afterwards; on AWS it reads what Terraform stored in Secrets Manager.
+type Secrets interface {
+	Get(ctx context.Context, name string) (string, error)
+}
+
+// Well-known secret names.
+const (
+	SecretKeystoneDB    = "keystone-db-password"   // MySQL user keystone
+	SecretPortalDB      = "cso-portal-db-password" // MySQL user cso_user
+	SecretKeystoneAdmin = "keystone-admin-password"
+	SecretRabbitMQ      = "rabbitmq-ssp-password" // RabbitMQ user ssp_user
+	SecretErlangCookie  = "rabbitmq-erlang-cookie"
+	SecretMySQLAdmin    = "mysql-admin-password" // the RDS master / local MariaDB admin
+)

@@ -1,0 +1,39 @@
+package agent
+
+import (
+	"context"
+	"time"
+)
+
+// Platform is what differs between Amazon Linux 2023 on EC2 (dnf, systemd) and the local
+// target on Debian (apt, no systemd: the local supervisor runs the daemons).
+type Platform interface {
+	Name() string // "al2023" or "local"
+	// Packages returns a task that installs the named packages (the platform's own names).
+	Packages(names ...string) Task
+	// Service returns a task that makes the service run as spec says, (re)starting it when
+	// it is not running or when one of spec.ConfigFiles changed since it was started, and
+	// waiting (bounded) for spec.Ready.
+	Service(spec ServiceSpec) Task
+	// Stop stops the named service if it runs (bounded; forceful after spec.StopTimeout).
+	Stop(ctx context.Context, name string) error
+	// Running reports whether the named service runs.
+	Running(ctx context.Context, name string) (bool, error)
+}
+
+// ServiceSpec describes one long-running daemon.
+type ServiceSpec struct {
+	Name    string   // unique per machine, e.g. "keystone01-httpd"
+	Command []string // runs in the foreground (the platform supervises it)
+	Env     []string // KEY=VALUE; never secrets on the command line
+	User    string   // run as this user ("" = the agent's user)
+	Dir     string   // working directory
+	// ConfigFiles are hashed at start; a later change restarts the service.
+	ConfigFiles []string
+	// Ready is polled until it returns nil or ReadyTimeout passes.
+	Ready        func(ctx context.Context) error
+	ReadyTimeout time.Duration
+	// StopCommand stops the service gracefully (e.g. rabbitmqctl shutdown); default SIGTERM.
+	StopCommand []string
+	StopTimeout time.Duration
+}

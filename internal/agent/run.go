@@ -1,0 +1,116 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/cso-ssp/platform/internal/status"
+)
+
+// Result is what one agent run did.
+type Result struct {
+	Host    string
+	Changed []string // summaries of the changes made (or, in a dry run, that would be made)
+	Steps   []status.Step
+}
+
+// Run converges rt.Host with role: every step in order, every task checked and applied when
+// needed. Progress goes to rt.Progress and, unless store is nil or this is a dry run, to the
+// status store after each step. The first failing task stops the run and is reported with
+// its step; a later run starts again from the top and skips what is already converged.
+func Run(ctx context.Context, rt *Runtime, role Role, store status.Store) (Result, error) {
+	res := Result{Host: rt.Host.Name}
+	steps, err := role.Steps(rt)
+	if err != nil {
+		return res, fmt.Errorf("%s: plan role %s: %w", rt.Host.Name, role.Role(), err)
+	}
+	now := time.Now().UTC()
+	doc := status.Host{
+		Host: rt.Host.Name, Role: string(rt.Host.Role), Index: rt.Host.Index, Env: rt.Env.Name,
+		State: status.StateRunning, StartedAt: now, UpdatedAt: now,
+		AgentRun: fmt.Sprintf("%d-%d", os.Getpid(), now.UnixNano()),
+	}
+	for _, s := range steps {
+		doc.Steps = append(doc.Steps, status.Step{Name: s.Name, State: status.StatePending})
+	}
+	publish := func() {
+		if store == nil || rt.DryRun {
+			return
+		}
+		doc.UpdatedAt = time.Now().UTC()
+		if err := store.Put(ctx, doc); err != nil && rt.Log != nil {
+			rt.Log.Warn("could not publish status", "host", doc.Host, "err", err)
+		}
+	}
+	publish()
+	for i, s := range steps {
+		st := &doc.Steps[i]
+		st.State, st.StartedAt = status.StateRunning, time.Now().UTC()
+		doc.Step = s.Name
+		rt.progressf("step %d/%d %s: started", i+1, len(steps), s.Name)
+		publish()
+		changed, err := runStep(ctx, rt, s, &res)
+		st.FinishedAt, st.Changed = time.Now().UTC(), changed
+		if err != nil {
+			st.State, st.Detail = status.StateFailed, err.Error()
+			doc.State, doc.LastError, doc.FinishedAt = status.StateFailed, fmt.Sprintf("step %s: %v", s.Name, err), time.Now().UTC()
+			rt.progressf("step %d/%d %s: FAILED: %v", i+1, len(steps), s.Name, err)
+			publish()
+			res.Steps = doc.Steps
+			return res, fmt.Errorf("%s: step %s: %w", rt.Host.Name, s.Name, err)
+		}
+		st.State = status.StateDone
+		word := "unchanged"
+		if changed {
+			word = "changed"
+		}
+		rt.progressf("step %d/%d %s: done (%s, %s)", i+1, len(steps), s.Name, word, st.FinishedAt.Sub(st.StartedAt).Round(time.Millisecond))
+		publish()
+	}
+	doc.State, doc.Step, doc.FinishedAt = status.StateDone, "", time.Now().UTC()
+	publish()
+	res.Steps = doc.Steps
+	return res, nil
+}
+
+func runStep(ctx context.Context, rt *Runtime, s Step, res *Result) (changed bool, err error) {
+	for _, t := range s.Tasks {
+		if err := ctx.Err(); err != nil {
+			return changed, err
+		}
+		c, err := t.Check(ctx, rt)
+		if err != nil {
+			return changed, fmt.Errorf("%s: check: %w", t.Name(), err)
+		}
+		if !c.Needed {
+			continue
+		}
+		summary := c.Summary
+		if summary == "" {
+			summary = t.Name()
+		}
+		res.Changed = append(res.Changed, summary)
+		changed = true
+		if rt.DryRun {
+			rt.progressf("  would %s", summary)
+			continue
+		}
+		rt.progressf("  %s", summary)
+		if err := t.Apply(ctx, rt); err != nil {
+			return changed, fmt.Errorf("%s: %w", t.Name(), err)
+		}
+	}
+	return changed, nil
+}
+
+func (rt *Runtime) progressf(format string, args ...any) {
+	if rt.Progress == nil {
+		return
+	}
+	fmt.Fprintf(rt.Progress, "%s %s %s\n", time.Now().UTC().Format(time.RFC3339), rt.Host.Name, fmt.Sprintf(format, args...))
+}
+
+// Progressf writes one progress line (roles use it for long waits).
+func (rt *Runtime) Progressf(format string, args ...any) { rt.progressf(format, args...) }

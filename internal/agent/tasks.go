@@ -1,0 +1,195 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+)
+
+// FuncTask is a task made of two functions, for changes that are not files or packages
+// (a database grant, a cluster join). Check must have no side effects.
+type FuncTask struct {
+	TaskName  string
+	CheckFunc func(ctx context.Context, rt *Runtime) (Change, error)
+	ApplyFunc func(ctx context.Context, rt *Runtime) error
+}
+
+func (t FuncTask) Name() string { return t.TaskName }
+func (t FuncTask) Check(ctx context.Context, rt *Runtime) (Change, error) {
+	return t.CheckFunc(ctx, rt)
+}
+func (t FuncTask) Apply(ctx context.Context, rt *Runtime) error { return t.ApplyFunc(ctx, rt) }
+
+// File makes Path hold Content with Mode and owner. It writes atomically (temporary file in
+// the same directory, then rename), so a reader never sees half a file and an interrupted
+// run leaves the old file in place.
+type File struct {
+	Path    string
+	Content []byte
+	Mode    fs.FileMode // default 0644
+	Owner   string      // user name; "" keeps the agent's user
+	Group   string      // group name; "" = the owner's primary group
+	// Secret marks content that must never be printed (dry-run shows only that it differs).
+	Secret bool
+}
+
+func (f File) Name() string { return "file " + f.Path }
+
+func (f File) mode() fs.FileMode {
+	if f.Mode == 0 {
+		return 0o644
+	}
+	return f.Mode
+}
+
+func (f File) Check(_ context.Context, _ *Runtime) (Change, error) {
+	st, err := os.Stat(f.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Change{Needed: true, Summary: "create " + f.Path}, nil
+	}
+	if err != nil {
+		return Change{}, err
+	}
+	cur, err := os.ReadFile(f.Path)
+	if err != nil {
+		return Change{}, err
+	}
+	var why []string
+	if !bytes.Equal(cur, f.Content) {
+		why = append(why, "content differs")
+	}
+	if st.Mode().Perm() != f.mode() {
+		why = append(why, fmt.Sprintf("mode %o, want %o", st.Mode().Perm(), f.mode()))
+	}
+	if uid, gid, err := lookupOwner(f.Owner, f.Group); err == nil && uid >= 0 {
+		if s, ok := st.Sys().(*syscall.Stat_t); ok && (int(s.Uid) != uid || int(s.Gid) != gid) {
+			why = append(why, "owner differs")
+		}
+	}
+	if len(why) == 0 {
+		return NoChange, nil
+	}
+	return Change{Needed: true, Summary: fmt.Sprintf("update %s (%v)", f.Path, why)}, nil
+}
+
+func (f File) Apply(_ context.Context, _ *Runtime) error {
+	dir := filepath.Dir(f.Path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(f.Path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	// Restrict before writing: a secret is never readable by others, even for a moment.
+	if err := tmp.Chmod(f.mode()); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(f.Content); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	uid, gid, err := lookupOwner(f.Owner, f.Group)
+	if err != nil {
+		return err
+	}
+	if uid >= 0 {
+		if err := os.Chown(tmp.Name(), uid, gid); err != nil {
+			return err
+		}
+	}
+	return os.Rename(tmp.Name(), f.Path)
+}
+
+// Dir makes Path a directory with Mode and owner.
+type Dir struct {
+	Path  string
+	Mode  fs.FileMode // default 0755
+	Owner string
+	Group string
+}
+
+func (d Dir) Name() string { return "dir " + d.Path }
+
+func (d Dir) mode() fs.FileMode {
+	if d.Mode == 0 {
+		return 0o755
+	}
+	return d.Mode
+}
+
+func (d Dir) Check(_ context.Context, _ *Runtime) (Change, error) {
+	st, err := os.Stat(d.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Change{Needed: true, Summary: "create directory " + d.Path}, nil
+	}
+	if err != nil {
+		return Change{}, err
+	}
+	if !st.IsDir() {
+		return Change{}, fmt.Errorf("%s exists and is not a directory", d.Path)
+	}
+	if st.Mode().Perm() != d.mode() {
+		return Change{Needed: true, Summary: fmt.Sprintf("chmod %o %s", d.mode(), d.Path)}, nil
+	}
+	if uid, gid, err := lookupOwner(d.Owner, d.Group); err == nil && uid >= 0 {
+		if s, ok := st.Sys().(*syscall.Stat_t); ok && (int(s.Uid) != uid || int(s.Gid) != gid) {
+			return Change{Needed: true, Summary: "chown " + d.Path}, nil
+		}
+	}
+	return NoChange, nil
+}
+
+func (d Dir) Apply(_ context.Context, _ *Runtime) error {
+	if err := os.MkdirAll(d.Path, d.mode()); err != nil {
+		return err
+	}
+	if err := os.Chmod(d.Path, d.mode()); err != nil {
+		return err
+	}
+	uid, gid, err := lookupOwner(d.Owner, d.Group)
+	if err != nil {
+		return err
+	}
+	if uid >= 0 {
+		return os.Chown(d.Path, uid, gid)
+	}
+	return nil
+}
+
+// lookupOwner resolves user and group names; uid -1 means "leave as is".
+func lookupOwner(owner, group string) (uid, gid int, err error) {
+	if owner == "" {
+		return -1, -1, nil
+	}
+	u, err := user.Lookup(owner)
+	if err != nil {
+		return -1, -1, fmt.Errorf("user %q: %w", owner, err)
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(u.Gid)
+	if group != "" {
+		g, err := user.LookupGroup(group)
+		if err != nil {
+			return -1, -1, fmt.Errorf("group %q: %w", group, err)
+		}
+		gid, _ = strconv.Atoi(g.Gid)
+	}
+	return uid, gid, nil
+}

@@ -1,0 +1,142 @@
+// Package cli is the `cso` command tree. Each area registers its commands from its own file
+// (env.go, deploy.go, agent.go, local.go, check.go, admin.go) with register(), so the tree
+// is assembled in one place and every command shares the global flags and exit codes.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes of every cso command (documented in README.md).
+const (
+	ExitOK      = 0 // success; for plan: no changes
+	ExitFailure = 1 // the operation ran and failed (a check red, a deploy step failed)
+	ExitUsage   = 2 // bad flags, arguments or input files (nothing was changed)
+	ExitChanges = 3 // plan: there are changes to apply
+	ExitAborted = 4 // the operator declined or interrupted (Ctrl-C); state was left consistent
+)
+
+// ExitError carries an exit code up to Main with the message to print.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit %d", e.Code)
+	}
+	return e.Err.Error()
+}
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Exit wraps err with an exit code.
+func Exit(code int, err error) error { return &ExitError{Code: code, Err: err} }
+
+// Globals are the flags every command has.
+type Globals struct {
+	Output  string // "table" or "json"
+	EnvDir  string // where env.<name>.yaml files live
+	Verbose bool
+	Stdout  io.Writer
+	Stderr  io.Writer
+	Stdin   io.Reader
+}
+
+// JSON reports whether the operator asked for JSON output.
+func (g *Globals) JSON() bool { return g.Output == "json" }
+
+// Logger returns the structured logger for diagnostics (stderr).
+func (g *Globals) Logger() *slog.Logger {
+	lvl := slog.LevelInfo
+	if g.Verbose {
+		lvl = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+type commandFactory struct {
+	order int
+	make  func(g *Globals) *cobra.Command
+}
+
+var factories []commandFactory
+
+// register adds a top-level command; order sorts the help listing.
+func register(order int, make func(g *Globals) *cobra.Command) {
+	factories = append(factories, commandFactory{order, make})
+}
+
+// NewRoot builds the whole command tree writing to the given streams.
+func NewRoot(stdin io.Reader, stdout, stderr io.Writer) (*cobra.Command, *Globals) {
+	g := &Globals{Stdout: stdout, Stderr: stderr, Stdin: stdin}
+	root := &cobra.Command{
+		Use:   "cso",
+		Short: "Plan, deploy, converge and check the CSO Shared Services Portal platform",
+		Long: `cso is the one tool of the CSO Shared Services Portal platform: environment files,
+Terraform deployment, the host agent, health checks, the jump server's admin dashboard
+and the local target that runs the whole platform tier on one machine.
+
+Exit codes: 0 success (plan: no changes), 1 failure, 2 usage or invalid input,
+3 plan has changes, 4 declined or interrupted.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	pf := root.PersistentFlags()
+	pf.StringVarP(&g.Output, "output", "o", "table", "output format: table or json")
+	pf.StringVar(&g.EnvDir, "env-dir", defaultEnvDir(), "directory of the env.<name>.yaml files ($CSO_ENV_DIR)")
+	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "debug logging on stderr")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if g.Output != "table" && g.Output != "json" {
+			return Exit(ExitUsage, fmt.Errorf("--output %q: expected table or json", g.Output))
+		}
+		return nil
+	}
+	sort.SliceStable(factories, func(i, j int) bool { return factories[i].order < factories[j].order })
+	for _, f := range factories {
+		root.AddCommand(f.make(g))
+	}
+	return root, g
+}
+
+func defaultEnvDir() string {
+	if d := os.Getenv("CSO_ENV_DIR"); d != "" {
+		return d
+	}
+	return "environments"
+}
+
+// Main runs cso with args and returns the process exit code.
+func Main(args []string) int {
+	return Run(args, os.Stdin, os.Stdout, os.Stderr)
+}
+
+// Run is Main with explicit streams (tests call it).
+func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root, _ := NewRoot(stdin, stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return ExitOK
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		if ee.Err != nil {
+			fmt.Fprintln(stderr, "cso:", ee.Err)
+		}
+		return ee.Code
+	}
+	// cobra's own errors are about flags and arguments.
+	fmt.Fprintln(stderr, "cso:", err)
+	return ExitUsage
+}

@@ -1,0 +1,113 @@
+package envfile
+
+import "fmt"
+
+// Role is a host role of the platform.
+type Role string
+
+// The five host roles of the LLD (2.4.1).
+const (
+	RoleJump     Role = "jump"
+	RoleKeystone Role = "keystone"
+	RoleRabbitMQ Role = "rabbitmq"
+	RoleFrontend Role = "frontend"
+	RoleBackend  Role = "backend"
+)
+
+// Roles lists every role in the LLD's dependency order (2.4.3): jump first, then the
+// identity and messaging tier, then the application tier.
+var Roles = []Role{RoleJump, RoleKeystone, RoleRabbitMQ, RoleFrontend, RoleBackend}
+
+// ParseRole checks s against the known roles.
+func ParseRole(s string) (Role, error) {
+	for _, r := range Roles {
+		if string(r) == s {
+			return r, nil
+		}
+	}
+	return "", fmt.Errorf("unknown role %q: expected one of jump, keystone, rabbitmq, frontend, backend", s)
+}
+
+// DefaultDBEngineVersion is the RDS MySQL version used when the file does not set one.
+// 8.4 is the LTS line on RDS; 8.0 left standard support on 31 July 2026 (docs/decisions.md).
+const DefaultDBEngineVersion = "8.4.7"
+
+// Count returns the number of hosts of role: the file's override, else 1, or 2 when ha
+// (3 for RabbitMQ: a quorum queue needs a majority to stay writable when a node is lost).
+// There is always exactly one jump server.
+func (e *Env) Count(r Role) int {
+	var override *int
+	switch r {
+	case RoleJump:
+		return 1
+	case RoleFrontend:
+		override = e.Counts.Frontend
+	case RoleBackend:
+		override = e.Counts.Backend
+	case RoleKeystone:
+		override = e.Counts.Keystone
+	case RoleRabbitMQ:
+		override = e.Counts.RabbitMQ
+	}
+	if override != nil {
+		return *override
+	}
+	if !e.HA {
+		return 1
+	}
+	if r == RoleRabbitMQ {
+		return 3
+	}
+	return 2
+}
+
+// sizing is the LLD's 2.4.1 tables: production and development.
+var sizing = map[bool]map[Role]string{
+	true: {RoleFrontend: "c5.2xlarge", RoleBackend: "c5.4xlarge", RoleKeystone: "t2.xlarge",
+		RoleRabbitMQ: "t2.xlarge", RoleJump: "t2.large"},
+	false: {RoleFrontend: "t2.xlarge", RoleBackend: "t2.2xlarge", RoleKeystone: "t2.medium",
+		RoleRabbitMQ: "t2.xlarge", RoleJump: "t2.large"},
+}
+
+// InstanceType returns the EC2 instance type of role: the override, else the LLD table.
+func (e *Env) InstanceType(r Role) string {
+	o := map[Role]string{RoleFrontend: e.InstanceTypes.Frontend, RoleBackend: e.InstanceTypes.Backend,
+		RoleKeystone: e.InstanceTypes.Keystone, RoleRabbitMQ: e.InstanceTypes.RabbitMQ, RoleJump: e.InstanceTypes.Jump}[r]
+	if o != "" {
+		return o
+	}
+	return sizing[e.Prod][r]
+}
+
+// DBEngineVersion returns the RDS MySQL engine version.
+func (e *Env) DBEngineVersion() string {
+	if e.Database.EngineVersion != "" {
+		return e.Database.EngineVersion
+	}
+	return DefaultDBEngineVersion
+}
+
+// DBInstanceClass returns the RDS instance class (LLD 2.6.1).
+func (e *Env) DBInstanceClass() string {
+	if e.Database.InstanceClass != "" {
+		return e.Database.InstanceClass
+	}
+	if e.Prod {
+		return "db.c5.4xlarge"
+	}
+	return "db.t3.2xlarge"
+}
+
+// ZoneName is the private hosted zone, e.g. "dev-ha.cso.ss" (LLD 2.7).
+func (e *Env) ZoneName() string { return e.Name + "." + e.DomainSuffix }
+
+// FQDN returns host's name in the environment's private zone.
+func (e *Env) FQDN(host string) string { return host + "." + e.ZoneName() }
+
+// StateBackend returns "s3" or "local".
+func (e *Env) StateBackend() string {
+	if e.State.Backend == "" {
+		return "s3"
+	}
+	return e.State.Backend
+}

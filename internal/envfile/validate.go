@@ -1,0 +1,196 @@
+package envfile
+
+import (
+	"fmt"
+	"net/mail"
+	"net/netip"
+	"regexp"
+	"strings"
+)
+
+var (
+	regionRE = regexp.MustCompile(`^[a-z]{2}(-gov)?-[a-z]+-\d$`)
+	dnsRE    = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	nameRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
+)
+
+// Validate checks the decoded file against what the Terraform stack and the agent need.
+// It returns every problem found, in file order.
+func (e *Env) Validate() Problems {
+	var ps Problems
+	add := func(p Problem) { ps = append(ps, p) }
+
+	if e.Name == "" {
+		add(Problem{File: e.Path, Message: "file name must be env.<name>.yaml: the environment name comes from it"})
+	} else if !nameRE.MatchString(e.Name) {
+		add(Problem{File: e.Path, Message: fmt.Sprintf("environment name %q (from the file name) must be lower-case letters, digits and dashes, at most 32 characters: it is the Terraform workspace and part of resource names", e.Name)})
+	}
+	for _, k := range []string{"prod", "ha", "vpc_name", "vpc_cidr", "region", "availability_zones",
+		"domain_suffix", "jump_server_access_cidrs", "admin_email", "state"} {
+		if !e.Has(k) {
+			add(e.problem(k, "missing: this key is required (see docs/environments.md)"))
+		}
+	}
+
+	if e.Has("vpc_cidr") {
+		if p, ok := e.checkVPC(); !ok {
+			add(p)
+		}
+	}
+	if e.Has("region") && !regionRE.MatchString(e.Region) {
+		add(e.problem("region", "%q is not an AWS region name; expected something like eu-west-2", e.Region))
+	}
+	if e.Has("availability_zones") {
+		ps = append(ps, e.checkZones()...)
+	}
+	if e.Has("domain_suffix") && !dnsRE.MatchString(e.DomainSuffix) {
+		add(e.problem("domain_suffix", "%q is not a DNS name; expected lower-case labels such as cso.ss", e.DomainSuffix))
+	}
+	if e.Has("vpc_name") && strings.TrimSpace(e.VPCName) == "" {
+		add(e.problem("vpc_name", "must not be empty"))
+	}
+	for i, c := range e.JumpServerAccessCIDRs {
+		f := fmt.Sprintf("jump_server_access_cidrs[%d]", i)
+		pfx, err := netip.ParsePrefix(c)
+		if err != nil || !pfx.Addr().Is4() {
+			add(e.problem(f, "%q is not an IPv4 CIDR such as 10.0.0.0/8", c))
+		} else if pfx.Masked() != pfx {
+			add(e.problem(f, "%q has host bits set; did you mean %s?", c, pfx.Masked()))
+		} else if pfx.Bits() == 0 {
+			add(e.problem(f, "0.0.0.0/0 would open the jump server to the internet; list the operators' networks"))
+		}
+	}
+	if e.Has("jump_server_access_cidrs") && len(e.JumpServerAccessCIDRs) == 0 {
+		add(e.problem("jump_server_access_cidrs", "must list at least one CIDR"))
+	}
+	if e.Has("admin_email") {
+		if a, err := mail.ParseAddress(e.AdminEmail); err != nil || a.Address != e.AdminEmail || !strings.Contains(e.AdminEmail[strings.LastIndex(e.AdminEmail, "@")+1:], ".") {
+			add(e.problem("admin_email", "%q is not an email address such as ops@example.com", e.AdminEmail))
+		}
+	}
+	ps = append(ps, e.checkState()...)
+	ps = append(ps, e.checkHA()...)
+	ps = append(ps, e.checkCounts()...)
+	sortProblems(ps)
+	return ps
+}
+
+func (e *Env) checkVPC() (Problem, bool) {
+	pfx, err := netip.ParsePrefix(e.VPCCIDR)
+	if err != nil || !pfx.Addr().Is4() {
+		return e.problem("vpc_cidr", "%q is not an IPv4 CIDR such as 10.1.0.0/16", e.VPCCIDR), false
+	}
+	if pfx.Masked() != pfx {
+		return e.problem("vpc_cidr", "%q has host bits set; did you mean %s?", e.VPCCIDR, pfx.Masked()), false
+	}
+	if pfx.Bits() < 16 {
+		return e.problem("vpc_cidr", "/%d is larger than AWS allows for a VPC; use a prefix from /16 to /24", pfx.Bits()), false
+	}
+	if pfx.Bits() > 24 {
+		return e.problem("vpc_cidr", "/%d is too small for the subnet plan (four subnets of a quarter each, at least /26 for AWS's 5 reserved addresses and the hosts); use /24 or larger", pfx.Bits()), false
+	}
+	if !isPrivate(pfx) {
+		return e.problem("vpc_cidr", "%s is not a private range; the LLD expects RFC 1918 space (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16)", e.VPCCIDR), false
+	}
+	return Problem{}, true
+}
+
+func isPrivate(p netip.Prefix) bool {
+	for _, r := range []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"} {
+		priv := netip.MustParsePrefix(r)
+		if priv.Contains(p.Addr()) && p.Bits() >= priv.Bits() {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Env) checkZones() Problems {
+	var ps Problems
+	if len(e.AvailabilityZones) != 2 {
+		ps = append(ps, e.problem("availability_zones", "lists %d zones; the subnet plan uses exactly two (e.g. [%sa, %sc])", len(e.AvailabilityZones), e.Region, e.Region))
+	}
+	seen := map[string]bool{}
+	for i, z := range e.AvailabilityZones {
+		f := fmt.Sprintf("availability_zones[%d]", i)
+		if !strings.HasPrefix(z, e.Region) || len(z) != len(e.Region)+1 || z[len(z)-1] < 'a' || z[len(z)-1] > 'z' {
+			ps = append(ps, e.problem(f, "%q is not a zone of region %s; expected %s followed by one letter, e.g. %sa", z, e.Region, e.Region, e.Region))
+		}
+		if seen[z] {
+			ps = append(ps, e.problem(f, "%q is listed twice; ha needs two different zones", z))
+		}
+		seen[z] = true
+	}
+	return ps
+}
+
+func (e *Env) checkState() Problems {
+	var ps Problems
+	switch e.StateBackend() {
+	case "s3":
+		for _, k := range []struct{ field, val string }{{"state.bucket", e.State.Bucket}, {"state.key", e.State.Key},
+			{"state.dynamodb_table", e.State.DynamoDBTable}, {"state.region", e.State.Region}} {
+			if e.Has("state") && k.val == "" {
+				ps = append(ps, e.problem(k.field, "missing: the S3 state backend needs bucket, key, dynamodb_table and region"))
+			}
+		}
+		if e.State.Region != "" && !regionRE.MatchString(e.State.Region) {
+			ps = append(ps, e.problem("state.region", "%q is not an AWS region name", e.State.Region))
+		}
+	case "local":
+		if e.State.Path == "" {
+			ps = append(ps, e.problem("state.path", "missing: the local state backend needs the path of the state file"))
+		}
+	default:
+		ps = append(ps, e.problem("state.backend", "%q is not a backend; expected s3 (the default) or local", e.State.Backend))
+	}
+	return ps
+}
+
+func (e *Env) checkHA() Problems {
+	var ps Problems
+	if !e.HA {
+		return ps
+	}
+	lb := e.LoadBalancer
+	if lb == nil {
+		return Problems{e.problem("load_balancer", "missing: ha environments have an internet-facing ALB that needs certificate_arn and cognito settings")}
+	}
+	if !strings.HasPrefix(lb.CertificateARN, "arn:aws:acm:") {
+		ps = append(ps, e.problem("load_balancer.certificate_arn", "%q is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)", lb.CertificateARN))
+	}
+	if !strings.HasPrefix(lb.Cognito.UserPoolARN, "arn:aws:cognito-idp:") {
+		ps = append(ps, e.problem("load_balancer.cognito.user_pool_arn", "%q is not a Cognito user pool ARN", lb.Cognito.UserPoolARN))
+	}
+	if lb.Cognito.UserPoolClientID == "" {
+		ps = append(ps, e.problem("load_balancer.cognito.user_pool_client_id", "missing: the ALB's Cognito app client id"))
+	}
+	if lb.Cognito.UserPoolDomain == "" {
+		ps = append(ps, e.problem("load_balancer.cognito.user_pool_domain", "missing: the Cognito user pool domain prefix"))
+	}
+	return ps
+}
+
+func (e *Env) checkCounts() Problems {
+	var ps Problems
+	check := func(field string, v *int, lo, hi int) {
+		if v == nil {
+			return
+		}
+		if *v < lo || *v > hi {
+			ps = append(ps, e.problem(field, "%d is outside %d to %d (LLD 9.7.3)", *v, lo, hi))
+		}
+	}
+	lo := 1
+	if e.HA {
+		lo = 2
+	}
+	check("counts.frontend", e.Counts.Frontend, lo, 10)
+	check("counts.backend", e.Counts.Backend, lo, 10)
+	check("counts.keystone", e.Counts.Keystone, lo, 5)
+	check("counts.rabbitmq", e.Counts.RabbitMQ, 1, 5)
+	if e.HA && e.Counts.RabbitMQ != nil && *e.Counts.RabbitMQ%2 == 0 {
+		ps = append(ps, e.problem("counts.rabbitmq", "%d RabbitMQ nodes: ha needs an odd number (3 or 5) so quorum queues keep a majority when a node is lost", *e.Counts.RabbitMQ))
+	}
+	return ps
+}
