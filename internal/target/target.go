@@ -1,0 +1,74 @@
+// Package target describes a running environment as the checks and the admin dashboard see
+// it: its hosts and ports, the CA that signs its certificates, and where its status
+// documents, shared store, logs and secrets are. The local target writes one as
+// <local-dir>/target.json when it comes up; for an AWS environment it is built from the
+// Terraform outputs of the workspace.
+package target
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cso-ssp/platform/internal/inventory"
+)
+
+// FileName is the target description's file name inside the local target's directory.
+const FileName = "target.json"
+
+// Target is a running environment.
+type Target struct {
+	Env   string           `json:"env"`
+	Kind  string           `json:"kind"` // "local" or "aws"
+	Hosts []inventory.Host `json:"hosts"`
+	// CACert is the PEM file of the project CA; every TLS endpoint is verified against it.
+	CACert string `json:"ca_cert"`
+	// MySQL is the database server (RDS endpoint, or local MariaDB) as host:port.
+	MySQL string `json:"mysql"`
+	// StatusDir is the directory status store (local) or "" when status is in S3.
+	StatusDir string `json:"status_dir,omitempty"`
+	// StatusBucket is the S3 bucket whose status/ prefix holds host status (AWS).
+	StatusBucket string `json:"status_bucket,omitempty"`
+	// SharedDir is the shared store (EFS /opt/ssl-certs and /opt/scripts stand-in).
+	SharedDir string `json:"shared_dir"`
+	// SecretsDir holds one 0600 file per generated secret (local); "" on AWS.
+	SecretsDir string `json:"secrets_dir,omitempty"`
+	// HostDirs maps a host name to its own tree (etc, data, log, run) on the local target.
+	HostDirs map[string]string `json:"host_dirs,omitempty"`
+	// FernetKeyDirs maps a Keystone host to its fernet key repository (readable by the check).
+	FernetKeyDirs map[string]string `json:"fernet_key_dirs,omitempty"`
+	// Logs maps a host name to its progress/log files, newest lines shown by the dashboard.
+	Logs map[string][]string `json:"logs,omitempty"`
+	// DeployLog is the JSON document of the last `cso deploy` or `cso local up`.
+	LastDeploy string `json:"last_deploy,omitempty"`
+}
+
+// Load reads a target description file.
+func Load(path string) (*Target, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read target description: %w (is the environment up? `cso local up` writes it)", err)
+	}
+	var t Target
+	if err := json.Unmarshal(data, &t); err != nil {
+		return nil, fmt.Errorf("%s: not a target description: %w", path, err)
+	}
+	return &t, nil
+}
+
+// Save writes t to path atomically.
+func (t *Target) Save(path string) error {
+	data, err := json.MarshalIndent(t, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
