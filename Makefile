@@ -1,0 +1,31 @@
+# The two commands of README.md:
+#   make up    installs the Debian packages and runs the whole platform tier on this machine
+#   make test  installs the test tools and runs every test, lint and scan (CI runs this)
+GO      ?= go
+BIN     := bin/cso
+LOCAL   ?= .local
+
+.PHONY: up down status build test lint-terraform fuzz clean
+
+build:
+	$(GO) build -trimpath -ldflags "-s -w" -o $(BIN) ./cmd/cso
+
+up:
+	scripts/install-deps.sh --runtime
+	$(MAKE) build
+	$(BIN) local up --ha --dir $(LOCAL)
+
+status: build
+	$(BIN) local status --dir $(LOCAL)
+
+down: build
+	$(BIN) local down --dir $(LOCAL)
+
+test:
+	scripts/test.sh
+
+lint-terraform:
+	scripts/lint-terraform.sh
+
+clean:
+	rm -rf bin test-artifacts
