@@ -1,0 +1,85 @@
+# Compute (LLD 2.4): one instance per host name, sized by role, with the bootstrap user data,
+# and their target group attachments when ha.
+
+data "aws_ssm_parameter" "al2023" {
+  name = var.ami_ssm_parameter
+}
+
+locals {
+  # Mount order is stable (sorted keys) so the rendered user data does not churn.
+  file_systems = [for k in sort(keys(var.file_systems)) : var.file_systems[k]]
+
+  # Target group key -> role of the hosts it serves.
+  target_group_role = { for k in keys(var.target_groups) : k => startswith(k, "be-") ? "backend" : k }
+
+  attachments = merge([
+    for tg, role in local.target_group_role : {
+      for host, h in var.hosts : "${tg}/${host}" => {
+        target_group_arn = var.target_groups[tg].arn
+        port             = var.target_groups[tg].port
+        host             = host
+      } if h.role == role
+    }
+  ]...)
+}
+
+resource "aws_instance" "this" {
+  for_each = var.hosts
+
+  ami                    = data.aws_ssm_parameter.al2023.insecure_value
+  instance_type          = each.value.instance_type
+  availability_zone      = each.value.availability_zone
+  subnet_id              = var.subnet_ids[each.value.availability_zone]
+  vpc_security_group_ids = [var.security_group_ids["core"], var.security_group_ids[each.value.role]]
+  iam_instance_profile   = var.instance_profile_name
+  monitoring             = true
+
+  user_data = templatefile("${path.module}/templates/user-data.sh.tftpl", {
+    environment    = var.environment
+    region         = var.region
+    host           = each.key
+    role           = each.value.role
+    index          = each.value.index
+    bucket         = var.files_bucket
+    cso_binary_key = var.cso_binary_key
+    file_systems   = local.file_systems
+  })
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+    instance_metadata_tags      = "disabled"
+  }
+
+  root_block_device {
+    volume_type           = "gp3"
+    volume_size           = var.root_volume_size
+    encrypted             = true
+    kms_key_id            = var.kms_key_arn
+    delete_on_termination = true
+
+    tags = merge(var.tags, { Name = "${each.key}-root" })
+  }
+
+  tags = merge(var.tags, {
+    Name  = each.key
+    Role  = each.value.role
+    Index = tostring(each.value.index)
+    Fqdn  = each.value.fqdn
+  })
+
+  lifecycle {
+    # A newer Amazon Linux image must not replace running hosts; `cso replace` does that
+    # host by host.
+    ignore_changes = [ami]
+  }
+}
+
+resource "aws_lb_target_group_attachment" "this" {
+  for_each = local.attachments
+
+  target_group_arn = each.value.target_group_arn
+  target_id        = aws_instance.this[each.value.host].id
+  port             = each.value.port
+}

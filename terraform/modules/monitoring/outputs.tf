@@ -1,0 +1,17 @@
+output "sns_topic_arn" {
+  description = "ARN of the alarm topic."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "alarm_names" {
+  description = "Names of every alarm, sorted."
+  value = sort(concat(
+    [for a in aws_cloudwatch_metric_alarm.host : a.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.rds : a.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.efs_io_limit : a.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.efs_throughput : a.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.unhealthy_hosts : a.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.no_healthy_hosts : a.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.request_errors : a.alarm_name],
+  ))
+}

@@ -1,0 +1,99 @@
+variable "environment" {
+  description = "Environment name (the Terraform workspace). Prefixes every name."
+  type        = string
+}
+
+variable "region" {
+  description = "AWS region, for ARNs and the CloudWatch Logs service principal in the key policy."
+  type        = string
+}
+
+variable "account_id" {
+  description = "AWS account ID of the environment, for the key policy and ARNs."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.account_id))
+    error_message = "account_id must be the 12-digit AWS account ID."
+  }
+}
+
+variable "partition" {
+  description = "AWS partition of the ARNs."
+  type        = string
+  default     = "aws"
+}
+
+variable "vpc_id" {
+  description = "VPC of the security groups."
+  type        = string
+}
+
+variable "vpc_cidr" {
+  description = "VPC CIDR: source of the endpoint rule and destination of the hosts' internal egress."
+  type        = string
+}
+
+variable "ha" {
+  description = "When true the ALB security groups and the rules that name them exist."
+  type        = bool
+}
+
+variable "prod" {
+  description = "Production: longer KMS key and secret recovery windows."
+  type        = bool
+}
+
+variable "backend_ports" {
+  description = "Backend port range of the security-group matrix (LLD 2.3.1: 8080-8105)."
+  type = object({
+    from = number
+    to   = number
+  })
+  default = { from = 8080, to = 8105 }
+}
+
+variable "backend_service_ports" {
+  description = "Port range of the backend services behind the internal ALB (LLD 3.2.1: 8090-8105)."
+  type = object({
+    from = number
+    to   = number
+  })
+  default = { from = 8090, to = 8105 }
+}
+
+variable "hosts" {
+  description = "Hosts that get a server certificate: host name => fqdn and the DNS names (SANs) of its certificate."
+  type = map(object({
+    fqdn      = string
+    dns_names = list(string)
+  }))
+}
+
+variable "certificate_validity_hours" {
+  description = "Validity of the host certificates (about a year). Terraform renews them in the last early_renewal_hours."
+  type        = number
+  default     = 8760
+}
+
+variable "certificate_early_renewal_hours" {
+  description = "A host certificate is re-issued by the first apply in its last this many hours."
+  type        = number
+  default     = 720
+}
+
+variable "cso_files_bucket_arn" {
+  description = "ARN of the environment's <env>-cso-files bucket, readable by the hosts."
+  type        = string
+}
+
+variable "db_instance_arn" {
+  description = "ARN of the RDS instance: hosts may read the master user secret RDS manages for it (tagged aws:rds:primaryDBInstanceArn)."
+  type        = string
+}
+
+variable "tags" {
+  description = "Tags added to every resource of the module."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,29 @@
+output "file_systems" {
+  description = "EFS file systems by key (scripts, ssl-certs): id, arn, dns_name, access_point_id, mount_path, throughput_mibps."
+  value = {
+    for k, fs in aws_efs_file_system.this : k => {
+      id               = fs.id
+      arn              = fs.arn
+      dns_name         = fs.dns_name
+      access_point_id  = aws_efs_access_point.this[k].id
+      mount_path       = var.file_systems[k].mount_path
+      throughput_mibps = var.file_systems[k].throughput_mibps
+    }
+  }
+}
+
+output "mount_target_ids" {
+  description = "EFS mount target IDs keyed <file system>/<availability zone>."
+  value       = { for k, mt in aws_efs_mount_target.this : k => mt.id }
+}
+
+output "files_bucket" {
+  description = "The environment's files bucket <env>-cso-files: id (name) and arn."
+  value       = { id = aws_s3_bucket.files.id, arn = aws_s3_bucket.files.arn }
+}
+
+output "logs_bucket" {
+  description = "The logs bucket (ALB and S3 access logs): id (name) and arn. Available once its policy lets the load balancers write."
+  value       = { id = aws_s3_bucket.logs.id, arn = aws_s3_bucket.logs.arn }
+  depends_on  = [aws_s3_bucket_policy.logs]
+}
