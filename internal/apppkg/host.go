@@ -1,0 +1,507 @@
+package apppkg
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/user"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/inventory"
+)
+
+// What the frontend and backend roles share: they host services of the application
+// package. This file plans their steps: the package (located, verified, unpacked), the
+// dependencies of LLD 2.4.3 (Keystone and RabbitMQ answer) and the services themselves.
+
+// Locate returns the package file of the environment on this host: application.package
+// as a local path (relative to the environment file's directory), or for s3://bucket/key
+// the copy the jump server syncs into <Scripts>/packages/ (LLD 5.3). ErrNotConfigured when
+// the environment names no package.
+func Locate(env *envfile.Env, p agent.Paths) (string, error) {
+	loc := strings.TrimSpace(env.Application.Package)
+	switch {
+	case loc == "":
+		return "", ErrNotConfigured
+	case strings.HasPrefix(loc, "s3://"):
+		key := strings.TrimPrefix(loc, "s3://")
+		_, obj, ok := strings.Cut(key, "/")
+		if !ok || obj == "" || strings.HasSuffix(obj, "/") {
+			return "", fmt.Errorf("application.package %q: expected s3://bucket/key of a .tar.gz", loc)
+		}
+		return filepath.Join(p.Scripts, "packages", path.Base(obj)), nil
+	case filepath.IsAbs(loc):
+		return loc, nil
+	default:
+		base := "."
+		if env.Path != "" {
+			base = filepath.Dir(env.Path)
+		}
+		return filepath.Abs(filepath.Join(base, loc))
+	}
+}
+
+// StackID tells local stacks apart on one machine (their shared store differs), so that
+// service names are unique per machine.
+func StackID(p agent.Paths) string {
+	sum := sha256.Sum256([]byte(filepath.Clean(p.SSLCerts)))
+	return hex.EncodeToString(sum[:])[:6]
+}
+
+// SkipError is the answer of a step that does not apply to the host, e.g. no application
+// package configured. It is not a failure: the engine publishes the step as skipped with
+// Reason (status.StateSkipped) when it supports that (see docs/decisions/roles.md).
+type SkipError struct{ Reason string }
+
+func (e *SkipError) Error() string { return e.Reason }
+
+// Skip returns the reason, so that callers can test errors.As(err, &interface{ Skip() string }).
+func (e *SkipError) Skip() string { return e.Reason }
+
+// NoPackageTask reports that there is nothing of the application to run on this host.
+// It is never green: its check answers a SkipError.
+func NoPackageTask(env *envfile.Env, role envfile.Role) agent.Task {
+	file := env.Path
+	if file == "" {
+		file = "the environment file"
+	}
+	reason := fmt.Sprintf("no application package: the %s services are not installed (set application.package in %s)", role, file)
+	return agent.FuncTask{
+		TaskName: "application package",
+		CheckFunc: func(context.Context, *agent.Runtime) (agent.Change, error) {
+			return agent.Change{}, &SkipError{Reason: reason}
+		},
+		ApplyFunc: func(context.Context, *agent.Runtime) error { return &SkipError{Reason: reason} },
+	}
+}
+
+// HostOptions bound the waits of an application host.
+type HostOptions struct {
+	PackageWait    time.Duration // for the jump server to sync the package (default 10 min)
+	DependencyWait time.Duration // for Keystone and RabbitMQ (default 10 min)
+	ServiceReady   time.Duration // for each service's health path (default 3 min)
+}
+
+func (o HostOptions) withDefaults() HostOptions {
+	if o.PackageWait <= 0 {
+		o.PackageWait = 10 * time.Minute
+	}
+	if o.DependencyWait <= 0 {
+		o.DependencyWait = 10 * time.Minute
+	}
+	if o.ServiceReady <= 0 {
+		o.ServiceReady = 3 * time.Minute
+	}
+	return o
+}
+
+// App is the application package as one host's run sees it: opened once, on first need.
+type App struct {
+	rt   *agent.Runtime
+	File string
+	mu   sync.Mutex
+	pkg  *Package
+}
+
+// NewApp locates the package for rt (ErrNotConfigured when there is none).
+func NewApp(rt *agent.Runtime) (*App, error) {
+	file, err := Locate(rt.Env, rt.Paths)
+	if err != nil {
+		return nil, err
+	}
+	return &App{rt: rt, File: file}, nil
+}
+
+// Package opens and verifies the package file (once per run).
+func (a *App) Package() (*Package, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.pkg != nil {
+		return a.pkg, nil
+	}
+	p, err := Open(a.File)
+	if err != nil {
+		return nil, err
+	}
+	a.pkg = p
+	return p, nil
+}
+
+// Root is where packages are unpacked on this host: <Data>/cso-app/<version>-<sum>.
+func (a *App) Root() string { return filepath.Join(a.rt.Paths.Data, "cso-app") }
+
+// Dir is the directory of the opened package.
+func (a *App) Dir(p *Package) string { return filepath.Join(a.Root(), p.ID()) }
+
+// PackageSteps waits for the package file (synced by the jump server on AWS), verifies it
+// and unpacks it into its own directory (once per checksum; a new package gets a new
+// directory and restarts the services).
+func (a *App) PackageSteps(o HostOptions) []agent.Step {
+	o = o.withDefaults()
+	return []agent.Step{{Name: "application package", Tasks: []agent.Task{
+		waitFile{what: "application package " + a.File, path: a.File, timeout: o.PackageWait},
+		agent.FuncTask{
+			TaskName: "unpack application package",
+			CheckFunc: func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
+				if _, err := os.Stat(a.File); err != nil && rt.DryRun {
+					return agent.Change{Needed: true, Summary: "verify and unpack " + a.File + " (not there yet)"}, nil
+				}
+				p, err := a.Package()
+				if err != nil {
+					return agent.Change{}, err
+				}
+				if p.Installed(a.Dir(p)) {
+					return agent.NoChange, nil
+				}
+				return agent.Change{Needed: true, Summary: fmt.Sprintf("unpack application package %s %s into %s", p.Manifest.Name, p.Manifest.Version, a.Dir(p))}, nil
+			},
+			ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
+				p, err := a.Package()
+				if err != nil {
+					return err
+				}
+				dir := a.Dir(p)
+				if _, err := os.Stat(dir); err == nil {
+					// Left by an interrupted run without its checksum marker: redo it.
+					if err := os.RemoveAll(dir); err != nil {
+						return err
+					}
+				}
+				return p.Unpack(dir)
+			},
+		},
+	}}}
+}
+
+// waitFile waits (bounded, visibly) for a file another host provides.
+type waitFile struct {
+	what, path string
+	timeout    time.Duration
+}
+
+func (w waitFile) Name() string { return "wait for " + w.what }
+func (w waitFile) Check(context.Context, *agent.Runtime) (agent.Change, error) {
+	if _, err := os.Stat(w.path); err != nil {
+		return agent.Change{Needed: true, Summary: "wait for " + w.what}, nil
+	}
+	return agent.NoChange, nil
+}
+func (w waitFile) Apply(ctx context.Context, rt *agent.Runtime) error {
+	return agent.WaitFor(ctx, rt, w.what, w.timeout, func(context.Context) error {
+		_, err := os.Stat(w.path)
+		return err
+	})
+}
+
+// DependencySteps waits, bounded and with visible progress, for what the application
+// needs (LLD 2.4.3): Keystone's API and RabbitMQ's vhost for ssp_user, over TLS verified
+// against the project CA. One answering node of each suffices: the application reaches the
+// service, not a particular node.
+func DependencySteps(rt *agent.Runtime, o HostOptions) []agent.Step {
+	o = o.withDefaults()
+	var tasks []agent.Task
+	if ks := inventory.ByRole(rt.Hosts, envfile.RoleKeystone); len(ks) > 0 {
+		tasks = append(tasks, depTask("Keystone", ks, o.DependencyWait, ProbeKeystone))
+	}
+	if mq := inventory.ByRole(rt.Hosts, envfile.RoleRabbitMQ); len(mq) > 0 {
+		tasks = append(tasks, depTask("RabbitMQ", mq, o.DependencyWait, ProbeRabbitMQ))
+	}
+	return []agent.Step{{Name: "dependencies", Tasks: tasks}}
+}
+
+// Probe checks one dependency host.
+type Probe func(ctx context.Context, rt *agent.Runtime, h inventory.Host, roots *x509.CertPool) error
+
+func depTask(what string, hosts []inventory.Host, wait time.Duration, probe Probe) agent.Task {
+	probeAny := func(ctx context.Context, rt *agent.Runtime) error {
+		roots, err := CAPool(rt.Paths)
+		if err != nil {
+			return err
+		}
+		var errs []string
+		for _, h := range hosts {
+			err := probe(ctx, rt, h, roots)
+			if err == nil {
+				return nil
+			}
+			errs = append(errs, h.Name+": "+err.Error())
+		}
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return agent.FuncTask{
+		TaskName: "wait for " + what,
+		CheckFunc: func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
+			if err := probeAny(ctx, rt); err != nil {
+				return agent.Change{Needed: true, Summary: fmt.Sprintf("wait for %s (%v)", what, err)}, nil
+			}
+			return agent.NoChange, nil
+		},
+		ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
+			return agent.WaitFor(ctx, rt, what, wait, func(ctx context.Context) error { return probeAny(ctx, rt) })
+		},
+	}
+}
+
+// CAPool reads the project CA from the shared certificate store.
+func CAPool(p agent.Paths) (*x509.CertPool, error) {
+	file := filepath.Join(p.SSLCerts, "ca", "ca.crt")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("project CA: %w (the jump server writes it)", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", file)
+	}
+	return pool, nil
+}
+
+// HostAddr is where other hosts reach h: its address locally, its FQDN on AWS.
+func HostAddr(h inventory.Host) string {
+	if ip := net.ParseIP(h.Address); ip != nil && ip.IsLoopback() {
+		return h.Address
+	}
+	return h.FQDN
+}
+
+// ProbeKeystone answers nil when Keystone's identity API on h returns its version document
+// (GET /v3, 200) over TLS verified against roots.
+func ProbeKeystone(ctx context.Context, _ *agent.Runtime, h inventory.Host, roots *x509.CertPool) error {
+	port := h.Ports[inventory.PortKeystone]
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, DisableKeepAlives: true}}
+	url := "https://" + net.JoinHostPort(HostAddr(h), strconv.Itoa(port)) + "/v3"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
+	}
+	return nil
+}
+
+// ProbeRabbitMQ answers nil when ssp_user logs in to vhost ssp on h over AMQPS verified
+// against roots: the broker runs and the rabbitmq role has set up the application's access.
+func ProbeRabbitMQ(ctx context.Context, rt *agent.Runtime, h inventory.Host, roots *x509.CertPool) error {
+	pass, err := secretValue(ctx, rt, agent.SecretRabbitMQ)
+	if err != nil {
+		return err
+	}
+	addr := net.JoinHostPort(HostAddr(h), strconv.Itoa(h.Ports[inventory.PortAMQPS]))
+	conn, err := amqp.DialConfig("amqps://"+addr+"/", amqp.Config{
+		SASL:            []amqp.Authentication{&amqp.PlainAuth{Username: "ssp_user", Password: pass}},
+		Vhost:           "ssp",
+		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: HostAddr(h), MinVersion: tls.VersionTLS12},
+		Dial:            amqp.DefaultDial(5 * time.Second),
+	})
+	if err != nil {
+		return fmt.Errorf("AMQPS %s as ssp_user: %w", addr, err)
+	}
+	return conn.Close()
+}
+
+// ServiceUser is the account application services run as: nobody when the agent is root
+// (the services need no privilege and own no file), else the agent's own user.
+func ServiceUser() string {
+	if os.Geteuid() != 0 {
+		return ""
+	}
+	if _, err := user.Lookup("nobody"); err != nil {
+		return ""
+	}
+	return "nobody"
+}
+
+// ServiceSteps runs the package's services of role on this host, side by side, each ready
+// when its health path answers 200.
+func (a *App) ServiceSteps(role envfile.Role, o HostOptions) []agent.Step {
+	o = o.withDefaults()
+	return []agent.Step{{Name: "application services", Tasks: []agent.Task{&lazyServices{app: a, role: role, o: o}}}}
+}
+
+// ServiceSpecs builds the platform services of role from the opened package p.
+func (a *App) ServiceSpecs(p *Package, role envfile.Role, o HostOptions) ([]agent.ServiceSpec, error) {
+	o = o.withDefaults()
+	rt := a.rt
+	dir := a.Dir(p)
+	bind := "0.0.0.0"
+	local := false
+	if ip := net.ParseIP(rt.Host.Address); ip != nil && ip.IsLoopback() {
+		bind, local = rt.Host.Address, true
+	}
+	var specs []agent.ServiceSpec
+	for _, s := range p.Manifest.ServicesOf(role) {
+		port := rt.Host.Ports[s.PortKey()]
+		if port == 0 {
+			return nil, fmt.Errorf("host %s has no port %s for service %s in the inventory", rt.Host.Name, s.PortKey(), s.Name)
+		}
+		vars := map[string]string{"APP_DIR": dir, "PORT": strconv.Itoa(port), "BIND": bind, "NAME": s.Name}
+		cmd := make([]string, len(s.Command))
+		for i, c := range s.Command {
+			cmd[i] = Expand(c, vars)
+		}
+		if !filepath.IsAbs(cmd[0]) && strings.Contains(cmd[0], "/") {
+			cmd[0] = filepath.Join(dir, cmd[0])
+		}
+		env := []string{"APP_DIR=" + dir, "PORT=" + vars["PORT"], "BIND=" + bind, "SERVICE_NAME=" + s.Name}
+		for k, v := range s.Env {
+			env = append(env, k+"="+Expand(v, vars))
+		}
+		sort.Strings(env)
+		name := "cso-" + s.Name
+		if local {
+			name = fmt.Sprintf("%s-%s-%s", rt.Host.Name, s.Name, StackID(rt.Paths))
+		}
+		health := "http://" + net.JoinHostPort(bind4probe(bind), strconv.Itoa(port)) + s.HealthPath
+		specs = append(specs, agent.ServiceSpec{
+			Name: name, Command: cmd, Env: env, User: ServiceUser(), Dir: dir,
+			Ready:        func(ctx context.Context) error { return HealthCheck(ctx, health) },
+			ReadyTimeout: o.ServiceReady,
+			StopTimeout:  30 * time.Second,
+		})
+	}
+	return specs, nil
+}
+
+func bind4probe(bind string) string {
+	if bind == "0.0.0.0" {
+		return "127.0.0.1"
+	}
+	return bind
+}
+
+// HealthCheck answers nil when GET url returns 200.
+func HealthCheck(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
+	}
+	return nil
+}
+
+// lazyServices builds its service tasks when first checked: the package may only arrive
+// (and be verified) during the run.
+type lazyServices struct {
+	app   *App
+	role  envfile.Role
+	o     HostOptions
+	tasks []agent.Task
+}
+
+func (l *lazyServices) Name() string { return "application services (" + string(l.role) + ")" }
+
+func (l *lazyServices) build(rt *agent.Runtime) error {
+	if l.tasks != nil {
+		return nil
+	}
+	p, err := l.app.Package()
+	if err != nil {
+		return err
+	}
+	specs, err := l.app.ServiceSpecs(p, l.role, l.o)
+	if err != nil {
+		return err
+	}
+	for _, s := range specs {
+		l.tasks = append(l.tasks, rt.Platform.Service(s))
+	}
+	return nil
+}
+
+func (l *lazyServices) Check(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
+	if err := l.build(rt); err != nil {
+		if rt.DryRun {
+			return agent.Change{Needed: true, Summary: "start the " + string(l.role) + " services of the application package"}, nil
+		}
+		return agent.Change{}, err
+	}
+	return agent.Parallel{TaskName: l.Name(), Tasks: l.tasks}.Check(ctx, rt)
+}
+
+func (l *lazyServices) Apply(ctx context.Context, rt *agent.Runtime) error {
+	if err := l.build(rt); err != nil {
+		return err
+	}
+	return agent.Parallel{TaskName: l.Name(), Tasks: l.tasks}.Apply(ctx, rt)
+}
+
+// MkdirAll creates the directories of Paths with mode 0755 when they are missing and
+// leaves existing ones alone. It comes before directories with a narrower mode, whose
+// parents os.MkdirAll would otherwise create with that narrower mode, which a daemon
+// running as another user then could not traverse.
+type MkdirAll struct{ Paths []string }
+
+func (m MkdirAll) Name() string { return "directories " + strings.Join(m.Paths, ", ") }
+
+func (m MkdirAll) missing() []string {
+	var out []string
+	for _, p := range m.Paths {
+		if _, err := os.Stat(p); err != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (m MkdirAll) Check(context.Context, *agent.Runtime) (agent.Change, error) {
+	if miss := m.missing(); len(miss) > 0 {
+		return agent.Change{Needed: true, Summary: "create directories " + strings.Join(miss, ", ")}, nil
+	}
+	return agent.NoChange, nil
+}
+
+func (m MkdirAll) Apply(context.Context, *agent.Runtime) error {
+	for _, p := range m.missing() {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// secretValue returns a generated secret; a dry run only looks (it must not generate one).
+func secretValue(ctx context.Context, rt *agent.Runtime, name string) (string, error) {
+	if l, ok := rt.Secrets.(agent.SecretLookup); ok && rt.DryRun {
+		v, found, err := l.Lookup(ctx, name)
+		if err == nil && !found {
+			err = fmt.Errorf("secret %s is not generated yet", name)
+		}
+		return v, err
+	}
+	return rt.Secrets.Get(ctx, name)
+}

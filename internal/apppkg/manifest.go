@@ -1,0 +1,261 @@
+// Package apppkg is the CSO application package: how the application (a separate
+// product: the management UI, the portal UI and the 13 backend services of LLD 3.2.1) is
+// delivered to the platform, checked, unpacked and run by the frontend and backend roles.
+//
+// A package is a gzip-compressed tar file. At its root, cso-app.yaml describes it:
+//
+//	name: cso-application
+//	version: 2.4.1
+//	requires: [java]           # runtimes the hosts install (java: a headless JRE)
+//	services:
+//	  - name: customers        # an LLD service name (3.1.2 and 3.2.1)
+//	    role: backend          # frontend or backend
+//	    port: 8090             # the LLD's port of that service
+//	    command: [java, -jar, "${APP_DIR}/lib/customers.jar"]
+//	    health_path: /health   # answers 200 when the service is healthy
+//	    env: {JAVA_OPTS: "-Xmx512m"}
+//
+// Every other entry of the archive is a file of the application, unpacked below the
+// host's application directory. In command and env values, ${APP_DIR} is that directory,
+// ${PORT} the port the service must listen on (the LLD's port on AWS, shifted locally),
+// ${BIND} the address to listen on and ${NAME} the service name.
+package apppkg
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/inventory"
+)
+
+// ManifestName is the manifest's path inside a package.
+const ManifestName = "cso-app.yaml"
+
+// Manifest is cso-app.yaml.
+type Manifest struct {
+	Name     string    `yaml:"name"`
+	Version  string    `yaml:"version"`
+	Requires []string  `yaml:"requires"`
+	Services []Service `yaml:"services"`
+}
+
+// Service is one long-running process of the application.
+type Service struct {
+	Name       string            `yaml:"name"`
+	Role       envfile.Role      `yaml:"role"`
+	Port       int               `yaml:"port"`
+	Command    []string          `yaml:"command"`
+	HealthPath string            `yaml:"health_path"`
+	Env        map[string]string `yaml:"env"`
+}
+
+// Runtimes a package may require.
+const RuntimeJava = "java"
+
+// FrontendServices are the frontend role's application services and their ports (LLD 3.1):
+// nginx proxies /ui/management/ and /ui/portal/ to them.
+var FrontendServices = map[string]string{
+	"management-ui": inventory.PortManagementUI,
+	"portal-ui":     inventory.PortPortalUI,
+}
+
+// LLDPort returns the LLD's port of service name in role, or 0 when the LLD has no such
+// service.
+func LLDPort(role envfile.Role, name string) int {
+	switch role {
+	case envfile.RoleBackend:
+		return inventory.BackendServices[name]
+	case envfile.RoleFrontend:
+		if key, ok := FrontendServices[name]; ok {
+			return map[string]int{inventory.PortManagementUI: 8080, inventory.PortPortalUI: 8202}[key]
+		}
+	}
+	return 0
+}
+
+// PortKey returns the inventory port name of service s (what inventory.Host.Ports uses).
+func (s Service) PortKey() string {
+	if s.Role == envfile.RoleFrontend {
+		return FrontendServices[s.Name]
+	}
+	return s.Name
+}
+
+// Problem is one thing wrong with a manifest.
+type Problem struct {
+	Field   string // e.g. services[3].port
+	Message string
+}
+
+// Problems is the error of an invalid manifest: every problem found.
+type Problems struct {
+	File     string
+	Problems []Problem
+}
+
+func (p *Problems) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: invalid application package manifest:", p.File)
+	for _, x := range p.Problems {
+		fmt.Fprintf(&b, "\n  %s: %s", x.Field, x.Message)
+	}
+	return b.String()
+}
+
+var (
+	nameRE    = regexp.MustCompile(`^[a-z][a-z0-9-]{0,40}$`)
+	versionRE = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$`)
+	envKeyRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	varRE     = regexp.MustCompile(`\$\{([^}]*)\}`)
+)
+
+// Variables usable in command and env values.
+var knownVars = []string{"APP_DIR", "PORT", "BIND", "NAME"}
+
+// ParseManifest decodes and validates cso-app.yaml; file names the package in errors.
+func ParseManifest(file string, data []byte) (*Manifest, error) {
+	var m Manifest
+	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField())
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("%s: %s: %s", file, ManifestName, yaml.FormatError(err, false, true))
+	}
+	if err := m.Validate(file); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Validate checks the manifest against the LLD: every service is an LLD service of its
+// role on the LLD's port, has a command and a health path, and every LLD service is
+// there once.
+func (m *Manifest) Validate(file string) error {
+	var ps []Problem
+	add := func(field, format string, a ...any) { ps = append(ps, Problem{field, fmt.Sprintf(format, a...)}) }
+	if !versionRE.MatchString(m.Version) {
+		add("version", "missing or not a version (letters, digits, . + _ -): %q", m.Version)
+	}
+	for i, r := range m.Requires {
+		if r != RuntimeJava {
+			add(fmt.Sprintf("requires[%d]", i), "unknown runtime %q: the platform provides %q", r, RuntimeJava)
+		}
+	}
+	if len(m.Services) == 0 {
+		add("services", "no services: a package describes the frontend and backend services of the application")
+	}
+	seen := map[string]int{}
+	present := map[string]bool{} // role/name of each valid LLD service
+	for i, s := range m.Services {
+		f := fmt.Sprintf("services[%d]", i)
+		if s.Name != "" {
+			f += fmt.Sprintf(" (%s)", s.Name)
+		}
+		switch {
+		case !nameRE.MatchString(s.Name):
+			add(f+".name", "missing or not a service name (lower-case letters, digits, dashes): %q", s.Name)
+		case seen[s.Name] > 0:
+			add(f+".name", "service %s is also services[%d]", s.Name, seen[s.Name]-1)
+		}
+		seen[s.Name] = i + 1
+		switch s.Role {
+		case envfile.RoleFrontend, envfile.RoleBackend:
+			want := LLDPort(s.Role, s.Name)
+			switch {
+			case want == 0:
+				add(f+".name", "unknown %s service %q: the LLD's %s services are %s", s.Role, s.Name, s.Role, strings.Join(serviceNames(s.Role), ", "))
+			case s.Port != want:
+				add(f+".port", "%s listens on %d in the LLD (3.1, 3.2.1), not %d", s.Name, want, s.Port)
+			}
+			if want != 0 {
+				present[string(s.Role)+"/"+s.Name] = true
+			}
+		default:
+			add(f+".role", "must be frontend or backend, not %q", s.Role)
+		}
+		if len(s.Command) == 0 || strings.TrimSpace(s.Command[0]) == "" {
+			add(f+".command", "missing: the command that runs the service in the foreground, as a list")
+		}
+		if s.HealthPath == "" {
+			add(f+".health_path", "missing: the HTTP path that answers 200 when the service is healthy (e.g. /health)")
+		} else if !strings.HasPrefix(s.HealthPath, "/") || strings.ContainsAny(s.HealthPath, " \t\n?#") {
+			add(f+".health_path", "must be an absolute URL path such as /health, not %q", s.HealthPath)
+		}
+		keys := make([]string, 0, len(s.Env))
+		for k := range s.Env {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if !envKeyRE.MatchString(k) {
+				add(f+".env", "%q is not an environment variable name", k)
+			}
+			checkVars(add, f+".env."+k, s.Env[k])
+		}
+		for j, a := range s.Command {
+			checkVars(add, fmt.Sprintf("%s.command[%d]", f, j), a)
+		}
+	}
+	for _, role := range []envfile.Role{envfile.RoleFrontend, envfile.RoleBackend} {
+		for _, n := range serviceNames(role) {
+			if !present[string(role)+"/"+n] {
+				add("services", "lacks the %s service %s (port %d): a package provides every service of LLD 3.1 and 3.2.1", role, n, LLDPort(role, n))
+			}
+		}
+	}
+	if len(ps) > 0 {
+		return &Problems{File: file, Problems: ps}
+	}
+	return nil
+}
+
+func checkVars(add func(string, string, ...any), field, v string) {
+	for _, m := range varRE.FindAllStringSubmatch(v, -1) {
+		if !slices.Contains(knownVars, m[1]) {
+			add(field, "unknown variable ${%s}: use ${%s}", m[1], strings.Join(knownVars, "}, ${"))
+		}
+	}
+}
+
+func serviceNames(role envfile.Role) []string {
+	if role == envfile.RoleBackend {
+		return inventory.BackendServiceNames()
+	}
+	names := make([]string, 0, len(FrontendServices))
+	for n := range FrontendServices {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ServicesOf returns the services of role, in port order.
+func (m *Manifest) ServicesOf(role envfile.Role) []Service {
+	var out []Service
+	for _, s := range m.Services {
+		if s.Role == role {
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Port < out[j].Port })
+	return out
+}
+
+// Expand replaces ${APP_DIR}, ${PORT}, ${BIND} and ${NAME} in v.
+func Expand(v string, vars map[string]string) string {
+	return varRE.ReplaceAllStringFunc(v, func(m string) string {
+		if r, ok := vars[m[2:len(m)-1]]; ok {
+			return r
+		}
+		return m
+	})
+}
+
+// ErrNotConfigured is returned by Locate when the environment names no package.
+var ErrNotConfigured = errors.New("no application package: the environment file sets no application.package")

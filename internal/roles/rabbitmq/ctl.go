@@ -1,0 +1,109 @@
+package rabbitmq
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// CtlTimeout bounds every rabbitmqctl call.
+const CtlTimeout = 60 * time.Second
+
+// CtlError is a failed rabbitmqctl call: its arguments (never a secret: secrets go through
+// stdin), exit code and output.
+type CtlError struct {
+	Node   string
+	Args   []string
+	Code   int
+	Output string
+	Err    error
+}
+
+func (e *CtlError) Error() string {
+	out := strings.TrimSpace(e.Output)
+	if len(out) > 600 {
+		out = out[:600] + "..."
+	}
+	return fmt.Sprintf("rabbitmqctl -n %s %s: exit %d: %s", e.Node, strings.Join(e.Args, " "), e.Code, out)
+}
+
+func (e *CtlError) Unwrap() error { return e.Err }
+
+// Ctl runs rabbitmqctl against node n with stdin (for passwords; may be nil) and returns
+// its standard output. Paths are absolute and the working directory is the node's home:
+// relative paths make Debian's wrappers hang.
+func Ctl(ctx context.Context, n Node, stdin []byte, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, CtlTimeout)
+	defer cancel()
+	full := []string{"-n", n.Name}
+	if n.LongName {
+		full = append(full, "--longnames")
+	}
+	full = append(full, args...)
+	cmd := exec.CommandContext(ctx, CtlBin, full...)
+	cmd.Env = n.Env()
+	cmd.Dir = n.Home
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 5 * time.Second
+	// The CLI starts an Erlang VM and helpers: on timeout, kill the whole group.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	err := cmd.Run()
+	if err != nil {
+		code := -1
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+		if ctx.Err() != nil {
+			err = fmt.Errorf("timed out after %s: %w", CtlTimeout, ctx.Err())
+		}
+		return stdout.Bytes(), &CtlError{Node: n.Name, Args: args, Code: code, Output: stderr.String() + stdout.String(), Err: err}
+	}
+	return stdout.Bytes(), nil
+}
+
+// ctlJSON runs a listing command with --formatter json and decodes its output into v.
+func ctlJSON(ctx context.Context, n Node, v any, args ...string) error {
+	out, err := Ctl(ctx, n, nil, append(args, "--formatter", "json", "--quiet")...)
+	if err != nil {
+		return err
+	}
+	// Some commands print an informational line before the JSON document.
+	if i := bytes.IndexAny(out, "[{"); i > 0 {
+		out = out[i:]
+	}
+	if err := json.Unmarshal(out, v); err != nil {
+		return fmt.Errorf("rabbitmqctl %s: unexpected output %.200q: %w", strings.Join(args, " "), out, err)
+	}
+	return nil
+}
+
+// CLIClusterStatus is what `rabbitmqctl cluster_status --formatter json` reports.
+type CLIClusterStatus struct {
+	ClusterName  string              `json:"cluster_name"`
+	DiskNodes    []string            `json:"disk_nodes"`
+	RunningNodes []string            `json:"running_nodes"`
+	Partitions   map[string][]string `json:"partitions"`
+	Alarms       []json.RawMessage   `json:"alarms"`
+	Versions     map[string]struct {
+		RabbitMQVersion string `json:"rabbitmq_version"`
+	} `json:"versions"`
+}
+
+// CLIStatus runs cluster_status on node n.
+func CLIStatus(ctx context.Context, n Node) (CLIClusterStatus, error) {
+	var st CLIClusterStatus
+	err := ctlJSON(ctx, n, &st, "cluster_status")
+	return st, err
+}

@@ -1,0 +1,429 @@
+package rabbitmq_test
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/apppkg"
+	"github.com/cso-ssp/platform/internal/apppkg/stacktest"
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/roles/rabbitmq"
+	"github.com/cso-ssp/platform/internal/status"
+)
+
+func TestRenderConfig(t *testing.T) {
+	env := &envfile.Env{Name: "dev-ha", DomainSuffix: "cso.ss", HA: true}
+	hosts := inventory.Hosts(env)
+	p := agent.Paths{Root: "/", SSLCerts: "/opt/ssl-certs", Etc: "/etc", Data: "/var/lib", Log: "/var/log", Run: "/run"}
+	var nodes []rabbitmq.Node
+	for _, h := range inventory.ByRole(hosts, envfile.RoleRabbitMQ) {
+		nodes = append(nodes, rabbitmq.NodeFor(h, p))
+	}
+	conf := string(rabbitmq.RenderConfig(nodes[0], nodes))
+	adv := string(rabbitmq.RenderAdvanced(nodes[0]))
+	for _, want := range []string{
+		"listeners.tcp.default = 0.0.0.0:5672",
+		"listeners.ssl.default = 0.0.0.0:5671",
+		"cluster_formation.peer_discovery_backend = classic_config",
+		"cluster_formation.classic_config.nodes.1 = rabbit@rabbitmq-server-1.dev-ha.cso.ss",
+		"cluster_formation.classic_config.nodes.3 = rabbit@rabbitmq-server-3.dev-ha.cso.ss",
+	} {
+		if !strings.Contains(conf, want+"\n") {
+			t.Errorf("rabbitmq.conf lacks %q:\n%s", want, conf)
+		}
+	}
+	for _, bad := range []string{"management.listener.ssl", "ha-mode", "Pass123"} {
+		if strings.Contains(conf+adv, bad) {
+			t.Errorf("configuration contains %q", bad)
+		}
+	}
+	for _, want := range []string{
+		`{cacertfile, "/etc/rabbitmq/ssl/ca.crt"}`, `{port, 15671}`, `{versions, ['tlsv1.3', 'tlsv1.2']}`,
+		`{eccs, [x25519, secp384r1, secp256r1]}`, `{honor_cipher_order, true}`, `{client_renegotiation, false}`,
+		`{verify, verify_peer}`,
+	} {
+		if strings.Count(adv, want) != 2 && want != `{port, 15671}` {
+			t.Errorf("advanced.config must set %s for both listeners:\n%s", want, adv)
+		}
+		if !strings.Contains(adv, want) {
+			t.Errorf("advanced.config lacks %s", want)
+		}
+	}
+	for _, c := range rabbitmq.TLSCiphers {
+		if !strings.HasPrefix(c, "TLS_") && !(strings.HasPrefix(c, "ECDHE-") && (strings.Contains(c, "GCM") || strings.Contains(c, "CHACHA20"))) {
+			t.Errorf("cipher %s is not ECDHE with AEAD", c)
+		}
+	}
+	if n := nodes[1]; n.Name != "rabbit@rabbitmq-server-2.dev-ha.cso.ss" || !n.LongName || n.ConfigFile != "/etc/rabbitmq/rabbitmq.conf" {
+		t.Errorf("AWS node layout: %+v", n)
+	}
+}
+
+// TestCluster converges three RabbitMQ nodes from nothing with the real daemons and proves
+// the issue's claims: three running nodes and no partition, AMQPS verified against the
+// project CA with the TLS policy, a quorum queue with members on all three, publishing with
+// confirms while one node is down and nothing confirmed lost, and a second run that
+// changes nothing.
+func TestCluster(t *testing.T) {
+	stacktest.RequireTools(t, rabbitmq.ServerBin, rabbitmq.CtlBin)
+	if testing.Short() {
+		t.Skip("starts three RabbitMQ nodes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	s := stacktest.New(t, "rabbitmq", inventory.LocalOptions{HA: true, PortBase: 200})
+	hosts := inventory.ByRole(s.Hosts, envfile.RoleRabbitMQ)
+	if len(hosts) != 3 {
+		t.Fatalf("want 3 RabbitMQ hosts, got %d", len(hosts))
+	}
+
+	// Dry run on a fresh host: says what it would do, touches nothing.
+	res, err := s.Run(ctx, hosts[0], rabbitmq.New(), func(rt *agent.Runtime) { rt.DryRun = true })
+	if err != nil || len(res.Changed) == 0 {
+		t.Fatalf("dry run: %v, changes %v", err, res.Changed)
+	}
+	if _, err := os.Stat(filepath.Join(s.Paths(hosts[0].Name).Etc, "rabbitmq", "rabbitmq.conf")); err == nil {
+		t.Fatal("the dry run wrote rabbitmq.conf")
+	}
+	for _, name := range []string{agent.SecretErlangCookie, agent.SecretRabbitMQ} {
+		if _, found, _ := s.Secrets.Lookup(ctx, name); found {
+			t.Fatalf("the dry run generated secret %s", name)
+		}
+	}
+
+	start := time.Now()
+	runAll := func(what string) []agent.Result {
+		results := make([]agent.Result, len(hosts))
+		errs := make([]error, len(hosts))
+		var wg sync.WaitGroup
+		for i, h := range hosts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i], errs[i] = s.Run(ctx, h, rabbitmq.New())
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("%s run of %s: %v", what, hosts[i].Name, err)
+			}
+		}
+		return results
+	}
+	runAll("first")
+	t.Logf("three nodes converged from nothing in %s", time.Since(start).Round(100*time.Millisecond))
+
+	for _, h := range hosts {
+		doc, err := s.Store.Get(ctx, h.Name)
+		if err != nil || doc.State != status.StateDone {
+			t.Fatalf("status of %s: %+v, %v", h.Name, doc, err)
+		}
+	}
+
+	pass := s.Secret(agent.SecretRabbitMQ)
+	var nodes []rabbitmq.Node
+	for _, h := range hosts {
+		nodes = append(nodes, rabbitmq.NodeFor(h, s.Paths(h.Name)))
+	}
+	want := rabbitmq.NodeNames(nodes)
+	mgmt := func(n rabbitmq.Node) *rabbitmq.Client {
+		return rabbitmq.NewClient("https://"+n.Addr(n.Management), s.Pool, rabbitmq.User, pass)
+	}
+
+	t.Run("three running nodes, no partition, no alarm", func(t *testing.T) {
+		for _, n := range nodes {
+			st, err := rabbitmq.ClusterStatus(ctx, "https://"+n.Addr(n.Management), s.Pool, rabbitmq.User, pass)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Check(want); err != nil {
+				t.Errorf("%s: %v", n.Name, err)
+			}
+			if got := st.Running(); len(got) != 3 {
+				t.Errorf("%s sees running nodes %v", n.Name, got)
+			}
+		}
+		cs, err := rabbitmq.CLIStatus(ctx, nodes[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs.RunningNodes) != 3 || len(cs.Partitions) != 0 {
+			t.Errorf("rabbitmqctl cluster_status: %+v", cs)
+		}
+	})
+
+	t.Run("AMQPS and management verified against the project CA with the TLS policy", func(t *testing.T) {
+		for _, n := range nodes {
+			if err := rabbitmq.ProbeAMQPS(ctx, n.Addr(n.AMQPS), "127.0.0.1", s.Pool); err != nil {
+				t.Error(err)
+			}
+			if err := rabbitmq.ProbeTLS(ctx, n.Addr(n.Management), n.Host.FQDN, s.Pool); err != nil {
+				t.Error(err)
+			}
+		}
+		n := nodes[0]
+		bad := []struct {
+			name string
+			cfg  *tls.Config
+		}{
+			{"TLS 1.1", &tls.Config{RootCAs: s.Pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}},
+			{"RSA key exchange", &tls.Config{RootCAs: s.Pool, ServerName: "127.0.0.1", MaxVersion: tls.VersionTLS12,
+				CipherSuites: []uint16{tls.TLS_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_RSA_WITH_AES_256_GCM_SHA384}}},
+			{"CBC cipher", &tls.Config{RootCAs: s.Pool, ServerName: "127.0.0.1", MaxVersion: tls.VersionTLS12,
+				CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA}}},
+			{"untrusted CA", &tls.Config{ServerName: "127.0.0.1"}},
+		}
+		for _, port := range []int{n.AMQPS, n.Management} {
+			for _, b := range bad {
+				conn, err := tls.Dial("tcp", n.Addr(port), b.cfg)
+				if err == nil {
+					conn.Close()
+					t.Errorf("port %d accepted a client with %s", port, b.name)
+				}
+			}
+			conn, err := tls.Dial("tcp", n.Addr(port), &tls.Config{RootCAs: s.Pool, ServerName: "127.0.0.1",
+				CurvePreferences: []tls.CurveID{tls.CurveP521}, MaxVersion: tls.VersionTLS12})
+			if err == nil {
+				conn.Close()
+				t.Errorf("port %d negotiated curve P-521, which is not in the allowed list", port)
+			}
+		}
+		// The plain AMQP listener binds the host address only.
+		conn, err := amqp.Dial(fmt.Sprintf("amqp://%s:%s@%s/%s", rabbitmq.User, pass, n.Addr(n.AMQP), rabbitmq.VHost))
+		if err != nil {
+			t.Errorf("AMQP on %s: %v", n.Addr(n.AMQP), err)
+		} else {
+			conn.Close()
+		}
+	})
+
+	t.Run("the application hosts' dependency wait sees RabbitMQ", func(t *testing.T) {
+		fe := s.Host("frontend-server-1")
+		rt := s.Runtime(fe)
+		for _, h := range hosts {
+			if err := apppkg.ProbeRabbitMQ(ctx, rt, h, s.Pool); err != nil {
+				t.Errorf("%s: %v", h.Name, err)
+			}
+		}
+		var mq []inventory.Host // only RabbitMQ: Keystone is not part of this test
+		for _, h := range s.Hosts {
+			if h.Role != envfile.RoleKeystone {
+				mq = append(mq, h)
+			}
+		}
+		rt.Hosts = mq
+		res, err := agent.Run(ctx, rt, stepsRole(apppkg.DependencySteps(rt, apppkg.HostOptions{DependencyWait: 30 * time.Second})), nil)
+		if err != nil || len(res.Changed) != 0 {
+			t.Errorf("dependency wait with RabbitMQ up: %v, changes %v", err, res.Changed)
+		}
+	})
+
+	t.Run("guest removed, ssp_user only on ssp", func(t *testing.T) {
+		out, err := rabbitmq.Ctl(ctx, nodes[1], nil, "list_users", "--formatter", "json", "--quiet")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(out), `"guest"`) || !strings.Contains(string(out), `"ssp_user"`) {
+			t.Errorf("users: %s", out)
+		}
+		_, err = dialAMQPS(nodes[0], s, rabbitmq.User, pass, "/")
+		if err == nil {
+			t.Error("ssp_user may open the default vhost /")
+		}
+		_, err = dialAMQPS(nodes[0], s, rabbitmq.User, "not-the-password", rabbitmq.VHost)
+		if err == nil {
+			t.Error("a wrong password was accepted")
+		}
+	})
+
+	const queue = "cso-e2-quorum-test"
+	t.Run("quorum queue by default with members on all three, confirms survive a node down", func(t *testing.T) {
+		conn, err := dialAMQPS(nodes[0], s, rabbitmq.User, pass, rabbitmq.VHost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// No x-queue-type: the vhost's default must make it a quorum queue.
+		if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		q, err := mgmt(nodes[0]).Queue(ctx, rabbitmq.VHost, queue)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Type != "quorum" {
+			t.Fatalf("queue type %q, want quorum (vhost default)", q.Type)
+		}
+		if m := slices.Sorted(slices.Values(q.Members)); !slices.Equal(m, slices.Sorted(slices.Values(want))) {
+			t.Fatalf("quorum members %v, want %v", m, want)
+		}
+		if err := ch.Confirm(false); err != nil {
+			t.Fatal(err)
+		}
+		publish := func(from, to int) {
+			for i := from; i < to; i++ {
+				dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", queue, true, false,
+					amqp.Publishing{DeliveryMode: amqp.Persistent, Body: fmt.Appendf(nil, "msg-%d", i)})
+				if err != nil {
+					t.Fatalf("publish %d: %v", i, err)
+				}
+				wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+				ok, err := dc.WaitContext(wctx)
+				wcancel()
+				if err != nil || !ok {
+					t.Fatalf("message %d not confirmed: ack=%v err=%v", i, ok, err)
+				}
+			}
+		}
+		publish(0, 50)
+
+		// Stop the third node; the queue keeps a majority (2 of 3) and stays writable.
+		stopped := nodes[2]
+		t0 := time.Now()
+		if err := s.Platform.Stop(ctx, stopped.ServiceName); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("stopped %s in %s", stopped.Name, time.Since(t0).Round(100*time.Millisecond))
+		st, err := mgmt(nodes[0]).ClusterStatus(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Running()) != 2 {
+			t.Fatalf("running after stop: %v", st.Running())
+		}
+		publish(50, 100)
+
+		// The node returns (the agent converges it again) and catches up.
+		res, err := s.Run(ctx, hosts[2], rabbitmq.New())
+		if err != nil {
+			t.Fatalf("rerun of %s after stop: %v", hosts[2].Name, err)
+		}
+		if !slices.ContainsFunc(res.Changed, func(c string) bool { return strings.Contains(c, "start service") }) {
+			t.Errorf("rerun of the stopped node did not start it: %v", res.Changed)
+		}
+		err = agent.WaitFor(ctx, nil, "queue members online", time.Minute, func(ctx context.Context) error {
+			q, err := mgmt(nodes[2]).Queue(ctx, rabbitmq.VHost, queue)
+			if err != nil {
+				return err
+			}
+			if len(q.Online) != 3 {
+				return fmt.Errorf("online members %v", q.Online)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		// Consume everything from the returned node: every confirmed message is there once.
+		conn3, err := dialAMQPS(stopped, s, rabbitmq.User, pass, rabbitmq.VHost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn3.Close()
+		ch3, err := conn3.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for len(seen) < 100 {
+			d, ok, err := ch3.Get(queue, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+			if seen[string(d.Body)] {
+				t.Errorf("duplicate %s", d.Body)
+			}
+			seen[string(d.Body)] = true
+		}
+		for i := range 100 {
+			if !seen[fmt.Sprintf("msg-%d", i)] {
+				t.Errorf("confirmed message msg-%d lost", i)
+			}
+		}
+		_, _ = ch3.QueueDelete(queue, false, false, false)
+	})
+
+	t.Run("second run changes nothing", func(t *testing.T) {
+		t0 := time.Now()
+		for i, r := range runAll("second") {
+			if len(r.Changed) > 0 {
+				t.Errorf("second run of %s changed: %v", hosts[i].Name, r.Changed)
+			}
+		}
+		t.Logf("no-op run of three nodes (in parallel): %s", time.Since(t0).Round(10*time.Millisecond))
+	})
+
+	t.Run("no secret in process arguments or files", func(t *testing.T) {
+		var cookies []string
+		for _, h := range hosts {
+			cookies = append(cookies, filepath.Join(s.Paths(h.Name).Data, "rabbitmq", ".erlang.cookie"))
+		}
+		s.AssertNoSecretLeak(cookies, agent.SecretRabbitMQ, agent.SecretErlangCookie)
+		for _, n := range nodes {
+			// The boot definitions hold a salted hash of the password: readable by the node only.
+			if st, err := os.Stat(n.Definitions); err != nil || st.Mode().Perm() != 0o600 {
+				t.Errorf("%s: %v %v", n.Definitions, st.Mode(), err)
+			}
+		}
+	})
+}
+
+type stepsRole []agent.Step
+
+func (stepsRole) Role() envfile.Role                           { return envfile.RoleFrontend }
+func (s stepsRole) Steps(*agent.Runtime) ([]agent.Step, error) { return s, nil }
+
+func dialAMQPS(n rabbitmq.Node, s *stacktest.Stack, user, pass, vhost string) (*amqp.Connection, error) {
+	return amqp.DialConfig("amqps://"+n.Addr(n.AMQPS)+"/", amqp.Config{
+		SASL:            []amqp.Authentication{&amqp.PlainAuth{Username: user, Password: pass}},
+		Vhost:           vhost,
+		TLSClientConfig: &tls.Config{RootCAs: s.Pool, ServerName: n.Host.FQDN},
+		Dial:            amqp.DefaultDial(5 * time.Second),
+	})
+}
+
+func TestReachable(t *testing.T) {
+	if _, _, err := agent.LookupIDs("rabbitmq", ""); err != nil {
+		t.Skip("no rabbitmq user: run scripts/install-deps.sh")
+	}
+	dir, err := os.MkdirTemp("", "cso-e2-reach-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	closed := filepath.Join(dir, "closed")
+	if err := os.MkdirAll(filepath.Join(closed, "data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	_, err = rabbitmq.Reachable{Path: filepath.Join(closed, "data", "rabbitmq"), User: "rabbitmq"}.Check(context.Background(), nil)
+	if err == nil || !strings.Contains(err.Error(), "cannot enter "+closed) {
+		t.Errorf("want an error naming %s, got %v", closed, err)
+	}
+	os.Chmod(closed, 0o755)
+	os.Chmod(filepath.Join(closed, "data"), 0o755)
+	if _, err := (rabbitmq.Reachable{Path: filepath.Join(closed, "data", "rabbitmq"), User: "rabbitmq"}).Check(context.Background(), nil); err != nil && os.Geteuid() == 0 {
+		t.Errorf("open tree: %v", err)
+	}
+}

@@ -1,0 +1,146 @@
+// Package rabbitmq is the rabbitmq role of the host agent (LLD 3.4): a RabbitMQ node with
+// AMQP, AMQPS and the management API over TLS from the project CA, clustered with every
+// RabbitMQ host of the environment by classic_config peer discovery, the Erlang cookie from
+// the environment's secrets, vhost ssp with quorum queues by default, and ssp_user with the
+// generated password. It also provides the cluster health functions the checks reuse
+// (ClusterStatus, ProbeAMQPS).
+package rabbitmq
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/inventory"
+)
+
+// Role converges a RabbitMQ host.
+type Role struct {
+	// CertWait bounds the wait for the jump server's certificates (default 10 min).
+	CertWait time.Duration
+	// ClusterWait bounds the wait for every node to run in one cluster (default 5 min).
+	ClusterWait time.Duration
+}
+
+// New returns the rabbitmq role with its default waits.
+func New() agent.Role { return Role{} }
+
+// Role names the role.
+func (Role) Role() envfile.Role { return envfile.RoleRabbitMQ }
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// Steps plans the host: packages, certificates, configuration, service, cluster, access.
+func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
+	if rt.Host.Role != envfile.RoleRabbitMQ {
+		return nil, fmt.Errorf("rabbitmq role given host %s of role %s", rt.Host.Name, rt.Host.Role)
+	}
+	for _, p := range []string{inventory.PortAMQP, inventory.PortAMQPS, inventory.PortManagement, inventory.PortDist} {
+		if rt.Host.Ports[p] == 0 {
+			return nil, fmt.Errorf("host %s has no %s port in the inventory", rt.Host.Name, p)
+		}
+	}
+	// rabbitmqctl hangs on relative paths (it changes directory): refuse them up front.
+	for name, p := range map[string]string{"Etc": rt.Paths.Etc, "Data": rt.Paths.Data, "Log": rt.Paths.Log,
+		"Run": rt.Paths.Run, "SSLCerts": rt.Paths.SSLCerts} {
+		if !filepath.IsAbs(p) {
+			return nil, fmt.Errorf("host %s: path %s %q is not absolute", rt.Host.Name, name, p)
+		}
+	}
+	nodes := Nodes(rt)
+	self := NodeFor(rt.Host, rt.Paths)
+	found := false
+	for _, n := range nodes {
+		found = found || n.Name == self.Name
+	}
+	if !found {
+		return nil, fmt.Errorf("host %s is not among the environment's RabbitMQ hosts", rt.Host.Name)
+	}
+	owner := runUser()
+	shared := struct{ ca, crt, key string }{
+		filepath.Join(rt.Paths.SSLCerts, "ca", "ca.crt"),
+		filepath.Join(rt.Paths.SSLCerts, rt.Host.Name, "server.crt"),
+		filepath.Join(rt.Paths.SSLCerts, rt.Host.Name, "server.key"),
+	}
+
+	steps := []agent.Step{
+		{Name: "packages", Tasks: []agent.Task{rt.Platform.Packages("rabbitmq-server")}},
+		{Name: "certificates", Tasks: []agent.Task{
+			WaitFiles{What: "TLS certificates in the shared store", Paths: []string{shared.ca, shared.crt, shared.key},
+				Timeout: orDefault(r.CertWait, 10*time.Minute)},
+			MkdirAll{Paths: []string{rt.Paths.Etc, rt.Paths.Data, rt.Paths.Log, rt.Paths.Run}},
+			agent.Dir{Path: self.ConfDir, Mode: 0o755},
+			agent.Dir{Path: self.SSLDir, Mode: 0o750, Owner: owner},
+			CopyFile{Src: shared.ca, Dst: self.CACert(), Mode: 0o644, Owner: owner},
+			CopyFile{Src: shared.crt, Dst: self.Cert(), Mode: 0o644, Owner: owner},
+			CopyFile{Src: shared.key, Dst: self.Key(), Mode: 0o600, Owner: owner, Secret: true},
+		}},
+		{Name: "configuration", Tasks: []agent.Task{
+			Reachable{Path: self.Home, User: owner},
+			agent.Dir{Path: self.Home, Mode: 0o750, Owner: owner},
+			agent.Dir{Path: self.MnesiaBase, Mode: 0o750, Owner: owner},
+			agent.Dir{Path: self.LogBase, Mode: 0o750, Owner: owner},
+			agent.Dir{Path: filepath.Dir(self.PidFile), Mode: 0o755, Owner: owner},
+			SecretFile{Path: filepath.Join(self.Home, ".erlang.cookie"), Secret: agent.SecretErlangCookie, Owner: owner},
+			agent.File{Path: self.ConfigFile, Content: RenderConfig(self, nodes)},
+			agent.File{Path: self.AdvancedConfig, Content: RenderAdvanced(self)},
+			agent.File{Path: self.EnabledPlugins, Content: RenderEnabledPlugins()},
+			DefinitionsFile{Path: self.Definitions, Owner: owner},
+			agent.File{Path: self.EnvConfig, Content: self.envConf()},
+		}},
+		{Name: "service", Tasks: []agent.Task{rt.Platform.Service(self.ServiceSpec(owner))}},
+	}
+	st := &accessState{self: self}
+	access := []agent.Task{loginTask(self, nodes[0], orDefault(r.ClusterWait, 5*time.Minute))}
+	if self.Name == nodes[0].Name {
+		access = append(accessTasks(st), access...)
+	}
+	steps = append(steps,
+		agent.Step{Name: "cluster", Tasks: []agent.Task{clusterTask(self, nodes, st, orDefault(r.ClusterWait, 5*time.Minute))}},
+		agent.Step{Name: "access", Tasks: access},
+	)
+	return steps, nil
+}
+
+// ServiceSpec is how the platform runs the node: rabbitmq-server in the foreground, ready
+// when AMQPS and the management listener answer over TLS verified against the project CA.
+func (n Node) ServiceSpec(owner string) agent.ServiceSpec {
+	stop := []string{CtlBin, "-n", n.Name}
+	if n.LongName {
+		stop = append(stop, "--longnames")
+	}
+	stop = append(stop, "shutdown", "--timeout", "60")
+	return agent.ServiceSpec{
+		Name:    n.ServiceName,
+		Command: []string{ServerBin},
+		Env:     n.Env(),
+		User:    owner,
+		Dir:     n.Home,
+		ConfigFiles: []string{n.ConfigFile, n.AdvancedConfig, n.EnabledPlugins, n.EnvConfig,
+			n.CACert(), n.Cert(), n.Key(), filepath.Join(n.Home, ".erlang.cookie")},
+		Ready:        n.Ready,
+		ReadyTimeout: 3 * time.Minute,
+		StopCommand:  stop,
+		StopTimeout:  90 * time.Second,
+	}
+}
+
+// Ready reports whether the node serves AMQPS and the management API over TLS.
+func (n Node) Ready(ctx context.Context) error {
+	roots, err := LoadCAPool(n.CACert())
+	if err != nil {
+		return err
+	}
+	if err := ProbeAMQPS(ctx, n.Addr(n.AMQPS), n.ServerName(), roots); err != nil {
+		return err
+	}
+	return ProbeTLS(ctx, n.Addr(n.Management), n.ServerName(), roots)
+}
