@@ -1,0 +1,275 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cso-ssp/platform/internal/check"
+	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/status"
+	"github.com/cso-ssp/platform/internal/target"
+)
+
+// View is what the dashboard shows and /admin/api/status returns.
+type View struct {
+	Env       string         `json:"env"`
+	Kind      string         `json:"kind"`
+	Generated time.Time      `json:"generated"`
+	Error     string         `json:"error,omitempty"` // the target could not be read
+	Summary   check.Summary  `json:"summary"`
+	Duration  string         `json:"check_duration"`
+	Hosts     []HostView     `json:"hosts"`
+	Keystone  []check.Result `json:"keystone"`
+	RabbitMQ  []check.Result `json:"rabbitmq"`
+	MySQL     []check.Result `json:"mysql"`
+	Shared    []check.Result `json:"shared"`
+	Certs     []CertView     `json:"certificates"`
+	// OtherLogs are logs of what is not a host of the inventory (the local MariaDB).
+	OtherLogs []HostLogs     `json:"other_logs,omitempty"`
+	Results   []check.Result `json:"results"`
+	// LastDeploy is the last deployment's JSON document, indented.
+	LastDeploy      string `json:"-"`
+	LastDeployJSON  any    `json:"last_deploy,omitempty"`
+	LastDeployError string `json:"last_deploy_error,omitempty"`
+}
+
+// HostView is one host: its services' results, setup progress and log tail.
+type HostView struct {
+	inventory.Host
+	Status   check.Status   `json:"status"` // worst of its results
+	Services []check.Result `json:"services"`
+	Setup    *status.Host   `json:"setup,omitempty"`
+	Done     int            `json:"steps_done"`
+	Total    int            `json:"steps_total"`
+	Logs     []LogView      `json:"logs,omitempty"`
+}
+
+// HostLogs are the log tails of one name of Target.Logs.
+type HostLogs struct {
+	Name string    `json:"name"`
+	Logs []LogView `json:"logs"`
+}
+
+// LogView is the tail of one log file.
+type LogView struct {
+	File  string   `json:"file"`
+	Lines []string `json:"lines"`
+	Error string   `json:"error,omitempty"`
+}
+
+// CertView is a certificate with its days to expiry.
+type CertView struct {
+	Check    string       `json:"check"`
+	Target   string       `json:"target"`
+	Status   check.Status `json:"status"`
+	Detail   string       `json:"detail"`
+	NotAfter time.Time    `json:"not_after,omitzero"`
+	DaysLeft int          `json:"days_left"`
+}
+
+// view returns the cached view, refreshing it when older than CacheFor.
+func (s *Server) view(ctx context.Context) *View {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cached != nil && s.cfg.Now().Sub(s.cachedAt) < s.cfg.CacheFor {
+		return s.cached
+	}
+	v := s.build(ctx)
+	s.cached, s.cachedAt = v, s.cfg.Now()
+	return v
+}
+
+func (s *Server) build(ctx context.Context) *View {
+	now := s.cfg.Now()
+	t, err := s.cfg.loadTarget()
+	if err != nil {
+		return &View{Generated: now, Error: err.Error(), Summary: check.Summary{Worst: check.Fail, Fail: 1}}
+	}
+	rep := check.New(t, check.Options{Timeout: s.cfg.CheckTimeout, Now: s.cfg.Now}).Run(context.WithoutCancel(ctx))
+	v := &View{Env: t.Env, Kind: t.Kind, Generated: now, Summary: rep.Summary, Results: rep.Results,
+		Duration: rep.Duration.Round(time.Millisecond).String()}
+	byHost := map[string][]check.Result{}
+	for _, r := range rep.Results {
+		switch r.Group {
+		case check.GroupKeystone:
+			v.Keystone = append(v.Keystone, r)
+		case check.GroupRabbitMQ:
+			v.RabbitMQ = append(v.RabbitMQ, r)
+		case check.GroupMySQL:
+			v.MySQL = append(v.MySQL, r)
+		case check.GroupCert:
+			cv := CertView{Check: r.Check, Target: r.Target, Status: r.Status, Detail: r.Detail, NotAfter: r.NotAfter}
+			if !r.NotAfter.IsZero() {
+				cv.DaysLeft = int(r.NotAfter.Sub(now).Hours() / 24)
+			}
+			v.Certs = append(v.Certs, cv)
+		case check.GroupHost:
+			if r.Host == "" {
+				v.Shared = append(v.Shared, r)
+			}
+		case check.GroupService:
+			if r.Host == "" {
+				v.MySQL = append(v.MySQL, r)
+			}
+		}
+		if r.Host != "" && (r.Group == check.GroupService || r.Group == check.GroupHost) {
+			byHost[r.Host] = append(byHost[r.Host], r)
+		}
+	}
+	var store status.Store
+	if t.StatusDir != "" {
+		store = status.Dir{Path: t.StatusDir}
+	}
+	for _, h := range t.Hosts {
+		hv := HostView{Host: h, Status: check.OK, Services: byHost[h.Name]}
+		for _, r := range rep.Results {
+			if r.Host == h.Name && rank(r.Status) > rank(hv.Status) {
+				hv.Status = r.Status
+			}
+		}
+		if store != nil {
+			if st, err := store.Get(ctx, h.Name); err == nil {
+				hv.Setup = &st
+				hv.Total = len(st.Steps)
+				for _, step := range st.Steps {
+					if step.State == status.StateDone || step.State == status.StateSkipped {
+						hv.Done++
+					}
+				}
+			}
+		}
+		hv.Logs = s.tails(t.Logs[h.Name])
+		v.Hosts = append(v.Hosts, hv)
+	}
+	var others []string
+	for name := range t.Logs {
+		if _, isHost := inventory.Find(t.Hosts, name); !isHost {
+			others = append(others, name)
+		}
+	}
+	sort.Strings(others)
+	for _, name := range others {
+		v.OtherLogs = append(v.OtherLogs, HostLogs{Name: name, Logs: s.tails(t.Logs[name])})
+	}
+	v.LastDeploy, v.LastDeployJSON, v.LastDeployError = lastDeploy(t)
+	return v
+}
+
+func (s *Server) tails(files []string) []LogView {
+	var out []LogView
+	for _, f := range files {
+		lines, err := tail(f, s.cfg.LogLines)
+		lv := LogView{File: f, Lines: lines}
+		if err != nil {
+			lv.Error = err.Error()
+		}
+		out = append(out, lv)
+	}
+	return out
+}
+
+func rank(s check.Status) int {
+	switch s {
+	case check.OK:
+		return 0
+	case check.Warn:
+		return 1
+	}
+	return 2
+}
+
+// tail returns the last n lines of file, reading at most its last 64 KiB.
+func tail(file string, n int) ([]string, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	const max = 64 << 10
+	off := st.Size() - max
+	if off < 0 {
+		off = 0
+	}
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max))
+	if err != nil {
+		return nil, err
+	}
+	if off > 0 { // the first line is cut
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) == 1 && lines[0] == "" {
+		return nil, nil
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines, nil
+}
+
+func lastDeploy(t *target.Target) (indented string, doc any, errMsg string) {
+	if t.LastDeploy == "" {
+		return "", nil, ""
+	}
+	b, err := os.ReadFile(t.LastDeploy)
+	if err != nil {
+		return "", nil, fmt.Sprintf("read last deployment: %v", err)
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return "", nil, fmt.Sprintf("%s is not JSON: %v", t.LastDeploy, err)
+	}
+	out, _ := json.MarshalIndent(doc, "", "  ")
+	if len(out) > 32<<10 {
+		out = append(out[:32<<10], []byte("\n...")...)
+	}
+	return string(out), doc, ""
+}
+
+var funcs = template.FuncMap{
+	"upper": strings.ToUpper,
+	"str":   func(s check.Status) string { return string(s) },
+	"ms": func(d time.Duration) string {
+		return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
+	},
+	"date": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04:05Z")
+	},
+	"day": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02")
+	},
+	"ports": func(h inventory.Host) string {
+		names := make([]string, 0, len(h.Ports))
+		for n := range h.Ports {
+			names = append(names, n)
+		}
+		sort.Slice(names, func(i, j int) bool { return h.Ports[names[i]] < h.Ports[names[j]] })
+		parts := make([]string, len(names))
+		for i, n := range names {
+			parts[i] = fmt.Sprintf("%s %d", n, h.Ports[n])
+		}
+		return strings.Join(parts, ", ")
+	},
+}

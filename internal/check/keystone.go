@@ -1,0 +1,243 @@
+package check
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/inventory"
+)
+
+// keystoneURL is the HTTPS base URL of a Keystone node.
+func keystoneURL(h inventory.Host) string {
+	return fmt.Sprintf("https://%s:%d", h.FQDN, h.Ports[inventory.PortKeystone])
+}
+
+// tokenResult is a token issued by one node, shared by the probes that need it.
+type tokenResult struct {
+	once  sync.Once
+	token string
+	err   error
+}
+
+func (c *Checker) keystoneProbes() []Probe {
+	nodes := inventory.ByRole(c.t.Hosts, envfile.RoleKeystone)
+	if len(nodes) == 0 {
+		return nil
+	}
+	tokens := make([]*tokenResult, len(nodes))
+	for i := range tokens {
+		tokens[i] = &tokenResult{}
+	}
+	get := func(ctx context.Context, i int) (string, error) {
+		tr := tokens[i]
+		tr.once.Do(func() { tr.token, tr.err = c.issueToken(ctx, nodes[i]) })
+		return tr.token, tr.err
+	}
+	var ps []Probe
+	for i, n := range nodes {
+		ps = append(ps, Probe{Check: "keystone token", Target: n.Name, Group: GroupKeystone, Host: n.Name,
+			Run: func(ctx context.Context) Outcome {
+				if _, err := get(ctx, i); err != nil {
+					return fail("%v", err)
+				}
+				return ok("token issued to %s (project %s, domain %s)", c.opts.KeystoneUser, c.opts.KeystoneProject, c.opts.KeystoneDomain)
+			}})
+	}
+	// The LLD's cross-server validation: each node's token validated on every other node.
+	for i, issuer := range nodes {
+		for j, validator := range nodes {
+			if i == j {
+				continue
+			}
+			ps = append(ps, Probe{Check: "keystone cross-validation", Target: issuer.Name + " -> " + validator.Name,
+				Group: GroupKeystone, Host: validator.Name,
+				Run: func(ctx context.Context) Outcome {
+					subject, err := get(ctx, i)
+					if err != nil {
+						return fail("no token from %s to validate: %v", issuer.Name, err)
+					}
+					own, err := get(ctx, j)
+					if err != nil {
+						return fail("no token from %s to authenticate with: %v", validator.Name, err)
+					}
+					return c.validateToken(ctx, issuer, validator, own, subject)
+				}})
+		}
+	}
+	ps = append(ps, Probe{Check: "keystone fernet keys", Target: "keystone cluster", Group: GroupKeystone,
+		Run: func(context.Context) Outcome { return c.compareFernet(nodes) }})
+	return ps
+}
+
+// issueToken asks node for a project-scoped token with the admin credentials.
+func (c *Checker) issueToken(ctx context.Context, node inventory.Host) (string, error) {
+	pw, err := c.secret(secretKeystoneAdmin)
+	if err != nil {
+		return "", err
+	}
+	body, _ := json.Marshal(passwordAuth(c.opts.KeystoneUser, pw, c.opts.KeystoneDomain, c.opts.KeystoneProject))
+	url := keystoneURL(node) + "/v3/auth/tokens"
+	code, hdr, resp, err := c.doHeaders(ctx, http.MethodPost, url, http.Header{"Content-Type": {"application/json"}}, bytes.NewReader(body))
+	if err != nil {
+		return "", fmt.Errorf("POST %s: %s", url, httpErr(err))
+	}
+	if code != http.StatusCreated {
+		return "", fmt.Errorf("%s refused a token for %s: HTTP %d%s", node.Name, c.opts.KeystoneUser, code, keystoneMessage(resp))
+	}
+	tok := hdr.Get("X-Subject-Token")
+	if tok == "" {
+		return "", fmt.Errorf("%s answered 201 without an X-Subject-Token header", node.Name)
+	}
+	return tok, nil
+}
+
+// passwordAuth is the body of a Keystone v3 password authentication; project "" asks for an
+// unscoped token.
+func passwordAuth(user, password, domain, project string) map[string]any {
+	auth := map[string]any{
+		"identity": map[string]any{
+			"methods": []string{"password"},
+			"password": map[string]any{"user": map[string]any{
+				"name": user, "domain": map[string]string{"name": domain}, "password": password,
+			}},
+		},
+	}
+	if project != "" {
+		auth["scope"] = map[string]any{"project": map[string]any{"name": project, "domain": map[string]string{"name": domain}}}
+	}
+	return map[string]any{"auth": auth}
+}
+
+func (c *Checker) validateToken(ctx context.Context, issuer, validator inventory.Host, own, subject string) Outcome {
+	url := keystoneURL(validator) + "/v3/auth/tokens"
+	code, body, err := c.do(ctx, http.MethodGet, url, http.Header{"X-Auth-Token": {own}, "X-Subject-Token": {subject}}, nil)
+	if err != nil {
+		return fail("GET %s: %s", url, httpErr(err))
+	}
+	switch code {
+	case http.StatusOK:
+		return ok("%s accepts the token issued by %s", validator.Name, issuer.Name)
+	case http.StatusNotFound:
+		return fail("%s does not recognize the token issued by %s (HTTP 404%s): their fernet key sets differ",
+			validator.Name, issuer.Name, keystoneMessage(body))
+	}
+	return fail("%s answered HTTP %d validating the token issued by %s%s", validator.Name, code, issuer.Name, keystoneMessage(body))
+}
+
+// keystoneMessage extracts Keystone's error message from an answer.
+func keystoneMessage(body []byte) string {
+	var e struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
+		return ": " + e.Error.Message
+	}
+	return snippet(body)
+}
+
+// fernetSet is a node's key repository: key index -> SHA-256 of the key file.
+type fernetSet map[string][sha256.Size]byte
+
+func readFernet(dir string) (fernetSet, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	set := fernetSet{}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue // keys are named 0, 1, 2 ...
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		set[e.Name()] = sha256.Sum256(bytes.TrimSpace(b))
+	}
+	if len(set) == 0 {
+		return nil, fmt.Errorf("%s holds no fernet keys (files 0, 1, ...)", dir)
+	}
+	return set, nil
+}
+
+// compareFernet checks that every Keystone node holds the same fernet key set; the detail
+// names each node that differs from the first and how.
+func (c *Checker) compareFernet(nodes []inventory.Host) Outcome {
+	if len(c.t.FernetKeyDirs) == 0 {
+		return warn("the target description lists no fernet key directories: key sets not compared (cross-validation still runs)")
+	}
+	var ref fernetSet
+	var refName string
+	var problems []string
+	for _, n := range nodes {
+		dir, found := c.t.FernetKeyDirs[n.Name]
+		if !found {
+			problems = append(problems, fmt.Sprintf("%s: no fernet key directory in the target description", n.Name))
+			continue
+		}
+		set, err := readFernet(dir)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", n.Name, err))
+			continue
+		}
+		if ref == nil {
+			ref, refName = set, n.Name
+			continue
+		}
+		if d := diffFernet(refName, ref, n.Name, set); d != "" {
+			problems = append(problems, fmt.Sprintf("%s differs from %s: %s", n.Name, refName, d))
+		}
+	}
+	if len(problems) > 0 {
+		return fail("%s", strings.Join(problems, "; "))
+	}
+	return ok("%d nodes hold the same %d keys (%s)", len(nodes), len(ref), strings.Join(sortedKeys(ref), ","))
+}
+
+func diffFernet(an string, a fernetSet, bn string, b fernetSet) string {
+	var d []string
+	for _, k := range sortedKeys(a) {
+		hb, in := b[k]
+		switch {
+		case !in:
+			d = append(d, fmt.Sprintf("key %s only on %s", k, an))
+		case hb != a[k]:
+			d = append(d, fmt.Sprintf("key %s differs", k))
+		}
+	}
+	for _, k := range sortedKeys(b) {
+		if _, in := a[k]; !in {
+			d = append(d, fmt.Sprintf("key %s only on %s", k, bn))
+		}
+	}
+	return strings.Join(d, ", ")
+}
+
+func sortedKeys(s fernetSet) []string {
+	ks := make([]string, 0, len(s))
+	for k := range s {
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool {
+		a, _ := strconv.Atoi(ks[i])
+		b, _ := strconv.Atoi(ks[j])
+		return a < b
+	})
+	return ks
+}

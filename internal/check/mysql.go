@@ -1,0 +1,71 @@
+package check
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// dbUser is one service's database account (LLD 2.6.2).
+type dbUser struct{ user, db, secret string }
+
+var dbUsers = []dbUser{
+	{"keystone", "keystone", secretKeystoneDB},
+	{"cso_user", "cso_portal", secretPortalDB},
+}
+
+func (c *Checker) mysqlProbes() []Probe {
+	if c.t.MySQL == "" {
+		return []Probe{{Check: "mysql", Target: "mysql", Group: GroupMySQL,
+			Run: func(context.Context) Outcome { return fail("the target description names no MySQL endpoint") }}}
+	}
+	host, portS, err := net.SplitHostPort(c.t.MySQL)
+	port, _ := strconv.Atoi(portS)
+	if err != nil {
+		return []Probe{{Check: "mysql", Target: c.t.MySQL, Group: GroupMySQL,
+			Run: func(context.Context) Outcome { return fail("mysql %q is not host:port: %v", c.t.MySQL, err) }}}
+	}
+	ps := []Probe{{Check: "tcp mysql", Target: c.t.MySQL, Group: GroupService, Run: c.tcpProbe(host, port)}}
+	for _, u := range dbUsers {
+		ps = append(ps, Probe{Check: "mysql user " + u.user, Target: c.t.MySQL + "/" + u.db, Group: GroupMySQL,
+			Run: func(ctx context.Context) Outcome { return c.mysqlConnect(ctx, u) }})
+	}
+	return ps
+}
+
+// mysqlConnect logs in as u and asks the server version.
+func (c *Checker) mysqlConnect(ctx context.Context, u dbUser) Outcome {
+	pw, err := c.secret(u.secret)
+	if err != nil {
+		return fail("%v", err)
+	}
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.DBName = u.user, pw, u.db
+	cfg.Net, cfg.Addr = "tcp", c.t.MySQL
+	cfg.Timeout = c.opts.Timeout
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return fail("%v", err)
+	}
+	db := sql.OpenDB(connector)
+	defer db.Close()
+	var version string
+	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		var me *mysql.MySQLError
+		if errors.As(err, &me) {
+			switch me.Number {
+			case 1045:
+				return fail("access denied for %s: the password in secret %s does not match the database (%s)", u.user, u.secret, me.Message)
+			case 1044, 1049:
+				return fail("%s cannot use database %s: %s", u.user, u.db, me.Message)
+			}
+		}
+		return fail("connect as %s to %s/%s: %s", u.user, c.t.MySQL, u.db, strings.TrimPrefix(netErr(err), "dial tcp "))
+	}
+	return ok("%s connected to database %s; server %s", u.user, u.db, version)
+}

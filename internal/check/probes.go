@@ -1,0 +1,251 @@
+package check
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/status"
+	"github.com/cso-ssp/platform/internal/target"
+)
+
+// Options tune a Checker. Zero values take the defaults.
+type Options struct {
+	// Timeout of each probe (default 5 s).
+	Timeout time.Duration
+	// WarnDays: a certificate expiring in fewer days is a warning (default 30).
+	WarnDays int
+	// Now is the clock of the certificate checks (default time.Now).
+	Now func() time.Time
+	// Keystone credentials of the token checks (defaults admin / admin / Default).
+	KeystoneUser, KeystoneProject, KeystoneDomain string
+	// RabbitMQUser is the management API user (default ssp_user, password from the secret
+	// rabbitmq-ssp-password).
+	RabbitMQUser string
+	// Status is the status store to read (default: the target's StatusDir); an AWS
+	// environment passes its S3 store.
+	Status status.Store
+}
+
+func (o *Options) defaults() {
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Second
+	}
+	if o.WarnDays <= 0 {
+		o.WarnDays = 30
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.KeystoneUser == "" {
+		o.KeystoneUser = "admin"
+	}
+	if o.KeystoneProject == "" {
+		o.KeystoneProject = "admin"
+	}
+	if o.KeystoneDomain == "" {
+		o.KeystoneDomain = "Default"
+	}
+	if o.RabbitMQUser == "" {
+		o.RabbitMQUser = "ssp_user"
+	}
+}
+
+// Secret names read from the target's secrets directory (the names of internal/agent).
+const (
+	secretKeystoneAdmin = "keystone-admin-password"
+	secretKeystoneDB    = "keystone-db-password"
+	secretPortalDB      = "cso-portal-db-password"
+	secretRabbitMQ      = "rabbitmq-ssp-password"
+)
+
+// Checker builds and runs the probes of one environment.
+type Checker struct {
+	t      *target.Target
+	opts   Options
+	roots  *x509.CertPool
+	caErr  error
+	dial   *dialer
+	client *http.Client
+	tr     *http.Transport
+}
+
+// New prepares a Checker for t. Problems with the CA are reported by the probes, not here.
+func New(t *target.Target, o Options) *Checker {
+	o.defaults()
+	c := &Checker{t: t, opts: o, dial: &dialer{addrs: map[string]string{}}}
+	c.dial.net.Timeout = o.Timeout
+	for _, h := range t.Hosts {
+		c.dial.addrs[strings.ToLower(h.FQDN)] = h.Address
+		for _, a := range h.Aliases {
+			c.dial.addrs[strings.ToLower(a)] = h.Address
+		}
+	}
+	if t.CACert == "" {
+		c.caErr = fmt.Errorf("the target description names no CA certificate (ca_cert)")
+	} else if pem, err := os.ReadFile(t.CACert); err != nil {
+		c.caErr = fmt.Errorf("read CA certificate: %w", err)
+	} else {
+		c.roots = x509.NewCertPool()
+		if !c.roots.AppendCertsFromPEM(pem) {
+			c.roots, c.caErr = nil, fmt.Errorf("%s holds no PEM certificate", t.CACert)
+		}
+	}
+	c.tr = &http.Transport{
+		DialContext:         c.dial.DialContext,
+		TLSClientConfig:     &tls.Config{RootCAs: c.roots, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout: o.Timeout,
+		MaxIdleConnsPerHost: 4,
+		ForceAttemptHTTP2:   false,
+	}
+	if c.roots == nil {
+		// Without the CA no HTTPS answer can be trusted: make every HTTPS request say why.
+		c.tr.TLSClientConfig.VerifyPeerCertificate = func([][]byte, [][]*x509.Certificate) error { return c.caErr }
+	}
+	c.client = &http.Client{Transport: c.tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse // a redirect is an answer (the dashboard's sign-in)
+	}}
+	return c
+}
+
+func (c *Checker) now() time.Time { return c.opts.Now() }
+
+// Target is the environment this Checker probes.
+func (c *Checker) Target() *target.Target { return c.t }
+
+// Run builds every probe and runs them.
+func (c *Checker) Run(ctx context.Context) *Report {
+	rep := Run(ctx, c.Probes(), c.opts.Timeout)
+	rep.Env = c.t.Env
+	c.tr.CloseIdleConnections()
+	return rep
+}
+
+// secret reads one generated secret of the environment.
+func (c *Checker) secret(name string) (string, error) {
+	if c.t.SecretsDir == "" {
+		return "", fmt.Errorf("secret %s: the target description has no secrets_dir (on AWS secrets are in Secrets Manager, not readable here)", name)
+	}
+	p := filepath.Join(c.t.SecretsDir, name)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "", fmt.Errorf("secret %s: %w", name, err)
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if s == "" {
+		return "", fmt.Errorf("secret %s: %s is empty", name, p)
+	}
+	return s, nil
+}
+
+// tlsPorts are the named ports that speak TLS.
+var tlsPorts = map[string]bool{
+	inventory.PortKeystone: true, inventory.PortAMQPS: true, inventory.PortManagement: true, inventory.PortAdmin: true,
+}
+
+// Probes returns every probe of the environment.
+func (c *Checker) Probes() []Probe {
+	var ps []Probe
+	add := func(p Probe) { ps = append(ps, p) }
+	if c.t.CACert != "" {
+		add(Probe{Check: "ca certificate", Target: "ca", Group: GroupCert, Run: c.caProbe(c.t.CACert)})
+	} else {
+		add(Probe{Check: "ca certificate", Target: "ca", Group: GroupCert, Run: func(context.Context) Outcome { return fail("%v", c.caErr) }})
+	}
+	for _, h := range c.t.Hosts {
+		ps = append(ps, c.serviceProbes(h)...)
+	}
+	ps = append(ps, c.keystoneProbes()...)
+	ps = append(ps, c.rabbitmqProbes()...)
+	ps = append(ps, c.mysqlProbes()...)
+	ps = append(ps, c.hostProbes()...)
+	return ps
+}
+
+// serviceProbes: TCP for every port; TLS and the certificate for TLS ports; HTTP for the
+// health endpoints of LLD 6.3 and the backend ports of 3.2.1.
+func (c *Checker) serviceProbes(h inventory.Host) []Probe {
+	names := make([]string, 0, len(h.Ports))
+	for n := range h.Ports {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return h.Ports[names[i]] < h.Ports[names[j]] })
+	var ps []Probe
+	for _, name := range names {
+		port := h.Ports[name]
+		tgt := fmt.Sprintf("%s:%d", h.Name, port)
+		svc := func(check string, run func(context.Context) Outcome) Probe {
+			return Probe{Check: check, Target: tgt, Group: GroupService, Host: h.Name, Run: run}
+		}
+		ps = append(ps, svc("tcp "+name, c.tcpProbe(h.FQDN, port)))
+		if tlsPorts[name] {
+			ps = append(ps, svc("tls "+name, c.tlsProbe(h.FQDN, port)))
+			ps = append(ps, Probe{Check: "cert " + name, Target: tgt, Group: GroupCert, Host: h.Name, Run: c.certProbe(h.FQDN, port)})
+		}
+		base := fmt.Sprintf("http://%s:%d", h.FQDN, port)
+		if tlsPorts[name] {
+			base = fmt.Sprintf("https://%s:%d", h.FQDN, port)
+		}
+		switch {
+		case h.Role == envfile.RoleJump && name == inventory.PortAdmin:
+			ps = append(ps, svc("http /admin/", c.httpProbe(http.MethodGet, base+"/admin/", nil, expectAuthRequired)))
+		case h.Role == envfile.RoleKeystone && name == inventory.PortKeystone:
+			ps = append(ps,
+				svc("http /v3", c.httpProbe(http.MethodGet, base+"/v3", nil, expectCodes("Keystone /v3", 200))),
+				svc("http /api/idm/v3", c.httpProbe(http.MethodGet, base+"/api/idm/v3", nil, expectCodes("Keystone /api/idm/v3 (ALB health path)", 200, 300))),
+				svc("http /healthcheck", c.httpProbe(http.MethodGet, base+"/healthcheck", nil, expectCodes("Keystone /healthcheck", 200))))
+		case h.Role == envfile.RoleRabbitMQ && name == inventory.PortManagement:
+			ps = append(ps, svc("http /api/overview", c.rabbitOverview(h, base)))
+		case h.Role == envfile.RoleFrontend && name == inventory.PortNginx:
+			ps = append(ps, svc("http /health", c.httpProbe(http.MethodGet, base+"/health", nil, expectCodes("nginx /health", 200))))
+		case h.Role == envfile.RoleFrontend || h.Role == envfile.RoleBackend:
+			ps = append(ps, svc("http /", c.httpProbe(http.MethodGet, base+"/", nil, expectAppUp(name))))
+		}
+	}
+	return ps
+}
+
+// expectAuthRequired: the dashboard is up when it refuses an unauthenticated request
+// (401, or a redirect to its sign-in page); 200 would mean it shows data to anyone.
+func expectAuthRequired(code int, body []byte) Outcome {
+	switch {
+	case code == http.StatusUnauthorized:
+		return ok("up, HTTP 401 without a session")
+	case code >= 300 && code < 400:
+		return ok("up, HTTP %d to sign-in without a session", code)
+	case code == http.StatusOK:
+		return fail("HTTP 200 without authentication: the dashboard is open to anyone")
+	}
+	return fail("HTTP %d%s", code, snippet(body))
+}
+
+// expectAppUp grades an application port: any answer below 500 means the service is up.
+func expectAppUp(name string) httpExpect {
+	return func(code int, body []byte) Outcome {
+		if code >= 500 {
+			return fail("%s: HTTP %d%s", name, code, snippet(body))
+		}
+		return ok("%s answers HTTP %d", name, code)
+	}
+}
+
+// HTTPClient returns an HTTP client for the environment t: it dials each host's address
+// for its FQDN and aliases and verifies TLS against the project CA (the admin dashboard
+// talks to Keystone with it). Redirects are not followed.
+func HTTPClient(t *target.Target, timeout time.Duration) (*http.Client, error) {
+	c := New(t, Options{Timeout: timeout})
+	if c.roots == nil {
+		return nil, c.caErr
+	}
+	c.client.Timeout = timeout
+	return c.client, nil
+}

@@ -1,0 +1,216 @@
+package check
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/inventory"
+)
+
+func managementURL(h inventory.Host) string {
+	return fmt.Sprintf("https://%s:%d", h.FQDN, h.Ports[inventory.PortManagement])
+}
+
+// rabbitAuth returns the Basic credentials of the management API user.
+func (c *Checker) rabbitAuth() (http.Header, error) {
+	pw, err := c.secret(secretRabbitMQ)
+	if err != nil {
+		return nil, err
+	}
+	req, _ := http.NewRequest(http.MethodGet, "/", nil)
+	req.SetBasicAuth(c.opts.RabbitMQUser, pw)
+	return http.Header{"Authorization": req.Header["Authorization"]}, nil
+}
+
+// rabbitGet requests path from node's management API and decodes a 200 answer into v.
+func (c *Checker) rabbitGet(ctx context.Context, node inventory.Host, path string, v any) (int, []byte, error) {
+	hdr, err := c.rabbitAuth()
+	if err != nil {
+		return 0, nil, err
+	}
+	url := managementURL(node) + path
+	code, body, err := c.do(ctx, http.MethodGet, url, hdr, nil)
+	if err != nil {
+		return 0, nil, fmt.Errorf("GET %s: %s", url, httpErr(err))
+	}
+	if code == http.StatusOK && v != nil {
+		if err := json.Unmarshal(body, v); err != nil {
+			return code, body, fmt.Errorf("GET %s: not the expected JSON: %w", url, err)
+		}
+	}
+	return code, body, nil
+}
+
+func (c *Checker) rabbitDenied(code int, path string) string {
+	if code == http.StatusUnauthorized {
+		return fmt.Sprintf("user %s rejected on %s (HTTP 401): wrong password in %s, or the user lacks the management/monitoring tag", c.opts.RabbitMQUser, path, secretRabbitMQ)
+	}
+	return ""
+}
+
+// rabbitOverview is the LLD 6.3 health endpoint of one node.
+func (c *Checker) rabbitOverview(h inventory.Host, _ string) func(context.Context) Outcome {
+	return func(ctx context.Context) Outcome {
+		var ov struct {
+			RabbitMQVersion string `json:"rabbitmq_version"`
+			ClusterName     string `json:"cluster_name"`
+			Node            string `json:"node"`
+		}
+		code, body, err := c.rabbitGet(ctx, h, "/api/overview", &ov)
+		if err != nil {
+			return fail("%v", err)
+		}
+		if m := c.rabbitDenied(code, "/api/overview"); m != "" {
+			return fail("%s", m)
+		}
+		if code != http.StatusOK {
+			return fail("/api/overview: HTTP %d%s", code, snippet(body))
+		}
+		return ok("node %s, RabbitMQ %s, cluster %s", ov.Node, ov.RabbitMQVersion, ov.ClusterName)
+	}
+}
+
+// rabbitNode is the part of GET /api/nodes the checks read.
+type rabbitNode struct {
+	Name          string   `json:"name"`
+	Running       bool     `json:"running"`
+	Partitions    []string `json:"partitions"`
+	MemAlarm      bool     `json:"mem_alarm"`
+	DiskFreeAlarm bool     `json:"disk_free_alarm"`
+}
+
+func (c *Checker) rabbitmqProbes() []Probe {
+	nodes := inventory.ByRole(c.t.Hosts, envfile.RoleRabbitMQ)
+	if len(nodes) == 0 {
+		return nil
+	}
+	// One GET /api/nodes, from the first node that answers, feeds the cluster-wide checks.
+	var once sync.Once
+	var view []rabbitNode
+	var from string
+	var viewErr error
+	cluster := func(ctx context.Context) ([]rabbitNode, string, error) {
+		once.Do(func() {
+			var errs []string
+			for _, n := range nodes {
+				var v []rabbitNode
+				code, body, err := c.rabbitGet(ctx, n, "/api/nodes", &v)
+				switch {
+				case err != nil:
+					errs = append(errs, fmt.Sprintf("%s: %v", n.Name, err))
+				case code == http.StatusOK:
+					view, from, viewErr = v, n.Name, nil
+					return
+				case c.rabbitDenied(code, "/api/nodes") != "":
+					viewErr = fmt.Errorf("%s", c.rabbitDenied(code, "/api/nodes"))
+					return
+				default:
+					errs = append(errs, fmt.Sprintf("%s: /api/nodes HTTP %d%s", n.Name, code, snippet(body)))
+				}
+			}
+			viewErr = fmt.Errorf("no node answered /api/nodes: %s", strings.Join(errs, "; "))
+		})
+		return view, from, viewErr
+	}
+	want := len(nodes)
+	ps := []Probe{
+		{Check: "rabbitmq nodes running", Target: "rabbitmq cluster", Group: GroupRabbitMQ, Run: func(ctx context.Context) Outcome {
+			v, from, err := cluster(ctx)
+			if err != nil {
+				return fail("%v", err)
+			}
+			var running, down []string
+			for _, n := range v {
+				if n.Running {
+					running = append(running, n.Name)
+				} else {
+					down = append(down, n.Name)
+				}
+			}
+			sort.Strings(running)
+			sort.Strings(down)
+			switch {
+			case len(down) > 0:
+				return fail("%d of %d nodes running (seen from %s); not running: %s", len(running), len(v), from, strings.Join(down, ", "))
+			case len(v) != want:
+				return fail("cluster has %d nodes (%s), expected %d (one per rabbitmq host)", len(v), strings.Join(running, ", "), want)
+			}
+			return ok("%d of %d nodes running: %s", len(running), want, strings.Join(running, ", "))
+		}},
+		{Check: "rabbitmq partitions", Target: "rabbitmq cluster", Group: GroupRabbitMQ, Run: func(ctx context.Context) Outcome {
+			v, _, err := cluster(ctx)
+			if err != nil {
+				return fail("%v", err)
+			}
+			var p []string
+			for _, n := range v {
+				if len(n.Partitions) > 0 {
+					p = append(p, fmt.Sprintf("%s cannot see %s", n.Name, strings.Join(n.Partitions, ", ")))
+				}
+			}
+			if len(p) > 0 {
+				return fail("network partition: %s", strings.Join(p, "; "))
+			}
+			return ok("no partitions")
+		}},
+		{Check: "rabbitmq alarms", Target: "rabbitmq cluster", Group: GroupRabbitMQ, Run: func(ctx context.Context) Outcome {
+			v, _, err := cluster(ctx)
+			if err != nil {
+				return fail("%v", err)
+			}
+			var a []string
+			for _, n := range v {
+				if n.MemAlarm {
+					a = append(a, n.Name+": memory alarm")
+				}
+				if n.DiskFreeAlarm {
+					a = append(a, n.Name+": disk free alarm")
+				}
+			}
+			if len(a) > 0 {
+				return fail("publishers blocked: %s", strings.Join(a, "; "))
+			}
+			return ok("no memory or disk alarms")
+		}},
+	}
+	for _, n := range nodes {
+		ps = append(ps, Probe{Check: "rabbitmq quorum-critical", Target: n.Name, Group: GroupRabbitMQ, Host: n.Name,
+			Run: func(ctx context.Context) Outcome {
+				const path = "/api/health/checks/node-is-quorum-critical"
+				code, body, err := c.rabbitGet(ctx, n, path, nil)
+				if err != nil {
+					return fail("%v", err)
+				}
+				if m := c.rabbitDenied(code, path); m != "" {
+					return fail("%s", m)
+				}
+				switch code {
+				case http.StatusOK:
+					return ok("stopping %s would leave every quorum queue a majority", n.Name)
+				case http.StatusServiceUnavailable:
+					var r struct {
+						Reason string `json:"reason"`
+					}
+					_ = json.Unmarshal(body, &r)
+					return fail("%s is quorum-critical: %s", n.Name, firstNonEmpty(r.Reason, strings.TrimSpace(string(body))))
+				}
+				return fail("%s: HTTP %d%s", path, code, snippet(body))
+			}})
+	}
+	return ps
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

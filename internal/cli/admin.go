@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cso-ssp/platform/internal/admin"
+	"github.com/cso-ssp/platform/internal/target"
+)
+
+func init() {
+	register(70, func(g *Globals) *cobra.Command {
+		cmd := &cobra.Command{Use: "admin", Short: "The jump server's admin dashboard"}
+		cmd.AddCommand(adminServeCmd(g))
+		return cmd
+	})
+}
+
+func adminServeCmd(g *Globals) *cobra.Command {
+	var (
+		tf                              targetFlags
+		listen, certFile, keyFile       string
+		cfg                             admin.Config
+		albSigner, albRegion, albKeyURL string
+		keystoneURLs                    []string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the dashboard under /admin/ (JSON at /admin/api/status, /health for the load balancer)",
+		Long: `serve runs the jump server's dashboard: every host and service of the environment (the
+probes of cso check, cached for a few seconds), the Keystone and RabbitMQ clusters,
+certificates, each host's setup progress and recent log lines, and the last deployment.
+
+Operators sign in with Keystone credentials (a token scoped to --project with role
+--require-role); the session lives as long as Keystone accepts the token, re-checked every
+--revalidate. Behind the ALB, --alb-signer enables the load balancer's x-amzn-oidc-data
+header instead. Serve TLS with --cert/--key (the jump server's certificate).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path := tf.file
+			if path == "" {
+				dir := tf.localDir
+				if dir == "" {
+					dir = defaultLocalDir
+				}
+				path = filepath.Join(dir, target.FileName)
+			}
+			// The jump host may start the dashboard before the target description exists;
+			// it is read again on every refresh.
+			t, err := tf.load()
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			envName := tf.env
+			if t != nil {
+				envName = t.Env
+			}
+			cfg.TargetFile, _ = filepath.Abs(path)
+			cfg.KeystoneURLs = keystoneURLs
+			cfg.Logger = g.Logger()
+			if (certFile == "") != (keyFile == "") {
+				return Exit(ExitUsage, errors.New("give both --cert and --key, or neither"))
+			}
+			if albSigner != "" {
+				cfg.ALB = &admin.ALBConfig{Signer: albSigner, Region: albRegion, KeyURL: albKeyURL}
+			}
+			srv, err := admin.New(cfg)
+			if err != nil {
+				return Exit(ExitUsage, err)
+			}
+			hs := &http.Server{Addr: listen, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
+				ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
+				ErrorLog: nil}
+			if certFile != "" {
+				pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+				if err != nil {
+					return Exit(ExitUsage, fmt.Errorf("--cert/--key: %w", err))
+				}
+				hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return Exit(ExitFailure, fmt.Errorf("listen on %s: %w", listen, err))
+			}
+			scheme := "http"
+			if hs.TLSConfig != nil {
+				ln = tls.NewListener(ln, hs.TLSConfig)
+				scheme = "https"
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			g.Logger().Info("admin dashboard serving", "url", fmt.Sprintf("%s://%s/admin/", scheme, ln.Addr()), "env", envName, "target", cfg.TargetFile)
+			errc := make(chan error, 1)
+			go func() { errc <- hs.Serve(ln) }()
+			select {
+			case err := <-errc:
+				return Exit(ExitFailure, err)
+			case <-ctx.Done():
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := hs.Shutdown(sctx); err != nil {
+				return Exit(ExitFailure, err)
+			}
+			return nil
+		},
+	}
+	tf.add(cmd)
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:8081", "address to listen on")
+	f.StringVar(&certFile, "cert", "", "TLS certificate (PEM) to serve HTTPS")
+	f.StringVar(&keyFile, "key", "", "TLS private key (PEM)")
+	f.StringSliceVar(&keystoneURLs, "keystone-url", nil, "Keystone base URL for sign-in (default: every Keystone host of the target)")
+	f.StringVar(&cfg.Project, "project", "admin", "Keystone project the sign-in token is scoped to")
+	f.StringVar(&cfg.Domain, "domain", "Default", "Keystone domain of users and project")
+	f.StringVar(&cfg.RequireRole, "require-role", "admin", "role required on --project (\"-\" accepts any)")
+	f.DurationVar(&cfg.Revalidate, "revalidate", 30*time.Second, "how long Keystone's validation of a session's token is trusted")
+	f.DurationVar(&cfg.SessionTTL, "session-ttl", 8*time.Hour, "longest session (never beyond the token's expiry)")
+	f.DurationVar(&cfg.CacheFor, "cache", 5*time.Second, "how long one check run is shown before probing again")
+	f.DurationVar(&cfg.CheckTimeout, "check-timeout", 3*time.Second, "timeout of each probe")
+	f.BoolVar(&cfg.HSTS, "hsts", false, "send Strict-Transport-Security on plain HTTP too (TLS terminated by the load balancer)")
+	f.StringVar(&albSigner, "alb-signer", "", "ARN of the ALB whose x-amzn-oidc-data header is accepted (enables ALB authentication)")
+	f.StringVar(&albRegion, "alb-region", "", "region of the ALB's public key endpoint")
+	f.StringVar(&albKeyURL, "alb-key-url", admin.DefaultALBKeyURL, "ALB public key URL template ({region}, {kid})")
+	return cmd
+}
