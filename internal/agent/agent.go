@@ -72,6 +72,18 @@ type Runtime struct {
 	// Progress receives human-readable progress lines (the LLD's *-setup-progress.log).
 	Progress io.Writer
 	DryRun   bool
+	// MySQL is the database server as host:port (the RDS endpoint on AWS, the local MariaDB
+	// on the local target) and MySQLAdminUser its administrative user.
+	MySQL          string
+	MySQLAdminUser string
+	// Bucket is the environment's S3 bucket (a directory on the local target).
+	Bucket Bucket
+	// TargetFile is the environment's target description (internal/target) that the
+	// admin dashboard reads; "" when there is none.
+	TargetFile string
+	// Executable is the cso binary that services such as `cso admin serve` run; "" means
+	// there is none (tests): such services are left out.
+	Executable string
 }
 
 // Secrets gives roles the generated secrets of the environment. Get creates a secret the
@@ -89,4 +101,8 @@ const (
 	SecretRabbitMQ      = "rabbitmq-ssp-password" // RabbitMQ user ssp_user
 	SecretErlangCookie  = "rabbitmq-erlang-cookie"
 	SecretMySQLAdmin    = "mysql-admin-password" // the RDS master / local MariaDB admin
+	// The root CA, when Terraform generated it (AWS): PEM documents. Locally the jump role
+	// generates the CA itself and these do not exist.
+	SecretRootCACert = "root-ca-cert"
+	SecretRootCAKey  = "root-ca-key"
 )

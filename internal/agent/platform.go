@@ -26,8 +26,11 @@ type ServiceSpec struct {
 	Name    string   // unique per machine, e.g. "keystone01-httpd"
 	Command []string // runs in the foreground (the platform supervises it)
 	Env     []string // KEY=VALUE; never secrets on the command line
-	User    string   // run as this user ("" = the agent's user)
-	Dir     string   // working directory
+	// SecretEnv is KEY=VALUE given to the daemon but never written anywhere except where
+	// the platform must keep it (a 0600 EnvironmentFile on systemd); not passed to StopCommand.
+	SecretEnv []string
+	User      string // run as this user ("" = the agent's user)
+	Dir       string // working directory
 	// ConfigFiles are hashed at start; a later change restarts the service.
 	ConfigFiles []string
 	// Ready is polled until it returns nil or ReadyTimeout passes.

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -14,6 +15,21 @@ type Result struct {
 	Host    string
 	Changed []string // summaries of the changes made (or, in a dry run, that would be made)
 	Steps   []status.Step
+	// Skipped are the reasons of steps that did not apply (e.g. no application package).
+	Skipped []string
+}
+
+// Skipper is an error that means "this step does not apply to the host" (for example no
+// application package configured): the step is published as skipped with the reason, the
+// run goes on, and the host is not failed.
+type Skipper interface{ Skip() string }
+
+func skipReason(err error) (string, bool) {
+	var s Skipper
+	if errors.As(err, &s) {
+		return s.Skip(), true
+	}
+	return "", false
 }
 
 // Run converges rt.Host with role: every step in order, every task checked and applied when
@@ -53,6 +69,13 @@ func Run(ctx context.Context, rt *Runtime, role Role, store status.Store) (Resul
 		publish()
 		changed, err := runStep(ctx, rt, s, &res)
 		st.FinishedAt, st.Changed = time.Now().UTC(), changed
+		if reason, ok := skipReason(err); ok {
+			st.State, st.Detail = status.StateSkipped, reason
+			res.Skipped = append(res.Skipped, reason)
+			rt.progressf("step %d/%d %s: skipped: %s", i+1, len(steps), s.Name, reason)
+			publish()
+			continue
+		}
 		if err != nil {
 			st.State, st.Detail = status.StateFailed, err.Error()
 			doc.State, doc.LastError, doc.FinishedAt = status.StateFailed, fmt.Sprintf("step %s: %v", s.Name, err), time.Now().UTC()

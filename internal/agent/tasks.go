@@ -157,7 +157,11 @@ func (d Dir) Check(_ context.Context, _ *Runtime) (Change, error) {
 }
 
 func (d Dir) Apply(_ context.Context, _ *Runtime) error {
-	if err := os.MkdirAll(d.Path, d.mode()); err != nil {
+	// Parents get 0755: a restrictive mode is meant for this directory, not its parents.
+	if err := os.MkdirAll(filepath.Dir(d.Path), 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(d.Path, d.mode()); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
 	if err := os.Chmod(d.Path, d.mode()); err != nil {

@@ -93,7 +93,9 @@ func (e *Env) DBInstanceClass() string {
 		return e.Database.InstanceClass
 	}
 	if e.Prod {
-		return "db.c5.4xlarge"
+		// The LLD's db.c5.4xlarge is not an RDS instance class; m6i is the general-purpose
+		// class of the same size (docs/environments.md).
+		return "db.m6i.4xlarge"
 	}
 	return "db.t3.2xlarge"
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -29,6 +30,7 @@ type Env struct {
 	VPCName               string        `yaml:"vpc_name"`
 	VPCCIDR               string        `yaml:"vpc_cidr"`
 	Region                string        `yaml:"region"`
+	AccountID             string        `yaml:"account_id"`
 	AvailabilityZones     []string      `yaml:"availability_zones"`
 	DomainSuffix          string        `yaml:"domain_suffix"`
 	JumpServerAccessCIDRs []string      `yaml:"jump_server_access_cidrs"`
@@ -155,8 +157,14 @@ func Load(path string) (*Env, error) {
 	return Parse(path, data)
 }
 
+// MaxFileSize bounds what Parse reads (an env file is about 1 KiB).
+const MaxFileSize = 1 << 20
+
 // Parse decodes and validates data read from path (path is used for the name and messages).
 func Parse(path string, data []byte) (*Env, error) {
+	if len(data) > MaxFileSize {
+		return nil, Problems{{File: path, Message: fmt.Sprintf("%d bytes: an environment file is a few dozen lines; refusing more than %d bytes", len(data), MaxFileSize)}}
+	}
 	env, err := decode(path, data)
 	if err != nil {
 		return nil, err
@@ -168,11 +176,17 @@ func Parse(path string, data []byte) (*Env, error) {
 }
 
 // decode parses the YAML strictly (unknown keys are errors) and keeps the AST for positions.
-func decode(path string, data []byte) (*Env, error) {
-	env := &Env{Path: path, Name: NameFromPath(path), present: map[string]bool{}}
+// A panic in the YAML library on hostile input becomes a Problem: validation never crashes.
+func decode(path string, data []byte) (env *Env, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			env, err = nil, Problems{{File: path, Message: fmt.Sprintf("could not parse the file as YAML (%v); check its syntax", r)}}
+		}
+	}()
+	env = &Env{Path: path, Name: NameFromPath(path), present: map[string]bool{}}
 	file, err := parser.ParseBytes(data, 0)
 	if err != nil {
-		return nil, Problems{yamlProblem(path, err)}
+		return nil, Problems{yamlProblem(path, nil, err)}
 	}
 	env.file = file
 	if len(file.Docs) != 1 || file.Docs[0].Body == nil {
@@ -186,7 +200,7 @@ func decode(path string, data []byte) (*Env, error) {
 	collectPresent(file.Docs[0].Body, "", env.present)
 	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField())
 	if err := dec.Decode(env); err != nil {
-		return nil, Problems{yamlProblem(path, err)}
+		return nil, Problems{yamlProblem(path, file, err)}
 	}
 	return env, nil
 }
@@ -209,8 +223,9 @@ func collectPresent(n ast.Node, prefix string, out map[string]bool) {
 	}
 }
 
-// yamlProblem turns a goccy/go-yaml error into a Problem with the position it carries.
-func yamlProblem(path string, err error) Problem {
+// yamlProblem turns a goccy/go-yaml error into a Problem with the position it carries and,
+// when the AST is known, the dotted field at that position.
+func yamlProblem(path string, file *ast.File, err error) Problem {
 	p := Problem{File: path, Message: err.Error()}
 	var se yaml.Error
 	if errors.As(err, &se) {
@@ -219,7 +234,18 @@ func yamlProblem(path string, err error) Problem {
 		}
 		p.Message = cleanYAMLMessage(se.GetMessage())
 	}
+	if file != nil && p.Line > 0 && len(file.Docs) == 1 {
+		p.Field = fieldAt(file.Docs[0].Body, "", p.Line, p.Column)
+	}
 	return p
+}
+
+var unmarshalRE = regexp.MustCompile(`^cannot unmarshal (\S+) into Go (?:struct field \S+|value) of type (\S+)$`)
+
+// goTypes names Go types in the words of the file's schema.
+var goTypes = map[string]string{
+	"bool": "true or false", "int": "a whole number", "*int": "a whole number", "string": "text",
+	"[]string": "a list of text values",
 }
 
 func cleanYAMLMessage(msg string) string {
@@ -227,7 +253,57 @@ func cleanYAMLMessage(msg string) string {
 	if strings.HasPrefix(msg, "unknown field") {
 		return msg + ": not a key of an environment file (see docs/environments.md); check the spelling"
 	}
+	if m := unmarshalRE.FindStringSubmatch(msg); m != nil {
+		want, ok := goTypes[m[2]]
+		if !ok {
+			want = "a mapping of keys"
+		}
+		return fmt.Sprintf("expected %s, found a %s value", want, m[1])
+	}
+	if strings.Contains(msg, "was used where mapping is expected") {
+		return msg + " (this key holds sub-keys; see docs/environments.md)"
+	}
 	return msg
+}
+
+// fieldAt returns the dotted path of the key or value at line:col ("" when none).
+func fieldAt(n ast.Node, prefix string, line, col int) string {
+	switch m := n.(type) {
+	case ast.MapNode:
+		it := m.MapRange()
+		for it.Next() {
+			key := it.Key().GetToken().Value
+			p := key
+			if prefix != "" {
+				p = prefix + "." + key
+			}
+			if at(it.Key(), line, col) || at(it.Value(), line, col) {
+				return p
+			}
+			if f := fieldAt(it.Value(), p, line, col); f != "" {
+				return f
+			}
+		}
+	case *ast.SequenceNode:
+		for i, v := range m.Values {
+			p := fmt.Sprintf("%s[%d]", prefix, i)
+			if at(v, line, col) {
+				return p
+			}
+			if f := fieldAt(v, p, line, col); f != "" {
+				return f
+			}
+		}
+	}
+	return ""
+}
+
+func at(n ast.Node, line, col int) bool {
+	if n == nil || n.GetToken() == nil {
+		return false
+	}
+	pos := n.GetToken().Position
+	return pos.Line == line && pos.Column == col
 }
 
 // Has reports whether the file set the dotted key path.

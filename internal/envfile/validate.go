@@ -12,6 +12,12 @@ var (
 	regionRE = regexp.MustCompile(`^[a-z]{2}(-gov)?-[a-z]+-\d$`)
 	dnsRE    = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	nameRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
+	// EC2 instance types look like t2.xlarge, c5.4xlarge, m7g.metal-24xl.
+	instanceTypeRE = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9-]+$`)
+	accountRE      = regexp.MustCompile(`^\d{12}$`)
+	engineRE       = regexp.MustCompile(`^\d+\.\d+(\.\d+)?$`)
+	certARNRE      = regexp.MustCompile(`^arn:aws[a-z-]*:acm:([a-z0-9-]+):(\d{12}):certificate/[A-Za-z0-9-]+$`)
+	poolARNRE      = regexp.MustCompile(`^arn:aws[a-z-]*:cognito-idp:[a-z0-9-]+:\d{12}:userpool/[A-Za-z0-9_-]+$`)
 )
 
 // Validate checks the decoded file against what the Terraform stack and the agent need.
@@ -25,7 +31,7 @@ func (e *Env) Validate() Problems {
 	} else if !nameRE.MatchString(e.Name) {
 		add(Problem{File: e.Path, Message: fmt.Sprintf("environment name %q (from the file name) must be lower-case letters, digits and dashes, at most 32 characters: it is the Terraform workspace and part of resource names", e.Name)})
 	}
-	for _, k := range []string{"prod", "ha", "vpc_name", "vpc_cidr", "region", "availability_zones",
+	for _, k := range []string{"prod", "ha", "vpc_name", "vpc_cidr", "region", "account_id", "availability_zones",
 		"domain_suffix", "jump_server_access_cidrs", "admin_email", "state"} {
 		if !e.Has(k) {
 			add(e.problem(k, "missing: this key is required (see docs/environments.md)"))
@@ -40,6 +46,9 @@ func (e *Env) Validate() Problems {
 	if e.Has("region") && !regionRE.MatchString(e.Region) {
 		add(e.problem("region", "%q is not an AWS region name; expected something like eu-west-2", e.Region))
 	}
+	if e.Has("account_id") && !accountRE.MatchString(e.AccountID) {
+		add(e.problem("account_id", "%q is not an AWS account id; expected 12 digits, quoted (\"111122223333\") so that leading zeros survive", e.AccountID))
+	}
 	if e.Has("availability_zones") {
 		ps = append(ps, e.checkZones()...)
 	}
@@ -49,17 +58,7 @@ func (e *Env) Validate() Problems {
 	if e.Has("vpc_name") && strings.TrimSpace(e.VPCName) == "" {
 		add(e.problem("vpc_name", "must not be empty"))
 	}
-	for i, c := range e.JumpServerAccessCIDRs {
-		f := fmt.Sprintf("jump_server_access_cidrs[%d]", i)
-		pfx, err := netip.ParsePrefix(c)
-		if err != nil || !pfx.Addr().Is4() {
-			add(e.problem(f, "%q is not an IPv4 CIDR such as 10.0.0.0/8", c))
-		} else if pfx.Masked() != pfx {
-			add(e.problem(f, "%q has host bits set; did you mean %s?", c, pfx.Masked()))
-		} else if pfx.Bits() == 0 {
-			add(e.problem(f, "0.0.0.0/0 would open the jump server to the internet; list the operators' networks"))
-		}
-	}
+	ps = append(ps, e.checkJumpCIDRs()...)
 	if e.Has("jump_server_access_cidrs") && len(e.JumpServerAccessCIDRs) == 0 {
 		add(e.problem("jump_server_access_cidrs", "must list at least one CIDR"))
 	}
@@ -71,6 +70,8 @@ func (e *Env) Validate() Problems {
 	ps = append(ps, e.checkState()...)
 	ps = append(ps, e.checkHA()...)
 	ps = append(ps, e.checkCounts()...)
+	ps = append(ps, e.checkSizing()...)
+	ps = append(ps, e.checkApplication()...)
 	sortProblems(ps)
 	return ps
 }
@@ -107,8 +108,11 @@ func isPrivate(p netip.Prefix) bool {
 
 func (e *Env) checkZones() Problems {
 	var ps Problems
-	if len(e.AvailabilityZones) != 2 {
-		ps = append(ps, e.problem("availability_zones", "lists %d zones; the subnet plan uses exactly two (e.g. [%sa, %sc])", len(e.AvailabilityZones), e.Region, e.Region))
+	switch {
+	case len(e.AvailabilityZones) < 2 && e.HA:
+		ps = append(ps, e.problem("availability_zones", "lists %d zone(s); ha needs two zones so that every service survives the loss of one (e.g. [%sa, %sc])", len(e.AvailabilityZones), e.Region, e.Region))
+	case len(e.AvailabilityZones) != 2:
+		ps = append(ps, e.problem("availability_zones", "lists %d zone(s); the subnet plan uses exactly two, one per public/private subnet pair, and RDS needs two (e.g. [%sa, %sc])", len(e.AvailabilityZones), e.Region, e.Region))
 	}
 	seen := map[string]bool{}
 	for i, z := range e.AvailabilityZones {
@@ -117,7 +121,7 @@ func (e *Env) checkZones() Problems {
 			ps = append(ps, e.problem(f, "%q is not a zone of region %s; expected %s followed by one letter, e.g. %sa", z, e.Region, e.Region, e.Region))
 		}
 		if seen[z] {
-			ps = append(ps, e.problem(f, "%q is listed twice; ha needs two different zones", z))
+			ps = append(ps, e.problem(f, "%q is listed twice; the subnets and RDS need two different zones", z))
 		}
 		seen[z] = true
 	}
@@ -156,11 +160,15 @@ func (e *Env) checkHA() Problems {
 	if lb == nil {
 		return Problems{e.problem("load_balancer", "missing: ha environments have an internet-facing ALB that needs certificate_arn and cognito settings")}
 	}
-	if !strings.HasPrefix(lb.CertificateARN, "arn:aws:acm:") {
+	if m := certARNRE.FindStringSubmatch(lb.CertificateARN); m == nil {
 		ps = append(ps, e.problem("load_balancer.certificate_arn", "%q is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)", lb.CertificateARN))
+	} else if e.Region != "" && m[1] != e.Region {
+		ps = append(ps, e.problem("load_balancer.certificate_arn", "the certificate is in region %s but the ALB is in %s; an ALB can only use an ACM certificate of its own region", m[1], e.Region))
+	} else if accountRE.MatchString(e.AccountID) && m[2] != e.AccountID {
+		ps = append(ps, e.problem("load_balancer.certificate_arn", "the certificate belongs to account %s but the environment is in account %s (account_id)", m[2], e.AccountID))
 	}
-	if !strings.HasPrefix(lb.Cognito.UserPoolARN, "arn:aws:cognito-idp:") {
-		ps = append(ps, e.problem("load_balancer.cognito.user_pool_arn", "%q is not a Cognito user pool ARN", lb.Cognito.UserPoolARN))
+	if !poolARNRE.MatchString(lb.Cognito.UserPoolARN) {
+		ps = append(ps, e.problem("load_balancer.cognito.user_pool_arn", "%q is not a Cognito user pool ARN (arn:aws:cognito-idp:<region>:<account>:userpool/<id>)", lb.Cognito.UserPoolARN))
 	}
 	if lb.Cognito.UserPoolClientID == "" {
 		ps = append(ps, e.problem("load_balancer.cognito.user_pool_client_id", "missing: the ALB's Cognito app client id"))
@@ -193,4 +201,79 @@ func (e *Env) checkCounts() Problems {
 		ps = append(ps, e.problem("counts.rabbitmq", "%d RabbitMQ nodes: ha needs an odd number (3 or 5) so quorum queues keep a majority when a node is lost", *e.Counts.RabbitMQ))
 	}
 	return ps
+}
+
+// checkJumpCIDRs checks each CIDR and that no two overlap: an overlap is almost always a
+// typo (a /8 listed with one of its own /16s) and hides which rule grants access.
+func (e *Env) checkJumpCIDRs() Problems {
+	var ps Problems
+	var ok []netip.Prefix
+	var okIdx []int
+	for i, c := range e.JumpServerAccessCIDRs {
+		f := fmt.Sprintf("jump_server_access_cidrs[%d]", i)
+		pfx, err := netip.ParsePrefix(c)
+		switch {
+		case err != nil || !pfx.Addr().Is4():
+			ps = append(ps, e.problem(f, "%q is not an IPv4 CIDR such as 10.0.0.0/8", c))
+			continue
+		case pfx.Masked() != pfx:
+			ps = append(ps, e.problem(f, "%q has host bits set; did you mean %s?", c, pfx.Masked()))
+			continue
+		case pfx.Bits() == 0:
+			ps = append(ps, e.problem(f, "0.0.0.0/0 would open the jump server to the internet; list the operators' networks"))
+			continue
+		}
+		for j, prev := range ok {
+			if prev.Overlaps(pfx) {
+				ps = append(ps, e.problem(f, "%s overlaps jump_server_access_cidrs[%d] (%s); list each network once, without overlaps", c, okIdx[j], prev))
+				break
+			}
+		}
+		ok, okIdx = append(ok, pfx), append(okIdx, i)
+	}
+	return ps
+}
+
+// checkSizing checks the instance type and database overrides for shape (AWS has the
+// final word on which types exist in the region).
+func (e *Env) checkSizing() Problems {
+	var ps Problems
+	for _, t := range []struct{ field, val string }{
+		{"instance_types.frontend", e.InstanceTypes.Frontend}, {"instance_types.backend", e.InstanceTypes.Backend},
+		{"instance_types.keystone", e.InstanceTypes.Keystone}, {"instance_types.rabbitmq", e.InstanceTypes.RabbitMQ},
+		{"instance_types.jump", e.InstanceTypes.Jump},
+	} {
+		if e.Has(t.field) && !instanceTypeRE.MatchString(t.val) {
+			ps = append(ps, e.problem(t.field, "%q is not an EC2 instance type; expected family.size such as t2.xlarge", t.val))
+		}
+	}
+	if e.Has("database.instance_class") && (!strings.HasPrefix(e.Database.InstanceClass, "db.") || !instanceTypeRE.MatchString(strings.TrimPrefix(e.Database.InstanceClass, "db."))) {
+		ps = append(ps, e.problem("database.instance_class", "%q is not an RDS instance class; expected db.family.size such as db.t3.2xlarge", e.Database.InstanceClass))
+	}
+	if e.Has("database.engine_version") && !engineRE.MatchString(e.Database.EngineVersion) {
+		ps = append(ps, e.problem("database.engine_version", "%q is not a MySQL engine version; expected major.minor[.patch] such as %s", e.Database.EngineVersion, DefaultDBEngineVersion))
+	}
+	return ps
+}
+
+// checkApplication checks the package location: s3://bucket/key on AWS, a path locally.
+func (e *Env) checkApplication() Problems {
+	pkg := e.Application.Package
+	if !e.Has("application.package") {
+		return nil
+	}
+	if pkg == "" {
+		return Problems{e.problem("application.package", "must not be empty; remove the key when there is no application package")}
+	}
+	if rest, ok := strings.CutPrefix(pkg, "s3://"); ok {
+		bucket, key, _ := strings.Cut(rest, "/")
+		if bucket == "" || key == "" || strings.HasSuffix(key, "/") {
+			return Problems{e.problem("application.package", "%q is not an S3 object; expected s3://<bucket>/<key>", pkg)}
+		}
+		return nil
+	}
+	if strings.Contains(pkg, "://") {
+		return Problems{e.problem("application.package", "%q: only s3:// locations and local paths are supported", pkg)}
+	}
+	return nil
 }

@@ -1,0 +1,250 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Runner runs an external command; the al2023 platform takes one so that its command lines
+// can be tested where there is no dnf or systemd.
+type Runner interface {
+	Run(ctx context.Context, c Command) ([]byte, error)
+}
+
+// ExecRunner runs commands for real.
+type ExecRunner struct{}
+
+func (ExecRunner) Run(ctx context.Context, c Command) ([]byte, error) { return c.Run(ctx) }
+
+// AL2023 is the platform of the EC2 hosts: Amazon Linux 2023 with dnf and systemd. Units
+// are written to UnitDir (/etc/systemd/system), secret environments to EnvDir (0600), the
+// configuration hash of each service to StateDir.
+type AL2023 struct {
+	Runner   Runner
+	UnitDir  string
+	EnvDir   string
+	StateDir string
+}
+
+// NewAL2023 returns the platform with the standard directories.
+func NewAL2023() *AL2023 {
+	return &AL2023{Runner: ExecRunner{}, UnitDir: "/etc/systemd/system", EnvDir: "/etc/cso/env", StateDir: "/var/lib/cso/services"}
+}
+
+func (*AL2023) Name() string { return "al2023" }
+
+// DNFInstallCommand is the dnf command line that installs names.
+func DNFInstallCommand(names []string) []string {
+	return append([]string{"dnf", "install", "-y", "--setopt=install_weak_deps=False"}, names...)
+}
+
+// Packages implements Platform.
+func (p *AL2023) Packages(names ...string) Task {
+	return FuncTask{
+		TaskName: "packages " + strings.Join(names, " "),
+		CheckFunc: func(ctx context.Context, _ *Runtime) (Change, error) {
+			var missing []string
+			for _, n := range names {
+				if _, err := p.Runner.Run(ctx, Command{Args: []string{"rpm", "-q", "--quiet", n}, Timeout: time.Minute}); err != nil {
+					missing = append(missing, n)
+				}
+			}
+			if len(missing) == 0 {
+				return NoChange, nil
+			}
+			return Change{Needed: true, Summary: "install packages " + strings.Join(missing, " ")}, nil
+		},
+		ApplyFunc: func(ctx context.Context, _ *Runtime) error {
+			_, err := p.Runner.Run(ctx, Command{Args: DNFInstallCommand(names), Timeout: 30 * time.Minute})
+			return err
+		},
+	}
+}
+
+// UnitName is the systemd unit of a service.
+func UnitName(name string) string { return name + ".service" }
+
+// RenderUnit returns the systemd unit of spec; envFile is the 0600 file holding SecretEnv
+// ("" when there is none).
+func RenderUnit(spec ServiceSpec, envFile string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Managed by cso agent: changes are overwritten on the next run.\n")
+	fmt.Fprintf(&b, "[Unit]\nDescription=CSO %s\nAfter=network-online.target remote-fs.target\nWants=network-online.target\n\n", spec.Name)
+	b.WriteString("[Service]\nType=simple\n")
+	fmt.Fprintf(&b, "ExecStart=%s\n", systemdCommand(spec.Command))
+	if len(spec.StopCommand) > 0 {
+		fmt.Fprintf(&b, "ExecStop=%s\n", systemdCommand(spec.StopCommand))
+	}
+	if spec.User != "" {
+		fmt.Fprintf(&b, "User=%s\n", spec.User)
+	}
+	if spec.Dir != "" {
+		fmt.Fprintf(&b, "WorkingDirectory=%s\n", spec.Dir)
+	}
+	for _, e := range spec.Env {
+		fmt.Fprintf(&b, "Environment=%s\n", systemdQuote(e))
+	}
+	if envFile != "" {
+		fmt.Fprintf(&b, "EnvironmentFile=%s\n", envFile)
+	}
+	stop := spec.StopTimeout
+	if stop == 0 {
+		stop = 20 * time.Second
+	}
+	fmt.Fprintf(&b, "TimeoutStopSec=%d\nRestart=on-failure\nRestartSec=5\n\n", int(stop.Seconds()))
+	b.WriteString("[Install]\nWantedBy=multi-user.target\n")
+	return b.String()
+}
+
+// RenderEnvFile returns the EnvironmentFile content of SecretEnv.
+func RenderEnvFile(secretEnv []string) string {
+	var b strings.Builder
+	for _, e := range secretEnv {
+		b.WriteString(systemdQuote(e))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func systemdCommand(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = systemdQuote(a)
+	}
+	return strings.Join(q, " ")
+}
+
+// systemdQuote quotes one word for a unit file: specifiers (%) and variables ($) are
+// escaped so the word reaches the process as written.
+func systemdQuote(s string) string {
+	s = strings.ReplaceAll(s, "%", "%%")
+	s = strings.ReplaceAll(s, "$", "$$")
+	if s != "" && !strings.ContainsAny(s, " \t\"'\\;") {
+		return s
+	}
+	s = strings.ReplaceAll(s, `\`, `\\`)
+	s = strings.ReplaceAll(s, `"`, `\"`)
+	return `"` + s + `"`
+}
+
+func (p *AL2023) unitPath(name string) string { return filepath.Join(p.UnitDir, UnitName(name)) }
+func (p *AL2023) envPath(name string) string  { return filepath.Join(p.EnvDir, name+".env") }
+func (p *AL2023) hashPath(name string) string { return filepath.Join(p.StateDir, name+".hash") }
+
+// Service implements Platform.
+func (p *AL2023) Service(spec ServiceSpec) Task {
+	envFile := ""
+	if len(spec.SecretEnv) > 0 {
+		envFile = p.envPath(spec.Name)
+	}
+	unit := File{Path: p.unitPath(spec.Name), Content: []byte(RenderUnit(spec, envFile)), Mode: 0o644}
+	env := File{Path: envFile, Content: []byte(RenderEnvFile(spec.SecretEnv)), Mode: 0o600, Secret: true}
+	unitName := UnitName(spec.Name)
+	return FuncTask{
+		TaskName: "service " + spec.Name,
+		CheckFunc: func(ctx context.Context, rt *Runtime) (Change, error) {
+			var why []string
+			if c, err := unit.Check(ctx, rt); err != nil {
+				return Change{}, err
+			} else if c.Needed {
+				why = append(why, "unit file")
+			}
+			if envFile != "" {
+				if c, err := env.Check(ctx, rt); err != nil {
+					return Change{}, err
+				} else if c.Needed {
+					why = append(why, "environment file")
+				}
+			}
+			if _, err := p.Runner.Run(ctx, Command{Args: []string{"systemctl", "is-enabled", "--quiet", unitName}, Timeout: time.Minute}); err != nil {
+				why = append(why, "not enabled")
+			}
+			if _, err := p.Runner.Run(ctx, Command{Args: []string{"systemctl", "is-active", "--quiet", unitName}, Timeout: time.Minute}); err != nil {
+				why = append(why, "not running")
+			}
+			if old, err := os.ReadFile(p.hashPath(spec.Name)); err != nil || strings.TrimSpace(string(old)) != Hash(spec) {
+				why = append(why, "configuration changed")
+			}
+			if len(why) == 0 {
+				return NoChange, nil
+			}
+			return Change{Needed: true, Summary: fmt.Sprintf("(re)start %s (%s)", unitName, strings.Join(why, ", "))}, nil
+		},
+		ApplyFunc: func(ctx context.Context, rt *Runtime) error {
+			changedUnit := false
+			if c, err := unit.Check(ctx, rt); err != nil {
+				return err
+			} else if c.Needed {
+				if err := unit.Apply(ctx, rt); err != nil {
+					return err
+				}
+				changedUnit = true
+			}
+			if envFile != "" {
+				if err := os.MkdirAll(p.EnvDir, 0o700); err != nil {
+					return err
+				}
+				if c, err := env.Check(ctx, rt); err != nil {
+					return err
+				} else if c.Needed {
+					if err := env.Apply(ctx, rt); err != nil {
+						return err
+					}
+				}
+			}
+			for _, args := range p.applyCommands(unitName, changedUnit) {
+				if _, err := p.Runner.Run(ctx, Command{Args: args, Timeout: 5 * time.Minute}); err != nil {
+					return err
+				}
+			}
+			if err := os.MkdirAll(p.StateDir, 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(p.hashPath(spec.Name), []byte(Hash(spec)+"\n"), 0o644); err != nil {
+				return err
+			}
+			if spec.Ready == nil {
+				return nil
+			}
+			timeout := spec.ReadyTimeout
+			if timeout == 0 {
+				timeout = 60 * time.Second
+			}
+			return WaitFor(ctx, rt, spec.Name, timeout, spec.Ready)
+		},
+	}
+}
+
+// applyCommands are the systemctl calls that bring a unit up with its current configuration.
+func (p *AL2023) applyCommands(unitName string, reload bool) [][]string {
+	var cmds [][]string
+	if reload {
+		cmds = append(cmds, []string{"systemctl", "daemon-reload"})
+	}
+	return append(cmds, []string{"systemctl", "enable", unitName}, []string{"systemctl", "restart", unitName})
+}
+
+// Stop implements Platform.
+func (p *AL2023) Stop(ctx context.Context, name string) error {
+	if _, err := os.Stat(p.unitPath(name)); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	_, err := p.Runner.Run(ctx, Command{Args: []string{"systemctl", "stop", UnitName(name)}, Timeout: 5 * time.Minute})
+	return err
+}
+
+// Running implements Platform.
+func (p *AL2023) Running(ctx context.Context, name string) (bool, error) {
+	out, err := p.Runner.Run(ctx, Command{Args: []string{"systemctl", "is-active", UnitName(name)}, Timeout: time.Minute})
+	if err != nil && len(bytes.TrimSpace(out)) == 0 {
+		return false, err
+	}
+	return strings.TrimSpace(string(out)) == "active", nil
+}

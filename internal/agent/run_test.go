@@ -1,0 +1,49 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/status"
+)
+
+type skipErr struct{}
+
+func (skipErr) Error() string { return "no application package" }
+func (skipErr) Skip() string  { return "no application package" }
+
+type stepsRole struct{ steps []Step }
+
+func (stepsRole) Role() envfile.Role               { return envfile.RoleBackend }
+func (r stepsRole) Steps(*Runtime) ([]Step, error) { return r.steps, nil }
+
+func TestRunSkipsStepsThatDoNotApply(t *testing.T) {
+	var applied int
+	role := stepsRole{steps: []Step{
+		{Name: "package", Tasks: []Task{FuncTask{TaskName: "pkg",
+			CheckFunc: func(context.Context, *Runtime) (Change, error) { return Change{}, skipErr{} },
+			ApplyFunc: func(context.Context, *Runtime) error { return nil }}}},
+		{Name: "after", Tasks: []Task{countTask{name: "x", needed: true, applied: &applied}}},
+	}}
+	var out bytes.Buffer
+	store := status.Dir{Path: t.TempDir()}
+	rt := &Runtime{Env: &envfile.Env{Name: "dev"}, Host: inventory.Host{Name: "backend-server-1", Role: envfile.RoleBackend}, Progress: &out}
+	res, err := Run(context.Background(), rt, role, store)
+	if err != nil {
+		t.Fatalf("a skipped step failed the run: %v", err)
+	}
+	if len(res.Skipped) != 1 || applied != 1 {
+		t.Errorf("skipped %v, later step applied %d times", res.Skipped, applied)
+	}
+	doc, _ := store.Get(context.Background(), "backend-server-1")
+	if doc.State != status.StateDone || doc.Steps[0].State != status.StateSkipped || doc.Steps[0].Detail != "no application package" {
+		t.Errorf("published %+v", doc)
+	}
+	if !strings.Contains(out.String(), "package: skipped: no application package") {
+		t.Errorf("progress:\n%s", out.String())
+	}
+}

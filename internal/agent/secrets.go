@@ -1,0 +1,225 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+)
+
+// SecretLookup is implemented by secret stores that can tell whether a secret exists
+// without creating it (dry runs must not generate anything; the jump role uses it to take
+// a CA that Terraform stored instead of generating one).
+type SecretLookup interface {
+	Lookup(ctx context.Context, name string) (value string, ok bool, err error)
+}
+
+var secretNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// SecretLength is the length of generated secrets: 32 characters of [A-Za-z0-9], about 190
+// bits, safe in URLs (keystone.conf's connection string), SQL and config files unquoted.
+const SecretLength = 32
+
+const secretAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// GenerateSecret returns a new random secret from crypto/rand. It always holds an
+// upper-case letter, a lower-case letter and a digit, so it passes Keystone's password
+// rules ([security_compliance] password_regex) as well.
+func GenerateSecret() (string, error) {
+	for i := 0; i < 100; i++ {
+		s, err := generate()
+		if err != nil {
+			return "", err
+		}
+		if strings.ContainsAny(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") && strings.ContainsAny(s, "abcdefghijklmnopqrstuvwxyz") && strings.ContainsAny(s, "0123456789") {
+			return s, nil
+		}
+	}
+	return "", errors.New("could not generate a secret with every character class")
+}
+
+func generate() (string, error) {
+	b := make([]byte, 0, SecretLength)
+	buf := make([]byte, 64)
+	for len(b) < SecretLength {
+		if _, err := rand.Read(buf); err != nil {
+			return "", err
+		}
+		for _, c := range buf {
+			// Rejection sampling keeps every character equally likely (248 = 4*62).
+			if c < 248 && len(b) < SecretLength {
+				b = append(b, secretAlphabet[int(c)%len(secretAlphabet)])
+			}
+		}
+	}
+	return string(b), nil
+}
+
+// LocalSecrets keeps one 0600 file per secret in Dir (0700), generated on first use.
+type LocalSecrets struct {
+	Dir string
+	mu  sync.Mutex
+}
+
+// Path returns the file of secret name.
+func (s *LocalSecrets) Path(name string) string { return filepath.Join(s.Dir, name) }
+
+// Lookup implements SecretLookup.
+func (s *LocalSecrets) Lookup(_ context.Context, name string) (string, bool, error) {
+	if !secretNameRE.MatchString(name) {
+		return "", false, fmt.Errorf("secret name %q: use lower-case letters, digits and dashes", name)
+	}
+	data, err := os.ReadFile(s.Path(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("read secret %s: %w", name, err)
+	}
+	v := strings.TrimRight(string(data), "\n")
+	if v == "" {
+		return "", false, fmt.Errorf("secret file %s is empty: remove it to generate a new secret", s.Path(name))
+	}
+	return v, true, nil
+}
+
+// Get implements Secrets: the existing secret, or a new one written atomically with mode
+// 0600 (several roles may ask at once; the first writer wins and everyone reads its value).
+func (s *LocalSecrets) Get(ctx context.Context, name string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok, err := s.Lookup(ctx, name); err != nil || ok {
+		return v, err
+	}
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return "", fmt.Errorf("create secret directory: %w", err)
+	}
+	if err := os.Chmod(s.Dir, 0o700); err != nil {
+		return "", err
+	}
+	v, err := GenerateSecret()
+	if err != nil {
+		return "", fmt.Errorf("generate secret %s: %w", name, err)
+	}
+	tmp, err := os.CreateTemp(s.Dir, "."+name+".*.tmp")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if _, err := tmp.WriteString(v + "\n"); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	// link fails when another process created the secret meanwhile: read theirs.
+	if err := os.Link(tmp.Name(), s.Path(name)); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", fmt.Errorf("store secret %s: %w", name, err)
+	}
+	v, ok, err := s.Lookup(ctx, name)
+	if err == nil && !ok {
+		err = fmt.Errorf("secret %s vanished after it was written", name)
+	}
+	return v, err
+}
+
+// Set stores value as secret name (0600), replacing any previous value.
+func (s *LocalSecrets) Set(name, value string) error {
+	if !secretNameRE.MatchString(name) {
+		return fmt.Errorf("secret name %q: use lower-case letters, digits and dashes", name)
+	}
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return err
+	}
+	f := File{Path: s.Path(name), Content: []byte(value + "\n"), Mode: 0o600, Secret: true}
+	return f.Apply(context.Background(), nil)
+}
+
+// SecretsManagerAPI is the part of the Secrets Manager client the agent uses.
+type SecretsManagerAPI interface {
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+// AWSSecrets reads the secrets Terraform generated into Secrets Manager, named
+// "<env>/<secret-name>". It never creates a secret: a missing one is a deployment error.
+// A secret stored as JSON with a "password" key (the RDS-managed master secret) yields
+// that key.
+type AWSSecrets struct {
+	Client SecretsManagerAPI
+	Env    string
+	mu     sync.Mutex
+	cache  map[string]string
+}
+
+// SecretID is the Secrets Manager name of secret name in env.
+func SecretID(env, name string) string { return env + "/" + name }
+
+// Lookup implements SecretLookup.
+func (s *AWSSecrets) Lookup(ctx context.Context, name string) (string, bool, error) {
+	if !secretNameRE.MatchString(name) {
+		return "", false, fmt.Errorf("secret name %q: use lower-case letters, digits and dashes", name)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.cache[name]; ok {
+		return v, true, nil
+	}
+	id := SecretID(s.Env, name)
+	out, err := s.Client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
+	var nf *smtypes.ResourceNotFoundException
+	if errors.As(err, &nf) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("read secret %s from Secrets Manager: %w (does the host's IAM role allow secretsmanager:GetSecretValue on it?)", id, err)
+	}
+	v := aws.ToString(out.SecretString)
+	if strings.HasPrefix(strings.TrimSpace(v), "{") {
+		var doc struct {
+			Password string `json:"password"`
+		}
+		if json.Unmarshal([]byte(v), &doc) == nil && doc.Password != "" {
+			v = doc.Password
+		}
+	}
+	if v == "" {
+		return "", false, fmt.Errorf("secret %s in Secrets Manager is empty or binary", id)
+	}
+	if s.cache == nil {
+		s.cache = map[string]string{}
+	}
+	s.cache[name] = v
+	return v, true, nil
+}
+
+// Get implements Secrets.
+func (s *AWSSecrets) Get(ctx context.Context, name string) (string, error) {
+	v, ok, err := s.Lookup(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", fmt.Errorf("secret %s not found in Secrets Manager: Terraform creates it (terraform/modules/security); run `cso deploy` for environment %s", SecretID(s.Env, name), s.Env)
+	}
+	return v, nil
+}

@@ -1,0 +1,395 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Supervisor runs daemons without systemd (the local target). Each service is started
+// detached in its own session with stdout and stderr appended to <LogDir>/<name>.log; its
+// pid, process start time and configuration hash are kept in <RunDir>/supervise/<name>.json.
+// A service is restarted when it does not run or its configuration changed; stopping is
+// StopCommand or SIGTERM to its process group, then SIGKILL after a bounded wait.
+type Supervisor struct {
+	RunDir string
+	LogDir string
+}
+
+// ServiceState is what the supervisor records about a service it started. It never holds
+// SecretEnv (only its share in the hash).
+type ServiceState struct {
+	Name        string    `json:"name"`
+	PID         int       `json:"pid"`
+	StartTicks  uint64    `json:"start_ticks"` // /proc/<pid>/stat starttime: tells a reused pid apart
+	Hash        string    `json:"hash"`
+	Command     []string  `json:"command"`
+	Env         []string  `json:"env,omitempty"`
+	StopCommand []string  `json:"stop_command,omitempty"`
+	StopTimeout Duration  `json:"stop_timeout"`
+	Log         string    `json:"log"`
+	StartedAt   time.Time `json:"started_at"`
+}
+
+// Duration is a time.Duration that reads and writes as "1.5s" in JSON.
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}
+
+// ReadyProbeTimeout bounds the one readiness probe of a running service during Check.
+const ReadyProbeTimeout = 5 * time.Second
+
+var serviceNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,100}$`)
+
+// children remembers the processes this agent process started, so that they are reaped
+// (a dead daemon must not linger as a zombie that still looks alive) and an early exit is
+// seen at once while waiting for readiness.
+var children sync.Map // pid -> chan struct{} closed on exit
+
+func (s Supervisor) pidFile(name string) string {
+	return filepath.Join(s.RunDir, "supervise", name+".pid")
+}
+
+func (s Supervisor) stateFile(name string) string {
+	return filepath.Join(s.RunDir, "supervise", name+".json")
+}
+
+// State returns the recorded state of name, or fs.ErrNotExist.
+func (s Supervisor) State(name string) (ServiceState, error) {
+	var st ServiceState
+	data, err := os.ReadFile(s.stateFile(name))
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return st, fmt.Errorf("%s: %w (remove the file if the service is not running)", s.stateFile(name), err)
+	}
+	return st, nil
+}
+
+// Services lists the names of the services with a recorded state.
+func (s Supervisor) Services() ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(s.RunDir, "supervise"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if n, ok := strings.CutSuffix(e.Name(), ".json"); ok && !strings.HasPrefix(n, ".") {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Running reports whether the recorded process of name is alive (and is the one we started).
+func (s Supervisor) Running(name string) (bool, ServiceState, error) {
+	st, err := s.State(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, st, nil
+	}
+	if err != nil {
+		return false, st, err
+	}
+	return alive(st.PID, st.StartTicks), st, nil
+}
+
+// Hash is the identity of a service's configuration: command, environment, user, working
+// directory and the content of its configuration files.
+func Hash(spec ServiceSpec) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "cmd\x00%q\x00env\x00%q\x00secret\x00%q\x00user\x00%s\x00dir\x00%s\x00", spec.Command, spec.Env, spec.SecretEnv, spec.User, spec.Dir)
+	for _, f := range spec.ConfigFiles {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			fmt.Fprintf(h, "file\x00%s\x00missing\x00", f)
+			continue
+		}
+		sum := sha256.Sum256(data)
+		fmt.Fprintf(h, "file\x00%s\x00%x\x00", f, sum)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Check says whether spec must be started or restarted.
+func (s Supervisor) Check(spec ServiceSpec) (Change, error) {
+	if !serviceNameRE.MatchString(spec.Name) {
+		return Change{}, fmt.Errorf("service name %q: use letters, digits, '.', '_', '-'", spec.Name)
+	}
+	running, st, err := s.Running(spec.Name)
+	if err != nil {
+		return Change{}, err
+	}
+	if !running {
+		return Change{Needed: true, Summary: "start service " + spec.Name}, nil
+	}
+	if st.Hash != Hash(spec) {
+		return Change{Needed: true, Summary: "restart service " + spec.Name + " (configuration changed)"}, nil
+	}
+	// Running is not enough: a daemon that runs but does not answer is restarted.
+	if spec.Ready != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), ReadyProbeTimeout)
+		defer cancel()
+		if err := spec.Ready(ctx); err != nil {
+			return Change{Needed: true, Summary: fmt.Sprintf("restart service %s (running but not ready: %v)", spec.Name, err)}, nil
+		}
+	}
+	return NoChange, nil
+}
+
+// Ensure (re)starts spec when Check says so and waits for it to be ready.
+func (s Supervisor) Ensure(ctx context.Context, rt *Runtime, spec ServiceSpec) error {
+	c, err := s.Check(spec)
+	if err != nil || !c.Needed {
+		return err
+	}
+	if err := s.Stop(ctx, spec.Name); err != nil {
+		return err
+	}
+	return s.Start(ctx, rt, spec)
+}
+
+// Start starts spec detached and waits (bounded) until spec.Ready answers.
+func (s Supervisor) Start(ctx context.Context, rt *Runtime, spec ServiceSpec) error {
+	if len(spec.Command) == 0 {
+		return fmt.Errorf("service %s: no command", spec.Name)
+	}
+	if err := os.MkdirAll(filepath.Join(s.RunDir, "supervise"), 0o755); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.LogDir, 0o755); err != nil {
+		return err
+	}
+	logPath := filepath.Join(s.LogDir, spec.Name+".log")
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("service %s: open log: %w", spec.Name, err)
+	}
+	defer logf.Close()
+	fmt.Fprintf(logf, "=== %s supervisor: starting %s\n", time.Now().UTC().Format(time.RFC3339), strings.Join(spec.Command, " "))
+	hash := Hash(spec)
+	// Not CommandContext: the daemon outlives this run of the agent.
+	cmd := exec.Command(spec.Command[0], spec.Command[1:]...)
+	cmd.Env = append(append(BaseEnv(), spec.Env...), spec.SecretEnv...)
+	cmd.Dir = spec.Dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if spec.User != "" {
+		cred, err := credential(spec.User)
+		if err != nil {
+			return fmt.Errorf("service %s: %w", spec.Name, err)
+		}
+		cmd.SysProcAttr.Credential = cred
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("service %s: start %s: %w", spec.Name, spec.Command[0], err)
+	}
+	pid := cmd.Process.Pid
+	exited := make(chan struct{})
+	children.Store(pid, exited)
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	st := ServiceState{
+		Name: spec.Name, PID: pid, StartTicks: startTicks(pid), Hash: hash, Command: spec.Command,
+		Env: spec.Env, StopCommand: spec.StopCommand, StopTimeout: Duration(spec.StopTimeout),
+		Log: logPath, StartedAt: time.Now().UTC(),
+	}
+	if err := writeJSONAtomic(s.stateFile(spec.Name), st, 0o644); err != nil {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		return fmt.Errorf("service %s: record state: %w", spec.Name, err)
+	}
+	// A plain pid file too, for operators' tools (kill $(cat ...)); the JSON state is what
+	// the supervisor trusts (it also tells a reused pid apart).
+	_ = os.WriteFile(s.pidFile(spec.Name), []byte(fmt.Sprintf("%d\n", pid)), 0o644)
+	if spec.Ready == nil {
+		return nil
+	}
+	timeout := spec.ReadyTimeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	err = WaitFor(ctx, rt, spec.Name, timeout, func(ctx context.Context) error {
+		select {
+		case <-exited:
+			return &PermanentError{Err: exitedError{}}
+		default:
+		}
+		return spec.Ready(ctx)
+	})
+	var ee exitedError
+	if errors.As(err, &ee) || (err != nil && !alive(pid, st.StartTicks)) {
+		return fmt.Errorf("service %s exited during start-up; last lines of %s:%s", spec.Name, logPath, tailFile(logPath, 20))
+	}
+	if err != nil {
+		return fmt.Errorf("service %s: %w (log: %s)", spec.Name, err, logPath)
+	}
+	return nil
+}
+
+type exitedError struct{}
+
+func (exitedError) Error() string { return "process exited" }
+
+// Stop stops name if it runs: its StopCommand, or SIGTERM to its process group; SIGKILL
+// when it is still there after the stop timeout. The state file is removed.
+func (s Supervisor) Stop(ctx context.Context, name string) error {
+	running, st, err := s.Running(name)
+	if err != nil {
+		return err
+	}
+	if !running {
+		_ = os.Remove(s.pidFile(name))
+		if err := os.Remove(s.stateFile(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	timeout := time.Duration(st.StopTimeout)
+	if timeout == 0 {
+		timeout = 20 * time.Second
+	}
+	if len(st.StopCommand) > 0 {
+		_, _ = Command{Args: st.StopCommand, Env: st.Env, Timeout: timeout}.Run(ctx)
+	} else {
+		_ = syscall.Kill(-st.PID, syscall.SIGTERM)
+	}
+	if !waitGone(ctx, st.PID, st.StartTicks, timeout) {
+		_ = syscall.Kill(-st.PID, syscall.SIGKILL)
+		_ = syscall.Kill(st.PID, syscall.SIGKILL)
+		if !waitGone(ctx, st.PID, st.StartTicks, 5*time.Second) {
+			return fmt.Errorf("service %s (pid %d) did not stop after SIGKILL", name, st.PID)
+		}
+	}
+	// Processes left in the group (a daemon's helpers) go too.
+	_ = syscall.Kill(-st.PID, syscall.SIGKILL)
+	_ = os.Remove(s.pidFile(name))
+	if err := os.Remove(s.stateFile(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func waitGone(ctx context.Context, pid int, ticks uint64, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if !alive(pid, ticks) {
+			return true
+		}
+		if ch, ok := children.Load(pid); ok {
+			select {
+			case <-ch.(chan struct{}):
+				return true
+			case <-time.After(50 * time.Millisecond):
+			case <-ctx.Done():
+				return false
+			}
+			continue
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return !alive(pid, ticks)
+}
+
+// alive reports whether pid runs, is not a zombie, and started at ticks (0 = don't compare).
+func alive(pid int, ticks uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	state, start, err := procStat(pid)
+	if err != nil {
+		return false
+	}
+	if state == "Z" || state == "X" {
+		return false
+	}
+	return ticks == 0 || start == ticks
+}
+
+func startTicks(pid int) uint64 {
+	_, t, _ := procStat(pid)
+	return t
+}
+
+// procStat reads the state and start time (clock ticks after boot) of pid.
+func procStat(pid int) (state string, start uint64, err error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", 0, err
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return "", 0, errors.New("unexpected /proc stat format")
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return "", 0, errors.New("unexpected /proc stat format")
+	}
+	start, err = strconv.ParseUint(f[19], 10, 64)
+	return f[0], start, err
+}
+
+func tailFile(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return " (" + err.Error() + ")"
+	}
+	return tail(data, n)
+}
+
+func writeJSONAtomic(path string, v any, mode fs.FileMode) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,245 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/spf13/cobra"
+
+	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/local"
+	"github.com/cso-ssp/platform/internal/roles/keystone"
+	"github.com/cso-ssp/platform/internal/status"
+	"github.com/cso-ssp/platform/internal/target"
+)
+
+// EC2Paths are the LLD's paths on an EC2 host (EFS mounted at /opt/scripts and /opt/ssl-certs).
+var EC2Paths = agent.Paths{
+	Root: "/", SSLCerts: "/opt/ssl-certs", Scripts: "/opt/scripts",
+	Etc: "/etc", Data: "/var/lib", Log: "/var/log", Run: "/run",
+}
+
+func init() {
+	register(50, func(g *Globals) *cobra.Command {
+		var envName, roleName, hostName, localDir, mysqlAdmin string
+		var index int
+		var dryRun, rotateFernet bool
+		cmd := &cobra.Command{
+			Use:   "agent",
+			Short: "Converge this host into its role (run from EC2 user data; re-runnable)",
+			Long: `agent turns a host into its role (jump, keystone, rabbitmq, frontend, backend) and can be
+re-run at any time: it changes only what differs, says what it changed, and publishes its
+progress to the status store. --dry-run lists what would change and touches nothing
+(exit 3 when something would change).
+
+On EC2:        cso agent --env dev-ha --role keystone --index 2
+               (Amazon Linux 2023, secrets from Secrets Manager <env>/<name>, status in the
+               environment's bucket, paths of the LLD)
+On this machine: cso agent --local-dir .local --host keystone02
+               (one host of a local target that "cso local up" created)`,
+			Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+				defer stop()
+				var (
+					rt    *agent.Runtime
+					role  agent.Role
+					store status.Store
+					err   error
+				)
+				if localDir != "" {
+					rt, role, store, err = localAgent(g, localDir, hostName, roleName, index, dryRun)
+				} else {
+					rt, role, store, err = ec2Agent(ctx, g, envName, roleName, index, mysqlAdmin, dryRun)
+				}
+				if err != nil {
+					return err
+				}
+				progress := io.Writer(g.Stdout)
+				if !dryRun {
+					if err := os.MkdirAll(rt.Paths.Log, 0o755); err != nil {
+						return Exit(ExitFailure, err)
+					}
+					f, err := os.OpenFile(local.ProgressLog(rt.Paths, rt.Host.Role), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+					if err != nil {
+						return Exit(ExitFailure, err)
+					}
+					defer f.Close()
+					progress = io.MultiWriter(f, g.Stdout)
+				}
+				rt.Progress, rt.Log, rt.DryRun = progress, g.Logger(), dryRun
+				if rotateFernet {
+					if err := rotate(rt, dryRun, g); err != nil {
+						return err
+					}
+				}
+				res, err := agent.Run(ctx, rt, role, store)
+				if err != nil {
+					if ctx.Err() != nil {
+						return Exit(ExitAborted, fmt.Errorf("%w (interrupted: run the agent again, it resumes)", err))
+					}
+					return Exit(ExitFailure, err)
+				}
+				switch {
+				case dryRun && len(res.Changed) > 0:
+					fmt.Fprintf(g.Stdout, "%s: %d change(s) would be made\n", rt.Host.Name, len(res.Changed))
+					return Exit(ExitChanges, nil)
+				case dryRun:
+					fmt.Fprintf(g.Stdout, "%s: converged, nothing would change\n", rt.Host.Name)
+				case len(res.Changed) == 0:
+					fmt.Fprintf(g.Stdout, "%s: converged, no change\n", rt.Host.Name)
+				default:
+					fmt.Fprintf(g.Stdout, "%s: converged, %d change(s) made\n", rt.Host.Name, len(res.Changed))
+				}
+				return nil
+			},
+		}
+		f := cmd.Flags()
+		f.StringVar(&envName, "env", "", "environment name (EC2)")
+		f.StringVar(&roleName, "role", "", "role of this host: jump, keystone, rabbitmq, frontend, backend")
+		f.IntVar(&index, "index", 0, "1-based index of this host within its role")
+		f.StringVar(&localDir, "local-dir", "", "converge one host of the local target in this directory instead")
+		f.StringVar(&hostName, "host", "", "with --local-dir: the host name (e.g. keystone02); or give --role and --index")
+		f.StringVar(&mysqlAdmin, "mysql-admin-user", "cso_admin", "RDS master user name (EC2)")
+		f.BoolVar(&dryRun, "dry-run", false, "list what would change, change nothing (exit 3 when something would)")
+		f.BoolVar(&rotateFernet, "rotate-fernet", false, "on the first Keystone node: rotate the shared fernet key set first (refused until every node installed the current one)")
+		return cmd
+	})
+}
+
+// roleFor returns the agent role of r.
+func roleFor(r envfile.Role) (agent.Role, error) {
+	mk, ok := local.DefaultRoles()[r]
+	if !ok {
+		return nil, Exit(ExitUsage, fmt.Errorf("role %s is not part of this build", r))
+	}
+	return mk(), nil
+}
+
+func localAgent(g *Globals, dir, hostName, roleName string, index int, dryRun bool) (*agent.Runtime, agent.Role, status.Store, error) {
+	l, err := local.NewLayout(dir)
+	if err != nil {
+		return nil, nil, nil, Exit(ExitUsage, err)
+	}
+	t, err := target.Load(l.TargetFile())
+	if err != nil {
+		return nil, nil, nil, Exit(ExitUsage, err)
+	}
+	if hostName == "" {
+		r, err := envfile.ParseRole(roleName)
+		if err != nil || index < 1 {
+			return nil, nil, nil, Exit(ExitUsage, errors.New("give --host NAME, or --role and --index"))
+		}
+		hostName = inventory.HostName(r, index)
+	}
+	h, ok := inventory.Find(t.Hosts, hostName)
+	if !ok {
+		return nil, nil, nil, Exit(ExitUsage, fmt.Errorf("%s has no host %s", l.TargetFile(), hostName))
+	}
+	env, err := loadLocalEnv(g, t.Env)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	role, err := roleFor(h.Role)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	portBase := 0
+	if _, p, err := splitHostPort(t.MySQL); err == nil {
+		portBase = p - inventory.LocalMySQLPort
+	}
+	rt := l.Runtime(env, t.Hosts, h, portBase, nil, dryRun)
+	rt.TargetFile = l.TargetFile()
+	rt.Executable, _ = os.Executable()
+	return rt, role, l.Store(), nil
+}
+
+func ec2Agent(ctx context.Context, g *Globals, envName, roleName string, index int, mysqlAdmin string, dryRun bool) (*agent.Runtime, agent.Role, status.Store, error) {
+	if envName == "" || roleName == "" || index < 1 {
+		return nil, nil, nil, Exit(ExitUsage, errors.New("give --env, --role and --index (or --local-dir for the local target)"))
+	}
+	r, err := envfile.ParseRole(roleName)
+	if err != nil {
+		return nil, nil, nil, Exit(ExitUsage, err)
+	}
+	env, err := envfile.Load(envfile.PathFor(g.EnvDir, envName))
+	if err != nil {
+		return nil, nil, nil, Exit(ExitUsage, err)
+	}
+	hosts := inventory.Hosts(env)
+	h, ok := inventory.Find(hosts, inventory.HostName(r, index))
+	if !ok {
+		return nil, nil, nil, Exit(ExitUsage, fmt.Errorf("environment %s has no %s host %d (counts.%s is %d)", env.Name, r, index, r, env.Count(r)))
+	}
+	role, err := roleFor(r)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(env.Region))
+	if err != nil {
+		return nil, nil, nil, Exit(ExitFailure, fmt.Errorf("AWS configuration: %w", err))
+	}
+	exe, _ := os.Executable()
+	rt := &agent.Runtime{
+		Env: env, Host: h, Hosts: hosts, Paths: EC2Paths, Platform: agent.NewAL2023(),
+		Secrets:        &agent.AWSSecrets{Client: secretsmanager.NewFromConfig(cfg), Env: env.Name},
+		MySQL:          env.FQDN("mysql") + ":3306",
+		MySQLAdminUser: mysqlAdmin,
+		Bucket:         agent.S3Bucket{Client: s3.NewFromConfig(cfg), Name: status.BucketFor(env.Name)},
+		// The target description the admin dashboard reads; `cso deploy` writes it to the
+		// shared scripts store from the Terraform outputs.
+		TargetFile: filepath.Join(EC2Paths.Scripts, target.FileName),
+		Executable: exe,
+		DryRun:     dryRun,
+	}
+	store := &status.S3{Client: s3.NewFromConfig(cfg), Bucket: status.BucketFor(env.Name)}
+	return rt, role, store, nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	var host string
+	var port int
+	i := len(addr) - 1
+	for i >= 0 && addr[i] != ':' {
+		i--
+	}
+	if i < 0 {
+		return "", 0, fmt.Errorf("%q has no port", addr)
+	}
+	host = addr[:i]
+	_, err := fmt.Sscanf(addr[i+1:], "%d", &port)
+	return host, port, err
+}
+
+// rotate rotates the environment's shared fernet key set before the run that installs it
+// on this node; every other Keystone node installs it on its own next run.
+func rotate(rt *agent.Runtime, dryRun bool, g *Globals) error {
+	if rt.Host.Role != envfile.RoleKeystone || rt.Host.Index != 1 {
+		return Exit(ExitUsage, fmt.Errorf("--rotate-fernet runs on the first Keystone node (keystone01), not %s", rt.Host.Name))
+	}
+	if dryRun {
+		fmt.Fprintln(g.Stdout, "would rotate the shared fernet key set")
+		return nil
+	}
+	var nodes []string
+	for _, h := range inventory.ByRole(rt.Hosts, envfile.RoleKeystone) {
+		nodes = append(nodes, h.Name)
+	}
+	primary, err := keystone.RotateFernet(keystone.Paths(rt.Paths, rt.Host.Name), nodes, keystone.MaxActiveKeys)
+	if err != nil {
+		return Exit(ExitFailure, err)
+	}
+	fmt.Fprintf(g.Stdout, "rotated the shared fernet key set: key %s is the new primary; every Keystone node installs it on its next agent run\n", primary)
+	return nil
+}

@@ -1,0 +1,305 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cso-ssp/platform/internal/deploy"
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/status"
+)
+
+func init() {
+	register(20, func(g *Globals) *cobra.Command { return newPlanCmd(g) })
+	register(21, func(g *Globals) *cobra.Command { return newApplyCmd(g, deploy.OpDeploy) })
+	register(22, func(g *Globals) *cobra.Command { return newApplyCmd(g, deploy.OpReplace) })
+	register(23, func(g *Globals) *cobra.Command { return newApplyCmd(g, deploy.OpDestroy) })
+}
+
+// tfFlags are the flags every Terraform command shares.
+type tfFlags struct {
+	env          string
+	terraformDir string
+	terraformBin string
+	pluginDir    string
+	grace        time.Duration
+}
+
+func (f *tfFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.env, "env", "", "environment name (env.NAME.yaml in --env-dir); also the Terraform workspace (required)")
+	fl.StringVar(&f.terraformDir, "terraform-dir", "terraform", "the root Terraform stack")
+	fl.StringVar(&f.terraformBin, "terraform-bin", "", "terraform executable (default $CSO_TERRAFORM, then PATH)")
+	fl.StringVar(&f.pluginDir, "plugin-dir", os.Getenv("CSO_TF_PLUGIN_DIR"), "install providers only from this directory, offline ($CSO_TF_PLUGIN_DIR)")
+	fl.DurationVar(&f.grace, "interrupt-grace", 10*time.Minute, "after Ctrl-C, how long Terraform may take to finish in-flight operations and save its state")
+	_ = cmd.MarkFlagRequired("env")
+}
+
+// setup loads the environment and prepares Terraform.
+func (f *tfFlags) setup(g *Globals) (*envfile.Env, *deploy.Terraform, error) {
+	path := envfile.PathFor(g.EnvDir, f.env)
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil, Exit(ExitUsage, fmt.Errorf("environment %s: %w; check --env and --env-dir", f.env, err))
+	}
+	env, ps := loadProblems(path)
+	if len(ps) > 0 {
+		for _, p := range ps {
+			fmt.Fprintln(g.Stderr, p.String())
+		}
+		return nil, nil, Exit(ExitUsage, fmt.Errorf("%s is invalid: fix it (cso env validate --env %s) before running Terraform", path, f.env))
+	}
+	bin, err := deploy.FindTerraform(f.terraformBin)
+	if err != nil {
+		return nil, nil, Exit(ExitUsage, err)
+	}
+	tf, err := deploy.NewTerraform(env, deploy.TerraformOptions{Bin: bin, Dir: f.terraformDir, PluginDir: f.pluginDir,
+		Grace: f.grace})
+	if err != nil {
+		return nil, nil, Exit(ExitUsage, err)
+	}
+	return env, tf, nil
+}
+
+// interruptible returns a context cancelled by Ctrl-C or SIGTERM. Cancelling it makes
+// terraform-exec send Terraform SIGINT; Terraform then stops cleanly. Further signals are
+// swallowed so that cso keeps waiting for Terraform instead of dying half-way.
+func interruptible(g *Globals) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ch:
+			fmt.Fprintln(g.Stderr, "\ninterrupt: asking Terraform to stop cleanly and save its state; please wait")
+			cancel()
+		case <-done:
+			return
+		}
+		for {
+			select {
+			case <-ch:
+				fmt.Fprintln(g.Stderr, "still waiting for Terraform to finish its operations in flight and save its state")
+			case <-done:
+				return
+			}
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); close(done); cancel() }
+}
+
+// isTerminal reports whether stream (stdin, stderr) is a terminal: progress then redraws
+// one line.
+func isTerminal(stream any) bool {
+	f, ok := stream.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func newPlanCmd(g *Globals) *cobra.Command {
+	var f tfFlags
+	cmd := &cobra.Command{
+		Use:   "plan --env NAME",
+		Short: "Show what Terraform would change in an environment",
+		Long: `Initialise Terraform with the environment's state backend, select (or create) the
+workspace named like the environment, and plan with -var env_file=<the env file>.
+Prints the changes by resource type.
+
+Exit codes (terraform plan -detailed-exitcode): 0 no changes, 3 changes to apply,
+1 Terraform failed, 2 invalid env file or flags, 4 interrupted.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			env, tf, err := f.setup(g)
+			if err != nil {
+				return err
+			}
+			ctx, stop := interruptible(g)
+			defer stop()
+			d := &deploy.Deployer{Env: env, TF: tf, Out: g.Stderr, TTY: isTerminal(g.Stderr)}
+			planned, err := d.Plan(ctx, false)
+			if err != nil {
+				code := ExitFailure
+				if ctx.Err() != nil {
+					code, err = ExitAborted, errors.New("interrupted: Terraform stopped cleanly; nothing was changed")
+				}
+				if g.JSON() {
+					_ = writeJSON(g.Stdout, map[string]any{"env": env.Name, "error": err.Error()})
+				}
+				return Exit(code, err)
+			}
+			if g.JSON() {
+				if err := writeJSON(g.Stdout, map[string]any{"env": env.Name, "changes": !planned.Summary.Empty(), "plan": planned.Summary}); err != nil {
+					return err
+				}
+			} else {
+				deploy.WriteSummary(g.Stdout, planned.Summary)
+			}
+			if !planned.Summary.Empty() {
+				return Exit(ExitChanges, nil)
+			}
+			return nil
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+func newApplyCmd(g *Globals, op string) *cobra.Command {
+	var (
+		f            tfFlags
+		autoApprove  bool
+		statusDir    string
+		phaseTimeout time.Duration
+		pollInterval time.Duration
+	)
+	cmd := &cobra.Command{Args: cobra.NoArgs}
+	switch op {
+	case deploy.OpDeploy:
+		cmd.Use = "deploy --env NAME"
+		cmd.Short = "Create or update an environment and wait until every host is set up and healthy"
+		cmd.Long = `Deploy an environment in the five phases of LLD 8.2:
+
+  1. infrastructure            terraform plan, confirmation (unless --auto-approve), apply
+  2. jump server setup         wait for jump-server-1's agent to finish its setup
+  3. service dependencies      wait for the Keystone and RabbitMQ hosts
+  4. application installation  wait for the frontend and backend hosts
+  5. health validation         wait for every host's health steps
+
+Phases 2 to 5 read the status document each host's agent publishes: on AWS
+s3://<env>-cso-files/status/<host>.json, or the directory given with --status-dir.
+A host that reports a failed step stops the deploy with the host and the step named.
+Each phase is bounded (--phase-timeout overrides the defaults of 25m, 45m, 90m, 15m).
+Ctrl-C stops Terraform cleanly (its state is saved and unlocked); run the same command
+again to resume.
+
+Exit codes: 0 deployed, 1 a phase failed, 2 invalid env file or flags,
+4 not confirmed or interrupted.`
+	case deploy.OpReplace:
+		cmd.Use = "replace HOST --env NAME"
+		cmd.Short = "Rebuild one host (the LLD's taint-and-apply rollback, with -replace)"
+		cmd.Long = `Replace one host's EC2 instance: terraform apply -replace=<its aws_instance address>
+(found in the state), then wait for the new host's setup and health as deploy does.
+
+Exit codes: 0 replaced, 1 failed, 2 invalid input, 4 not confirmed or interrupted.`
+		cmd.Args = cobra.ExactArgs(1)
+	case deploy.OpDestroy:
+		cmd.Use = "destroy --env NAME"
+		cmd.Short = "Destroy every resource of an environment (asks for the environment name)"
+		cmd.Long = `Plan the destruction of the environment, show it, and ask the operator to type the
+environment's name (unless --auto-approve), then apply it with a progress view.
+
+Exit codes: 0 destroyed, 1 failed, 2 invalid input, 4 not confirmed or interrupted.`
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		env, tf, err := f.setup(g)
+		if err != nil {
+			return err
+		}
+		host := ""
+		if op == deploy.OpReplace {
+			host = args[0]
+			if _, ok := inventory.Find(inventory.Hosts(env), host); !ok {
+				var names []string
+				for _, h := range inventory.Hosts(env) {
+					names = append(names, h.Name)
+				}
+				return Exit(ExitUsage, fmt.Errorf("%s is not a host of %s; its hosts are %s", host, env.Name, strings.Join(names, ", ")))
+			}
+		}
+		ctx, stop := interruptible(g)
+		defer stop()
+		d := &deploy.Deployer{
+			Env: env, TF: tf, Hosts: inventory.Hosts(env), Out: g.Stderr, TTY: isTerminal(g.Stderr),
+			PhaseTimeout: phaseTimeout, PollInterval: pollInterval,
+			Command: rerunCommand(op, env.Name, host),
+		}
+		if !autoApprove {
+			d.Confirm = confirmer(g, env.Name)
+		}
+		if op != deploy.OpDestroy {
+			if statusDir != "" {
+				d.Store = status.Dir{Path: statusDir}
+			} else {
+				s3, err := status.NewS3(ctx, env.Region, status.BucketFor(env.Name))
+				if err != nil {
+					return Exit(ExitUsage, err)
+				}
+				d.Store = s3
+			}
+		}
+		report, runErr := d.Run(ctx, op, host)
+		if g.JSON() {
+			if err := writeJSON(g.Stdout, report); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintln(g.Stdout)
+			deploy.WriteReport(g.Stdout, report)
+		}
+		var ie *deploy.InterruptedError
+		switch {
+		case runErr == nil:
+			return nil
+		case errors.Is(runErr, deploy.ErrDeclined), errors.As(runErr, &ie):
+			return Exit(ExitAborted, runErr)
+		default:
+			return Exit(ExitFailure, runErr)
+		}
+	}
+	f.add(cmd)
+	fl := cmd.Flags()
+	fl.BoolVar(&autoApprove, "auto-approve", false, "apply without asking (automation)")
+	if op != deploy.OpDestroy {
+		fl.StringVar(&statusDir, "status-dir", "", "read host status documents from this directory instead of the environment's S3 bucket (local target, tests)")
+		fl.DurationVar(&phaseTimeout, "phase-timeout", 0, "bound of each waiting phase (default per phase: 25m, 45m, 90m, 15m)")
+		fl.DurationVar(&pollInterval, "poll-interval", 5*time.Second, "how often the host status documents are read")
+	}
+	return cmd
+}
+
+func rerunCommand(op, env, host string) string {
+	if op == deploy.OpReplace {
+		return fmt.Sprintf("cso replace %s --env %s", host, env)
+	}
+	return fmt.Sprintf("cso %s --env %s", op, env)
+}
+
+// confirmer asks on the terminal: y/N for changes, the environment name for a destroy.
+func confirmer(g *Globals, env string) deploy.Confirm {
+	in := bufio.NewReader(g.Stdin)
+	echo := !isTerminal(g.Stdin) // a terminal echoes the answer and its newline itself
+	return func(op string, s deploy.Summary) (ok bool, err error) {
+		if echo {
+			defer fmt.Fprintln(g.Stderr)
+		}
+		if op == deploy.OpDestroy {
+			fmt.Fprintf(g.Stderr, "\nThis destroys every resource of %s (%d resources). Type the environment name to confirm: ", env, s.Destroy)
+			line, err := in.ReadString('\n')
+			if err != nil && !errors.Is(err, io.EOF) {
+				return false, err
+			}
+			return strings.TrimSpace(line) == env, nil
+		}
+		fmt.Fprintf(g.Stderr, "\nApply these changes to %s? [y/N] ", env)
+		line, err := in.ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return false, err
+		}
+		a := strings.ToLower(strings.TrimSpace(line))
+		return a == "y" || a == "yes", nil
+	}
+}

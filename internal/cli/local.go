@@ -1,0 +1,242 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/local"
+)
+
+type localFlags struct {
+	dir      string
+	portBase int
+}
+
+func (f *localFlags) add(cmd *cobra.Command) {
+	def := os.Getenv("CSO_LOCAL_DIR")
+	if def == "" {
+		def = defaultLocalDir
+	}
+	cmd.Flags().StringVar(&f.dir, "dir", def, "directory of the local target ($CSO_LOCAL_DIR)")
+}
+
+func init() {
+	register(80, func(g *Globals) *cobra.Command {
+		cmd := &cobra.Command{
+			Use:   "local",
+			Short: "Run the whole platform tier on this machine (up, status, down)",
+			Long: `local runs the platform tier on this machine with the very roles the EC2 hosts run:
+MariaDB stands in for RDS, directories for EFS and the S3 bucket, every service on
+127.0.0.1. The daemons are supervised by cso itself (no systemd needed); "down" stops
+exactly what "up" started.`,
+		}
+		cmd.AddCommand(localUpCmd(g), localStatusCmd(g), localDownCmd(g))
+		return cmd
+	})
+}
+
+func localUpCmd(g *Globals) *cobra.Command {
+	var lf localFlags
+	var ha, dryRun bool
+	var envName string
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Converge every role on this machine and print endpoints and a health table",
+		Long: `up converges the local target: MariaDB and the jump host first, then the Keystone and
+RabbitMQ nodes side by side, then the frontend and backend hosts. A re-run changes only
+what differs. --ha runs two Keystone nodes sharing one fernet key set and three RabbitMQ
+nodes. Progress goes to the terminal and to each host's <role>-setup-progress.log.
+
+The generated Keystone admin credentials are written to <dir>/admin-openrc (0600); they
+are never printed. Exit code 1 when a host fails or a health probe is red.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			env, err := loadLocalEnv(g, envName)
+			if err != nil {
+				return err
+			}
+			if lf.portBase < 0 || lf.portBase > 20000 {
+				return Exit(ExitUsage, fmt.Errorf("--port-base %d: expected 0 to 20000", lf.portBase))
+			}
+			exe, _ := os.Executable()
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			out := g.Stdout
+			if g.JSON() {
+				out = g.Stderr
+			}
+			res, err := local.Up(ctx, local.Options{Dir: lf.dir, HA: ha, PortBase: lf.portBase, Env: env,
+				Out: out, Log: g.Logger(), Executable: exe, DryRun: dryRun})
+			if err != nil {
+				if ctx.Err() != nil {
+					return Exit(ExitAborted, err)
+				}
+				return Exit(ExitFailure, err)
+			}
+			if g.JSON() {
+				enc := json.NewEncoder(g.Stdout)
+				enc.SetIndent("", "  ")
+				_ = enc.Encode(res)
+			} else {
+				writeUpReport(g, res, local.Options{Dir: lf.dir, HA: ha, PortBase: lf.portBase, Env: env}, dryRun)
+			}
+			if ctx.Err() != nil {
+				return Exit(ExitAborted, errors.New("interrupted; run `cso local up` again to finish (it resumes where it stopped)"))
+			}
+			if res.Failed() {
+				return Exit(ExitFailure, errors.New("the local target is not healthy (see above)"))
+			}
+			if dryRun && res.Changed {
+				return Exit(ExitChanges, nil)
+			}
+			return nil
+		},
+	}
+	lf.add(cmd)
+	f := cmd.Flags()
+	f.IntVar(&lf.portBase, "port-base", portBaseDefault(), "shift every port by this amount ($CSO_PORT_BASE), to run stacks side by side")
+	f.BoolVar(&ha, "ha", false, "two Keystone nodes and three RabbitMQ nodes")
+	f.BoolVar(&dryRun, "dry-run", false, "list what would change and change nothing (exit 3 when something would)")
+	f.StringVar(&envName, "env", "dev", "environment file whose names (domain, CA name, application package) the local target uses")
+	return cmd
+}
+
+func portBaseDefault() int {
+	if v, err := strconv.Atoi(os.Getenv("CSO_PORT_BASE")); err == nil {
+		return v
+	}
+	return 0
+}
+
+func loadLocalEnv(g *Globals, name string) (*envfile.Env, error) {
+	path := envfile.PathFor(g.EnvDir, name)
+	env, err := envfile.Load(path)
+	if err != nil {
+		var ps envfile.Problems
+		if errors.As(err, &ps) {
+			return nil, Exit(ExitUsage, fmt.Errorf("%s is invalid (cso env validate %s):\n%w", path, name, err))
+		}
+		return nil, Exit(ExitUsage, fmt.Errorf("%w (run from the repository root or pass --env-dir)", err))
+	}
+	return env, nil
+}
+
+func writeUpReport(g *Globals, res *local.UpResult, o local.Options, dryRun bool) {
+	w := g.Stdout
+	fmt.Fprintln(w)
+	changed := 0
+	for _, h := range res.Hosts {
+		changed += len(h.Changed)
+		switch {
+		case h.Error != "":
+			fmt.Fprintf(w, "FAILED  %-20s %s\n", h.Host, h.Error)
+		case h.Skipped != "":
+			fmt.Fprintf(w, "skipped %-20s %s\n", h.Host, h.Skipped)
+		}
+	}
+	verb := "changes made"
+	if dryRun {
+		verb = "changes that would be made"
+	}
+	fmt.Fprintf(w, "%d %s in %s\n", changed, verb, res.Duration.Round(10*time.Millisecond))
+	if dryRun {
+		return
+	}
+	l, _ := local.NewLayout(o.Dir)
+	fmt.Fprintf(w, "\nEndpoints (names in the certificates; every address is 127.0.0.1):\n")
+	for _, h := range o.Hosts() {
+		for _, p := range sortedPorts(h.Ports) {
+			if p.name == inventory.PortEPMD || p.name == inventory.PortDist {
+				continue
+			}
+			fmt.Fprintf(w, "  %-20s %-14s %s:%d\n", h.Name, p.name, h.FQDN, p.port)
+		}
+	}
+	fmt.Fprintf(w, "  %-20s %-14s %s\n", local.MySQLHost, "mysql", local.MySQLAddr(o.PortBase))
+	fmt.Fprintf(w, "\nCA certificate:     %s\n", l.Target(o, nil).CACert)
+	fmt.Fprintf(w, "Admin credentials:  %s (0600; source it, never printed)\n", l.AdminRC())
+	fmt.Fprintf(w, "Secrets:            %s (one 0600 file each)\n", l.SecretsDir())
+	fmt.Fprintf(w, "Target description: %s\n\n", l.TargetFile())
+	if len(res.Health) > 0 {
+		local.WriteHealth(w, res.Health)
+	}
+}
+
+type namedPort struct {
+	name string
+	port int
+}
+
+func sortedPorts(m map[string]int) []namedPort {
+	var out []namedPort
+	for n, p := range m {
+		out = append(out, namedPort{n, p})
+	}
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].port < out[j-1].port; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+func localStatusCmd(g *Globals) *cobra.Command {
+	var lf localFlags
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show each local host's setup state and which of its services run",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rows, err := local.Status(cmd.Context(), lf.dir)
+			if err != nil {
+				return Exit(ExitFailure, err)
+			}
+			if g.JSON() {
+				enc := json.NewEncoder(g.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rows)
+			}
+			local.WriteStatus(g.Stdout, rows)
+			for _, r := range rows {
+				if len(r.Stopped) > 0 || r.State == "failed" {
+					return Exit(ExitFailure, errors.New("some services are not running or a host failed (`cso local up` repairs)"))
+				}
+			}
+			return nil
+		},
+	}
+	lf.add(cmd)
+	return cmd
+}
+
+func localDownCmd(g *Globals) *cobra.Command {
+	var lf localFlags
+	var purge bool
+	cmd := &cobra.Command{
+		Use:   "down",
+		Short: "Stop what `cso local up` started (keeps the data unless --purge)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
+			defer cancel()
+			if err := local.Down(ctx, lf.dir, purge, g.Stdout); err != nil {
+				return Exit(ExitFailure, err)
+			}
+			return nil
+		},
+	}
+	lf.add(cmd)
+	cmd.Flags().BoolVar(&purge, "purge", false, "also remove the directory: data, secrets, certificates")
+	return cmd
+}

@@ -1,0 +1,192 @@
+package envfile
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// base is a valid ha environment; the broken cases edit one thing in it so the expected
+// line numbers below are easy to check against this listing.
+const base = `prod: false
+ha: true
+vpc_name: CSO-t
+vpc_cidr: 10.2.0.0/16
+region: eu-west-2
+account_id: "111122223333"
+availability_zones: [eu-west-2a, eu-west-2c]
+domain_suffix: cso.ss
+jump_server_access_cidrs:
+  - 10.0.0.0/8
+  - 192.168.0.0/16
+admin_email: ops@example.com
+state:
+  bucket: b
+  key: k
+  dynamodb_table: t
+  region: eu-west-2
+load_balancer:
+  certificate_arn: arn:aws:acm:eu-west-2:111122223333:certificate/abc
+  cognito:
+    user_pool_arn: arn:aws:cognito-idp:eu-west-2:111122223333:userpool/eu-west-2_x
+    user_pool_client_id: c
+    user_pool_domain: d
+`
+
+func TestBaseIsValid(t *testing.T) {
+	if _, err := Parse("env.t.yaml", []byte(base)); err != nil {
+		t.Fatalf("base file must be valid: %v", err)
+	}
+}
+
+func TestRealEnvFilesValidate(t *testing.T) {
+	files, err := filepath.Glob("../../environments/env.*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"dev": true, "dev-ha": true, "staging": true, "prod-ha": true}
+	for _, f := range files {
+		env, err := Load(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		delete(want, env.Name)
+	}
+	if len(want) > 0 {
+		t.Errorf("environment files missing from environments/: %v", want)
+	}
+}
+
+func TestBrokenFiles(t *testing.T) {
+	repl := func(old, new string) string {
+		if !strings.Contains(base, old) {
+			panic("test table: base has no " + old)
+		}
+		return strings.Replace(base, old, new, 1)
+	}
+	cases := []struct {
+		name, file, data string
+		line             int    // 0: the problem is about a missing key
+		field, msg       string // msg is a substring of the message
+	}{
+		{"unknown key (typo)", "", repl("domain_suffix: cso.ss", "domain_sufix: cso.ss"), 8, "domain_sufix", `unknown field "domain_sufix"`},
+		{"missing required key", "", repl("admin_email: ops@example.com\n", ""), 0, "admin_email", "missing: this key is required"},
+		{"vpc cidr syntax", "", repl("vpc_cidr: 10.2.0.0/16", "vpc_cidr: 10.2.0/16"), 4, "vpc_cidr", "is not an IPv4 CIDR"},
+		{"vpc cidr host bits", "", repl("vpc_cidr: 10.2.0.0/16", "vpc_cidr: 10.2.3.0/16"), 4, "vpc_cidr", "did you mean 10.2.0.0/16"},
+		{"vpc not private", "", repl("vpc_cidr: 10.2.0.0/16", "vpc_cidr: 52.95.0.0/16"), 4, "vpc_cidr", "is not a private range"},
+		{"vpc too small", "", repl("vpc_cidr: 10.2.0.0/16", "vpc_cidr: 10.2.0.0/25"), 4, "vpc_cidr", "too small for the subnet plan"},
+		{"vpc too large", "", repl("vpc_cidr: 10.2.0.0/16", "vpc_cidr: 10.0.0.0/8"), 4, "vpc_cidr", "larger than AWS allows"},
+		{"overlapping jump cidrs", "", repl("  - 192.168.0.0/16", "  - 10.20.0.0/16"), 11, "jump_server_access_cidrs[1]", "overlaps jump_server_access_cidrs[0] (10.0.0.0/8)"},
+		{"jump cidr open to the internet", "", repl("  - 192.168.0.0/16", "  - 0.0.0.0/0"), 11, "jump_server_access_cidrs[1]", "open the jump server to the internet"},
+		{"jump cidr not a cidr", "", repl("  - 10.0.0.0/8", "  - ten.0.0.0/8"), 10, "jump_server_access_cidrs[0]", "is not an IPv4 CIDR"},
+		{"bad email", "", repl("admin_email: ops@example.com", "admin_email: ops.example.com"), 12, "admin_email", "is not an email address"},
+		{"az outside region", "", repl("[eu-west-2a, eu-west-2c]", "[eu-west-2a, eu-west-1c]"), 7, "availability_zones[1]", "is not a zone of region eu-west-2"},
+		{"ha with one az", "", repl("[eu-west-2a, eu-west-2c]", "[eu-west-2a]"), 7, "availability_zones", "ha needs two zones"},
+		{"same az twice", "", repl("[eu-west-2a, eu-west-2c]", "[eu-west-2a, eu-west-2a]"), 7, "availability_zones[1]", "listed twice"},
+		{"bad region", "", repl("region: eu-west-2\naccount", "region: london\naccount"), 5, "region", "is not an AWS region name"},
+		{"wrong type", "", repl("ha: true", "ha: maybe"), 2, "ha", "expected true or false, found a string value"},
+		{"duplicate key", "", base + "prod: true\n", 24, "", `mapping key "prod" already defined at [1:1]`},
+		{"even rabbitmq count with ha", "", base + "counts:\n  rabbitmq: 2\n", 25, "counts.rabbitmq", "ha needs an odd number"},
+		{"one keystone with ha", "", base + "counts:\n  keystone: 1\n", 25, "counts.keystone", "1 is outside 2 to 5"},
+		{"count not a number", "", base + "counts:\n  frontend: two\n", 25, "counts.frontend", "expected a whole number"},
+		{"ha without load balancer", "", strings.Split(base, "load_balancer:")[0], 0, "load_balancer", "ha environments have an internet-facing ALB"},
+		{"certificate in another region", "", repl("acm:eu-west-2:", "acm:us-east-1:"), 19, "load_balancer.certificate_arn", "certificate is in region us-east-1 but the ALB is in eu-west-2"},
+		{"cognito pool arn", "", repl("user_pool_arn: arn:aws:cognito-idp:", "user_pool_arn: arn:aws:cognito:"), 21, "load_balancer.cognito.user_pool_arn", "is not a Cognito user pool ARN"},
+		{"instance type malformed", "", base + "instance_types:\n  backend: t2-2xlarge\n", 25, "instance_types.backend", "is not an EC2 instance type"},
+		{"db instance class without db.", "", base + "database:\n  instance_class: t3.large\n", 25, "database.instance_class", "is not an RDS instance class"},
+		{"application package not s3 object", "", base + "application:\n  package: s3://bucket-only\n", 25, "application.package", "expected s3://<bucket>/<key>"},
+		{"unknown state backend", "", repl("  bucket: b\n", "  backend: gcs\n  bucket: b\n"), 14, "state.backend", `"gcs" is not a backend`},
+		{"local backend without path", "", repl("state:\n  bucket: b\n  key: k\n  dynamodb_table: t\n  region: eu-west-2\n", "state:\n  backend: local\n"), 0, "state.path", "needs the path of the state file"},
+		{"top level not a mapping", "", "- prod\n- ha\n", 1, "", "expected a mapping of keys"},
+		{"nested key given a scalar", "", repl("state:\n  bucket: b\n  key: k\n  dynamodb_table: t\n  region: eu-west-2\n", "state: s3\n"), 13, "state", "holds sub-keys"},
+		{"syntax error", "", repl("domain_suffix: cso.ss", "domain_suffix: \"cso.ss"), 8, "", "could not find end character of double-quoted text"},
+		{"account id too short", "", repl(`account_id: "111122223333"`, `account_id: "11112222333"`), 6, "account_id", "expected 12 digits"},
+		{"certificate of another account", "", repl("acm:eu-west-2:111122223333:", "acm:eu-west-2:999988887777:"), 19, "load_balancer.certificate_arn", "belongs to account 999988887777 but the environment is in account 111122223333"},
+		{"bad file name", "environment.yaml", base, 0, "", "file name must be env.<name>.yaml"},
+	}
+	seen := map[string]bool{}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if seen[c.data+c.file] {
+				t.Fatalf("case %q duplicates another case's file", c.name)
+			}
+			seen[c.data+c.file] = true
+			file := c.file
+			if file == "" {
+				file = "env.t.yaml"
+			}
+			_, err := Parse(file, []byte(c.data))
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("want Problems, got %v", err)
+			}
+			for _, p := range ps {
+				if p.Line == c.line && p.Field == c.field && strings.Contains(p.Message, c.msg) {
+					if p.File != file {
+						t.Errorf("problem names file %q, want %q", p.File, file)
+					}
+					if c.line > 0 && !strings.HasPrefix(p.String(), file+":"+strconv.Itoa(c.line)+":") {
+						t.Errorf("String() = %q, want it to start with file:line:col", p.String())
+					}
+					return
+				}
+			}
+			t.Errorf("no problem at line %d field %q containing %q; got:\n%v", c.line, c.field, c.msg, err)
+		})
+	}
+	if len(cases) < 15 {
+		t.Fatalf("only %d broken files", len(cases))
+	}
+}
+
+func TestLocalStateBackend(t *testing.T) {
+	data := strings.Replace(base, "state:\n  bucket: b\n  key: k\n  dynamodb_table: t\n  region: eu-west-2\n", "state:\n  backend: local\n  path: /tmp/x.tfstate\n", 1)
+	env, err := Parse("env.t.yaml", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.StateBackend() != "local" || env.State.Path != "/tmp/x.tfstate" {
+		t.Errorf("state = %+v", env.State)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(base))
+	f.Add([]byte("prod: [\n"))
+	f.Add([]byte("counts:\n  rabbitmq: 2\n"))
+	f.Add([]byte("a: &x [*x]\n"))
+	f.Add([]byte("state: {backend: local}\n"))
+	if files, _ := filepath.Glob("../../environments/env.*.yaml"); len(files) > 0 {
+		for _, p := range files {
+			if b, err := os.ReadFile(p); err == nil {
+				f.Add(b)
+			}
+		}
+	}
+	const name = "env.fuzz.yaml"
+	f.Fuzz(func(t *testing.T, data []byte) {
+		env, err := Parse(name, data)
+		if err == nil {
+			if env == nil || env.Name != "fuzz" {
+				t.Fatalf("valid parse returned %+v", env)
+			}
+			return
+		}
+		var ps Problems
+		if !errors.As(err, &ps) || len(ps) == 0 {
+			t.Fatalf("error is not Problems: %v", err)
+		}
+		for _, p := range ps {
+			if p.File != name || !strings.HasPrefix(p.String(), name) {
+				t.Fatalf("problem does not carry the file name: %+v", p)
+			}
+			if p.Message == "" {
+				t.Fatalf("problem without a message: %+v", p)
+			}
+		}
+	})
+}

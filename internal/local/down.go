@@ -1,0 +1,152 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/target"
+)
+
+// hostDirs lists the host trees of the local target in dir.
+func (l Layout) hostDirs() ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(l.Dir, "hosts"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// hostRoles reads the role of each host from target.json (hosts it does not name stop first).
+func (l Layout) hostRoles() map[string]envfile.Role {
+	roles := map[string]envfile.Role{MySQLHost: RoleDatabase}
+	if t, err := target.Load(l.TargetFile()); err == nil {
+		for _, h := range t.Hosts {
+			roles[h.Name] = h.Role
+		}
+	}
+	return roles
+}
+
+// Down stops every service the local target's supervisor started (pid files under each
+// host's run directory), the dependents first and the database last. With purge it then
+// removes the directory.
+func Down(ctx context.Context, dir string, purge bool, out io.Writer) error {
+	l, err := NewLayout(dir)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(l.Dir); errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(out, "nothing to stop: %s does not exist\n", l.Dir)
+		return nil
+	}
+	hosts, err := l.hostDirs()
+	if err != nil {
+		return err
+	}
+	roles := l.hostRoles()
+	stageOf := func(h string) int {
+		r, ok := roles[h]
+		if !ok {
+			return len(Stages)
+		}
+		for i, s := range Stages {
+			if contains(s, r) {
+				return i
+			}
+		}
+		return len(Stages)
+	}
+	var errs []error
+	var mu sync.Mutex
+	// Reverse stage order; inside the first stage the jump host stops before the database.
+	for stage := len(Stages); stage >= 0; stage-- {
+		var names []string
+		for _, h := range hosts {
+			if stageOf(h) == stage && h != MySQLHost {
+				names = append(names, h)
+			}
+		}
+		if stage == 0 {
+			stopHosts(ctx, l, names, out, &mu, &errs)
+			names = nil
+			if containsStr(hosts, MySQLHost) {
+				names = []string{MySQLHost}
+			}
+		}
+		stopHosts(ctx, l, names, out, &mu, &errs)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if purge {
+		if _, err := os.Stat(filepath.Join(l.Dir, "hosts")); err != nil {
+			if _, err2 := os.Stat(l.TargetFile()); err2 != nil {
+				return fmt.Errorf("refusing to purge %s: it does not look like a local target (no hosts/ or target.json)", l.Dir)
+			}
+		}
+		if err := os.RemoveAll(l.Dir); err != nil {
+			return fmt.Errorf("purge %s: %w", l.Dir, err)
+		}
+		fmt.Fprintf(out, "removed %s\n", l.Dir)
+	} else {
+		fmt.Fprintf(out, "stopped; data kept in %s (`cso local down --purge` removes it)\n", l.Dir)
+	}
+	return nil
+}
+
+func stopHosts(ctx context.Context, l Layout, hosts []string, out io.Writer, mu *sync.Mutex, errs *[]error) {
+	var wg sync.WaitGroup
+	for _, h := range hosts {
+		sup := agent.Supervisor{RunDir: l.Paths(h).Run, LogDir: l.Paths(h).Log}
+		names, err := sup.Services()
+		if err != nil {
+			mu.Lock()
+			*errs = append(*errs, err)
+			mu.Unlock()
+			continue
+		}
+		for _, n := range names {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				running, _, _ := sup.Running(n)
+				err := sup.Stop(ctx, n)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					*errs = append(*errs, fmt.Errorf("%s: stop %s: %w", h, n, err))
+				} else if running {
+					fmt.Fprintf(out, "stopped %s/%s\n", h, n)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+func containsStr(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,126 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/envfile"
+)
+
+// RoleDatabase is the pseudo-role of the local MariaDB (RDS on AWS).
+const RoleDatabase envfile.Role = "database"
+
+// mariaDB runs MariaDB as the RDS stand-in: its own datadir, socket and port, bound to
+// 127.0.0.1, in the foreground under the supervisor, with an administrative user whose
+// password is a generated secret.
+type mariaDB struct{ port int }
+
+func (mariaDB) Role() envfile.Role { return RoleDatabase }
+
+func (m mariaDB) datadir(p agent.Paths) string { return filepath.Join(p.Data, "mysql") }
+func (m mariaDB) socket(p agent.Paths) string  { return filepath.Join(p.Run, "mysqld.sock") }
+
+// MariaDBSocket is the unix socket of the local MariaDB.
+func (l Layout) MariaDBSocket() string { return mariaDB{}.socket(l.Paths(MySQLHost)) }
+
+func (m mariaDB) Steps(rt *agent.Runtime) ([]agent.Step, error) {
+	p := rt.Paths
+	data := m.datadir(p)
+	spec := agent.ServiceSpec{
+		Name: "mariadb",
+		// mariadbd logs to --log-error, not syslog (the --skip-syslog of mysqld_safe is not
+		// an option of the server itself).
+		Command: []string{"/usr/sbin/mariadbd", "--no-defaults",
+			"--datadir=" + data, "--socket=" + m.socket(p), "--port=" + fmt.Sprint(m.port),
+			"--bind-address=127.0.0.1", "--skip-name-resolve", "--user=mysql",
+			"--pid-file=" + filepath.Join(p.Run, "mysqld.pid"),
+			"--log-error=" + filepath.Join(p.Log, "mariadb.log"),
+			"--skip-log-bin", "--innodb-buffer-pool-size=128M", "--max-connections=300",
+			"--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci"},
+		Ready: func(ctx context.Context) error {
+			var d net.Dialer
+			c, err := d.DialContext(ctx, "unix", m.socket(p))
+			if err != nil {
+				return err
+			}
+			c.Close()
+			c, err = d.DialContext(ctx, "tcp", fmt.Sprintf("127.0.0.1:%d", m.port))
+			if err != nil {
+				return err
+			}
+			return c.Close()
+		},
+		ReadyTimeout: 60 * time.Second,
+		StopTimeout:  30 * time.Second,
+	}
+	return []agent.Step{
+		{Name: "layout", Tasks: []agent.Task{
+			agent.Dir{Path: p.Root, Mode: 0o755},
+			agent.Dir{Path: p.Data, Mode: 0o755},
+			agent.Dir{Path: data, Mode: 0o750, Owner: "mysql", Group: "mysql"},
+			agent.Dir{Path: p.Run, Mode: 0o755, Owner: "mysql", Group: "mysql"},
+			agent.Dir{Path: p.Log, Mode: 0o750, Owner: "mysql", Group: "mysql"},
+		}},
+		{Name: "install-db", Tasks: []agent.Task{agent.FuncTask{
+			TaskName: "initialise " + data,
+			CheckFunc: func(context.Context, *agent.Runtime) (agent.Change, error) {
+				if _, err := os.Stat(filepath.Join(data, "mysql", "user.frm")); err == nil {
+					return agent.NoChange, nil
+				}
+				if _, err := os.Stat(filepath.Join(data, "mysql", "global_priv.MAD")); err == nil {
+					return agent.NoChange, nil
+				}
+				return agent.Change{Needed: true, Summary: "initialise MariaDB data directory " + data}, nil
+			},
+			ApplyFunc: func(ctx context.Context, _ *agent.Runtime) error {
+				_, err := agent.Command{Args: []string{"mariadb-install-db", "--no-defaults", "--datadir=" + data,
+					"--user=mysql", "--auth-root-authentication-method=socket", "--skip-test-db", "--skip-name-resolve"},
+					Timeout: 2 * time.Minute}.Run(ctx)
+				return err
+			},
+		}}},
+		{Name: "service", Tasks: []agent.Task{rt.Platform.Service(spec)}},
+		{Name: "admin-user", Tasks: []agent.Task{m.adminTask()}},
+	}, nil
+}
+
+// adminTask creates the admin user through the socket as root (unix_socket authentication:
+// no password exists for root) and gives it its generated password over stdin.
+func (m mariaDB) adminTask() agent.Task {
+	return agent.FuncTask{
+		TaskName: "database admin user " + MySQLAdminUser,
+		CheckFunc: func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
+			want := agent.Change{Needed: true, Summary: "create database admin user " + MySQLAdminUser}
+			pw, ok, err := rt.Secrets.(agent.SecretLookup).Lookup(ctx, agent.SecretMySQLAdmin)
+			if err != nil || !ok {
+				return want, err
+			}
+			for _, addr := range []string{rt.MySQL, m.socket(rt.Paths)} {
+				if agent.MySQLLogin(ctx, addr, MySQLAdminUser, pw) != nil {
+					return want, nil
+				}
+			}
+			return agent.NoChange, nil
+		},
+		ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
+			pw, err := rt.Secrets.Get(ctx, agent.SecretMySQLAdmin)
+			if err != nil {
+				return err
+			}
+			var sql []byte
+			for _, h := range []string{"localhost", "127.0.0.1"} {
+				acct := agent.QuoteAccount(MySQLAdminUser, h)
+				sql = fmt.Appendf(sql, "CREATE USER IF NOT EXISTS %s IDENTIFIED BY '%s';\nALTER USER %s IDENTIFIED BY '%s';\nGRANT ALL PRIVILEGES ON *.* TO %s WITH GRANT OPTION;\n",
+					acct, pw, acct, pw, acct)
+			}
+			_, err = agent.Command{Args: []string{"mariadb", "--no-defaults", "--socket=" + m.socket(rt.Paths), "-u", "root", "--batch"},
+				Stdin: sql, Timeout: time.Minute}.Run(ctx)
+			return err
+		},
+	}
+}

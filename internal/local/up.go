@@ -1,0 +1,386 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/pki"
+	"github.com/cso-ssp/platform/internal/status"
+	"github.com/cso-ssp/platform/internal/target"
+)
+
+// Options shape one `cso local up`.
+type Options struct {
+	Dir      string
+	HA       bool
+	PortBase int
+	Env      *envfile.Env
+	// Out receives the progress lines and the final report.
+	Out io.Writer
+	Log *slog.Logger
+	// Roles by name (default DefaultRoles()); a role missing here is reported and skipped.
+	Roles map[envfile.Role]func() agent.Role
+	// Executable is the cso binary services such as the admin dashboard run.
+	Executable string
+	DryRun     bool
+}
+
+// HostResult is what converging one host did.
+type HostResult struct {
+	Host     string        `json:"host"`
+	Role     string        `json:"role"`
+	Changed  []string      `json:"changed"`
+	Error    string        `json:"error,omitempty"`
+	Skipped  string        `json:"skipped,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+	// missingRole: the role is not part of this build (nothing ran, nothing to probe).
+	missingRole bool
+}
+
+// UpResult is the outcome of `cso local up`.
+type UpResult struct {
+	Dir      string        `json:"dir"`
+	Hosts    []HostResult  `json:"hosts"`
+	Health   []HealthRow   `json:"health,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+	Changed  bool          `json:"changed"`
+}
+
+// Failed reports whether a host failed to converge or a health probe is red.
+func (r *UpResult) Failed() bool {
+	for _, h := range r.Hosts {
+		if h.Error != "" {
+			return true
+		}
+	}
+	for _, h := range r.Health {
+		if !h.OK {
+			return true
+		}
+	}
+	return false
+}
+
+// syncWriter serialises whole writes from the roles converging side by side.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// Hosts returns the hosts of the local target described by o.
+func (o Options) Hosts() []inventory.Host {
+	return inventory.Local(o.Env, inventory.LocalOptions{HA: o.HA, PortBase: o.PortBase})
+}
+
+// mysqlHost is the pseudo-host of the local MariaDB.
+func mysqlHost(portBase int) inventory.Host {
+	return inventory.Host{Name: MySQLHost, Role: RoleDatabase, Index: 1, Address: "127.0.0.1", AZ: "local",
+		InstanceType: "local", Ports: map[string]int{inventory.PortMySQL: inventory.LocalMySQLPort + portBase}}
+}
+
+// Up converges every host of the local target, stage by stage, then probes the endpoints.
+func Up(ctx context.Context, o Options) (*UpResult, error) {
+	start := time.Now()
+	if o.Env == nil {
+		return nil, errors.New("local up: no environment")
+	}
+	if o.Roles == nil {
+		o.Roles = DefaultRoles()
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	l, err := NewLayout(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	res := &UpResult{Dir: l.Dir}
+	if !o.DryRun {
+		if err := os.MkdirAll(l.Dir, 0o755); err != nil {
+			return nil, fmt.Errorf("create %s: %w", l.Dir, err)
+		}
+	}
+	hosts := o.Hosts()
+	all := append([]inventory.Host{mysqlHost(o.PortBase)}, hosts...)
+	out := &syncWriter{w: o.Out}
+	secrets := l.Secrets()
+	if !o.DryRun {
+		if err := l.Target(o, hosts).Save(l.TargetFile()); err != nil {
+			return nil, fmt.Errorf("write %s: %w", l.TargetFile(), err)
+		}
+	}
+	if !o.DryRun {
+		if err := traversable(l.Dir); err != nil {
+			return nil, err
+		}
+	}
+	// Every host starts at once: each role waits, bounded and visibly, for what it needs
+	// (LLD 2.4.3: certificates and database users from the jump host, Keystone and
+	// RabbitMQ for the application hosts), so independent work overlaps (the CA key is
+	// generated while RabbitMQ boots). Stages order only `down`.
+	for _, stage := range [][]envfile.Role{allRoles(all)} {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		// A failed host cancels the others: they would only wait for it until their timeouts.
+		sctx, cancel := context.WithCancel(ctx)
+		for _, h := range all {
+			if !contains(stage, h.Role) {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				hr := convergeHost(sctx, o, l, hosts, h, secrets, out)
+				if hr.Error != "" {
+					cancel()
+				}
+				mu.Lock()
+				res.Hosts = append(res.Hosts, hr)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		cancel()
+		if stageFailed(res.Hosts) {
+			break
+		}
+	}
+	sort.SliceStable(res.Hosts, func(i, j int) bool { return hostOrder(all, res.Hosts[i].Host) < hostOrder(all, res.Hosts[j].Host) })
+	for _, h := range res.Hosts {
+		if len(h.Changed) > 0 {
+			res.Changed = true
+		}
+	}
+	if o.DryRun {
+		res.Duration = time.Since(start)
+		return res, nil
+	}
+	if !stageFailed(res.Hosts) {
+		if err := writeAdminRC(ctx, l, o, hosts, secrets); err != nil {
+			res.Hosts = append(res.Hosts, HostResult{Host: "local", Error: err.Error()})
+		}
+		// Probe only the hosts whose role ran: a role missing from this build is reported
+		// as skipped above, not as a red probe.
+		var probed []inventory.Host
+		for _, h := range hosts {
+			for _, hr := range res.Hosts {
+				if hr.Host == h.Name && !hr.missingRole {
+					probed = append(probed, h)
+				}
+			}
+		}
+		res.Health = Health(ctx, l, o.Env, probed, o.PortBase)
+	}
+	res.Duration = time.Since(start)
+	t := l.Target(o, hosts)
+	t.LastDeploy = filepath.Join(l.Dir, "last-up.json")
+	if data, err := json.MarshalIndent(res, "", "  "); err == nil {
+		_ = os.WriteFile(t.LastDeploy, append(data, '\n'), 0o644)
+	}
+	if err := t.Save(l.TargetFile()); err != nil {
+		return res, fmt.Errorf("write %s: %w", l.TargetFile(), err)
+	}
+	return res, nil
+}
+
+func stageFailed(hs []HostResult) bool {
+	for _, h := range hs {
+		if h.Error != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func hostOrder(all []inventory.Host, name string) int {
+	for i, h := range all {
+		if h.Name == name {
+			return i
+		}
+	}
+	return len(all)
+}
+
+func contains(rs []envfile.Role, r envfile.Role) bool {
+	for _, x := range rs {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// ProgressLog is the progress log of a host's role (LLD 6.2: keystone-setup-progress.log,
+// rabbitmq-setup-progress.log, ...).
+func ProgressLog(p agent.Paths, r envfile.Role) string {
+	return filepath.Join(p.Log, string(r)+"-setup-progress.log")
+}
+
+func convergeHost(ctx context.Context, o Options, l Layout, hosts []inventory.Host, h inventory.Host, secrets *agent.LocalSecrets, out io.Writer) HostResult {
+	start := time.Now()
+	hr := HostResult{Host: h.Name, Role: string(h.Role)}
+	var role agent.Role
+	if h.Role == RoleDatabase {
+		role = mariaDB{port: h.Ports[inventory.PortMySQL]}
+	} else if mk, ok := o.Roles[h.Role]; ok {
+		role = mk()
+	} else {
+		hr.Skipped, hr.missingRole = "role "+string(h.Role)+" is not part of this build", true
+		fmt.Fprintf(out, "%s %s skipped: %s\n", time.Now().UTC().Format(time.RFC3339), h.Name, hr.Skipped)
+		return hr
+	}
+	progress := io.Writer(out)
+	rt := l.Runtime(o.Env, hosts, h, o.PortBase, nil, o.DryRun)
+	rt.Secrets = secrets
+	rt.Log = o.Log
+	rt.Executable = o.Executable
+	rt.TargetFile = l.TargetFile()
+	if !o.DryRun {
+		if err := os.MkdirAll(rt.Paths.Log, 0o755); err != nil {
+			hr.Error = err.Error()
+			return hr
+		}
+		f, err := os.OpenFile(ProgressLog(rt.Paths, h.Role), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			hr.Error = err.Error()
+			return hr
+		}
+		defer f.Close()
+		progress = io.MultiWriter(f, out)
+	}
+	rt.Progress = progress
+	var store status.Store
+	if h.Role != RoleDatabase {
+		store = l.Store()
+	}
+	r, err := agent.Run(ctx, rt, role, store)
+	hr.Changed = r.Changed
+	hr.Skipped = strings.Join(r.Skipped, "; ")
+	hr.Duration = time.Since(start)
+	if err != nil {
+		hr.Error = err.Error()
+	}
+	return hr
+}
+
+// Target describes the local target for checks and the dashboard.
+func (l Layout) Target(o Options, hosts []inventory.Host) *target.Target {
+	t := &target.Target{
+		Env: o.Env.Name, Kind: "local", Hosts: hosts,
+		CACert:     pki.Store{Dir: l.SSLCerts()}.CACert(),
+		MySQL:      MySQLAddr(o.PortBase),
+		StatusDir:  l.StatusDir(),
+		SharedDir:  filepath.Join(l.Dir, "shared"),
+		SecretsDir: l.SecretsDir(),
+		HostDirs:   map[string]string{MySQLHost: l.HostRoot(MySQLHost)},
+		Logs:       map[string][]string{MySQLHost: {filepath.Join(l.Paths(MySQLHost).Log, "mariadb.log")}},
+	}
+	for _, h := range hosts {
+		p := l.Paths(h.Name)
+		t.HostDirs[h.Name] = p.Root
+		t.Logs[h.Name] = []string{ProgressLog(p, h.Role)}
+		if h.Role == envfile.RoleKeystone {
+			if t.FernetKeyDirs == nil {
+				t.FernetKeyDirs = map[string]string{}
+			}
+			t.FernetKeyDirs[h.Name] = filepath.Join(p.Etc, "keystone", "fernet-keys")
+			t.Logs[h.Name] = append(t.Logs[h.Name], filepath.Join(p.Log, "keystone", "keystone.log"), filepath.Join(p.Log, "httpd", "keystone.log"))
+		}
+		if h.Role == envfile.RoleJump {
+			t.Logs[h.Name] = append(t.Logs[h.Name], filepath.Join(p.Log, "efs-s3-sync.log"))
+		}
+	}
+	return t
+}
+
+// keystoneURL is the public Keystone endpoint of the local target (keystone01).
+func keystoneURL(hosts []inventory.Host) string {
+	for _, h := range hosts {
+		if h.Role == envfile.RoleKeystone {
+			return fmt.Sprintf("https://%s:%d/v3", h.FQDN, h.Ports[inventory.PortKeystone])
+		}
+	}
+	return ""
+}
+
+// writeAdminRC writes the Keystone admin credentials for the operator (0600); they are
+// never printed.
+func writeAdminRC(ctx context.Context, l Layout, o Options, hosts []inventory.Host, secrets *agent.LocalSecrets) error {
+	if _, ok := o.Roles[envfile.RoleKeystone]; !ok {
+		return nil
+	}
+	pw, err := secrets.Get(ctx, agent.SecretKeystoneAdmin)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Keystone admin credentials of the local target %s (generated; keep this file 0600).\n", l.Dir)
+	fmt.Fprintf(&b, "# The names resolve only through the check tools; with the openstack CLI use the address:\n")
+	for _, h := range hosts {
+		if h.Role == envfile.RoleKeystone {
+			fmt.Fprintf(&b, "#   %s = https://127.0.0.1:%d/v3 (certificate names %s)\n", h.Name, h.Ports[inventory.PortKeystone], h.FQDN)
+		}
+	}
+	u := keystoneURL(hosts)
+	for _, h := range hosts {
+		if h.Role == envfile.RoleKeystone {
+			u = fmt.Sprintf("https://localhost:%d/v3", h.Ports[inventory.PortKeystone])
+			break
+		}
+	}
+	fmt.Fprintf(&b, "export OS_AUTH_URL=%s\nexport OS_IDENTITY_API_VERSION=3\nexport OS_USERNAME=admin\nexport OS_PASSWORD=%s\n", u, pw)
+	fmt.Fprintf(&b, "export OS_PROJECT_NAME=admin\nexport OS_USER_DOMAIN_NAME=Default\nexport OS_PROJECT_DOMAIN_NAME=Default\n")
+	fmt.Fprintf(&b, "export OS_CACERT=%s\n", pki.Store{Dir: l.SSLCerts()}.CACert())
+	f := agent.File{Path: l.AdminRC(), Content: []byte(b.String()), Mode: 0o600, Secret: true}
+	c, err := f.Check(ctx, nil)
+	if err != nil || !c.Needed {
+		return err
+	}
+	return f.Apply(ctx, nil)
+}
+
+// traversable checks that the daemons' users (mysql, keystone, rabbitmq) can reach dir:
+// every directory above it must be searchable by others.
+func traversable(dir string) error {
+	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+		st, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if st.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("the daemons run as their own users and cannot reach %s: %s is mode %o (chmod o+x %s, or choose another --dir)", dir, p, st.Mode().Perm(), p)
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
+}
+
+func allRoles(hosts []inventory.Host) []envfile.Role {
+	var rs []envfile.Role
+	for _, h := range hosts {
+		if !contains(rs, h.Role) {
+			rs = append(rs, h.Role)
+		}
+	}
+	return rs
+}

@@ -1,0 +1,35 @@
+package jump
+
+import (
+	"context"
+
+	"github.com/cso-ssp/platform/internal/agent"
+)
+
+// secretTasks make sure every generated secret exists. Locally they are generated on first
+// use; on AWS they must already be in Secrets Manager (Terraform generates them), and a
+// missing one fails here, on the jump host, before any other host needs it.
+func secretTasks() []agent.Task {
+	var tasks []agent.Task
+	for _, name := range GeneratedSecrets {
+		tasks = append(tasks, agent.FuncTask{
+			TaskName: "secret " + name,
+			CheckFunc: func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
+				l, ok := rt.Secrets.(agent.SecretLookup)
+				if !ok {
+					return agent.NoChange, nil
+				}
+				_, found, err := l.Lookup(ctx, name)
+				if err != nil || found {
+					return agent.NoChange, err
+				}
+				return agent.Change{Needed: true, Summary: "generate secret " + name}, nil
+			},
+			ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
+				_, err := rt.Secrets.Get(ctx, name)
+				return err
+			},
+		})
+	}
+	return tasks
+}

@@ -1,0 +1,274 @@
+package keystone
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/inventory"
+)
+
+// Security compliance settings (recorded in docs/decisions/agent.md).
+const (
+	LockoutFailureAttempts  = 5
+	LockoutDuration         = 1800 // seconds
+	UniqueLastPasswordCount = 5
+	PasswordRegex           = `^(?=.*[a-z])(?=.*[A-Z])(?=.*\d).{12,}$`
+	PasswordRegexHelp       = "at least 12 characters with a lower-case letter, an upper-case letter and a digit"
+)
+
+// secret returns a secret; a dry run only looks and uses "" for a missing one (the file
+// then differs, which is what a dry run on a fresh host must say).
+func secret(ctx context.Context, rt *agent.Runtime, name string) (string, error) {
+	if l, ok := rt.Secrets.(agent.SecretLookup); ok && rt.DryRun {
+		v, _, err := l.Lookup(ctx, name)
+		return v, err
+	}
+	return rt.Secrets.Get(ctx, name)
+}
+
+func dbHost(rt *agent.Runtime) string {
+	if rt.MySQL != "" {
+		return rt.MySQL
+	}
+	return rt.Env.FQDN("mysql") + ":3306"
+}
+
+// addrOf is where another host is reached: its address when known (local target), else
+// its DNS name.
+func addrOf(h inventory.Host) string {
+	if h.Address != "" {
+		return h.Address
+	}
+	return h.FQDN
+}
+
+func renderConfig(rt *agent.Runtime, l Layout) (agent.File, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dbPW, err := secret(ctx, rt, agent.SecretKeystoneDB)
+	if err != nil {
+		return agent.File{}, err
+	}
+	mqPW, err := secret(ctx, rt, agent.SecretRabbitMQ)
+	if err != nil {
+		return agent.File{}, err
+	}
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	w("# Managed by cso agent (keystone role) for %s: changes are overwritten on the next run.", rt.Host.Name)
+	w("# Holds secrets: mode 0640 root:keystone.")
+	w("[DEFAULT]")
+	w("log_file = %s/keystone.log", l.LogDir)
+	w("use_stderr = false")
+	w("debug = false")
+	// LLD 3.3.1 names RabbitMQ as the transport; notifications stay off (driver noop) so
+	// Keystone does not depend on RabbitMQ to start or serve.
+	if tu := transportURL(rt.Hosts, mqPW); tu != "" {
+		w("transport_url = %s", tu)
+	}
+	w("")
+	w("[database]")
+	w("connection = mysql+pymysql://keystone:%s@%s/keystone?charset=utf8mb4", url.QueryEscape(dbPW), dbHost(rt))
+	w("connection_recycle_time = 3600")
+	w("max_retries = 10")
+	w("")
+	w("[token]")
+	w("provider = fernet")
+	w("expiration = %d", TokenExpiration)
+	w("")
+	w("[fernet_tokens]")
+	w("key_repository = %s", l.FernetKeys)
+	w("max_active_keys = %d", MaxActiveKeys)
+	w("")
+	w("[fernet_receipts]")
+	w("key_repository = %s", l.FernetKeys)
+	w("max_active_keys = %d", MaxActiveKeys)
+	w("")
+	w("[credential]")
+	w("key_repository = %s", l.CredentialKeys)
+	w("")
+	w("[security_compliance]")
+	w("lockout_failure_attempts = %d", LockoutFailureAttempts)
+	w("lockout_duration = %d", LockoutDuration)
+	w("unique_last_password_count = %d", UniqueLastPasswordCount)
+	w("minimum_password_age = 0")
+	w("password_regex = %s", PasswordRegex)
+	w("password_regex_description = %s", PasswordRegexHelp)
+	w("")
+	w("[oslo_policy]")
+	w("enforce_scope = true")
+	w("enforce_new_defaults = true")
+	w("")
+	w("[oslo_messaging_notifications]")
+	w("driver = noop")
+	w("")
+	w("[oslo_messaging_rabbit]")
+	w("ssl = true")
+	w("ssl_ca_file = %s", l.CAFile)
+	w("")
+	w("[oslo_middleware]")
+	w("enable_proxy_headers_parsing = true")
+	return agent.File{Path: l.Conf, Content: []byte(b.String()), Mode: 0o640, Owner: "root", Group: Group, Secret: true}, nil
+}
+
+// transportURL lists every RabbitMQ node (AMQPS) with the ssp_user credentials.
+func transportURL(hosts []inventory.Host, password string) string {
+	var nodes []string
+	for _, h := range inventory.ByRole(hosts, envfile.RoleRabbitMQ) {
+		port := h.Ports[inventory.PortAMQPS]
+		if port == 0 {
+			continue
+		}
+		nodes = append(nodes, fmt.Sprintf("ssp_user:%s@%s", url.QueryEscape(password), net.JoinHostPort(addrOf(h), strconv.Itoa(port))))
+	}
+	if len(nodes) == 0 {
+		return ""
+	}
+	return "rabbit://" + strings.Join(nodes, ",") + "/ssp"
+}
+
+// renderWSGI is the WSGI entry point of this instance: it points Keystone at this
+// instance's configuration before the application loads (mod_wsgi's SetEnv does not reach
+// os.environ, and several instances share one machine locally).
+func renderWSGI(l Layout) string {
+	return fmt.Sprintf(`# Managed by cso agent (keystone role): the Keystone public WSGI application of this
+# instance, reading %[1]s.
+import os
+
+os.environ["OS_KEYSTONE_CONFIG_DIR"] = %[2]q
+os.environ["OS_KEYSTONE_CONFIG_FILES"] = "keystone.conf"
+
+from keystone.server.wsgi import initialize_public_application
+
+application = initialize_public_application()
+`, l.Conf, l.ConfDir)
+}
+
+// TLS hardening of every Apache endpoint (recorded in docs/decisions/agent.md).
+const (
+	TLSCipherSuite12 = "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:" +
+		"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256"
+	TLSCipherSuite13 = "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"
+	TLSGroups        = "X25519:secp256r1:secp384r1"
+)
+
+// modules of Apache, by platform: directory and the mod_wsgi file name.
+func modulePaths(platform string) (dir, wsgi string) {
+	if platform == "al2023" {
+		return "/usr/lib64/httpd/modules", "mod_wsgi_python3.so"
+	}
+	return "/usr/lib/apache2/modules", "mod_wsgi.so"
+}
+
+// HTTPDBinary is Apache's binary, by platform.
+func HTTPDBinary(platform string) string {
+	if platform == "al2023" {
+		return "/usr/sbin/httpd"
+	}
+	return "/usr/sbin/apache2"
+}
+
+// renderHTTPD is a self-contained Apache configuration for this instance (`apache2 -f`):
+// its own modules, pid file, runtime directory, logs and one preloaded WSGI daemon group
+// that serves Keystone at / and at /api/idm.
+func renderHTTPD(rt *agent.Runtime, l Layout, platform string) string {
+	port := rt.Host.Ports[inventory.PortKeystone]
+	listen := strconv.Itoa(port)
+	if rt.Host.Address == "127.0.0.1" {
+		listen = net.JoinHostPort("127.0.0.1", listen)
+	}
+	modDir, wsgiMod := modulePaths(platform)
+	procs, threads := wsgiProcesses(platform)
+	group := "keystone-" + rt.Host.Name
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	w("# Managed by cso agent (keystone role) for %s: changes are overwritten on the next run.", rt.Host.Name)
+	w("# Self-contained: %s -f %s -DFOREGROUND", HTTPDBinary(platform), l.HTTPDConf)
+	w("ServerRoot %q", l.RunDir)
+	w("ServerName %s", rt.Host.FQDN)
+	w("Listen %s", listen)
+	w("PidFile %q", l.RunDir+"/httpd.pid")
+	w("DefaultRuntimeDir %q", l.RunDir)
+	w("Mutex file:%s default", l.RunDir)
+	w("User %s", User)
+	w("Group %s", Group)
+	for _, m := range []string{"mpm_event", "authz_core", "reqtimeout", "headers", "socache_shmcb", "ssl"} {
+		w("LoadModule %s_module %s/mod_%s.so", m, modDir, m)
+	}
+	w("LoadModule wsgi_module %s/%s", modDir, wsgiMod)
+	w("")
+	w("# Workers: a small event MPM; the WSGI daemon group does the work.")
+	w("StartServers 1")
+	w("ServerLimit 2")
+	w("ThreadsPerChild 25")
+	w("MaxRequestWorkers 50")
+	w("MinSpareThreads 25")
+	w("MaxSpareThreads 50")
+	w("Timeout 60")
+	w("KeepAlive On")
+	w("RequestReadTimeout header=20-40,MinRate=500 body=20,MinRate=500")
+	w("")
+	w("# No version banners, no TRACE.")
+	w("ServerTokens Prod")
+	w("ServerSignature Off")
+	w("TraceEnable Off")
+	w("")
+	w("ErrorLog %q", l.HTTPDLogDir+"/keystone-error.log")
+	w("LogLevel warn")
+	w(`LogFormat "%%h %%l %%u %%t \"%%r\" %%>s %%b %%D \"%%{User-Agent}i\"" keystone`)
+	w("CustomLog %q keystone", l.HTTPDLogDir+"/keystone.log")
+	w("")
+	w("# TLS from the project CA: TLS 1.2 and 1.3 only, ECDHE with AEAD ciphers, server order,")
+	w("# no compression, no session tickets, no client-initiated renegotiation.")
+	w("SSLEngine on")
+	w("SSLCertificateFile %q", l.CertFile)
+	w("SSLCertificateKeyFile %q", l.KeyFile)
+	w("SSLCACertificateFile %q", l.CAFile)
+	w("SSLProtocol -all +TLSv1.2 +TLSv1.3")
+	w("SSLCipherSuite %s", TLSCipherSuite12)
+	w("SSLCipherSuite TLSv1.3 %s", TLSCipherSuite13)
+	w("SSLHonorCipherOrder on")
+	w("SSLOpenSSLConfCmd Groups %s", TLSGroups)
+	w("SSLCompression off")
+	w("SSLSessionTickets off")
+	w("SSLInsecureRenegotiation off")
+	w("SSLSessionCache %q", "shmcb:"+l.RunDir+"/ssl_scache(512000)")
+	w("SSLSessionCacheTimeout 300")
+	w("")
+	w("# Security headers on every answer.")
+	w(`Header always set Strict-Transport-Security "max-age=63072000; includeSubDomains"`)
+	w(`Header always set X-Content-Type-Options "nosniff"`)
+	w(`Header always set X-Frame-Options "DENY"`)
+	w(`Header always set Referrer-Policy "no-referrer"`)
+	w(`Header always set Content-Security-Policy "default-src 'none'; frame-ancestors 'none'"`)
+	w(`Header always set Cache-Control "no-store"`)
+	w("")
+	w("# Keystone: one daemon group, preloaded at start (process-group and application-group on")
+	w("# WSGIScriptAlias), served at / and at /api/idm for the load balancer (ARCHITECTURE.md).")
+	w("WSGIRestrictEmbedded On")
+	w("WSGISocketPrefix %q", l.RunDir+"/wsgi")
+	w("WSGIDaemonProcess %s processes=%d threads=%d user=%s group=%s display-name=%%{GROUP} home=%q",
+		group, procs, threads, User, Group, l.DataDir)
+	w("WSGIProcessGroup %s", group)
+	w("WSGIApplicationGroup %%{GLOBAL}")
+	w("WSGIPassAuthorization On")
+	w("WSGIScriptAlias /api/idm %q process-group=%s application-group=%%{GLOBAL}", l.WSGI, group)
+	w("WSGIScriptAlias / %q process-group=%s application-group=%%{GLOBAL}", l.WSGI, group)
+	w("<Directory />")
+	w("    AllowOverride None")
+	w("    Require all denied")
+	w("</Directory>")
+	w("<Directory %q>", l.ConfDir)
+	w("    <Files %q>", "keystone-wsgi-public.py")
+	w("        Require all granted")
+	w("    </Files>")
+	w("</Directory>")
+	return b.String()
+}

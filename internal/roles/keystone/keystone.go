@@ -1,0 +1,141 @@
+// Package keystone is the Keystone identity role (LLD 3.3): keystone.conf with the
+// generated secrets injected, the database schema (db_sync), fernet and credential key
+// sets created once on the first node and installed identically on every node through the
+// shared store, bootstrap of the admin user, and Apache mod_wsgi serving
+// keystone-wsgi-public over TLS from the project CA at / and at /api/idm. Progress goes to
+// keystone-setup-progress.log.
+package keystone
+
+import (
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/pki"
+)
+
+// New returns the keystone role.
+func New() agent.Role { return role{} }
+
+type role struct{}
+
+func (role) Role() envfile.Role { return envfile.RoleKeystone }
+
+// User and Group run the Keystone WSGI processes and keystone-manage.
+const (
+	User  = "keystone"
+	Group = "keystone"
+)
+
+// Timeouts of the waits this role does.
+const (
+	DBWaitTimeout   = 3 * time.Minute
+	KeyWaitTimeout  = 5 * time.Minute
+	CertWaitTimeout = 10 * time.Minute
+	ReadyTimeout    = 2 * time.Minute
+	ManageTimeout   = 5 * time.Minute
+	TokenExpiration = 3600
+	// MaxActiveKeys: token lifetime / rotation interval + 2 with at most hourly rotation
+	// (ARCHITECTURE.md), plus one spare key.
+	MaxActiveKeys = 4
+)
+
+// Layout is where the role puts things on a host.
+type Layout struct {
+	ConfDir, Conf, WSGI, HTTPDConf          string
+	FernetKeys, CredentialKeys              string
+	SharedDir, SharedFernet, SharedCred     string
+	LogDir, HTTPDLogDir, RunDir, DataDir    string
+	CertFile, KeyFile, CAFile, DBSyncMarker string
+}
+
+// Paths returns the layout of a host.
+func Paths(p agent.Paths, host string) Layout {
+	store := pki.Store{Dir: p.SSLCerts}
+	conf := filepath.Join(p.Etc, "keystone")
+	shared := filepath.Join(p.SSLCerts, "keystone")
+	return Layout{
+		ConfDir: conf, Conf: filepath.Join(conf, "keystone.conf"), WSGI: filepath.Join(conf, "keystone-wsgi-public.py"),
+		HTTPDConf:  filepath.Join(p.Etc, "httpd", "keystone-httpd.conf"),
+		FernetKeys: filepath.Join(conf, "fernet-keys"), CredentialKeys: filepath.Join(conf, "credential-keys"),
+		SharedDir: shared, SharedFernet: filepath.Join(shared, "fernet-keys"), SharedCred: filepath.Join(shared, "credential-keys"),
+		LogDir: filepath.Join(p.Log, "keystone"), HTTPDLogDir: filepath.Join(p.Log, "httpd"),
+		RunDir: filepath.Join(p.Run, "httpd"), DataDir: filepath.Join(p.Data, "keystone"),
+		CertFile: store.ServerCert(host), KeyFile: store.ServerKey(host), CAFile: store.CACert(),
+		DBSyncMarker: filepath.Join(p.Data, "keystone", "db_sync.done"),
+	}
+}
+
+// first reports whether h is the node that creates the shared key sets and the schema.
+func first(h inventory.Host) bool { return h.Index == 1 }
+
+// packages are the platform's package names for Keystone and Apache mod_wsgi.
+func packages(platform string) []string {
+	if platform == "al2023" {
+		return []string{"httpd", "mod_ssl", "python3-mod_wsgi", "python3-PyMySQL"}
+	}
+	return []string{"python3-keystone", "python3-pymysql", "apache2", "libapache2-mod-wsgi-py3"}
+}
+
+// wsgiProcesses sizes the WSGI daemon group. Keystone's processes are single-threaded:
+// with threads its eventlet/greenlet use fails ("cannot switch to a different thread").
+// On EC2 one process per CPU (at least two); on the local target, where every node shares
+// two cores and each process preloads Keystone (3-4 s of CPU), one.
+func wsgiProcesses(platform string) (processes, threads int) {
+	if platform == "local" {
+		return 1, 1
+	}
+	return max(2, runtime.NumCPU()), 1
+}
+
+func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
+	if rt.Host.Ports[inventory.PortKeystone] == 0 {
+		return nil, fmt.Errorf("host %s has no %s port", rt.Host.Name, inventory.PortKeystone)
+	}
+	l := Paths(rt.Paths, rt.Host.Name)
+	conf, err := renderConfig(rt, l)
+	if err != nil {
+		return nil, err
+	}
+	plat := rt.Platform.Name()
+	httpd := renderHTTPD(rt, l, plat)
+	ks := []agent.Task{
+		agent.Dir{Path: l.ConfDir, Mode: 0o750, Owner: "root", Group: Group},
+		agent.Dir{Path: l.FernetKeys, Mode: 0o700, Owner: User, Group: Group},
+		agent.Dir{Path: l.CredentialKeys, Mode: 0o700, Owner: User, Group: Group},
+		agent.Dir{Path: l.LogDir, Mode: 0o750, Owner: User, Group: Group},
+		agent.Dir{Path: l.DataDir, Mode: 0o750, Owner: User, Group: Group},
+		agent.Dir{Path: l.HTTPDLogDir, Mode: 0o750},
+		agent.Dir{Path: l.RunDir, Mode: 0o755},
+		agent.Dir{Path: filepath.Dir(l.HTTPDConf), Mode: 0o755},
+		agent.Dir{Path: l.SharedDir, Mode: 0o700},
+		conf,
+		agent.File{Path: l.WSGI, Content: []byte(renderWSGI(l)), Mode: 0o644},
+		agent.File{Path: l.HTTPDConf, Content: []byte(httpd), Mode: 0o644},
+	}
+	database := agent.Sequence{TaskName: "keystone database", Tasks: []agent.Task{
+		waitDBTask(l), dbSyncTask(l), bootstrapTask(l),
+	}}
+	keys := agent.Parallel{TaskName: "key sets", Tasks: []agent.Task{
+		keySetTask{kind: "fernet", local: l.FernetKeys, shared: l.SharedFernet, setup: "fernet_setup", conf: l.Conf,
+			marker: installedMarker(l, rt.Host.Name)},
+		keySetTask{kind: "credential", local: l.CredentialKeys, shared: l.SharedCred, setup: "credential_setup", conf: l.Conf},
+	}}
+	// Keystone refuses to start without fernet keys: the keys come before Apache. The schema
+	// does not depend on either and is built side by side (first node only).
+	var bringUp agent.Task = agent.Sequence{TaskName: "keys and Apache", Tasks: []agent.Task{
+		keys, waitCertsTask(l), apacheService(rt, l, plat)}}
+	if first(rt.Host) {
+		bringUp = agent.Parallel{TaskName: "database, keys and Apache", Tasks: []agent.Task{database, bringUp}}
+	}
+	return []agent.Step{
+		{Name: "packages", Tasks: []agent.Task{rt.Platform.Packages(packages(plat)...)}},
+		{Name: "user", Tasks: []agent.Task{userTask{}}},
+		{Name: "configuration", Tasks: ks},
+		{Name: "bring-up", Tasks: []agent.Task{bringUp}},
+	}, nil
+}

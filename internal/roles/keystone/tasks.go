@@ -1,0 +1,494 @@
+package keystone
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/pki"
+)
+
+// userMu: several Keystone nodes of the local target converge side by side on one machine
+// and share the keystone user.
+var userMu sync.Mutex
+
+// userTask creates the keystone system user and group (Debian's python3-keystone does not).
+type userTask struct{}
+
+func (userTask) Name() string { return "system user " + User }
+
+func (userTask) Check(context.Context, *agent.Runtime) (agent.Change, error) {
+	if _, err := user.Lookup(User); err == nil {
+		return agent.NoChange, nil
+	}
+	return agent.Change{Needed: true, Summary: "create system user and group " + User}, nil
+}
+
+func (userTask) Apply(ctx context.Context, _ *agent.Runtime) error {
+	userMu.Lock()
+	defer userMu.Unlock()
+	if _, err := user.Lookup(User); err == nil {
+		return nil
+	}
+	_, err := agent.Command{Args: []string{"useradd", "--system", "--user-group", "--no-create-home",
+		"--home-dir", "/var/lib/keystone", "--shell", "/usr/sbin/nologin", "--comment", "OpenStack Keystone", User},
+		Timeout: time.Minute}.Run(ctx)
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() == 9 { // created meanwhile by another process
+		return nil
+	}
+	return err
+}
+
+// manage runs keystone-manage as the keystone user with this instance's configuration.
+func manage(ctx context.Context, l Layout, secretEnv []string, args ...string) error {
+	cmd := append([]string{"keystone-manage", "--config-file", l.Conf}, args...)
+	_, err := agent.Command{Args: cmd, SecretEnv: secretEnv, User: User, Dir: l.DataDir, Timeout: ManageTimeout}.Run(ctx)
+	return err
+}
+
+func dbPassword(ctx context.Context, rt *agent.Runtime) (string, bool, error) {
+	if l, ok := rt.Secrets.(agent.SecretLookup); ok && rt.DryRun {
+		return l.Lookup(ctx, agent.SecretKeystoneDB)
+	}
+	v, err := rt.Secrets.Get(ctx, agent.SecretKeystoneDB)
+	return v, err == nil, err
+}
+
+// keystoneDB runs fn with a connection to the keystone database as the keystone user.
+func keystoneQuery(ctx context.Context, rt *agent.Runtime, q string, args ...any) (int, error) {
+	pw, ok, err := dbPassword(ctx, rt)
+	if err != nil || !ok {
+		return 0, errors.Join(errors.New("no keystone database secret yet"), err)
+	}
+	db, err := agent.OpenMySQL(dbHost(rt), "keystone", pw, "keystone")
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var n int
+	err = db.QueryRowContext(ctx, q, args...).Scan(&n)
+	return n, err
+}
+
+// waitDBTask waits, bounded and visibly, until the keystone user can log in (the jump host
+// creates it; on AWS the database may still be starting).
+func waitDBTask(l Layout) agent.Task {
+	return agent.FuncTask{
+		TaskName: "wait for the keystone database",
+		CheckFunc: func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
+			pw, ok, err := dbPassword(ctx, rt)
+			if err != nil {
+				return agent.Change{}, err
+			}
+			if !ok || agent.MySQLLogin(ctx, dbHost(rt), "keystone", pw) != nil {
+				return agent.Change{Needed: true, Summary: "wait for the keystone database on " + dbHost(rt)}, nil
+			}
+			return agent.NoChange, nil
+		},
+		ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
+			pw, err := rt.Secrets.Get(ctx, agent.SecretKeystoneDB)
+			if err != nil {
+				return err
+			}
+			return agent.WaitMySQL(ctx, rt, dbHost(rt), "keystone", pw, DBWaitTimeout)
+		},
+	}
+}
+
+// keystoneVersion identifies the installed Keystone, so a package upgrade runs db_sync again.
+func keystoneVersion() string {
+	for _, pat := range []string{"/usr/lib/python3/dist-packages/keystone-*info", "/opt/keystone-venv/lib/python3*/site-packages/keystone-*info"} {
+		if m, _ := filepath.Glob(pat); len(m) > 0 {
+			sort.Strings(m)
+			return filepath.Base(m[len(m)-1])
+		}
+	}
+	return "unknown"
+}
+
+// dbSyncTask creates or upgrades the schema (first node only). It is current when the
+// schema has Keystone's tables and the marker names the installed Keystone version.
+func dbSyncTask(l Layout) agent.Task {
+	want := keystoneVersion() + "\n"
+	return agent.FuncTask{
+		TaskName: "keystone-manage db_sync",
+		CheckFunc: func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
+			need := agent.Change{Needed: true, Summary: "keystone-manage db_sync (" + strings.TrimSpace(want) + ")"}
+			if m, err := os.ReadFile(l.DBSyncMarker); err != nil || string(m) != want {
+				return need, nil
+			}
+			n, err := keystoneQuery(ctx, rt, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'keystone' AND TABLE_NAME IN ('project', 'local_user', 'endpoint')")
+			if err != nil || n < 3 {
+				return need, nil
+			}
+			return agent.NoChange, nil
+		},
+		ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
+			if err := manage(ctx, l, nil, "db_sync"); err != nil {
+				return fmt.Errorf("%w (log: %s)", err, filepath.Join(l.LogDir, "keystone.log"))
+			}
+			return agent.File{Path: l.DBSyncMarker, Content: []byte(want), Mode: 0o644}.Apply(ctx, rt)
+		},
+	}
+}
+
+// endpointURL is the identity endpoint registered in the catalog: the service alias
+// (identity.<env>.<suffix>) on the Keystone port.
+func endpointURL(rt *agent.Runtime) string {
+	ks := inventory.ByRole(rt.Hosts, envfile.RoleKeystone)
+	h := rt.Host
+	if len(ks) > 0 {
+		h = ks[0]
+	}
+	name := h.FQDN
+	if len(h.Aliases) > 0 {
+		name = h.Aliases[0]
+	}
+	return fmt.Sprintf("https://%s:%d/v3", name, h.Ports[inventory.PortKeystone])
+}
+
+// bootstrapTask creates the admin user, project, role, the identity service and its
+// endpoints (first node only). The password reaches keystone-manage through
+// OS_BOOTSTRAP_PASSWORD, never its arguments.
+func bootstrapTask(l Layout) agent.Task {
+	return agent.FuncTask{
+		TaskName: "keystone-manage bootstrap",
+		CheckFunc: func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
+			need := agent.Change{Needed: true, Summary: "keystone-manage bootstrap (admin user, identity endpoints " + endpointURL(rt) + ")"}
+			n, err := keystoneQuery(ctx, rt, "SELECT COUNT(*) FROM local_user WHERE name = 'admin'")
+			if err != nil || n != 1 {
+				return need, nil
+			}
+			n, err = keystoneQuery(ctx, rt, "SELECT COUNT(*) FROM endpoint WHERE url = ? AND enabled = 1", endpointURL(rt))
+			if err != nil || n < 3 {
+				return need, nil
+			}
+			return agent.NoChange, nil
+		},
+		ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
+			pw, err := rt.Secrets.Get(ctx, agent.SecretKeystoneAdmin)
+			if err != nil {
+				return err
+			}
+			u := endpointURL(rt)
+			err = manage(ctx, l, []string{"OS_BOOTSTRAP_PASSWORD=" + pw}, "bootstrap",
+				"--bootstrap-username", "admin", "--bootstrap-project-name", "admin",
+				"--bootstrap-role-name", "admin", "--bootstrap-service-name", "keystone",
+				"--bootstrap-region-id", "RegionOne",
+				"--bootstrap-admin-url", u, "--bootstrap-internal-url", u, "--bootstrap-public-url", u)
+			if err != nil {
+				return fmt.Errorf("%w (log: %s)", err, filepath.Join(l.LogDir, "keystone.log"))
+			}
+			return nil
+		},
+	}
+}
+
+var keyNameRE = regexp.MustCompile(`^[0-9]+$`)
+
+// readKeys reads a Keystone key repository: file name (an integer) to content.
+func readKeys(dir string) (map[string][]byte, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	keys := map[string][]byte{}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !keyNameRE.MatchString(e.Name()) {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		keys[e.Name()] = data
+	}
+	return keys, nil
+}
+
+func sameKeys(a, b map[string][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || !bytes.Equal(v, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// keySetTask keeps one key repository (fernet or credential) identical to the set in the
+// shared store. The first node creates the set (as keystone-manage fernet_setup or
+// credential_setup would) when the store has none and publishes it atomically; every other node waits for it (bounded) and installs
+// it. Rotation, when it comes, rotates the shared set and then distributes it, in lock step
+// (ARCHITECTURE.md): the shared store is the one source of truth.
+type keySetTask struct {
+	kind, local, shared, setup, conf string
+	// marker records the hash of the installed set in the shared store ("" = none).
+	marker string
+}
+
+func (t keySetTask) Name() string { return t.kind + " key set" }
+
+func (t keySetTask) Check(_ context.Context, rt *agent.Runtime) (agent.Change, error) {
+	shared, err := readKeys(t.shared)
+	if err != nil {
+		return agent.Change{}, err
+	}
+	local, err := readKeys(t.local)
+	if err != nil {
+		return agent.Change{}, err
+	}
+	switch {
+	case len(shared) == 0 && first(rt.Host):
+		return agent.Change{Needed: true, Summary: fmt.Sprintf("create the %s key set (as keystone-manage %s) and publish it to %s", t.kind, t.setup, t.shared)}, nil
+	case len(shared) == 0:
+		return agent.Change{Needed: true, Summary: fmt.Sprintf("install the %s key set from %s once the first node has published it", t.kind, t.shared)}, nil
+	case !sameKeys(shared, local):
+		return agent.Change{Needed: true, Summary: fmt.Sprintf("install the %s key set (%d keys) from %s", t.kind, len(shared), t.shared)}, nil
+	}
+	if bad := keyModes(t.local); bad != "" {
+		return agent.Change{Needed: true, Summary: bad}, nil
+	}
+	if t.marker != "" {
+		if m, err := os.ReadFile(t.marker); err != nil || strings.TrimSpace(string(m)) != SetHash(shared) {
+			return agent.Change{Needed: true, Summary: "record the installed " + t.kind + " key set in " + t.marker}, nil
+		}
+	}
+	return agent.NoChange, nil
+}
+
+// keyModes says what is wrong with the owner or mode of installed keys, or "".
+func keyModes(dir string) string {
+	uid, gid, err := agent.LookupIDs(User, Group)
+	if err != nil {
+		return ""
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		st, err := os.Stat(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		s, ok := st.Sys().(*syscall.Stat_t)
+		if st.Mode().Perm() != 0o600 || (ok && (int(s.Uid) != uid || int(s.Gid) != gid)) {
+			return "fix owner and mode of " + filepath.Join(dir, e.Name())
+		}
+	}
+	return ""
+}
+
+func (t keySetTask) Apply(ctx context.Context, rt *agent.Runtime) error {
+	shared, err := readKeys(t.shared)
+	if err != nil {
+		return err
+	}
+	if len(shared) == 0 {
+		if first(rt.Host) {
+			if shared, err = t.create(ctx, rt); err != nil {
+				return err
+			}
+		} else {
+			err := agent.WaitFor(ctx, rt, t.kind+" key set from the first node", KeyWaitTimeout, func(context.Context) error {
+				shared, err = readKeys(t.shared)
+				if err == nil && len(shared) == 0 {
+					err = errors.New("not published yet")
+				}
+				return err
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if err := installKeys(ctx, rt, t.local, shared); err != nil {
+		return err
+	}
+	if t.marker == "" {
+		return nil
+	}
+	// Tell the rotation that this node holds the current set (lock step).
+	return agent.File{Path: t.marker, Content: []byte(SetHash(shared) + "\n"), Mode: 0o600}.Apply(ctx, rt)
+}
+
+// create writes a new key set into the local repository (unless it already holds keys)
+// and publishes a copy to the shared store: a directory written aside and renamed
+// into place, so no node ever sees half a set.
+func (t keySetTask) create(ctx context.Context, rt *agent.Runtime) (map[string][]byte, error) {
+	local, err := readKeys(t.local)
+	if err != nil {
+		return nil, err
+	}
+	if len(local) == 0 {
+		// What keystone-manage fernet_setup / credential_setup write, without starting a
+		// Python interpreter (3-20 s of CPU on a busy two-core machine, on the critical
+		// path of the first node): key 0 (staged) and key 1 (primary), each 32 random bytes
+		// in URL-safe base64, mode 0600, owned by keystone.
+		if local, err = newKeySet(); err != nil {
+			return nil, err
+		}
+		if err := installKeys(ctx, rt, t.local, local); err != nil {
+			return nil, err
+		}
+		rt.Progressf("  created the %s key set (the layout of keystone-manage %s)", t.kind, t.setup)
+	}
+	parent := filepath.Dir(t.shared)
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(t.shared)+".*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	for name, data := range local {
+		if err := os.WriteFile(filepath.Join(tmp, name), data, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.Chmod(tmp, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, t.shared); err != nil {
+		return nil, fmt.Errorf("publish %s key set: %w", t.kind, err)
+	}
+	rt.Progressf("  published the %s key set (%d keys) to %s", t.kind, len(local), t.shared)
+	return local, nil
+}
+
+// installKeys makes dir hold exactly keys: new and changed keys are written atomically
+// first, keys not in the set removed last.
+func installKeys(ctx context.Context, rt *agent.Runtime, dir string, keys map[string][]byte) error {
+	for name, data := range keys {
+		f := agent.File{Path: filepath.Join(dir, name), Content: data, Mode: 0o600, Owner: User, Group: Group, Secret: true}
+		c, err := f.Check(ctx, rt)
+		if err != nil {
+			return err
+		}
+		if c.Needed {
+			if err := f.Apply(ctx, rt); err != nil {
+				return err
+			}
+		}
+	}
+	have, err := readKeys(dir)
+	if err != nil {
+		return err
+	}
+	for name := range have {
+		if _, ok := keys[name]; !ok {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// apacheService runs this instance's Apache in the foreground; ready when /v3 answers over
+// TLS verified against the project CA for the host's name.
+func apacheService(rt *agent.Runtime, l Layout, platform string) agent.Task {
+	port := rt.Host.Ports[inventory.PortKeystone]
+	fqdn := rt.Host.FQDN
+	return rt.Platform.Service(agent.ServiceSpec{
+		Name:        "keystone-httpd",
+		Command:     []string{HTTPDBinary(platform), "-f", l.HTTPDConf, "-DFOREGROUND"},
+		ConfigFiles: []string{l.HTTPDConf, l.Conf, l.WSGI, l.CertFile, l.KeyFile, l.CAFile},
+		Ready: func(ctx context.Context) error {
+			return probeV3(ctx, l.CAFile, fqdn, fmt.Sprintf("127.0.0.1:%d", port))
+		},
+		ReadyTimeout: ReadyTimeout,
+		StopTimeout:  20 * time.Second,
+	})
+}
+
+// probeV3 is GET /v3 over TLS verified against the CA for name, at addr.
+func probeV3(ctx context.Context, caFile, name, addr string) error {
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		return err
+	}
+	pool, err := pki.Pool(caPEM)
+	if err != nil {
+		return err
+	}
+	c := &http.Client{Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS12},
+		DisableKeepAlives: true,
+	}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/v3", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /v3: %s", resp.Status)
+	}
+	return nil
+}
+
+// waitCertsTask waits (bounded, visibly) for the host's certificate, key and the CA that
+// the jump host writes to the shared store.
+func waitCertsTask(l Layout) agent.Task {
+	missing := func() error {
+		for _, f := range []string{l.CertFile, l.KeyFile, l.CAFile} {
+			if _, err := os.Stat(f); err != nil {
+				return fmt.Errorf("%s not there yet (the jump host issues it)", f)
+			}
+		}
+		return nil
+	}
+	return agent.FuncTask{
+		TaskName: "wait for the TLS certificate",
+		CheckFunc: func(context.Context, *agent.Runtime) (agent.Change, error) {
+			if err := missing(); err != nil {
+				return agent.Change{Needed: true, Summary: "wait for the TLS certificate from the jump host"}, nil
+			}
+			return agent.NoChange, nil
+		},
+		ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
+			return agent.WaitFor(ctx, rt, "TLS certificate "+l.CertFile, CertWaitTimeout, func(context.Context) error { return missing() })
+		},
+	}
+}
+
+// newKeySet returns a fresh Fernet key repository: the staged key 0 and the primary key 1.
+func newKeySet() (map[string][]byte, error) {
+	keys := map[string][]byte{}
+	for _, name := range []string{"0", "1"} {
+		k := make([]byte, 32)
+		if _, err := rand.Read(k); err != nil {
+			return nil, err
+		}
+		keys[name] = []byte(base64.URLEncoding.EncodeToString(k))
+	}
+	return keys, nil
+}
