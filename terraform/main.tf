@@ -79,7 +79,9 @@ module "compute" {
   kms_key_arn           = module.security.kms_key_arn
   file_systems          = module.storage.file_systems
   files_bucket          = module.storage.files_bucket.id
-  target_groups         = module.networking.target_groups
+  # The ARN, not the password: the agent reads the value through the host's IAM role.
+  database_master_secret_arn = module.database.master_user_secret_arn
+  target_groups              = module.networking.target_groups
 }
 
 module "dns" {

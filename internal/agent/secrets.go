@@ -160,19 +160,44 @@ type SecretsManagerAPI interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 }
 
-// AWSSecrets reads the secrets Terraform generated into Secrets Manager, named
-// "<env>/<secret-name>". It never creates a secret: a missing one is a deployment error.
-// A secret stored as JSON with a "password" key (the RDS-managed master secret) yields
-// that key.
+// AWSSecrets reads the secrets Terraform generated into Secrets Manager. It never creates a
+// secret: a missing one is a deployment error. Terraform stores JSON documents (see
+// awsSecretLayout); the agent's secret names map to a secret id and a JSON field.
 type AWSSecrets struct {
 	Client SecretsManagerAPI
 	Env    string
-	mu     sync.Mutex
-	cache  map[string]string
+	// MasterSecretID is the ARN of the RDS-managed master user secret (given to the jump
+	// server's agent by user data); RDS names it, so it cannot be derived from Env.
+	MasterSecretID string
+	mu             sync.Mutex
+	cache          map[string]string
 }
 
-// SecretID is the Secrets Manager name of secret name in env.
-func SecretID(env, name string) string { return env + "/" + name }
+// awsSecretLayout maps the agent's secret names to what terraform/modules/security and
+// terraform/modules/database write: "<env>/cso/<suffix>", value in JSON field.
+var awsSecretLayout = map[string]struct{ suffix, field string }{
+	SecretKeystoneDB:    {"database/keystone", "password"},
+	SecretPortalDB:      {"database/cso_portal", "password"},
+	SecretKeystoneAdmin: {"keystone/admin", "password"},
+	SecretRabbitMQ:      {"rabbitmq/ssp_user", "password"},
+	SecretErlangCookie:  {"rabbitmq/erlang-cookie", "cookie"},
+}
+
+// SecretID is the Secrets Manager name of secret name in env, and the JSON field that holds
+// the value ("" for a plain string secret).
+func SecretID(env, name string) (id, field string) {
+	if l, ok := awsSecretLayout[name]; ok {
+		return env + "/cso/" + l.suffix, l.field
+	}
+	return env + "/cso/" + name, ""
+}
+
+func (s *AWSSecrets) secretID(name string) (id, field string) {
+	if name == SecretMySQLAdmin && s.MasterSecretID != "" {
+		return s.MasterSecretID, "password"
+	}
+	return SecretID(s.Env, name)
+}
 
 // Lookup implements SecretLookup.
 func (s *AWSSecrets) Lookup(ctx context.Context, name string) (string, bool, error) {
@@ -184,7 +209,7 @@ func (s *AWSSecrets) Lookup(ctx context.Context, name string) (string, bool, err
 	if v, ok := s.cache[name]; ok {
 		return v, true, nil
 	}
-	id := SecretID(s.Env, name)
+	id, field := s.secretID(name)
 	out, err := s.Client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
 	var nf *smtypes.ResourceNotFoundException
 	if errors.As(err, &nf) {
@@ -194,13 +219,12 @@ func (s *AWSSecrets) Lookup(ctx context.Context, name string) (string, bool, err
 		return "", false, fmt.Errorf("read secret %s from Secrets Manager: %w (does the host's IAM role allow secretsmanager:GetSecretValue on it?)", id, err)
 	}
 	v := aws.ToString(out.SecretString)
-	if strings.HasPrefix(strings.TrimSpace(v), "{") {
-		var doc struct {
-			Password string `json:"password"`
+	if field != "" {
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(v), &doc); err != nil {
+			return "", false, fmt.Errorf("secret %s in Secrets Manager is not the JSON document Terraform writes (field %q expected)", id, field)
 		}
-		if json.Unmarshal([]byte(v), &doc) == nil && doc.Password != "" {
-			v = doc.Password
-		}
+		v, _ = doc[field].(string)
 	}
 	if v == "" {
 		return "", false, fmt.Errorf("secret %s in Secrets Manager is empty or binary", id)
@@ -219,7 +243,8 @@ func (s *AWSSecrets) Get(ctx context.Context, name string) (string, error) {
 		return "", err
 	}
 	if !ok {
-		return "", fmt.Errorf("secret %s not found in Secrets Manager: Terraform creates it (terraform/modules/security); run `cso deploy` for environment %s", SecretID(s.Env, name), s.Env)
+		id, _ := s.secretID(name)
+		return "", fmt.Errorf("secret %s not found in Secrets Manager: Terraform creates it (terraform/modules/security and database); run `cso deploy` for environment %s", id, s.Env)
 	}
 	return v, nil
 }

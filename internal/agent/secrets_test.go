@@ -113,19 +113,24 @@ func (f *fakeSM) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretV
 }
 
 func TestAWSSecrets(t *testing.T) {
+	// The documents as terraform/modules/{security,database} write them.
 	sm := &fakeSM{values: map[string]string{
-		"dev/keystone-db-password": "s3cr3tValue",
-		"dev/mysql-admin-password": `{"username":"cso_admin","password":"fromRDS"}`,
-		"dev/broken":               "boom",
+		"dev/cso/database/keystone":                                     `{"engine":"mysql","username":"keystone","password":"s3cr3tValue"}`,
+		"dev/cso/rabbitmq/erlang-cookie":                                `{"cookie":"COOKIEVALUE"}`,
+		"arn:aws:secretsmanager:eu-west-2:111122223333:secret:rds!db-1": `{"username":"cso_admin","password":"fromRDS"}`,
+		"dev/cso/keystone/admin":                                        `not json`,
+		"dev/cso/broken":                                                "boom",
 	}}
-	s := &AWSSecrets{Client: sm, Env: "dev"}
+	s := &AWSSecrets{Client: sm, Env: "dev", MasterSecretID: "arn:aws:secretsmanager:eu-west-2:111122223333:secret:rds!db-1"}
 	ctx := context.Background()
 	tests := []struct {
 		name, want, err string
 	}{
 		{name: "keystone-db-password", want: "s3cr3tValue"},
+		{name: "rabbitmq-erlang-cookie", want: "COOKIEVALUE"},
 		{name: "mysql-admin-password", want: "fromRDS"},
-		{name: "rabbitmq-ssp-password", err: "dev/rabbitmq-ssp-password not found in Secrets Manager"},
+		{name: "rabbitmq-ssp-password", err: "dev/cso/rabbitmq/ssp_user not found in Secrets Manager"},
+		{name: "keystone-admin-password", err: "not the JSON document Terraform writes"},
 		{name: "broken", err: "IAM role"},
 	}
 	for _, tc := range tests {

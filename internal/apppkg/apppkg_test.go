@@ -182,7 +182,7 @@ func TestUnpack(t *testing.T) {
 	dir := t.TempDir()
 	pkgPath := apppkg.BuildFixture(t, dir)
 	env := &envfile.Env{Name: "t", DomainSuffix: "cso.test", Application: envfile.Application{Package: pkgPath}}
-	hosts := inventory.Local(env, inventory.LocalOptions{PortBase: 200})
+	hosts := inventory.Local(env, inventory.LocalOptions{PortBase: 5000})
 	h, _ := inventory.Find(hosts, "backend-server-1")
 	rt := &agent.Runtime{Env: env, Host: h, Hosts: hosts, Paths: agent.Paths{Data: filepath.Join(dir, "data"), Scripts: dir}}
 	app, err := apppkg.NewApp(rt)
@@ -228,7 +228,7 @@ func (s stepsRole) Steps(*agent.Runtime) ([]agent.Step, error) { return s, nil }
 func TestDependencyWaitIsBounded(t *testing.T) {
 	dir := t.TempDir()
 	env := &envfile.Env{Name: "t", DomainSuffix: "cso.test"}
-	hosts := inventory.Local(env, inventory.LocalOptions{PortBase: 200})
+	hosts := inventory.Local(env, inventory.LocalOptions{PortBase: 5000})
 	h, _ := inventory.Find(hosts, "frontend-server-1")
 	// A CA file, so the probes get as far as the network.
 	os.MkdirAll(filepath.Join(dir, "ca"), 0o755)
@@ -268,7 +268,7 @@ func testCAPEM(t *testing.T) []byte {
 // project CA (here an in-process HTTPS server with a certificate of the stack's CA stands in
 // for Keystone's Apache).
 func TestProbeKeystone(t *testing.T) {
-	s := stacktest.New(t, "probe", inventory.LocalOptions{PortBase: 200})
+	s := stacktest.New(t, "probe", inventory.LocalOptions{PortBase: 5000})
 	ks := s.Host("keystone01")
 	crt, err := tls.LoadX509KeyPair(s.Certs.ServerCert(ks.Name), s.Certs.ServerKey(ks.Name))
 	if err != nil {

@@ -32,7 +32,7 @@ var EC2Paths = agent.Paths{
 
 func init() {
 	register(50, func(g *Globals) *cobra.Command {
-		var envName, roleName, hostName, localDir, mysqlAdmin string
+		var envName, roleName, hostName, localDir, mysqlAdmin, mysqlAdminSecret string
 		var index int
 		var dryRun, rotateFernet bool
 		cmd := &cobra.Command{
@@ -61,7 +61,7 @@ On this machine: cso agent --local-dir .local --host keystone02
 				if localDir != "" {
 					rt, role, store, err = localAgent(g, localDir, hostName, roleName, index, dryRun)
 				} else {
-					rt, role, store, err = ec2Agent(ctx, g, envName, roleName, index, mysqlAdmin, dryRun)
+					rt, role, store, err = ec2Agent(ctx, g, envName, roleName, index, mysqlAdmin, mysqlAdminSecret, dryRun)
 				}
 				if err != nil {
 					return err
@@ -112,6 +112,7 @@ On this machine: cso agent --local-dir .local --host keystone02
 		f.StringVar(&localDir, "local-dir", "", "converge one host of the local target in this directory instead")
 		f.StringVar(&hostName, "host", "", "with --local-dir: the host name (e.g. keystone02); or give --role and --index")
 		f.StringVar(&mysqlAdmin, "mysql-admin-user", "cso_admin", "RDS master user name (EC2)")
+		f.StringVar(&mysqlAdminSecret, "mysql-admin-secret", "", "ARN of the RDS-managed master user secret (EC2, jump server; user data passes it)")
 		f.BoolVar(&dryRun, "dry-run", false, "list what would change, change nothing (exit 3 when something would)")
 		f.BoolVar(&rotateFernet, "rotate-fernet", false, "on the first Keystone node: rotate the shared fernet key set first (refused until every node installed the current one)")
 		return cmd
@@ -165,7 +166,7 @@ func localAgent(g *Globals, dir, hostName, roleName string, index int, dryRun bo
 	return rt, role, l.Store(), nil
 }
 
-func ec2Agent(ctx context.Context, g *Globals, envName, roleName string, index int, mysqlAdmin string, dryRun bool) (*agent.Runtime, agent.Role, status.Store, error) {
+func ec2Agent(ctx context.Context, g *Globals, envName, roleName string, index int, mysqlAdmin, mysqlAdminSecret string, dryRun bool) (*agent.Runtime, agent.Role, status.Store, error) {
 	if envName == "" || roleName == "" || index < 1 {
 		return nil, nil, nil, Exit(ExitUsage, errors.New("give --env, --role and --index (or --local-dir for the local target)"))
 	}
@@ -193,7 +194,7 @@ func ec2Agent(ctx context.Context, g *Globals, envName, roleName string, index i
 	exe, _ := os.Executable()
 	rt := &agent.Runtime{
 		Env: env, Host: h, Hosts: hosts, Paths: EC2Paths, Platform: agent.NewAL2023(),
-		Secrets:        &agent.AWSSecrets{Client: secretsmanager.NewFromConfig(cfg), Env: env.Name},
+		Secrets:        &agent.AWSSecrets{Client: secretsmanager.NewFromConfig(cfg), Env: env.Name, MasterSecretID: mysqlAdminSecret},
 		MySQL:          env.FQDN("mysql") + ":3306",
 		MySQLAdminUser: mysqlAdmin,
 		Bucket:         agent.S3Bucket{Client: s3.NewFromConfig(cfg), Name: status.BucketFor(env.Name)},

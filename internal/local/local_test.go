@@ -24,13 +24,13 @@ import (
 )
 
 // These tests run real daemons (MariaDB, Apache mod_wsgi with Keystone) on 127.0.0.1 at
-// ports shifted by CSO_LOCAL_TEST_PORT_BASE (default 150).
+// ports shifted by CSO_LOCAL_TEST_PORT_BASE (default 1000).
 
 func testPortBase() int {
 	if v, err := strconv.Atoi(os.Getenv("CSO_LOCAL_TEST_PORT_BASE")); err == nil {
 		return v
 	}
-	return 150
+	return 1000
 }
 
 func requireDaemons(t *testing.T) {

@@ -37,7 +37,7 @@ func appHostsOnly(rt *agent.Runtime) {
 // every service answers its own health path on its port, and says who it is.
 func TestBackend(t *testing.T) {
 	stacktest.RequireTools(t, "/usr/bin/java")
-	s := stacktest.New(t, "backend", inventory.LocalOptions{PortBase: 200})
+	s := stacktest.New(t, "backend", inventory.LocalOptions{PortBase: 4000})
 	s.Env.Application.Package = apppkg.BuildFixture(t, s.Dir)
 	h := s.Host("backend-server-1")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -100,7 +100,7 @@ func TestBackend(t *testing.T) {
 
 // TestBackendWithoutPackage: no application.package, no fake green.
 func TestBackendWithoutPackage(t *testing.T) {
-	s := stacktest.New(t, "backend-nopkg", inventory.LocalOptions{PortBase: 200})
+	s := stacktest.New(t, "backend-nopkg", inventory.LocalOptions{PortBase: 4000})
 	h := s.Host("backend-server-1")
 	res, err := s.Run(context.Background(), h, backend.New(), appHostsOnly)
 	if err != nil {

@@ -54,7 +54,7 @@ func get(t *testing.T, url string, hdr map[string]string) (*http.Response, strin
 // there, and a second run changes nothing.
 func TestFrontend(t *testing.T) {
 	stacktest.RequireTools(t, frontend.NginxBin, "/usr/bin/java")
-	s := stacktest.New(t, "frontend", inventory.LocalOptions{PortBase: 200})
+	s := stacktest.New(t, "frontend", inventory.LocalOptions{PortBase: 3000})
 	s.Env.Application.Package = apppkg.BuildFixture(t, s.Dir)
 	h := s.Host("frontend-server-1")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -156,7 +156,7 @@ func TestFrontend(t *testing.T) {
 // nothing behind them, and the role says "no application package" rather than green.
 func TestFrontendWithoutPackage(t *testing.T) {
 	stacktest.RequireTools(t, frontend.NginxBin)
-	s := stacktest.New(t, "frontend-nopkg", inventory.LocalOptions{PortBase: 200})
+	s := stacktest.New(t, "frontend-nopkg", inventory.LocalOptions{PortBase: 3000})
 	h := s.Host("frontend-server-1")
 	res, err := s.Run(context.Background(), h, frontend.New(), appHostsOnly)
 	if err != nil {

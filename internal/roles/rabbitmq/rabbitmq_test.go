@@ -83,7 +83,7 @@ func TestCluster(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	s := stacktest.New(t, "rabbitmq", inventory.LocalOptions{HA: true, PortBase: 200})
+	s := stacktest.New(t, "rabbitmq", inventory.LocalOptions{HA: true, PortBase: 2000})
 	hosts := inventory.ByRole(s.Hosts, envfile.RoleRabbitMQ)
 	if len(hosts) != 3 {
 		t.Fatalf("want 3 RabbitMQ hosts, got %d", len(hosts))

@@ -42,7 +42,9 @@ resource "aws_instance" "this" {
     index          = each.value.index
     bucket         = var.files_bucket
     cso_binary_key = var.cso_binary_key
-    file_systems   = local.file_systems
+    # Only the jump server bootstraps the databases with the RDS master user.
+    db_master_secret = each.value.role == "jump" && var.database_master_secret_arn != null ? var.database_master_secret_arn : ""
+    file_systems     = local.file_systems
   })
 
   metadata_options {

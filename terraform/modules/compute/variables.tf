@@ -80,6 +80,12 @@ variable "files_bucket" {
   type        = string
 }
 
+variable "database_master_secret_arn" {
+  description = "ARN of the RDS-managed master user secret; the jump server's agent reads it (through its IAM role) to create the databases and their users. Not a secret itself."
+  type        = string
+  default     = null
+}
+
 variable "cso_binary_key" {
   description = "Object key of the cso binary in files_bucket."
   type        = string
