@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -196,4 +197,38 @@ func lookupOwner(owner, group string) (uid, gid int, err error) {
 		gid, _ = strconv.Atoi(g.Gid)
 	}
 	return uid, gid, nil
+}
+
+// MkdirAll creates the directories of Paths with mode 0755 when they are missing and
+// leaves existing ones alone. It comes before directories with a narrower mode, whose
+// parents os.MkdirAll would otherwise create with that narrower mode, which a daemon
+// running as another user then could not traverse.
+type MkdirAll struct{ Paths []string }
+
+func (m MkdirAll) Name() string { return "directories " + strings.Join(m.Paths, ", ") }
+
+func (m MkdirAll) missing() []string {
+	var out []string
+	for _, p := range m.Paths {
+		if _, err := os.Stat(p); err != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (m MkdirAll) Check(context.Context, *Runtime) (Change, error) {
+	if miss := m.missing(); len(miss) > 0 {
+		return Change{Needed: true, Summary: "create directories " + strings.Join(miss, ", ")}, nil
+	}
+	return NoChange, nil
+}
+
+func (m MkdirAll) Apply(context.Context, *Runtime) error {
+	for _, p := range m.missing() {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -460,40 +460,6 @@ func (l *lazyServices) Apply(ctx context.Context, rt *agent.Runtime) error {
 	return agent.Parallel{TaskName: l.Name(), Tasks: l.tasks}.Apply(ctx, rt)
 }
 
-// MkdirAll creates the directories of Paths with mode 0755 when they are missing and
-// leaves existing ones alone. It comes before directories with a narrower mode, whose
-// parents os.MkdirAll would otherwise create with that narrower mode, which a daemon
-// running as another user then could not traverse.
-type MkdirAll struct{ Paths []string }
-
-func (m MkdirAll) Name() string { return "directories " + strings.Join(m.Paths, ", ") }
-
-func (m MkdirAll) missing() []string {
-	var out []string
-	for _, p := range m.Paths {
-		if _, err := os.Stat(p); err != nil {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func (m MkdirAll) Check(context.Context, *agent.Runtime) (agent.Change, error) {
-	if miss := m.missing(); len(miss) > 0 {
-		return agent.Change{Needed: true, Summary: "create directories " + strings.Join(miss, ", ")}, nil
-	}
-	return agent.NoChange, nil
-}
-
-func (m MkdirAll) Apply(context.Context, *agent.Runtime) error {
-	for _, p := range m.missing() {
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // secretValue returns a generated secret; a dry run only looks (it must not generate one).
 func secretValue(ctx context.Context, rt *agent.Runtime, name string) (string, error) {
 	if l, ok := rt.Secrets.(agent.SecretLookup); ok && rt.DryRun {

@@ -47,7 +47,7 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		return nil, err
 	}
 	steps = append(steps, agent.Step{Name: "directories", Tasks: []agent.Task{
-		apppkg.MkdirAll{Paths: []string{rt.Paths.Data, rt.Paths.Log, rt.Paths.Run}}}})
+		agent.MkdirAll{Paths: []string{rt.Paths.Data, rt.Paths.Log, rt.Paths.Run}}}})
 	steps = append(steps, app.PackageSteps(r.Options)...)
 	steps = append(steps, apppkg.DependencySteps(rt, r.Options)...)
 	steps = append(steps, app.ServiceSteps(envfile.RoleBackend, r.Options)...)

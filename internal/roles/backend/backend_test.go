@@ -35,9 +35,13 @@ func appHostsOnly(rt *agent.Runtime) {
 
 // TestBackend runs the 13 backend services of the fixture package with the real JVM:
 // every service answers its own health path on its port, and says who it is.
+// testPortBase shifts this package's ports clear of the other packages that run daemons
+// at the same time under `go test ./...` (bases 1000 apart never overlap).
+const testPortBase = 4000
+
 func TestBackend(t *testing.T) {
 	stacktest.RequireTools(t, "/usr/bin/java")
-	s := stacktest.New(t, "backend", inventory.LocalOptions{PortBase: 4000})
+	s := stacktest.New(t, "backend", inventory.LocalOptions{PortBase: testPortBase})
 	s.Env.Application.Package = apppkg.BuildFixture(t, s.Dir)
 	h := s.Host("backend-server-1")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -63,7 +67,7 @@ func TestBackend(t *testing.T) {
 
 	for _, name := range inventory.BackendServiceNames() {
 		port := h.Ports[name]
-		if port != inventory.BackendServices[name]+200 {
+		if port != inventory.BackendServices[name]+testPortBase {
 			t.Fatalf("%s: port %d", name, port)
 		}
 		health := fmt.Sprintf("http://127.0.0.1:%d%s", port, apppkg.FixtureHealthPath(envfile.RoleBackend, name))
@@ -100,7 +104,7 @@ func TestBackend(t *testing.T) {
 
 // TestBackendWithoutPackage: no application.package, no fake green.
 func TestBackendWithoutPackage(t *testing.T) {
-	s := stacktest.New(t, "backend-nopkg", inventory.LocalOptions{PortBase: 4000})
+	s := stacktest.New(t, "backend-nopkg", inventory.LocalOptions{PortBase: testPortBase})
 	h := s.Host("backend-server-1")
 	res, err := s.Run(context.Background(), h, backend.New(), appHostsOnly)
 	if err != nil {

@@ -225,7 +225,7 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		steps = append(steps, app.PackageSteps(r.Options)...)
 	}
 	var dirs []agent.Task
-	dirs = append(dirs, apppkg.MkdirAll{Paths: []string{rt.Paths.Etc, rt.Paths.Data, rt.Paths.Log, rt.Paths.Run}})
+	dirs = append(dirs, agent.MkdirAll{Paths: []string{rt.Paths.Etc, rt.Paths.Data, rt.Paths.Log, rt.Paths.Run}})
 	for _, d := range []string{filepath.Dir(n.Conf), filepath.Dir(n.PidFile), filepath.Dir(n.ErrorLog)} {
 		dirs = append(dirs, agent.Dir{Path: d, Mode: 0o755})
 	}

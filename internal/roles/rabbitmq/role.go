@@ -76,7 +76,7 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		{Name: "certificates", Tasks: []agent.Task{
 			WaitFiles{What: "TLS certificates in the shared store", Paths: []string{shared.ca, shared.crt, shared.key},
 				Timeout: orDefault(r.CertWait, 10*time.Minute)},
-			MkdirAll{Paths: []string{rt.Paths.Etc, rt.Paths.Data, rt.Paths.Log, rt.Paths.Run}},
+			agent.MkdirAll{Paths: []string{rt.Paths.Etc, rt.Paths.Data, rt.Paths.Log, rt.Paths.Run}},
 			agent.Dir{Path: self.ConfDir, Mode: 0o755},
 			agent.Dir{Path: self.SSLDir, Mode: 0o750, Owner: owner},
 			CopyFile{Src: shared.ca, Dst: self.CACert(), Mode: 0o644, Owner: owner},

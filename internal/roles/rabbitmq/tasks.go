@@ -139,40 +139,6 @@ func (s SecretFile) Apply(ctx context.Context, rt *agent.Runtime) error {
 	return f.Apply(ctx, rt)
 }
 
-// MkdirAll creates the directories of Paths with mode 0755 when they are missing, and
-// leaves existing ones alone. It comes before directories with a narrower mode, whose
-// parents os.MkdirAll would otherwise create with that narrower mode, which a daemon
-// running as another user then could not traverse.
-type MkdirAll struct{ Paths []string }
-
-func (m MkdirAll) Name() string { return "directories " + strings.Join(m.Paths, ", ") }
-
-func (m MkdirAll) missing() []string {
-	var out []string
-	for _, p := range m.Paths {
-		if _, err := os.Stat(p); err != nil {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func (m MkdirAll) Check(context.Context, *agent.Runtime) (agent.Change, error) {
-	if miss := m.missing(); len(miss) > 0 {
-		return agent.Change{Needed: true, Summary: "create directories " + strings.Join(miss, ", ")}, nil
-	}
-	return agent.NoChange, nil
-}
-
-func (m MkdirAll) Apply(context.Context, *agent.Runtime) error {
-	for _, p := range m.missing() {
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // Reachable checks that User can traverse every directory above Path: a daemon that drops
 // to its own user cannot use a tree below a 0700 directory such as /root. It changes
 // nothing; its check fails with what to do.
