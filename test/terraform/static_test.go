@@ -20,7 +20,8 @@ var modules = []string{"networking", "security", "compute", "storage", "database
 // literal, must not exist in the stack or the environment files (ARCHITECTURE.md).
 func TestNoPasswordLiteral(t *testing.T) {
 	root := repoRoot(t)
-	banned := regexp.MustCompile(`(?i)KeystonePass123|CSOPass123|RabbitPass123|password\s*=\s*"[^"$]`)
+	// The LLD's example passwords, assembled so that the literals appear nowhere in the tree.
+	banned := regexp.MustCompile(`(?i)Keystone` + `Pass123|CSO` + `Pass123|Rabbit` + `Pass123|password\s*=\s*"[^"$]`)
 	for _, dir := range []string{"terraform", "environments"} {
 		err := filepath.WalkDir(filepath.Join(root, dir), func(p string, d os.DirEntry, err error) error {
 			if err != nil {
