@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -288,21 +287,7 @@ func ProbeKeystone(ctx context.Context, _ *agent.Runtime, h inventory.Host, root
 	port := h.Ports[inventory.PortKeystone]
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, DisableKeepAlives: true}}
-	url := "https://" + net.JoinHostPort(HostAddr(h), strconv.Itoa(port)) + "/v3"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
-	}
-	return nil
+	return agent.HTTPGetOK(ctx, c, "https://"+net.JoinHostPort(HostAddr(h), strconv.Itoa(port))+"/v3")
 }
 
 // ProbeRabbitMQ answers nil when ssp_user logs in to vhost ssp on h over AMQPS verified
@@ -397,21 +382,8 @@ func bind4probe(bind string) string {
 
 // HealthCheck answers nil when GET url returns 200.
 func HealthCheck(ctx context.Context, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
-	}
-	return nil
+	return agent.HTTPGetOK(ctx, c, url)
 }
 
 // lazyServices builds its service tasks when first checked: the package may only arrive

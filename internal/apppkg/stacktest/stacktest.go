@@ -215,3 +215,16 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// AppHostsOnly drops the Keystone and RabbitMQ hosts from the runtime's inventory, for tests
+// about the frontend and backend roles alone; the dependency wait is tested on its own
+// (apppkg) and against a real RabbitMQ cluster (rabbitmq).
+func AppHostsOnly(rt *agent.Runtime) {
+	var hs []inventory.Host
+	for _, h := range rt.Hosts {
+		if h.Role != envfile.RoleKeystone && h.Role != envfile.RoleRabbitMQ {
+			hs = append(hs, h)
+		}
+	}
+	rt.Hosts = hs
+}

@@ -20,19 +20,6 @@ import (
 	"github.com/cso-ssp/platform/internal/status"
 )
 
-// appHostsOnly drops the Keystone and RabbitMQ hosts from the runtime's inventory: this
-// test is about the backend services; the dependency wait is tested on its own (apppkg)
-// and against a real RabbitMQ cluster (rabbitmq).
-func appHostsOnly(rt *agent.Runtime) {
-	var hs []inventory.Host
-	for _, h := range rt.Hosts {
-		if h.Role != envfile.RoleKeystone && h.Role != envfile.RoleRabbitMQ {
-			hs = append(hs, h)
-		}
-	}
-	rt.Hosts = hs
-}
-
 // TestBackend runs the 13 backend services of the fixture package with the real JVM:
 // every service answers its own health path on its port, and says who it is.
 // testPortBase shifts this package's ports clear of the other packages that run daemons
@@ -47,7 +34,7 @@ func TestBackend(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	dry, err := s.Run(ctx, h, backend.New(), appHostsOnly, func(rt *agent.Runtime) { rt.DryRun = true })
+	dry, err := s.Run(ctx, h, backend.New(), stacktest.AppHostsOnly, func(rt *agent.Runtime) { rt.DryRun = true })
 	if err != nil || len(dry.Changed) == 0 {
 		t.Fatalf("dry run on a fresh host: %v, changes %v", err, dry.Changed)
 	}
@@ -56,7 +43,7 @@ func TestBackend(t *testing.T) {
 	}
 
 	start := time.Now()
-	res, err := s.Run(ctx, h, backend.New(), appHostsOnly)
+	res, err := s.Run(ctx, h, backend.New(), stacktest.AppHostsOnly)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +76,7 @@ func TestBackend(t *testing.T) {
 		}
 	}
 
-	res, err = s.Run(ctx, h, backend.New(), appHostsOnly)
+	res, err = s.Run(ctx, h, backend.New(), stacktest.AppHostsOnly)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +93,7 @@ func TestBackend(t *testing.T) {
 func TestBackendWithoutPackage(t *testing.T) {
 	s := stacktest.New(t, "backend-nopkg", inventory.LocalOptions{PortBase: testPortBase})
 	h := s.Host("backend-server-1")
-	res, err := s.Run(context.Background(), h, backend.New(), appHostsOnly)
+	res, err := s.Run(context.Background(), h, backend.New(), stacktest.AppHostsOnly)
 	if err != nil {
 		t.Fatalf("no package is a skip, not a failure: %v", err)
 	}

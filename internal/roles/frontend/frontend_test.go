@@ -21,19 +21,6 @@ import (
 	"github.com/cso-ssp/platform/internal/status"
 )
 
-// appHostsOnly drops the Keystone and RabbitMQ hosts from the runtime's inventory: this
-// test is about nginx and the UI services; the dependency wait is tested on its own
-// (apppkg) and against a real RabbitMQ cluster (rabbitmq).
-func appHostsOnly(rt *agent.Runtime) {
-	var hs []inventory.Host
-	for _, h := range rt.Hosts {
-		if h.Role != envfile.RoleKeystone && h.Role != envfile.RoleRabbitMQ {
-			hs = append(hs, h)
-		}
-	}
-	rt.Hosts = hs
-}
-
 func get(t *testing.T, url string, hdr map[string]string) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
@@ -60,7 +47,7 @@ func TestFrontend(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	dry, err := s.Run(ctx, h, frontend.New(), appHostsOnly, func(rt *agent.Runtime) { rt.DryRun = true })
+	dry, err := s.Run(ctx, h, frontend.New(), stacktest.AppHostsOnly, func(rt *agent.Runtime) { rt.DryRun = true })
 	if err != nil || len(dry.Changed) == 0 {
 		t.Fatalf("dry run on a fresh host: %v, changes %v", err, dry.Changed)
 	}
@@ -69,7 +56,7 @@ func TestFrontend(t *testing.T) {
 	}
 
 	start := time.Now()
-	if _, err := s.Run(ctx, h, frontend.New(), appHostsOnly); err != nil {
+	if _, err := s.Run(ctx, h, frontend.New(), stacktest.AppHostsOnly); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("frontend converged from nothing in %s", time.Since(start).Round(100*time.Millisecond))
@@ -123,7 +110,7 @@ func TestFrontend(t *testing.T) {
 		}
 	}
 
-	res, err := s.Run(ctx, h, frontend.New(), appHostsOnly)
+	res, err := s.Run(ctx, h, frontend.New(), stacktest.AppHostsOnly)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +145,7 @@ func TestFrontendWithoutPackage(t *testing.T) {
 	stacktest.RequireTools(t, frontend.NginxBin)
 	s := stacktest.New(t, "frontend-nopkg", inventory.LocalOptions{PortBase: 3000})
 	h := s.Host("frontend-server-1")
-	res, err := s.Run(context.Background(), h, frontend.New(), appHostsOnly)
+	res, err := s.Run(context.Background(), h, frontend.New(), stacktest.AppHostsOnly)
 	if err != nil {
 		t.Fatalf("no package is a skip, not a failure: %v", err)
 	}

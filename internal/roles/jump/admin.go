@@ -46,19 +46,7 @@ func adminTask(rt *agent.Runtime) agent.Task {
 				return err
 			}
 			c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: rt.Host.FQDN}, DisableKeepAlives: true}}
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/health", port), nil)
-			if err != nil {
-				return err
-			}
-			resp, err := c.Do(req)
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("GET /health: %s", resp.Status)
-			}
-			return nil
+			return agent.HTTPGetOK(ctx, c, fmt.Sprintf("https://127.0.0.1:%d/health", port))
 		},
 		ReadyTimeout: 30 * time.Second,
 		StopTimeout:  15 * time.Second,

@@ -440,19 +440,7 @@ func probeV3(ctx context.Context, caFile, name, addr string) error {
 		TLSClientConfig:   &tls.Config{RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS12},
 		DisableKeepAlives: true,
 	}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/v3", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET /v3: %s", resp.Status)
-	}
-	return nil
+	return agent.HTTPGetOK(ctx, c, "https://"+addr+"/v3")
 }
 
 // waitCertsTask waits (bounded, visibly) for the host's certificate, key and the CA that
