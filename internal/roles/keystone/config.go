@@ -136,9 +136,14 @@ func transportURL(hosts []inventory.Host, password string) string {
 
 // renderWSGI is the WSGI entry point of this instance: it points Keystone at this
 // instance's configuration before the application loads (mod_wsgi's SetEnv does not reach
-// os.environ, and several instances share one machine locally).
+// os.environ, and several instances share one machine locally). It does what Keystone's
+// keystone-wsgi-public script does (initialize_public_application), which therefore is not
+// used on either platform. With a virtual environment (Amazon Linux) Apache's daemon runs
+// with python-home set to it; the file names the pinned release (a new pin changes the file
+// and so restarts Apache after the upgrade) and refuses a Keystone from anywhere else.
 func renderWSGI(l Layout) string {
-	return fmt.Sprintf(`# Managed by cso agent (keystone role): the Keystone public WSGI application of this
+	if l.Venv == "" {
+		return fmt.Sprintf(`# Managed by cso agent (keystone role): the Keystone public WSGI application of this
 # instance, reading %[1]s.
 import os
 
@@ -149,6 +154,28 @@ from keystone.server.wsgi import initialize_public_application
 
 application = initialize_public_application()
 `, l.Conf, l.ConfDir)
+	}
+	return fmt.Sprintf(`# Managed by cso agent (keystone role): the Keystone public WSGI application of this
+# instance, reading %[1]s.
+# Keystone %[3]s (OpenStack %[4]s) from the virtual environment %[5]s
+# (WSGIDaemonProcess python-home in %[6]s).
+import os
+
+VENV = %[5]q
+
+os.environ["OS_KEYSTONE_CONFIG_DIR"] = %[2]q
+os.environ["OS_KEYSTONE_CONFIG_FILES"] = "keystone.conf"
+
+import keystone
+
+if not os.path.realpath(keystone.__file__).startswith(os.path.realpath(VENV) + os.sep):
+    raise ImportError("keystone was imported from %%s, not from %%s: check python-home in %[6]s"
+                      %% (keystone.__file__, VENV))
+
+from keystone.server.wsgi import initialize_public_application
+
+application = initialize_public_application()
+`, l.Conf, l.ConfDir, KeystoneRelease, OpenStackSeries, l.Venv, l.HTTPDConf)
 }
 
 // TLS hardening of every Apache endpoint (recorded in docs/decisions/agent.md).
@@ -254,8 +281,13 @@ func renderHTTPD(rt *agent.Runtime, l Layout, platform string) string {
 	w("# WSGIScriptAlias), served at / and at /api/idm for the load balancer (ARCHITECTURE.md).")
 	w("WSGIRestrictEmbedded On")
 	w("WSGISocketPrefix %q", l.RunDir+"/wsgi")
-	w("WSGIDaemonProcess %s processes=%d threads=%d user=%s group=%s display-name=%%{GROUP} home=%q",
-		group, procs, threads, User, Group, l.DataDir)
+	pythonHome := ""
+	if l.Venv != "" {
+		// Keystone and its dependencies live in the virtual environment (install.go).
+		pythonHome = fmt.Sprintf(" python-home=%q", l.Venv)
+	}
+	w("WSGIDaemonProcess %s processes=%d threads=%d user=%s group=%s display-name=%%{GROUP} home=%q%s",
+		group, procs, threads, User, Group, l.DataDir, pythonHome)
 	w("WSGIProcessGroup %s", group)
 	w("WSGIApplicationGroup %%{GLOBAL}")
 	w("WSGIPassAuthorization On")

@@ -14,9 +14,19 @@ import (
 
 func testRuntime(t *testing.T, platform agent.Platform) *agent.Runtime {
 	t.Helper()
+	return testRuntimeFor(t, platform, "keystone02")
+}
+
+// testRuntimeFor is a runtime of the named Keystone host of a local HA inventory, every
+// path in a temporary directory.
+func testRuntimeFor(t *testing.T, platform agent.Platform, host string) *agent.Runtime {
+	t.Helper()
 	env := &envfile.Env{Name: "dev-ha", DomainSuffix: "cso.ss", HA: true}
 	hosts := inventory.Local(env, inventory.LocalOptions{HA: true, PortBase: 100})
-	h, _ := inventory.Find(hosts, "keystone02")
+	h, ok := inventory.Find(hosts, host)
+	if !ok {
+		t.Fatalf("no host %s in the test inventory", host)
+	}
 	dir := t.TempDir()
 	return &agent.Runtime{Env: env, Host: h, Hosts: hosts, Platform: platform, MySQL: "127.0.0.1:3406",
 		Secrets: &agent.LocalSecrets{Dir: filepath.Join(dir, "secrets")},
@@ -86,12 +96,28 @@ func TestHTTPDConfHardening(t *testing.T) {
 			t.Errorf("cipher %s is not ECDHE with AEAD", c)
 		}
 	}
-	al := renderHTTPD(rt, l, "al2023")
-	if !strings.Contains(al, "LoadModule wsgi_module /usr/lib64/httpd/modules/mod_wsgi_python3.so") {
-		t.Error("al2023 httpd config does not load Amazon Linux's mod_wsgi")
+	// The local platform takes Debian's Keystone: no virtual environment anywhere.
+	if strings.Contains(conf, "python-home") || strings.Contains(renderWSGI(l), "keystone-venv") || l.Venv != "" || l.ManageBin != "keystone-manage" {
+		t.Errorf("local layout uses a virtual environment: Venv %q, ManageBin %q", l.Venv, l.ManageBin)
 	}
 	if !strings.Contains(renderWSGI(l), `os.environ["OS_KEYSTONE_CONFIG_DIR"] = "`+l.ConfDir+`"`) {
 		t.Error("WSGI wrapper does not point Keystone at this instance's configuration")
+	}
+	// Amazon Linux: its mod_wsgi, and the daemon group runs in the virtual environment.
+	la := PathsOn(rt.Paths, rt.Host.Name, "al2023")
+	al := renderHTTPD(rt, la, "al2023")
+	for _, want := range []string{
+		"LoadModule wsgi_module /usr/lib64/httpd/modules/mod_wsgi_python3.so",
+		"LoadModule ssl_module /usr/lib64/httpd/modules/mod_ssl.so",
+		`home="` + la.DataDir + `" python-home="/opt/keystone-venv"`,
+		"WSGIScriptAlias / \"" + la.WSGI + "\" process-group=keystone-keystone02 application-group=%{GLOBAL}",
+	} {
+		if !strings.Contains(al, want) {
+			t.Errorf("al2023 httpd config lacks %q", want)
+		}
+	}
+	if strings.Contains(al, "/usr/lib/apache2") {
+		t.Error("al2023 httpd config refers to Debian's Apache modules")
 	}
 }
 

@@ -51,14 +51,23 @@ type Layout struct {
 	SharedDir, SharedFernet, SharedCred     string
 	LogDir, HTTPDLogDir, RunDir, DataDir    string
 	CertFile, KeyFile, CAFile, DBSyncMarker string
+	// Where Keystone itself comes from, by platform (docs/decisions/roles.md): Venv is the
+	// Python virtual environment holding Keystone on Amazon Linux 2023 ("" on the local
+	// platform, where Debian's python3-keystone provides it), ManageBin the keystone-manage
+	// that every keystone-manage call runs.
+	Venv, ManageBin string
 }
 
-// Paths returns the layout of a host.
-func Paths(p agent.Paths, host string) Layout {
+// Paths returns the file layout of a host with the local platform's Keystone (Debian's
+// python3-keystone). Roles converging a host use PathsOn with the host's platform.
+func Paths(p agent.Paths, host string) Layout { return PathsOn(p, host, "local") }
+
+// PathsOn returns the layout of a host on the named platform ("al2023" or "local").
+func PathsOn(p agent.Paths, host, platform string) Layout {
 	store := pki.Store{Dir: p.SSLCerts}
 	conf := filepath.Join(p.Etc, "keystone")
 	shared := filepath.Join(p.SSLCerts, "keystone")
-	return Layout{
+	l := Layout{
 		ConfDir: conf, Conf: filepath.Join(conf, "keystone.conf"), WSGI: filepath.Join(conf, "keystone-wsgi-public.py"),
 		HTTPDConf:  filepath.Join(p.Etc, "httpd", "keystone-httpd.conf"),
 		FernetKeys: filepath.Join(conf, "fernet-keys"), CredentialKeys: filepath.Join(conf, "credential-keys"),
@@ -67,16 +76,40 @@ func Paths(p agent.Paths, host string) Layout {
 		RunDir: filepath.Join(p.Run, "httpd"), DataDir: filepath.Join(p.Data, "keystone"),
 		CertFile: store.ServerCert(host), KeyFile: store.ServerKey(host), CAFile: store.CACert(),
 		DBSyncMarker: filepath.Join(p.Data, "keystone", "db_sync.done"),
+		// Debian's keystone-manage, found on the agent's PATH (/usr/bin).
+		ManageBin: "keystone-manage",
 	}
+	if platform == "al2023" {
+		l = l.withVenv(VenvDir)
+	}
+	return l
+}
+
+// withVenv is l with Keystone taken from the virtual environment venv.
+func (l Layout) withVenv(venv string) Layout {
+	l.Venv = venv
+	l.ManageBin = filepath.Join(venv, "bin", "keystone-manage")
+	return l
+}
+
+// keystoneInfoGlob matches the metadata directory of the installed Keystone
+// (keystone-<version>.dist-info or .egg-info).
+func (l Layout) keystoneInfoGlob() string {
+	if l.Venv != "" {
+		return filepath.Join(venvSitePackagesGlob(l.Venv), "keystone-*info")
+	}
+	return "/usr/lib/python3/dist-packages/keystone-*info"
 }
 
 // first reports whether h is the node that creates the shared key sets and the schema.
 func first(h inventory.Host) bool { return h.Index == 1 }
 
-// packages are the platform's package names for Keystone and Apache mod_wsgi.
+// packages are the platform's package names for Keystone and Apache mod_wsgi. Amazon
+// Linux 2023 has no Keystone package: there the packages are Apache, mod_ssl, mod_wsgi
+// for the system Python and pip, and Keystone goes into a virtual environment (install.go).
 func packages(platform string) []string {
 	if platform == "al2023" {
-		return []string{"httpd", "mod_ssl", "python3-mod_wsgi", "python3-PyMySQL"}
+		return []string{"httpd", "mod_ssl", "python3-mod_wsgi", "python3-pip"}
 	}
 	return []string{"python3-keystone", "python3-pymysql", "apache2", "libapache2-mod-wsgi-py3"}
 }
@@ -96,12 +129,12 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	if rt.Host.Ports[inventory.PortKeystone] == 0 {
 		return nil, fmt.Errorf("host %s has no %s port", rt.Host.Name, inventory.PortKeystone)
 	}
-	l := Paths(rt.Paths, rt.Host.Name)
+	plat := rt.Platform.Name()
+	l := PathsOn(rt.Paths, rt.Host.Name, plat)
 	conf, err := renderConfig(rt, l)
 	if err != nil {
 		return nil, err
 	}
-	plat := rt.Platform.Name()
 	httpd := renderHTTPD(rt, l, plat)
 	ks := []agent.Task{
 		agent.Dir{Path: l.ConfDir, Mode: 0o750, Owner: "root", Group: Group},
@@ -123,7 +156,8 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	keys := agent.Parallel{TaskName: "key sets", Tasks: []agent.Task{
 		keySetTask{kind: "fernet", local: l.FernetKeys, shared: l.SharedFernet, setup: "fernet_setup", conf: l.Conf,
 			marker: installedMarker(l, rt.Host.Name)},
-		keySetTask{kind: "credential", local: l.CredentialKeys, shared: l.SharedCred, setup: "credential_setup", conf: l.Conf},
+		keySetTask{kind: "credential", local: l.CredentialKeys, shared: l.SharedCred, setup: "credential_setup", conf: l.Conf,
+			marker: credentialMarker(l, rt.Host.Name)},
 	}}
 	// Keystone refuses to start without fernet keys: the keys come before Apache. The schema
 	// does not depend on either and is built side by side (first node only).
@@ -131,9 +165,14 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		keys, waitCertsTask(l), apacheService(rt, l, plat)}}
 	if first(rt.Host) {
 		bringUp = agent.Parallel{TaskName: "database, keys and Apache", Tasks: []agent.Task{database, bringUp}}
+		bringUp = agent.Sequence{TaskName: "bring-up, then credentials", Tasks: []agent.Task{bringUp, credentialsTask(l)}}
+	}
+	install := []agent.Task{rt.Platform.Packages(packages(plat)...)}
+	if l.Venv != "" {
+		install = append(install, venvTask{venv: l.Venv, runner: runnerOf(rt.Platform)})
 	}
 	return []agent.Step{
-		{Name: "packages", Tasks: []agent.Task{rt.Platform.Packages(packages(plat)...)}},
+		{Name: "packages", Tasks: install},
 		{Name: "user", Tasks: []agent.Task{userTask{}}},
 		{Name: "configuration", Tasks: ks},
 		{Name: "bring-up", Tasks: []agent.Task{bringUp}},

@@ -1,7 +1,11 @@
 package keystone
 
 import (
+	"crypto/sha1"
 	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -76,5 +80,124 @@ func TestNewKeySetIsKeystoneLayout(t *testing.T) {
 	}
 	if string(keys["0"]) == string(keys["1"]) {
 		t.Error("staged and primary keys are equal")
+	}
+}
+
+// TestRotateCredentialRefusalsAndLayout: the credential set rotates in lock step like the
+// fernet set (its own markers), refuses while credentials are not all encrypted with the
+// current primary key (asking with that key's hash), and keeps Keystone's three keys.
+func TestRotateCredentialRefusalsAndLayout(t *testing.T) {
+	dir := t.TempDir()
+	l := Layout{SharedDir: dir, SharedCred: filepath.Join(dir, "credential-keys"), SharedFernet: filepath.Join(dir, "fernet-keys"),
+		Conf: filepath.Join(dir, "keystone.conf")}
+	os.MkdirAll(l.SharedCred, 0o700)
+	os.WriteFile(filepath.Join(l.SharedCred, "0"), []byte("staged-a"), 0o600)
+	os.WriteFile(filepath.Join(l.SharedCred, "1"), []byte("primary-a"), 0o600)
+	hosts := []string{"keystone01", "keystone02"}
+	mark := func(marker func(Layout, string) string, dir string, hs ...string) {
+		keys, _ := readKeys(dir)
+		for _, h := range hs {
+			os.MkdirAll(filepath.Dir(marker(l, h)), 0o755)
+			os.WriteFile(marker(l, h), []byte(SetHash(keys)+"\n"), 0o600)
+		}
+	}
+	names := func() string {
+		keys, _ := readKeys(l.SharedCred)
+		var n []string
+		for k := range keys {
+			n = append(n, k)
+		}
+		sort.Strings(n)
+		return strings.Join(n, ",")
+	}
+	var pending int
+	var pendingErr error
+	var askedHash, askedConf string
+	defer func(f func(string, string) (int, error)) { countPending = f }(countPending)
+	countPending = func(conf, hash string) (int, error) {
+		askedConf, askedHash = conf, hash
+		return pending, pendingErr
+	}
+	if credentialMarker(l, "keystone01") == installedMarker(l, "keystone01") {
+		t.Fatal("the credential and fernet sets share one marker file")
+	}
+
+	// Markers of the fernet set say nothing about the credential set.
+	os.MkdirAll(l.SharedFernet, 0o700)
+	os.WriteFile(filepath.Join(l.SharedFernet, "0"), []byte("f0"), 0o600)
+	mark(installedMarker, l.SharedFernet, hosts...)
+	if _, err := RotateCredential(l, hosts); err == nil || !strings.Contains(err.Error(), "keystone01, keystone02 have not installed the current credential key set") {
+		t.Fatalf("rotation before any node recorded the credential set: %v", err)
+	}
+	mark(credentialMarker, l.SharedCred, "keystone01")
+	if _, err := RotateCredential(l, hosts); err == nil || !strings.Contains(err.Error(), "keystone02 has not installed the current credential key set") {
+		t.Fatalf("rotation before keystone02 installed: %v", err)
+	}
+	mark(credentialMarker, l.SharedCred, "keystone02")
+
+	// A pending migration (or a database that cannot tell) refuses; nothing changes.
+	pending = 2
+	if _, err := RotateCredential(l, hosts); err == nil || !strings.Contains(err.Error(), "2 stored credential(s) are not encrypted with the primary credential key") {
+		t.Fatalf("rotation with a migration pending: %v", err)
+	}
+	sum := sha1.Sum([]byte("primary-a"))
+	if askedHash != hex.EncodeToString(sum[:]) || askedConf != l.Conf {
+		t.Errorf("asked the database of %q about key hash %q, want %s and the SHA-1 of the primary key 1", askedConf, askedHash, l.Conf)
+	}
+	pending, pendingErr = 0, errors.New("connection refused")
+	if _, err := RotateCredential(l, hosts); err == nil || !strings.Contains(err.Error(), "cannot tell whether every stored credential is encrypted") {
+		t.Fatalf("rotation when the database cannot be read: %v", err)
+	}
+	pendingErr = nil
+	if names() != "0,1" {
+		t.Fatalf("a refused rotation changed the set: %s", names())
+	}
+	if p, err := PlanRotation(l, KindCredential, hosts); err != nil || p != "2" || names() != "0,1" {
+		t.Fatalf("plan: primary %q, keys %s, %v (want 2, nothing changed)", p, names(), err)
+	}
+
+	// credential_rotate's layout: staged key -> primary 2, a fresh staged key.
+	p, err := RotateCredential(l, hosts)
+	if err != nil || p != "2" || names() != "0,1,2" {
+		t.Fatalf("first rotation: primary %q, keys %s, %v", p, names(), err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(l.SharedCred, "2")); string(b) != "staged-a" {
+		t.Errorf("the staged key did not become the primary: %q", b)
+	}
+	b, _ := os.ReadFile(filepath.Join(l.SharedCred, "0"))
+	if raw, err := base64.URLEncoding.DecodeString(string(b)); err != nil || len(raw) != 32 {
+		t.Errorf("new staged key %q: want 32 bytes of URL-safe base64 (%v)", b, err)
+	}
+	if _, err := RotateCredential(l, hosts); err == nil || !strings.Contains(err.Error(), "keystone01, keystone02 have not installed") {
+		t.Fatalf("second rotation before distribution: %v", err)
+	}
+	mark(credentialMarker, l.SharedCred, hosts...)
+	if _, err := RotateCredential(l, hosts); err != nil || names() != "0,2,3" {
+		t.Fatalf("rotation beyond Keystone's three credential keys: keys %s (want the old primary 1 purged), %v", names(), err)
+	}
+}
+
+// TestPrimaryKeyHashIsKeystones: the primary key is the highest number (not the last
+// name), hashed as keystone.credential.providers.fernet.core.primary_key_hash does.
+func TestPrimaryKeyHashIsKeystones(t *testing.T) {
+	keys := map[string][]byte{"0": []byte("a"), "9": []byte("b"), "10": []byte("c")}
+	// python3 -c 'import hashlib; print(hashlib.sha1(b"c").hexdigest())'
+	if got, want := PrimaryKeyHash(keys), "84a516841ba77a5b4648de2cd0dfcb30ea46dbb4"; got != want {
+		t.Errorf("PrimaryKeyHash = %s, want %s (SHA-1 of key 10)", got, want)
+	}
+}
+
+func TestDBFromConf(t *testing.T) {
+	pw := "p+w/o@r%d " + "x" // query-escaped by renderConfig; the parser must undo exactly that
+	conf := filepath.Join(t.TempDir(), "keystone.conf")
+	os.WriteFile(conf, []byte("[DEFAULT]\nconnection = ignored\n[database]\nconnection = mysql+pymysql://keystone:"+
+		url.QueryEscape(pw)+"@127.0.0.1:3307/keystone?charset=utf8mb4\nmax_retries = 10\n[token]\n"), 0o600)
+	addr, user, got, name, err := dbFromConf(conf)
+	if err != nil || addr != "127.0.0.1:3307" || user != "keystone" || got != pw || name != "keystone" {
+		t.Fatalf("dbFromConf: addr %s user %s password round-trips %v database %s: %v", addr, user, got == pw, name, err)
+	}
+	os.WriteFile(conf, []byte("[database]\nconnection = sqlite://\n"), 0o600)
+	if _, _, _, _, err := dbFromConf(conf); err == nil || !strings.Contains(err.Error(), conf+": [database] connection") {
+		t.Errorf("a connection that is not MySQL: %v", err)
 	}
 }

@@ -59,10 +59,15 @@ func (userTask) Apply(ctx context.Context, _ *agent.Runtime) error {
 	return err
 }
 
+// manageCommand is the keystone-manage command line of this instance: the platform's
+// keystone-manage (Layout.ManageBin) with this instance's configuration.
+func manageCommand(l Layout, args ...string) []string {
+	return append([]string{l.ManageBin, "--config-file", l.Conf}, args...)
+}
+
 // manage runs keystone-manage as the keystone user with this instance's configuration.
 func manage(ctx context.Context, l Layout, secretEnv []string, args ...string) error {
-	cmd := append([]string{"keystone-manage", "--config-file", l.Conf}, args...)
-	_, err := agent.Command{Args: cmd, SecretEnv: secretEnv, User: User, Dir: l.DataDir, Timeout: ManageTimeout}.Run(ctx)
+	_, err := agent.Command{Args: manageCommand(l, args...), SecretEnv: secretEnv, User: User, Dir: l.DataDir, Timeout: ManageTimeout}.Run(ctx)
 	return err
 }
 
@@ -115,24 +120,24 @@ func waitDBTask(l Layout) agent.Task {
 	}
 }
 
-// keystoneVersion identifies the installed Keystone, so a package upgrade runs db_sync again.
-func keystoneVersion() string {
-	for _, pat := range []string{"/usr/lib/python3/dist-packages/keystone-*info", "/opt/keystone-venv/lib/python3*/site-packages/keystone-*info"} {
-		if m, _ := filepath.Glob(pat); len(m) > 0 {
-			sort.Strings(m)
-			return filepath.Base(m[len(m)-1])
-		}
+// keystoneVersion identifies the Keystone installed where l says (Debian's package or the
+// virtual environment), so an upgrade runs db_sync again.
+func keystoneVersion(l Layout) string {
+	if m, _ := filepath.Glob(l.keystoneInfoGlob()); len(m) > 0 {
+		sort.Strings(m)
+		return filepath.Base(m[len(m)-1])
 	}
 	return "unknown"
 }
 
 // dbSyncTask creates or upgrades the schema (first node only). It is current when the
-// schema has Keystone's tables and the marker names the installed Keystone version.
+// schema has Keystone's tables and the marker names the installed Keystone version, read
+// when the task runs (on Amazon Linux the packages step installs Keystone in the same run).
 func dbSyncTask(l Layout) agent.Task {
-	want := keystoneVersion() + "\n"
 	return agent.FuncTask{
 		TaskName: "keystone-manage db_sync",
 		CheckFunc: func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
+			want := keystoneVersion(l) + "\n"
 			need := agent.Change{Needed: true, Summary: "keystone-manage db_sync (" + strings.TrimSpace(want) + ")"}
 			if m, err := os.ReadFile(l.DBSyncMarker); err != nil || string(m) != want {
 				return need, nil
@@ -144,6 +149,7 @@ func dbSyncTask(l Layout) agent.Task {
 			return agent.NoChange, nil
 		},
 		ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
+			want := keystoneVersion(l) + "\n"
 			if err := manage(ctx, l, nil, "db_sync"); err != nil {
 				return fmt.Errorf("%w (log: %s)", err, filepath.Join(l.LogDir, "keystone.log"))
 			}

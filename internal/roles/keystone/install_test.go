@@ -1,0 +1,301 @@
+package keystone
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cso-ssp/platform/internal/agent"
+)
+
+// fakeRunner records the commands of the al2023 platform and simulates their effect.
+type fakeRunner struct {
+	cmds []agent.Command
+	run  func(args []string) error
+}
+
+func (r *fakeRunner) Run(_ context.Context, c agent.Command) ([]byte, error) {
+	r.cmds = append(r.cmds, c)
+	if r.run != nil {
+		return nil, r.run(c.Args)
+	}
+	return nil, nil
+}
+
+func (r *fakeRunner) lines() []string {
+	var out []string
+	for _, c := range r.cmds {
+		out = append(out, strings.Join(c.Args, " "))
+	}
+	return out
+}
+
+func al2023(t *testing.T, r agent.Runner) *agent.AL2023 {
+	dir := t.TempDir()
+	return &agent.AL2023{Runner: r, UnitDir: filepath.Join(dir, "units"), EnvDir: filepath.Join(dir, "env"), StateDir: filepath.Join(dir, "state")}
+}
+
+// taskNames lists the tasks of steps depth-first, in the order they are converged.
+func taskNames(steps []agent.Step) []string {
+	var out []string
+	var walk func(ts []agent.Task)
+	walk = func(ts []agent.Task) {
+		for _, t := range ts {
+			out = append(out, t.Name())
+			switch c := t.(type) {
+			case agent.Sequence:
+				walk(c.Tasks)
+			case agent.Parallel:
+				walk(c.Tasks)
+			}
+		}
+	}
+	for _, s := range steps {
+		walk(s.Tasks)
+	}
+	return out
+}
+
+// fileContent is the content of the agent.File task for path among steps.
+func fileContent(t *testing.T, steps []agent.Step, path string) string {
+	t.Helper()
+	for _, s := range steps {
+		for _, task := range s.Tasks {
+			if f, ok := task.(agent.File); ok && f.Path == path {
+				return string(f.Content)
+			}
+		}
+	}
+	t.Fatalf("no file task for %s", path)
+	return ""
+}
+
+func TestAL2023StepsInstallKeystoneInVenv(t *testing.T) {
+	rt := testRuntimeFor(t, al2023(t, &fakeRunner{}), "keystone01")
+	steps, err := New().Steps(rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if steps[0].Name != "packages" {
+		t.Fatalf("first step %q, want packages", steps[0].Name)
+	}
+	names := taskNames(steps)
+	pkgs := "packages httpd mod_ssl python3-mod_wsgi python3-pip"
+	venv := "keystone in /opt/keystone-venv"
+	if got := taskNames(steps[:1]); !slices.Equal(got, []string{pkgs, venv}) {
+		t.Errorf("packages step %q, want %q then %q", got, pkgs, venv)
+	}
+	at := func(name string) int {
+		i := slices.Index(names, name)
+		if i < 0 {
+			t.Fatalf("no task %q in %q", name, names)
+		}
+		return i
+	}
+	for _, later := range []string{"keystone-manage db_sync", "keystone-manage bootstrap", "fernet key set", "service keystone-httpd"} {
+		if at(venv) > at(later) {
+			t.Errorf("%q comes after %q", venv, later)
+		}
+	}
+	l := PathsOn(rt.Paths, rt.Host.Name, "al2023")
+	if httpd := fileContent(t, steps, l.HTTPDConf); !strings.Contains(httpd, `python-home="/opt/keystone-venv"`) ||
+		!strings.Contains(httpd, "LoadModule wsgi_module /usr/lib64/httpd/modules/mod_wsgi_python3.so") {
+		t.Errorf("al2023 httpd config does not run mod_wsgi_python3 in the virtual environment:\n%s", httpd)
+	}
+	if wsgi := fileContent(t, steps, l.WSGI); !strings.Contains(wsgi, `VENV = "/opt/keystone-venv"`) || !strings.Contains(wsgi, "Keystone "+KeystoneRelease) {
+		t.Errorf("al2023 WSGI file does not import Keystone %s from the virtual environment:\n%s", KeystoneRelease, wsgi)
+	}
+
+	// The local platform keeps Debian's packages and installs nothing with pip.
+	rt = testRuntimeFor(t, agent.NewLocal(t.TempDir(), t.TempDir()), "keystone01")
+	steps, err = New().Steps(rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "packages python3-keystone python3-pymysql apache2 libapache2-mod-wsgi-py3"
+	if got := taskNames(steps[:1]); !slices.Equal(got, []string{want}) {
+		t.Errorf("local packages step %q, want %q", got, want)
+	}
+}
+
+func TestManageCommandLines(t *testing.T) {
+	p := agent.Paths{Etc: "/etc", Data: "/var/lib", Log: "/var/log", Run: "/run", SSLCerts: "/opt/ssl-certs"}
+	al := PathsOn(p, "keystone01", "al2023")
+	want := "/opt/keystone-venv/bin/keystone-manage --config-file /etc/keystone/keystone.conf db_sync"
+	if got := strings.Join(manageCommand(al, "db_sync"), " "); got != want {
+		t.Errorf("al2023: %q, want %q", got, want)
+	}
+	want = "keystone-manage --config-file /etc/keystone/keystone.conf bootstrap --bootstrap-username admin"
+	if got := strings.Join(manageCommand(Paths(p, "keystone01"), "bootstrap", "--bootstrap-username", "admin"), " "); got != want {
+		t.Errorf("local: %q, want %q", got, want)
+	}
+	if l := PathsOn(p, "keystone01", "local"); l != Paths(p, "keystone01") {
+		t.Error("Paths differs from PathsOn(local)")
+	}
+	// db_sync is tied to the Keystone of the virtual environment.
+	venv := t.TempDir()
+	os.MkdirAll(filepath.Join(venv, "lib", "python3.9", "site-packages", "keystone-"+KeystoneRelease+".dist-info"), 0o755)
+	if got := keystoneVersion(al.withVenv(venv)); got != "keystone-"+KeystoneRelease+".dist-info" {
+		t.Errorf("keystoneVersion = %q", got)
+	}
+	if got := keystoneVersion(al.withVenv(t.TempDir())); got != "unknown" {
+		t.Errorf("keystoneVersion of an empty venv = %q, want unknown", got)
+	}
+}
+
+// simulatePip makes the fake runner act like python3 -m venv and pip install on venv,
+// pip installing keystone version ver.
+func simulatePip(venv, ver string) func(args []string) error {
+	site := filepath.Join(venv, "lib", "python3.9", "site-packages")
+	return func(args []string) error {
+		switch {
+		case slices.Equal(args, VenvCommand(venv)):
+			os.MkdirAll(filepath.Join(venv, "bin"), 0o755)
+			return os.WriteFile(filepath.Join(venv, "bin", "python3"), nil, 0o755)
+		case len(args) > 1 && args[0] == filepath.Join(venv, "bin", "pip") && args[1] == "install":
+			old, _ := filepath.Glob(filepath.Join(site, "keystone-*.dist-info"))
+			for _, o := range old {
+				os.RemoveAll(o)
+			}
+			os.MkdirAll(filepath.Join(site, "keystone-"+ver+".dist-info"), 0o755)
+			os.MkdirAll(filepath.Join(site, "PyMySQL-1.1.0.dist-info"), 0o755)
+			os.MkdirAll(filepath.Join(site, "keystonemiddleware-10.6.0.dist-info"), 0o755)
+			return os.WriteFile(filepath.Join(venv, "bin", "keystone-manage"), []byte("#!"+venv+"/bin/python3\n"), 0o755)
+		}
+		return errors.New("unexpected command " + strings.Join(args, " "))
+	}
+}
+
+func TestVenvInstallTask(t *testing.T) {
+	ctx := context.Background()
+	venv := filepath.Join(t.TempDir(), "opt", "keystone-venv")
+	r := &fakeRunner{run: simulatePip(venv, KeystoneRelease)}
+	task := venvTask{venv: venv, runner: r}
+	rt := &agent.Runtime{}
+
+	c, err := task.Check(ctx, rt)
+	want := "install keystone 25.0.0 (OpenStack 2024.1) into " + venv + " with pip (no keystone installed)"
+	if err != nil || !c.Needed || c.Summary != want {
+		t.Fatalf("fresh host: Check = %+v, %v; want %q", c, err, want)
+	}
+	if len(r.cmds) != 0 {
+		t.Errorf("Check ran commands: %q", r.lines())
+	}
+	if err := task.Apply(ctx, rt); err != nil {
+		t.Fatal(err)
+	}
+	wantCmds := []string{
+		"/usr/bin/python3 -m venv " + venv,
+		venv + "/bin/pip install --no-cache-dir -c https://releases.openstack.org/constraints/upper/2024.1 keystone==25.0.0 PyMySQL",
+	}
+	if !slices.Equal(r.lines(), wantCmds) {
+		t.Errorf("commands:\n%q\nwant\n%q", r.lines(), wantCmds)
+	}
+	if r.cmds[1].Timeout != 20*time.Minute || r.cmds[0].Timeout <= 0 {
+		t.Errorf("timeouts %s, %s; want bounded, pip 20m", r.cmds[0].Timeout, r.cmds[1].Timeout)
+	}
+	if c, err := task.Check(ctx, rt); err != nil || c.Needed {
+		t.Errorf("after the install: Check = %+v, %v; want no change", c, err)
+	}
+
+	// Another Keystone in the venv (an older pin): pip again, the venv is reused.
+	site := filepath.Join(venv, "lib", "python3.9", "site-packages")
+	os.Rename(filepath.Join(site, "keystone-25.0.0.dist-info"), filepath.Join(site, "keystone-24.0.0.dist-info"))
+	if c, _ := task.Check(ctx, rt); !c.Needed || !strings.Contains(c.Summary, "keystone 25.0.0") || !strings.Contains(c.Summary, "(has keystone 24.0.0)") {
+		t.Errorf("older Keystone: Check = %+v", c)
+	}
+	r.cmds = nil
+	if err := task.Apply(ctx, rt); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(r.lines(), wantCmds[1:]) {
+		t.Errorf("upgrade commands %q, want %q", r.lines(), wantCmds[1:])
+	}
+	if c, _ := task.Check(ctx, rt); c.Needed {
+		t.Errorf("after the upgrade: Check = %+v", c)
+	}
+
+	// A missing driver or keystone-manage is not a current venv either.
+	os.RemoveAll(filepath.Join(site, "PyMySQL-1.1.0.dist-info"))
+	if c, _ := task.Check(ctx, rt); !c.Needed || !strings.Contains(c.Summary, "no PyMySQL installed") {
+		t.Errorf("no PyMySQL: Check = %+v", c)
+	}
+	os.MkdirAll(filepath.Join(site, "pymysql-1.1.0.dist-info"), 0o755) // normalised name
+	os.Remove(filepath.Join(venv, "bin", "keystone-manage"))
+	if c, _ := task.Check(ctx, rt); !c.Needed || !strings.Contains(c.Summary, "keystone-manage missing") {
+		t.Errorf("no keystone-manage: Check = %+v", c)
+	}
+}
+
+func TestVenvInstallFailures(t *testing.T) {
+	ctx := context.Background()
+	venv := filepath.Join(t.TempDir(), "keystone-venv")
+	// pip fails (no route to PyPI): the error names the release and the venv.
+	r := &fakeRunner{run: func(args []string) error {
+		if strings.HasSuffix(args[0], "/bin/pip") {
+			return errors.New("pip: exit status 1")
+		}
+		return simulatePip(venv, KeystoneRelease)(args)
+	}}
+	err := venvTask{venv: venv, runner: r}.Apply(ctx, &agent.Runtime{})
+	if err == nil || !strings.Contains(err.Error(), "install keystone 25.0.0 into "+venv) {
+		t.Errorf("pip failure: %v", err)
+	}
+	// pip succeeds but leaves another version (a constraints conflict would): an error, not green.
+	r = &fakeRunner{run: simulatePip(venv, "24.0.0")}
+	err = venvTask{venv: venv, runner: r}.Apply(ctx, &agent.Runtime{})
+	if err == nil || !strings.Contains(err.Error(), "has keystone 24.0.0") {
+		t.Errorf("wrong version after pip: %v", err)
+	}
+	// The venv cannot be created.
+	r = &fakeRunner{run: func([]string) error { return errors.New("No module named venv") }}
+	err = venvTask{venv: filepath.Join(t.TempDir(), "v"), runner: r}.Apply(ctx, &agent.Runtime{})
+	if err == nil || !strings.Contains(err.Error(), "create the virtual environment") {
+		t.Errorf("venv failure: %v", err)
+	}
+}
+
+// TestWSGIFromVenv runs the rendered al2023 WSGI file with a stand-in Keystone package:
+// it loads Keystone from the virtual environment and refuses one from elsewhere.
+func TestWSGIFromVenv(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3 on this machine")
+	}
+	dir := t.TempDir()
+	venv := filepath.Join(dir, "keystone-venv")
+	l := PathsOn(agent.Paths{Etc: filepath.Join(dir, "etc")}, "keystone01", "al2023").withVenv(venv)
+	fakeKeystone := func(site string) {
+		os.MkdirAll(filepath.Join(site, "keystone", "server"), 0o755)
+		os.WriteFile(filepath.Join(site, "keystone", "__init__.py"), nil, 0o644)
+		os.WriteFile(filepath.Join(site, "keystone", "server", "__init__.py"), nil, 0o644)
+		os.WriteFile(filepath.Join(site, "keystone", "server", "wsgi.py"), []byte(
+			"import os\n\ndef initialize_public_application():\n    return 'app for ' + os.environ['OS_KEYSTONE_CONFIG_DIR']\n"), 0o644)
+	}
+	inVenv := filepath.Join(venv, "lib", "python3.9", "site-packages")
+	elsewhere := filepath.Join(dir, "usr", "lib", "python3", "site-packages")
+	fakeKeystone(inVenv)
+	fakeKeystone(elsewhere)
+	wsgi := filepath.Join(dir, "keystone-wsgi-public.py")
+	if err := os.WriteFile(wsgi, []byte(renderWSGI(l)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	load := func(pythonPath string) (string, error) {
+		cmd := exec.Command(py, "-c", "import runpy, sys; print(runpy.run_path(sys.argv[1])['application'])", wsgi)
+		cmd.Env = []string{"PYTHONPATH=" + pythonPath, "PYTHONDONTWRITEBYTECODE=1", "PATH=/usr/bin:/bin"}
+		out, err := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	if out, err := load(inVenv); err != nil || out != "app for "+l.ConfDir {
+		t.Errorf("Keystone from the venv: %v\n%s", err, out)
+	}
+	if out, err := load(elsewhere); err == nil || !strings.Contains(out, "not from "+venv) {
+		t.Errorf("Keystone from elsewhere was accepted: %v\n%s", err, out)
+	}
+}
