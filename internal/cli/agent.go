@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/deploy"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/local"
@@ -32,9 +33,9 @@ var EC2Paths = agent.Paths{
 
 func init() {
 	register(50, func(g *Globals) *cobra.Command {
-		var envName, roleName, hostName, localDir, mysqlAdmin, mysqlAdminSecret string
+		var envName, region, roleName, hostName, localDir, mysqlAdmin, mysqlAdminSecret string
 		var index int
-		var dryRun, rotateFernet bool
+		var dryRun, rotateFernet, rotateCredential bool
 		cmd := &cobra.Command{
 			Use:   "agent",
 			Short: "Converge this host into its role (run from EC2 user data; re-runnable)",
@@ -61,7 +62,7 @@ On this machine: cso agent --local-dir .local --host keystone02
 				if localDir != "" {
 					rt, role, store, err = localAgent(g, localDir, hostName, roleName, index, dryRun)
 				} else {
-					rt, role, store, err = ec2Agent(ctx, g, envName, roleName, index, mysqlAdmin, mysqlAdminSecret, dryRun)
+					rt, role, store, err = ec2Agent(ctx, g, envName, region, roleName, index, mysqlAdmin, mysqlAdminSecret, dryRun)
 				}
 				if err != nil {
 					return err
@@ -79,8 +80,8 @@ On this machine: cso agent --local-dir .local --host keystone02
 					progress = io.MultiWriter(f, g.Stdout)
 				}
 				rt.Progress, rt.Log, rt.DryRun = progress, g.Logger(), dryRun
-				if rotateFernet {
-					if err := rotate(rt, dryRun, g); err != nil {
+				if rotateFernet || rotateCredential {
+					if err := rotate(rt, dryRun, rotateFernet, rotateCredential, g); err != nil {
 						return err
 					}
 				}
@@ -107,6 +108,7 @@ On this machine: cso agent --local-dir .local --host keystone02
 		}
 		f := cmd.Flags()
 		f.StringVar(&envName, "env", "", "environment name (EC2)")
+		f.StringVar(&region, "region", "", "AWS region of the environment (EC2; default: the instance's region from its metadata)")
 		f.StringVar(&roleName, "role", "", "role of this host: jump, keystone, rabbitmq, frontend, backend")
 		f.IntVar(&index, "index", 0, "1-based index of this host within its role")
 		f.StringVar(&localDir, "local-dir", "", "converge one host of the local target in this directory instead")
@@ -115,6 +117,7 @@ On this machine: cso agent --local-dir .local --host keystone02
 		f.StringVar(&mysqlAdminSecret, "mysql-admin-secret", "", "ARN of the RDS-managed master user secret (EC2, jump server; user data passes it)")
 		f.BoolVar(&dryRun, "dry-run", false, "list what would change, change nothing (exit 3 when something would)")
 		f.BoolVar(&rotateFernet, "rotate-fernet", false, "on the first Keystone node: rotate the shared fernet key set first (refused until every node installed the current one)")
+		f.BoolVar(&rotateCredential, "rotate-credential", false, "on the first Keystone node: rotate the shared credential key set first (refused until every node installed the current one and every credential is encrypted with the primary key); the agent re-encrypts the credentials once every node installed the new set")
 		return cmd
 	})
 }
@@ -166,7 +169,7 @@ func localAgent(g *Globals, dir, hostName, roleName string, index int, dryRun bo
 	return rt, role, l.Store(), nil
 }
 
-func ec2Agent(ctx context.Context, g *Globals, envName, roleName string, index int, mysqlAdmin, mysqlAdminSecret string, dryRun bool) (*agent.Runtime, agent.Role, status.Store, error) {
+func ec2Agent(ctx context.Context, g *Globals, envName, region, roleName string, index int, mysqlAdmin, mysqlAdminSecret string, dryRun bool) (*agent.Runtime, agent.Role, status.Store, error) {
 	if envName == "" || roleName == "" || index < 1 {
 		return nil, nil, nil, Exit(ExitUsage, errors.New("give --env, --role and --index (or --local-dir for the local target)"))
 	}
@@ -174,9 +177,21 @@ func ec2Agent(ctx context.Context, g *Globals, envName, roleName string, index i
 	if err != nil {
 		return nil, nil, nil, Exit(ExitUsage, err)
 	}
-	env, err := envfile.Load(envfile.PathFor(g.EnvDir, envName))
+	opts := []func(*config.LoadOptions) error{config.WithRegion(region)}
+	if region == "" {
+		opts = []func(*config.LoadOptions) error{config.WithEC2IMDSRegion()}
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, nil, nil, Exit(ExitUsage, err)
+		return nil, nil, nil, Exit(ExitFailure, fmt.Errorf("AWS configuration: %w", err))
+	}
+	bucket := agent.S3Bucket{Client: s3.NewFromConfig(cfg), Name: status.BucketFor(envName)}
+	env, err := ec2Env(ctx, g, envName, bucket)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if cfg.Region != env.Region {
+		return nil, nil, nil, Exit(ExitUsage, fmt.Errorf("this host is in region %q but environment %s is in %q", cfg.Region, env.Name, env.Region))
 	}
 	hosts := inventory.Hosts(env)
 	h, ok := inventory.Find(hosts, inventory.HostName(r, index))
@@ -187,17 +202,13 @@ func ec2Agent(ctx context.Context, g *Globals, envName, roleName string, index i
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(env.Region))
-	if err != nil {
-		return nil, nil, nil, Exit(ExitFailure, fmt.Errorf("AWS configuration: %w", err))
-	}
 	exe, _ := os.Executable()
 	rt := &agent.Runtime{
 		Env: env, Host: h, Hosts: hosts, Paths: EC2Paths, Platform: agent.NewAL2023(),
 		Secrets:        &agent.AWSSecrets{Client: secretsmanager.NewFromConfig(cfg), Env: env.Name, MasterSecretID: mysqlAdminSecret},
 		MySQL:          env.FQDN("mysql") + ":3306",
 		MySQLAdminUser: mysqlAdmin,
-		Bucket:         agent.S3Bucket{Client: s3.NewFromConfig(cfg), Name: status.BucketFor(env.Name)},
+		Bucket:         bucket,
 		// The target description the admin dashboard reads; `cso deploy` writes it to the
 		// shared scripts store from the Terraform outputs.
 		TargetFile: filepath.Join(EC2Paths.Scripts, target.FileName),
@@ -206,6 +217,35 @@ func ec2Agent(ctx context.Context, g *Globals, envName, roleName string, index i
 	}
 	store := &status.S3{Client: s3.NewFromConfig(cfg), Bucket: status.BucketFor(env.Name)}
 	return rt, role, store, nil
+}
+
+// ec2Env reads the environment's definition: env.<name>.yaml in --env-dir when it is
+// there, else the copy `cso deploy` published to the environment's bucket (an EC2 host
+// has no checkout of this repository).
+func ec2Env(ctx context.Context, g *Globals, name string, bucket agent.Bucket) (*envfile.Env, error) {
+	path := envfile.PathFor(g.EnvDir, name)
+	if _, err := os.Stat(path); err == nil {
+		env, err := envfile.Load(path)
+		if err != nil {
+			return nil, Exit(ExitUsage, err)
+		}
+		return env, nil
+	}
+	key := deploy.EnvFileKey(name)
+	rc, err := bucket.Open(ctx, key)
+	if err != nil {
+		return nil, Exit(ExitFailure, fmt.Errorf("environment %s: no %s here and %w (has cso deploy published it?)", name, path, err))
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	if err != nil {
+		return nil, Exit(ExitFailure, fmt.Errorf("read %s/%s: %w", bucket.Describe(), key, err))
+	}
+	env, err := envfile.Parse(bucket.Describe()+"/"+key, data)
+	if err != nil {
+		return nil, Exit(ExitUsage, err)
+	}
+	return env, nil
 }
 
 func splitHostPort(addr string) (string, int, error) {
@@ -223,24 +263,50 @@ func splitHostPort(addr string) (string, int, error) {
 	return host, port, err
 }
 
-// rotate rotates the environment's shared fernet key set before the run that installs it
-// on this node; every other Keystone node installs it on its own next run.
-func rotate(rt *agent.Runtime, dryRun bool, g *Globals) error {
-	if rt.Host.Role != envfile.RoleKeystone || rt.Host.Index != 1 {
-		return Exit(ExitUsage, fmt.Errorf("--rotate-fernet runs on the first Keystone node (keystone01), not %s", rt.Host.Name))
+// rotate rotates the environment's shared fernet and/or credential key set before the run
+// that installs it on this node; every other Keystone node installs it on its own next run.
+// After a credential rotation the first node's agent re-encrypts the stored credentials
+// (credential_migrate) on the first run after every node installed the new set.
+func rotate(rt *agent.Runtime, dryRun, fernet, credential bool, g *Globals) error {
+	var kinds []string
+	if fernet {
+		kinds = append(kinds, keystone.KindFernet)
 	}
-	if dryRun {
-		fmt.Fprintln(g.Stdout, "would rotate the shared fernet key set")
-		return nil
+	if credential {
+		kinds = append(kinds, keystone.KindCredential)
+	}
+	if rt.Host.Role != envfile.RoleKeystone || rt.Host.Index != 1 {
+		return Exit(ExitUsage, fmt.Errorf("--rotate-%s runs on the first Keystone node (keystone01), not %s", kinds[0], rt.Host.Name))
 	}
 	var nodes []string
 	for _, h := range inventory.ByRole(rt.Hosts, envfile.RoleKeystone) {
 		nodes = append(nodes, h.Name)
 	}
-	primary, err := keystone.RotateFernet(keystone.Paths(rt.Paths, rt.Host.Name), nodes, keystone.MaxActiveKeys)
-	if err != nil {
-		return Exit(ExitFailure, err)
+	l := keystone.Paths(rt.Paths, rt.Host.Name)
+	then := map[string]string{
+		keystone.KindFernet:     "every Keystone node installs it on its next agent run",
+		keystone.KindCredential: "every Keystone node installs it on its next agent run; the first run on " + rt.Host.Name + " after that re-encrypts the stored credentials with it (credential_migrate)",
 	}
-	fmt.Fprintf(g.Stdout, "rotated the shared fernet key set: key %s is the new primary; every Keystone node installs it on its next agent run\n", primary)
+	for _, kind := range kinds {
+		if dryRun {
+			primary, err := keystone.PlanRotation(l, kind, nodes)
+			if err != nil {
+				return Exit(ExitFailure, err)
+			}
+			fmt.Fprintf(g.Stdout, "would rotate the shared %s key set: key %s would become the primary; %s\n", kind, primary, then[kind])
+			continue
+		}
+		var primary string
+		var err error
+		if kind == keystone.KindCredential {
+			primary, err = keystone.RotateCredential(l, nodes)
+		} else {
+			primary, err = keystone.RotateFernet(l, nodes, keystone.MaxActiveKeys)
+		}
+		if err != nil {
+			return Exit(ExitFailure, err)
+		}
+		fmt.Fprintf(g.Stdout, "rotated the shared %s key set: key %s is the new primary; %s\n", kind, primary, then[kind])
+	}
 	return nil
 }

@@ -8,10 +8,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/cobra"
 
 	"github.com/cso-ssp/platform/internal/deploy"
@@ -162,7 +165,8 @@ func newApplyCmd(g *Globals, op string) *cobra.Command {
 	var (
 		f            tfFlags
 		autoApprove  bool
-		statusDir    string
+		bucketDir    string
+		agentBinary  string
 		phaseTimeout time.Duration
 		pollInterval time.Duration
 	)
@@ -179,8 +183,13 @@ func newApplyCmd(g *Globals, op string) *cobra.Command {
   4. application installation  wait for the frontend and backend hosts
   5. health validation         wait for every host's health steps
 
+Between 1 and 2 it publishes what the hosts need to s3://<env>-cso-files: bin/cso (the
+agent their user data fetches; --agent-binary, default this executable), and in scripts/
+the env file and target.json, the environment described from the Terraform outputs (the
+jump server syncs scripts/ to /opt/scripts). Unchanged objects are not uploaded again.
+
 Phases 2 to 5 read the status document each host's agent publishes: on AWS
-s3://<env>-cso-files/status/<host>.json, or the directory given with --status-dir.
+s3://<env>-cso-files/status/<host>.json, or <dir>/status/ with --bucket-dir.
 A host that reports a failed step stops the deploy with the host and the step named.
 Each phase is bounded (--phase-timeout overrides the defaults of 25m, 45m, 90m, 15m).
 Ctrl-C stops Terraform cleanly (its state is saved and unlocked); run the same command
@@ -231,14 +240,23 @@ Exit codes: 0 destroyed, 1 failed, 2 invalid input, 4 not confirmed or interrupt
 			d.Confirm = confirmer(g, env.Name)
 		}
 		if op != deploy.OpDestroy {
-			if statusDir != "" {
-				d.Store = status.Dir{Path: statusDir}
-			} else {
-				s3, err := status.NewS3(ctx, env.Region, status.BucketFor(env.Name))
-				if err != nil {
-					return Exit(ExitUsage, err)
+			if agentBinary == "" {
+				if agentBinary, err = os.Executable(); err != nil {
+					return Exit(ExitUsage, fmt.Errorf("find this cso binary to publish (pass --agent-binary): %w", err))
 				}
-				d.Store = s3
+			}
+			d.AgentBinary = agentBinary
+			if bucketDir != "" {
+				d.Store = status.Dir{Path: filepath.Join(bucketDir, strings.TrimSuffix(status.S3Prefix, "/"))}
+				d.Objects = deploy.DirStore{Dir: bucketDir}
+			} else {
+				cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(env.Region))
+				if err != nil {
+					return Exit(ExitUsage, fmt.Errorf("AWS configuration: %w", err))
+				}
+				client, bucket := s3.NewFromConfig(cfg), status.BucketFor(env.Name)
+				d.Store = &status.S3{Client: client, Bucket: bucket}
+				d.Objects = deploy.S3Store{Client: client, Bucket: bucket}
 			}
 		}
 		report, runErr := d.Run(ctx, op, host)
@@ -264,7 +282,8 @@ Exit codes: 0 destroyed, 1 failed, 2 invalid input, 4 not confirmed or interrupt
 	fl := cmd.Flags()
 	fl.BoolVar(&autoApprove, "auto-approve", false, "apply without asking (automation)")
 	if op != deploy.OpDestroy {
-		fl.StringVar(&statusDir, "status-dir", "", "read host status documents from this directory instead of the environment's S3 bucket (local target, tests)")
+		fl.StringVar(&bucketDir, "bucket-dir", "", "a directory standing in for the environment's S3 bucket: publish to it and read host status from its status/ (tests, rehearsals)")
+		fl.StringVar(&agentBinary, "agent-binary", "", "the Linux x86-64 cso binary the hosts run, published as bin/cso (default: this executable)")
 		fl.DurationVar(&phaseTimeout, "phase-timeout", 0, "bound of each waiting phase (default per phase: 25m, 45m, 90m, 15m)")
 		fl.DurationVar(&pollInterval, "poll-interval", 5*time.Second, "how often the host status documents are read")
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/status"
+	"github.com/cso-ssp/platform/internal/target"
 	"github.com/cso-ssp/platform/internal/tfharness"
 )
 
@@ -221,7 +222,8 @@ func TestPlanAndDeployDevHA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	statusDir := t.TempDir()
+	bucketDir := t.TempDir()
+	statusDir := filepath.Join(bucketDir, "status")
 	common := []string{"--env", "dev-ha", "--env-dir", envDir, "--terraform-dir", w.Dir()}
 
 	// plan: changes, exit 3, with a summary by resource type.
@@ -247,7 +249,7 @@ func TestPlanAndDeployDevHA(t *testing.T) {
 	agents := &fakeAgents{store: status.Dir{Path: statusDir}, env: env, statePath: statePath,
 		failAt: map[string]string{"rabbitmq-server-2": "service"}}
 	agents.start(ctx, t, hosts)
-	deployArgs := append([]string{"deploy", "--auto-approve", "--status-dir", statusDir, "--poll-interval", "100ms", "--phase-timeout", "3m", "-o", "json"}, common...)
+	deployArgs := append([]string{"deploy", "--auto-approve", "--bucket-dir", bucketDir, "--poll-interval", "100ms", "--phase-timeout", "3m", "-o", "json"}, common...)
 	code, out, stderr := runCSO(t, deployArgs...)
 	agents.wg.Wait()
 	if code != ExitFailure {
@@ -260,16 +262,27 @@ func TestPlanAndDeployDevHA(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("report JSON: %v\n%s", err, out)
 	}
-	wantStates := []string{deploy.Done, deploy.Done, deploy.Failed, deploy.Skipped, deploy.Skipped}
+	wantStates := []string{deploy.Done, deploy.Done, deploy.Done, deploy.Failed, deploy.Skipped, deploy.Skipped}
 	checkPhases(t, rep, wantStates)
 	if rep.Phases[0].Name != deploy.Infrastructure || !strings.HasPrefix(rep.Phases[0].Detail, fmt.Sprintf("%d/%d resources", len(plan.Plan.Changes), len(plan.Plan.Changes))) {
 		t.Errorf("infrastructure phase: %+v", rep.Phases[0])
 	}
-	if !strings.Contains(rep.Phases[2].Detail, "rabbitmq-server-2") || rep.Result != deploy.Failed {
+	if !strings.Contains(rep.Phases[3].Detail, "rabbitmq-server-2") || rep.Result != deploy.Failed {
 		t.Errorf("report: %+v", rep)
 	}
 	if got := instancesInState(statePath); len(got) != len(hosts) {
 		t.Fatalf("state holds %d instances, want %d", len(got), len(hosts))
+	}
+	checkPublished(t, bucketDir, env, statePath)
+	// `cso check --env` describes the AWS environment from the same outputs (printed here:
+	// its private addresses are not probed from this machine).
+	ec2TargetFile = filepath.Join(t.TempDir(), "absent", target.FileName)
+	code, described, _ := runCSO(t, append([]string{"check", "--print-target"}, common...)...)
+	if published, _ := os.ReadFile(filepath.Join(bucketDir, deploy.TargetKey)); code != ExitOK || described != string(published) {
+		t.Errorf("cso check --env dev-ha --print-target: exit %d, and it differs from the published description:\n%s", code, described)
+	}
+	if !strings.HasPrefix(rep.Phases[1].Detail, "published to "+bucketDir+": updated scripts/env.dev-ha.yaml, scripts/target.json, bin/cso") {
+		t.Errorf("publish phase: %+v", rep.Phases[1])
 	}
 
 	// The operator fixes the host and reruns its agent; the second deploy has nothing to
@@ -285,7 +298,10 @@ func TestPlanAndDeployDevHA(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
-	checkPhases(t, rep, []string{deploy.NoChanges, deploy.Done, deploy.Done, deploy.Done, deploy.Done})
+	checkPhases(t, rep, []string{deploy.NoChanges, deploy.Done, deploy.Done, deploy.Done, deploy.Done, deploy.Done})
+	if !strings.HasSuffix(rep.Phases[1].Detail, ": unchanged scripts/env.dev-ha.yaml, scripts/target.json, bin/cso") {
+		t.Errorf("a re-deploy uploaded again: %+v", rep.Phases[1])
+	}
 	if rep.Result != deploy.Done {
 		t.Errorf("result %q", rep.Result)
 	}
@@ -334,10 +350,11 @@ func TestReplaceAndDestroy(t *testing.T) {
 	w := h.Workdir(t, stackDir(t))
 	envDir, env := localEnv(t, "dev-ha")
 	statePath, _ := deploy.LocalWorkspaceState(env)
-	statusDir := t.TempDir()
+	bucketDir := t.TempDir()
+	statusDir := filepath.Join(bucketDir, "status")
 	hosts := inventory.Hosts(env)
 	common := []string{"--env", "dev-ha", "--env-dir", envDir, "--terraform-dir", w.Dir()}
-	wait := []string{"--status-dir", statusDir, "--poll-interval", "100ms", "--phase-timeout", "3m"}
+	wait := []string{"--bucket-dir", bucketDir, "--poll-interval", "100ms", "--phase-timeout", "3m"}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
@@ -358,7 +375,7 @@ func TestReplaceAndDestroy(t *testing.T) {
 	if stateSerial(statePath) != serial {
 		t.Fatal("a declined replace changed the state")
 	}
-	if code, _, _ := runCSOIn(t, "", "replace", "keystone07", "--auto-approve", "--env", "dev-ha", "--env-dir", envDir, "--terraform-dir", w.Dir(), "--status-dir", statusDir); code != ExitUsage {
+	if code, _, _ := runCSOIn(t, "", "replace", "keystone07", "--auto-approve", "--env", "dev-ha", "--env-dir", envDir, "--terraform-dir", w.Dir(), "--bucket-dir", bucketDir); code != ExitUsage {
 		t.Errorf("replace of an unknown host: exit %d, want 2", code)
 	}
 
@@ -385,7 +402,7 @@ func TestReplaceAndDestroy(t *testing.T) {
 	if len(replaced) != 1 || !strings.HasPrefix(replaced[0], "replace ") || !strings.HasSuffix(replaced[0], `aws_instance.this["keystone02"]`) {
 		t.Errorf("replace plan: %v", replaced)
 	}
-	checkPhases(t, rep, []string{deploy.Done, deploy.Skipped, deploy.Done, deploy.Skipped, deploy.Done})
+	checkPhases(t, rep, []string{deploy.Done, deploy.Done, deploy.Skipped, deploy.Done, deploy.Skipped, deploy.Done})
 	if want := fmt.Sprintf("%d/%d resources: 1 to add, %d to change, 1 to destroy", len(rep.Plan.Changes), len(rep.Plan.Changes), rep.Plan.Change); rep.Phases[0].Detail != want {
 		t.Errorf("infrastructure: %+v", rep.Phases[0])
 	}
@@ -415,9 +432,10 @@ func TestDeployApplyFails(t *testing.T) {
 	w := h.Workdir(t, filepath.Join("..", "deploy", "testdata", "stack"))
 	envDir, env := localEnv(t, "dev")
 	statePath, _ := deploy.LocalWorkspaceState(env)
-	statusDir := t.TempDir()
+	bucketDir := t.TempDir()
+	statusDir := filepath.Join(bucketDir, "status")
 	args := []string{"deploy", "--env", "dev", "--env-dir", envDir, "--terraform-dir", w.Dir(), "--auto-approve",
-		"--status-dir", statusDir, "--poll-interval", "100ms", "--phase-timeout", "2m", "-o", "json"}
+		"--bucket-dir", bucketDir, "--poll-interval", "100ms", "--phase-timeout", "2m", "-o", "json"}
 
 	t.Setenv("CSO_TEST_FAIL_APPLY", "1")
 	code, out, stderr := runCSO(t, args...)
@@ -431,7 +449,7 @@ func TestDeployApplyFails(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
-	checkPhases(t, rep, []string{deploy.Failed, deploy.Skipped, deploy.Skipped, deploy.Skipped, deploy.Skipped})
+	checkPhases(t, rep, []string{deploy.Failed, deploy.Skipped, deploy.Skipped, deploy.Skipped, deploy.Skipped, deploy.Skipped})
 	if n := len(instancesInState(statePath)); n != 0 {
 		t.Errorf("%d instances created after the failed resource they depend on", n)
 	}
@@ -445,5 +463,60 @@ func TestDeployApplyFails(t *testing.T) {
 	agents.wg.Wait()
 	if code != ExitOK {
 		t.Fatalf("deploy after the cause is gone: exit %d", code)
+	}
+}
+
+// checkPublished asserts what a deploy published to the bucket directory: this executable
+// as bin/cso, the env file, and the target description built from the Terraform outputs
+// in the state (every host with its private address, the CA, the database, the bucket).
+func checkPublished(t *testing.T, bucketDir string, env *envfile.Env, statePath string) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{deploy.AgentBinaryKey: exe, deploy.EnvFileKey(env.Name): env.Path} {
+		got, err := os.ReadFile(filepath.Join(bucketDir, key))
+		if err != nil {
+			t.Fatalf("published %s: %v", key, err)
+		}
+		w, _ := os.ReadFile(want)
+		if !bytes.Equal(got, w) {
+			t.Errorf("published %s differs from %s", key, want)
+		}
+	}
+	tg, err := target.Load(filepath.Join(bucketDir, deploy.TargetKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Outputs map[string]struct{ Value json.RawMessage }
+	}
+	data, _ := os.ReadFile(statePath)
+	if err := json.Unmarshal(data, &st); err != nil {
+		t.Fatal(err)
+	}
+	var outHosts map[string]struct {
+		PrivateIP string `json:"private_ip"`
+	}
+	var db struct{ Endpoint string }
+	var ca string
+	_ = json.Unmarshal(st.Outputs["hosts"].Value, &outHosts)
+	_ = json.Unmarshal(st.Outputs["database"].Value, &db)
+	_ = json.Unmarshal(st.Outputs["root_ca_certificate_pem"].Value, &ca)
+	if tg.Env != env.Name || tg.Kind != target.KindAWS || tg.Region != env.Region || tg.StatusBucket != status.BucketFor(env.Name) {
+		t.Errorf("target: env %q kind %q region %q bucket %q", tg.Env, tg.Kind, tg.Region, tg.StatusBucket)
+	}
+	if tg.MySQL == "" || tg.MySQL != db.Endpoint || ca == "" || tg.CAPEM != ca {
+		t.Errorf("target: mysql %q (output %q), CA from the outputs: %v", tg.MySQL, db.Endpoint, tg.CAPEM == ca)
+	}
+	hosts := inventory.Hosts(env)
+	if len(tg.Hosts) != len(hosts) {
+		t.Fatalf("target has %d hosts, the env file %d", len(tg.Hosts), len(hosts))
+	}
+	for i, h := range tg.Hosts {
+		if h.Name != hosts[i].Name || h.Address == "" || h.Address != outHosts[h.Name].PrivateIP || len(h.Ports) == 0 {
+			t.Errorf("target host %d: %s at %q (output %q), ports %v", i, h.Name, h.Address, outHosts[h.Name].PrivateIP, h.Ports)
+		}
 	}
 }

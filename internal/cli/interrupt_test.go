@@ -59,9 +59,10 @@ func testInterrupt(t *testing.T, h *tfharness.Harness, bin, stack, marker string
 	if err != nil {
 		t.Fatal(err)
 	}
-	statusDir := t.TempDir()
+	bucketDir := t.TempDir()
+	statusDir := filepath.Join(bucketDir, "status")
 	args := []string{"deploy", "--env", "dev-ha", "--env-dir", envDir, "--terraform-dir", w.Dir(), "--auto-approve",
-		"--status-dir", statusDir, "--poll-interval", "100ms", "--phase-timeout", "2m"}
+		"--bucket-dir", bucketDir, "--poll-interval", "100ms", "--phase-timeout", "2m"}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()

@@ -85,6 +85,11 @@ type Deployer struct {
 	Command string
 	// OnApplyStart is called as each resource operation starts (tests interrupt there).
 	OnApplyStart func(addr, action string)
+	// Objects is the environment's files bucket: after Terraform, the agent binary
+	// (AgentBinary), the env file and the target description built from the outputs are
+	// published there for the hosts' user data and agents. nil: nothing is published.
+	Objects     ObjectStore
+	AgentBinary string
 
 	report *Report
 }
@@ -159,9 +164,18 @@ func (d *Deployer) statusPhases(op string) []Phase {
 
 func (d *Deployer) run(ctx context.Context, op, host string) error {
 	phases := d.statusPhases(op)
+	publishing := d.Objects != nil && op != OpDestroy
+	// later are the phases after Terraform, skipped when it does not complete.
+	var later []string
+	if publishing {
+		later = append(later, PublishPhase)
+	}
+	for _, p := range phases {
+		later = append(later, p.Name)
+	}
 	skipRest := func(from int, why string) {
-		for _, p := range phases[from:] {
-			d.phase(p.Name, Skipped, why, 0)
+		for _, name := range later[from:] {
+			d.phase(name, Skipped, why, 0)
 		}
 	}
 	infraStart := time.Now()
@@ -246,11 +260,42 @@ func (d *Deployer) run(ctx context.Context, op, host string) error {
 		d.phase(Infrastructure, Done, detail, time.Since(infraStart))
 	}
 
+	if publishing {
+		start := time.Now()
+		detail, err := d.publish(ctx)
+		if err != nil {
+			state := Failed
+			if isInterrupt(ctx, err) {
+				state, err = Interrupted, interrupted(PublishPhase)
+			}
+			d.phase(PublishPhase, state, err.Error(), time.Since(start))
+			skipRest(1, PublishPhase+" "+state)
+			return err
+		}
+		d.phase(PublishPhase, Done, detail, time.Since(start))
+	}
 	if d.Store == nil {
-		skipRest(0, "no status store")
+		skipRest(len(later)-len(phases), "no status store")
 		return nil
 	}
 	return d.waitPhases(ctx, phases, hosts)
+}
+
+// PublishPhase uploads what the hosts need from the bucket (between LLD 8.2 steps 1 and 2).
+const PublishPhase = "publish agent files"
+
+// publish describes the environment from the Terraform outputs and uploads the agent
+// binary, the env file and that description.
+func (d *Deployer) publish(ctx context.Context) (string, error) {
+	t, err := d.TF.outputsTarget(ctx)
+	if err != nil {
+		return "", err
+	}
+	arts, err := Artifacts(d.Env, d.AgentBinary, t)
+	if err != nil {
+		return "", err
+	}
+	return Publish(ctx, d.Objects, arts)
 }
 
 // apply applies the saved plan with the progress view; detail says how far it got.

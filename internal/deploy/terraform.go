@@ -19,6 +19,7 @@ import (
 	tfjson "github.com/hashicorp/terraform-json"
 
 	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/target"
 )
 
 // FindTerraform returns the terraform executable: flag, then $CSO_TERRAFORM, then PATH.
@@ -269,4 +270,34 @@ func FindInstance(st *tfjson.State, host string) string {
 		return ""
 	}
 	return walk(st.Values.RootModule)
+}
+
+// Outputs returns the root module's outputs (terraform output -json) of an initialised
+// working directory.
+func (t *Terraform) Outputs(ctx context.Context) (target.Outputs, error) {
+	outs, err := t.tf.Output(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("terraform output: %w", err)
+	}
+	m := target.Outputs{}
+	for k, o := range outs {
+		m[k] = o.Value
+	}
+	return m, nil
+}
+
+// Target initialises Terraform and describes the applied environment from its outputs.
+func (t *Terraform) Target(ctx context.Context) (*target.Target, error) {
+	if err := t.Init(ctx); err != nil {
+		return nil, err
+	}
+	return t.outputsTarget(ctx)
+}
+
+func (t *Terraform) outputsTarget(ctx context.Context) (*target.Target, error) {
+	outs, err := t.Outputs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return target.FromOutputs(t.Env, outs)
 }

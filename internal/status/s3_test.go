@@ -3,35 +3,21 @@ package status
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/cso-ssp/platform/internal/awsfake"
 )
 
-// fakeS3 serves gofakes3 on 127.0.0.1 and returns a client for it.
+// fakeS3 serves an S3 stand-in on 127.0.0.1 and returns a client for it.
 func fakeS3(t *testing.T, buckets ...string) *s3.Client {
 	t.Helper()
-	be := s3mem.New()
-	for _, b := range buckets {
-		if err := be.CreateBucket(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	srv := httptest.NewServer(gofakes3.New(be).Server())
-	t.Cleanup(srv.Close)
-	return s3.New(s3.Options{
-		Region:       "eu-west-2",
-		BaseEndpoint: aws.String(srv.URL),
-		UsePathStyle: true,
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
+	_, c := awsfake.S3(t, buckets...)
+	return c
 }
 
 func TestS3Store(t *testing.T) {

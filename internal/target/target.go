@@ -20,12 +20,20 @@ const FileName = "target.json"
 // Target is a running environment.
 type Target struct {
 	Env   string           `json:"env"`
-	Kind  string           `json:"kind"` // "local" or "aws"
+	Kind  string           `json:"kind"` // KindLocal or KindAWS
 	Hosts []inventory.Host `json:"hosts"`
+	// Region is the AWS region (kind aws): status in S3 and secrets in Secrets Manager there.
+	Region string `json:"region,omitempty"`
 	// CACert is the PEM file of the project CA; every TLS endpoint is verified against it.
 	CACert string `json:"ca_cert"`
+	// CAPEM is the CA certificate itself (kind aws, from the Terraform outputs); when set it
+	// is used instead of reading CACert, so the description is complete on any machine.
+	CAPEM string `json:"ca_pem,omitempty"`
 	// MySQL is the database server (RDS endpoint, or local MariaDB) as host:port.
 	MySQL string `json:"mysql"`
+	// MySQLCA is a PEM bundle that signs the database server's certificate (the RDS CA
+	// bundle); kind aws connects with TLS always, verified when this is set.
+	MySQLCA string `json:"mysql_ca,omitempty"`
 	// StatusDir is the directory status store (local) or "" when status is in S3.
 	StatusDir string `json:"status_dir,omitempty"`
 	// StatusBucket is the S3 bucket whose status/ prefix holds host status (AWS).
@@ -57,9 +65,33 @@ func Load(path string) (*Target, error) {
 	return &t, nil
 }
 
+// Marshal returns the description as the indented JSON that Save writes.
+func (t *Target) Marshal() ([]byte, error) {
+	data, err := json.MarshalIndent(t, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(data, '\n'), nil
+}
+
+// CACertPEM returns the project CA certificate: CAPEM, else the content of CACert.
+func (t *Target) CACertPEM() ([]byte, error) {
+	if t.CAPEM != "" {
+		return []byte(t.CAPEM), nil
+	}
+	if t.CACert == "" {
+		return nil, fmt.Errorf("the target description names no CA certificate (ca_cert)")
+	}
+	pem, err := os.ReadFile(t.CACert)
+	if err != nil {
+		return nil, fmt.Errorf("read CA certificate: %w", err)
+	}
+	return pem, nil
+}
+
 // Save writes t to path atomically.
 func (t *Target) Save(path string) error {
-	data, err := json.MarshalIndent(t, "", "  ")
+	data, err := t.Marshal()
 	if err != nil {
 		return err
 	}
@@ -67,7 +99,7 @@ func (t *Target) Save(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)

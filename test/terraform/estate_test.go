@@ -377,7 +377,7 @@ func (x *checker) userData(t *testing.T) {
 			fmt.Sprintf("mount_efs %q %q %q", fs["ssl-certs"].str("id"), ap["ssl-certs"].str("id"), "/opt/ssl-certs"),
 			"efs _netdev,noresvport,tls,accesspoint=",
 			fmt.Sprintf(`"s3://%s-cso-files/bin/cso"`, x.c.name),
-			fmt.Sprintf(`cso agent --env "%s" --role "%s" --index "%d"`, x.c.name, h.role, h.index),
+			fmt.Sprintf(`cso agent --env "%s" --role "%s" --index "%d" --region "%s"`, x.c.name, h.role, h.index, x.ef.Region),
 		} {
 			if !strings.Contains(ud, want) {
 				t.Errorf("%s: user data lacks %q", h.name, want)

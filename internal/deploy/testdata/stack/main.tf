@@ -73,3 +73,41 @@ module "compute" {
 output "subnets" {
   value = { for k, s in aws_subnet.this : k => s.cidr_block }
 }
+
+# The outputs `cso deploy` builds the target description from (as terraform/ has them).
+output "hosts" {
+  value = {
+    for name, i in module.compute.instances : name => {
+      role       = startswith(name, "keystone") ? "keystone" : split("-", name)[0]
+      index      = tonumber(regex("[0-9]+$", name))
+      private_ip = i.private_ip
+      fqdn       = "${name}.${terraform.workspace}.cso.ss"
+    }
+  }
+}
+
+output "database" {
+  value = { endpoint = "mysql.${terraform.workspace}.cso.ss:3306" }
+}
+
+output "buckets" {
+  value = { files = "${terraform.workspace}-cso-files" }
+}
+
+# A fixed, public, test-only certificate: the stand-in has no tls provider.
+output "root_ca_certificate_pem" {
+  value = <<-EOT
+    -----BEGIN CERTIFICATE-----
+    MIIBrjCCAVWgAwIBAgIUShXzdQtVNUvbQvO6aXN1Ks9oAjMwCgYIKoZIzj0EAwIw
+    LDEqMCgGA1UEAwwhY3NvIHN0YW5kLWluIHN0YWNrIENBICh0ZXN0IG9ubHkpMCAX
+    DTI2MTEyNjA5MTc0N1oYDzIxMjYxMTAyMDkxNzQ3WjAsMSowKAYDVQQDDCFjc28g
+    c3RhbmQtaW4gc3RhY2sgQ0EgKHRlc3Qgb25seSkwWTATBgcqhkjOPQIBBggqhkjO
+    PQMBBwNCAATNE11PEf8ij9UtTgidMbZ433yDfa1e2tlwnB5wbsreN7fZTb2UdxMh
+    9JEWaDlx2EdmeSXPaYfVsOZhHkTARczto1MwUTAdBgNVHQ4EFgQUBABRiygpqxG2
+    nc/g5jaiioB8fYYwHwYDVR0jBBgwFoAUBABRiygpqxG2nc/g5jaiioB8fYYwDwYD
+    VR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNHADBEAiAAppWmd2YNREc4cS1FLmxU
+    H502btxLYIr7BZ5X5nHMdwIgGGW6alJV2Ql+lNPFm5R/Ly2eImxLFqiQeVjXcRdA
+    UN0=
+    -----END CERTIFICATE-----
+  EOT
+}

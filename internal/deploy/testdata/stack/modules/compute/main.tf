@@ -21,3 +21,7 @@ resource "aws_instance" "this" {
   subnet_id     = var.subnet_ids[0]
   tags          = { Name = each.key }
 }
+
+output "instances" {
+  value = { for k, i in aws_instance.this : k => { id = i.id, private_ip = i.private_ip } }
+}

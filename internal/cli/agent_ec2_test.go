@@ -1,0 +1,45 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/deploy"
+)
+
+// An EC2 host has no checkout: the agent reads the env file `cso deploy` published to the
+// bucket, and says what is wrong when it is missing or broken.
+func TestEC2AgentReadsThePublishedEnvFile(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "environments", "env.dev-ha.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := agent.DirBucket{Dir: t.TempDir()}
+	g := &Globals{EnvDir: t.TempDir()} // empty: like / on a fresh host
+	ctx := context.Background()
+
+	if _, err := ec2Env(ctx, g, "dev-ha", bucket); err == nil || !strings.Contains(err.Error(), "has cso deploy published it?") {
+		t.Fatalf("nothing published: %v", err)
+	}
+	if err := (deploy.DirStore{Dir: bucket.Dir}).Put(ctx, deploy.EnvFileKey("dev-ha"), data, ""); err != nil {
+		t.Fatal(err)
+	}
+	env, err := ec2Env(ctx, g, "dev-ha", bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.Name != "dev-ha" || !env.HA || env.Region == "" {
+		t.Errorf("env %+v", env)
+	}
+	// A broken published file is reported with its location.
+	if err := (deploy.DirStore{Dir: bucket.Dir}).Put(ctx, deploy.EnvFileKey("dev-ha"), []byte("name: dev-ha\nha: [\n"), ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ec2Env(ctx, g, "dev-ha", bucket); err == nil || !strings.Contains(err.Error(), "scripts/env.dev-ha.yaml") {
+		t.Errorf("broken env file: %v", err)
+	}
+}

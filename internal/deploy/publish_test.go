@@ -1,0 +1,92 @@
+package deploy
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/cso-ssp/platform/internal/awsfake"
+)
+
+// Publish uploads what changed and only that, to S3 (gofakes3) and to a directory alike.
+func TestPublish(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, client := awsfake.S3(t, "dev-ha-cso-files")
+	stores := map[string]ObjectStore{
+		"s3":  S3Store{Client: client, Bucket: "dev-ha-cso-files"},
+		"dir": DirStore{Dir: t.TempDir()},
+	}
+	for name, st := range stores {
+		t.Run(name, func(t *testing.T) {
+			arts := []Artifact{{Key: "scripts/env.dev-ha.yaml", Data: []byte("a: 1\n")}, {Key: "bin/cso", Data: []byte("binary v1")}}
+			got, err := Publish(ctx, st, arts)
+			if err != nil || !strings.HasSuffix(got, ": updated scripts/env.dev-ha.yaml, bin/cso") {
+				t.Fatalf("first publish: %q, %v", got, err)
+			}
+			got, err = Publish(ctx, st, arts)
+			if err != nil || !strings.HasSuffix(got, ": unchanged scripts/env.dev-ha.yaml, bin/cso") {
+				t.Fatalf("second publish: %q, %v", got, err)
+			}
+			arts[1].Data = []byte("binary v2")
+			got, err = Publish(ctx, st, arts)
+			if err != nil || !strings.HasSuffix(got, ": updated bin/cso; unchanged scripts/env.dev-ha.yaml") {
+				t.Fatalf("new binary: %q, %v", got, err)
+			}
+			var body []byte
+			switch s := st.(type) {
+			case S3Store:
+				out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String("bin/cso")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				buf := make([]byte, 64)
+				n, _ := out.Body.Read(buf)
+				body = buf[:n]
+				out.Body.Close()
+			case DirStore:
+				body, _ = os.ReadFile(filepath.Join(s.Dir, "bin", "cso"))
+			}
+			if string(body) != "binary v2" {
+				t.Errorf("bin/cso holds %q", body)
+			}
+		})
+	}
+	if _, err := Publish(ctx, S3Store{Client: client, Bucket: "no-such-bucket"}, []Artifact{{Key: "bin/cso", Data: []byte("x")}}); err == nil ||
+		!strings.Contains(err.Error(), "publish bin/cso to s3://no-such-bucket") {
+		t.Errorf("missing bucket: %v", err)
+	}
+}
+
+// The hosts run Linux on x86-64: anything else is refused before a byte is uploaded.
+func TestArtifactsRefuseAForeignBinary(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "cso")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho not a binary\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkLinuxAMD64(script, []byte("#!/bin/sh\n")); err == nil || !strings.Contains(err.Error(), "GOOS=linux GOARCH=amd64") {
+		t.Errorf("a shell script: %v", err)
+	}
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		return // this test binary is the positive case only on linux/amd64, where CI runs
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkLinuxAMD64(exe, data); err != nil {
+		t.Errorf("this test binary: %v", err)
+	}
+}

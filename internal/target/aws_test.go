@@ -1,0 +1,116 @@
+package target
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/inventory"
+)
+
+const testPEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+func loadEnv(t *testing.T, name string) *envfile.Env {
+	t.Helper()
+	env, err := envfile.Load(filepath.Join("..", "..", "environments", "env."+name+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// outputsFor returns the outputs Terraform would print for every host of env.
+func outputsFor(t *testing.T, env *envfile.Env) Outputs {
+	hosts := map[string]any{}
+	for i, h := range inventory.Hosts(env) {
+		hosts[h.Name] = map[string]any{"role": string(h.Role), "index": h.Index, "private_ip": fmt.Sprintf("10.2.128.%d", 10+i),
+			"fqdn": h.FQDN, "instance_type": h.InstanceType, "availability_zone": h.AZ, "instance_id": fmt.Sprintf("i-%017d", i)}
+	}
+	out := Outputs{}
+	for k, v := range map[string]any{
+		"hosts":                   hosts,
+		"database":                map[string]any{"endpoint": "dev-ha-cso.abc.eu-west-2.rds.amazonaws.com:3306", "hostname": "mysql." + env.Name + ".cso.ss"},
+		"buckets":                 map[string]any{"files": env.Name + "-cso-files", "logs": env.Name + "-cso-logs"},
+		"root_ca_certificate_pem": testPEM,
+	} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[k] = b
+	}
+	return out
+}
+
+func TestFromOutputs(t *testing.T) {
+	env := loadEnv(t, "dev-ha")
+	tg, err := FromOutputs(env, outputsFor(t, env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tg.Kind != KindAWS || tg.Env != "dev-ha" || tg.Region != env.Region || tg.CAPEM != testPEM ||
+		tg.StatusBucket != "dev-ha-cso-files" || tg.MySQL != "dev-ha-cso.abc.eu-west-2.rds.amazonaws.com:3306" || tg.SharedDir != EC2Scripts {
+		t.Errorf("target %+v", tg)
+	}
+	want := inventory.Hosts(env)
+	if len(tg.Hosts) != len(want) {
+		t.Fatalf("%d hosts, want %d", len(tg.Hosts), len(want))
+	}
+	for i, h := range tg.Hosts {
+		if h.Name != want[i].Name || h.Address != fmt.Sprintf("10.2.128.%d", 10+i) || h.Ports[inventory.PortKeystone] != want[i].Ports[inventory.PortKeystone] {
+			t.Errorf("host %d: %+v", i, h)
+		}
+	}
+	pem, err := tg.CACertPEM()
+	if err != nil || string(pem) != testPEM {
+		t.Errorf("CACertPEM: %q, %v", pem, err)
+	}
+}
+
+// The env file and the applied infrastructure must agree; each difference is named.
+func TestFromOutputsRefusesDifferences(t *testing.T) {
+	env := loadEnv(t, "dev-ha")
+	cases := []struct {
+		name   string
+		change func(Outputs)
+		want   string
+	}{
+		{"not applied", func(o Outputs) { delete(o, "hosts") }, `terraform output "hosts" is missing: apply the environment first`},
+		{"host missing", func(o Outputs) { editHosts(t, o, func(h map[string]any) { delete(h, "keystone02") }) },
+			"keystone02 is in dev-ha's env file but has no instance in the Terraform outputs"},
+		{"extra host", func(o Outputs) {
+			editHosts(t, o, func(h map[string]any) {
+				h["keystone03"] = map[string]any{"role": "keystone", "index": 3, "private_ip": "10.2.128.99"}
+			})
+		}, "keystone03 has an instance in the Terraform outputs but is not in dev-ha's env file"},
+		{"bad address", func(o Outputs) {
+			editHosts(t, o, func(h map[string]any) { h["jump-server-1"].(map[string]any)["private_ip"] = "" })
+		}, `jump-server-1: private_ip "" is not an IP address`},
+		{"no CA", func(o Outputs) { o["root_ca_certificate_pem"] = json.RawMessage(`"none"`) }, "holds no PEM certificate"},
+		{"bad database", func(o Outputs) { o["database"] = json.RawMessage(`{"endpoint":"mysql"}`) }, `"database".endpoint "mysql" is not host:port`},
+		{"bad shape", func(o Outputs) { o["buckets"] = json.RawMessage(`["x"]`) }, `terraform output "buckets": unexpected shape`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := outputsFor(t, env)
+			c.change(o)
+			_, err := FromOutputs(env, o)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+func editHosts(t *testing.T, o Outputs, edit func(map[string]any)) {
+	var h map[string]any
+	if err := json.Unmarshal(o["hosts"], &h); err != nil {
+		t.Fatal(err)
+	}
+	edit(h)
+	b, _ := json.Marshal(h)
+	o["hosts"] = b
+}
