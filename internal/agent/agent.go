@@ -44,6 +44,13 @@ type Role interface {
 	Steps(rt *Runtime) ([]Step, error)
 }
 
+// FactReporter is implemented by roles that publish facts about the converged host in its
+// status document (e.g. a fingerprint of the Keystone key sets), so that checks can compare
+// hosts whose files they cannot read.
+type FactReporter interface {
+	Facts(rt *Runtime) map[string]string
+}
+
 // Paths says where a role puts things on this host. On EC2 these are the LLD's paths
 // (/opt/ssl-certs, /opt/scripts, /etc, /var/lib, /var/log); locally every host gets its own
 // tree under the local target's directory, so several "hosts" share one machine.

@@ -93,6 +93,9 @@ func Run(ctx context.Context, rt *Runtime, role Role, store status.Store) (Resul
 		publish()
 	}
 	doc.State, doc.Step, doc.FinishedAt = status.StateDone, "", time.Now().UTC()
+	if fr, ok := role.(FactReporter); ok && !rt.DryRun {
+		doc.Facts = fr.Facts(rt)
+	}
 	publish()
 	res.Steps = doc.Steps
 	return res, nil

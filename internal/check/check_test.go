@@ -235,7 +235,7 @@ func TestCAProbe(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := New(&target.Target{CACert: tc.ca.File}, Options{})
-			o := c.caProbe(tc.ca.File)(context.Background())
+			o := c.caProbe(tc.ca.File, "")(context.Background())
 			if o.Status != tc.status || !strings.Contains(o.Detail, tc.detail) || !strings.Contains(o.Detail, tc.ca.File) {
 				t.Errorf("%s %q, want %s with %q and the file name", o.Status, o.Detail, tc.status, tc.detail)
 			}

@@ -60,14 +60,8 @@ func (c *Checker) sharedStore(context.Context) Outcome {
 
 // setupStatus grades a host's agent status document.
 func (c *Checker) setupStatus(ctx context.Context, host string) Outcome {
-	store := c.opts.Status
-	if store == nil && c.t.StatusDir != "" {
-		store = status.Dir{Path: c.t.StatusDir}
-	}
+	store := c.statusStore()
 	if store == nil {
-		if c.t.StatusBucket != "" {
-			return warn("status is in s3://%s/status/ and no S3 store was given to the check", c.t.StatusBucket)
-		}
 		return fail("the target description names no status store")
 	}
 	h, err := store.Get(ctx, host)
@@ -106,4 +100,16 @@ func stepDetail(h status.Host, name string) string {
 		}
 	}
 	return ""
+}
+
+// statusStore is where the hosts' status documents are: the option, else the target's
+// status directory; nil when there is none.
+func (c *Checker) statusStore() status.Store {
+	if c.opts.Status != nil {
+		return c.opts.Status
+	}
+	if c.t.StatusDir != "" {
+		return status.Dir{Path: c.t.StatusDir}
+	}
+	return nil
 }

@@ -3,19 +3,18 @@ package check
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/status"
 )
 
 // keystoneURL is the HTTPS base URL of a Keystone node.
@@ -76,13 +75,13 @@ func (c *Checker) keystoneProbes() []Probe {
 		}
 	}
 	ps = append(ps, Probe{Check: "keystone fernet keys", Target: "keystone cluster", Group: GroupKeystone,
-		Run: func(context.Context) Outcome { return c.compareFernet(nodes) }})
+		Run: func(ctx context.Context) Outcome { return c.compareFernet(ctx, nodes) }})
 	return ps
 }
 
 // issueToken asks node for a project-scoped token with the admin credentials.
 func (c *Checker) issueToken(ctx context.Context, node inventory.Host) (string, error) {
-	pw, err := c.secret(secretKeystoneAdmin)
+	pw, err := c.secret(ctx, secretKeystoneAdmin)
 	if err != nil {
 		return "", err
 	}
@@ -148,15 +147,12 @@ func keystoneMessage(body []byte) string {
 	return snippet(body)
 }
 
-// fernetSet is a node's key repository: key index -> SHA-256 of the key file.
-type fernetSet map[string][sha256.Size]byte
-
-func readFernet(dir string) (fernetSet, error) {
+func readFernet(dir string) (status.KeyDigests, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	set := fernetSet{}
+	keys := map[string][]byte{}
 	for _, e := range entries {
 		if !e.Type().IsRegular() {
 			continue
@@ -168,32 +164,72 @@ func readFernet(dir string) (fernetSet, error) {
 		if err != nil {
 			return nil, err
 		}
-		set[e.Name()] = sha256.Sum256(bytes.TrimSpace(b))
+		keys[e.Name()] = b
 	}
-	if len(set) == 0 {
+	if len(keys) == 0 {
 		return nil, fmt.Errorf("%s holds no fernet keys (files 0, 1, ...)", dir)
 	}
-	return set, nil
+	return status.DigestKeys(keys), nil
+}
+
+// fernetSets returns each Keystone node's fernet key set: read from its key directory when
+// the target names them (local target), else as the node's agent last published it in its
+// status document (AWS, where the check cannot read the nodes' files). source says which.
+func (c *Checker) fernetSets(ctx context.Context, nodes []inventory.Host) (sets map[string]status.KeyDigests, problems []string, source string) {
+	sets = map[string]status.KeyDigests{}
+	if len(c.t.FernetKeyDirs) > 0 {
+		for _, n := range nodes {
+			dir, found := c.t.FernetKeyDirs[n.Name]
+			if !found {
+				problems = append(problems, fmt.Sprintf("%s: no fernet key directory in the target description", n.Name))
+				continue
+			}
+			set, err := readFernet(dir)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %v", n.Name, err))
+				continue
+			}
+			sets[n.Name] = set
+		}
+		return sets, problems, "key directories"
+	}
+	store := c.statusStore()
+	if store == nil {
+		return nil, nil, ""
+	}
+	for _, n := range nodes {
+		doc, err := store.Get(ctx, n.Name)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", n.Name, err))
+			continue
+		}
+		fact, found := doc.Facts[status.FactFernetKeys]
+		if !found {
+			problems = append(problems, fmt.Sprintf("%s: its agent has published no fernet key digests (setup %s; run the agent to completion)", n.Name, doc.State))
+			continue
+		}
+		set, err := status.ParseKeyDigests(fact)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: status document: %v", n.Name, err))
+			continue
+		}
+		sets[n.Name] = set
+	}
+	return sets, problems, "as each node's agent last published them"
 }
 
 // compareFernet checks that every Keystone node holds the same fernet key set; the detail
 // names each node that differs from the first and how.
-func (c *Checker) compareFernet(nodes []inventory.Host) Outcome {
-	if len(c.t.FernetKeyDirs) == 0 {
-		return warn("the target description lists no fernet key directories: key sets not compared (cross-validation still runs)")
+func (c *Checker) compareFernet(ctx context.Context, nodes []inventory.Host) Outcome {
+	sets, problems, source := c.fernetSets(ctx, nodes)
+	if source == "" {
+		return warn("neither fernet key directories nor a status store in the target description: key sets not compared (cross-validation still runs)")
 	}
-	var ref fernetSet
+	var ref status.KeyDigests
 	var refName string
-	var problems []string
 	for _, n := range nodes {
-		dir, found := c.t.FernetKeyDirs[n.Name]
+		set, found := sets[n.Name]
 		if !found {
-			problems = append(problems, fmt.Sprintf("%s: no fernet key directory in the target description", n.Name))
-			continue
-		}
-		set, err := readFernet(dir)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %v", n.Name, err))
 			continue
 		}
 		if ref == nil {
@@ -207,12 +243,12 @@ func (c *Checker) compareFernet(nodes []inventory.Host) Outcome {
 	if len(problems) > 0 {
 		return fail("%s", strings.Join(problems, "; "))
 	}
-	return ok("%d nodes hold the same %d keys (%s)", len(nodes), len(ref), strings.Join(sortedKeys(ref), ","))
+	return ok("%d nodes hold the same %d keys (%s; %s)", len(nodes), len(ref), strings.Join(ref.Names(), ","), source)
 }
 
-func diffFernet(an string, a fernetSet, bn string, b fernetSet) string {
+func diffFernet(an string, a status.KeyDigests, bn string, b status.KeyDigests) string {
 	var d []string
-	for _, k := range sortedKeys(a) {
+	for _, k := range a.Names() {
 		hb, in := b[k]
 		switch {
 		case !in:
@@ -221,23 +257,10 @@ func diffFernet(an string, a fernetSet, bn string, b fernetSet) string {
 			d = append(d, fmt.Sprintf("key %s differs", k))
 		}
 	}
-	for _, k := range sortedKeys(b) {
+	for _, k := range b.Names() {
 		if _, in := a[k]; !in {
 			d = append(d, fmt.Sprintf("key %s only on %s", k, bn))
 		}
 	}
 	return strings.Join(d, ", ")
-}
-
-func sortedKeys(s fernetSet) []string {
-	ks := make([]string, 0, len(s))
-	for k := range s {
-		ks = append(ks, k)
-	}
-	sort.Slice(ks, func(i, j int) bool {
-		a, _ := strconv.Atoi(ks[i])
-		b, _ := strconv.Atoi(ks[j])
-		return a < b
-	})
-	return ks
 }

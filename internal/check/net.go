@@ -102,10 +102,17 @@ func (c *Checker) certProbe(fqdn string, port int) func(context.Context) Outcome
 	}
 }
 
-// caProbe checks the CA certificate file.
-func (c *Checker) caProbe(path string) func(context.Context) Outcome {
+// caProbe checks the CA certificate: the file at path, or the PEM the description carries.
+func (c *Checker) caProbe(path, inline string) func(context.Context) Outcome {
 	return func(context.Context) Outcome {
-		cert, err := readCert(path)
+		var cert *x509.Certificate
+		var err error
+		if inline != "" {
+			path = "ca_pem of the target description"
+			cert, err = parseCert(path, []byte(inline))
+		} else {
+			cert, err = readCert(path)
+		}
 		if err != nil {
 			return fail("%v", err)
 		}
@@ -158,6 +165,10 @@ func readCert(path string) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read CA certificate: %w", err)
 	}
+	return parseCert(path, data)
+}
+
+func parseCert(path string, data []byte) (*x509.Certificate, error) {
 	block, _ := pem.Decode(data)
 	if block == nil || block.Type != "CERTIFICATE" {
 		return nil, fmt.Errorf("%s: no PEM CERTIFICATE block", path)

@@ -31,9 +31,18 @@ type Options struct {
 	// RabbitMQUser is the management API user (default ssp_user, password from the secret
 	// rabbitmq-ssp-password).
 	RabbitMQUser string
-	// Status is the status store to read (default: the target's StatusDir); an AWS
-	// environment passes its S3 store.
+	// Status is the status store to read (default: the target's StatusDir, or for a target
+	// of kind aws the status/ prefix of its bucket).
 	Status status.Store
+	// Secrets looks up the environment's generated secrets (default: the target's
+	// SecretsDir, or for a target of kind aws Secrets Manager in its region).
+	Secrets SecretLookup
+}
+
+// SecretLookup reads one secret by its agent name (agent.LocalSecrets and agent.AWSSecrets
+// implement it); ok is false when the secret does not exist.
+type SecretLookup interface {
+	Lookup(ctx context.Context, name string) (value string, ok bool, err error)
 }
 
 func (o *Options) defaults() {
@@ -82,6 +91,7 @@ type Checker struct {
 // New prepares a Checker for t. Problems with the CA are reported by the probes, not here.
 func New(t *target.Target, o Options) *Checker {
 	o.defaults()
+	o.awsDefaults(t)
 	c := &Checker{t: t, opts: o, dial: &dialer{addrs: map[string]string{}}}
 	c.dial.net.Timeout = o.Timeout
 	for _, h := range t.Hosts {
@@ -90,14 +100,12 @@ func New(t *target.Target, o Options) *Checker {
 			c.dial.addrs[strings.ToLower(a)] = h.Address
 		}
 	}
-	if t.CACert == "" {
-		c.caErr = fmt.Errorf("the target description names no CA certificate (ca_cert)")
-	} else if pem, err := os.ReadFile(t.CACert); err != nil {
-		c.caErr = fmt.Errorf("read CA certificate: %w", err)
+	if pem, err := t.CACertPEM(); err != nil {
+		c.caErr = err
 	} else {
 		c.roots = x509.NewCertPool()
 		if !c.roots.AppendCertsFromPEM(pem) {
-			c.roots, c.caErr = nil, fmt.Errorf("%s holds no PEM certificate", t.CACert)
+			c.roots, c.caErr = nil, fmt.Errorf("the CA certificate of the target description (%s) holds no PEM certificate", firstNonEmpty(t.CACert, "ca_pem"))
 		}
 	}
 	c.tr = &http.Transport{
@@ -131,7 +139,17 @@ func (c *Checker) Run(ctx context.Context) *Report {
 }
 
 // secret reads one generated secret of the environment.
-func (c *Checker) secret(name string) (string, error) {
+func (c *Checker) secret(ctx context.Context, name string) (string, error) {
+	if c.opts.Secrets != nil {
+		v, ok, err := c.opts.Secrets.Lookup(ctx, name)
+		switch {
+		case err != nil:
+			return "", fmt.Errorf("secret %s: %w", name, err)
+		case !ok:
+			return "", fmt.Errorf("secret %s does not exist (has the jump server's agent run?)", name)
+		}
+		return v, nil
+	}
 	if c.t.SecretsDir == "" {
 		return "", fmt.Errorf("secret %s: the target description has no secrets_dir (on AWS secrets are in Secrets Manager, not readable here)", name)
 	}
@@ -156,8 +174,8 @@ var tlsPorts = map[string]bool{
 func (c *Checker) Probes() []Probe {
 	var ps []Probe
 	add := func(p Probe) { ps = append(ps, p) }
-	if c.t.CACert != "" {
-		add(Probe{Check: "ca certificate", Target: "ca", Group: GroupCert, Run: c.caProbe(c.t.CACert)})
+	if c.t.CACert != "" || c.t.CAPEM != "" {
+		add(Probe{Check: "ca certificate", Target: "ca", Group: GroupCert, Run: c.caProbe(c.t.CACert, c.t.CAPEM)})
 	} else {
 		add(Probe{Check: "ca certificate", Target: "ca", Group: GroupCert, Run: func(context.Context) Outcome { return fail("%v", c.caErr) }})
 	}

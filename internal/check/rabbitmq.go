@@ -18,8 +18,8 @@ func managementURL(h inventory.Host) string {
 }
 
 // rabbitAuth returns the Basic credentials of the management API user.
-func (c *Checker) rabbitAuth() (http.Header, error) {
-	pw, err := c.secret(secretRabbitMQ)
+func (c *Checker) rabbitAuth(ctx context.Context) (http.Header, error) {
+	pw, err := c.secret(ctx, secretRabbitMQ)
 	if err != nil {
 		return nil, err
 	}
@@ -30,7 +30,7 @@ func (c *Checker) rabbitAuth() (http.Header, error) {
 
 // rabbitGet requests path from node's management API and decodes a 200 answer into v.
 func (c *Checker) rabbitGet(ctx context.Context, node inventory.Host, path string, v any) (int, []byte, error) {
-	hdr, err := c.rabbitAuth()
+	hdr, err := c.rabbitAuth(ctx)
 	if err != nil {
 		return 0, nil, err
 	}

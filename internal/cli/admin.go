@@ -50,16 +50,21 @@ header instead. Serve TLS with --cert/--key (the jump server's certificate).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path := tf.file
-			if path == "" {
-				dir := tf.localDir
-				if dir == "" {
-					dir = defaultLocalDir
+			switch {
+			case path != "":
+			case tf.localDir != "":
+				path = filepath.Join(tf.localDir, target.FileName)
+			default:
+				// The local target's description, else the jump server's.
+				path = filepath.Join(defaultLocalDir, target.FileName)
+				if _, err := os.Stat(path); err != nil {
+					path = ec2TargetFile
 				}
-				path = filepath.Join(dir, target.FileName)
+				tf.file = path
 			}
 			// The jump host may start the dashboard before the target description exists;
 			// it is read again on every refresh.
-			t, err := tf.load()
+			t, err := tf.load(cmd.Context(), g)
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}

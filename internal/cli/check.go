@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,48 +21,92 @@ import (
 const defaultLocalDir = ".local"
 
 // targetFlags choose the environment a command looks at: a target description file, the
-// local target's directory, and optionally the environment name it must be.
+// local target's directory, or an environment name.
 type targetFlags struct {
 	file, localDir, env string
+	// With terraform set (cso check), an AWS environment named by --env is described from
+	// its Terraform outputs when no description file is found.
+	terraform                  bool
+	terraformDir, terraformBin string
+	pluginDir                  string
 }
+
+// ec2TargetFile is the description on the jump server (a variable for tests).
+var ec2TargetFile = target.EC2File
 
 func (f *targetFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.file, "target", "", "target description file (target.json) of the environment")
 	fl.StringVar(&f.localDir, "local-dir", "", "directory of the local target (default "+defaultLocalDir+"); its target.json is read")
-	fl.StringVar(&f.env, "env", "", "environment name; the target description must be this environment's")
+	fl.StringVar(&f.env, "env", "", "environment name: the local target's, the jump server's ("+target.EC2File+"), or else an AWS environment described from its Terraform outputs")
+	if f.terraform {
+		fl.StringVar(&f.terraformDir, "terraform-dir", "terraform", "with --env: the root Terraform stack whose outputs describe the environment")
+		fl.StringVar(&f.terraformBin, "terraform-bin", "", "terraform executable (default $CSO_TERRAFORM, then PATH)")
+		fl.StringVar(&f.pluginDir, "plugin-dir", os.Getenv("CSO_TF_PLUGIN_DIR"), "install providers only from this directory ($CSO_TF_PLUGIN_DIR)")
+	}
 }
 
-// load reads the target description the flags name.
-func (f *targetFlags) load() (*target.Target, error) {
+// load finds the target description the flags name: --target, --local-dir, else the local
+// target's (.local) or the jump server's description when it is --env's (or no --env was
+// given), else, with --env, the Terraform outputs of that workspace.
+func (f *targetFlags) load(ctx context.Context, g *Globals) (*target.Target, error) {
 	if f.file != "" && f.localDir != "" {
 		return nil, Exit(ExitUsage, errors.New("give --target or --local-dir, not both"))
 	}
-	path := f.file
-	if path == "" {
-		dir := f.localDir
-		if dir == "" {
-			dir = defaultLocalDir
-		}
-		path = filepath.Join(dir, target.FileName)
+	explicit := f.file
+	if f.localDir != "" {
+		explicit = filepath.Join(f.localDir, target.FileName)
 	}
-	t, err := target.Load(path)
+	if explicit != "" {
+		t, err := target.Load(explicit)
+		if err != nil {
+			return nil, Exit(ExitUsage, err)
+		}
+		if f.env != "" && t.Env != f.env {
+			return nil, Exit(ExitUsage, fmt.Errorf("%s describes environment %q, not %q", explicit, t.Env, f.env))
+		}
+		return t, nil
+	}
+	var tried []string
+	for _, path := range []string{filepath.Join(defaultLocalDir, target.FileName), ec2TargetFile} {
+		t, err := target.Load(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			tried = append(tried, path+" (none)")
+			continue
+		case err != nil:
+			return nil, Exit(ExitUsage, err)
+		case f.env == "" || t.Env == f.env:
+			return t, nil
+		}
+		tried = append(tried, fmt.Sprintf("%s (environment %s)", path, t.Env))
+	}
+	if f.env == "" || !f.terraform {
+		return nil, Exit(ExitUsage, fmt.Errorf("no target description found (tried %s): pass --target FILE, --local-dir DIR or --env NAME", strings.Join(tried, ", ")))
+	}
+	return f.fromTerraform(ctx, g)
+}
+
+// fromTerraform describes an AWS environment from its workspace's outputs.
+func (f *targetFlags) fromTerraform(ctx context.Context, g *Globals) (*target.Target, error) {
+	tf := tfFlags{env: f.env, terraformDir: f.terraformDir, terraformBin: f.terraformBin, pluginDir: f.pluginDir, grace: time.Minute}
+	_, terraform, err := tf.setup(g)
 	if err != nil {
-		if f.file == "" && f.localDir == "" && f.env != "" {
-			return nil, Exit(ExitUsage, fmt.Errorf("%w; for environment %s pass --target FILE (its description) or --local-dir DIR", err, f.env))
-		}
-		return nil, Exit(ExitUsage, err)
+		return nil, err
 	}
-	if f.env != "" && t.Env != f.env {
-		return nil, Exit(ExitUsage, fmt.Errorf("%s describes environment %q, not %q", path, t.Env, f.env))
+	fmt.Fprintf(g.Stderr, "describing %s from the Terraform outputs of workspace %s ...\n", f.env, f.env)
+	t, err := terraform.Target(ctx)
+	if err != nil {
+		return nil, Exit(ExitFailure, fmt.Errorf("environment %s: %w", f.env, err))
 	}
 	return t, nil
 }
 
 func init() {
 	register(60, func(g *Globals) *cobra.Command {
-		var tf targetFlags
+		tf := targetFlags{terraform: true}
 		var timeout time.Duration
+		var printTarget bool
 		var warnDays int
 		cmd := &cobra.Command{
 			Use:   "check",
@@ -74,15 +120,22 @@ user, the shared store and each host's setup status.
 Exit code 1 when any probe fails; warnings alone exit 0.`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				t, err := tf.load()
-				if err != nil {
-					return err
-				}
 				if timeout <= 0 {
 					return Exit(ExitUsage, fmt.Errorf("--timeout %s: must be positive", timeout))
 				}
 				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 				defer stop()
+				t, err := tf.load(ctx, g)
+				if err != nil {
+					return err
+				}
+				if printTarget {
+					data, err := t.Marshal()
+					if err == nil {
+						_, err = g.Stdout.Write(data)
+					}
+					return err
+				}
 				rep := check.New(t, check.Options{Timeout: timeout, WarnDays: warnDays}).Run(ctx)
 				if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 					return Exit(ExitAborted, errors.New("check interrupted"))
@@ -104,6 +157,7 @@ Exit code 1 when any probe fails; warnings alone exit 0.`,
 		tf.add(cmd)
 		cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "timeout of each probe")
 		cmd.Flags().IntVar(&warnDays, "warn-days", 30, "warn when a certificate expires in fewer days")
+		cmd.Flags().BoolVar(&printTarget, "print-target", false, "print the target description (what would be probed) and probe nothing")
 		return cmd
 	})
 }

@@ -42,6 +42,9 @@ type Host struct {
 	StartedAt  time.Time `json:"started_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
+	// Facts about the converged host that others compare (e.g. "fernet_keys": a hash of
+	// the installed key set), set when a run finishes.
+	Facts map[string]string `json:"facts,omitempty"`
 }
 
 // ErrNotFound is returned by Get when a host has published nothing yet.
