@@ -304,11 +304,28 @@ func loginTask(n, first Node, wait time.Duration) agent.Task {
 			return agent.NoChange, nil
 		},
 		ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
+			restarted := false
 			return agent.WaitFor(ctx, rt, User+" set up by "+first.Host.Name, wait, func(ctx context.Context) error {
-				return Login(ctx, rt, n)
+				err := Login(ctx, rt, n)
+				// A vhost whose message stores failed to start on this node (seen when
+				// the node joined under heavy load) stays down until restarted; the
+				// broker does not retry by itself. Restart it once and keep waiting.
+				if err != nil && !restarted && vhostDown(err) {
+					restarted = true
+					rt.Progressf("  vhost %s is down on %s: rabbitmqctl restart_vhost %s", VHost, n.Name, VHost)
+					if _, rerr := Ctl(ctx, n, nil, "restart_vhost", "--vhost", VHost); rerr != nil {
+						return fmt.Errorf("%w; restart_vhost failed: %v", err, rerr)
+					}
+				}
+				return err
 			})
 		},
 	}
+}
+
+// vhostDown reports whether a login failed because the vhost is down on that node.
+func vhostDown(err error) bool {
+	return strings.Contains(err.Error(), "vhost '"+VHost+"' is down")
 }
 
 // Login opens and closes an AMQPS connection to n as ssp_user on vhost ssp.
