@@ -779,6 +779,7 @@ func (x *checker) iamAndKMS(t *testing.T) {
 	files := x.e.one(t, "module.storage", "aws_s3_bucket", "files").str("arn")
 	doc := decodePolicy(t, "host policy", custom.str("policy"))
 	var resources []string
+	var keyActions []string
 	for _, s := range doc.Statement {
 		if s["Effect"] != "Allow" {
 			continue
@@ -786,6 +787,13 @@ func (x *checker) iamAndKMS(t *testing.T) {
 		for _, a := range asList(s["Action"]) {
 			if strings.HasSuffix(a, ":*") || a == "*" {
 				t.Errorf("host policy grants wildcard action %s", a)
+			}
+			// The hosts write their own status documents and nothing else in the bucket.
+			if a == "s3:PutObject" && !reflect.DeepEqual(asList(s["Resource"]), []string{files + "/status/*"}) {
+				t.Errorf("host policy lets hosts write %v, want only %s/status/*", asList(s["Resource"]), files)
+			}
+			if strings.HasPrefix(a, "kms:") {
+				keyActions = append(keyActions, a)
 			}
 		}
 		for _, r := range asList(s["Resource"]) {
@@ -795,7 +803,10 @@ func (x *checker) iamAndKMS(t *testing.T) {
 			resources = append(resources, r)
 		}
 	}
-	for _, want := range []string{files, files + "/*",
+	if !slices.Contains(keyActions, "kms:GenerateDataKey") || !slices.Contains(keyActions, "kms:Decrypt") {
+		t.Errorf("host policy KMS actions %v: the status writes (SSE-KMS) need kms:GenerateDataKey", keyActions)
+	}
+	for _, want := range []string{files, files + "/*", files + "/status/*",
 		fmt.Sprintf("arn:aws:secretsmanager:eu-west-2:%s:secret:%s/cso/*", x.ef.AccountID, x.c.name), x.kmsARN(t)} {
 		if !slices.Contains(resources, want) {
 			t.Errorf("host policy lacks resource %s (has %v)", want, resources)

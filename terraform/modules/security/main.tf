@@ -308,7 +308,7 @@ resource "aws_iam_instance_profile" "host" {
 #tfsec:ignore:aws-iam-no-policy-wildcards Object and secret ARNs end in wildcards by nature (objects of one bucket; secrets of one prefix carry a random suffix).
 resource "aws_iam_policy" "host" {
   name        = "${var.environment}-cso-host"
-  description = "CSO hosts of ${var.environment}: read ${var.cso_files_bucket_arn} and the environment's secrets."
+  description = "CSO hosts of ${var.environment}: read ${var.cso_files_bucket_arn} and the environment's secrets, write their status."
 
   policy = jsonencode({
     Version = "2012-10-17"
@@ -326,6 +326,14 @@ resource "aws_iam_policy" "host" {
         Resource = "${var.cso_files_bucket_arn}/*"
       },
       {
+        # Each host's agent publishes its setup status (status/<host>.json), which
+        # `cso deploy`, `cso check` and the dashboard read. Nothing else is writable.
+        Sid      = "PublishTheHostsSetupStatus"
+        Effect   = "Allow"
+        Action   = ["s3:PutObject"]
+        Resource = "${var.cso_files_bucket_arn}/status/*"
+      },
+      {
         Sid      = "ReadTheEnvironmentsSecrets"
         Effect   = "Allow"
         Action   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
@@ -341,9 +349,10 @@ resource "aws_iam_policy" "host" {
         }
       },
       {
-        Sid      = "DecryptWithTheEnvironmentsKey"
+        # Decrypt what the hosts read; GenerateDataKey for the SSE-KMS status writes.
+        Sid      = "UseTheEnvironmentsKey"
         Effect   = "Allow"
-        Action   = ["kms:Decrypt", "kms:DescribeKey"]
+        Action   = ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"]
         Resource = aws_kms_key.this.arn
       },
     ]
