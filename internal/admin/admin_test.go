@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -524,5 +525,33 @@ func TestTargetWrittenLater(t *testing.T) {
 	resp, page = post(t, c, srv.URL+"/admin/login", url.Values{"csrf": {csrfOf(t, page)}, "username": {"admin"}, "password": {"x"}})
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(page, "target description") {
 		t.Errorf("sign-in before the target exists: %d\n%s", resp.StatusCode, page)
+	}
+}
+
+// On AWS the dashboard cannot read another host's log files: the newest progress lines
+// come from the agent's status document instead.
+func TestLogTailFromStatusDocument(t *testing.T) {
+	var progress []string
+	for i := range status.LogLines {
+		progress = append(progress, fmt.Sprintf("2026-11-26T06:00:%02dZ keystone01 step %d", i, i))
+	}
+	f := newFixture(t, func(c *Config) {
+		c.Target.Logs = nil
+		must(t, status.Dir{Path: c.Target.StatusDir}.Put(t.Context(), status.Host{Host: "keystone01", State: status.StateDone,
+			Steps: []status.Step{{Name: "packages", State: status.StateDone}}, Log: progress}))
+	})
+	c, _ := f.signIn(t, "admin", f.adminPW)
+	resp, body := get(t, c, f.srv.URL+"/admin/api/status", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("API: %d %s", resp.StatusCode, body)
+	}
+	var v View
+	must(t, json.Unmarshal([]byte(body), &v))
+	if len(v.Hosts) != 1 || len(v.Hosts[0].Logs) != 1 {
+		t.Fatalf("host logs: %+v", v.Hosts)
+	}
+	lv := v.Hosts[0].Logs[0]
+	if lv.File != "agent progress (from its status document)" || strings.Join(lv.Lines, "\n") != strings.Join(progress[len(progress)-15:], "\n") {
+		t.Errorf("log view %+v", lv)
 	}
 }

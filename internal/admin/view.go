@@ -93,7 +93,8 @@ func (s *Server) build(ctx context.Context) *View {
 	if err != nil {
 		return &View{Generated: now, Error: err.Error(), Summary: check.Summary{Worst: check.Fail, Fail: 1}}
 	}
-	rep := check.New(t, check.Options{Timeout: s.cfg.CheckTimeout, Now: s.cfg.Now}).Run(context.WithoutCancel(ctx))
+	checker := check.New(t, check.Options{Timeout: s.cfg.CheckTimeout, Now: s.cfg.Now})
+	rep := checker.Run(context.WithoutCancel(ctx))
 	v := &View{Env: t.Env, Kind: t.Kind, Generated: now, Summary: rep.Summary, Results: rep.Results,
 		Duration: rep.Duration.Round(time.Millisecond).String()}
 	byHost := map[string][]check.Result{}
@@ -124,10 +125,7 @@ func (s *Server) build(ctx context.Context) *View {
 			byHost[r.Host] = append(byHost[r.Host], r)
 		}
 	}
-	var store status.Store
-	if t.StatusDir != "" {
-		store = status.Dir{Path: t.StatusDir}
-	}
+	store := checker.StatusStore()
 	for _, h := range t.Hosts {
 		hv := HostView{Host: h, Status: check.OK, Services: byHost[h.Name]}
 		for _, r := range rep.Results {
@@ -147,6 +145,15 @@ func (s *Server) build(ctx context.Context) *View {
 			}
 		}
 		hv.Logs = s.tails(t.Logs[h.Name])
+		if len(hv.Logs) == 0 && hv.Setup != nil && len(hv.Setup.Log) > 0 {
+			// On AWS the host's files are not readable from here: the agent's own newest
+			// progress lines travel in its status document.
+			lines := hv.Setup.Log
+			if len(lines) > s.cfg.LogLines {
+				lines = lines[len(lines)-s.cfg.LogLines:]
+			}
+			hv.Logs = []LogView{{File: "agent progress (from its status document)", Lines: lines}}
+		}
 		v.Hosts = append(v.Hosts, hv)
 	}
 	var others []string

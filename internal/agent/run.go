@@ -1,10 +1,13 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/cso-ssp/platform/internal/status"
@@ -51,11 +54,18 @@ func Run(ctx context.Context, rt *Runtime, role Role, store status.Store) (Resul
 	for _, s := range steps {
 		doc.Steps = append(doc.Steps, status.Step{Name: s.Name, State: status.StatePending})
 	}
+	tail := &lineTail{max: status.LogLines}
+	if rt.Progress != nil && store != nil && !rt.DryRun {
+		saved := rt.Progress
+		rt.Progress = io.MultiWriter(saved, tail)
+		defer func() { rt.Progress = saved }()
+	}
 	publish := func() {
 		if store == nil || rt.DryRun {
 			return
 		}
 		doc.UpdatedAt = time.Now().UTC()
+		doc.Log = tail.lines()
 		if err := store.Put(ctx, doc); err != nil && rt.Log != nil {
 			rt.Log.Warn("could not publish status", "host", doc.Host, "err", err)
 		}
@@ -140,3 +150,36 @@ func (rt *Runtime) progressf(format string, args ...any) {
 
 // Progressf writes one progress line (roles use it for long waits).
 func (rt *Runtime) Progressf(format string, args ...any) { rt.progressf(format, args...) }
+
+// lineTail keeps the newest complete lines written to it (parallel tasks write progress
+// concurrently, hence the lock).
+type lineTail struct {
+	mu      sync.Mutex
+	max     int
+	partial []byte
+	kept    []string
+}
+
+func (l *lineTail) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			break
+		}
+		l.kept = append(l.kept, string(l.partial[:i]))
+		l.partial = l.partial[i+1:]
+	}
+	if len(l.kept) > l.max {
+		l.kept = append([]string(nil), l.kept[len(l.kept)-l.max:]...)
+	}
+	return len(p), nil
+}
+
+func (l *lineTail) lines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.kept...)
+}

@@ -46,4 +46,24 @@ func TestRunSkipsStepsThatDoNotApply(t *testing.T) {
 	if !strings.Contains(out.String(), "package: skipped: no application package") {
 		t.Errorf("progress:\n%s", out.String())
 	}
+	// The document carries the newest progress lines, exactly as the log has them.
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(doc.Log) == 0 || strings.Join(doc.Log, "\n") != strings.Join(lines[len(lines)-len(doc.Log):], "\n") {
+		t.Errorf("status log %q, progress %q", doc.Log, lines)
+	}
+	if rt.Progress != &out {
+		t.Error("Run did not give the runtime its progress writer back")
+	}
+}
+
+func TestLineTailKeepsTheNewestCompleteLines(t *testing.T) {
+	l := &lineTail{max: 3}
+	for _, w := range []string{"one\ntw", "o\nthree\n", "four\nfive\nsix", "\n", "partial"} {
+		if n, err := l.Write([]byte(w)); n != len(w) || err != nil {
+			t.Fatal(n, err)
+		}
+	}
+	if got := strings.Join(l.lines(), "|"); got != "four|five|six" {
+		t.Errorf("kept %q", got)
+	}
 }

@@ -102,8 +102,10 @@ func stepDetail(h status.Host, name string) string {
 	return ""
 }
 
-// statusStore is where the hosts' status documents are: the option, else the target's
-// status directory; nil when there is none.
+// StatusStore is where the hosts' status documents are: the option (for a target of kind
+// aws, its bucket), else the target's status directory; nil when there is none.
+func (c *Checker) StatusStore() status.Store { return c.statusStore() }
+
 func (c *Checker) statusStore() status.Store {
 	if c.opts.Status != nil {
 		return c.opts.Status

@@ -42,10 +42,16 @@ type Host struct {
 	StartedAt  time.Time `json:"started_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
+	// Log is the newest lines of the agent's progress log (at most LogLines), for readers
+	// that cannot read the host's files (the dashboard on AWS).
+	Log []string `json:"log,omitempty"`
 	// Facts about the converged host that others compare (e.g. "fernet_keys": a hash of
 	// the installed key set), set when a run finishes.
 	Facts map[string]string `json:"facts,omitempty"`
 }
+
+// LogLines is how many progress lines a status document carries.
+const LogLines = 20
 
 // ErrNotFound is returned by Get when a host has published nothing yet.
 var ErrNotFound = errors.New("no status published for this host")
