@@ -50,6 +50,7 @@ module "storage" {
   private_subnet_ids    = { for az, s in module.networking.private_subnets : az => s.id }
   efs_security_group_id = module.security.security_group_ids["efs"]
   kms_key_arn           = module.security.kms_key_arn
+  host_role_arn         = module.security.instance_role_arn
 }
 
 module "database" {

@@ -372,10 +372,10 @@ func (x *checker) userData(t *testing.T) {
 		for _, want := range []string{
 			"#!/bin/bash",
 			"dnf -y install amazon-ssm-agent amazon-efs-utils java-21-amazon-corretto",
-			"mount -t efs -o tls,accesspoint=",
+			"mount -t efs -o tls,iam,accesspoint=",
 			fmt.Sprintf("mount_efs %q %q %q", fs["scripts"].str("id"), ap["scripts"].str("id"), "/opt/scripts"),
 			fmt.Sprintf("mount_efs %q %q %q", fs["ssl-certs"].str("id"), ap["ssl-certs"].str("id"), "/opt/ssl-certs"),
-			"efs _netdev,noresvport,tls,accesspoint=",
+			"efs _netdev,noresvport,tls,iam,accesspoint=",
 			fmt.Sprintf(`"s3://%s-cso-files/bin/cso"`, x.c.name),
 			fmt.Sprintf(`cso agent --env "%s" --role "%s" --index "%d" --region "%s"`, x.c.name, h.role, h.index, x.ef.Region),
 		} {
@@ -453,9 +453,11 @@ func (x *checker) loadBalancers(t *testing.T) {
 	wantHC(t, "keystone", kstg.block("health_check"), map[string]any{
 		"path": "/api/idm/v3", "matcher": "200,300", "timeout": 10.0, "protocol": "HTTPS"})
 	jtg := x.e.one(t, "module.networking", "aws_lb_target_group", "jump")
-	if jtg.num("port") != 8081 {
-		t.Errorf("jump admin target group port %v, want 8081 (matrix of LLD 2.3.1)", jtg.V["port"])
+	if jtg.num("port") != 8081 || jtg.str("protocol") != "HTTPS" {
+		t.Errorf("jump admin target group %v/%v, want 8081 HTTPS (matrix of LLD 2.3.1; cso admin serve speaks TLS)", jtg.V["port"], jtg.V["protocol"])
 	}
+	// /health is the one path that answers 200 without a session.
+	wantHC(t, "jump admin", jtg.block("health_check"), map[string]any{"path": "/health", "matcher": "200", "protocol": "HTTPS"})
 	betgs := x.e.of("module.networking", "aws_lb_target_group", "backend")
 	for svc, port := range backendServices {
 		tg, ok := betgs[svc]
@@ -602,15 +604,28 @@ func (x *checker) efs(t *testing.T) {
 			}
 		}
 		ap := x.e.of("module.storage", "aws_efs_access_point", "this")[key]
+		// No forced POSIX user: the agents set owners and modes of the keys in the stores.
 		pu, rd := ap.block("posix_user"), ap.block("root_directory")
-		if pu == nil || pu["uid"] != 1000.0 || pu["gid"] != 1000.0 || rd == nil {
-			t.Errorf("EFS %s access point posix user %v, want 1000:1000", key, pu)
-		} else if ci := firstObj(rd["creation_info"]); ci == nil || ci["owner_uid"] != 1000.0 || ci["owner_gid"] != 1000.0 {
-			t.Errorf("EFS %s access point root directory %v not created for 1000:1000", key, rd)
+		if pu != nil || rd == nil {
+			t.Errorf("EFS %s access point posix user %v: want none (the agents own their files)", key, pu)
+		} else if ci := firstObj(rd["creation_info"]); ci == nil || ci["owner_uid"] != 0.0 || ci["owner_gid"] != 0.0 || ci["permissions"] != "0755" {
+			t.Errorf("EFS %s access point root directory %v: want created 0755 for root", key, rd)
 		}
 		pol := x.e.of("module.storage", "aws_efs_file_system_policy", "this")[key]
 		if !strings.Contains(pol.str("policy"), `"aws:SecureTransport":"false"`) {
 			t.Errorf("EFS %s policy does not deny unencrypted transport: %s", key, pol.str("policy"))
+		}
+		// Only the hosts' role mounts, writes and acts as root, through a mount target.
+		role := x.e.one(t, "module.security", "aws_iam_role", "host").str("arn")
+		for _, st := range decodePolicy(t, "EFS policy", pol.str("policy")).Statement {
+			if st["Effect"] != "Allow" {
+				continue
+			}
+			p, _ := st["Principal"].(map[string]any)
+			if acts := asList(st["Action"]); p == nil || p["AWS"] != role || !slices.Contains(acts, "elasticfilesystem:ClientRootAccess") ||
+				!strings.Contains(fmt.Sprint(st["Condition"]), "AccessedViaMountTarget") {
+				t.Errorf("EFS %s policy allows %v to %v: want only the host role %s, through a mount target", key, st["Principal"], st["Action"], role)
+			}
 		}
 	}
 }

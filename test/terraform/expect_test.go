@@ -123,6 +123,10 @@ func (c envCase) ingressMatrix() []string {
 		"efs|tcp|2049|sg:core",
 		"efs|tcp|2049|sg:jump",
 		"endpoints|tcp|443|cidr:" + c.vpcCIDR,
+		// cso check on the jump server probes the frontend's nginx and UI ports.
+		"frontend|tcp|8102|sg:jump",
+		"frontend|tcp|8080|sg:jump",
+		"frontend|tcp|8202|sg:jump",
 	}
 	if c.ha {
 		m = append(m,
@@ -184,7 +188,7 @@ func (c envCase) resourceCounts() map[string]int {
 		"aws_lb_listener_rule":                3 * ha,
 		"aws_lb_target_group_attachment":      ha * (c.counts["frontend"] + c.counts["keystone"] + 1 + len(backendServices)*c.counts["backend"]),
 		"aws_security_group":                  9 + 2*ha,
-		"aws_vpc_security_group_ingress_rule": 11 + 9*ha,
+		"aws_vpc_security_group_ingress_rule": 14 + 9*ha, // 11 of the matrix + 3 jump to frontend probes
 		"aws_vpc_security_group_egress_rule":  2 + 5*ha,
 		"aws_efs_file_system":                 2,
 		"aws_efs_mount_target":                4,

@@ -292,22 +292,24 @@ resource "aws_lb_target_group" "keystone" {
   tags = merge(var.tags, { Name = "${var.environment}-keystone-tg" })
 }
 
-# The jump server's admin UI (cso admin, port 8081 per the matrix of LLD 2.3.1).
+# The jump server's admin UI (cso admin serve, port 8081 per the matrix of LLD 2.3.1). It
+# serves HTTPS with the jump server's certificate; /health is its unauthenticated probe
+# (every other path needs a session and answers 303 or 401).
 resource "aws_lb_target_group" "jump" {
   count = local.lb_count
 
   name                 = "${var.environment}-jump-admin-tg"
   port                 = 8081
-  protocol             = "HTTP"
+  protocol             = "HTTPS"
   target_type          = "instance"
   vpc_id               = aws_vpc.this.id
   deregistration_delay = "300"
 
   health_check {
     enabled             = true
-    protocol            = "HTTP"
+    protocol            = "HTTPS"
     port                = "traffic-port"
-    path                = "/admin/"
+    path                = "/health"
     healthy_threshold   = 2
     unhealthy_threshold = 3
     timeout             = 5

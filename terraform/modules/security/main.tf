@@ -70,6 +70,21 @@ locals {
       sg          = "endpoints", from = 443, to = 443, source = null, cidr = var.vpc_cidr, ha_only = false
       description = "HTTPS 443 from the VPC to the SSM interface endpoints (LLD 4.3)"
     }
+    # cso check and the admin dashboard run on the jump server and probe every service:
+    # the jump carries "core", which reaches every other group; the frontend admits only
+    # the ALB, so its nginx and UI ports are opened to the jump for those probes.
+    frontend_8102_from_jump = {
+      sg          = "frontend", from = 8102, to = 8102, source = "jump", cidr = null, ha_only = false
+      description = "CSO frontend nginx 8102 from the jump server (cso check, admin dashboard)"
+    }
+    frontend_8080_from_jump = {
+      sg          = "frontend", from = 8080, to = 8080, source = "jump", cidr = null, ha_only = false
+      description = "Frontend management UI 8080 from the jump server (cso check, admin dashboard)"
+    }
+    frontend_8202_from_jump = {
+      sg          = "frontend", from = 8202, to = 8202, source = "jump", cidr = null, ha_only = false
+      description = "Frontend portal UI 8202 from the jump server (cso check, admin dashboard)"
+    }
     frontend_8102_from_alb = {
       sg          = "frontend", from = 8102, to = 8102, source = "alb", cidr = null, ha_only = true
       description = "CSO frontend 8102 from the internet-facing ALB"

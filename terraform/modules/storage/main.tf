@@ -68,7 +68,10 @@ resource "aws_efs_backup_policy" "this" {
   }
 }
 
-# Clients must use TLS (amazon-efs-utils mounts with -o tls) and come through a mount target.
+# Clients must use TLS (amazon-efs-utils mounts with -o tls,iam) and come through a mount
+# target. They mount with their instance role (-o iam), and only that role may act as root:
+# the agents set owners and modes in the shared stores (keys 0600/0640), which an anonymous
+# client (root squashed) or a forced POSIX user could not.
 resource "aws_efs_file_system_policy" "this" {
   for_each = var.file_systems
 
@@ -78,10 +81,10 @@ resource "aws_efs_file_system_policy" "this" {
     Version = "2012-10-17"
     Statement = [
       {
-        Sid       = "MountAndWriteThroughMountTargets"
+        Sid       = "HostsMountWriteAndActAsRootThroughMountTargets"
         Effect    = "Allow"
-        Principal = { AWS = "*" }
-        Action    = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
+        Principal = { AWS = var.host_role_arn }
+        Action    = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite", "elasticfilesystem:ClientRootAccess"]
         Resource  = aws_efs_file_system.this[each.key].arn
         Condition = { Bool = { "elasticfilesystem:AccessedViaMountTarget" = "true" } }
       },
@@ -105,23 +108,21 @@ resource "aws_efs_mount_target" "this" {
   security_groups = [var.efs_security_group_id]
 }
 
-# POSIX uid/gid 1000 (LLD 2.5.1); the root directory is created owned by that user.
+# The root directory of each access point is created for root with the file system's
+# permissions. No POSIX user is forced (a departure from LLD 2.5.1's uid 1000, see
+# docs/decisions/terraform.md): with one, every local user of every host would act as the
+# owner of every private key in /opt/ssl-certs, and the agents could not set owners.
 resource "aws_efs_access_point" "this" {
   for_each = var.file_systems
 
   file_system_id = aws_efs_file_system.this[each.key].id
 
-  posix_user {
-    uid = var.posix_uid
-    gid = var.posix_uid
-  }
-
   root_directory {
     path = each.value.root_directory
 
     creation_info {
-      owner_uid   = var.posix_uid
-      owner_gid   = var.posix_uid
+      owner_uid   = 0
+      owner_gid   = 0
       permissions = each.value.permissions
     }
   }

@@ -62,7 +62,7 @@ variable "file_systems" {
       token_suffix     = "ssl-certs"
       throughput_mibps = 50
       root_directory   = "/ssl-certs"
-      permissions      = "0750"
+      permissions      = "0755"
       mount_path       = "/opt/ssl-certs"
     }
   }
@@ -73,10 +73,9 @@ variable "file_systems" {
   }
 }
 
-variable "posix_uid" {
-  description = "POSIX user and group of the access points (LLD 2.5.1: 1000:1000)."
-  type        = number
-  default     = 1000
+variable "host_role_arn" {
+  description = "ARN of the hosts' instance role: the only principal that may mount the file systems (as root, through a mount target)."
+  type        = string
 }
 
 variable "log_retention_days" {
