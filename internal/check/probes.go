@@ -165,6 +165,11 @@ func (c *Checker) secret(ctx context.Context, name string) (string, error) {
 	return s, nil
 }
 
+// clusterInternal ports are open only between RabbitMQ nodes (security group matrix of
+// LLD 2.3.1): on AWS the check, which runs on the jump server, cannot and need not reach
+// them; "rabbitmq nodes running" and "partitions" report on the clustering instead.
+var clusterInternal = map[string]bool{inventory.PortDist: true, inventory.PortEPMD: true}
+
 // tlsPorts are the named ports that speak TLS.
 var tlsPorts = map[string]bool{
 	inventory.PortKeystone: true, inventory.PortAMQPS: true, inventory.PortManagement: true, inventory.PortAdmin: true,
@@ -199,6 +204,9 @@ func (c *Checker) serviceProbes(h inventory.Host) []Probe {
 	sort.Slice(names, func(i, j int) bool { return h.Ports[names[i]] < h.Ports[names[j]] })
 	var ps []Probe
 	for _, name := range names {
+		if c.t.Kind == target.KindAWS && clusterInternal[name] {
+			continue // only the other RabbitMQ nodes may connect; the cluster probes cover it
+		}
 		port := h.Ports[name]
 		tgt := fmt.Sprintf("%s:%d", h.Name, port)
 		svc := func(check string, run func(context.Context) Outcome) Probe {

@@ -59,7 +59,7 @@ func (e *HostFailedError) Error() string {
 	if e.Detail != "" {
 		msg += ": " + e.Detail
 	}
-	return msg + "; fix the cause on the host, rerun its agent (cso agent run), then rerun this command"
+	return msg + "; fix the cause on the host, rerun its agent there (the cso agent command its user data ran, logged in /var/log/cso-setup.log), then rerun this command"
 }
 
 // TimeoutError is a phase that did not finish within its bound.
