@@ -159,6 +159,8 @@ func TestLocate(t *testing.T) {
 		{"s3://bucket/releases/cso-2.4.1.tar.gz", "", "/opt/scripts/packages/cso-2.4.1.tar.gz", ""},
 		{"/srv/cso.tar.gz", "", "/srv/cso.tar.gz", ""},
 		{"pkgs/cso.tar.gz", "/work/environments/env.dev.yaml", "/work/environments/pkgs/cso.tar.gz", ""},
+		// On EC2 the env file came from the bucket; cso deploy published the local file.
+		{"pkgs/cso.tar.gz", "s3://dev-cso-files/scripts/env.dev.yaml", "/opt/scripts/packages/cso.tar.gz", ""},
 		{"s3://bucket", "", "", "expected s3://bucket/key"},
 		{"", "", "", "no application package"},
 	}

@@ -32,8 +32,9 @@ import (
 // dependencies of LLD 2.4.3 (Keystone and RabbitMQ answer) and the services themselves.
 
 // Locate returns the package file of the environment on this host: application.package
-// as a local path (relative to the environment file's directory), or for s3://bucket/key
-// the copy the jump server syncs into <Scripts>/packages/ (LLD 5.3). ErrNotConfigured when
+// as a local path (relative to the environment file's directory), or for s3://bucket/key,
+// and on an EC2 host for a local path that cso deploy published, the copy the jump server
+// syncs into <Scripts>/packages/ (LLD 5.3). ErrNotConfigured when
 // the environment names no package.
 func Locate(env *envfile.Env, p agent.Paths) (string, error) {
 	loc := strings.TrimSpace(env.Application.Package)
@@ -47,6 +48,11 @@ func Locate(env *envfile.Env, p agent.Paths) (string, error) {
 			return "", fmt.Errorf("application.package %q: expected s3://bucket/key of a .tar.gz", loc)
 		}
 		return filepath.Join(p.Scripts, "packages", path.Base(obj)), nil
+	case strings.HasPrefix(env.Path, "s3://"):
+		// An EC2 host read its env file from the bucket: the local path was the operator's,
+		// and cso deploy published that file as packages/<name>, which the jump server
+		// copies into <Scripts>/packages.
+		return filepath.Join(p.Scripts, "packages", filepath.Base(loc)), nil
 	case filepath.IsAbs(loc):
 		return loc, nil
 	default:

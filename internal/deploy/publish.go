@@ -100,12 +100,36 @@ func Artifacts(env *envfile.Env, binPath string, t *target.Target) ([]Artifact, 
 	if err != nil {
 		return nil, err
 	}
-	return []Artifact{
+	arts := []Artifact{
 		{Key: EnvFileKey(env.Name), Data: envData},
 		{Key: TargetKey, Data: tj},
-		// Last: user data waits for the binary, and the agent it starts reads the env file.
-		{Key: AgentBinaryKey, Data: bin},
-	}, nil
+	}
+	if pkg, ok := localPackage(env); ok {
+		data, err := os.ReadFile(pkg)
+		if err != nil {
+			return nil, fmt.Errorf("application.package: %w", err)
+		}
+		arts = append(arts, Artifact{Key: PackageKey(pkg), Data: data})
+	}
+	// Last: user data waits for the binary, and the agent it starts reads the rest.
+	return append(arts, Artifact{Key: AgentBinaryKey, Data: bin}), nil
+}
+
+// PackageKey is where a local application package is published: the jump server copies
+// packages/ to /opt/scripts/packages, where the frontend and backend hosts find it.
+func PackageKey(path string) string { return "packages/" + filepath.Base(path) }
+
+// localPackage is the env file's application package when it is a local file (relative
+// to the env file), which a deploy publishes; an s3:// package is the operator's upload.
+func localPackage(env *envfile.Env) (string, bool) {
+	loc := strings.TrimSpace(env.Application.Package)
+	if loc == "" || strings.Contains(loc, "://") {
+		return "", false
+	}
+	if !filepath.IsAbs(loc) {
+		loc = filepath.Join(filepath.Dir(env.Path), loc)
+	}
+	return loc, true
 }
 
 func checkLinuxAMD64(path string, data []byte) error {

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/cso-ssp/platform/internal/awsfake"
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/target"
 )
 
 // Publish uploads what changed and only that, to S3 (gofakes3) and to a directory alike.
@@ -88,5 +90,47 @@ func TestArtifactsRefuseAForeignBinary(t *testing.T) {
 	}
 	if err := checkLinuxAMD64(exe, data); err != nil {
 		t.Errorf("this test binary: %v", err)
+	}
+}
+
+// A local application package is published under packages/, before the binary that starts
+// the agents which look for it; an s3:// package is the operator's upload and is not.
+func TestArtifactsPublishALocalPackage(t *testing.T) {
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		t.Skip("the agent binary must be linux/amd64; this test uses its own executable")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	envPath := filepath.Join(dir, "env.dev.yaml")
+	for name, data := range map[string]string{envPath: "prod: false\n", filepath.Join(dir, "cso-app-2.4.1.tar.gz"): "package bytes"} {
+		if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := &envfile.Env{Name: "dev", Path: envPath, Application: envfile.Application{Package: "cso-app-2.4.1.tar.gz"}}
+	arts, err := Artifacts(env, exe, &target.Target{Env: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, a := range arts {
+		keys = append(keys, a.Key)
+	}
+	if got := strings.Join(keys, " "); got != "scripts/env.dev.yaml scripts/target.json packages/cso-app-2.4.1.tar.gz bin/cso" {
+		t.Errorf("artifacts %s", got)
+	}
+	if string(arts[2].Data) != "package bytes" {
+		t.Errorf("package data %q", arts[2].Data)
+	}
+	env.Application.Package = "s3://dev-cso-files/packages/cso-app-2.4.1.tar.gz"
+	if arts, _ := Artifacts(env, exe, &target.Target{Env: "dev"}); len(arts) != 3 {
+		t.Errorf("an s3:// package was published: %d artifacts", len(arts))
+	}
+	env.Application.Package = "missing.tar.gz"
+	if _, err := Artifacts(env, exe, &target.Target{Env: "dev"}); err == nil || !strings.Contains(err.Error(), "application.package") {
+		t.Errorf("missing package: %v", err)
 	}
 }

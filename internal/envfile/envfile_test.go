@@ -99,6 +99,8 @@ func TestBrokenFiles(t *testing.T) {
 		{"instance type malformed", "", base + "instance_types:\n  backend: t2-2xlarge\n", 25, "instance_types.backend", "is not an EC2 instance type"},
 		{"db instance class without db.", "", base + "database:\n  instance_class: t3.large\n", 25, "database.instance_class", "is not an RDS instance class"},
 		{"application package not s3 object", "", base + "application:\n  package: s3://bucket-only\n", 25, "application.package", "expected s3://<bucket>/<key>"},
+		{"application package in another bucket", "", base + "application:\n  package: s3://releases/cso/app-1.0.tar.gz\n", 25, "application.package", "the hosts get packages from s3://t-cso-files/packages/<file> only"},
+		{"application package outside packages/", "", base + "application:\n  package: s3://t-cso-files/app-1.0.tar.gz\n", 25, "application.package", "upload it there, or give a local path"},
 		{"unknown state backend", "", repl("  bucket: b\n", "  backend: gcs\n  bucket: b\n"), 14, "state.backend", `"gcs" is not a backend`},
 		{"local backend without path", "", repl("state:\n  bucket: b\n  key: k\n  dynamodb_table: t\n  region: eu-west-2\n", "state:\n  backend: local\n"), 0, "state.path", "needs the path of the state file"},
 		{"top level not a mapping", "", "- prod\n- ha\n", 1, "", "expected a mapping of keys"},
@@ -189,4 +191,12 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestApplicationPackageInTheEnvironmentsBucket(t *testing.T) {
+	for _, pkg := range []string{"s3://t-cso-files/packages/app-1.0.tar.gz", "packages/app-1.0.tar.gz", "/srv/app-1.0.tar.gz"} {
+		if _, err := Parse("env.t.yaml", []byte(base+"application:\n  package: "+pkg+"\n")); err != nil {
+			t.Errorf("application.package %s: %v", pkg, err)
+		}
+	}
 }

@@ -270,6 +270,12 @@ func (e *Env) checkApplication() Problems {
 		if bucket == "" || key == "" || strings.HasSuffix(key, "/") {
 			return Problems{e.problem("application.package", "%q is not an S3 object; expected s3://<bucket>/<key>", pkg)}
 		}
+		// The hosts receive packages only through the jump server's copy of the
+		// environment's bucket (packages/ to /opt/scripts/packages, LLD 5.3).
+		want := e.Name + "-cso-files"
+		if e.Name != "" && (bucket != want || !strings.HasPrefix(key, "packages/") || strings.Contains(strings.TrimPrefix(key, "packages/"), "/")) {
+			return Problems{e.problem("application.package", "%q: the hosts get packages from s3://%s/packages/<file> only (the jump server copies that prefix to /opt/scripts/packages); upload it there, or give a local path and cso deploy publishes it", pkg, want)}
+		}
 		return nil
 	}
 	if strings.Contains(pkg, "://") {
