@@ -35,7 +35,7 @@ func init() {
 	register(50, func(g *Globals) *cobra.Command {
 		var envName, region, roleName, hostName, localDir, mysqlAdmin, mysqlAdminSecret string
 		var index int
-		var dryRun, rotateFernet, rotateCredential bool
+		var dryRun, rotateFernet, rotateCredential, skipIfRunning bool
 		cmd := &cobra.Command{
 			Use:   "agent",
 			Short: "Converge this host into its role (run from EC2 user data; re-runnable)",
@@ -79,6 +79,17 @@ On this machine: cso agent --local-dir .local --host keystone02
 					defer f.Close()
 					progress = io.MultiWriter(f, g.Stdout)
 				}
+				// One run per host at a time: the resync timer and an operator's run must
+				// not converge the same files side by side.
+				unlock, err := lockHost(rt)
+				if errors.Is(err, errAgentRunning) && skipIfRunning {
+					fmt.Fprintf(g.Stdout, "%s: %v; this run stops\n", rt.Host.Name, err)
+					return nil
+				}
+				if err != nil {
+					return Exit(ExitFailure, err)
+				}
+				defer unlock()
 				rt.Progress, rt.Log, rt.DryRun = progress, g.Logger(), dryRun
 				if rotateFernet || rotateCredential {
 					if err := rotate(rt, dryRun, rotateFernet, rotateCredential, g); err != nil {
@@ -116,6 +127,7 @@ On this machine: cso agent --local-dir .local --host keystone02
 		f.StringVar(&mysqlAdmin, "mysql-admin-user", "cso_admin", "RDS master user name (EC2)")
 		f.StringVar(&mysqlAdminSecret, "mysql-admin-secret", "", "ARN of the RDS-managed master user secret (EC2, jump server; user data passes it)")
 		f.BoolVar(&dryRun, "dry-run", false, "list what would change, change nothing (exit 3 when something would)")
+		f.BoolVar(&skipIfRunning, "skip-if-running", false, "exit 0 without doing anything when another agent run holds this host's lock (the resync timer)")
 		f.BoolVar(&rotateFernet, "rotate-fernet", false, "on the first Keystone node: rotate the shared fernet key set first (refused until every node installed the current one)")
 		f.BoolVar(&rotateCredential, "rotate-credential", false, "on the first Keystone node: rotate the shared credential key set first (refused until every node installed the current one and every credential is encrypted with the primary key); the agent re-encrypts the credentials once every node installed the new set")
 		return cmd
@@ -217,6 +229,30 @@ func ec2Agent(ctx context.Context, g *Globals, envName, region, roleName string,
 	}
 	store := &status.S3{Client: s3.NewFromConfig(cfg), Bucket: status.BucketFor(env.Name)}
 	return rt, role, store, nil
+}
+
+// errAgentRunning: another agent run holds the host's lock.
+var errAgentRunning = errors.New("another cso agent run is in progress on this host")
+
+// lockHost takes the host's agent lock (an flock on <run>/cso-agent-<host>.lock, released
+// by the kernel if the process dies) or fails at once with errAgentRunning.
+func lockHost(rt *agent.Runtime) (unlock func(), err error) {
+	if err := os.MkdirAll(rt.Paths.Run, 0o755); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(rt.Paths.Run, "cso-agent-"+rt.Host.Name+".lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w (lock %s)", errAgentRunning, path)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // ec2Env reads the environment's definition: env.<name>.yaml in --env-dir when it is

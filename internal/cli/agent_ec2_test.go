@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/deploy"
+	"github.com/cso-ssp/platform/internal/inventory"
 )
 
 // An EC2 host has no checkout: the agent reads the env file `cso deploy` published to the
@@ -42,4 +44,23 @@ func TestEC2AgentReadsThePublishedEnvFile(t *testing.T) {
 	if _, err := ec2Env(ctx, g, "dev-ha", bucket); err == nil || !strings.Contains(err.Error(), "scripts/env.dev-ha.yaml") {
 		t.Errorf("broken env file: %v", err)
 	}
+}
+
+// One agent run per host: a second one is refused (or, from the timer, skips itself) until
+// the first releases the lock.
+func TestAgentHostLock(t *testing.T) {
+	rt := &agent.Runtime{Host: inventory.Host{Name: "jump-server-1"}, Paths: agent.Paths{Run: t.TempDir()}}
+	unlock, err := lockHost(rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockHost(rt); !errors.Is(err, errAgentRunning) {
+		t.Fatalf("second lock: %v, want errAgentRunning", err)
+	}
+	unlock()
+	unlock2, err := lockHost(rt)
+	if err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+	unlock2()
 }

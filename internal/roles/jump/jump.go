@@ -49,5 +49,8 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	if t := adminTask(rt); t != nil {
 		steps = append(steps, agent.Step{Name: "admin", Tasks: []agent.Task{t}})
 	}
+	if ts := resyncTasks(rt); len(ts) > 0 {
+		steps = append(steps, agent.Step{Name: "resync timer", Tasks: ts})
+	}
 	return steps, nil
 }
