@@ -108,8 +108,4 @@ const (
 	SecretRabbitMQ      = "rabbitmq-ssp-password" // RabbitMQ user ssp_user
 	SecretErlangCookie  = "rabbitmq-erlang-cookie"
 	SecretMySQLAdmin    = "mysql-admin-password" // the RDS master / local MariaDB admin
-	// The root CA, when Terraform generated it (AWS): PEM documents. Locally the jump role
-	// generates the CA itself and these do not exist.
-	SecretRootCACert = "root-ca-cert"
-	SecretRootCAKey  = "root-ca-key"
 )

@@ -19,10 +19,19 @@ import (
 )
 
 // SecretLookup is implemented by secret stores that can tell whether a secret exists
-// without creating it (dry runs must not generate anything; the jump role uses it to take
-// a CA that Terraform stored instead of generating one).
+// without creating it (dry runs must not generate anything).
 type SecretLookup interface {
 	Lookup(ctx context.Context, name string) (value string, ok bool, err error)
+}
+
+// HostTLSSource is implemented by secret stores that hold each host's TLS material
+// (AWSSecrets: Terraform's `<env>/cso/tls/<host>`). The jump role installs that material
+// instead of running a CA of its own; without it (local target) the jump role generates
+// the CA and issues the host certificates itself.
+type HostTLSSource interface {
+	// HostTLS returns host's certificate, private key and the CA certificate, all PEM; ok is
+	// false when the host has no such secret (yet).
+	HostTLS(ctx context.Context, host string) (cert, key, ca []byte, ok bool, err error)
 }
 
 var secretNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -171,7 +180,12 @@ type AWSSecrets struct {
 	MasterSecretID string
 	mu             sync.Mutex
 	cache          map[string]string
+	tlsCache       map[string]hostTLS
 }
+
+type hostTLS struct{ cert, key, ca []byte }
+
+var _ HostTLSSource = (*AWSSecrets)(nil)
 
 // awsSecretLayout maps the agent's secret names to what terraform/modules/security and
 // terraform/modules/database write: "<env>/cso/<suffix>", value in JSON field.
@@ -247,4 +261,57 @@ func (s *AWSSecrets) Get(ctx context.Context, name string) (string, error) {
 		return "", fmt.Errorf("secret %s not found in Secrets Manager: Terraform creates it (terraform/modules/security and database); run `cso deploy` for environment %s", id, s.Env)
 	}
 	return v, nil
+}
+
+// HostTLSSecretID is the Secrets Manager name of host's TLS secret in env
+// (terraform/modules/security, aws_secretsmanager_secret.host_tls).
+func HostTLSSecretID(env, host string) string { return env + "/cso/tls/" + host }
+
+// hostTLSFields are the PEM fields of a host's TLS secret (Terraform also writes dns_names).
+var hostTLSFields = []string{"certificate", "private_key", "ca_certificate"}
+
+// HostTLS implements HostTLSSource: it reads the JSON document Terraform writes to
+// `<env>/cso/tls/<host>` ({"certificate", "private_key", "ca_certificate", "dns_names"}).
+// Errors name the secret and the field, never a value.
+func (s *AWSSecrets) HostTLS(ctx context.Context, host string) (cert, key, ca []byte, ok bool, err error) {
+	if !secretNameRE.MatchString(host) {
+		return nil, nil, nil, false, fmt.Errorf("host name %q: use lower-case letters, digits and dashes", host)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.tlsCache[host]; ok {
+		return v.cert, v.key, v.ca, true, nil
+	}
+	id := HostTLSSecretID(s.Env, host)
+	out, err := s.Client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
+	var nf *smtypes.ResourceNotFoundException
+	if errors.As(err, &nf) {
+		return nil, nil, nil, false, nil
+	}
+	if err != nil {
+		return nil, nil, nil, false, fmt.Errorf("read secret %s from Secrets Manager: %w (does the host's IAM role allow secretsmanager:GetSecretValue on it?)", id, err)
+	}
+	var doc map[string]any
+	// The decoder's error may quote a character of the document: it is not passed on.
+	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &doc); err != nil || doc == nil {
+		return nil, nil, nil, false, fmt.Errorf("secret %s in Secrets Manager is not the JSON document Terraform writes (fields %s expected)", id, strings.Join(hostTLSFields, ", "))
+	}
+	vals := make([][]byte, len(hostTLSFields))
+	for i, f := range hostTLSFields {
+		v, isString := doc[f].(string)
+		switch {
+		case doc[f] == nil:
+			return nil, nil, nil, false, fmt.Errorf("secret %s in Secrets Manager: field %q is missing", id, f)
+		case !isString:
+			return nil, nil, nil, false, fmt.Errorf("secret %s in Secrets Manager: field %q is not a string", id, f)
+		case strings.TrimSpace(v) == "":
+			return nil, nil, nil, false, fmt.Errorf("secret %s in Secrets Manager: field %q is empty", id, f)
+		}
+		vals[i] = []byte(v)
+	}
+	if s.tlsCache == nil {
+		s.tlsCache = map[string]hostTLS{}
+	}
+	s.tlsCache[host] = hostTLS{cert: vals[0], key: vals[1], ca: vals[2]}
+	return vals[0], vals[1], vals[2], true, nil
 }

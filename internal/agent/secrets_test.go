@@ -155,3 +155,58 @@ func TestAWSSecrets(t *testing.T) {
 		t.Error("a second Get called Secrets Manager again (values are cached per run)")
 	}
 }
+
+func TestAWSSecretsHostTLS(t *testing.T) {
+	// Values that must never show up in an error.
+	const certV, keyV, caV = "CERT-PEM-VALUE", "KEY-PEM-VALUE", "CA-PEM-VALUE"
+	sm := &fakeSM{values: map[string]string{
+		// As terraform/modules/security writes aws_secretsmanager_secret_version.host_tls.
+		"dev/cso/tls/keystone01":        `{"certificate":"` + certV + `","private_key":"` + keyV + `","ca_certificate":"` + caV + `","dns_names":["keystone01.dev.cso.ss","keystone01"]}`,
+		"dev/cso/tls/jump-server-1":     `{"certificate":"` + certV + `","private_key":"` + keyV + `"}`,
+		"dev/cso/tls/frontend-server-1": `{"certificate":"` + certV + `","private_key":"` + keyV + `","ca_certificate":""}`,
+		"dev/cso/tls/backend-server-1":  `{"certificate":"` + certV + `","private_key":7,"ca_certificate":"` + caV + `"}`,
+		"dev/cso/tls/rabbitmq-server-1": `x` + keyV,
+		"dev/cso/tls/rabbitmq-server-2": "boom",
+	}}
+	s := &AWSSecrets{Client: sm, Env: "dev"}
+	var src HostTLSSource = s
+	ctx := context.Background()
+
+	cert, key, ca, ok, err := src.HostTLS(ctx, "keystone01")
+	if err != nil || !ok || string(cert) != certV || string(key) != keyV || string(ca) != caV {
+		t.Fatalf("HostTLS(keystone01) = %q %q %q %v %v; want the three fields", cert, key, ca, ok, err)
+	}
+	n := len(sm.calls)
+	if _, _, _, _, err := src.HostTLS(ctx, "keystone01"); err != nil || len(sm.calls) != n {
+		t.Errorf("a second HostTLS called Secrets Manager again (err %v)", err)
+	}
+	if sm.calls[len(sm.calls)-1] != "dev/cso/tls/keystone01" || HostTLSSecretID("dev", "keystone01") != "dev/cso/tls/keystone01" {
+		t.Errorf("secret id %q, want dev/cso/tls/keystone01", sm.calls[len(sm.calls)-1])
+	}
+	if _, _, _, ok, err := src.HostTLS(ctx, "keystone02"); err != nil || ok {
+		t.Errorf("HostTLS of a missing secret = %v %v, want not found and no error", ok, err)
+	}
+	for _, tc := range []struct{ host, want string }{
+		{"jump-server-1", `dev/cso/tls/jump-server-1 in Secrets Manager: field "ca_certificate" is missing`},
+		{"frontend-server-1", `dev/cso/tls/frontend-server-1 in Secrets Manager: field "ca_certificate" is empty`},
+		{"backend-server-1", `dev/cso/tls/backend-server-1 in Secrets Manager: field "private_key" is not a string`},
+		{"rabbitmq-server-1", "dev/cso/tls/rabbitmq-server-1 in Secrets Manager is not the JSON document Terraform writes"},
+		{"rabbitmq-server-2", "IAM role"},
+		{"../x", "host name"},
+	} {
+		_, _, _, ok, err := src.HostTLS(ctx, tc.host)
+		if err == nil || ok || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("HostTLS(%s) = %v %v, want an error containing %q", tc.host, ok, err, tc.want)
+			continue
+		}
+		for _, v := range []string{certV, keyV, caV} {
+			if strings.Contains(err.Error(), v) {
+				t.Errorf("HostTLS(%s) error shows a secret value: %v", tc.host, err)
+			}
+		}
+	}
+	// The local store has no TLS secrets: the jump role generates the CA there.
+	if _, ok := any(&LocalSecrets{}).(HostTLSSource); ok {
+		t.Error("LocalSecrets implements HostTLSSource; the local jump role must keep generating its CA")
+	}
+}

@@ -44,8 +44,9 @@ re-run at any time: it changes only what differs, says what it changed, and publ
 progress to the status store. --dry-run lists what would change and touches nothing
 (exit 3 when something would change).
 
-On EC2:        cso agent --env dev-ha --role keystone --index 2
-               (Amazon Linux 2023, secrets from Secrets Manager <env>/<name>, status in the
+On EC2:        cso agent --env dev-ha --role keystone --index 2 --region eu-west-2
+               (Amazon Linux 2023; the env file from s3://<env>-cso-files/scripts/, secrets
+               and TLS material from Secrets Manager <env>/cso/..., status to the
                environment's bucket, paths of the LLD)
 On this machine: cso agent --local-dir .local --host keystone02
                (one host of a local target that "cso local up" created)`,

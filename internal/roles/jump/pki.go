@@ -3,6 +3,8 @@ package jump
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -23,7 +25,18 @@ import (
 // that load their key after dropping root (RabbitMQ). Apache and nginx read keys as root.
 var keyGroup = map[envfile.Role]string{envfile.RoleRabbitMQ: "rabbitmq"}
 
+// pkiTasks keep the project CA certificate and every host's certificate and key in the
+// shared store. On AWS (the secret store is an agent.HostTLSSource) Terraform is the CA:
+// the jump host installs what Terraform stored in `<env>/cso/tls/<host>` and never holds a
+// CA key. Locally the jump host is the CA: it generates one and issues the certificates.
 func pkiTasks(rt *agent.Runtime, store pki.Store) []agent.Task {
+	if src, ok := rt.Secrets.(agent.HostTLSSource); ok {
+		tasks := []agent.Task{tfCATask{store: store, src: src}}
+		for _, h := range rt.Hosts {
+			tasks = append(tasks, tfCertTask{store: store, host: h, src: src})
+		}
+		return tasks
+	}
 	tasks := []agent.Task{caTask{store: store}}
 	for _, h := range rt.Hosts {
 		tasks = append(tasks, certTask{store: store, host: h})
@@ -31,41 +44,16 @@ func pkiTasks(rt *agent.Runtime, store pki.Store) []agent.Task {
 	return tasks
 }
 
-// caTask keeps the root CA: the one Terraform stored in Secrets Manager when there is one
-// (AWS), else one generated here once and kept for 30 years.
+// caTask keeps the root CA of the local target: generated here once and kept for 30 years.
 type caTask struct{ store pki.Store }
 
 func (t caTask) Name() string { return "root CA " + t.store.CACert() }
 
-func storedCA(ctx context.Context, rt *agent.Runtime) (certPEM, keyPEM []byte, ok bool, err error) {
-	l, isLookup := rt.Secrets.(agent.SecretLookup)
-	if !isLookup {
-		return nil, nil, false, nil
-	}
-	c, okc, err := l.Lookup(ctx, agent.SecretRootCACert)
-	if err != nil {
-		return nil, nil, false, err
-	}
-	k, okk, err := l.Lookup(ctx, agent.SecretRootCAKey)
-	if err != nil {
-		return nil, nil, false, err
-	}
-	if !okc || !okk {
-		return nil, nil, false, nil
-	}
-	return []byte(c + "\n"), []byte(k + "\n"), true, nil
-}
-
-func (t caTask) Check(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
+func (t caTask) Check(_ context.Context, rt *agent.Runtime) (agent.Change, error) {
 	cert, errc := os.ReadFile(t.store.CACert())
 	key, errk := os.ReadFile(CAKeyPath(rt.Paths))
 	if errc != nil || errk != nil {
 		return agent.Change{Needed: true, Summary: "create root CA (" + rt.Env.Name + " DXC SSP Root CA)"}, nil
-	}
-	if c, k, ok, err := storedCA(ctx, rt); err != nil {
-		return agent.Change{}, err
-	} else if ok && (!bytes.Equal(bytes.TrimSpace(c), bytes.TrimSpace(cert)) || !bytes.Equal(bytes.TrimSpace(k), bytes.TrimSpace(key))) {
-		return agent.Change{Needed: true, Summary: "install the root CA stored in Secrets Manager"}, nil
 	}
 	if p := pki.CAProblem(cert, key, rt.Env.Name, time.Now()); p != "" {
 		return agent.Change{Needed: true, Summary: "replace root CA: " + p}, nil
@@ -77,28 +65,22 @@ func (t caTask) Check(ctx context.Context, rt *agent.Runtime) (agent.Change, err
 }
 
 func (t caTask) Apply(ctx context.Context, rt *agent.Runtime) error {
-	cert, key, ok, err := storedCA(ctx, rt)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		// Keep a valid pair that only lost its copy in the store or its mode.
-		oldKey, errk := os.ReadFile(CAKeyPath(rt.Paths))
-		oldCert, errc := os.ReadFile(filepath.Join(filepath.Dir(CAKeyPath(rt.Paths)), "ca.crt"))
-		if errk == nil && errc == nil && pki.CAProblem(oldCert, oldKey, rt.Env.Name, time.Now()) == "" {
-			cert, key = oldCert, oldKey
-		} else {
-			rt.Progressf("  generating the root CA (RSA %d)", pki.CARSABits)
-			if cert, key, err = pki.NewCA(rt.Env.Name, time.Now()); err != nil {
-				return err
-			}
+	var cert, key []byte
+	// Keep a valid pair that only lost its copy in the store or its mode.
+	oldKey, errk := os.ReadFile(CAKeyPath(rt.Paths))
+	oldCert, errc := os.ReadFile(localCACertPath(rt.Paths))
+	if errk == nil && errc == nil && pki.CAProblem(oldCert, oldKey, rt.Env.Name, time.Now()) == "" {
+		cert, key = oldCert, oldKey
+	} else {
+		rt.Progressf("  generating the root CA (RSA %d)", pki.CARSABits)
+		var err error
+		if cert, key, err = pki.NewCA(rt.Env.Name, time.Now()); err != nil {
+			return err
 		}
-	} else if p := pki.CAProblem(cert, key, rt.Env.Name, time.Now()); p != "" {
-		return fmt.Errorf("root CA in Secrets Manager is unusable: %s", p)
 	}
 	files := []agent.File{
 		{Path: CAKeyPath(rt.Paths), Content: key, Mode: 0o600, Secret: true},
-		{Path: filepath.Join(filepath.Dir(CAKeyPath(rt.Paths)), "ca.crt"), Content: cert, Mode: 0o644},
+		{Path: localCACertPath(rt.Paths), Content: cert, Mode: 0o644},
 		{Path: t.store.CACert(), Content: cert, Mode: 0o644},
 	}
 	for _, f := range files {
@@ -109,8 +91,14 @@ func (t caTask) Apply(ctx context.Context, rt *agent.Runtime) error {
 	return nil
 }
 
-// certTask keeps one host's server certificate: issued when missing, when it does not
-// chain to the CA, names other hosts' names or expires within 30 days; kept otherwise.
+// localCACertPath is the jump host's own copy of the CA certificate, next to its key.
+func localCACertPath(p agent.Paths) string {
+	return filepath.Join(filepath.Dir(CAKeyPath(p)), "ca.crt")
+}
+
+// certTask keeps one host's server certificate on the local target: issued when missing,
+// when it does not chain to the CA, names other hosts' names or expires within 30 days;
+// kept otherwise.
 type certTask struct {
 	store pki.Store
 	host  inventory.Host
@@ -126,9 +114,9 @@ func (t certTask) spec() pki.ServerSpec {
 	return pki.HostSpec(t.host.Name, t.host.FQDN, t.host.Aliases, addrs...)
 }
 
-// keyGID is the group of the host's key: its daemon's group when that exists here, else root.
-func (t certTask) keyGID() int {
-	if g, ok := keyGroup[t.host.Role]; ok {
+// keyGID is the group of a host's key: its daemon's group when that exists here, else root.
+func keyGID(h inventory.Host) int {
+	if g, ok := keyGroup[h.Role]; ok {
 		if gr, err := user.LookupGroup(g); err == nil {
 			if n, err := strconv.Atoi(gr.Gid); err == nil {
 				return n
@@ -158,17 +146,7 @@ func (t certTask) Check(_ context.Context, _ *agent.Runtime) (agent.Change, erro
 	if p := pki.ServerProblem(cert, key, ca, t.spec(), time.Now()); p != "" {
 		return agent.Change{Needed: true, Summary: fmt.Sprintf("reissue certificate for %s (%s)", t.host.Name, p)}, nil
 	}
-	st, err := os.Stat(t.store.ServerKey(t.host.Name))
-	if err != nil {
-		return agent.Change{}, err
-	}
-	if st.Mode().Perm() != 0o640 {
-		return agent.Change{Needed: true, Summary: "chmod 0640 " + t.store.ServerKey(t.host.Name)}, nil
-	}
-	if s, ok := st.Sys().(*syscall.Stat_t); ok && int(s.Gid) != t.keyGID() && t.keyGID() != 0 {
-		return agent.Change{Needed: true, Summary: "chgrp " + t.store.ServerKey(t.host.Name)}, nil
-	}
-	return agent.NoChange, nil
+	return pairModeChange(t.store, t.host)
 }
 
 func (t certTask) Apply(ctx context.Context, rt *agent.Runtime) error {
@@ -184,24 +162,224 @@ func (t certTask) Apply(ctx context.Context, rt *agent.Runtime) error {
 	if err != nil {
 		return err
 	}
-	keyPath, certPath := t.store.ServerKey(t.host.Name), t.store.ServerCert(t.host.Name)
 	cert, key := []byte(nil), []byte(nil)
-	oldCert, errc := os.ReadFile(certPath)
-	oldKey, errk := os.ReadFile(keyPath)
+	oldCert, errc := os.ReadFile(t.store.ServerCert(t.host.Name))
+	oldKey, errk := os.ReadFile(t.store.ServerKey(t.host.Name))
 	if errc == nil && errk == nil && pki.ServerProblem(oldCert, oldKey, ca.Cert, t.spec(), time.Now()) == "" {
 		cert, key = oldCert, oldKey // only the mode or group was wrong
 	} else if cert, key, err = ca.Issue(t.spec(), time.Now()); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(t.store.HostDir(t.host.Name), 0o755); err != nil {
+	return writePair(ctx, rt, t.store, t.host, cert, key)
+}
+
+// pairModeChange says whether a host's key in the store lacks its mode (0640) or group.
+func pairModeChange(store pki.Store, h inventory.Host) (agent.Change, error) {
+	st, err := os.Stat(store.ServerKey(h.Name))
+	if err != nil {
+		return agent.Change{}, err
+	}
+	if st.Mode().Perm() != 0o640 {
+		return agent.Change{Needed: true, Summary: "chmod 0640 " + store.ServerKey(h.Name)}, nil
+	}
+	if s, ok := st.Sys().(*syscall.Stat_t); ok && int(s.Gid) != keyGID(h) && keyGID(h) != 0 {
+		return agent.Change{Needed: true, Summary: "chgrp " + store.ServerKey(h.Name)}, nil
+	}
+	return agent.NoChange, nil
+}
+
+// writePair installs a host's key (0640 root:<daemon group>) and certificate (0644) in the
+// shared store, the key first so that a certificate never pairs with a stale key for long.
+func writePair(ctx context.Context, rt *agent.Runtime, store pki.Store, h inventory.Host, cert, key []byte) error {
+	keyPath, certPath := store.ServerKey(h.Name), store.ServerCert(h.Name)
+	if err := os.MkdirAll(store.HostDir(h.Name), 0o755); err != nil {
 		return err
 	}
 	kf := agent.File{Path: keyPath, Content: key, Mode: 0o640, Secret: true}
 	if err := kf.Apply(ctx, rt); err != nil {
 		return err
 	}
-	if err := os.Chown(keyPath, 0, t.keyGID()); err != nil {
+	if err := os.Chown(keyPath, 0, keyGID(h)); err != nil {
 		return err
 	}
 	return agent.File{Path: certPath, Content: cert, Mode: 0o644}.Apply(ctx, rt)
+}
+
+// tfCA returns the root CA Terraform made (aws): the ca_certificate of the jump host's own
+// TLS secret, checked to be env's CA and not expired.
+func tfCA(ctx context.Context, rt *agent.Runtime, src agent.HostTLSSource) ([]byte, *x509.Certificate, error) {
+	id := agent.HostTLSSecretID(rt.Env.Name, rt.Host.Name)
+	_, _, caPEM, ok, err := src.HostTLS(ctx, rt.Host.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !ok {
+		return nil, nil, notFound(id)
+	}
+	ca, err := pki.ParseCert(caPEM)
+	if err != nil {
+		return nil, nil, fmt.Errorf("secret %s, field ca_certificate: %w", id, err)
+	}
+	if want := pki.CASubject(rt.Env.Name).CommonName; !ca.IsCA || ca.Subject.CommonName != want {
+		return nil, nil, fmt.Errorf("secret %s, field ca_certificate: %q is not the root CA %q", id, ca.Subject.CommonName, want)
+	}
+	if time.Now().After(ca.NotAfter) {
+		return nil, nil, fmt.Errorf("secret %s, field ca_certificate: the root CA expired on %s", id, ca.NotAfter.Format(time.DateOnly))
+	}
+	return pemText(caPEM), ca, nil
+}
+
+func notFound(id string) error {
+	return fmt.Errorf("%s not found: run cso deploy so Terraform creates it", id)
+}
+
+// pemText is PEM material as it is written to the store: ending in one newline.
+func pemText(b []byte) []byte { return append(bytes.TrimRight(b, "\n"), '\n') }
+
+// tfCATask installs Terraform's root CA certificate in the shared store (AWS). The CA key
+// stays in `<env>/cso-pki/root-ca`, which no host may read; a CA key or certificate left in
+// `<data>/cso-pki` by an agent that generated its own CA is removed.
+type tfCATask struct {
+	store pki.Store
+	src   agent.HostTLSSource
+}
+
+func (t tfCATask) Name() string { return "root CA " + t.store.CACert() + " (from Terraform)" }
+
+// staleCAFiles are the jump host's files of a CA it generated itself.
+func staleCAFiles(p agent.Paths) []string { return []string{CAKeyPath(p), localCACertPath(p)} }
+
+func (t tfCATask) Check(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
+	want, _, err := tfCA(ctx, rt, t.src)
+	if err != nil {
+		return agent.Change{}, err
+	}
+	id := agent.HostTLSSecretID(rt.Env.Name, rt.Host.Name)
+	have, err := os.ReadFile(t.store.CACert())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return agent.Change{}, err
+	}
+	if err != nil || !bytes.Equal(have, want) {
+		return agent.Change{Needed: true, Summary: "install the root CA certificate from " + id}, nil
+	}
+	if st, err := os.Stat(t.store.CACert()); err != nil {
+		return agent.Change{}, err
+	} else if st.Mode().Perm() != 0o644 {
+		return agent.Change{Needed: true, Summary: "chmod 0644 " + t.store.CACert()}, nil
+	}
+	for _, f := range staleCAFiles(rt.Paths) {
+		if _, err := os.Lstat(f); err == nil {
+			return agent.Change{Needed: true, Summary: "remove " + f + " (the CA is Terraform's; no CA key on hosts)"}, nil
+		}
+	}
+	return agent.NoChange, nil
+}
+
+func (t tfCATask) Apply(ctx context.Context, rt *agent.Runtime) error {
+	want, _, err := tfCA(ctx, rt, t.src)
+	if err != nil {
+		return err
+	}
+	if err := (agent.File{Path: t.store.CACert(), Content: want, Mode: 0o644}).Apply(ctx, rt); err != nil {
+		return err
+	}
+	for _, f := range staleCAFiles(rt.Paths) {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", f, err)
+		}
+	}
+	return nil
+}
+
+// tfCertTask installs one host's certificate and key from its Terraform secret (AWS), after
+// checking that they belong together, chain to Terraform's root CA, name the host and have
+// not expired. Renewal is Terraform's (early_renewal_hours): `cso deploy` writes a new
+// secret and the next jump run installs it.
+type tfCertTask struct {
+	store pki.Store
+	host  inventory.Host
+	src   agent.HostTLSSource
+}
+
+func (t tfCertTask) Name() string { return "server certificate " + t.host.Name + " (from Terraform)" }
+
+// material returns the host's certificate and key as they are written to the store.
+func (t tfCertTask) material(ctx context.Context, rt *agent.Runtime) (cert, key []byte, err error) {
+	_, ca, err := tfCA(ctx, rt, t.src)
+	if err != nil {
+		return nil, nil, fmt.Errorf("root CA for %s: %w", t.host.Name, err)
+	}
+	id := agent.HostTLSSecretID(rt.Env.Name, t.host.Name)
+	certPEM, keyPEM, _, ok, err := t.src.HostTLS(ctx, t.host.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !ok {
+		return nil, nil, notFound(id)
+	}
+	if err := verifyHostPair(certPEM, keyPEM, ca, t.host, time.Now()); err != nil {
+		return nil, nil, fmt.Errorf("host %s: refusing the certificate in %s: %w", t.host.Name, id, err)
+	}
+	return pemText(certPEM), pemText(keyPEM), nil
+}
+
+// verifyHostPair checks a host's certificate and key before they are installed.
+func verifyHostPair(certPEM, keyPEM []byte, ca *x509.Certificate, h inventory.Host, now time.Time) error {
+	cert, err := pki.ParseCert(certPEM)
+	if err != nil {
+		return fmt.Errorf("field certificate: %w", err)
+	}
+	key, err := pki.ParseKey(keyPEM)
+	if err != nil {
+		return fmt.Errorf("field private_key: %w", err)
+	}
+	if pub, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(key.Public()) {
+		return errors.New("field private_key does not match the certificate")
+	}
+	if err := cert.CheckSignatureFrom(ca); err != nil {
+		return fmt.Errorf("the certificate (issuer %q) is not signed by the root CA %q", cert.Issuer.CommonName, ca.Subject.CommonName)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	name := h.FQDN
+	if name == "" {
+		name = h.Name
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, DNSName: name, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		return fmt.Errorf("the certificate does not verify for %s: %w", name, err)
+	}
+	return nil
+}
+
+func (t tfCertTask) Check(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
+	cert, key, err := t.material(ctx, rt)
+	if err != nil {
+		return agent.Change{}, err
+	}
+	id := agent.HostTLSSecretID(rt.Env.Name, t.host.Name)
+	haveCert, errc := os.ReadFile(t.store.ServerCert(t.host.Name))
+	haveKey, errk := os.ReadFile(t.store.ServerKey(t.host.Name))
+	for _, err := range []error{errc, errk} {
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return agent.Change{}, err
+		}
+	}
+	if errc != nil || errk != nil || !bytes.Equal(haveCert, cert) || !bytes.Equal(haveKey, key) {
+		return agent.Change{Needed: true, Summary: "install certificate and key of " + t.host.Name + " from " + id}, nil
+	}
+	if st, err := os.Stat(t.store.ServerCert(t.host.Name)); err != nil {
+		return agent.Change{}, err
+	} else if st.Mode().Perm() != 0o644 {
+		return agent.Change{Needed: true, Summary: "chmod 0644 " + t.store.ServerCert(t.host.Name)}, nil
+	}
+	return pairModeChange(t.store, t.host)
+}
+
+func (t tfCertTask) Apply(ctx context.Context, rt *agent.Runtime) error {
+	cert, key, err := t.material(ctx, rt)
+	if err != nil {
+		return err
+	}
+	return writePair(ctx, rt, t.store, t.host, cert, key)
 }
