@@ -305,3 +305,61 @@ func TestProbeKeystone(t *testing.T) {
 		t.Error("a certificate of an unknown CA was accepted")
 	}
 }
+
+// TestHostWaitsByPlatform: on EC2 (al2023) an application host waits 45 min for the
+// package and for Keystone and RabbitMQ (all instances boot together; the jump server
+// syncs and issues certificates after its own setup, a Keystone node may spend 20 min in
+// pip), locally 10 min; explicit bounds win. The bound shows in what the step says.
+func TestHostWaitsByPlatform(t *testing.T) {
+	for platform, want := range map[string]time.Duration{"al2023": 45 * time.Minute, "local": 10 * time.Minute} {
+		o := apppkg.HostOptions{}.Defaults(platform)
+		if o.PackageWait != want || o.DependencyWait != want || o.ServiceReady != 3*time.Minute {
+			t.Errorf("%s defaults %+v, want package and dependency waits %s", platform, o, want)
+		}
+	}
+	if o := (apppkg.HostOptions{DependencyWait: time.Second}).Defaults("al2023"); o.DependencyWait != time.Second {
+		t.Errorf("explicit dependency wait replaced: %s", o.DependencyWait)
+	}
+
+	dir := t.TempDir()
+	env := &envfile.Env{Name: "t", DomainSuffix: "cso.test", Path: "s3://bucket/env.t.yaml", Application: envfile.Application{Package: "app.tar.gz"}}
+	hosts := inventory.Hosts(env)
+	h, _ := inventory.Find(hosts, "frontend-server-1")
+	for _, tc := range []struct {
+		platform agent.Platform
+		want     string
+	}{
+		{&agent.AL2023{}, "45m0s"},
+		{agent.NewLocal(t.TempDir(), t.TempDir()), "10m0s"},
+	} {
+		rt := &agent.Runtime{Env: env, Host: h, Hosts: hosts, Platform: tc.platform,
+			Paths:   agent.Paths{SSLCerts: filepath.Join(dir, "no-ca"), Scripts: filepath.Join(dir, "scripts"), Data: filepath.Join(dir, "data")},
+			Secrets: &agent.LocalSecrets{Dir: filepath.Join(dir, "secrets")}}
+		var summaries []string
+		app, err := apppkg.NewApp(rt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps := append(app.PackageSteps(apppkg.HostOptions{}), apppkg.DependencySteps(rt, apppkg.HostOptions{})...)
+		for _, s := range steps {
+			for _, task := range s.Tasks {
+				if !strings.HasPrefix(task.Name(), "wait for ") {
+					continue
+				}
+				c, err := task.Check(context.Background(), rt)
+				if err != nil || !c.Needed {
+					t.Fatalf("%s: %+v, %v", task.Name(), c, err)
+				}
+				summaries = append(summaries, c.Summary)
+			}
+		}
+		if len(summaries) != 3 {
+			t.Fatalf("%s: waits %q, want the package, Keystone and RabbitMQ", tc.platform.Name(), summaries)
+		}
+		for _, s := range summaries {
+			if !strings.HasPrefix(s, "wait up to "+tc.want+" for ") {
+				t.Errorf("%s: %q, want a bound of %s", tc.platform.Name(), s, tc.want)
+			}
+		}
+	}
+}

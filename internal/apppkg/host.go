@@ -98,24 +98,46 @@ func NoPackageTask(env *envfile.Env, role envfile.Role) agent.Task {
 	}
 }
 
-// HostOptions bound the waits of an application host.
+// HostOptions bound the waits of an application host. Unset bounds take the platform's
+// defaults (Defaults).
 type HostOptions struct {
-	PackageWait    time.Duration // for the jump server to sync the package (default 10 min)
-	DependencyWait time.Duration // for Keystone and RabbitMQ (default 10 min)
-	ServiceReady   time.Duration // for each service's health path (default 3 min)
+	PackageWait    time.Duration // for the jump server to sync the package (10 min; al2023: PeerWaitAL2023)
+	DependencyWait time.Duration // for Keystone and RabbitMQ (10 min; al2023: PeerWaitAL2023)
+	ServiceReady   time.Duration // for each service's health path (3 min)
 }
 
-func (o HostOptions) withDefaults() HostOptions {
+// PeerWaitAL2023 bounds, on Amazon Linux 2023, an application host's waits for other hosts:
+// the package the jump server syncs and Keystone and RabbitMQ. Every instance boots at
+// once; the jump server syncs the package and issues the certificates only after its own
+// setup (the deploy allows 25 min), and a Keystone node may spend up to 20 min in its pip
+// install after that. 45 min is the deploy's own bound for the service-dependency phase
+// (internal/deploy); the local target keeps 10 min (docs/decisions/roles.md).
+const PeerWaitAL2023 = 45 * time.Minute
+
+// Defaults returns o with every unset bound set to platform's default.
+func (o HostOptions) Defaults(platform string) HostOptions {
+	peer := 10 * time.Minute
+	if platform == "al2023" {
+		peer = PeerWaitAL2023
+	}
 	if o.PackageWait <= 0 {
-		o.PackageWait = 10 * time.Minute
+		o.PackageWait = peer
 	}
 	if o.DependencyWait <= 0 {
-		o.DependencyWait = 10 * time.Minute
+		o.DependencyWait = peer
 	}
 	if o.ServiceReady <= 0 {
 		o.ServiceReady = 3 * time.Minute
 	}
 	return o
+}
+
+// platformName is the name of rt's platform ("" when there is none, in tests).
+func platformName(rt *agent.Runtime) string {
+	if rt == nil || rt.Platform == nil {
+		return ""
+	}
+	return rt.Platform.Name()
 }
 
 // App is the application package as one host's run sees it: opened once, on first need.
@@ -160,7 +182,7 @@ func (a *App) Dir(p *Package) string { return filepath.Join(a.Root(), p.ID()) }
 // and unpacks it into its own directory (once per checksum; a new package gets a new
 // directory and restarts the services).
 func (a *App) PackageSteps(o HostOptions) []agent.Step {
-	o = o.withDefaults()
+	o = o.Defaults(platformName(a.rt))
 	return []agent.Step{{Name: "application package", Tasks: []agent.Task{
 		waitFile{what: "application package " + a.File, path: a.File, timeout: o.PackageWait},
 		agent.FuncTask{
@@ -205,7 +227,7 @@ type waitFile struct {
 func (w waitFile) Name() string { return "wait for " + w.what }
 func (w waitFile) Check(context.Context, *agent.Runtime) (agent.Change, error) {
 	if _, err := os.Stat(w.path); err != nil {
-		return agent.Change{Needed: true, Summary: "wait for " + w.what}, nil
+		return agent.Change{Needed: true, Summary: fmt.Sprintf("wait up to %s for %s", w.timeout, w.what)}, nil
 	}
 	return agent.NoChange, nil
 }
@@ -221,7 +243,7 @@ func (w waitFile) Apply(ctx context.Context, rt *agent.Runtime) error {
 // against the project CA. One answering node of each suffices: the application reaches the
 // service, not a particular node.
 func DependencySteps(rt *agent.Runtime, o HostOptions) []agent.Step {
-	o = o.withDefaults()
+	o = o.Defaults(platformName(rt))
 	var tasks []agent.Task
 	if ks := inventory.ByRole(rt.Hosts, envfile.RoleKeystone); len(ks) > 0 {
 		tasks = append(tasks, depTask("Keystone", ks, o.DependencyWait, ProbeKeystone))
@@ -255,7 +277,7 @@ func depTask(what string, hosts []inventory.Host, wait time.Duration, probe Prob
 		TaskName: "wait for " + what,
 		CheckFunc: func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
 			if err := probeAny(ctx, rt); err != nil {
-				return agent.Change{Needed: true, Summary: fmt.Sprintf("wait for %s (%v)", what, err)}, nil
+				return agent.Change{Needed: true, Summary: fmt.Sprintf("wait up to %s for %s (%v)", wait, what, err)}, nil
 			}
 			return agent.NoChange, nil
 		},
@@ -331,13 +353,13 @@ func ServiceUser() string {
 // ServiceSteps runs the package's services of role on this host, side by side, each ready
 // when its health path answers 200.
 func (a *App) ServiceSteps(role envfile.Role, o HostOptions) []agent.Step {
-	o = o.withDefaults()
+	o = o.Defaults(platformName(a.rt))
 	return []agent.Step{{Name: "application services", Tasks: []agent.Task{&lazyServices{app: a, role: role, o: o}}}}
 }
 
 // ServiceSpecs builds the platform services of role from the opened package p.
 func (a *App) ServiceSpecs(p *Package, role envfile.Role, o HostOptions) ([]agent.ServiceSpec, error) {
-	o = o.withDefaults()
+	o = o.Defaults(platformName(a.rt))
 	rt := a.rt
 	dir := a.Dir(p)
 	bind := "0.0.0.0"

@@ -7,14 +7,18 @@ package frontend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cso-ssp/platform/internal/agent"
@@ -58,7 +62,7 @@ func NginxFor(rt *agent.Runtime) (Nginx, error) {
 		AccessLog: filepath.Join(rt.Paths.Log, "nginx", "access.log"),
 		TempDir:   filepath.Join(rt.Paths.Data, "nginx"),
 		Port:      h.Ports[inventory.PortNginx], ManagementUI: h.Ports[inventory.PortManagementUI],
-		PortalUI: h.Ports[inventory.PortPortalUI], WorkerUser: workerUser(), ServiceName: "nginx",
+		PortalUI: h.Ports[inventory.PortPortalUI], WorkerUser: workerUser(platformName(rt)), ServiceName: "nginx",
 	}
 	if n.Port == 0 || n.ManagementUI == 0 || n.PortalUI == 0 {
 		return n, fmt.Errorf("host %s lacks the nginx, management-ui or portal-ui port in the inventory", h.Name)
@@ -72,14 +76,73 @@ func NginxFor(rt *agent.Runtime) (Nginx, error) {
 	return n, nil
 }
 
-// workerUser is the account of nginx's worker processes when the master runs as root.
-func workerUser() string {
-	for _, u := range []string{"www-data", "nginx"} {
-		if _, err := user.Lookup(u); err == nil {
-			return u
-		}
+// geteuid and lookupUser are replaced by tests.
+var (
+	geteuid    = os.Geteuid
+	lookupUser = func(name string) error { _, err := user.Lookup(name); return err }
+)
+
+// workerUser is the account of nginx's worker processes when the master runs as root:
+// www-data on Debian (the local target; base-passwd always has it), nginx on Amazon Linux
+// 2023, where the nginx package creates it. It is decided by platform, without looking it
+// up: on a fresh EC2 host the steps are planned before the package is installed, and
+// looking then would plan root (docs/decisions/roles.md); the "user" step makes sure the
+// account exists before anything is chowned to it. An agent that is not root cannot switch
+// users: "".
+func workerUser(platform string) string {
+	if geteuid() != 0 {
+		return ""
 	}
-	return ""
+	if platform == "al2023" {
+		return "nginx"
+	}
+	return "www-data"
+}
+
+func platformName(rt *agent.Runtime) string {
+	if rt.Platform == nil {
+		return ""
+	}
+	return rt.Platform.Name()
+}
+
+// userMu: the hosts of the local target converge side by side on one machine.
+var userMu sync.Mutex
+
+// workerUserTask makes sure nginx's worker account exists (the nginx package normally
+// created it already; on a host where it did not, it is created as a system account).
+type workerUserTask struct{ name string }
+
+func (u workerUserTask) Name() string { return "system user " + u.name }
+
+func (u workerUserTask) Check(context.Context, *agent.Runtime) (agent.Change, error) {
+	if lookupUser(u.name) == nil {
+		return agent.NoChange, nil
+	}
+	return agent.Change{Needed: true, Summary: "create system user and group " + u.name}, nil
+}
+
+func (u workerUserTask) Apply(ctx context.Context, _ *agent.Runtime) error {
+	userMu.Lock()
+	defer userMu.Unlock()
+	if lookupUser(u.name) == nil {
+		return nil
+	}
+	_, err := agent.Command{Args: UserAddCommand(u.name), Timeout: time.Minute}.Run(ctx)
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() == 9 { // created meanwhile by another process
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create system user %s: %w", u.name, err)
+	}
+	return nil
+}
+
+// UserAddCommand creates nginx's worker account as Amazon Linux's nginx package does.
+func UserAddCommand(name string) []string {
+	return []string{"useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/var/lib/nginx",
+		"--shell", "/sbin/nologin", "--comment", "Nginx web server", name}
 }
 
 // Security headers of every answer. HSTS only when the request reached us through TLS
@@ -199,8 +262,8 @@ func CheckHealth(ctx context.Context, url string) error {
 	return nil
 }
 
-// Steps plans the host: packages, application package, nginx configuration, dependencies,
-// application services, nginx. Without an application package, nginx still runs (its
+// Steps plans the host: packages, nginx's worker user, application package, nginx
+// configuration, dependencies, application services, nginx. Without an application package, nginx still runs (its
 // /health is its own) and the last step says "no application package".
 func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	if rt.Host.Role != envfile.RoleFrontend {
@@ -221,6 +284,9 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		pkgs = append(pkgs, backend.JavaPackage(rt.Platform))
 	}
 	steps := []agent.Step{{Name: "packages", Tasks: []agent.Task{rt.Platform.Packages(pkgs...)}}}
+	if n.WorkerUser != "" {
+		steps = append(steps, agent.Step{Name: "user", Tasks: []agent.Task{workerUserTask{name: n.WorkerUser}}})
+	}
 	if !noPackage {
 		steps = append(steps, app.PackageSteps(r.Options)...)
 	}

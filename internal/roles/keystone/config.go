@@ -186,12 +186,64 @@ const (
 	TLSGroups        = "X25519:secp256r1:secp384r1"
 )
 
-// modules of Apache, by platform: directory and the mod_wsgi file name.
-func modulePaths(platform string) (dir, wsgi string) {
+// apacheModule is one LoadModule line: the module's name (without "_module") and its file
+// in the platform's module directory.
+type apacheModule struct{ name, file string }
+
+// apacheModules are the modules renderHTTPD loads on platform, in load order: the MPM, then
+// one module for every directive the configuration uses that the platform's Apache does not
+// have built in (the directive table is in config_test.go). Debian's apache2 has mod_unixd
+// (User, Group) and mod_log_config (LogFormat, CustomLog) built in (`apache2 -l`) and refuses
+// to LoadModule a built-in module; the Red Hat family's httpd, Amazon Linux 2023's included,
+// has only core, http_core and mod_so built in, so there both are loaded too
+// (docs/decisions/roles.md).
+func apacheModules(platform string) (dir string, mods []apacheModule) {
+	dir, wsgi := "/usr/lib/apache2/modules", "mod_wsgi.so"
 	if platform == "al2023" {
-		return "/usr/lib64/httpd/modules", "mod_wsgi_python3.so"
+		dir, wsgi = "/usr/lib64/httpd/modules", "mod_wsgi_python3.so"
 	}
-	return "/usr/lib/apache2/modules", "mod_wsgi.so"
+	names := []string{"mpm_event"}
+	if platform == "al2023" {
+		names = append(names, "unixd", "log_config")
+	}
+	names = append(names, "authz_core", "reqtimeout", "headers", "socache_shmcb", "ssl")
+	for _, n := range names {
+		mods = append(mods, apacheModule{name: n, file: "mod_" + n + ".so"})
+	}
+	return dir, append(mods, apacheModule{name: "wsgi", file: wsgi})
+}
+
+// CertWaitTimeoutAL2023 bounds the wait for the jump server's certificates on EC2. Every
+// instance boots at once and the jump server issues certificates only after its own setup
+// (the deploy allows it 25 min), so the local CertWaitTimeout (10 min) is too short there;
+// 45 min is the deploy's own bound for the service-dependency phase (internal/deploy).
+const CertWaitTimeoutAL2023 = 45 * time.Minute
+
+// certWaitTimeout is the certificate wait of a host on platform.
+func certWaitTimeout(platform string) time.Duration {
+	if platform == "al2023" {
+		return CertWaitTimeoutAL2023
+	}
+	return CertWaitTimeout
+}
+
+// peerWait bounds a wait on another host on platform: on EC2 every wait on another host
+// (the database user the jump server creates, the key sets of keystone01, which may spend
+// 20 minutes in its pip install first) takes the deploy's own bound, CertWaitTimeoutAL2023;
+// locally the role's short default.
+func peerWait(platform string, local time.Duration) time.Duration {
+	if platform == "al2023" {
+		return CertWaitTimeoutAL2023
+	}
+	return local
+}
+
+// platformName is the name of rt's platform ("" when there is none, in tests).
+func platformName(rt *agent.Runtime) string {
+	if rt == nil || rt.Platform == nil {
+		return ""
+	}
+	return rt.Platform.Name()
 }
 
 // HTTPDBinary is Apache's binary, by platform.
@@ -211,7 +263,7 @@ func renderHTTPD(rt *agent.Runtime, l Layout, platform string) string {
 	if rt.Host.Address == "127.0.0.1" {
 		listen = net.JoinHostPort("127.0.0.1", listen)
 	}
-	modDir, wsgiMod := modulePaths(platform)
+	modDir, mods := apacheModules(platform)
 	procs, threads := wsgiProcesses(platform)
 	group := "keystone-" + rt.Host.Name
 	var b strings.Builder
@@ -219,6 +271,13 @@ func renderHTTPD(rt *agent.Runtime, l Layout, platform string) string {
 	w("# Managed by cso agent (keystone role) for %s: changes are overwritten on the next run.", rt.Host.Name)
 	w("# Self-contained: %s -f %s -DFOREGROUND", HTTPDBinary(platform), l.HTTPDConf)
 	w("ServerRoot %q", l.RunDir)
+	w("")
+	w("# Modules, before any directive they provide: the event MPM and every module whose")
+	w("# directives follow, except those %s has built in.", HTTPDBinary(platform))
+	for _, m := range mods {
+		w("LoadModule %s_module %s/%s", m.name, modDir, m.file)
+	}
+	w("")
 	w("ServerName %s", rt.Host.FQDN)
 	w("Listen %s", listen)
 	w("PidFile %q", l.RunDir+"/httpd.pid")
@@ -226,10 +285,6 @@ func renderHTTPD(rt *agent.Runtime, l Layout, platform string) string {
 	w("Mutex file:%s default", l.RunDir)
 	w("User %s", User)
 	w("Group %s", Group)
-	for _, m := range []string{"mpm_event", "authz_core", "reqtimeout", "headers", "socache_shmcb", "ssl"} {
-		w("LoadModule %s_module %s/mod_%s.so", m, modDir, m)
-	}
-	w("LoadModule wsgi_module %s/%s", modDir, wsgiMod)
 	w("")
 	w("# Workers: a small event MPM; the WSGI daemon group does the work.")
 	w("StartServers 1")

@@ -2,10 +2,14 @@ package keystone
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/envfile"
@@ -140,5 +144,189 @@ func TestKeySetChecks(t *testing.T) {
 		sameKeys(map[string][]byte{"0": []byte("a")}, map[string][]byte{"0": []byte("b")}) ||
 		sameKeys(map[string][]byte{"0": []byte("a")}, map[string][]byte{"0": []byte("a"), "1": nil}) {
 		t.Error("sameKeys is wrong")
+	}
+}
+
+// apacheDirectives is the module that provides each directive renderHTTPD writes, as
+// `apache2 -L` (httpd 2.4) lists them: core.c, http_core.c, mod_so.c, event.c (the MPM),
+// mod_unixd.c, mod_log_config.c, ... Directives starting with SSL belong to mod_ssl and
+// those starting with WSGI to mod_wsgi. A directive missing here fails the test: add it
+// with its module.
+var apacheDirectives = map[string]string{
+	"ServerRoot": "core", "ServerName": "core", "PidFile": "core", "DefaultRuntimeDir": "core",
+	"Mutex": "core", "Timeout": "core", "ErrorLog": "core", "LogLevel": "core",
+	"ServerTokens": "core", "ServerSignature": "core", "TraceEnable": "core",
+	"<Directory": "core", "<Files": "core", "AllowOverride": "core",
+	"KeepAlive":  "http_core",
+	"LoadModule": "so",
+	"Listen":     "mpm_event", "StartServers": "mpm_event", "ServerLimit": "mpm_event",
+	"ThreadsPerChild": "mpm_event", "MaxRequestWorkers": "mpm_event",
+	"MinSpareThreads": "mpm_event", "MaxSpareThreads": "mpm_event",
+	"User": "unixd", "Group": "unixd",
+	"LogFormat": "log_config", "CustomLog": "log_config",
+	"Require":            "authz_core",
+	"RequestReadTimeout": "reqtimeout",
+	"Header":             "headers",
+}
+
+// apacheBuiltins are the modules compiled into each platform's Apache (`apache2 -l` on
+// Debian 12; `httpd -l` on the Red Hat family, Amazon Linux 2023 included). Debian refuses
+// to LoadModule a built-in module.
+var apacheBuiltins = map[string][]string{
+	"local":  {"core", "so", "watchdog", "http_core", "log_config", "logio", "version", "unixd"},
+	"al2023": {"core", "so", "http_core"},
+}
+
+// directiveModule is the module that provides directive d.
+func directiveModule(d string) (string, bool) {
+	switch {
+	case strings.HasPrefix(d, "SSL"):
+		return "ssl", true
+	case strings.HasPrefix(d, "WSGI"):
+		return "wsgi", true
+	}
+	m, ok := apacheDirectives[d]
+	return m, ok
+}
+
+// TestHTTPDConfModules: on each platform every directive of the rendered configuration
+// comes from a module that is built into that platform's Apache or loaded (from that
+// platform's module directory) on an earlier line, and no built-in module is loaded. On
+// Amazon Linux 2023 only core, http_core and mod_so are built in, so User/Group need
+// mod_unixd and LogFormat/CustomLog mod_log_config.
+func TestHTTPDConfModules(t *testing.T) {
+	for _, platform := range []string{"local", "al2023"} {
+		t.Run(platform, func(t *testing.T) {
+			rt := testRuntime(t, agent.NewLocal(t.TempDir(), t.TempDir()))
+			conf := renderHTTPD(rt, PathsOn(rt.Paths, rt.Host.Name, platform), platform)
+			modDir := map[string]string{"local": "/usr/lib/apache2/modules/", "al2023": "/usr/lib64/httpd/modules/"}[platform]
+			available := map[string]int{} // module -> line where it became available
+			for _, m := range apacheBuiltins[platform] {
+				available[m] = 0
+			}
+			needs := func(line int, what, module string) {
+				if at, ok := available[module]; !ok || at > line {
+					t.Errorf("line %d: %s needs mod_%s, which is neither built into %s's Apache nor loaded before it",
+						line, what, module, platform)
+				}
+			}
+			for i, raw := range strings.Split(conf, "\n") {
+				line := i + 1
+				s := strings.TrimSpace(raw)
+				if s == "" || strings.HasPrefix(s, "#") || strings.HasPrefix(s, "</") {
+					continue
+				}
+				f := strings.Fields(s)
+				if f[0] == "LoadModule" {
+					if len(f) != 3 || !strings.HasSuffix(f[1], "_module") || !strings.HasPrefix(f[2], modDir) {
+						t.Errorf("line %d: %q is not a LoadModule of a module in %s", line, s, modDir)
+						continue
+					}
+					m := strings.TrimSuffix(f[1], "_module")
+					if at, ok := available[m]; ok {
+						if at == 0 {
+							t.Errorf("line %d: mod_%s is built into %s's Apache and cannot be loaded", line, m, platform)
+						} else {
+							t.Errorf("line %d: mod_%s loaded again (first on line %d)", line, m, at)
+						}
+						continue
+					}
+					available[m] = line
+					continue
+				}
+				m, ok := directiveModule(f[0])
+				if !ok {
+					t.Errorf("line %d: directive %s is not in apacheDirectives: add it with the module that provides it", line, f[0])
+					continue
+				}
+				needs(line, f[0], m)
+				// The shared-memory session cache is a socache provider of its own.
+				if strings.Contains(s, "shmcb:") {
+					needs(line, f[0]+" shmcb:", "socache_shmcb")
+				}
+			}
+			if t.Failed() {
+				t.Logf("the rendered configuration:\n%s", conf)
+			}
+			// One MPM, and the one whose directives the configuration uses.
+			var mpms []string
+			for m := range available {
+				if strings.HasPrefix(m, "mpm_") {
+					mpms = append(mpms, m)
+				}
+			}
+			if len(mpms) != 1 || mpms[0] != "mpm_event" {
+				t.Errorf("MPMs loaded: %v, want mpm_event only", mpms)
+			}
+		})
+	}
+}
+
+// TestHTTPDConfSyntax runs this machine's Apache (Debian's apache2) in configuration-test
+// mode on both renderings. The Amazon Linux one is checked with its module paths mapped to
+// Debian's and without the LoadModule lines of modules Debian has built in (it refuses
+// them); TestHTTPDConfModules covers that those are loaded on Amazon Linux.
+func TestHTTPDConfSyntax(t *testing.T) {
+	if _, err := os.Stat(HTTPDBinary("local")); err != nil {
+		t.Skip("no apache2 on this machine: run scripts/install-deps.sh")
+	}
+	if _, err := user.Lookup(User); err != nil {
+		t.Skip("no keystone user on this machine (User and WSGIDaemonProcess name it): the keystone role creates it")
+	}
+	for _, platform := range []string{"local", "al2023"} {
+		t.Run(platform, func(t *testing.T) {
+			rt := testRuntime(t, agent.NewLocal(t.TempDir(), t.TempDir()))
+			l := PathsOn(rt.Paths, rt.Host.Name, platform)
+			for _, d := range []string{l.RunDir, l.HTTPDLogDir, l.ConfDir, filepath.Dir(l.CertFile), filepath.Dir(l.CAFile), filepath.Dir(l.HTTPDConf)} {
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, f := range []string{l.CertFile, l.KeyFile, l.CAFile, l.WSGI} {
+				if err := os.WriteFile(f, []byte("placeholder\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			conf := renderHTTPD(rt, l, platform)
+			if platform == "al2023" {
+				var keep []string
+				for _, line := range strings.Split(conf, "\n") {
+					if strings.HasPrefix(line, "LoadModule unixd_module ") || strings.HasPrefix(line, "LoadModule log_config_module ") {
+						continue
+					}
+					keep = append(keep, line)
+				}
+				conf = strings.Join(keep, "\n")
+				conf = strings.ReplaceAll(conf, "/usr/lib64/httpd/modules/mod_wsgi_python3.so", "/usr/lib/apache2/modules/mod_wsgi.so")
+				conf = strings.ReplaceAll(conf, "/usr/lib64/httpd/modules/", "/usr/lib/apache2/modules/")
+			}
+			if err := os.WriteFile(l.HTTPDConf, []byte(conf), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, HTTPDBinary("local"), "-t", "-f", l.HTTPDConf).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "Syntax OK") {
+				t.Errorf("%s -t -f %s: %v\n%s\n%s", HTTPDBinary("local"), l.HTTPDConf, err, out, conf)
+			}
+		})
+	}
+}
+
+// TestCertWaitByPlatform: on EC2 the certificate wait outlasts the jump server's setup (all
+// instances boot together); locally it stays short.
+func TestCertWaitByPlatform(t *testing.T) {
+	if got := certWaitTimeout("al2023"); got != 45*time.Minute {
+		t.Errorf("al2023 certificate wait %s, want 45m", got)
+	}
+	if got := certWaitTimeout("local"); got != 10*time.Minute {
+		t.Errorf("local certificate wait %s, want 10m", got)
+	}
+	// keystone02 waits for keystone01's key sets, which come after its pip install on EC2.
+	if got := peerWait("al2023", KeyWaitTimeout); got != 45*time.Minute {
+		t.Errorf("al2023 key set wait %s, want 45m", got)
+	}
+	if got := peerWait("local", KeyWaitTimeout); got != KeyWaitTimeout {
+		t.Errorf("local key set wait %s, want %s", got, KeyWaitTimeout)
 	}
 }

@@ -115,7 +115,7 @@ func waitDBTask(l Layout) agent.Task {
 			if err != nil {
 				return err
 			}
-			return agent.WaitMySQL(ctx, rt, dbHost(rt), "keystone", pw, DBWaitTimeout)
+			return agent.WaitMySQL(ctx, rt, dbHost(rt), "keystone", pw, peerWait(platformName(rt), DBWaitTimeout))
 		},
 	}
 }
@@ -319,7 +319,7 @@ func (t keySetTask) Apply(ctx context.Context, rt *agent.Runtime) error {
 				return err
 			}
 		} else {
-			err := agent.WaitFor(ctx, rt, t.kind+" key set from the first node", KeyWaitTimeout, func(context.Context) error {
+			err := agent.WaitFor(ctx, rt, t.kind+" key set from the first node", peerWait(platformName(rt), KeyWaitTimeout), func(context.Context) error {
 				shared, err = readKeys(t.shared)
 				if err == nil && len(shared) == 0 {
 					err = errors.New("not published yet")
@@ -469,7 +469,7 @@ func waitCertsTask(l Layout) agent.Task {
 			return agent.NoChange, nil
 		},
 		ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
-			return agent.WaitFor(ctx, rt, "TLS certificate "+l.CertFile, CertWaitTimeout, func(context.Context) error { return missing() })
+			return agent.WaitFor(ctx, rt, "TLS certificate "+l.CertFile, certWaitTimeout(platformName(rt)), func(context.Context) error { return missing() })
 		},
 	}
 }

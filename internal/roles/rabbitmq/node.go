@@ -5,8 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
-	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -189,16 +187,4 @@ func (n Node) envConf() []byte {
 		fmt.Fprintf(&b, "%s=%q\n", strings.TrimPrefix(k, "RABBITMQ_"), v)
 	}
 	return []byte(b.String())
-}
-
-// runUser is the account the node runs as: rabbitmq when the agent is root and the
-// package created that user (it always does), else the agent's own user.
-func runUser() string {
-	if os.Geteuid() != 0 {
-		return ""
-	}
-	if _, err := user.Lookup("rabbitmq"); err != nil {
-		return ""
-	}
-	return "rabbitmq"
 }

@@ -19,9 +19,11 @@ import (
 
 // Role converges a RabbitMQ host.
 type Role struct {
-	// CertWait bounds the wait for the jump server's certificates (default 10 min).
+	// CertWait bounds the wait for the jump server's certificates (default 10 min locally,
+	// CertWaitAL2023 on Amazon Linux 2023).
 	CertWait time.Duration
-	// ClusterWait bounds the wait for every node to run in one cluster (default 5 min).
+	// ClusterWait bounds the wait for every node to run in one cluster (default 5 min
+	// locally, 45 min on Amazon Linux 2023).
 	ClusterWait time.Duration
 }
 
@@ -31,6 +33,28 @@ func New() agent.Role { return Role{} }
 // Role names the role.
 func (Role) Role() envfile.Role { return envfile.RoleRabbitMQ }
 
+// CertWaitAL2023 is the default certificate wait on EC2: every instance boots at once and
+// the jump server issues certificates only after its own setup (the deploy allows it 25
+// min); 45 min is the deploy's own bound for the service-dependency phase.
+const CertWaitAL2023 = 45 * time.Minute
+
+// clusterWait is the default wait for the other nodes on platform: on EC2 they may still be
+// installing Erlang and RabbitMQ, so the deploy's own bound.
+func clusterWait(platform string) time.Duration {
+	if platform == "al2023" {
+		return CertWaitAL2023
+	}
+	return 5 * time.Minute
+}
+
+// certWait is the default certificate wait on platform.
+func certWait(platform string) time.Duration {
+	if platform == "al2023" {
+		return CertWaitAL2023
+	}
+	return 10 * time.Minute
+}
+
 func orDefault(d, def time.Duration) time.Duration {
 	if d <= 0 {
 		return def
@@ -38,7 +62,8 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// Steps plans the host: packages, certificates, configuration, service, cluster, access.
+// Steps plans the host: packages, user, certificates, configuration, service, cluster,
+// access.
 func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	if rt.Host.Role != envfile.RoleRabbitMQ {
 		return nil, fmt.Errorf("rabbitmq role given host %s of role %s", rt.Host.Name, rt.Host.Role)
@@ -64,6 +89,8 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	if !found {
 		return nil, fmt.Errorf("host %s is not among the environment's RabbitMQ hosts", rt.Host.Name)
 	}
+	// Decided without looking the account up: on a fresh host the package that creates it
+	// is installed only by the first step (see runUser and the "user" step).
 	owner := runUser()
 	shared := struct{ ca, crt, key string }{
 		filepath.Join(rt.Paths.SSLCerts, "ca", "ca.crt"),
@@ -71,11 +98,14 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		filepath.Join(rt.Paths.SSLCerts, rt.Host.Name, "server.key"),
 	}
 
-	steps := []agent.Step{
-		{Name: "packages", Tasks: []agent.Task{rt.Platform.Packages("rabbitmq-server")}},
+	steps := []agent.Step{{Name: "packages", Tasks: installTasks(rt)}}
+	if owner != "" {
+		steps = append(steps, agent.Step{Name: "user", Tasks: []agent.Task{systemUserTask{name: owner, run: runnerOf(rt.Platform)}}})
+	}
+	steps = append(steps, []agent.Step{
 		{Name: "certificates", Tasks: []agent.Task{
 			WaitFiles{What: "TLS certificates in the shared store", Paths: []string{shared.ca, shared.crt, shared.key},
-				Timeout: orDefault(r.CertWait, 10*time.Minute)},
+				Timeout: orDefault(r.CertWait, certWait(rt.Platform.Name()))},
 			agent.MkdirAll{Paths: []string{rt.Paths.Etc, rt.Paths.Data, rt.Paths.Log, rt.Paths.Run}},
 			agent.Dir{Path: self.ConfDir, Mode: 0o755},
 			agent.Dir{Path: self.SSLDir, Mode: 0o750, Owner: owner},
@@ -97,14 +127,14 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 			agent.File{Path: self.EnvConfig, Content: self.envConf()},
 		}},
 		{Name: "service", Tasks: []agent.Task{rt.Platform.Service(self.ServiceSpec(owner))}},
-	}
+	}...)
 	st := &accessState{self: self}
-	access := []agent.Task{loginTask(self, nodes[0], orDefault(r.ClusterWait, 5*time.Minute))}
+	access := []agent.Task{loginTask(self, nodes[0], orDefault(r.ClusterWait, clusterWait(rt.Platform.Name())))}
 	if self.Name == nodes[0].Name {
 		access = append(accessTasks(st), access...)
 	}
 	steps = append(steps,
-		agent.Step{Name: "cluster", Tasks: []agent.Task{clusterTask(self, nodes, st, orDefault(r.ClusterWait, 5*time.Minute))}},
+		agent.Step{Name: "cluster", Tasks: []agent.Task{clusterTask(self, nodes, st, orDefault(r.ClusterWait, clusterWait(rt.Platform.Name())))}},
 		agent.Step{Name: "access", Tasks: access},
 	)
 	return steps, nil

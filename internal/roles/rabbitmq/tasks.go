@@ -149,13 +149,17 @@ type Reachable struct {
 
 func (r Reachable) Name() string { return "user " + r.User + " reaches " + r.Path }
 
-func (r Reachable) Check(context.Context, *agent.Runtime) (agent.Change, error) {
+func (r Reachable) Check(_ context.Context, rt *agent.Runtime) (agent.Change, error) {
 	if r.User == "" {
 		return agent.NoChange, nil
 	}
 	uid, gid, err := agent.LookupIDs(r.User, "")
+	if err != nil && rt != nil && rt.DryRun {
+		// A dry run on a fresh host: the package that creates the user is not installed.
+		return agent.Change{Needed: true, Summary: fmt.Sprintf("check that user %s reaches %s once the user exists", r.User, r.Path)}, nil
+	}
 	if err != nil {
-		return agent.Change{}, err
+		return agent.Change{}, fmt.Errorf("%s: user %s: %w", r.Name(), r.User, err)
 	}
 	for dir := filepath.Dir(filepath.Clean(r.Path)); ; dir = filepath.Dir(dir) {
 		st, err := os.Stat(dir)
@@ -176,7 +180,11 @@ func (r Reachable) Check(context.Context, *agent.Runtime) (agent.Change, error) 
 	}
 }
 
-func (r Reachable) Apply(context.Context, *agent.Runtime) error { return nil }
+// Apply changes nothing: it repeats the check, which Check may have deferred in a dry run.
+func (r Reachable) Apply(ctx context.Context, rt *agent.Runtime) error {
+	_, err := r.Check(ctx, nil)
+	return err
+}
 
 // secret returns a generated secret; in a dry run it only looks (never generates) and ok
 // is false when the secret does not exist yet.
