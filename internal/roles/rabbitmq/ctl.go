@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -15,9 +16,10 @@ import (
 // CtlTimeout bounds every rabbitmqctl call.
 const CtlTimeout = 60 * time.Second
 
-// CtlError is a failed rabbitmqctl call: its arguments (never a secret: secrets go through
-// stdin), exit code and output.
+// CtlError is a failed rabbitmqctl (or rabbitmq-queues) call: its arguments (never a
+// secret: secrets go through stdin), exit code and output.
 type CtlError struct {
+	Tool   string // "" for rabbitmqctl
 	Node   string
 	Args   []string
 	Code   int
@@ -30,7 +32,11 @@ func (e *CtlError) Error() string {
 	if len(out) > 600 {
 		out = out[:600] + "..."
 	}
-	return fmt.Sprintf("rabbitmqctl -n %s %s: exit %d: %s", e.Node, strings.Join(e.Args, " "), e.Code, out)
+	tool := e.Tool
+	if tool == "" {
+		tool = "rabbitmqctl"
+	}
+	return fmt.Sprintf("%s -n %s %s: exit %d: %s", tool, e.Node, strings.Join(e.Args, " "), e.Code, out)
 }
 
 func (e *CtlError) Unwrap() error { return e.Err }
@@ -39,6 +45,13 @@ func (e *CtlError) Unwrap() error { return e.Err }
 // its standard output. Paths are absolute and the working directory is the node's home:
 // relative paths make Debian's wrappers hang.
 func Ctl(ctx context.Context, n Node, stdin []byte, args ...string) ([]byte, error) {
+	return runCLI(ctx, CtlBin, n, stdin, args...)
+}
+
+// runCLI runs one of RabbitMQ's CLI tools (rabbitmqctl, rabbitmq-queues) against node n:
+// the node's environment (the cookie from HOME, never on the command line), bounded, and
+// the whole process group killed on timeout.
+func runCLI(ctx context.Context, bin string, n Node, stdin []byte, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, CtlTimeout)
 	defer cancel()
 	full := []string{"-n", n.Name}
@@ -46,7 +59,7 @@ func Ctl(ctx context.Context, n Node, stdin []byte, args ...string) ([]byte, err
 		full = append(full, "--longnames")
 	}
 	full = append(full, args...)
-	cmd := exec.CommandContext(ctx, CtlBin, full...)
+	cmd := exec.CommandContext(ctx, bin, full...)
 	cmd.Env = n.Env()
 	cmd.Dir = n.Home
 	if stdin != nil {
@@ -68,7 +81,11 @@ func Ctl(ctx context.Context, n Node, stdin []byte, args ...string) ([]byte, err
 		if ctx.Err() != nil {
 			err = fmt.Errorf("timed out after %s: %w", CtlTimeout, ctx.Err())
 		}
-		return stdout.Bytes(), &CtlError{Node: n.Name, Args: args, Code: code, Output: stderr.String() + stdout.String(), Err: err}
+		tool := ""
+		if bin != CtlBin {
+			tool = filepath.Base(bin)
+		}
+		return stdout.Bytes(), &CtlError{Tool: tool, Node: n.Name, Args: args, Code: code, Output: stderr.String() + stdout.String(), Err: err}
 	}
 	return stdout.Bytes(), nil
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -374,6 +376,10 @@ func TestCluster(t *testing.T) {
 		t.Logf("no-op run of three nodes (in parallel): %s", time.Since(t0).Round(10*time.Millisecond))
 	})
 
+	t.Run("a rebuilt node with the same name rejoins and gets its quorum members back", func(t *testing.T) {
+		testReplacedNode(ctx, t, s, hosts, nodes, pass)
+	})
+
 	t.Run("no secret in process arguments or files", func(t *testing.T) {
 		var cookies []string
 		for _, h := range hosts {
@@ -425,5 +431,219 @@ func TestReachable(t *testing.T) {
 	os.Chmod(filepath.Join(closed, "data"), 0o755)
 	if _, err := (rabbitmq.Reachable{Path: filepath.Join(closed, "data", "rabbitmq"), User: "rabbitmq"}).Check(context.Background(), nil); err != nil && os.Geteuid() == 0 {
 		t.Errorf("open tree: %v", err)
+	}
+}
+
+// testReplacedNode is `cso replace rabbitmq-server-3` on the local target: the host comes
+// back with an empty disk and the same node name while its peers still list it as a
+// stopped cluster member and as a member of every quorum queue. The agent has a peer forget
+// the name before the node starts, the node joins as a new member, and the quorum queue
+// gets a new member on it (not the old member restarted empty).
+func testReplacedNode(ctx context.Context, t *testing.T, s *stacktest.Stack, hosts []inventory.Host, nodes []rabbitmq.Node, pass string) {
+	const queue = "cso-e2-replace-test"
+	want := slices.Sorted(slices.Values(rabbitmq.NodeNames(nodes)))
+	mgmt := rabbitmq.NewClient("https://"+nodes[0].Addr(nodes[0].Management), s.Pool, rabbitmq.User, pass)
+	conn, err := dialAMQPS(nodes[0], s, rabbitmq.User, pass, rabbitmq.VHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer ch.QueueDelete(queue, false, false, false)
+	q, err := mgmt.Queue(ctx, rabbitmq.VHost, queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Type != "quorum" || !slices.Equal(slices.Sorted(slices.Values(q.Members)), want) {
+		t.Fatalf("queue %s: type %s, members %v; want a quorum queue on %v", queue, q.Type, q.Members, want)
+	}
+
+	// The rebuilt host: the old instance gone at once (its node killed, as a terminated
+	// instance's) and its whole tree deleted. What remains is what a new instance finds
+	// too: the shared certificate store and the secrets.
+	h, n := hosts[2], nodes[2]
+	st, err := s.Platform.Supervisor.State(n.ServiceName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(-st.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err = agent.WaitFor(ctx, nil, n.Name+" gone", 30*time.Second, func(ctx context.Context) error {
+		if running, _ := s.Platform.Running(ctx, n.ServiceName); running {
+			return fmt.Errorf("%s still runs", n.ServiceName)
+		}
+		cs, err := rabbitmq.CLIStatus(ctx, nodes[0])
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(cs.DiskNodes, n.Name) || slices.Contains(cs.RunningNodes, n.Name) {
+			return fmt.Errorf("%s not a stopped member: %+v", n.Name, cs)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Platform.Stop(ctx, n.ServiceName); err != nil { // forgets the dead process
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(s.Paths(h.Name).Root); err != nil {
+		t.Fatal(err)
+	}
+
+	var progress strings.Builder
+	t0 := time.Now()
+	res, err := s.Run(ctx, h, rabbitmq.New(), func(rt *agent.Runtime) {
+		rt.Progress = io.MultiWriter(rt.Progress, &progress)
+	})
+	if err != nil {
+		t.Fatalf("run of the rebuilt %s: %v (changed %v)", h.Name, err, res.Changed)
+	}
+	t.Logf("rebuilt %s converged in %s", h.Name, time.Since(t0).Round(100*time.Millisecond))
+	for _, line := range []string{
+		n.Name + " still a member of the cluster: forgetting it on " + nodes[0].Name + " before it starts",
+		"adding " + n.Name + " to 1 quorum queues of vhost " + rabbitmq.VHost,
+	} {
+		if !strings.Contains(progress.String(), line) {
+			t.Errorf("progress lacks %q", line)
+		}
+	}
+
+	cs, err := rabbitmq.CLIStatus(ctx, nodes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(cs.DiskNodes)), want) || !slices.Equal(slices.Sorted(slices.Values(cs.RunningNodes)), want) || len(cs.Partitions) != 0 {
+		t.Errorf("cluster_status on %s after the rebuild: members %v, running %v, partitions %v; want %v running",
+			nodes[0].Name, cs.DiskNodes, cs.RunningNodes, cs.Partitions, want)
+	}
+	err = agent.WaitFor(ctx, nil, "quorum queue members", time.Minute, func(ctx context.Context) error {
+		q, err := mgmt.Queue(ctx, rabbitmq.VHost, queue)
+		if err != nil {
+			return err
+		}
+		if m, o := slices.Sorted(slices.Values(q.Members)), slices.Sorted(slices.Values(q.Online)); !slices.Equal(m, want) || !slices.Equal(o, want) {
+			return fmt.Errorf("members %v, online %v", m, o)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// RabbitMQ itself says so: the forget removed the old member (on the peer that forgot
+	// it) and grow added a new one (on the rebuilt node), rather than the old member coming
+	// back with an empty log.
+	membershipLogged(ctx, t, s, hosts, queue, n.Name)
+
+	res, err = s.Run(ctx, h, rabbitmq.New())
+	if err != nil || len(res.Changed) != 0 {
+		t.Errorf("second run of the rebuilt %s: %v, changed %v", h.Name, err, res.Changed)
+	}
+
+	// The same host rebuilt again, but this time the node started before its peers forgot
+	// it and runs alone, as RabbitMQ 4.x leaves it (it refuses the join at boot). force_reset
+	// is the empty disk without telling the peers; the node boots once with a configuration
+	// that lists no peer (3.10 would let it back in under its old identity), then gets its
+	// own back unchanged (start_app reads it). The cluster step forgets the name on a peer,
+	// resets the node and joins it.
+	conf, err := os.ReadFile(n.ConfigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var own []string
+	for _, line := range strings.SplitAfter(string(conf), "\n") {
+		if !strings.HasPrefix(line, "cluster_formation.classic_config.nodes.") || strings.Contains(line, n.Name) {
+			own = append(own, line)
+		}
+	}
+	if _, err := rabbitmq.Ctl(ctx, n, nil, "stop_app"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rabbitmq.Ctl(ctx, n, nil, "force_reset"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(n.ConfigFile, []byte(strings.Join(own, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = rabbitmq.Ctl(ctx, n, nil, "start_app")
+	if werr := os.WriteFile(n.ConfigFile, conf, 0o644); err != nil || werr != nil {
+		t.Fatal(err, werr)
+	}
+	if cs, err := rabbitmq.CLIStatus(ctx, n); err != nil || len(cs.DiskNodes) != 1 {
+		t.Fatalf("%s after force_reset: %+v, %v; want a cluster of its own", n.Name, cs, err)
+	}
+	progress.Reset()
+	res, err = s.Run(ctx, h, rabbitmq.New(), func(rt *agent.Runtime) {
+		rt.Progress = io.MultiWriter(rt.Progress, &progress)
+	})
+	if err != nil {
+		t.Fatalf("run of %s running alone: %v (changed %v)", h.Name, err, res.Changed)
+	}
+	for _, line := range []string{
+		n.Name + " still a member of the cluster: forgetting it on " + nodes[0].Name + " before joining",
+		"adding " + n.Name + " to 1 quorum queues of vhost " + rabbitmq.VHost,
+	} {
+		if !strings.Contains(progress.String(), line) {
+			t.Errorf("progress lacks %q", line)
+		}
+	}
+	if strings.Contains(progress.String(), "before it starts") {
+		t.Errorf("a node with data was taken for a blank one: %s", progress.String())
+	}
+	cs, err = rabbitmq.CLIStatus(ctx, nodes[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(cs.DiskNodes)), want) || !slices.Equal(slices.Sorted(slices.Values(cs.RunningNodes)), want) || len(cs.Partitions) != 0 {
+		t.Errorf("cluster_status on %s after the rejoin: members %v, running %v, partitions %v; want %v running",
+			nodes[1].Name, cs.DiskNodes, cs.RunningNodes, cs.Partitions, want)
+	}
+	q, err = mgmt.Queue(ctx, rabbitmq.VHost, queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := slices.Sorted(slices.Values(q.Members)); !slices.Equal(m, want) {
+		t.Errorf("queue members after the rejoin %v, want %v", m, want)
+	}
+	res, err = s.Run(ctx, h, rabbitmq.New())
+	if err != nil || len(res.Changed) != 0 {
+		t.Errorf("run of %s after the rejoin: %v, changed %v", h.Name, err, res.Changed)
+	}
+}
+
+// membershipLogged waits (bounded) until the nodes' logs say that queue lost its member on
+// node and got a new one there.
+func membershipLogged(ctx context.Context, t *testing.T, s *stacktest.Stack, hosts []inventory.Host, queue, node string) {
+	t.Helper()
+	markers := []string{"removing member (replica) on node '" + node + "'", "adding a new member (replica) on node '" + node + "'"}
+	err := agent.WaitFor(ctx, nil, "membership changes in the logs", 30*time.Second, func(context.Context) error {
+		var all strings.Builder
+		for _, h := range hosts {
+			logs, _ := filepath.Glob(filepath.Join(s.Paths(h.Name).Log, "rabbitmq", "*.log"))
+			for _, l := range logs {
+				data, _ := os.ReadFile(l)
+				all.Write(data)
+			}
+		}
+		for _, m := range markers {
+			found := false
+			for _, line := range strings.Split(all.String(), "\n") {
+				found = found || (strings.Contains(line, "'"+queue+"'") && strings.Contains(line, m))
+			}
+			if !found {
+				return fmt.Errorf("no log line of queue %s says %q", queue, m)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
 	}
 }

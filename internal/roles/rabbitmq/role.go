@@ -62,8 +62,8 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// Steps plans the host: packages, user, certificates, configuration, service, cluster,
-// access.
+// Steps plans the host: packages, user, certificates, configuration, service (after the
+// peers forgot a rebuilt node's old membership), cluster, access, quorum queues.
 func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	if rt.Host.Role != envfile.RoleRabbitMQ {
 		return nil, fmt.Errorf("rabbitmq role given host %s of role %s", rt.Host.Name, rt.Host.Role)
@@ -126,7 +126,7 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 			DefinitionsFile{Path: self.Definitions, Owner: owner},
 			agent.File{Path: self.EnvConfig, Content: self.envConf()},
 		}},
-		{Name: "service", Tasks: []agent.Task{rt.Platform.Service(self.ServiceSpec(owner))}},
+		{Name: "service", Tasks: []agent.Task{forgetReplacedTask(self, nodes), rt.Platform.Service(self.ServiceSpec(owner))}},
 	}...)
 	st := &accessState{self: self}
 	access := []agent.Task{loginTask(self, nodes[0], orDefault(r.ClusterWait, clusterWait(rt.Platform.Name())))}
@@ -136,6 +136,7 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	steps = append(steps,
 		agent.Step{Name: "cluster", Tasks: []agent.Task{clusterTask(self, nodes, st, orDefault(r.ClusterWait, clusterWait(rt.Platform.Name())))}},
 		agent.Step{Name: "access", Tasks: access},
+		agent.Step{Name: "quorum queues", Tasks: []agent.Task{quorumMembersTask(self, nodes)}},
 	)
 	return steps, nil
 }
