@@ -253,19 +253,7 @@ func TestCluster(t *testing.T) {
 
 	const queue = "cso-e2-quorum-test"
 	t.Run("quorum queue by default with members on all three, confirms survive a node down", func(t *testing.T) {
-		conn, err := dialAMQPS(nodes[0], s, rabbitmq.User, pass, rabbitmq.VHost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		ch, err := conn.Channel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		// No x-queue-type: the vhost's default must make it a quorum queue.
-		if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
-			t.Fatal(err)
-		}
+		ch := declareQueue(t, nodes[0], s, pass, queue)
 		q, err := mgmt(nodes[0]).Queue(ctx, rabbitmq.VHost, queue)
 		if err != nil {
 			t.Fatal(err)
@@ -400,6 +388,26 @@ type stepsRole []agent.Step
 func (stepsRole) Role() envfile.Role                           { return envfile.RoleFrontend }
 func (s stepsRole) Steps(*agent.Runtime) ([]agent.Step, error) { return s, nil }
 
+// declareQueue declares queue through node n as ssp_user, without x-queue-type (the
+// vhost's default must make it a quorum queue), and returns the channel; the connection
+// closes when the test ends.
+func declareQueue(t *testing.T, n rabbitmq.Node, s *stacktest.Stack, pass, queue string) *amqp.Channel {
+	t.Helper()
+	conn, err := dialAMQPS(n, s, rabbitmq.User, pass, rabbitmq.VHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
 func dialAMQPS(n rabbitmq.Node, s *stacktest.Stack, user, pass, vhost string) (*amqp.Connection, error) {
 	return amqp.DialConfig("amqps://"+n.Addr(n.AMQPS)+"/", amqp.Config{
 		SASL:            []amqp.Authentication{&amqp.PlainAuth{Username: user, Password: pass}},
@@ -443,18 +451,7 @@ func testReplacedNode(ctx context.Context, t *testing.T, s *stacktest.Stack, hos
 	const queue = "cso-e2-replace-test"
 	want := slices.Sorted(slices.Values(rabbitmq.NodeNames(nodes)))
 	mgmt := rabbitmq.NewClient("https://"+nodes[0].Addr(nodes[0].Management), s.Pool, rabbitmq.User, pass)
-	conn, err := dialAMQPS(nodes[0], s, rabbitmq.User, pass, rabbitmq.VHost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
-		t.Fatal(err)
-	}
+	ch := declareQueue(t, nodes[0], s, pass, queue)
 	defer ch.QueueDelete(queue, false, false, false)
 	q, err := mgmt.Queue(ctx, rabbitmq.VHost, queue)
 	if err != nil {
