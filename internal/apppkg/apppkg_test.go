@@ -311,13 +311,13 @@ func TestProbeKeystone(t *testing.T) {
 // syncs and issues certificates after its own setup, a Keystone node may spend 20 min in
 // pip), locally 10 min; explicit bounds win. The bound shows in what the step says.
 func TestHostWaitsByPlatform(t *testing.T) {
-	for platform, want := range map[string]time.Duration{"al2023": 45 * time.Minute, "local": 10 * time.Minute} {
-		o := apppkg.HostOptions{}.Defaults(platform)
+	for platform, want := range map[agent.Platform]time.Duration{&agent.AL2023{}: 45 * time.Minute, agent.NewLocal(t.TempDir(), t.TempDir()): 10 * time.Minute} {
+		o := apppkg.HostOptions{}.Defaults(&agent.Runtime{Platform: platform})
 		if o.PackageWait != want || o.DependencyWait != want || o.ServiceReady != 3*time.Minute {
-			t.Errorf("%s defaults %+v, want package and dependency waits %s", platform, o, want)
+			t.Errorf("%s defaults %+v, want package and dependency waits %s", platform.Name(), o, want)
 		}
 	}
-	if o := (apppkg.HostOptions{DependencyWait: time.Second}).Defaults("al2023"); o.DependencyWait != time.Second {
+	if o := (apppkg.HostOptions{DependencyWait: time.Second}).Defaults(&agent.Runtime{Platform: &agent.AL2023{}}); o.DependencyWait != time.Second {
 		t.Errorf("explicit dependency wait replaced: %s", o.DependencyWait)
 	}
 

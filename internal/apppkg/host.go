@@ -101,25 +101,15 @@ func NoPackageTask(env *envfile.Env, role envfile.Role) agent.Task {
 // HostOptions bound the waits of an application host. Unset bounds take the platform's
 // defaults (Defaults).
 type HostOptions struct {
-	PackageWait    time.Duration // for the jump server to sync the package (10 min; al2023: PeerWaitAL2023)
-	DependencyWait time.Duration // for Keystone and RabbitMQ (10 min; al2023: PeerWaitAL2023)
+	PackageWait    time.Duration // for the jump server to sync the package (10 min; EC2: agent.PeerWaitEC2)
+	DependencyWait time.Duration // for Keystone and RabbitMQ (10 min; EC2: agent.PeerWaitEC2)
 	ServiceReady   time.Duration // for each service's health path (3 min)
 }
 
-// PeerWaitAL2023 bounds, on Amazon Linux 2023, an application host's waits for other hosts:
-// the package the jump server syncs and Keystone and RabbitMQ. Every instance boots at
-// once; the jump server syncs the package and issues the certificates only after its own
-// setup (the deploy allows 25 min), and a Keystone node may spend up to 20 min in its pip
-// install after that. 45 min is the deploy's own bound for the service-dependency phase
-// (internal/deploy); the local target keeps 10 min (docs/decisions/roles.md).
-const PeerWaitAL2023 = 45 * time.Minute
-
-// Defaults returns o with every unset bound set to platform's default.
-func (o HostOptions) Defaults(platform string) HostOptions {
-	peer := 10 * time.Minute
-	if platform == "al2023" {
-		peer = PeerWaitAL2023
-	}
+// Defaults returns o with every unset bound set to rt's default: 10 minutes for the waits
+// on other hosts locally, agent.PeerWaitEC2 on Amazon Linux.
+func (o HostOptions) Defaults(rt *agent.Runtime) HostOptions {
+	peer := rt.PeerWait(10 * time.Minute)
 	if o.PackageWait <= 0 {
 		o.PackageWait = peer
 	}
@@ -130,14 +120,6 @@ func (o HostOptions) Defaults(platform string) HostOptions {
 		o.ServiceReady = 3 * time.Minute
 	}
 	return o
-}
-
-// platformName is the name of rt's platform ("" when there is none, in tests).
-func platformName(rt *agent.Runtime) string {
-	if rt == nil || rt.Platform == nil {
-		return ""
-	}
-	return rt.Platform.Name()
 }
 
 // App is the application package as one host's run sees it: opened once, on first need.
@@ -182,7 +164,7 @@ func (a *App) Dir(p *Package) string { return filepath.Join(a.Root(), p.ID()) }
 // and unpacks it into its own directory (once per checksum; a new package gets a new
 // directory and restarts the services).
 func (a *App) PackageSteps(o HostOptions) []agent.Step {
-	o = o.Defaults(platformName(a.rt))
+	o = o.Defaults(a.rt)
 	return []agent.Step{{Name: "application package", Tasks: []agent.Task{
 		waitFile{what: "application package " + a.File, path: a.File, timeout: o.PackageWait},
 		agent.FuncTask{
@@ -243,7 +225,7 @@ func (w waitFile) Apply(ctx context.Context, rt *agent.Runtime) error {
 // against the project CA. One answering node of each suffices: the application reaches the
 // service, not a particular node.
 func DependencySteps(rt *agent.Runtime, o HostOptions) []agent.Step {
-	o = o.Defaults(platformName(rt))
+	o = o.Defaults(rt)
 	var tasks []agent.Task
 	if ks := inventory.ByRole(rt.Hosts, envfile.RoleKeystone); len(ks) > 0 {
 		tasks = append(tasks, depTask("Keystone", ks, o.DependencyWait, ProbeKeystone))
@@ -353,13 +335,13 @@ func ServiceUser() string {
 // ServiceSteps runs the package's services of role on this host, side by side, each ready
 // when its health path answers 200.
 func (a *App) ServiceSteps(role envfile.Role, o HostOptions) []agent.Step {
-	o = o.Defaults(platformName(a.rt))
+	o = o.Defaults(a.rt)
 	return []agent.Step{{Name: "application services", Tasks: []agent.Task{&lazyServices{app: a, role: role, o: o}}}}
 }
 
 // ServiceSpecs builds the platform services of role from the opened package p.
 func (a *App) ServiceSpecs(p *Package, role envfile.Role, o HostOptions) ([]agent.ServiceSpec, error) {
-	o = o.Defaults(platformName(a.rt))
+	o = o.Defaults(a.rt)
 	rt := a.rt
 	dir := a.Dir(p)
 	bind := "0.0.0.0"

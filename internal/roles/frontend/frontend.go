@@ -7,18 +7,15 @@ package frontend
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cso-ssp/platform/internal/agent"
@@ -62,7 +59,7 @@ func NginxFor(rt *agent.Runtime) (Nginx, error) {
 		AccessLog: filepath.Join(rt.Paths.Log, "nginx", "access.log"),
 		TempDir:   filepath.Join(rt.Paths.Data, "nginx"),
 		Port:      h.Ports[inventory.PortNginx], ManagementUI: h.Ports[inventory.PortManagementUI],
-		PortalUI: h.Ports[inventory.PortPortalUI], WorkerUser: workerUser(platformName(rt)), ServiceName: "nginx",
+		PortalUI: h.Ports[inventory.PortPortalUI], WorkerUser: workerUser(rt.PlatformName()), ServiceName: "nginx",
 	}
 	if n.Port == 0 || n.ManagementUI == 0 || n.PortalUI == 0 {
 		return n, fmt.Errorf("host %s lacks the nginx, management-ui or portal-ui port in the inventory", h.Name)
@@ -97,52 +94,6 @@ func workerUser(platform string) string {
 		return "nginx"
 	}
 	return "www-data"
-}
-
-func platformName(rt *agent.Runtime) string {
-	if rt.Platform == nil {
-		return ""
-	}
-	return rt.Platform.Name()
-}
-
-// userMu: the hosts of the local target converge side by side on one machine.
-var userMu sync.Mutex
-
-// workerUserTask makes sure nginx's worker account exists (the nginx package normally
-// created it already; on a host where it did not, it is created as a system account).
-type workerUserTask struct{ name string }
-
-func (u workerUserTask) Name() string { return "system user " + u.name }
-
-func (u workerUserTask) Check(context.Context, *agent.Runtime) (agent.Change, error) {
-	if lookupUser(u.name) == nil {
-		return agent.NoChange, nil
-	}
-	return agent.Change{Needed: true, Summary: "create system user and group " + u.name}, nil
-}
-
-func (u workerUserTask) Apply(ctx context.Context, _ *agent.Runtime) error {
-	userMu.Lock()
-	defer userMu.Unlock()
-	if lookupUser(u.name) == nil {
-		return nil
-	}
-	_, err := agent.Command{Args: UserAddCommand(u.name), Timeout: time.Minute}.Run(ctx)
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && ee.ExitCode() == 9 { // created meanwhile by another process
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("create system user %s: %w", u.name, err)
-	}
-	return nil
-}
-
-// UserAddCommand creates nginx's worker account as Amazon Linux's nginx package does.
-func UserAddCommand(name string) []string {
-	return []string{"useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/var/lib/nginx",
-		"--shell", "/sbin/nologin", "--comment", "Nginx web server", name}
 }
 
 // Security headers of every answer. HSTS only when the request reached us through TLS
@@ -285,7 +236,8 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	}
 	steps := []agent.Step{{Name: "packages", Tasks: []agent.Task{rt.Platform.Packages(pkgs...)}}}
 	if n.WorkerUser != "" {
-		steps = append(steps, agent.Step{Name: "user", Tasks: []agent.Task{workerUserTask{name: n.WorkerUser}}})
+		steps = append(steps, agent.Step{Name: "user", Tasks: []agent.Task{
+			agent.SystemUser{User: n.WorkerUser, Home: "/var/lib/nginx", Comment: "Nginx web server", Lookup: lookupUser}}})
 	}
 	if !noPackage {
 		steps = append(steps, app.PackageSteps(r.Options)...)

@@ -54,7 +54,7 @@ func plannedWorker(t *testing.T, rt *agent.Runtime) (steps []string, confUser, t
 				if v.Path == n.TempDir {
 					tempOwner = v.Owner
 				}
-			case workerUserTask:
+			case agent.SystemUser:
 				userTask = v
 			}
 		}

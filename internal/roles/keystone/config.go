@@ -213,39 +213,6 @@ func apacheModules(platform string) (dir string, mods []apacheModule) {
 	return dir, append(mods, apacheModule{name: "wsgi", file: wsgi})
 }
 
-// CertWaitTimeoutAL2023 bounds the wait for the jump server's certificates on EC2. Every
-// instance boots at once and the jump server issues certificates only after its own setup
-// (the deploy allows it 25 min), so the local CertWaitTimeout (10 min) is too short there;
-// 45 min is the deploy's own bound for the service-dependency phase (internal/deploy).
-const CertWaitTimeoutAL2023 = 45 * time.Minute
-
-// certWaitTimeout is the certificate wait of a host on platform.
-func certWaitTimeout(platform string) time.Duration {
-	if platform == "al2023" {
-		return CertWaitTimeoutAL2023
-	}
-	return CertWaitTimeout
-}
-
-// peerWait bounds a wait on another host on platform: on EC2 every wait on another host
-// (the database user the jump server creates, the key sets of keystone01, which may spend
-// 20 minutes in its pip install first) takes the deploy's own bound, CertWaitTimeoutAL2023;
-// locally the role's short default.
-func peerWait(platform string, local time.Duration) time.Duration {
-	if platform == "al2023" {
-		return CertWaitTimeoutAL2023
-	}
-	return local
-}
-
-// platformName is the name of rt's platform ("" when there is none, in tests).
-func platformName(rt *agent.Runtime) string {
-	if rt == nil || rt.Platform == nil {
-		return ""
-	}
-	return rt.Platform.Name()
-}
-
 // HTTPDBinary is Apache's binary, by platform.
 func HTTPDBinary(platform string) string {
 	if platform == "al2023" {

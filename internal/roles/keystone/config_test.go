@@ -316,17 +316,19 @@ func TestHTTPDConfSyntax(t *testing.T) {
 // TestCertWaitByPlatform: on EC2 the certificate wait outlasts the jump server's setup (all
 // instances boot together); locally it stays short.
 func TestCertWaitByPlatform(t *testing.T) {
-	if got := certWaitTimeout("al2023"); got != 45*time.Minute {
+	ec2 := &agent.Runtime{Platform: &agent.AL2023{}}
+	local := &agent.Runtime{Platform: agent.NewLocal(t.TempDir(), t.TempDir())}
+	if got := ec2.PeerWait(CertWaitTimeout); got != 45*time.Minute {
 		t.Errorf("al2023 certificate wait %s, want 45m", got)
 	}
-	if got := certWaitTimeout("local"); got != 10*time.Minute {
+	if got := local.PeerWait(CertWaitTimeout); got != 10*time.Minute {
 		t.Errorf("local certificate wait %s, want 10m", got)
 	}
 	// keystone02 waits for keystone01's key sets, which come after its pip install on EC2.
-	if got := peerWait("al2023", KeyWaitTimeout); got != 45*time.Minute {
+	if got := ec2.PeerWait(KeyWaitTimeout); got != 45*time.Minute {
 		t.Errorf("al2023 key set wait %s, want 45m", got)
 	}
-	if got := peerWait("local", KeyWaitTimeout); got != KeyWaitTimeout {
+	if got := local.PeerWait(KeyWaitTimeout); got != KeyWaitTimeout {
 		t.Errorf("local key set wait %s, want %s", got, KeyWaitTimeout)
 	}
 }

@@ -50,14 +50,6 @@ func PipInstallCommand(venv string) []string {
 	return append(args, pipPackages...)
 }
 
-// runnerOf is the command runner of the platform (a test's fake on al2023), or the real one.
-func runnerOf(p agent.Platform) agent.Runner {
-	if al, ok := p.(*agent.AL2023); ok && al.Runner != nil {
-		return al.Runner
-	}
-	return agent.ExecRunner{}
-}
-
 // venvSitePackagesGlob matches the site-packages directory of venv (lib/python3.N).
 func venvSitePackagesGlob(venv string) string {
 	return filepath.Join(venv, "lib", "python3*", "site-packages")

@@ -169,11 +169,12 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	}
 	install := []agent.Task{rt.Platform.Packages(packages(plat)...)}
 	if l.Venv != "" {
-		install = append(install, venvTask{venv: l.Venv, runner: runnerOf(rt.Platform)})
+		install = append(install, venvTask{venv: l.Venv, runner: agent.RunnerOf(rt.Platform)})
 	}
 	return []agent.Step{
 		{Name: "packages", Tasks: install},
-		{Name: "user", Tasks: []agent.Task{userTask{}}},
+		// Debian's python3-keystone creates no account; keystone-manage and WSGI run as it.
+		{Name: "user", Tasks: []agent.Task{agent.SystemUser{User: User, Home: "/var/lib/keystone", Comment: "OpenStack Keystone"}}},
 		{Name: "configuration", Tasks: ks},
 		{Name: "bring-up", Tasks: []agent.Task{bringUp}},
 	}, nil

@@ -11,13 +11,10 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -26,38 +23,6 @@ import (
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/pki"
 )
-
-// userMu: several Keystone nodes of the local target converge side by side on one machine
-// and share the keystone user.
-var userMu sync.Mutex
-
-// userTask creates the keystone system user and group (Debian's python3-keystone does not).
-type userTask struct{}
-
-func (userTask) Name() string { return "system user " + User }
-
-func (userTask) Check(context.Context, *agent.Runtime) (agent.Change, error) {
-	if _, err := user.Lookup(User); err == nil {
-		return agent.NoChange, nil
-	}
-	return agent.Change{Needed: true, Summary: "create system user and group " + User}, nil
-}
-
-func (userTask) Apply(ctx context.Context, _ *agent.Runtime) error {
-	userMu.Lock()
-	defer userMu.Unlock()
-	if _, err := user.Lookup(User); err == nil {
-		return nil
-	}
-	_, err := agent.Command{Args: []string{"useradd", "--system", "--user-group", "--no-create-home",
-		"--home-dir", "/var/lib/keystone", "--shell", "/usr/sbin/nologin", "--comment", "OpenStack Keystone", User},
-		Timeout: time.Minute}.Run(ctx)
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && ee.ExitCode() == 9 { // created meanwhile by another process
-		return nil
-	}
-	return err
-}
 
 // manageCommand is the keystone-manage command line of this instance: the platform's
 // keystone-manage (Layout.ManageBin) with this instance's configuration.
@@ -115,7 +80,7 @@ func waitDBTask(l Layout) agent.Task {
 			if err != nil {
 				return err
 			}
-			return agent.WaitMySQL(ctx, rt, dbHost(rt), "keystone", pw, peerWait(platformName(rt), DBWaitTimeout))
+			return agent.WaitMySQL(ctx, rt, dbHost(rt), "keystone", pw, rt.PeerWait(DBWaitTimeout))
 		},
 	}
 }
@@ -319,7 +284,7 @@ func (t keySetTask) Apply(ctx context.Context, rt *agent.Runtime) error {
 				return err
 			}
 		} else {
-			err := agent.WaitFor(ctx, rt, t.kind+" key set from the first node", peerWait(platformName(rt), KeyWaitTimeout), func(context.Context) error {
+			err := agent.WaitFor(ctx, rt, t.kind+" key set from the first node", rt.PeerWait(KeyWaitTimeout), func(context.Context) error {
 				shared, err = readKeys(t.shared)
 				if err == nil && len(shared) == 0 {
 					err = errors.New("not published yet")
@@ -469,7 +434,7 @@ func waitCertsTask(l Layout) agent.Task {
 			return agent.NoChange, nil
 		},
 		ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
-			return agent.WaitFor(ctx, rt, "TLS certificate "+l.CertFile, certWaitTimeout(platformName(rt)), func(context.Context) error { return missing() })
+			return agent.WaitFor(ctx, rt, "TLS certificate "+l.CertFile, rt.PeerWait(CertWaitTimeout), func(context.Context) error { return missing() })
 		},
 	}
 }

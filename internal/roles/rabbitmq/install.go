@@ -2,14 +2,11 @@ package rabbitmq
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cso-ssp/platform/internal/agent"
@@ -96,14 +93,6 @@ func PackageSpecs() []string {
 	return []string{"erlang-" + ErlangMajor + ".*", "rabbitmq-server-" + RabbitMQSeries + ".*"}
 }
 
-// runnerOf is the command runner of the platform (a test's fake on al2023), or the real one.
-func runnerOf(p agent.Platform) agent.Runner {
-	if al, ok := p.(*agent.AL2023); ok && al.Runner != nil {
-		return al.Runner
-	}
-	return agent.ExecRunner{}
-}
-
 // installTasks install RabbitMQ on rt's platform: on Amazon Linux 2023 the signing keys,
 // the repository file and the pinned packages, in that order; elsewhere (Debian) the
 // distribution's rabbitmq-server.
@@ -111,7 +100,7 @@ func installTasks(rt *agent.Runtime) []agent.Task {
 	if rt.Platform.Name() != "al2023" {
 		return []agent.Task{rt.Platform.Packages("rabbitmq-server")}
 	}
-	run := runnerOf(rt.Platform)
+	run := agent.RunnerOf(rt.Platform)
 	return []agent.Task{
 		signingKeysTask{run: run},
 		agent.File{Path: RepoFile(rt.Paths), Content: RenderRepo(), Mode: 0o644},
@@ -229,46 +218,4 @@ func runUser() string {
 		return ""
 	}
 	return ServiceUser
-}
-
-// userMu: the nodes of the local target converge side by side and share the account.
-var userMu sync.Mutex
-
-// systemUserTask makes sure the node's system account exists (the package normally
-// created it already; on a host where it did not, it is created like the package does).
-type systemUserTask struct {
-	name string
-	run  agent.Runner
-}
-
-func (u systemUserTask) Name() string { return "system user " + u.name }
-
-func (u systemUserTask) Check(context.Context, *agent.Runtime) (agent.Change, error) {
-	if lookupUser(u.name) == nil {
-		return agent.NoChange, nil
-	}
-	return agent.Change{Needed: true, Summary: "create system user and group " + u.name}, nil
-}
-
-func (u systemUserTask) Apply(ctx context.Context, _ *agent.Runtime) error {
-	userMu.Lock()
-	defer userMu.Unlock()
-	if lookupUser(u.name) == nil {
-		return nil
-	}
-	_, err := u.run.Run(ctx, agent.Command{Args: UserAddCommand(u.name), Timeout: time.Minute})
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && ee.ExitCode() == 9 { // created meanwhile by another process
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("create system user %s: %w", u.name, err)
-	}
-	return nil
-}
-
-// UserAddCommand creates the system account name as the rabbitmq-server package does.
-func UserAddCommand(name string) []string {
-	return []string{"useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/var/lib/rabbitmq",
-		"--shell", "/sbin/nologin", "--comment", "RabbitMQ messaging server", name}
 }

@@ -278,7 +278,7 @@ func TestOwnerPlannedBeforeTheUserExists(t *testing.T) {
 	if len(p.specs) != 1 || p.specs[0].User != ServiceUser {
 		t.Errorf("service specs %+v: want one, running as %s", p.specs, ServiceUser)
 	}
-	if len(waits) != 1 || waits[0] != CertWaitAL2023 || CertWaitAL2023 != 45*time.Minute {
+	if len(waits) != 1 || waits[0] != 45*time.Minute {
 		t.Errorf("certificate waits on al2023 %v, want [45m]", waits)
 	}
 
@@ -310,7 +310,7 @@ func TestCertWaitLocal(t *testing.T) {
 			}
 		}
 	}
-	if got := (Role{CertWait: time.Second}); orDefault(got.CertWait, certWait("al2023")) != time.Second {
+	if got := (Role{CertWait: time.Second}); orDefault(got.CertWait, rt.PeerWait(localCertWait)) != time.Second {
 		t.Error("an explicit CertWait is not used")
 	}
 }

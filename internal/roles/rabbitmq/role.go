@@ -20,10 +20,10 @@ import (
 // Role converges a RabbitMQ host.
 type Role struct {
 	// CertWait bounds the wait for the jump server's certificates (default 10 min locally,
-	// CertWaitAL2023 on Amazon Linux 2023).
+	// agent.PeerWaitEC2 on Amazon Linux 2023).
 	CertWait time.Duration
 	// ClusterWait bounds the wait for every node to run in one cluster (default 5 min
-	// locally, 45 min on Amazon Linux 2023).
+	// locally, agent.PeerWaitEC2 on Amazon Linux 2023).
 	ClusterWait time.Duration
 }
 
@@ -33,27 +33,11 @@ func New() agent.Role { return Role{} }
 // Role names the role.
 func (Role) Role() envfile.Role { return envfile.RoleRabbitMQ }
 
-// CertWaitAL2023 is the default certificate wait on EC2: every instance boots at once and
-// the jump server issues certificates only after its own setup (the deploy allows it 25
-// min); 45 min is the deploy's own bound for the service-dependency phase.
-const CertWaitAL2023 = 45 * time.Minute
-
-// clusterWait is the default wait for the other nodes on platform: on EC2 they may still be
-// installing Erlang and RabbitMQ, so the deploy's own bound.
-func clusterWait(platform string) time.Duration {
-	if platform == "al2023" {
-		return CertWaitAL2023
-	}
-	return 5 * time.Minute
-}
-
-// certWait is the default certificate wait on platform.
-func certWait(platform string) time.Duration {
-	if platform == "al2023" {
-		return CertWaitAL2023
-	}
-	return 10 * time.Minute
-}
+// Local bounds of the waits on other hosts (Runtime.PeerWait takes the EC2 bound there).
+const (
+	localCertWait    = 10 * time.Minute
+	localClusterWait = 5 * time.Minute
+)
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d <= 0 {
@@ -100,12 +84,13 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 
 	steps := []agent.Step{{Name: "packages", Tasks: installTasks(rt)}}
 	if owner != "" {
-		steps = append(steps, agent.Step{Name: "user", Tasks: []agent.Task{systemUserTask{name: owner, run: runnerOf(rt.Platform)}}})
+		steps = append(steps, agent.Step{Name: "user", Tasks: []agent.Task{
+			agent.SystemUser{User: owner, Home: "/var/lib/rabbitmq", Comment: "RabbitMQ messaging server", Runner: agent.RunnerOf(rt.Platform), Lookup: lookupUser}}})
 	}
 	steps = append(steps, []agent.Step{
 		{Name: "certificates", Tasks: []agent.Task{
 			WaitFiles{What: "TLS certificates in the shared store", Paths: []string{shared.ca, shared.crt, shared.key},
-				Timeout: orDefault(r.CertWait, certWait(rt.Platform.Name()))},
+				Timeout: orDefault(r.CertWait, rt.PeerWait(localCertWait))},
 			agent.MkdirAll{Paths: []string{rt.Paths.Etc, rt.Paths.Data, rt.Paths.Log, rt.Paths.Run}},
 			agent.Dir{Path: self.ConfDir, Mode: 0o755},
 			agent.Dir{Path: self.SSLDir, Mode: 0o750, Owner: owner},
@@ -129,12 +114,12 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		{Name: "service", Tasks: []agent.Task{forgetReplacedTask(self, nodes), rt.Platform.Service(self.ServiceSpec(owner))}},
 	}...)
 	st := &accessState{self: self}
-	access := []agent.Task{loginTask(self, nodes[0], orDefault(r.ClusterWait, clusterWait(rt.Platform.Name())))}
+	access := []agent.Task{loginTask(self, nodes[0], orDefault(r.ClusterWait, rt.PeerWait(localClusterWait)))}
 	if self.Name == nodes[0].Name {
 		access = append(accessTasks(st), access...)
 	}
 	steps = append(steps,
-		agent.Step{Name: "cluster", Tasks: []agent.Task{clusterTask(self, nodes, st, orDefault(r.ClusterWait, clusterWait(rt.Platform.Name())))}},
+		agent.Step{Name: "cluster", Tasks: []agent.Task{clusterTask(self, nodes, st, orDefault(r.ClusterWait, rt.PeerWait(localClusterWait)))}},
 		agent.Step{Name: "access", Tasks: access},
 		agent.Step{Name: "quorum queues", Tasks: []agent.Task{quorumMembersTask(self, nodes)}},
 	)
