@@ -6,12 +6,11 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/status"
@@ -34,8 +33,8 @@ type Options struct {
 	// Status is the status store to read (default: the target's StatusDir, or for a target
 	// of kind aws the status/ prefix of its bucket).
 	Status status.Store
-	// Secrets looks up the environment's generated secrets (default: the target's
-	// SecretsDir, or for a target of kind aws Secrets Manager in its region).
+	// Secrets looks up the environment's generated secrets (default: the files of the
+	// target's SecretsDir, or for a target of kind aws Secrets Manager in its region).
 	Secrets SecretLookup
 }
 
@@ -92,6 +91,10 @@ type Checker struct {
 func New(t *target.Target, o Options) *Checker {
 	o.defaults()
 	o.awsDefaults(t)
+	if o.Secrets == nil && t.SecretsDir != "" {
+		// The local target's 0600 files, read as the agents wrote them (never created here).
+		o.Secrets = &agent.LocalSecrets{Dir: t.SecretsDir}
+	}
 	c := &Checker{t: t, opts: o, dial: &dialer{addrs: map[string]string{}}}
 	c.dial.net.Timeout = o.Timeout
 	for _, h := range t.Hosts {
@@ -150,19 +153,7 @@ func (c *Checker) secret(ctx context.Context, name string) (string, error) {
 		}
 		return v, nil
 	}
-	if c.t.SecretsDir == "" {
-		return "", fmt.Errorf("secret %s: the target description has no secrets_dir (on AWS secrets are in Secrets Manager, not readable here)", name)
-	}
-	p := filepath.Join(c.t.SecretsDir, name)
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return "", fmt.Errorf("secret %s: %w", name, err)
-	}
-	s := strings.TrimRight(string(b), "\r\n")
-	if s == "" {
-		return "", fmt.Errorf("secret %s: %s is empty", name, p)
-	}
-	return s, nil
+	return "", fmt.Errorf("secret %s: the target description has no secrets_dir, and it is no AWS environment whose Secrets Manager could be read", name)
 }
 
 // clusterInternal ports are open only between RabbitMQ nodes (security group matrix of

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -173,7 +175,8 @@ func localAgent(g *Globals, dir, hostName, roleName string, index int, dryRun bo
 		return nil, nil, nil, err
 	}
 	portBase := 0
-	if _, p, err := splitHostPort(t.MySQL); err == nil {
+	if _, ps, err := net.SplitHostPort(t.MySQL); err == nil {
+		p, _ := strconv.Atoi(ps)
 		portBase = p - inventory.LocalMySQLPort
 	}
 	rt := l.Runtime(env, t.Hosts, h, portBase, nil, dryRun)
@@ -283,21 +286,6 @@ func ec2Env(ctx context.Context, g *Globals, name string, bucket agent.Bucket) (
 		return nil, Exit(ExitUsage, err)
 	}
 	return env, nil
-}
-
-func splitHostPort(addr string) (string, int, error) {
-	var host string
-	var port int
-	i := len(addr) - 1
-	for i >= 0 && addr[i] != ':' {
-		i--
-	}
-	if i < 0 {
-		return "", 0, fmt.Errorf("%q has no port", addr)
-	}
-	host = addr[:i]
-	_, err := fmt.Sscanf(addr[i+1:], "%d", &port)
-	return host, port, err
 }
 
 // rotate rotates the environment's shared fernet and/or credential key set before the run
