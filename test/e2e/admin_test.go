@@ -3,10 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,7 +14,6 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -27,6 +24,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/cso-ssp/platform/internal/admin"
+	"github.com/cso-ssp/platform/internal/admin/admintest"
 	"github.com/cso-ssp/platform/internal/check"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
@@ -50,64 +48,27 @@ func TestAdminDashboardInChromium(t *testing.T) {
 	s := requireStack(t)
 	dir := s.Dir
 	tg := ckLoadTarget(t, dir)
-	const bin = "/usr/bin/chromium"
-	if _, err := exec.LookPath(bin); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s missing: run scripts/install-deps.sh", bin)
-		}
-		t.Skipf("%s missing: run scripts/install-deps.sh", bin)
-	}
 	jump := ckHost(t, tg, inventory.HostName(envfile.RoleJump, 1))
 	certPEM, err := os.ReadFile(pki.Store{Dir: filepath.Dir(filepath.Dir(tg.CACert))}.ServerCert(jump.Name))
 	ckMust(t, err)
 	cert, err := pki.ParseCert(certPEM)
 	ckMust(t, err)
-	spki := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin), chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
-		// Trust exactly the jump host's certificate (the project CA is not in Chromium's
-		// store) and resolve its FQDN to the local target.
-		chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(spki[:])),
-		chromedp.Flag("host-resolver-rules", fmt.Sprintf("MAP %s %s", jump.FQDN, jump.Address)),
-		chromedp.WindowSize(1400, 1000),
-	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel2 := chromedp.NewContext(actx)
-	defer cancel2()
-	ctx, cancel3 := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel3()
+	// Trust exactly the jump host's certificate and resolve its FQDN to the local target.
+	ctx := admintest.Chromium(t, cert, fmt.Sprintf("MAP %s %s", jump.FQDN, jump.Address), 90*time.Second)
 
 	base := fmt.Sprintf("https://%s:%d", jump.FQDN, jump.Ports[inventory.PortAdmin])
-	// NodeReady and SetValue: the default NodeVisible wait and SendKeys never returned with
-	// chromedp v0.23.0 and Debian's Chromium, although the elements had their boxes.
 	ckMust(t, chromedp.Do(ctx, chromedp.Navigate(base+"/admin/"), chromedp.WaitReady(chromedp.ID("username"))))
 	loc, err := chromedp.Run(ctx, chromedp.Location())
 	ckMust(t, err)
 	if !strings.HasSuffix(loc, "/admin/login") {
 		t.Errorf("unauthenticated /admin/ went to %s, want the sign-in page", loc)
 	}
-	ckMust(t, chromedp.Do(ctx,
-		chromedp.SetValue(chromedp.ID("username"), "admin", chromedp.NodeReady),
-		chromedp.SetValue(chromedp.ID("password"), admSecret(t, tg, "keystone-admin-password"), chromedp.NodeReady),
-		chromedp.Submit(chromedp.ID("password"), chromedp.NodeReady),
-		chromedp.WaitReady(chromedp.ID("hosts")),
-	))
-	body, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+	page, err := admintest.SignIn(ctx, "admin", admSecret(t, tg, "keystone-admin-password"))
 	ckMust(t, err)
-	cookies, err := chromedp.Run(ctx, chromedp.Evaluate[string]("document.cookie"))
-	ckMust(t, err)
-	bg, err := chromedp.Run(ctx, chromedp.Evaluate[string]("getComputedStyle(document.querySelector('header')).backgroundColor"))
-	ckMust(t, err)
-	if bg != "rgb(36, 41, 47)" {
-		t.Errorf("header background %q: the stylesheet did not apply under the CSP", bg)
+	body, cookies, shot := page.Body, page.Cookies, page.Screenshot
+	if page.HeaderBackground != "rgb(36, 41, 47)" {
+		t.Errorf("header background %q: the stylesheet did not apply under the CSP", page.HeaderBackground)
 	}
-	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	ckMust(t, err)
 	art := filepath.Join(s.Repo, "test-artifacts")
 	ckMust(t, os.MkdirAll(art, 0o755))
 	ckMust(t, os.WriteFile(filepath.Join(art, "admin-dashboard.png"), shot, 0o644))
