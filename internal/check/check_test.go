@@ -347,9 +347,15 @@ func newStack(t *testing.T) *stack {
 		s.t.Hosts = append(s.t.Hosts, h)
 		s.rabbit.nodes = append(s.rabbit.nodes, rabbitNode{Name: "rabbit@" + name, Running: true})
 	}
+	// Each Keystone agent published the digests of the credential key set it installed.
+	credential := status.DigestKeys(map[string][]byte{"0": []byte("cred-0"), "1": []byte("cred-1")}).String()
 	for _, h := range s.t.Hosts {
-		must(t, st.Put(context.Background(), status.Host{Host: h.Name, Role: string(h.Role), State: status.StateDone,
-			Steps: []status.Step{{Name: "install", State: status.StateDone}}}))
+		doc := status.Host{Host: h.Name, Role: string(h.Role), State: status.StateDone,
+			Steps: []status.Step{{Name: "install", State: status.StateDone}}}
+		if h.Role == envfile.RoleKeystone {
+			doc.Facts = map[string]string{status.FactCredentialKeys: credential}
+		}
+		must(t, st.Put(context.Background(), doc))
 	}
 	return s
 }
@@ -406,7 +412,8 @@ func TestClusterProbesAllGreen(t *testing.T) {
 	}
 	expect(t, rs, "keystone cross-validation keystone01 -> keystone02", OK, "keystone02 accepts the token issued by keystone01")
 	expect(t, rs, "keystone cross-validation keystone02 -> keystone01", OK, "keystone01 accepts")
-	expect(t, rs, "keystone fernet keys keystone cluster", OK, "2 nodes hold the same 3 keys")
+	expect(t, rs, "keystone fernet keys keystone cluster", OK, "2 nodes hold the same 3 keys (0,1,2; key directories)")
+	expect(t, rs, "keystone credential keys keystone cluster", OK, "2 nodes hold the same 2 keys (0,1; as each node's agent last published them)")
 	expect(t, rs, "rabbitmq nodes running rabbitmq cluster", OK, "3 of 3 nodes running")
 	expect(t, rs, "shared store shared", OK, "write/read/delete work")
 	expect(t, rs, "setup status keystone01", OK, "setup done (1/1 steps)")
@@ -429,11 +436,13 @@ func TestClusterProbesDetectFailures(t *testing.T) {
 	// A failed and a missing setup.
 	st := status.Dir{Path: s.t.StatusDir}
 	must(t, st.Put(context.Background(), status.Host{Host: "keystone02", State: status.StateFailed, Step: "fernet",
-		LastError: "keystone-manage fernet_setup: exit 1"}))
+		LastError: "keystone-manage fernet_setup: exit 1",
+		Facts: map[string]string{status.FactCredentialKeys: status.DigestKeys(map[string][]byte{"0": []byte("other")}).String()}}))
 	must(t, st.Delete(context.Background(), "rabbitmq-server-3"))
 
 	rs := s.run(t)
 	expect(t, rs, "keystone fernet keys keystone cluster", Fail, "keystone02 differs from keystone01: key 0 differs, key 3 only on keystone02")
+	expect(t, rs, "keystone credential keys keystone cluster", Fail, "keystone02 differs from keystone01: key 0 differs, key 1 only on keystone01")
 	expect(t, rs, "keystone cross-validation keystone01 -> keystone02", Fail,
 		"keystone02 does not recognize the token issued by keystone01 (HTTP 404: Could not recognize Fernet token): their fernet key sets differ")
 	expect(t, rs, "rabbitmq nodes running rabbitmq cluster", Fail, "2 of 3 nodes running (seen from rabbitmq-server-1); not running: rabbit@rabbitmq-server-3")

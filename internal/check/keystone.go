@@ -74,8 +74,10 @@ func (c *Checker) keystoneProbes() []Probe {
 				}})
 		}
 	}
-	ps = append(ps, Probe{Check: "keystone fernet keys", Target: "keystone cluster", Group: GroupKeystone,
-		Run: func(ctx context.Context) Outcome { return c.compareFernet(ctx, nodes) }})
+	for _, k := range c.keySets() {
+		ps = append(ps, Probe{Check: "keystone " + k.name + " keys", Target: "keystone cluster", Group: GroupKeystone,
+			Run: func(ctx context.Context) Outcome { return c.compareKeySets(ctx, nodes, k) }})
+	}
 	return ps
 }
 
@@ -147,7 +149,7 @@ func keystoneMessage(body []byte) string {
 	return snippet(body)
 }
 
-func readFernet(dir string) (status.KeyDigests, error) {
+func readKeyDir(dir string) (status.KeyDigests, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -167,24 +169,38 @@ func readFernet(dir string) (status.KeyDigests, error) {
 		keys[e.Name()] = b
 	}
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("%s holds no fernet keys (files 0, 1, ...)", dir)
+		return nil, fmt.Errorf("%s holds no keys (files 0, 1, ...)", dir)
 	}
 	return status.DigestKeys(keys), nil
 }
 
-// fernetSets returns each Keystone node's fernet key set: read from its key directory when
-// the target names them (local target), else as the node's agent last published it in its
+// keySet names one of the key sets every Keystone node must hold identically.
+type keySet struct {
+	name string            // "fernet" or "credential"
+	fact string            // the status fact its agents publish
+	dirs map[string]string // each node's key directory, when the check can read them
+}
+
+func (c *Checker) keySets() []keySet {
+	return []keySet{
+		{name: "fernet", fact: status.FactFernetKeys, dirs: c.t.FernetKeyDirs},
+		{name: "credential", fact: status.FactCredentialKeys},
+	}
+}
+
+// nodeKeySets returns each Keystone node's set k: read from its key directory when the
+// target names them (local target), else as the node's agent last published it in its
 // status document (AWS, where the check cannot read the nodes' files). source says which.
-func (c *Checker) fernetSets(ctx context.Context, nodes []inventory.Host) (sets map[string]status.KeyDigests, problems []string, source string) {
+func (c *Checker) nodeKeySets(ctx context.Context, nodes []inventory.Host, k keySet) (sets map[string]status.KeyDigests, problems []string, source string) {
 	sets = map[string]status.KeyDigests{}
-	if len(c.t.FernetKeyDirs) > 0 {
+	if len(k.dirs) > 0 {
 		for _, n := range nodes {
-			dir, found := c.t.FernetKeyDirs[n.Name]
+			dir, found := k.dirs[n.Name]
 			if !found {
-				problems = append(problems, fmt.Sprintf("%s: no fernet key directory in the target description", n.Name))
+				problems = append(problems, fmt.Sprintf("%s: no %s key directory in the target description", n.Name, k.name))
 				continue
 			}
-			set, err := readFernet(dir)
+			set, err := readKeyDir(dir)
 			if err != nil {
 				problems = append(problems, fmt.Sprintf("%s: %v", n.Name, err))
 				continue
@@ -203,9 +219,9 @@ func (c *Checker) fernetSets(ctx context.Context, nodes []inventory.Host) (sets 
 			problems = append(problems, fmt.Sprintf("%s: %v", n.Name, err))
 			continue
 		}
-		fact, found := doc.Facts[status.FactFernetKeys]
+		fact, found := doc.Facts[k.fact]
 		if !found {
-			problems = append(problems, fmt.Sprintf("%s: its agent has published no fernet key digests (setup %s; run the agent to completion)", n.Name, doc.State))
+			problems = append(problems, fmt.Sprintf("%s: its agent has published no %s key digests (setup %s; run the agent to completion)", n.Name, k.name, doc.State))
 			continue
 		}
 		set, err := status.ParseKeyDigests(fact)
@@ -218,12 +234,12 @@ func (c *Checker) fernetSets(ctx context.Context, nodes []inventory.Host) (sets 
 	return sets, problems, "as each node's agent last published them"
 }
 
-// compareFernet checks that every Keystone node holds the same fernet key set; the detail
-// names each node that differs from the first and how.
-func (c *Checker) compareFernet(ctx context.Context, nodes []inventory.Host) Outcome {
-	sets, problems, source := c.fernetSets(ctx, nodes)
+// compareKeySets checks that every Keystone node holds the same set k; the detail names
+// each node that differs from the first and how.
+func (c *Checker) compareKeySets(ctx context.Context, nodes []inventory.Host, k keySet) Outcome {
+	sets, problems, source := c.nodeKeySets(ctx, nodes, k)
 	if source == "" {
-		return warn("neither fernet key directories nor a status store in the target description: key sets not compared (cross-validation still runs)")
+		return warn("neither %s key directories nor a status store in the target description: key sets not compared (cross-validation still runs)", k.name)
 	}
 	var ref status.KeyDigests
 	var refName string
@@ -236,7 +252,7 @@ func (c *Checker) compareFernet(ctx context.Context, nodes []inventory.Host) Out
 			ref, refName = set, n.Name
 			continue
 		}
-		if d := diffFernet(refName, ref, n.Name, set); d != "" {
+		if d := diffKeys(refName, ref, n.Name, set); d != "" {
 			problems = append(problems, fmt.Sprintf("%s differs from %s: %s", n.Name, refName, d))
 		}
 	}
@@ -246,7 +262,7 @@ func (c *Checker) compareFernet(ctx context.Context, nodes []inventory.Host) Out
 	return ok("%d nodes hold the same %d keys (%s; %s)", len(nodes), len(ref), strings.Join(ref.Names(), ","), source)
 }
 
-func diffFernet(an string, a status.KeyDigests, bn string, b status.KeyDigests) string {
+func diffKeys(an string, a status.KeyDigests, bn string, b status.KeyDigests) string {
 	var d []string
 	for _, k := range a.Names() {
 		hb, in := b[k]

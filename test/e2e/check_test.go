@@ -166,7 +166,7 @@ func TestCheckLocalStackGreen(t *testing.T) {
 			t.Errorf("no setup status of %s", h.Name)
 		}
 	}
-	for _, c := range []string{"keystone fernet keys", "rabbitmq nodes running", "rabbitmq partitions", "rabbitmq alarms", "shared store"} {
+	for _, c := range []string{"keystone fernet keys", "keystone credential keys", "rabbitmq nodes running", "rabbitmq partitions", "rabbitmq alarms", "shared store"} {
 		found := false
 		for _, r := range rep.Results {
 			found = found || r.Check == c
