@@ -437,7 +437,7 @@ func TestClusterProbesDetectFailures(t *testing.T) {
 	st := status.Dir{Path: s.t.StatusDir}
 	must(t, st.Put(context.Background(), status.Host{Host: "keystone02", State: status.StateFailed, Step: "fernet",
 		LastError: "keystone-manage fernet_setup: exit 1",
-		Facts: map[string]string{status.FactCredentialKeys: status.DigestKeys(map[string][]byte{"0": []byte("other")}).String()}}))
+		Facts:     map[string]string{status.FactCredentialKeys: status.DigestKeys(map[string][]byte{"0": []byte("other")}).String()}}))
 	must(t, st.Delete(context.Background(), "rabbitmq-server-3"))
 
 	rs := s.run(t)
