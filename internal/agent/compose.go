@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"os/user"
 	"strconv"
@@ -264,9 +263,3 @@ func credential(name string) (*syscall.Credential, error) {
 // LookupIDs returns the numeric uid and gid of a user and group name (group "" = the
 // user's primary group).
 func LookupIDs(owner, group string) (uid, gid int, err error) { return lookupOwner(owner, group) }
-
-// fileExists reports whether path exists.
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
-}
