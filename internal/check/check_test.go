@@ -19,11 +19,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/check/checktest"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/status"
 	"github.com/cso-ssp/platform/internal/target"
+	"github.com/go-sql-driver/mysql"
 )
 
 func TestRunIsParallelAndKeepsOrder(t *testing.T) {
@@ -467,5 +469,41 @@ func TestSharedStoreNotWritable(t *testing.T) {
 	c := New(s.t, Options{})
 	if o := c.sharedStore(context.Background()); o.Status != Fail || !strings.Contains(o.Detail, "not mounted?") {
 		t.Errorf("%+v", o)
+	}
+}
+
+// An AWS database is always reached over TLS: verified against mysql_ca when the target
+// names one, and otherwise saying that it was not verified.
+func TestMySQLTLSOnAWS(t *testing.T) {
+	ca := checktest.ValidCA(t)
+	for _, tc := range []struct {
+		name, mysqlCA, note, err string
+		verified                 bool
+	}{
+		{"no bundle", "", "server certificate not verified: no mysql_ca", "", false},
+		{"bundle", ca.File, "(TLS, verified)", "", true},
+		{"missing bundle", filepath.Join(t.TempDir(), "none.pem"), "", "mysql_ca:", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := &target.Target{Kind: target.KindAWS, MySQL: "db.abc.eu-west-2.rds.amazonaws.com:3306", MySQLCA: tc.mysqlCA}
+			c := New(tg, Options{Status: status.Dir{Path: t.TempDir()}, Secrets: &agent.LocalSecrets{Dir: t.TempDir()}})
+			cfg := mysql.NewConfig()
+			note, err := c.mysqlTLS(cfg)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || !strings.Contains(note, tc.note) || cfg.TLS == nil || cfg.TLS.ServerName != "db.abc.eu-west-2.rds.amazonaws.com" ||
+				cfg.TLS.InsecureSkipVerify == tc.verified || (cfg.TLS.RootCAs != nil) != tc.verified {
+				t.Errorf("note %q, err %v, tls %+v", note, err, cfg.TLS)
+			}
+		})
+	}
+	// The local MariaDB on 127.0.0.1 is reached without TLS.
+	cfg := mysql.NewConfig()
+	if note, err := New(&target.Target{Kind: target.KindLocal}, Options{}).mysqlTLS(cfg); err != nil || note != "" || cfg.TLS != nil {
+		t.Errorf("local: %q %v %v", note, err, cfg.TLS)
 	}
 }

@@ -108,6 +108,7 @@ func init() {
 		var timeout time.Duration
 		var printTarget bool
 		var warnDays int
+		var mysqlCA string
 		cmd := &cobra.Command{
 			Use:   "check",
 			Short: "Probe every service and cluster of an environment, in parallel",
@@ -128,6 +129,9 @@ Exit code 1 when any probe fails; warnings alone exit 0.`,
 				t, err := tf.load(ctx, g)
 				if err != nil {
 					return err
+				}
+				if mysqlCA != "" {
+					t.MySQLCA = mysqlCA
 				}
 				if printTarget {
 					data, err := t.Marshal()
@@ -158,6 +162,7 @@ Exit code 1 when any probe fails; warnings alone exit 0.`,
 		cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "timeout of each probe")
 		cmd.Flags().IntVar(&warnDays, "warn-days", 30, "warn when a certificate expires in fewer days")
 		cmd.Flags().BoolVar(&printTarget, "print-target", false, "print the target description (what would be probed) and probe nothing")
+		cmd.Flags().StringVar(&mysqlCA, "mysql-ca", "", "PEM bundle that signs the database's certificate (the RDS bundle from truststore.pki.rds.amazonaws.com): the MySQL probes verify TLS against it")
 		return cmd
 	})
 }
