@@ -127,7 +127,7 @@ On this machine: cso agent --local-dir .local --host keystone02
 		f.IntVar(&index, "index", 0, "1-based index of this host within its role")
 		f.StringVar(&localDir, "local-dir", "", "converge one host of the local target in this directory instead")
 		f.StringVar(&hostName, "host", "", "with --local-dir: the host name (e.g. keystone02); or give --role and --index")
-		f.StringVar(&mysqlAdmin, "mysql-admin-user", "cso_admin", "RDS master user name (EC2)")
+		f.StringVar(&mysqlAdmin, "mysql-admin-user", agent.DefaultMySQLAdminUser, "RDS master user name (EC2)")
 		f.StringVar(&mysqlAdminSecret, "mysql-admin-secret", "", "ARN of the RDS-managed master user secret (EC2, jump server; user data passes it)")
 		f.BoolVar(&dryRun, "dry-run", false, "list what would change, change nothing (exit 3 when something would)")
 		f.BoolVar(&skipIfRunning, "skip-if-running", false, "exit 0 without doing anything when another agent run holds this host's lock (the resync timer)")

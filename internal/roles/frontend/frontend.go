@@ -234,7 +234,8 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		// The application's UIs run on the JVM too (LLD 2.4.2 installs Java everywhere).
 		pkgs = append(pkgs, backend.JavaPackage(rt.Platform))
 	}
-	steps := []agent.Step{{Name: "packages", Tasks: []agent.Task{rt.Platform.Packages(pkgs...)}}}
+	// The agent timer first (Amazon Linux only): a failed first run is retried.
+	steps := append(agent.ResyncSteps(rt), agent.Step{Name: "packages", Tasks: []agent.Task{rt.Platform.Packages(pkgs...)}})
 	if n.WorkerUser != "" {
 		steps = append(steps, agent.Step{Name: "user", Tasks: []agent.Task{
 			agent.SystemUser{User: n.WorkerUser, Home: "/var/lib/nginx", Comment: "Nginx web server", Lookup: lookupUser}}})

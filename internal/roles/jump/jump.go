@@ -33,7 +33,9 @@ func CAKeyPath(p agent.Paths) string { return filepath.Join(p.Data, "cso-pki", "
 func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	p := rt.Paths
 	store := pki.Store{Dir: p.SSLCerts}
-	steps := []agent.Step{
+	// The agent timer comes first (agent.ResyncSteps): a first run that stops half-way is
+	// retried from the timer.
+	steps := append(agent.ResyncSteps(rt), []agent.Step{
 		{Name: "layout", Tasks: []agent.Task{
 			agent.Dir{Path: p.SSLCerts, Mode: 0o755},
 			agent.Dir{Path: filepath.Dir(store.CACert()), Mode: 0o755},
@@ -45,12 +47,9 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		{Name: "secrets", Tasks: secretTasks()},
 		{Name: "database", Tasks: databaseTasks(rt)},
 		{Name: "s3-sync", Tasks: []agent.Task{syncTask{}}},
-	}
+	}...)
 	if t := adminTask(rt); t != nil {
 		steps = append(steps, agent.Step{Name: "admin", Tasks: []agent.Task{t}})
-	}
-	if ts := resyncTasks(rt); len(ts) > 0 {
-		steps = append(steps, agent.Step{Name: "resync timer", Tasks: ts})
 	}
 	return steps, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -187,7 +188,7 @@ const (
 )
 
 // apacheModule is one LoadModule line: the module's name (without "_module") and its file
-// in the platform's module directory.
+// in the platform's module directory, or its absolute path.
 type apacheModule struct{ name, file string }
 
 // apacheModules are the modules renderHTTPD loads on platform, in load order: the MPM, then
@@ -196,11 +197,12 @@ type apacheModule struct{ name, file string }
 // (User, Group) and mod_log_config (LogFormat, CustomLog) built in (`apache2 -l`) and refuses
 // to LoadModule a built-in module; the Red Hat family's httpd, Amazon Linux 2023's included,
 // has only core, http_core and mod_so built in, so there both are loaded too
-// (docs/decisions/roles.md).
-func apacheModules(platform string) (dir string, mods []apacheModule) {
-	dir, wsgi := "/usr/lib/apache2/modules", "mod_wsgi.so"
+// (docs/decisions/roles.md). mod_wsgi is named by its absolute path, l.WSGIModule: on
+// Amazon Linux it is not in httpd's module directory but built by pip in the venv.
+func apacheModules(platform string, l Layout) (dir string, mods []apacheModule) {
+	dir = "/usr/lib/apache2/modules"
 	if platform == "al2023" {
-		dir, wsgi = "/usr/lib64/httpd/modules", "mod_wsgi_python3.so"
+		dir = "/usr/lib64/httpd/modules"
 	}
 	names := []string{"mpm_event"}
 	if platform == "al2023" {
@@ -210,7 +212,7 @@ func apacheModules(platform string) (dir string, mods []apacheModule) {
 	for _, n := range names {
 		mods = append(mods, apacheModule{name: n, file: "mod_" + n + ".so"})
 	}
-	return dir, append(mods, apacheModule{name: "wsgi", file: wsgi})
+	return dir, append(mods, apacheModule{name: "wsgi", file: l.WSGIModule})
 }
 
 // HTTPDBinary is Apache's binary, by platform.
@@ -230,7 +232,7 @@ func renderHTTPD(rt *agent.Runtime, l Layout, platform string) string {
 	if rt.Host.Address == "127.0.0.1" {
 		listen = net.JoinHostPort("127.0.0.1", listen)
 	}
-	modDir, mods := apacheModules(platform)
+	modDir, mods := apacheModules(platform, l)
 	procs, threads := wsgiProcesses(platform)
 	group := "keystone-" + rt.Host.Name
 	var b strings.Builder
@@ -241,8 +243,16 @@ func renderHTTPD(rt *agent.Runtime, l Layout, platform string) string {
 	w("")
 	w("# Modules, before any directive they provide: the event MPM and every module whose")
 	w("# directives follow, except those %s has built in.", HTTPDBinary(platform))
+	if l.Venv != "" {
+		// Names the pin, so that a new mod_wsgi release changes this file and restarts Apache.
+		w("# mod_wsgi %s, built by pip for %s (install.go).", ModWSGIRelease, l.Venv)
+	}
 	for _, m := range mods {
-		w("LoadModule %s_module %s/%s", m.name, modDir, m.file)
+		file := m.file
+		if !filepath.IsAbs(file) {
+			file = modDir + "/" + file
+		}
+		w("LoadModule %s_module %s", m.name, file)
 	}
 	w("")
 	w("ServerName %s", rt.Host.FQDN)

@@ -86,10 +86,12 @@ func TestAL2023StepsInstallKeystoneInVenv(t *testing.T) {
 		t.Fatalf("first step %q, want packages", steps[0].Name)
 	}
 	names := taskNames(steps)
-	pkgs := "packages httpd mod_ssl python3-mod_wsgi python3-pip"
+	// No mod_wsgi package on Amazon Linux 2023: pip builds it, so apxs, Python.h and gcc.
+	pkgs := "packages httpd mod_ssl python3-pip httpd-devel python3-devel gcc"
 	venv := "keystone in /opt/keystone-venv"
-	if got := taskNames(steps[:1]); !slices.Equal(got, []string{pkgs, venv}) {
-		t.Errorf("packages step %q, want %q then %q", got, pkgs, venv)
+	wsgi := "mod_wsgi in /opt/keystone-venv"
+	if got := taskNames(steps[:1]); !slices.Equal(got, []string{pkgs, venv, wsgi}) {
+		t.Errorf("packages step %q, want %q, %q, %q", got, pkgs, venv, wsgi)
 	}
 	at := func(name string) int {
 		i := slices.Index(names, name)
@@ -99,14 +101,15 @@ func TestAL2023StepsInstallKeystoneInVenv(t *testing.T) {
 		return i
 	}
 	for _, later := range []string{"keystone-manage db_sync", "keystone-manage bootstrap", "fernet key set", "service keystone-httpd"} {
-		if at(venv) > at(later) {
-			t.Errorf("%q comes after %q", venv, later)
+		if at(venv) > at(later) || at(wsgi) > at(later) {
+			t.Errorf("%q or %q comes after %q", venv, wsgi, later)
 		}
 	}
 	l := PathsOn(rt.Paths, rt.Host.Name, "al2023")
 	if httpd := fileContent(t, steps, l.HTTPDConf); !strings.Contains(httpd, `python-home="/opt/keystone-venv"`) ||
-		!strings.Contains(httpd, "LoadModule wsgi_module /usr/lib64/httpd/modules/mod_wsgi_python3.so") {
-		t.Errorf("al2023 httpd config does not run mod_wsgi_python3 in the virtual environment:\n%s", httpd)
+		!strings.Contains(httpd, "LoadModule wsgi_module /opt/keystone-venv/apache/mod_wsgi.so\n") ||
+		!strings.Contains(httpd, "# mod_wsgi "+ModWSGIRelease+", built by pip") {
+		t.Errorf("al2023 httpd config does not load the venv's mod_wsgi %s:\n%s", ModWSGIRelease, httpd)
 	}
 	if wsgi := fileContent(t, steps, l.WSGI); !strings.Contains(wsgi, `VENV = "/opt/keystone-venv"`) || !strings.Contains(wsgi, "Keystone "+KeystoneRelease) {
 		t.Errorf("al2023 WSGI file does not import Keystone %s from the virtual environment:\n%s", KeystoneRelease, wsgi)
@@ -297,5 +300,113 @@ func TestWSGIFromVenv(t *testing.T) {
 	}
 	if out, err := load(elsewhere); err == nil || !strings.Contains(out, "not from "+venv) {
 		t.Errorf("Keystone from elsewhere was accepted: %v\n%s", err, out)
+	}
+}
+
+// simulateModWSGIBuild makes the fake runner act like pip building mod_wsgi version ver
+// into venv the legacy way (an .egg-info, as a venv without the wheel package does).
+func simulateModWSGIBuild(venv, ver string) func(args []string) error {
+	site := filepath.Join(venv, "lib", "python3.9", "site-packages")
+	return func(args []string) error {
+		if !slices.Equal(args[:2], []string{filepath.Join(venv, "bin", "pip"), "install"}) {
+			return errors.New("unexpected command " + strings.Join(args, " "))
+		}
+		old, _ := filepath.Glob(filepath.Join(site, "mod_wsgi-*"))
+		for _, o := range old {
+			os.RemoveAll(o)
+		}
+		os.MkdirAll(filepath.Join(site, "mod_wsgi-"+ver+"-py3.9.egg-info"), 0o755)
+		os.MkdirAll(filepath.Join(site, "mod_wsgi", "server"), 0o755)
+		return os.WriteFile(filepath.Join(site, "mod_wsgi", "server", "mod_wsgi-py39.cpython-39-x86_64-linux-gnu.so"), []byte("ELF"), 0o755)
+	}
+}
+
+func TestModWSGIBuildTask(t *testing.T) {
+	ctx := context.Background()
+	venv := filepath.Join(t.TempDir(), "opt", "keystone-venv")
+	module := ModWSGIPath(venv)
+	built := filepath.Join(venv, "lib", "python3.9", "site-packages", "mod_wsgi", "server", "mod_wsgi-py39.cpython-39-x86_64-linux-gnu.so")
+	r := &fakeRunner{run: simulateModWSGIBuild(venv, ModWSGIRelease)}
+	task := modWSGITask{venv: venv, module: module, runner: r}
+	rt := &agent.Runtime{}
+
+	if got := strings.Join(ModWSGIPipCommand("/opt/keystone-venv"), " "); got != "/opt/keystone-venv/bin/pip install --no-cache-dir mod_wsgi==5.0.2" {
+		t.Errorf("pip command %q", got)
+	}
+	c, err := task.Check(ctx, rt)
+	want := "build mod_wsgi 5.0.2 into " + venv + " with pip and link " + module + " (no mod_wsgi installed)"
+	if err != nil || !c.Needed || c.Summary != want {
+		t.Fatalf("fresh host: Check = %+v, %v; want %q", c, err, want)
+	}
+	if len(r.cmds) != 0 {
+		t.Errorf("Check ran commands: %q", r.lines())
+	}
+	if err := task.Apply(ctx, rt); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{strings.Join(ModWSGIPipCommand(venv), " ")}; !slices.Equal(r.lines(), want) {
+		t.Errorf("commands %q, want %q", r.lines(), want)
+	}
+	if r.cmds[0].Timeout != ModWSGIBuildTimeout {
+		t.Errorf("pip timeout %s, want %s", r.cmds[0].Timeout, ModWSGIBuildTimeout)
+	}
+	if target, err := os.Readlink(module); err != nil || target != built {
+		t.Errorf("%s links to %q (%v), want %s", module, target, err, built)
+	}
+	if c, err := task.Check(ctx, rt); err != nil || c.Needed {
+		t.Errorf("after the build: Check = %+v, %v; want no change", c, err)
+	}
+	// Idempotent: a second run builds nothing.
+	r.cmds = nil
+	if err := task.Apply(ctx, rt); err != nil || len(r.cmds) != 0 {
+		t.Errorf("second Apply: %v, commands %q", err, r.lines())
+	}
+
+	// A lost link is put back without pip.
+	os.Remove(module)
+	if c, _ := task.Check(ctx, rt); !c.Needed || !strings.Contains(c.Summary, module+" does not link to "+built) {
+		t.Errorf("no link: Check = %+v", c)
+	}
+	r.cmds = nil
+	if err := task.Apply(ctx, rt); err != nil || len(r.cmds) != 0 {
+		t.Errorf("relink: %v, commands %q", err, r.lines())
+	}
+
+	// Another mod_wsgi (an older pin): pip builds the pin again.
+	site := filepath.Join(venv, "lib", "python3.9", "site-packages")
+	os.Rename(filepath.Join(site, "mod_wsgi-5.0.2-py3.9.egg-info"), filepath.Join(site, "mod_wsgi-4.9.4-py3.9.egg-info"))
+	if c, _ := task.Check(ctx, rt); !c.Needed || !strings.Contains(c.Summary, "(has mod_wsgi 4.9.4)") {
+		t.Errorf("older mod_wsgi: Check = %+v", c)
+	}
+	r.cmds = nil
+	if err := task.Apply(ctx, rt); err != nil || len(r.cmds) != 1 {
+		t.Errorf("upgrade: %v, commands %q", err, r.lines())
+	}
+	if c, _ := task.Check(ctx, rt); c.Needed {
+		t.Errorf("after the upgrade: Check = %+v", c)
+	}
+	// A wheel's .dist-info counts too (pip with the wheel package installed).
+	os.Rename(filepath.Join(site, "mod_wsgi-5.0.2-py3.9.egg-info"), filepath.Join(site, "mod_wsgi-5.0.2.dist-info"))
+	if c, _ := task.Check(ctx, rt); c.Needed {
+		t.Errorf("dist-info: Check = %+v", c)
+	}
+}
+
+func TestModWSGIBuildFailures(t *testing.T) {
+	ctx := context.Background()
+	venv := filepath.Join(t.TempDir(), "keystone-venv")
+	// The compile fails (no httpd-devel: apxs missing): the error names what the build needs.
+	r := &fakeRunner{run: func([]string) error { return errors.New("exit status 1") }}
+	err := modWSGITask{venv: venv, module: ModWSGIPath(venv), runner: r}.Apply(ctx, &agent.Runtime{})
+	if err == nil || !strings.Contains(err.Error(), "build mod_wsgi 5.0.2 into "+venv) || !strings.Contains(err.Error(), "httpd-devel") {
+		t.Errorf("build failure: %v", err)
+	}
+	// pip reports success but no module was built: an error, not green.
+	r = &fakeRunner{run: func(args []string) error {
+		return os.MkdirAll(filepath.Join(venv, "lib", "python3.9", "site-packages", "mod_wsgi-5.0.2-py3.9.egg-info"), 0o755)
+	}}
+	err = modWSGITask{venv: venv, module: ModWSGIPath(venv), runner: r}.Apply(ctx, &agent.Runtime{})
+	if err == nil || !strings.Contains(err.Error(), "no built module") {
+		t.Errorf("no module after pip: %v", err)
 	}
 }

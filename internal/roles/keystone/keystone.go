@@ -54,8 +54,9 @@ type Layout struct {
 	// Where Keystone itself comes from, by platform (docs/decisions/roles.md): Venv is the
 	// Python virtual environment holding Keystone on Amazon Linux 2023 ("" on the local
 	// platform, where Debian's python3-keystone provides it), ManageBin the keystone-manage
-	// that every keystone-manage call runs.
-	Venv, ManageBin string
+	// that every keystone-manage call runs, WSGIModule the mod_wsgi that Apache loads (built
+	// by pip into the venv on Amazon Linux, Debian's libapache2-mod-wsgi-py3 locally).
+	Venv, ManageBin, WSGIModule string
 }
 
 // Paths returns the file layout of a host with the local platform's Keystone (Debian's
@@ -76,8 +77,9 @@ func PathsOn(p agent.Paths, host, platform string) Layout {
 		RunDir: filepath.Join(p.Run, "httpd"), DataDir: filepath.Join(p.Data, "keystone"),
 		CertFile: store.ServerCert(host), KeyFile: store.ServerKey(host), CAFile: store.CACert(),
 		DBSyncMarker: filepath.Join(p.Data, "keystone", "db_sync.done"),
-		// Debian's keystone-manage, found on the agent's PATH (/usr/bin).
-		ManageBin: "keystone-manage",
+		// Debian's keystone-manage, found on the agent's PATH (/usr/bin), and mod_wsgi.
+		ManageBin:  "keystone-manage",
+		WSGIModule: "/usr/lib/apache2/modules/mod_wsgi.so",
 	}
 	if platform == "al2023" {
 		l = l.withVenv(VenvDir)
@@ -89,6 +91,7 @@ func PathsOn(p agent.Paths, host, platform string) Layout {
 func (l Layout) withVenv(venv string) Layout {
 	l.Venv = venv
 	l.ManageBin = filepath.Join(venv, "bin", "keystone-manage")
+	l.WSGIModule = ModWSGIPath(venv)
 	return l
 }
 
@@ -105,11 +108,13 @@ func (l Layout) keystoneInfoGlob() string {
 func first(h inventory.Host) bool { return h.Index == 1 }
 
 // packages are the platform's package names for Keystone and Apache mod_wsgi. Amazon
-// Linux 2023 has no Keystone package: there the packages are Apache, mod_ssl, mod_wsgi
-// for the system Python and pip, and Keystone goes into a virtual environment (install.go).
+// Linux 2023 has neither a Keystone nor a mod_wsgi package: there the packages are Apache,
+// mod_ssl, pip and what pip needs to build mod_wsgi (apxs from httpd-devel, Python.h and
+// libpython from python3-devel, gcc); Keystone and mod_wsgi go into a virtual environment
+// (install.go).
 func packages(platform string) []string {
 	if platform == "al2023" {
-		return []string{"httpd", "mod_ssl", "python3-mod_wsgi", "python3-pip"}
+		return []string{"httpd", "mod_ssl", "python3-pip", "httpd-devel", "python3-devel", "gcc"}
 	}
 	return []string{"python3-keystone", "python3-pymysql", "apache2", "libapache2-mod-wsgi-py3"}
 }
@@ -169,13 +174,16 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	}
 	install := []agent.Task{rt.Platform.Packages(packages(plat)...)}
 	if l.Venv != "" {
-		install = append(install, venvTask{venv: l.Venv, runner: agent.RunnerOf(rt.Platform)})
+		runner := agent.RunnerOf(rt.Platform)
+		install = append(install, venvTask{venv: l.Venv, runner: runner},
+			modWSGITask{venv: l.Venv, module: l.WSGIModule, runner: runner})
 	}
-	return []agent.Step{
+	// The agent timer first (Amazon Linux only): a failed first run is retried.
+	return append(agent.ResyncSteps(rt), []agent.Step{
 		{Name: "packages", Tasks: install},
 		// Debian's python3-keystone creates no account; keystone-manage and WSGI run as it.
 		{Name: "user", Tasks: []agent.Task{agent.SystemUser{User: User, Home: "/var/lib/keystone", Comment: "OpenStack Keystone"}}},
 		{Name: "configuration", Tasks: ks},
 		{Name: "bring-up", Tasks: []agent.Task{bringUp}},
-	}, nil
+	}...), nil
 }

@@ -82,7 +82,8 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		filepath.Join(rt.Paths.SSLCerts, rt.Host.Name, "server.key"),
 	}
 
-	steps := []agent.Step{{Name: "packages", Tasks: installTasks(rt)}}
+	// The agent timer first (Amazon Linux only): a failed first run is retried.
+	steps := append(agent.ResyncSteps(rt), agent.Step{Name: "packages", Tasks: installTasks(rt)})
 	if owner != "" {
 		steps = append(steps, agent.Step{Name: "user", Tasks: []agent.Task{
 			agent.SystemUser{User: owner, Home: "/var/lib/rabbitmq", Comment: "RabbitMQ messaging server", Runner: agent.RunnerOf(rt.Platform), Lookup: lookupUser}}})
