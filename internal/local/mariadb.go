@@ -57,13 +57,14 @@ func (m mariaDB) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		},
 		ReadyTimeout: 60 * time.Second,
 		StopTimeout:  30 * time.Second,
+		// Socket and pid file: mariadbd (switched to mysql) creates them.
+		RuntimeDirs: []agent.RuntimeDir{{Path: p.Run, Owner: "mysql", Mode: 0o755}},
 	}
 	return []agent.Step{
 		{Name: "layout", Tasks: []agent.Task{
 			agent.Dir{Path: p.Root, Mode: 0o755},
 			agent.Dir{Path: p.Data, Mode: 0o755},
 			agent.Dir{Path: data, Mode: 0o750, Owner: "mysql", Group: "mysql"},
-			agent.Dir{Path: p.Run, Mode: 0o755, Owner: "mysql", Group: "mysql"},
 			agent.Dir{Path: p.Log, Mode: 0o750, Owner: "mysql", Group: "mysql"},
 		}},
 		{Name: "install-db", Tasks: []agent.Task{agent.FuncTask{
