@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -393,6 +394,55 @@ func consumeAll(ctx context.Context, t *testing.T, node rabbitmq.Node, pool *x50
 		case <-deadline:
 			t.Errorf("still consuming after 2 minutes (%d distinct so far)", len(got))
 			return got
+		}
+	}
+}
+
+// TestTargetShape: restart brings back the stack `up` built: the environment, HA shape and
+// port base come from target.json; a directory without one is ErrNoTarget.
+func TestTargetShape(t *testing.T) {
+	dir := t.TempDir()
+	if _, _, _, err := TargetShape(dir); !errors.Is(err, ErrNoTarget) {
+		t.Fatalf("empty directory: %v, want ErrNoTarget", err)
+	}
+	if _, err := Restart(context.Background(), Options{Dir: dir, Env: testEnv(t)}); !errors.Is(err, ErrNoTarget) {
+		t.Fatalf("restart of an empty directory: %v, want ErrNoTarget", err)
+	}
+	for _, o := range []Options{{Dir: dir, HA: true, PortBase: 1234, Env: testEnv(t)}, {Dir: dir, PortBase: 0, Env: testEnv(t)}} {
+		l, _ := NewLayout(dir)
+		if err := l.Target(o, o.Hosts()).Save(l.TargetFile()); err != nil {
+			t.Fatal(err)
+		}
+		env, ha, base, err := TargetShape(dir)
+		if err != nil || env != o.Env.Name || ha != o.HA || base != o.PortBase {
+			t.Errorf("shape of %+v: %q %v %d %v", o, env, ha, base, err)
+		}
+	}
+}
+
+// TestEmptyRuntimeDirs removes each host's run tree and nothing else.
+func TestEmptyRuntimeDirs(t *testing.T) {
+	l, _ := NewLayout(t.TempDir())
+	for _, h := range []string{MySQLHost, "keystone01"} {
+		p := l.Paths(h)
+		for _, f := range []string{filepath.Join(p.Run, "x", "pid"), filepath.Join(p.Data, "keep"), filepath.Join(p.Log, "keep"), filepath.Join(p.Etc, "keep")} {
+			os.MkdirAll(filepath.Dir(f), 0o755)
+			os.WriteFile(f, nil, 0o644)
+		}
+	}
+	emptied, err := l.EmptyRuntimeDirs()
+	if err != nil || len(emptied) != 2 {
+		t.Fatalf("emptied %v, %v", emptied, err)
+	}
+	for _, h := range []string{MySQLHost, "keystone01"} {
+		p := l.Paths(h)
+		if _, err := os.Stat(p.Run); !os.IsNotExist(err) {
+			t.Errorf("%s still there", p.Run)
+		}
+		for _, d := range []string{p.Data, p.Log, p.Etc} {
+			if _, err := os.Stat(filepath.Join(d, "keep")); err != nil {
+				t.Errorf("%s lost: %v", d, err)
+			}
 		}
 	}
 }
