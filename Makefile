@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/cso
 LOCAL   ?= .local
 
-.PHONY: up down status build test lint-terraform fuzz clean
+.PHONY: up down status restart build test lint-terraform fuzz clean
 
 build:
 	$(GO) build -trimpath -ldflags "-s -w" -o $(BIN) ./cmd/cso
@@ -20,6 +20,10 @@ status: build
 
 down: build
 	$(BIN) local down --dir $(LOCAL)
+
+# After a reboot of this machine: stop, empty the runtime directories, bring everything back.
+restart: build
+	$(BIN) local restart --local-dir $(LOCAL)
 
 test:
 	scripts/test.sh

@@ -1,10 +1,13 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -141,5 +144,177 @@ func TestAL2023Service(t *testing.T) {
 	}
 	if got := flat(r.calls); strings.Join(got, "|") != "systemctl enable cso-admin.service|systemctl restart cso-admin.service" {
 		t.Errorf("commands %v", got)
+	}
+}
+
+// runtimeSpec has runtime directories of every kind: two that the unit creates (below
+// /run, the unit's user, one mode) and three that need tmpfiles.d (another mode, another
+// owner, not directly below /run).
+func runtimeSpec(daemon string) ServiceSpec {
+	return ServiceSpec{
+		Name:    "demo",
+		Command: []string{daemon, "-f", "/etc/demo.conf"},
+		RuntimeDirs: []RuntimeDir{
+			{Path: "/run/demo", Mode: 0o755},
+			{Path: "/run/demo-sockets"},
+			{Path: "/run/demo-private", Mode: 0o700},
+			{Path: "/run/demo-daemon", Owner: "daemon", Mode: 0o750},
+			{Path: "/var/run-not/demo/deep", Owner: "daemon", Group: "root", Mode: 0o710},
+		},
+	}
+}
+
+func TestRuntimeDirsInUnitAndTmpfiles(t *testing.T) {
+	spec := runtimeSpec("/usr/sbin/demo")
+	unit, tmp := UnitRuntimeDirs(spec)
+	if len(unit) != 2 || unit[0].Path != "/run/demo" || unit[1].Path != "/run/demo-sockets" || len(tmp) != 3 {
+		t.Fatalf("unit %v, tmpfiles %v", unit, tmp)
+	}
+	got := RenderUnit(spec, "")
+	if !strings.Contains(got, "\nRuntimeDirectory=demo demo-sockets\nRuntimeDirectoryMode=0755\n") {
+		t.Errorf("unit lacks the RuntimeDirectory lines:\n%s", got)
+	}
+	if strings.Contains(got, "RuntimeDirectoryPreserve") || strings.Contains(got, "demo-private") {
+		t.Errorf("unit:\n%s", got)
+	}
+	wantTmp := "d /run/demo-private 0700 root root -\nd /run/demo-daemon 0750 daemon daemon -\nd /var/run-not/demo/deep 0710 daemon root -\n"
+	if got := RenderTmpfiles(tmp); got != wantTmp {
+		t.Errorf("tmpfiles:\n%s\nwant\n%s", got, wantTmp)
+	}
+	// A daemon running as its own user gets its directory from the unit.
+	spec = ServiceSpec{Name: "mq", Command: []string{"/usr/sbin/rabbitmq-server"}, User: "rabbitmq",
+		RuntimeDirs: []RuntimeDir{{Path: "/run/rabbitmq", Owner: "rabbitmq"}}}
+	if unit, tmp := UnitRuntimeDirs(spec); len(unit) != 1 || len(tmp) != 0 {
+		t.Errorf("rabbitmq: unit %v, tmpfiles %v", unit, tmp)
+	}
+	// No runtime directory: the unit is as before.
+	if strings.Contains(RenderUnit(ServiceSpec{Name: "x", Command: []string{"/bin/x"}}, ""), "RuntimeDirectory") {
+		t.Error("RuntimeDirectory without runtime directories")
+	}
+}
+
+// TestRenderedUnitVerifies runs systemd-analyze verify (systemd 252, as on Amazon Linux
+// 2023) on a rendered unit whose ExecStart is a stand-in binary in a temporary directory:
+// it must accept every line without a warning.
+func TestRenderedUnitVerifies(t *testing.T) {
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Skip("no systemd-analyze on this machine")
+	}
+	dir := t.TempDir()
+	daemon := filepath.Join(dir, "demo")
+	if err := os.WriteFile(daemon, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec := runtimeSpec(daemon)
+	spec.Env = []string{"LANG=C.UTF-8"}
+	spec.StopCommand = []string{daemon, "stop"}
+	unitPath := filepath.Join(dir, "demo.service")
+	if err := os.WriteFile(unitPath, []byte(RenderUnit(spec, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "systemd-analyze", "verify", unitPath).CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	// The check catches a bad line (systemd-analyze exits 0 on those, it only warns).
+	bad := strings.Replace(RenderUnit(spec, ""), "RuntimeDirectoryMode=0755", "RuntimeDirectoryMode=rwx", 1)
+	os.WriteFile(unitPath, []byte(bad), 0o644)
+	if out, _ := exec.CommandContext(ctx, "systemd-analyze", "verify", unitPath).CombinedOutput(); len(bytes.TrimSpace(out)) == 0 {
+		t.Error("systemd-analyze verify printed nothing on a bad RuntimeDirectoryMode")
+	}
+}
+
+// TestTmpfilesLinesCreateTheDirs applies the rendered tmpfiles.d file with this machine's
+// systemd-tmpfiles under a temporary root (with this machine's accounts), as
+// systemd-tmpfiles-setup.service does at boot, and checks owner and mode.
+func TestTmpfilesLinesCreateTheDirs(t *testing.T) {
+	if _, err := exec.LookPath("systemd-tmpfiles"); err != nil {
+		t.Skip("no systemd-tmpfiles on this machine")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("creating directories for other owners needs root")
+	}
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc", "tmpfiles.d"), 0o755)
+	for _, f := range []string{"passwd", "group"} {
+		data, err := os.ReadFile("/etc/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(root, "etc", f), data, 0o644)
+	}
+	_, tmp := UnitRuntimeDirs(runtimeSpec("/usr/sbin/demo"))
+	conf := filepath.Join(root, "etc", "tmpfiles.d", "cso-demo.conf")
+	os.WriteFile(conf, []byte(RenderTmpfiles(tmp)), 0o644)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "systemd-tmpfiles", "--root="+root, "--create", conf).CombinedOutput(); err != nil {
+		t.Fatalf("systemd-tmpfiles: %v\n%s", err, out)
+	}
+	for _, d := range tmp {
+		assertDir(t, filepath.Join(root, d.Path), d)
+	}
+}
+
+// assertDir checks that path is a directory with d's mode, owner and group.
+func assertDir(t *testing.T, path string, d RuntimeDir) {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil || !st.IsDir() {
+		t.Errorf("%s: %v", path, err)
+		return
+	}
+	if st.Mode().Perm() != d.mode() {
+		t.Errorf("%s: mode %o, want %o", path, st.Mode().Perm(), d.mode())
+	}
+	owner, group := d.Owner, d.Group
+	if owner == "" {
+		owner = "root"
+	}
+	uid, gid, err := lookupOwner(owner, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := st.Sys().(*syscall.Stat_t); int(s.Uid) != uid || int(s.Gid) != gid {
+		t.Errorf("%s: owner %d:%d, want %s(%d):%s(%d)", path, s.Uid, s.Gid, owner, uid, group, gid)
+	}
+}
+
+func TestAL2023ServiceWritesAndAppliesTmpfiles(t *testing.T) {
+	dir := t.TempDir()
+	r := &recordRunner{}
+	p := &AL2023{Runner: r, UnitDir: filepath.Join(dir, "units"), EnvDir: filepath.Join(dir, "env"),
+		StateDir: filepath.Join(dir, "state"), TmpfilesDir: filepath.Join(dir, "tmpfiles.d")}
+	spec := runtimeSpec("/usr/sbin/demo")
+	ctx := context.Background()
+	if err := p.Service(spec).Apply(ctx, &Runtime{}); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "tmpfiles.d", "cso-demo.conf")
+	want := []string{"systemd-tmpfiles --create " + conf, "systemctl daemon-reload", "systemctl enable demo.service", "systemctl restart demo.service"}
+	if got := flat(r.calls); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("commands %v, want %v (tmpfiles applied before the start)", got, want)
+	}
+	_, tmp := UnitRuntimeDirs(spec)
+	if data, err := os.ReadFile(conf); err != nil || string(data) != RenderTmpfiles(tmp) {
+		t.Errorf("%s: %q, %v", conf, data, err)
+	}
+	r.active = true
+	if c, err := p.Service(spec).Check(ctx, &Runtime{}); err != nil || c.Needed {
+		t.Errorf("converged: %+v %v", c, err)
+	}
+	// The directories moved into the unit: the tmpfiles.d file goes.
+	spec.RuntimeDirs = spec.RuntimeDirs[:2]
+	c, _ := p.Service(spec).Check(ctx, &Runtime{})
+	if !c.Needed || !strings.Contains(c.Summary, "runtime directories") {
+		t.Errorf("Check = %+v", c)
+	}
+	if err := p.Service(spec).Apply(ctx, &Runtime{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(conf); !os.IsNotExist(err) {
+		t.Errorf("%s left behind: %v", conf, err)
 	}
 }

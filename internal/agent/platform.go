@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"io/fs"
 	"time"
 )
 
@@ -39,4 +40,26 @@ type ServiceSpec struct {
 	// StopCommand stops the service gracefully (e.g. rabbitmqctl shutdown); default SIGTERM.
 	StopCommand []string
 	StopTimeout time.Duration
+	// RuntimeDirs are the directories the daemon needs under the host's volatile runtime
+	// tree (/run, a tmpfs: empty after every boot), such as its pid or socket directory.
+	// The platform creates them, with their owner and mode, before every start: systemd
+	// through the unit (RuntimeDirectory=) or tmpfiles.d, the local supervisor itself. A
+	// role must not create them once in a task: they would be gone after a reboot.
+	RuntimeDirs []RuntimeDir
+}
+
+// RuntimeDir is a directory of a ServiceSpec's RuntimeDirs.
+type RuntimeDir struct {
+	Path  string      // absolute
+	Owner string      // user; "" = the agent's user (root on EC2)
+	Group string      // "" = the owner's primary group
+	Mode  fs.FileMode // default 0755
+}
+
+// mode is d's mode with the default applied.
+func (d RuntimeDir) mode() fs.FileMode {
+	if d.Mode == 0 {
+		return 0o755
+	}
+	return d.Mode
 }

@@ -25,17 +25,21 @@ func (ExecRunner) Run(ctx context.Context, c Command) ([]byte, error) { return c
 
 // AL2023 is the platform of the EC2 hosts: Amazon Linux 2023 with dnf and systemd. Units
 // are written to UnitDir (/etc/systemd/system), secret environments to EnvDir (0600), the
-// configuration hash of each service to StateDir.
+// configuration hash of each service to StateDir, the tmpfiles.d lines of the runtime
+// directories a unit cannot create itself to TmpfilesDir (/etc/tmpfiles.d; "" = a
+// tmpfiles.d directory beside UnitDir, for tests).
 type AL2023 struct {
-	Runner   Runner
-	UnitDir  string
-	EnvDir   string
-	StateDir string
+	Runner      Runner
+	UnitDir     string
+	EnvDir      string
+	StateDir    string
+	TmpfilesDir string
 }
 
 // NewAL2023 returns the platform with the standard directories.
 func NewAL2023() *AL2023 {
-	return &AL2023{Runner: ExecRunner{}, UnitDir: "/etc/systemd/system", EnvDir: "/etc/cso/env", StateDir: "/var/lib/cso/services"}
+	return &AL2023{Runner: ExecRunner{}, UnitDir: "/etc/systemd/system", EnvDir: "/etc/cso/env",
+		StateDir: "/var/lib/cso/services", TmpfilesDir: "/etc/tmpfiles.d"}
 }
 
 func (*AL2023) Name() string { return "al2023" }
@@ -72,7 +76,8 @@ func (p *AL2023) Packages(names ...string) Task {
 func UnitName(name string) string { return name + ".service" }
 
 // RenderUnit returns the systemd unit of spec; envFile is the 0600 file holding SecretEnv
-// ("" when there is none).
+// ("" when there is none). The runtime directories that UnitRuntimeDirs gives the unit are
+// RuntimeDirectory= lines; the others are RenderTmpfiles's.
 func RenderUnit(spec ServiceSpec, envFile string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Managed by cso agent: changes are overwritten on the next run.\n")
@@ -88,6 +93,7 @@ func RenderUnit(spec ServiceSpec, envFile string) string {
 	if spec.Dir != "" {
 		fmt.Fprintf(&b, "WorkingDirectory=%s\n", spec.Dir)
 	}
+	writeRuntimeDirectory(&b, spec)
 	for _, e := range spec.Env {
 		fmt.Fprintf(&b, "Environment=%s\n", systemdQuote(e))
 	}
@@ -100,6 +106,66 @@ func RenderUnit(spec ServiceSpec, envFile string) string {
 	}
 	fmt.Fprintf(&b, "TimeoutStopSec=%d\nRestart=on-failure\nRestartSec=5\n\n", int(stop.Seconds()))
 	b.WriteString("[Install]\nWantedBy=multi-user.target\n")
+	return b.String()
+}
+
+// UnitRuntimeDirs splits spec.RuntimeDirs by who creates them at every start and boot.
+// systemd creates a unit's RuntimeDirectory= below /run, owned by the unit's User= and its
+// primary group, with the one RuntimeDirectoryMode= of the unit, and removes it when the
+// unit stops (no RuntimeDirectoryPreserve=: the directories hold only what the daemon
+// writes again at start, pid files and sockets). A directory that does not fit (not
+// directly below /run, another owner or group, or a second mode) becomes a tmpfiles.d
+// line instead, which systemd-tmpfiles-setup.service applies at every boot before the
+// services start (docs/decisions/agent.md).
+func UnitRuntimeDirs(spec ServiceSpec) (unit []RuntimeDir, tmpfiles []RuntimeDir) {
+	user := spec.User
+	if user == "" {
+		user = "root"
+	}
+	for _, d := range spec.RuntimeDirs {
+		owner := d.Owner
+		if owner == "" {
+			owner = "root"
+		}
+		fits := filepath.Dir(d.Path) == "/run" && owner == user && d.Group == "" &&
+			(len(unit) == 0 || unit[0].mode() == d.mode())
+		if fits {
+			unit = append(unit, d)
+		} else {
+			tmpfiles = append(tmpfiles, d)
+		}
+	}
+	return unit, tmpfiles
+}
+
+func writeRuntimeDirectory(b *strings.Builder, spec ServiceSpec) {
+	unit, _ := UnitRuntimeDirs(spec)
+	if len(unit) == 0 {
+		return
+	}
+	names := make([]string, len(unit))
+	for i, d := range unit {
+		names[i] = filepath.Base(d.Path)
+	}
+	fmt.Fprintf(b, "RuntimeDirectory=%s\nRuntimeDirectoryMode=%04o\n", strings.Join(names, " "), unit[0].mode())
+}
+
+// RenderTmpfiles returns the tmpfiles.d lines ("d PATH MODE USER GROUP -": created when
+// missing, owner and mode set, never cleaned by age) of dirs. An empty owner is root; an
+// empty group is the owner's own (system accounts get a group of their name: useradd
+// --user-group, and the distributions' packages do the same).
+func RenderTmpfiles(dirs []RuntimeDir) string {
+	var b strings.Builder
+	for _, d := range dirs {
+		owner, group := d.Owner, d.Group
+		if owner == "" {
+			owner = "root"
+		}
+		if group == "" {
+			group = owner
+		}
+		fmt.Fprintf(&b, "d %s %04o %s %s -\n", d.Path, d.mode(), owner, group)
+	}
 	return b.String()
 }
 
@@ -138,6 +204,57 @@ func (p *AL2023) unitPath(name string) string { return filepath.Join(p.UnitDir, 
 func (p *AL2023) envPath(name string) string  { return filepath.Join(p.EnvDir, name+".env") }
 func (p *AL2023) hashPath(name string) string { return filepath.Join(p.StateDir, name+".hash") }
 
+// TmpfilesPath is the tmpfiles.d file of a service's runtime directories.
+func (p *AL2023) TmpfilesPath(name string) string {
+	dir := p.TmpfilesDir
+	if dir == "" {
+		dir = filepath.Join(filepath.Dir(p.UnitDir), "tmpfiles.d")
+	}
+	return filepath.Join(dir, "cso-"+name+".conf")
+}
+
+// tmpfilesTask keeps the tmpfiles.d file of spec: written and applied at once
+// (systemd-tmpfiles --create) when it changed, so the directories exist before the unit
+// starts now, and at every boot; removed when the service has no such directory any more.
+type tmpfilesTask struct {
+	p    *AL2023
+	spec ServiceSpec
+}
+
+func (t tmpfilesTask) file() (File, bool) {
+	_, dirs := UnitRuntimeDirs(t.spec)
+	return File{Path: t.p.TmpfilesPath(t.spec.Name), Content: []byte(RenderTmpfiles(dirs)), Mode: 0o644}, len(dirs) > 0
+}
+
+// check says whether the file must be written (or removed).
+func (t tmpfilesTask) check(ctx context.Context, rt *Runtime) (bool, error) {
+	f, want := t.file()
+	if !want {
+		_, err := os.Stat(f.Path)
+		return err == nil, nil
+	}
+	c, err := f.Check(ctx, rt)
+	return c.Needed, err
+}
+
+func (t tmpfilesTask) apply(ctx context.Context, rt *Runtime) error {
+	f, want := t.file()
+	if !want {
+		if err := os.Remove(f.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
+		return err
+	}
+	if err := f.Apply(ctx, rt); err != nil {
+		return err
+	}
+	_, err := t.p.Runner.Run(ctx, Command{Args: []string{"systemd-tmpfiles", "--create", f.Path}, Timeout: time.Minute})
+	return err
+}
+
 // Service implements Platform.
 func (p *AL2023) Service(spec ServiceSpec) Task {
 	envFile := ""
@@ -147,6 +264,7 @@ func (p *AL2023) Service(spec ServiceSpec) Task {
 	unit := File{Path: p.unitPath(spec.Name), Content: []byte(RenderUnit(spec, envFile)), Mode: 0o644}
 	env := File{Path: envFile, Content: []byte(RenderEnvFile(spec.SecretEnv)), Mode: 0o600, Secret: true}
 	unitName := UnitName(spec.Name)
+	tmpfiles := tmpfilesTask{p: p, spec: spec}
 	return FuncTask{
 		TaskName: "service " + spec.Name,
 		CheckFunc: func(ctx context.Context, rt *Runtime) (Change, error) {
@@ -155,6 +273,11 @@ func (p *AL2023) Service(spec ServiceSpec) Task {
 				return Change{}, err
 			} else if c.Needed {
 				why = append(why, "unit file")
+			}
+			if needed, err := tmpfiles.check(ctx, rt); err != nil {
+				return Change{}, err
+			} else if needed {
+				why = append(why, "runtime directories")
 			}
 			if envFile != "" {
 				if c, err := env.Check(ctx, rt); err != nil {
@@ -197,6 +320,13 @@ func (p *AL2023) Service(spec ServiceSpec) Task {
 					if err := env.Apply(ctx, rt); err != nil {
 						return err
 					}
+				}
+			}
+			if needed, err := tmpfiles.check(ctx, rt); err != nil {
+				return err
+			} else if needed {
+				if err := tmpfiles.apply(ctx, rt); err != nil {
+					return err
 				}
 			}
 			for _, args := range p.applyCommands(unitName, changedUnit) {

@@ -126,6 +126,10 @@ func (s Supervisor) Running(name string) (bool, ServiceState, error) {
 func Hash(spec ServiceSpec) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "cmd\x00%q\x00env\x00%q\x00secret\x00%q\x00user\x00%s\x00dir\x00%s\x00", spec.Command, spec.Env, spec.SecretEnv, spec.User, spec.Dir)
+	// Only when there are some, so that the hash of a service without any stays the same.
+	for _, d := range spec.RuntimeDirs {
+		fmt.Fprintf(h, "rundir\x00%s\x00%s\x00%s\x00%o\x00", d.Path, d.Owner, d.Group, d.mode())
+	}
 	for _, f := range spec.ConfigFiles {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -186,6 +190,9 @@ func (s Supervisor) Start(ctx context.Context, rt *Runtime, spec ServiceSpec) er
 	}
 	if err := os.MkdirAll(s.LogDir, 0o755); err != nil {
 		return err
+	}
+	if err := CreateRuntimeDirs(spec.RuntimeDirs); err != nil {
+		return fmt.Errorf("service %s: %w", spec.Name, err)
 	}
 	logPath := filepath.Join(s.LogDir, spec.Name+".log")
 	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
@@ -251,6 +258,22 @@ func (s Supervisor) Start(ctx context.Context, rt *Runtime, spec ServiceSpec) er
 	}
 	if err != nil {
 		return fmt.Errorf("service %s: %w (log: %s)", spec.Name, err, logPath)
+	}
+	return nil
+}
+
+// CreateRuntimeDirs creates dirs (parents 0755) and sets their owner and mode, as systemd
+// does for a unit's runtime directories at every start: the supervisor calls it before
+// each start, so a daemon finds them after the run tree was emptied (a reboot's tmpfs).
+// Their content is kept (like tmpfiles.d's "d").
+func CreateRuntimeDirs(dirs []RuntimeDir) error {
+	for _, d := range dirs {
+		if !filepath.IsAbs(d.Path) {
+			return fmt.Errorf("runtime directory %q is not absolute", d.Path)
+		}
+		if err := (Dir{Path: d.Path, Mode: d.mode(), Owner: d.Owner, Group: d.Group}).Apply(context.Background(), nil); err != nil {
+			return fmt.Errorf("runtime directory %s: %w", d.Path, err)
+		}
 	}
 	return nil
 }

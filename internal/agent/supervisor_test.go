@@ -210,3 +210,52 @@ func TestParallelAndSequence(t *testing.T) {
 		t.Error("Sequence ran a task after a failure")
 	}
 }
+
+// TestSupervisorCreatesRuntimeDirs: the supervisor creates a service's runtime directories
+// with their owner and mode before every start, as systemd does, so a daemon finds them
+// after the run tree was emptied (a reboot).
+func TestSupervisorCreatesRuntimeDirs(t *testing.T) {
+	dir := t.TempDir()
+	sup := Supervisor{RunDir: filepath.Join(dir, "run"), LogDir: filepath.Join(dir, "log")}
+	dirs := []RuntimeDir{{Path: filepath.Join(dir, "run", "demo"), Mode: 0o750}}
+	if os.Geteuid() == 0 {
+		dirs = append(dirs, RuntimeDir{Path: filepath.Join(dir, "run", "mq", "pid"), Owner: "daemon", Mode: 0o700})
+	}
+	marker := filepath.Join(dirs[0].Path, "demo.pid")
+	spec := ServiceSpec{
+		Name: "demo",
+		// The daemon writes into its runtime directory at once, as nginx writes its pid file.
+		Command:     []string{"/bin/sh", "-c", "echo $$ > " + marker + " && exec sleep 60"},
+		RuntimeDirs: dirs,
+		Ready: func(context.Context) error {
+			_, err := os.Stat(marker)
+			return err
+		},
+		ReadyTimeout: 10 * time.Second,
+		StopTimeout:  5 * time.Second,
+	}
+	ctx := context.Background()
+	for round := 1; round <= 2; round++ {
+		if err := sup.Ensure(ctx, nil, spec); err != nil {
+			t.Fatalf("start %d: %v", round, err)
+		}
+		for _, d := range dirs {
+			assertDir(t, d.Path, d)
+		}
+		if err := sup.Stop(ctx, "demo"); err != nil {
+			t.Fatal(err)
+		}
+		// A reboot: the run tree is empty; the next start must recreate it.
+		if err := os.RemoveAll(sup.RunDir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(sup.RunDir); !os.IsNotExist(err) {
+		t.Fatalf("run tree not emptied: %v", err)
+	}
+	bad := spec
+	bad.RuntimeDirs = []RuntimeDir{{Path: "relative/dir"}}
+	if err := sup.Start(ctx, nil, bad); err == nil || !strings.Contains(err.Error(), "not absolute") {
+		t.Errorf("relative runtime directory: %v", err)
+	}
+}

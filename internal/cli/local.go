@@ -20,6 +20,7 @@ import (
 
 type localFlags struct {
 	dir      string
+	localDir string // --local-dir, the name `cso agent` uses too; --dir stays for scripts
 	portBase int
 }
 
@@ -28,20 +29,34 @@ func (f *localFlags) add(cmd *cobra.Command) {
 	if def == "" {
 		def = defaultLocalDir
 	}
-	cmd.Flags().StringVar(&f.dir, "dir", def, "directory of the local target ($CSO_LOCAL_DIR)")
+	cmd.Flags().StringVar(&f.localDir, "local-dir", def, "directory of the local target ($CSO_LOCAL_DIR)")
+	cmd.Flags().StringVar(&f.dir, "dir", def, "same as --local-dir")
+}
+
+// resolve settles the directory from --local-dir or --dir; both with different values is
+// a usage error.
+func (f *localFlags) resolve(cmd *cobra.Command) error {
+	fl := cmd.Flags()
+	switch {
+	case fl.Changed("local-dir") && fl.Changed("dir") && f.localDir != f.dir:
+		return Exit(ExitUsage, fmt.Errorf("--local-dir %q and --dir %q name different directories: give one", f.localDir, f.dir))
+	case fl.Changed("local-dir"):
+		f.dir = f.localDir
+	}
+	return nil
 }
 
 func init() {
 	register(80, func(g *Globals) *cobra.Command {
 		cmd := &cobra.Command{
 			Use:   "local",
-			Short: "Run the whole platform tier on this machine (up, status, down)",
+			Short: "Run the whole platform tier on this machine (up, status, down, restart)",
 			Long: `local runs the platform tier on this machine with the very roles the EC2 hosts run:
 MariaDB stands in for RDS, directories for EFS and the S3 bucket, every service on
 127.0.0.1. The daemons are supervised by cso itself (no systemd needed); "down" stops
 exactly what "up" started.`,
 		}
-		cmd.AddCommand(localUpCmd(g), localStatusCmd(g), localDownCmd(g))
+		cmd.AddCommand(localUpCmd(g), localStatusCmd(g), localDownCmd(g), localRestartCmd(g))
 		return cmd
 	})
 }
@@ -62,6 +77,9 @@ The generated Keystone admin credentials are written to <dir>/admin-openrc (0600
 are never printed. Exit code 1 when a host fails or a health probe is red.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := lf.resolve(cmd); err != nil {
+				return err
+			}
 			env, err := loadLocalEnv(g, envName)
 			if err != nil {
 				return err
@@ -198,6 +216,9 @@ func localStatusCmd(g *Globals) *cobra.Command {
 		Short: "Show each local host's setup state and which of its services run",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := lf.resolve(cmd); err != nil {
+				return err
+			}
 			rows, err := local.Status(cmd.Context(), lf.dir)
 			if err != nil {
 				return Exit(ExitFailure, err)
@@ -228,6 +249,9 @@ func localDownCmd(g *Globals) *cobra.Command {
 		Short: "Stop what `cso local up` started (keeps the data unless --purge)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := lf.resolve(cmd); err != nil {
+				return err
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
 			defer cancel()
 			if err := local.Down(ctx, lf.dir, purge, g.Stdout); err != nil {
@@ -238,5 +262,70 @@ func localDownCmd(g *Globals) *cobra.Command {
 	}
 	lf.add(cmd)
 	cmd.Flags().BoolVar(&purge, "purge", false, "also remove the directory: data, secrets, certificates")
+	return cmd
+}
+
+func localRestartCmd(g *Globals) *cobra.Command {
+	var lf localFlags
+	cmd := &cobra.Command{
+		Use:   "restart",
+		Short: "Do what a reboot does to the local target, then bring it back with the agents",
+		Long: `restart is what users want after a reboot of their machine, or to simulate one: it stops
+every daemon of the local target (as "down": dependents first, the database last),
+empties every runtime directory (each host's run directory, MariaDB's included: what a
+tmpfs /run loses; data, logs, secrets and key sets are kept), then converges every host
+again (as "up" on the existing directory, with the environment, HA shape and port base it
+was created with) and prints the health table.
+
+Exit code 2 when the directory holds no local target, 1 when a daemon does not stop (then
+nothing is emptied), a host fails or a health probe is red, 4 when interrupted.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := lf.resolve(cmd); err != nil {
+				return err
+			}
+			envName, ha, portBase, err := local.TargetShape(lf.dir)
+			if errors.Is(err, local.ErrNoTarget) {
+				return Exit(ExitUsage, err)
+			}
+			if err != nil {
+				return Exit(ExitFailure, err)
+			}
+			env, err := loadLocalEnv(g, envName)
+			if err != nil {
+				return err
+			}
+			exe, _ := os.Executable()
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			out := g.Stdout
+			if g.JSON() {
+				out = g.Stderr
+			}
+			o := local.Options{Dir: lf.dir, HA: ha, PortBase: portBase, Env: env, Out: out, Log: g.Logger(), Executable: exe}
+			res, err := local.Restart(ctx, o)
+			if err != nil {
+				if ctx.Err() != nil {
+					return Exit(ExitAborted, err)
+				}
+				return Exit(ExitFailure, err)
+			}
+			if g.JSON() {
+				enc := json.NewEncoder(g.Stdout)
+				enc.SetIndent("", "  ")
+				_ = enc.Encode(res)
+			} else {
+				writeUpReport(g, res, o, false)
+			}
+			if ctx.Err() != nil {
+				return Exit(ExitAborted, errors.New("interrupted; run `cso local up` to finish (it resumes where it stopped)"))
+			}
+			if res.Failed() {
+				return Exit(ExitFailure, errors.New("the local target is not healthy after the restart (see above)"))
+			}
+			return nil
+		},
+	}
+	lf.add(cmd)
 	return cmd
 }

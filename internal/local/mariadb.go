@@ -57,13 +57,14 @@ func (m mariaDB) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		},
 		ReadyTimeout: 60 * time.Second,
 		StopTimeout:  30 * time.Second,
+		// Socket and pid file: mariadbd (switched to mysql) creates them.
+		RuntimeDirs: []agent.RuntimeDir{{Path: p.Run, Owner: "mysql", Mode: 0o755}},
 	}
 	return []agent.Step{
 		{Name: "layout", Tasks: []agent.Task{
 			agent.Dir{Path: p.Root, Mode: 0o755},
 			agent.Dir{Path: p.Data, Mode: 0o755},
 			agent.Dir{Path: data, Mode: 0o750, Owner: "mysql", Group: "mysql"},
-			agent.Dir{Path: p.Run, Mode: 0o755, Owner: "mysql", Group: "mysql"},
 			agent.Dir{Path: p.Log, Mode: 0o750, Owner: "mysql", Group: "mysql"},
 		}},
 		{Name: "install-db", Tasks: []agent.Task{agent.FuncTask{
@@ -112,11 +113,14 @@ func (m mariaDB) adminTask() agent.Task {
 			if err != nil {
 				return err
 			}
+			// A new account is created locked and unlocked only once it holds its grants: the
+			// jump host waits for this login and would otherwise get in before the GRANT and
+			// be refused its first CREATE DATABASE.
 			var sql []byte
 			for _, h := range []string{"localhost", "127.0.0.1"} {
 				acct := agent.QuoteAccount(MySQLAdminUser, h)
-				sql = fmt.Appendf(sql, "CREATE USER IF NOT EXISTS %s IDENTIFIED BY '%s';\nALTER USER %s IDENTIFIED BY '%s';\nGRANT ALL PRIVILEGES ON *.* TO %s WITH GRANT OPTION;\n",
-					acct, pw, acct, pw, acct)
+				sql = fmt.Appendf(sql, "CREATE USER IF NOT EXISTS %s IDENTIFIED BY '%s' ACCOUNT LOCK;\nGRANT ALL PRIVILEGES ON *.* TO %s WITH GRANT OPTION;\nALTER USER %s IDENTIFIED BY '%s' ACCOUNT UNLOCK;\n",
+					acct, pw, acct, acct, pw)
 			}
 			_, err = agent.Command{Args: []string{"mariadb", "--no-defaults", "--socket=" + m.socket(rt.Paths), "-u", "root", "--batch"},
 				Stdin: sql, Timeout: time.Minute}.Run(ctx)

@@ -184,6 +184,9 @@ func (n Nginx) Spec() agent.ServiceSpec {
 		},
 		ReadyTimeout: 30 * time.Second,
 		StopTimeout:  20 * time.Second,
+		// The master (root) writes its pid file there: created at every start, as /run is
+		// empty after a reboot.
+		RuntimeDirs: []agent.RuntimeDir{{Path: filepath.Dir(n.PidFile), Mode: 0o755}},
 	}
 }
 
@@ -244,8 +247,9 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		steps = append(steps, app.PackageSteps(r.Options)...)
 	}
 	var dirs []agent.Task
-	dirs = append(dirs, agent.MkdirAll{Paths: []string{rt.Paths.Etc, rt.Paths.Data, rt.Paths.Log, rt.Paths.Run}})
-	for _, d := range []string{filepath.Dir(n.Conf), filepath.Dir(n.PidFile), filepath.Dir(n.ErrorLog)} {
+	// The pid directory is not among them: it is a runtime directory of the service (Spec).
+	dirs = append(dirs, agent.MkdirAll{Paths: []string{rt.Paths.Etc, rt.Paths.Data, rt.Paths.Log}})
+	for _, d := range []string{filepath.Dir(n.Conf), filepath.Dir(n.ErrorLog)} {
 		dirs = append(dirs, agent.Dir{Path: d, Mode: 0o755})
 	}
 	dirs = append(dirs, agent.Dir{Path: n.TempDir, Mode: 0o700, Owner: n.WorkerUser})

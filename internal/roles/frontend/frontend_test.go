@@ -199,4 +199,8 @@ func TestRenderConfAWS(t *testing.T) {
 	if n.ServiceName != "nginx" {
 		t.Errorf("service name on EC2: %q", n.ServiceName)
 	}
+	// /run is empty after a reboot: systemd creates the pid directory at every start.
+	if unit := agent.RenderUnit(n.Spec(), ""); !strings.Contains(unit, "\nRuntimeDirectory=nginx\nRuntimeDirectoryMode=0755\n") {
+		t.Errorf("nginx unit does not create /run/nginx:\n%s", unit)
+	}
 }

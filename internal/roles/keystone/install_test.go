@@ -410,3 +410,48 @@ func TestModWSGIBuildFailures(t *testing.T) {
 		t.Errorf("no module after pip: %v", err)
 	}
 }
+
+// specRecorder is Amazon Linux 2023 that also records the services it is asked for.
+type specRecorder struct {
+	*agent.AL2023
+	specs []agent.ServiceSpec
+}
+
+func (r *specRecorder) Service(spec agent.ServiceSpec) agent.Task {
+	r.specs = append(r.specs, spec)
+	return r.AL2023.Service(spec)
+}
+
+// TestApacheRuntimeDirOnAL2023: Apache's runtime directory (pid file, WSGI sockets the
+// keystone daemons connect to) is the unit's RuntimeDirectory, 0755, recreated by systemd
+// at every start after a reboot emptied /run; no task creates it once.
+func TestApacheRuntimeDirOnAL2023(t *testing.T) {
+	p := &specRecorder{AL2023: al2023(t, &fakeRunner{})}
+	rt := testRuntimeFor(t, p, "keystone01")
+	rt.Paths.Run = "/run"
+	steps, err := New().Steps(rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := PathsOn(rt.Paths, rt.Host.Name, "al2023")
+	if l.RunDir != "/run/keystone-httpd" {
+		t.Errorf("runtime directory %s", l.RunDir)
+	}
+	for _, s := range steps {
+		for _, task := range s.Tasks {
+			if d, ok := task.(agent.Dir); ok && d.Path == l.RunDir {
+				t.Errorf("a task creates %s once; it must be the service's runtime directory", l.RunDir)
+			}
+		}
+	}
+	if !strings.Contains(fileContent(t, steps, l.HTTPDConf), `WSGISocketPrefix "/run/keystone-httpd/wsgi"`) {
+		t.Error("WSGI sockets are not in the runtime directory")
+	}
+	i := slices.IndexFunc(p.specs, func(s agent.ServiceSpec) bool { return s.Name == "keystone-httpd" })
+	if i < 0 {
+		t.Fatalf("no keystone-httpd service among %d", len(p.specs))
+	}
+	if unit := agent.RenderUnit(p.specs[i], ""); !strings.Contains(unit, "\nRuntimeDirectory=keystone-httpd\nRuntimeDirectoryMode=0755\n") {
+		t.Errorf("unit:\n%s", unit)
+	}
+}

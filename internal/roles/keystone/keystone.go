@@ -74,7 +74,7 @@ func PathsOn(p agent.Paths, host, platform string) Layout {
 		FernetKeys: filepath.Join(conf, "fernet-keys"), CredentialKeys: filepath.Join(conf, "credential-keys"),
 		SharedDir: shared, SharedFernet: filepath.Join(shared, "fernet-keys"), SharedCred: filepath.Join(shared, "credential-keys"),
 		LogDir: filepath.Join(p.Log, "keystone"), HTTPDLogDir: filepath.Join(p.Log, "httpd"),
-		RunDir: filepath.Join(p.Run, "httpd"), DataDir: filepath.Join(p.Data, "keystone"),
+		RunDir: filepath.Join(p.Run, "keystone-httpd"), DataDir: filepath.Join(p.Data, "keystone"),
 		CertFile: store.ServerCert(host), KeyFile: store.ServerKey(host), CAFile: store.CACert(),
 		DBSyncMarker: filepath.Join(p.Data, "keystone", "db_sync.done"),
 		// Debian's keystone-manage, found on the agent's PATH (/usr/bin), and mod_wsgi.
@@ -148,7 +148,6 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		agent.Dir{Path: l.LogDir, Mode: 0o750, Owner: User, Group: Group},
 		agent.Dir{Path: l.DataDir, Mode: 0o750, Owner: User, Group: Group},
 		agent.Dir{Path: l.HTTPDLogDir, Mode: 0o750},
-		agent.Dir{Path: l.RunDir, Mode: 0o755},
 		agent.Dir{Path: filepath.Dir(l.HTTPDConf), Mode: 0o755},
 		agent.Dir{Path: l.SharedDir, Mode: 0o700},
 		conf,

@@ -394,6 +394,11 @@ func apacheService(rt *agent.Runtime, l Layout, platform string) agent.Task {
 		},
 		ReadyTimeout: ReadyTimeout,
 		StopTimeout:  20 * time.Second,
+		// Pid file, mutexes, TLS session cache and the WSGI daemons' sockets. Apache (root)
+		// creates the sockets; the WSGI daemons (keystone) must reach them: 0755. Its own
+		// directory, not the httpd package's /run/httpd, whose tmpfiles.d line gives it
+		// 0710 root:apache again at every boot (docs/decisions/agent.md).
+		RuntimeDirs: []agent.RuntimeDir{{Path: l.RunDir, Mode: 0o755}},
 	})
 }
 

@@ -269,8 +269,21 @@ func TestOwnerPlannedBeforeTheUserExists(t *testing.T) {
 			}
 		}
 	}
+	// The pid directory is the service's runtime directory, created by the platform at
+	// every start (a reboot empties /run), not once by a task.
+	if _, ok := owners[filepath.Dir(self.PidFile)]; ok {
+		t.Errorf("%s is created by a task; it is a runtime directory of the service", filepath.Dir(self.PidFile))
+	}
+	for _, s := range p.specs {
+		owners["runtime "+filepath.Dir(self.PidFile)] = "(none)"
+		for _, d := range s.RuntimeDirs {
+			if d.Path == filepath.Dir(self.PidFile) {
+				owners["runtime "+d.Path] = d.Owner
+			}
+		}
+	}
 	for _, path := range []string{self.SSLDir, self.Key(), self.Cert(), self.CACert(), self.Home, self.MnesiaBase, self.LogBase,
-		filepath.Dir(self.PidFile), filepath.Join(self.Home, ".erlang.cookie"), self.Definitions, "reachable " + self.Home} {
+		"runtime " + filepath.Dir(self.PidFile), filepath.Join(self.Home, ".erlang.cookie"), self.Definitions, "reachable " + self.Home} {
 		if got, ok := owners[path]; !ok || got != ServiceUser {
 			t.Errorf("%s: planned owner %q (present %v), want %s", path, got, ok, ServiceUser)
 		}

@@ -92,7 +92,7 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		{Name: "certificates", Tasks: []agent.Task{
 			WaitFiles{What: "TLS certificates in the shared store", Paths: []string{shared.ca, shared.crt, shared.key},
 				Timeout: orDefault(r.CertWait, rt.PeerWait(localCertWait))},
-			agent.MkdirAll{Paths: []string{rt.Paths.Etc, rt.Paths.Data, rt.Paths.Log, rt.Paths.Run}},
+			agent.MkdirAll{Paths: []string{rt.Paths.Etc, rt.Paths.Data, rt.Paths.Log}},
 			agent.Dir{Path: self.ConfDir, Mode: 0o755},
 			agent.Dir{Path: self.SSLDir, Mode: 0o750, Owner: owner},
 			CopyFile{Src: shared.ca, Dst: self.CACert(), Mode: 0o644, Owner: owner},
@@ -104,7 +104,6 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 			agent.Dir{Path: self.Home, Mode: 0o750, Owner: owner},
 			agent.Dir{Path: self.MnesiaBase, Mode: 0o750, Owner: owner},
 			agent.Dir{Path: self.LogBase, Mode: 0o750, Owner: owner},
-			agent.Dir{Path: filepath.Dir(self.PidFile), Mode: 0o755, Owner: owner},
 			SecretFile{Path: filepath.Join(self.Home, ".erlang.cookie"), Secret: agent.SecretErlangCookie, Owner: owner},
 			agent.File{Path: self.ConfigFile, Content: RenderConfig(self, nodes)},
 			agent.File{Path: self.AdvancedConfig, Content: RenderAdvanced(self)},
@@ -147,6 +146,9 @@ func (n Node) ServiceSpec(owner string) agent.ServiceSpec {
 		ReadyTimeout: 3 * time.Minute,
 		StopCommand:  stop,
 		StopTimeout:  90 * time.Second,
+		// The node (running as owner) writes its pid file there; the platform creates it at
+		// every start, as /run is empty after a reboot.
+		RuntimeDirs: []agent.RuntimeDir{{Path: filepath.Dir(n.PidFile), Owner: owner, Mode: 0o755}},
 	}
 }
 
