@@ -117,6 +117,8 @@ func TestCheckYAMLDepth(t *testing.T) {
 		"services:\n  - name: x\n    env: {A: b}\n    command: [java, -jar]\n  - name: y\n",
 		"a:\n- 1\n- 2\nb:\n- 3\n",
 		"---\na: 1\n---\nb: 2\n",
+		// & and * inside values are text, not anchors or aliases.
+		"command: [sh, -c, a && b]\nenv: {GLOB: \"*\", Q: '&x'}\nc:\n  - x && y * z\n  - \"*x\"\nmail: a&b@example.com\n",
 	}
 	for _, src := range ok {
 		if err := CheckYAML([]byte(src), 4); err != nil {
