@@ -123,7 +123,7 @@ var (
 // Variables usable in command and env values.
 var knownVars = []string{"APP_DIR", "PORT", "BIND", "NAME"}
 
-// MaxManifestSize bounds cso-app.yaml: the fixture's 15 services take about 6 KiB, so
+// MaxManifestSize bounds cso-app.yaml: the fixture's 15 services take about 4 KiB, so
 // 64 KiB leaves room for long commands and environments while keeping hostile input small.
 const MaxManifestSize = 64 << 10
 
