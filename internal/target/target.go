@@ -56,7 +56,7 @@ type Target struct {
 // MaxFileSize bounds a target description (a few KiB; --target may name any file).
 const MaxFileSize = 1 << 20
 
-// MaxCertFileSize bounds a CA bundle (the RDS global bundle is about 160 KiB).
+// MaxCertFileSize bounds a CA bundle or key file (a PEM certificate is about 2 KiB).
 const MaxCertFileSize = 1 << 20
 
 // Load reads a target description file: only a regular file of at most MaxFileSize.
