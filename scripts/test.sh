@@ -27,7 +27,8 @@ go test -count=1 -timeout 50m ./... 2>&1 | tee test-artifacts/go-test.log
 status=${PIPESTATUS[0]}
 [ "$status" -eq 0 ] || { echo "go test failed"; exit "$status"; }
 
-step "fuzz the environment file parser (bounded)"
-go test ./internal/envfile -run '^$' -fuzz FuzzParse -fuzztime 20s
+step "fuzz the environment file and application manifest parsers (bounded)"
+go test ./internal/envfile -run '^$' -fuzz FuzzParse -fuzztime 15s
+go test ./internal/apppkg -run '^$' -fuzz FuzzManifest -fuzztime 15s
 
 step "all tests passed"

@@ -34,6 +34,7 @@ import (
 
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/userfile"
 )
 
 // ManifestName is the manifest's path inside a package.
@@ -101,11 +102,13 @@ type Problems struct {
 	Problems []Problem
 }
 
+// Error lists the problems, one a line, with control and bidirectional characters that
+// came from the manifest escaped (userfile.Escape).
 func (p *Problems) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: invalid application package manifest:", p.File)
+	fmt.Fprintf(&b, "%s: invalid application package manifest:", userfile.Escape(p.File))
 	for _, x := range p.Problems {
-		fmt.Fprintf(&b, "\n  %s: %s", x.Field, x.Message)
+		fmt.Fprintf(&b, "\n  %s: %s", userfile.Escape(x.Field), userfile.Escape(x.Message))
 	}
 	return b.String()
 }
@@ -120,12 +123,31 @@ var (
 // Variables usable in command and env values.
 var knownVars = []string{"APP_DIR", "PORT", "BIND", "NAME"}
 
+// MaxManifestSize bounds cso-app.yaml: the fixture's 15 services take about 4 KiB, so
+// 64 KiB leaves room for long commands and environments while keeping hostile input small.
+const MaxManifestSize = 64 << 10
+
 // ParseManifest decodes and validates cso-app.yaml; file names the package in errors.
-func ParseManifest(file string, data []byte) (*Manifest, error) {
+// Before the YAML is parsed, the size is bounded and anchors, aliases and deep nesting are
+// refused (userfile.CheckYAML); a leading UTF-8 byte-order mark is ignored.
+func ParseManifest(file string, data []byte) (_ *Manifest, err error) {
+	if len(data) > MaxManifestSize {
+		return nil, fmt.Errorf("%s: %s is larger than %s: a manifest lists a few dozen services", userfile.Escape(file), ManifestName, userfile.Size(MaxManifestSize))
+	}
+	data = userfile.StripBOM(data)
+	if yerr := userfile.CheckYAML(data, userfile.MaxYAMLDepth); yerr != nil {
+		return nil, fmt.Errorf("%s: %s:%d:%d: %s", userfile.Escape(file), ManifestName, yerr.Line, yerr.Column, yerr.Message)
+	}
+	defer func() {
+		// A panic in the YAML library on hostile input is an invalid manifest, not a crash.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s: %s: could not parse the file as YAML (%v); check its syntax", userfile.Escape(file), ManifestName, r)
+		}
+	}()
 	var m Manifest
 	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField())
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("%s: %s: %s", file, ManifestName, yaml.FormatError(err, false, true))
+		return nil, fmt.Errorf("%s: %s: %s", userfile.Escape(file), ManifestName, userfile.Escape(yaml.FormatError(err, false, true)))
 	}
 	if err := m.Validate(file); err != nil {
 		return nil, err

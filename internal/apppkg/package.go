@@ -13,6 +13,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/cso-ssp/platform/internal/userfile"
 )
 
 // Limits of a package: generous for an application, small enough that a corrupt or
@@ -33,10 +35,11 @@ type Package struct {
 // ID names this exact package: its version and the start of its checksum.
 func (p *Package) ID() string { return p.Manifest.Version + "-" + p.SHA256[:12] }
 
-// Open reads the package at path, checks every entry (regular files and directories only,
-// relative paths inside the archive) and validates its manifest.
+// Open reads the package at path (a regular file: a FIFO or a directory is refused at
+// once), checks every entry (regular files and directories only, relative paths inside the
+// archive) and validates its manifest.
 func Open(path string) (*Package, error) {
-	f, err := os.Open(path)
+	f, err := userfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open application package: %w", err)
 	}
@@ -45,7 +48,8 @@ func Open(path string) (*Package, error) {
 	var manifest []byte
 	err = walk(io.TeeReader(f, h), path, func(hdr *tar.Header, name string, r io.Reader) error {
 		if name == ManifestName {
-			data, err := io.ReadAll(io.LimitReader(r, 1<<20))
+			// One byte over the limit is enough for ParseManifest to refuse it.
+			data, err := io.ReadAll(io.LimitReader(r, MaxManifestSize+1))
 			manifest = data
 			return err
 		}

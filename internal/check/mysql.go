@@ -8,13 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/cso-ssp/platform/internal/target"
+	"github.com/cso-ssp/platform/internal/userfile"
 )
 
 // dbUser is one service's database account (LLD 2.6.2).
@@ -80,6 +80,21 @@ func (c *Checker) mysqlConnect(ctx context.Context, u dbUser) Outcome {
 	return ok("%s connected to database %s; server %s%s", u.user, u.db, version, tlsNote)
 }
 
+// LoadCABundle reads a PEM bundle of CA certificates (a regular file of at most
+// target.MaxCertFileSize) into a pool; `cso check --mysql-ca` checks its flag with it
+// before anything runs.
+func LoadCABundle(path string) (*x509.CertPool, error) {
+	pem, err := userfile.Read(path, target.MaxCertFileSize)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate: expected a bundle such as the RDS global-bundle.pem", userfile.Escape(path))
+	}
+	return pool, nil
+}
+
 // mysqlTLS sets the connection's TLS: an AWS database (RDS) is always reached over TLS, so
 // that the service passwords never cross the network in clear, and its certificate is
 // verified against the target's mysql_ca bundle when one is named. The local MariaDB on
@@ -95,14 +110,11 @@ func (c *Checker) mysqlTLS(cfg *mysql.Config) (note string, err error) {
 		tc.InsecureSkipVerify = true //nolint:gosec // no RDS CA bundle configured; reported
 		note = " (TLS; server certificate not verified: no mysql_ca in the target description)"
 	} else {
-		pem, err := os.ReadFile(c.t.MySQLCA)
+		pool, err := LoadCABundle(c.t.MySQLCA)
 		if err != nil {
 			return "", fmt.Errorf("mysql_ca: %w", err)
 		}
-		tc.RootCAs = x509.NewCertPool()
-		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return "", fmt.Errorf("mysql_ca %s holds no PEM certificate", c.t.MySQLCA)
-		}
+		tc.RootCAs = pool
 		note = " (TLS, verified)"
 	}
 	cfg.TLS = tc

@@ -10,10 +10,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cso-ssp/platform/internal/target"
+	"github.com/cso-ssp/platform/internal/userfile"
 )
 
 // dialer connects to the environment's hosts. Locally every host is 127.0.0.1 while its
@@ -161,7 +163,7 @@ func ago(d time.Duration) string {
 }
 
 func readCert(path string) (*x509.Certificate, error) {
-	data, err := os.ReadFile(path)
+	data, err := userfile.Read(path, target.MaxCertFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("read CA certificate: %w", err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cso-ssp/platform/internal/admin"
 	"github.com/cso-ssp/platform/internal/target"
+	"github.com/cso-ssp/platform/internal/userfile"
 )
 
 func init() {
@@ -89,7 +90,7 @@ header instead. Serve TLS with --cert/--key (the jump server's certificate).`,
 				ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
 				ErrorLog: nil}
 			if certFile != "" {
-				pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+				pair, err := loadKeyPair(certFile, keyFile)
 				if err != nil {
 					return Exit(ExitUsage, fmt.Errorf("--cert/--key: %w", err))
 				}
@@ -140,4 +141,17 @@ header instead. Serve TLS with --cert/--key (the jump server's certificate).`,
 	f.StringVar(&albRegion, "alb-region", "", "region of the ALB's public key endpoint")
 	f.StringVar(&albKeyURL, "alb-key-url", admin.DefaultALBKeyURL, "ALB public key URL template ({region}, {kid})")
 	return cmd
+}
+
+// loadKeyPair is tls.LoadX509KeyPair reading only regular, bounded files (userfile).
+func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+	cert, err := userfile.Read(certFile, target.MaxCertFileSize)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	key, err := userfile.Read(keyFile, target.MaxCertFileSize)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.X509KeyPair(cert, key)
 }

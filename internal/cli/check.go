@@ -124,6 +124,13 @@ Exit code 1 when any probe fails; warnings alone exit 0.`,
 				if timeout <= 0 {
 					return Exit(ExitUsage, fmt.Errorf("--timeout %s: must be positive", timeout))
 				}
+				if mysqlCA != "" {
+					// Before any probe: a wrong path (a directory, a FIFO, not PEM) is the
+					// operator's to fix, not a red database probe.
+					if _, err := check.LoadCABundle(mysqlCA); err != nil {
+						return Exit(ExitUsage, fmt.Errorf("--mysql-ca: %w", err))
+					}
+				}
 				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 				defer stop()
 				t, err := tf.load(ctx, g)

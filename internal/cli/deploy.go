@@ -218,6 +218,13 @@ Exit codes: 0 destroyed, 1 failed, 2 invalid input, 4 not confirmed or interrupt
 		if err != nil {
 			return err
 		}
+		if op != deploy.OpDestroy {
+			// The package is published after Terraform applied: a path that is not a
+			// valid package must stop the deploy before Terraform changes anything.
+			if _, err := deploy.LocalPackage(env); err != nil {
+				return Exit(ExitUsage, err)
+			}
+		}
 		host := ""
 		if op == deploy.OpReplace {
 			host = args[0]

@@ -109,7 +109,7 @@ Exit codes: 0 all valid, 2 at least one file is invalid.`,
 					r.Env = env.Name
 				}
 				for _, p := range ps {
-					r.Problems = append(r.Problems, jsonProblem(p))
+					r.Problems = append(r.Problems, jsonProblem(p.Escaped()))
 				}
 				if !r.Valid {
 					invalid++

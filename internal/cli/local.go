@@ -255,13 +255,16 @@ func localDownCmd(g *Globals) *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
 			defer cancel()
 			if err := local.Down(ctx, lf.dir, purge, g.Stdout); err != nil {
+				if errors.Is(err, local.ErrNotLocalTarget) {
+					return Exit(ExitUsage, err)
+				}
 				return Exit(ExitFailure, err)
 			}
 			return nil
 		},
 	}
 	lf.add(cmd)
-	cmd.Flags().BoolVar(&purge, "purge", false, "also remove the directory: data, secrets, certificates")
+	cmd.Flags().BoolVar(&purge, "purge", false, "also remove the directory: data, secrets, certificates (only a directory that cso local up created: its .cso-local marker)")
 	return cmd
 }
 

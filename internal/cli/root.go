@@ -12,6 +12,8 @@ import (
 	"sort"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cso-ssp/platform/internal/userfile"
 )
 
 // Exit codes of every cso command (documented in README.md).
@@ -129,14 +131,16 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
+	// Messages may quote file names and file content: control and bidirectional
+	// characters are escaped so that they cannot rewrite the operator's terminal.
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		if ee.Err != nil {
-			fmt.Fprintln(stderr, "cso:", ee.Err)
+			fmt.Fprintln(stderr, "cso:", userfile.Escape(ee.Err.Error()))
 		}
 		return ee.Code
 	}
 	// cobra's own errors are about flags and arguments.
-	fmt.Fprintln(stderr, "cso:", err)
+	fmt.Fprintln(stderr, "cso:", userfile.Escape(err.Error()))
 	return ExitUsage
 }

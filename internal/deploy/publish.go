@@ -18,8 +18,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
+	"github.com/cso-ssp/platform/internal/apppkg"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/target"
+	"github.com/cso-ssp/platform/internal/userfile"
 )
 
 // What `cso deploy` publishes to the environment's files bucket after Terraform applied:
@@ -81,18 +83,22 @@ func Publish(ctx context.Context, store ObjectStore, arts []Artifact) (string, e
 	return s, nil
 }
 
+// MaxAgentBinarySize bounds the agent binary a deploy reads and publishes (cso is tens of MiB).
+const MaxAgentBinarySize = 1 << 30
+
 // Artifacts assembles what a deploy of env publishes: the agent binary at binPath (it must
-// be a Linux x86-64 executable: the hosts run Amazon Linux 2023 on x86_64), the env file
-// and the target description t.
+// be a Linux x86-64 executable: the hosts run Amazon Linux 2023 on x86_64), the env file,
+// the target description t and a local application package, verified again (the operator
+// may have replaced it while Terraform ran). Only regular files are read.
 func Artifacts(env *envfile.Env, binPath string, t *target.Target) ([]Artifact, error) {
-	bin, err := os.ReadFile(binPath)
+	bin, err := userfile.Read(binPath, MaxAgentBinarySize)
 	if err != nil {
 		return nil, fmt.Errorf("agent binary: %w", err)
 	}
 	if err := checkLinuxAMD64(binPath, bin); err != nil {
 		return nil, err
 	}
-	envData, err := os.ReadFile(env.Path)
+	envData, err := userfile.Read(env.Path, envfile.MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("env file: %w", err)
 	}
@@ -104,15 +110,37 @@ func Artifacts(env *envfile.Env, binPath string, t *target.Target) ([]Artifact, 
 		{Key: EnvFileKey(env.Name), Data: envData},
 		{Key: TargetKey, Data: tj},
 	}
-	if pkg, ok := localPackage(env); ok {
-		data, err := os.ReadFile(pkg)
+	if pkg, err := LocalPackage(env); err != nil {
+		return nil, err
+	} else if pkg != nil {
+		data, err := userfile.Read(pkg.Path, apppkg.MaxTotalSize)
 		if err != nil {
 			return nil, fmt.Errorf("application.package: %w", err)
 		}
-		arts = append(arts, Artifact{Key: PackageKey(pkg), Data: data})
+		// Publish exactly the bytes that were verified.
+		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != pkg.SHA256 {
+			return nil, fmt.Errorf("application.package %s changed while it was being published: run the deploy again", userfile.Escape(pkg.Path))
+		}
+		arts = append(arts, Artifact{Key: PackageKey(pkg.Path), Data: data})
 	}
 	// Last: user data waits for the binary, and the agent it starts reads the rest.
 	return append(arts, Artifact{Key: AgentBinaryKey, Data: bin}), nil
+}
+
+// LocalPackage opens and verifies the env file's application package when it is a local
+// file (its gzip and tar format, every entry, the manifest: apppkg.Open), so that a deploy
+// refuses a path that is not a valid package before it changes anything. It returns nil
+// when the package is an s3:// location (the operator's upload) or none is set.
+func LocalPackage(env *envfile.Env) (*apppkg.Package, error) {
+	loc, ok := localPackage(env)
+	if !ok {
+		return nil, nil
+	}
+	pkg, err := apppkg.Open(loc)
+	if err != nil {
+		return nil, fmt.Errorf("application.package: not an application package (a .tar.gz with cso-app.yaml at its root, see docs/environments.md): %w", err)
+	}
+	return pkg, nil
 }
 
 // PackageKey is where a local application package is published: the jump server copies

@@ -1,17 +1,21 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/goccy/go-yaml"
 
+	"github.com/cso-ssp/platform/internal/apppkg"
 	"github.com/cso-ssp/platform/internal/awsfake"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/target"
@@ -105,10 +109,20 @@ func TestArtifactsPublishALocalPackage(t *testing.T) {
 	}
 	dir := t.TempDir()
 	envPath := filepath.Join(dir, "env.dev.yaml")
-	for name, data := range map[string]string{envPath: "prod: false\n", filepath.Join(dir, "cso-app-2.4.1.tar.gz"): "package bytes"} {
-		if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.WriteFile(envPath, []byte("prod: false\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pkgPath := filepath.Join(dir, "cso-app-2.4.1.tar.gz")
+	manifest, err := yaml.Marshal(apppkg.FixtureManifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := apppkg.WritePackage(pkgPath, map[string][]byte{apppkg.ManifestName: manifest}); err != nil {
+		t.Fatal(err)
+	}
+	pkgData, err := os.ReadFile(pkgPath)
+	if err != nil {
+		t.Fatal(err)
 	}
 	env := &envfile.Env{Name: "dev", Path: envPath, Application: envfile.Application{Package: "cso-app-2.4.1.tar.gz"}}
 	arts, err := Artifacts(env, exe, &target.Target{Env: "dev"})
@@ -122,8 +136,8 @@ func TestArtifactsPublishALocalPackage(t *testing.T) {
 	if got := strings.Join(keys, " "); got != "scripts/env.dev.yaml scripts/target.json packages/cso-app-2.4.1.tar.gz bin/cso" {
 		t.Errorf("artifacts %s", got)
 	}
-	if string(arts[2].Data) != "package bytes" {
-		t.Errorf("package data %q", arts[2].Data)
+	if !bytes.Equal(arts[2].Data, pkgData) {
+		t.Errorf("package data differs from the file")
 	}
 	env.Application.Package = "s3://dev-cso-files/packages/cso-app-2.4.1.tar.gz"
 	if arts, _ := Artifacts(env, exe, &target.Target{Env: "dev"}); len(arts) != 3 {
@@ -132,5 +146,40 @@ func TestArtifactsPublishALocalPackage(t *testing.T) {
 	env.Application.Package = "missing.tar.gz"
 	if _, err := Artifacts(env, exe, &target.Target{Env: "dev"}); err == nil || !strings.Contains(err.Error(), "application.package") {
 		t.Errorf("missing package: %v", err)
+	}
+}
+
+// A path that is not a valid package is refused before anything is published, with what
+// is wrong with it.
+func TestLocalPackageRefusesWhatIsNotAPackage(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("notes.txt", "not a package")
+	if err := apppkg.WritePackage(filepath.Join(dir, "nomanifest.tar.gz"), map[string][]byte{"lib/a.jar": []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := apppkg.WritePackage(filepath.Join(dir, "badmanifest.tar.gz"), map[string][]byte{apppkg.ManifestName: []byte("version: 1\nservices: []\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo.tar.gz"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const prefix = "application.package: not an application package (a .tar.gz with cso-app.yaml at its root, see docs/environments.md): "
+	for pkg, want := range map[string]string{
+		"notes.txt":          filepath.Join(dir, "notes.txt") + ": not a gzip-compressed tar file",
+		"nomanifest.tar.gz":  filepath.Join(dir, "nomanifest.tar.gz") + ": not an application package: no cso-app.yaml at the root of the archive",
+		"badmanifest.tar.gz": filepath.Join(dir, "badmanifest.tar.gz") + ": invalid application package manifest:",
+		"fifo.tar.gz":        "open application package: " + filepath.Join(dir, "fifo.tar.gz") + " is a named pipe (FIFO), not a regular file",
+		".":                  "open application package: " + dir + " is a directory, not a regular file",
+	} {
+		env := &envfile.Env{Name: "dev", Path: filepath.Join(dir, "env.dev.yaml"), Application: envfile.Application{Package: pkg}}
+		_, err := LocalPackage(env)
+		if err == nil || !strings.HasPrefix(err.Error(), prefix+want) {
+			t.Errorf("%s: got %v\nwant %s%s", pkg, err, prefix, want)
+		}
 	}
 }

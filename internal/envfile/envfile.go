@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -15,6 +14,8 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"github.com/cso-ssp/platform/internal/userfile"
 )
 
 // Env is one environment file. Optional keys are pointers or zero values; use the accessor
@@ -109,15 +110,24 @@ type Problem struct {
 	Message string // what is wrong and what is expected
 }
 
+// String is file:line:col: field: message, with control and bidirectional characters
+// that came from the file escaped (userfile.Escape) so that a message cannot rewrite the
+// operator's terminal.
 func (p Problem) String() string {
 	loc := p.File
 	if p.Line > 0 {
 		loc = fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
 	}
 	if p.Field == "" {
-		return fmt.Sprintf("%s: %s", loc, p.Message)
+		return userfile.Escape(fmt.Sprintf("%s: %s", loc, p.Message))
 	}
-	return fmt.Sprintf("%s: %s: %s", loc, p.Field, p.Message)
+	return userfile.Escape(fmt.Sprintf("%s: %s: %s", loc, p.Field, p.Message))
+}
+
+// Escaped returns p with its text fields escaped as String does (for JSON output).
+func (p Problem) Escaped() Problem {
+	p.File, p.Field, p.Message = userfile.Escape(p.File), userfile.Escape(p.Field), userfile.Escape(p.Message)
+	return p
 }
 
 // Problems is the error returned when a file is invalid: every problem found, in file order.
@@ -149,21 +159,36 @@ func NameFromPath(path string) string {
 func PathFor(dir, name string) string { return filepath.Join(dir, "env."+name+".yaml") }
 
 // Load reads, decodes and validates path. The error is Problems when the file is invalid.
+// Only a regular file (symlinks followed) of at most MaxFileSize bytes is read.
 func Load(path string) (*Env, error) {
-	data, err := os.ReadFile(path)
+	data, err := userfile.Read(path, MaxFileSize)
+	if errors.Is(err, userfile.ErrTooLarge) {
+		return nil, Problems{tooLarge(path)}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read environment file: %w", err)
 	}
 	return Parse(path, data)
 }
 
-// MaxFileSize bounds what Parse reads (an env file is about 1 KiB).
-const MaxFileSize = 1 << 20
+// MaxFileSize bounds an environment file: the real ones are under 1 KiB, so 64 KiB leaves
+// room for comments while keeping hostile input small.
+const MaxFileSize = 64 << 10
+
+func tooLarge(path string) Problem {
+	return Problem{File: path, Message: fmt.Sprintf("larger than %s: an environment file is a few dozen lines", userfile.Size(MaxFileSize))}
+}
 
 // Parse decodes and validates data read from path (path is used for the name and messages).
+// Before the YAML is parsed, the size is bounded and anchors, aliases and deep nesting are
+// refused (userfile.CheckYAML); a leading UTF-8 byte-order mark is ignored.
 func Parse(path string, data []byte) (*Env, error) {
 	if len(data) > MaxFileSize {
-		return nil, Problems{{File: path, Message: fmt.Sprintf("%d bytes: an environment file is a few dozen lines; refusing more than %d bytes", len(data), MaxFileSize)}}
+		return nil, Problems{tooLarge(path)}
+	}
+	data = userfile.StripBOM(data)
+	if yerr := userfile.CheckYAML(data, userfile.MaxYAMLDepth); yerr != nil {
+		return nil, Problems{{File: path, Line: yerr.Line, Column: yerr.Column, Message: yerr.Message}}
 	}
 	env, err := decode(path, data)
 	if err != nil {

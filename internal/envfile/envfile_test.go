@@ -162,6 +162,11 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("counts:\n  rabbitmq: 2\n"))
 	f.Add([]byte("a: &x [*x]\n"))
 	f.Add([]byte("state: {backend: local}\n"))
+	f.Add([]byte("\xEF\xBB\xBFprod: [[[[\n"))
+	f.Add([]byte("domain_suffix: \"\\e[2J\u202e\"\n"))
+	if b, err := os.ReadFile("testdata/hostile/env.laughs.yaml"); err == nil {
+		f.Add(b)
+	}
 	if files, _ := filepath.Glob("../../environments/env.*.yaml"); len(files) > 0 {
 		for _, p := range files {
 			if b, err := os.ReadFile(p); err == nil {
@@ -188,6 +193,9 @@ func FuzzParse(f *testing.F) {
 			}
 			if p.Message == "" {
 				t.Fatalf("problem without a message: %+v", p)
+			}
+			if strings.ContainsAny(p.String(), "\x1b\r\u202e\u2066") {
+				t.Fatalf("raw control or bidi character in %q", p.String())
 			}
 		}
 	})

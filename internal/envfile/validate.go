@@ -270,6 +270,13 @@ func (e *Env) checkApplication() Problems {
 		if bucket == "" || key == "" || strings.HasSuffix(key, "/") {
 			return Problems{e.problem("application.package", "%q is not an S3 object; expected s3://<bucket>/<key>", pkg)}
 		}
+		// "..", "." and empty segments would name another object once the key is turned
+		// into a path (the jump server's copy, a directory standing in for the bucket).
+		for _, seg := range strings.Split(key, "/") {
+			if seg == "" || seg == "." || seg == ".." {
+				return Problems{e.problem("application.package", "%q: the key has an empty, \".\" or \"..\" segment; expected s3://<bucket>/packages/<file>", pkg)}
+			}
+		}
 		// The hosts receive packages only through the jump server's copy of the
 		// environment's bucket (packages/ to /opt/scripts/packages, LLD 5.3).
 		want := e.Name + "-cso-files"

@@ -47,7 +47,8 @@ func (l Layout) hostRoles() map[string]envfile.Role {
 
 // Down stops every service the local target's supervisor started (pid files under each
 // host's run directory), the dependents first and the database last. With purge it then
-// removes the directory.
+// removes the directory, but only one that `up` created (its marker, MarkerName): any other
+// directory is refused before anything is stopped or removed (ErrNotLocalTarget).
 func Down(ctx context.Context, dir string, purge bool, out io.Writer) error {
 	l, err := NewLayout(dir)
 	if err != nil {
@@ -56,6 +57,11 @@ func Down(ctx context.Context, dir string, purge bool, out io.Writer) error {
 	if _, err := os.Stat(l.Dir); errors.Is(err, os.ErrNotExist) {
 		fmt.Fprintf(out, "nothing to stop: %s does not exist\n", l.Dir)
 		return nil
+	}
+	if purge {
+		if err := l.checkMarker(); err != nil {
+			return err
+		}
 	}
 	hosts, err := l.hostDirs()
 	if err != nil {
@@ -97,11 +103,6 @@ func Down(ctx context.Context, dir string, purge bool, out io.Writer) error {
 		return err
 	}
 	if purge {
-		if _, err := os.Stat(filepath.Join(l.Dir, "hosts")); err != nil {
-			if _, err2 := os.Stat(l.TargetFile()); err2 != nil {
-				return fmt.Errorf("refusing to purge %s: it does not look like a local target (no hosts/ or target.json)", l.Dir)
-			}
-		}
 		if err := os.RemoveAll(l.Dir); err != nil {
 			return fmt.Errorf("purge %s: %w", l.Dir, err)
 		}

@@ -2,6 +2,7 @@
 // with the very roles the EC2 hosts run. MariaDB stands in for RDS, a directory for each
 // EFS file system and one for the S3 bucket; every "host" gets its own tree:
 //
+//	<dir>/.cso-local             marker: `up` created this directory, `down --purge` may remove it
 //	<dir>/target.json            what checks and the dashboard read (internal/target)
 //	<dir>/admin-openrc           Keystone admin credentials (0600)
 //	<dir>/secrets/<name>         generated secrets (0600 each, directory 0700)
@@ -40,6 +41,7 @@ func NewLayout(dir string) (Layout, error) {
 }
 
 func (l Layout) TargetFile() string       { return filepath.Join(l.Dir, "target.json") }
+func (l Layout) Marker() string           { return filepath.Join(l.Dir, MarkerName) }
 func (l Layout) AdminRC() string          { return filepath.Join(l.Dir, "admin-openrc") }
 func (l Layout) SecretsDir() string       { return filepath.Join(l.Dir, "secrets") }
 func (l Layout) SSLCerts() string         { return filepath.Join(l.Dir, "shared", "ssl-certs") }

@@ -115,8 +115,8 @@ func Up(ctx context.Context, o Options) (*UpResult, error) {
 	}
 	res := &UpResult{Dir: l.Dir}
 	if !o.DryRun {
-		if err := os.MkdirAll(l.Dir, 0o755); err != nil {
-			return nil, fmt.Errorf("create %s: %w", l.Dir, err)
+		if err := l.create(); err != nil {
+			return nil, err
 		}
 	}
 	hosts := o.Hosts()

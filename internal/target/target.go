@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/userfile"
 )
 
 // FileName is the target description's file name inside the local target's directory.
@@ -52,9 +53,15 @@ type Target struct {
 	LastDeploy string `json:"last_deploy,omitempty"`
 }
 
-// Load reads a target description file.
+// MaxFileSize bounds a target description (a few KiB; --target may name any file).
+const MaxFileSize = 1 << 20
+
+// MaxCertFileSize bounds a CA bundle or key file (a PEM certificate is about 2 KiB).
+const MaxCertFileSize = 1 << 20
+
+// Load reads a target description file: only a regular file of at most MaxFileSize.
 func Load(path string) (*Target, error) {
-	data, err := os.ReadFile(path)
+	data, err := userfile.Read(path, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("read target description: %w (is the environment up? `cso local up` writes it)", err)
 	}
@@ -82,7 +89,7 @@ func (t *Target) CACertPEM() ([]byte, error) {
 	if t.CACert == "" {
 		return nil, fmt.Errorf("the target description names no CA certificate (ca_cert)")
 	}
-	pem, err := os.ReadFile(t.CACert)
+	pem, err := userfile.Read(t.CACert, MaxCertFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("read CA certificate: %w", err)
 	}
