@@ -89,8 +89,8 @@ func contains(list []string, s string) bool {
 }
 
 // AddCommand records c as one shell line: its user, directory and environment as the agent
-// would give them. Secret environment values and standard input are named, never shown
-// (in a rendering they are placeholders anyway).
+// would give them. Secret environment values are shown only when they are placeholders
+// (<secret:NAME>), standard input only by its size.
 func (r *Rendering) AddCommand(c Command) {
 	var b strings.Builder
 	if c.User != "" {
@@ -103,8 +103,11 @@ func (r *Rendering) AddCommand(c Command) {
 		b.WriteString(ShellQuote(e) + " ")
 	}
 	for _, e := range c.SecretEnv {
-		k, _, _ := strings.Cut(e, "=")
-		fmt.Fprintf(&b, "%s=<secret> ", k)
+		k, v, _ := strings.Cut(e, "=")
+		if !strings.HasPrefix(v, "<secret:") {
+			v = "<secret>"
+		}
+		fmt.Fprintf(&b, "%s=%s ", k, v)
 	}
 	b.WriteString(ShellCommand(c.Args))
 	if c.Stdin != nil {

@@ -184,8 +184,11 @@ func TestRenderingShape(t *testing.T) {
 	if install < 0 || start < 0 || install > start {
 		t.Errorf("commands.txt: want the dnf install before the service start:\n%s", cmds)
 	}
-	if !strings.Contains(cmds, "# NOT RENDERED: keystone-manage db_sync: needs a live host") ||
-		!strings.Contains(string(files["not-rendered.txt"]), "keystone-manage db_sync: needs a live host") {
+	if !strings.Contains(cmds, "runuser -u keystone -- env --chdir=/var/lib/keystone OS_BOOTSTRAP_PASSWORD=<secret:keystone-admin-password> /opt/keystone-venv/bin/keystone-manage --config-file /etc/keystone/keystone.conf bootstrap ") {
+		t.Errorf("commands.txt has no keystone-manage bootstrap as the keystone user, with the secret named:\n%s", cmds)
+	}
+	if !strings.Contains(cmds, "# NOT RENDERED: fernet key set: needs a live host") ||
+		!strings.Contains(string(files["not-rendered.txt"]), "fernet key set: needs a live host") {
 		t.Errorf("a step that needs a live host is not named:\n%s", cmds)
 	}
 }
