@@ -83,6 +83,11 @@ func tree(t *testing.T, dir string) map[string][]byte {
 }
 
 func TestGolden(t *testing.T) {
+	if *update { // hosts that are gone lose their golden rendering too
+		if err := os.RemoveAll(filepath.Join("testdata", envName)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, h := range hosts(t) {
 		t.Run(h.Name, func(t *testing.T) {
 			got := render(t, h)
