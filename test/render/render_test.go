@@ -120,7 +120,7 @@ func TestGolden(t *testing.T) {
 					t.Errorf("%s: rendered, not in the golden rendering", name)
 				case !bytes.Equal(w, data):
 					same = false
-					t.Errorf("%s differs from the golden rendering:\n%s", name, diff(w, data))
+					t.Errorf("%s differs from the golden rendering:\n%s", name, diff(name, w, data))
 				}
 			}
 			if !same {
@@ -131,13 +131,13 @@ func TestGolden(t *testing.T) {
 }
 
 // diff returns a unified diff of want and got (diff(1) when there is one, else both).
-func diff(want, got []byte) string {
+func diff(name string, want, got []byte) string {
 	dir, err := os.MkdirTemp("", "render-diff-")
 	if err == nil {
 		defer os.RemoveAll(dir)
 		a, b := filepath.Join(dir, "golden"), filepath.Join(dir, "rendered")
 		if os.WriteFile(a, want, 0o644) == nil && os.WriteFile(b, got, 0o644) == nil {
-			out, _ := exec.Command("diff", "-u", a, b).CombinedOutput()
+			out, _ := exec.Command("diff", "-u", "--label", "golden/"+name, "--label", "rendered/"+name, a, b).CombinedOutput()
 			if len(out) > 0 {
 				return string(out)
 			}
