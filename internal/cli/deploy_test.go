@@ -278,7 +278,7 @@ func TestPlanAndDeployDevHA(t *testing.T) {
 	// `cso check --env` describes the AWS environment from the same outputs (printed here:
 	// its private addresses are not probed from this machine).
 	ec2TargetFile = filepath.Join(t.TempDir(), "absent", target.FileName)
-	code, described, _ := runCSO(t, append([]string{"check", "--print-target"}, common[:len(common)-1]...)...) // check has no --allow-placeholders
+	code, described, _ := runCSO(t, append([]string{"check", "--print-target"}, common[:len(common)-1]...)...) // check reads outputs, no --allow-placeholders
 	if published, _ := os.ReadFile(filepath.Join(bucketDir, deploy.TargetKey)); code != ExitOK || described != string(published) {
 		t.Errorf("cso check --env dev-ha --print-target: exit %d, and it differs from the published description:\n%s", code, described)
 	}

@@ -114,3 +114,20 @@ func TestEnvValidatePlaceholders(t *testing.T) {
 		t.Errorf("--strict: exit %d, want %d with the placeholders as errors:\n%s", code, ExitUsage, out)
 	}
 }
+
+// cso check --env reads the outputs of an existing state and changes nothing: placeholders
+// do not stop it (a file that holds them has no estate to describe anyway).
+func TestCheckEnvIgnoresPlaceholders(t *testing.T) {
+	envDir, _ := localEnv(t, "prod-ha")
+	saved := ec2TargetFile
+	ec2TargetFile = filepath.Join(t.TempDir(), "absent", "target.json")
+	defer func() { ec2TargetFile = saved }()
+	bin, marker := fakeTerraform(t)
+	code, _, stderr := runCSO(t, "check", "--print-target", "--env", "prod-ha", "--env-dir", envDir, "--terraform-bin", bin, "--terraform-dir", t.TempDir())
+	if strings.Contains(stderr, "example value") {
+		t.Errorf("check refused the placeholders:\n%s", stderr)
+	}
+	if ran, err := os.ReadFile(marker); err != nil || !strings.Contains(string(ran), "init") {
+		t.Errorf("terraform init did not run (exit %d):\n%s", code, stderr)
+	}
+}
