@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/cso
 LOCAL   ?= .local
 
-.PHONY: up down status restart build test lint-terraform fuzz clean
+.PHONY: up down status restart build test lint-terraform fuzz clean render-goldens
 
 build:
 	$(GO) build -trimpath -ldflags "-s -w" -o $(BIN) ./cmd/cso
@@ -30,6 +30,12 @@ test:
 
 lint-terraform:
 	scripts/lint-terraform.sh
+
+# After a change to what a role writes on Amazon Linux: regenerate the renderings of every
+# prod-ha host (test/render/testdata), then review them with git diff.
+render-goldens:
+	$(GO) test ./test/render -run TestGolden -count=1 -update
+	git status --short test/render/testdata
 
 clean:
 	rm -rf bin test-artifacts

@@ -69,6 +69,10 @@ func (p *AL2023) Packages(names ...string) Task {
 			_, err := p.Runner.Run(ctx, Command{Args: DNFInstallCommand(names), Timeout: 30 * time.Minute})
 			return err
 		},
+		RenderFunc: func(_ context.Context, _ *Runtime, r *Rendering) error {
+			r.AddPackages(DNFInstallCommand(names), names...)
+			return nil
+		},
 	}
 }
 
@@ -348,6 +352,27 @@ func (p *AL2023) Service(spec ServiceSpec) Task {
 				timeout = 60 * time.Second
 			}
 			return WaitFor(ctx, rt, spec.Name, timeout, spec.Ready)
+		},
+		// A fresh host: the unit and its environment file are new, so the unit is loaded,
+		// enabled and started; the configuration hash (internal bookkeeping of this machine's
+		// files) is left out.
+		RenderFunc: func(_ context.Context, _ *Runtime, r *Rendering) error {
+			r.AddFile(unit)
+			if envFile != "" {
+				r.AddDir(Dir{Path: p.EnvDir, Mode: 0o700})
+				r.AddFile(env)
+			}
+			for _, args := range p.applyCommands(unitName, true) {
+				r.AddCommand(Command{Args: args})
+			}
+			if spec.Ready != nil {
+				timeout := spec.ReadyTimeout
+				if timeout == 0 {
+					timeout = 60 * time.Second
+				}
+				r.NoteWait(spec.Name+" to be ready", timeout)
+			}
+			return nil
 		},
 	}
 }

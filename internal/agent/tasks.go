@@ -20,6 +20,9 @@ type FuncTask struct {
 	TaskName  string
 	CheckFunc func(ctx context.Context, rt *Runtime) (Change, error)
 	ApplyFunc func(ctx context.Context, rt *Runtime) error
+	// RenderFunc says what Apply would do on a fresh host (cso agent --render); nil: the
+	// task is named in the rendering as needing a live host.
+	RenderFunc func(ctx context.Context, rt *Runtime, r *Rendering) error
 }
 
 func (t FuncTask) Name() string { return t.TaskName }

@@ -35,7 +35,7 @@ var EC2Paths = agent.Paths{
 
 func init() {
 	register(50, func(g *Globals) *cobra.Command {
-		var envName, region, roleName, hostName, localDir, mysqlAdmin, mysqlAdminSecret string
+		var envName, region, roleName, hostName, localDir, mysqlAdmin, mysqlAdminSecret, renderDir string
 		var index int
 		var dryRun, rotateFernet, rotateCredential, skipIfRunning bool
 		cmd := &cobra.Command{
@@ -51,11 +51,22 @@ On EC2:        cso agent --env dev-ha --role keystone --index 2 --region eu-west
                and TLS material from Secrets Manager <env>/cso/..., status to the
                environment's bucket, paths of the LLD)
 On this machine: cso agent --local-dir .local --host keystone02
-               (one host of a local target that "cso local up" created)`,
+               (one host of a local target that "cso local up" created)
+Rendering:     cso agent --render DIR --env prod-ha --role keystone --index 1
+               (every file, unit, package and command the role would apply to a fresh
+               Amazon Linux 2023 host, written under DIR for review; nothing is run, this
+               machine and AWS are not touched, secrets are <secret:NAME> placeholders;
+               the env file comes from --env-dir)`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 				defer stop()
+				if renderDir != "" {
+					if localDir != "" || dryRun || rotateFernet || rotateCredential {
+						return Exit(ExitUsage, errors.New("--render goes with --env, --role and --index only"))
+					}
+					return renderHost(ctx, g, renderDir, envName, roleName, index, mysqlAdmin)
+				}
 				var (
 					rt    *agent.Runtime
 					role  agent.Role
@@ -129,6 +140,7 @@ On this machine: cso agent --local-dir .local --host keystone02
 		f.StringVar(&hostName, "host", "", "with --local-dir: the host name (e.g. keystone02); or give --role and --index")
 		f.StringVar(&mysqlAdmin, "mysql-admin-user", agent.DefaultMySQLAdminUser, "RDS master user name (EC2)")
 		f.StringVar(&mysqlAdminSecret, "mysql-admin-secret", "", "ARN of the RDS-managed master user secret (EC2, jump server; user data passes it)")
+		f.StringVar(&renderDir, "render", "", "write what the role would apply to a fresh Amazon Linux 2023 host into this new directory (files/, manifest.txt, packages.txt, commands.txt) and run nothing (with --env, --role, --index; env file from --env-dir)")
 		f.BoolVar(&dryRun, "dry-run", false, "list what would change, change nothing (exit 3 when something would)")
 		f.BoolVar(&skipIfRunning, "skip-if-running", false, "exit 0 without doing anything when another agent run holds this host's lock (the resync timer)")
 		f.BoolVar(&rotateFernet, "rotate-fernet", false, "on the first Keystone node: rotate the shared fernet key set first (refused until every node installed the current one)")

@@ -89,7 +89,10 @@ func (f *targetFlags) load(ctx context.Context, g *Globals) (*target.Target, err
 
 // fromTerraform describes an AWS environment from its workspace's outputs.
 func (f *targetFlags) fromTerraform(ctx context.Context, g *Globals) (*target.Target, error) {
-	tf := tfFlags{env: f.env, terraformDir: f.terraformDir, terraformBin: f.terraformBin, pluginDir: f.pluginDir, grace: time.Minute}
+	// Reading the outputs of an existing state changes nothing, and a file with placeholders
+	// has no deployed estate to describe: placeholders are plan/deploy's concern.
+	tf := tfFlags{env: f.env, terraformDir: f.terraformDir, terraformBin: f.terraformBin, pluginDir: f.pluginDir, grace: time.Minute,
+		allowPlaceholders: true}
 	_, terraform, err := tf.setup(g)
 	if err != nil {
 		return nil, err

@@ -37,6 +37,8 @@ type tfFlags struct {
 	terraformBin string
 	pluginDir    string
 	grace        time.Duration
+	// allowPlaceholders: offline tests with the test provider only (hidden flag).
+	allowPlaceholders bool
 }
 
 func (f *tfFlags) add(cmd *cobra.Command) {
@@ -46,6 +48,8 @@ func (f *tfFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.terraformBin, "terraform-bin", "", "terraform executable (default $CSO_TERRAFORM, then PATH)")
 	fl.StringVar(&f.pluginDir, "plugin-dir", os.Getenv("CSO_TF_PLUGIN_DIR"), "install providers only from this directory, offline ($CSO_TF_PLUGIN_DIR)")
 	fl.DurationVar(&f.grace, "interrupt-grace", 10*time.Minute, "after Ctrl-C, how long Terraform may take to finish in-flight operations and save its state")
+	fl.BoolVar(&f.allowPlaceholders, "allow-placeholders", false, "accept an env file that still holds documentation examples (account 111122223333, example ARNs): for offline tests with the test provider only")
+	_ = fl.MarkHidden("allow-placeholders")
 	_ = cmd.MarkFlagRequired("env")
 }
 
@@ -62,12 +66,20 @@ func (f *tfFlags) setup(g *Globals) (*envfile.Env, *deploy.Terraform, error) {
 		}
 		return nil, nil, Exit(ExitUsage, fmt.Errorf("%s is invalid: fix it (cso env validate --env %s) before running Terraform", path, f.env))
 	}
+	// Before anything runs (no terraform init): example values would fail half-way through
+	// an apply, or point at somebody else's account.
+	if ps := env.Placeholders(); len(ps) > 0 && !f.allowPlaceholders {
+		for _, p := range ps {
+			fmt.Fprintln(g.Stderr, p.String())
+		}
+		return nil, nil, Exit(ExitUsage, fmt.Errorf("%s still holds %d example value(s): put the real ones before running Terraform", path, len(ps)))
+	}
 	bin, err := deploy.FindTerraform(f.terraformBin)
 	if err != nil {
 		return nil, nil, Exit(ExitUsage, err)
 	}
 	tf, err := deploy.NewTerraform(env, deploy.TerraformOptions{Bin: bin, Dir: f.terraformDir, PluginDir: f.pluginDir,
-		Grace: f.grace})
+		Grace: f.grace, AllowPlaceholders: f.allowPlaceholders})
 	if err != nil {
 		return nil, nil, Exit(ExitUsage, err)
 	}

@@ -224,7 +224,8 @@ func TestPlanAndDeployDevHA(t *testing.T) {
 	}
 	bucketDir := t.TempDir()
 	statusDir := filepath.Join(bucketDir, "status")
-	common := []string{"--env", "dev-ha", "--env-dir", envDir, "--terraform-dir", w.Dir()}
+	// The committed env files hold example values; the offline stack accepts them.
+	common := []string{"--env", "dev-ha", "--env-dir", envDir, "--terraform-dir", w.Dir(), "--allow-placeholders"}
 
 	// plan: changes, exit 3, with a summary by resource type.
 	code, out, _ := runCSO(t, append([]string{"plan", "-o", "json"}, common...)...)
@@ -277,7 +278,7 @@ func TestPlanAndDeployDevHA(t *testing.T) {
 	// `cso check --env` describes the AWS environment from the same outputs (printed here:
 	// its private addresses are not probed from this machine).
 	ec2TargetFile = filepath.Join(t.TempDir(), "absent", target.FileName)
-	code, described, _ := runCSO(t, append([]string{"check", "--print-target"}, common...)...)
+	code, described, _ := runCSO(t, append([]string{"check", "--print-target"}, common[:len(common)-1]...)...) // check reads outputs, no --allow-placeholders
 	if published, _ := os.ReadFile(filepath.Join(bucketDir, deploy.TargetKey)); code != ExitOK || described != string(published) {
 		t.Errorf("cso check --env dev-ha --print-target: exit %d, and it differs from the published description:\n%s", code, described)
 	}
@@ -353,7 +354,8 @@ func TestReplaceAndDestroy(t *testing.T) {
 	bucketDir := t.TempDir()
 	statusDir := filepath.Join(bucketDir, "status")
 	hosts := inventory.Hosts(env)
-	common := []string{"--env", "dev-ha", "--env-dir", envDir, "--terraform-dir", w.Dir()}
+	// The committed env files hold example values; the offline stack accepts them.
+	common := []string{"--env", "dev-ha", "--env-dir", envDir, "--terraform-dir", w.Dir(), "--allow-placeholders"}
 	wait := []string{"--bucket-dir", bucketDir, "--poll-interval", "100ms", "--phase-timeout", "3m"}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -375,7 +377,7 @@ func TestReplaceAndDestroy(t *testing.T) {
 	if stateSerial(statePath) != serial {
 		t.Fatal("a declined replace changed the state")
 	}
-	if code, _, _ := runCSOIn(t, "", "replace", "keystone07", "--auto-approve", "--env", "dev-ha", "--env-dir", envDir, "--terraform-dir", w.Dir(), "--bucket-dir", bucketDir); code != ExitUsage {
+	if code, _, _ := runCSOIn(t, "", "replace", "keystone07", "--auto-approve", "--allow-placeholders", "--env", "dev-ha", "--env-dir", envDir, "--terraform-dir", w.Dir(), "--bucket-dir", bucketDir); code != ExitUsage {
 		t.Errorf("replace of an unknown host: exit %d, want 2", code)
 	}
 
@@ -434,7 +436,7 @@ func TestDeployApplyFails(t *testing.T) {
 	statePath, _ := deploy.LocalWorkspaceState(env)
 	bucketDir := t.TempDir()
 	statusDir := filepath.Join(bucketDir, "status")
-	args := []string{"deploy", "--env", "dev", "--env-dir", envDir, "--terraform-dir", w.Dir(), "--auto-approve",
+	args := []string{"deploy", "--env", "dev", "--env-dir", envDir, "--terraform-dir", w.Dir(), "--auto-approve", "--allow-placeholders",
 		"--bucket-dir", bucketDir, "--poll-interval", "100ms", "--phase-timeout", "2m", "-o", "json"}
 
 	t.Setenv("CSO_TEST_FAIL_APPLY", "1")

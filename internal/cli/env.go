@@ -68,6 +68,9 @@ type validateResult struct {
 	Env      string        `json:"env,omitempty"`
 	Valid    bool          `json:"valid"`
 	Problems []jsonProblem `json:"problems"`
+	// Placeholders are documentation examples still in the file (envfile.Env.Placeholders):
+	// warnings, since the committed sample files carry them; errors with --strict.
+	Placeholders []jsonProblem `json:"placeholders"`
 }
 
 // loadProblems loads path and returns the environment and its problems (a file that
@@ -86,6 +89,7 @@ func loadProblems(path string) (*envfile.Env, envfile.Problems) {
 
 func newEnvValidate(g *Globals) *cobra.Command {
 	var name string
+	var strict bool
 	cmd := &cobra.Command{
 		Use:   "validate [--env NAME | FILE...]",
 		Short: "Check environment files: every problem as file:line:col: field: message",
@@ -94,7 +98,11 @@ types, CIDRs (syntax, private ranges, overlaps, room for the subnet plan), zones
 region, ha requirements, counts, e-mail, ARNs. Without arguments every env.*.yaml of
 --env-dir is checked.
 
-Exit codes: 0 all valid, 2 at least one file is invalid.`,
+Values that are still documentation examples (account 111122223333, example ARNs, an
+e-mail at example.com or company.com) are reported as warnings: the committed sample files
+carry them, and cso plan / cso deploy refuse them. --strict makes them errors.
+
+Exit codes: 0 all valid, 2 at least one file is invalid (or, with --strict, holds examples).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			files, err := envFiles(g, name, args)
 			if err != nil {
@@ -104,9 +112,15 @@ Exit codes: 0 all valid, 2 at least one file is invalid.`,
 			invalid := 0
 			for _, f := range files {
 				env, ps := loadProblems(f)
-				r := validateResult{File: f, Valid: len(ps) == 0, Problems: []jsonProblem{}}
+				r := validateResult{File: f, Valid: len(ps) == 0, Problems: []jsonProblem{}, Placeholders: []jsonProblem{}}
 				if env != nil {
 					r.Env = env.Name
+					for _, p := range env.Placeholders() {
+						r.Placeholders = append(r.Placeholders, jsonProblem(p))
+					}
+				}
+				if strict && len(r.Placeholders) > 0 {
+					r.Valid = false
 				}
 				for _, p := range ps {
 					r.Problems = append(r.Problems, jsonProblem(p.Escaped()))
@@ -122,12 +136,21 @@ Exit codes: 0 all valid, 2 at least one file is invalid.`,
 				}
 			} else {
 				for _, r := range results {
-					if r.Valid {
-						fmt.Fprintf(g.Stdout, "%s: valid\n", r.File)
-						continue
-					}
 					for _, p := range r.Problems {
 						fmt.Fprintln(g.Stdout, envfile.Problem(p).String())
+					}
+					word := "warning"
+					if strict {
+						word = "error"
+					}
+					for _, p := range r.Placeholders {
+						fmt.Fprintf(g.Stdout, "%s: %s\n", word, envfile.Problem(p).String())
+					}
+					switch {
+					case r.Valid && len(r.Placeholders) > 0:
+						fmt.Fprintf(g.Stdout, "%s: valid, with %d example value(s) that cso plan and cso deploy refuse\n", r.File, len(r.Placeholders))
+					case r.Valid:
+						fmt.Fprintf(g.Stdout, "%s: valid\n", r.File)
 					}
 				}
 			}
@@ -138,6 +161,7 @@ Exit codes: 0 all valid, 2 at least one file is invalid.`,
 		},
 	}
 	cmd.Flags().StringVar(&name, "env", "", "environment name: validate <env-dir>/env.NAME.yaml")
+	cmd.Flags().BoolVar(&strict, "strict", false, "documentation examples (placeholders) are errors, as for cso plan and cso deploy")
 	return cmd
 }
 

@@ -61,7 +61,7 @@ func testInterrupt(t *testing.T, h *tfharness.Harness, bin, stack, marker string
 	}
 	bucketDir := t.TempDir()
 	statusDir := filepath.Join(bucketDir, "status")
-	args := []string{"deploy", "--env", "dev-ha", "--env-dir", envDir, "--terraform-dir", w.Dir(), "--auto-approve",
+	args := []string{"deploy", "--env", "dev-ha", "--env-dir", envDir, "--terraform-dir", w.Dir(), "--auto-approve", "--allow-placeholders",
 		"--bucket-dir", bucketDir, "--poll-interval", "100ms", "--phase-timeout", "2m"}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)

@@ -60,10 +60,31 @@ type TerraformOptions struct {
 	Grace time.Duration
 	// Stderr receives Terraform's own stderr (warnings, diagnostics of non-JSON commands).
 	Stderr io.Writer
+	// AllowPlaceholders accepts an env file that still holds documentation examples
+	// (envfile.Env.Placeholders: the example account, example ARNs, a placeholder e-mail).
+	// Only the offline tests with the test provider set it: against AWS such a file can
+	// only fail half-way or deploy into somebody else's account.
+	AllowPlaceholders bool
+}
+
+// PlaceholderError refuses an env file that still holds example values.
+type PlaceholderError struct {
+	Path     string
+	Problems envfile.Problems
+}
+
+func (e *PlaceholderError) Error() string {
+	return fmt.Sprintf("%s still holds example values where Terraform needs real ones:\n%s", e.Path, e.Problems.Error())
 }
 
 // NewTerraform prepares to run Terraform on o.Dir for env.
+// It refuses (PlaceholderError) an env file with placeholders unless o.AllowPlaceholders.
 func NewTerraform(env *envfile.Env, o TerraformOptions) (*Terraform, error) {
+	if !o.AllowPlaceholders {
+		if ps := env.Placeholders(); len(ps) > 0 {
+			return nil, &PlaceholderError{Path: env.Path, Problems: ps}
+		}
+	}
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
 		return nil, err

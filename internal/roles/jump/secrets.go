@@ -29,6 +29,11 @@ func secretTasks() []agent.Task {
 				_, err := rt.Secrets.Get(ctx, name)
 				return err
 			},
+			// On EC2 the secret is Terraform's: the task only reads it.
+			RenderFunc: func(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
+				r.Note("check that secret %s is in Secrets Manager (Terraform creates it; a missing one fails the run here)", name)
+				return nil
+			},
 		})
 	}
 	return tasks

@@ -120,6 +120,11 @@ func dbSyncTask(l Layout) agent.Task {
 			}
 			return agent.File{Path: l.DBSyncMarker, Content: []byte(want), Mode: 0o644}.Apply(ctx, rt)
 		},
+		// The marker names the Keystone version installed on the host: not rendered.
+		RenderFunc: func(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
+			r.AddCommand(agent.Command{Args: manageCommand(l, "db_sync"), User: User, Dir: l.DataDir})
+			return nil
+		},
 	}
 }
 
@@ -161,18 +166,27 @@ func bootstrapTask(l Layout) agent.Task {
 			if err != nil {
 				return err
 			}
-			u := endpointURL(rt)
-			err = manage(ctx, l, []string{"OS_BOOTSTRAP_PASSWORD=" + pw}, "bootstrap",
-				"--bootstrap-username", "admin", "--bootstrap-project-name", "admin",
-				"--bootstrap-role-name", "admin", "--bootstrap-service-name", "keystone",
-				"--bootstrap-region-id", "RegionOne",
-				"--bootstrap-admin-url", u, "--bootstrap-internal-url", u, "--bootstrap-public-url", u)
+			err = manage(ctx, l, []string{"OS_BOOTSTRAP_PASSWORD=" + pw}, bootstrapArgs(rt)...)
 			if err != nil {
 				return fmt.Errorf("%w (log: %s)", err, filepath.Join(l.LogDir, "keystone.log"))
 			}
 			return nil
 		},
+		RenderFunc: func(_ context.Context, rt *agent.Runtime, r *agent.Rendering) error {
+			r.AddCommand(agent.Command{Args: manageCommand(l, bootstrapArgs(rt)...), SecretEnv: []string{"OS_BOOTSTRAP_PASSWORD=" + agent.SecretPlaceholder(agent.SecretKeystoneAdmin)}, User: User, Dir: l.DataDir})
+			return nil
+		},
 	}
+}
+
+// bootstrapArgs are the keystone-manage arguments of the bootstrap.
+func bootstrapArgs(rt *agent.Runtime) []string {
+	u := endpointURL(rt)
+	return []string{"bootstrap",
+		"--bootstrap-username", "admin", "--bootstrap-project-name", "admin",
+		"--bootstrap-role-name", "admin", "--bootstrap-service-name", "keystone",
+		"--bootstrap-region-id", "RegionOne",
+		"--bootstrap-admin-url", u, "--bootstrap-internal-url", u, "--bootstrap-public-url", u}
 }
 
 var keyNameRE = regexp.MustCompile(`^[0-9]+$`)
