@@ -14,6 +14,8 @@ locals {
   # Quoted or not in YAML, always 12 digits.
   account_id = format("%012d", local.env.account_id)
   zone_name  = "${local.environment}.${local.env.domain_suffix}"
+  # Days CloudWatch Logs keeps the hosts' logs; defaults as internal/envfile (30, 365 when prod).
+  log_retention_days = coalesce(try(local.env.logs.retention_days, null), local.prod ? 365 : 30)
 
   tags = {
     Environment = local.environment

@@ -37,6 +37,8 @@ module "security" {
   hosts                = { for name, h in local.hosts : name => { fqdn = h.fqdn, dns_names = h.dns_names } }
   cso_files_bucket_arn = module.storage.files_bucket.arn
   db_instance_arn      = module.database.arn
+  # The agent writes to these groups only (cwagent); the monitoring module creates them.
+  host_log_group_arns = values(module.monitoring.log_group_arns)
 }
 
 module "storage" {
@@ -116,5 +118,6 @@ module "monitoring" {
 
   ha                       = local.ha
   load_balancer_arn_suffix = local.ha ? module.networking.frontend_alb.arn_suffix : null
+  log_retention_days       = local.log_retention_days
   target_groups            = module.networking.target_groups
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
@@ -109,3 +110,13 @@ const (
 	SecretErlangCookie  = "rabbitmq-erlang-cookie"
 	SecretMySQLAdmin    = "mysql-admin-password" // the RDS master / local MariaDB admin
 )
+
+// ProgressLog is the progress log of a host's role (LLD 6.2: keystone-setup-progress.log,
+// rabbitmq-setup-progress.log, ...).
+func ProgressLog(p Paths, r envfile.Role) string {
+	return filepath.Join(p.Log, string(r)+"-setup-progress.log")
+}
+
+// ServiceLog is the file that receives the stdout and stderr of a service of ours (cso
+// admin serve, application services) on al2023, under <Log>/cso.
+func ServiceLog(p Paths, name string) string { return filepath.Join(p.Log, "cso", name+".log") }

@@ -31,7 +31,11 @@ type ServiceSpec struct {
 	// the platform must keep it (a 0600 EnvironmentFile on systemd); not passed to StopCommand.
 	SecretEnv []string
 	User      string // run as this user ("" = the agent's user)
-	Dir       string // working directory
+	// LogFile receives the daemon's stdout and stderr on al2023 (a file the CloudWatch
+	// agent can ship; the journal cannot be); "" leaves them to the journal. The local
+	// supervisor always writes <LogDir>/<Name>.log and ignores it.
+	LogFile string
+	Dir     string // working directory
 	// ConfigFiles are hashed at start; a later change restarts the service.
 	ConfigFiles []string
 	// Ready is polled until it returns nil or ReadyTimeout passes.

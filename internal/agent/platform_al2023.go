@@ -104,6 +104,9 @@ func RenderUnit(spec ServiceSpec, envFile string) string {
 	if envFile != "" {
 		fmt.Fprintf(&b, "EnvironmentFile=%s\n", envFile)
 	}
+	if spec.LogFile != "" {
+		fmt.Fprintf(&b, "StandardOutput=append:%s\nStandardError=inherit\n", spec.LogFile)
+	}
 	stop := spec.StopTimeout
 	if stop == 0 {
 		stop = 20 * time.Second
@@ -313,6 +316,12 @@ func (p *AL2023) Service(spec ServiceSpec) Task {
 					return err
 				}
 				changedUnit = true
+			}
+			// systemd creates the log file but not its directory.
+			if spec.LogFile != "" {
+				if err := os.MkdirAll(filepath.Dir(spec.LogFile), 0o755); err != nil {
+					return err
+				}
 			}
 			if envFile != "" {
 				if err := os.MkdirAll(p.EnvDir, 0o700); err != nil {

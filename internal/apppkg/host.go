@@ -339,6 +339,10 @@ func (a *App) ServiceSteps(role envfile.Role, o HostOptions) []agent.Step {
 	return []agent.Step{{Name: "application services", Tasks: []agent.Task{&lazyServices{app: a, role: role, o: o}}}}
 }
 
+// ApplicationLog names the one file (under <Log>/cso) that receives the output of every
+// application service of a host on al2023.
+const ApplicationLog = "application"
+
 // ServiceSpecs builds the platform services of role from the opened package p.
 func (a *App) ServiceSpecs(p *Package, role envfile.Role, o HostOptions) ([]agent.ServiceSpec, error) {
 	o = o.Defaults(a.rt)
@@ -375,6 +379,9 @@ func (a *App) ServiceSpecs(p *Package, role envfile.Role, o HostOptions) ([]agen
 		health := "http://" + net.JoinHostPort(bind4probe(bind), strconv.Itoa(port)) + s.HealthPath
 		specs = append(specs, agent.ServiceSpec{
 			Name: name, Command: cmd, Env: env, User: ServiceUser(), Dir: dir,
+			// Every application service of the host writes to one file, which the CloudWatch
+			// agent ships (log group /cso/<env>/application, internal/cwagent).
+			LogFile:      agent.ServiceLog(rt.Paths, ApplicationLog),
 			Ready:        func(ctx context.Context) error { return HealthCheck(ctx, health) },
 			ReadyTimeout: o.ServiceReady,
 			StopTimeout:  30 * time.Second,

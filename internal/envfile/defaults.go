@@ -113,3 +113,25 @@ func (e *Env) StateBackend() string {
 	}
 	return e.State.Backend
 }
+
+// Log retention defaults (days): a development environment's logs serve debugging and are
+// cheap to lose; a production environment keeps a year, the usual audit horizon (no
+// figure in the LLD; docs/decisions/terraform.md).
+const (
+	DefaultLogRetentionDays     = 30
+	DefaultProdLogRetentionDays = 365
+)
+
+// LogRetentionValues are the retention periods CloudWatch Logs accepts (PutRetentionPolicy).
+var LogRetentionValues = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+
+// LogRetentionDays returns how many days CloudWatch Logs keeps the shipped logs.
+func (e *Env) LogRetentionDays() int {
+	if e.Logs.RetentionDays != nil {
+		return *e.Logs.RetentionDays
+	}
+	if e.Prod {
+		return DefaultProdLogRetentionDays
+	}
+	return DefaultLogRetentionDays
+}

@@ -42,6 +42,7 @@ type Env struct {
 	InstanceTypes         InstanceTypes `yaml:"instance_types"`
 	Database              Database      `yaml:"database"`
 	Application           Application   `yaml:"application"`
+	Logs                  Logs          `yaml:"logs"`
 
 	// present records which keys the file set (dotted paths), so validation can tell
 	// "missing" from "false"/"0".
@@ -99,6 +100,11 @@ type Database struct {
 // Application says where the CSO application package is.
 type Application struct {
 	Package string `yaml:"package"`
+}
+
+// Logs sets how long CloudWatch Logs keeps the hosts' shipped logs.
+type Logs struct {
+	RetentionDays *int `yaml:"retention_days"`
 }
 
 // Problem is one thing wrong with an environment file.

@@ -109,6 +109,9 @@ func TestBrokenFiles(t *testing.T) {
 		{"account id too short", "", repl(`account_id: "111122223333"`, `account_id: "11112222333"`), 6, "account_id", "expected 12 digits"},
 		{"certificate of another account", "", repl("acm:eu-west-2:111122223333:", "acm:eu-west-2:999988887777:"), 19, "load_balancer.certificate_arn", "belongs to account 999988887777 but the environment is in account 111122223333"},
 		{"bad file name", "environment.yaml", base, 0, "", "file name must be env.<name>.yaml"},
+		{"log retention CloudWatch refuses", "", base + "logs:\n  retention_days: 10\n", 25, "logs.retention_days", "10 is not a retention CloudWatch Logs accepts; use one of 1, 3, 5, 7, 14, 30"},
+		{"log retention not a number", "", base + "logs:\n  retention_days: month\n", 25, "logs.retention_days", "expected a whole number"},
+		{"unknown logs key", "", base + "logs:\n  retention: 30\n", 25, "logs.retention", `unknown field "retention"`},
 	}
 	seen := map[string]bool{}
 	for _, c := range cases {
@@ -206,5 +209,30 @@ func TestApplicationPackageInTheEnvironmentsBucket(t *testing.T) {
 		if _, err := Parse("env.t.yaml", []byte(base+"application:\n  package: "+pkg+"\n")); err != nil {
 			t.Errorf("application.package %s: %v", pkg, err)
 		}
+	}
+}
+
+func TestLogRetention(t *testing.T) {
+	for _, c := range []struct {
+		name, extra string
+		want        int
+	}{
+		{"development default", "", DefaultLogRetentionDays},
+		{"production default", "", DefaultProdLogRetentionDays},
+		{"file's value", "logs:\n  retention_days: 90\n", 90},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			data := base + c.extra
+			if c.name == "production default" {
+				data = strings.Replace(data, "prod: false", "prod: true", 1)
+			}
+			env, err := Parse("env.t.yaml", []byte(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := env.LogRetentionDays(); got != c.want {
+				t.Errorf("LogRetentionDays() = %d, want %d", got, c.want)
+			}
+		})
 	}
 }

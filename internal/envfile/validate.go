@@ -5,6 +5,8 @@ import (
 	"net/mail"
 	"net/netip"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -72,6 +74,7 @@ func (e *Env) Validate() Problems {
 	ps = append(ps, e.checkCounts()...)
 	ps = append(ps, e.checkSizing()...)
 	ps = append(ps, e.checkApplication()...)
+	ps = append(ps, e.checkLogs()...)
 	sortProblems(ps)
 	return ps
 }
@@ -289,4 +292,23 @@ func (e *Env) checkApplication() Problems {
 		return Problems{e.problem("application.package", "%q: only s3:// locations and local paths are supported", pkg)}
 	}
 	return nil
+}
+
+// checkLogs checks logs.retention_days against the values CloudWatch Logs accepts.
+func (e *Env) checkLogs() Problems {
+	if !e.Has("logs.retention_days") {
+		return nil
+	}
+	if e.Logs.RetentionDays != nil && slices.Contains(LogRetentionValues, *e.Logs.RetentionDays) {
+		return nil
+	}
+	got := "nothing"
+	if e.Logs.RetentionDays != nil {
+		got = strconv.Itoa(*e.Logs.RetentionDays)
+	}
+	vals := make([]string, len(LogRetentionValues))
+	for i, v := range LogRetentionValues {
+		vals[i] = strconv.Itoa(v)
+	}
+	return Problems{e.problem("logs.retention_days", "%s is not a retention CloudWatch Logs accepts; use one of %s (days)", got, strings.Join(vals, ", "))}
 }

@@ -2,6 +2,7 @@ package local
 
 import (
 	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/cwagent"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/roles/backend"
 	"github.com/cso-ssp/platform/internal/roles/frontend"
@@ -10,15 +11,20 @@ import (
 	"github.com/cso-ssp/platform/internal/roles/rabbitmq"
 )
 
-// DefaultRoles are the roles `cso local up` converges, by role name.
+// DefaultRoles are the roles `cso local up` and `cso agent` converge, by role name. Each
+// runs the CloudWatch agent first on al2023 (internal/cwagent; nothing locally).
 func DefaultRoles() map[envfile.Role]func() agent.Role {
-	return map[envfile.Role]func() agent.Role{
+	roles := map[envfile.Role]func() agent.Role{
 		envfile.RoleJump:     jump.New,
 		envfile.RoleKeystone: keystone.New,
 		envfile.RoleRabbitMQ: rabbitmq.New,
 		envfile.RoleFrontend: frontend.New,
 		envfile.RoleBackend:  backend.New,
 	}
+	for r, mk := range roles {
+		roles[r] = func() agent.Role { return cwagent.WithCloudWatch(mk()) }
+	}
+	return roles
 }
 
 // Stages are the dependency order of LLD 2.4.3: the jump host (and the database) first;

@@ -231,9 +231,7 @@ func contains(rs []envfile.Role, r envfile.Role) bool {
 
 // ProgressLog is the progress log of a host's role (LLD 6.2: keystone-setup-progress.log,
 // rabbitmq-setup-progress.log, ...).
-func ProgressLog(p agent.Paths, r envfile.Role) string {
-	return filepath.Join(p.Log, string(r)+"-setup-progress.log")
-}
+func ProgressLog(p agent.Paths, r envfile.Role) string { return agent.ProgressLog(p, r) }
 
 func convergeHost(ctx context.Context, o Options, l Layout, hosts []inventory.Host, h inventory.Host, secrets *agent.LocalSecrets, out io.Writer) HostResult {
 	start := time.Now()

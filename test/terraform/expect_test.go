@@ -181,6 +181,7 @@ func (c envCase) resourceCounts() map[string]int {
 		"aws_route_table_association":         4,
 		"aws_vpc_endpoint":                    4,
 		"aws_flow_log":                        1,
+		"aws_cloudwatch_log_group":            1 + 12, // flow logs; the hosts' logs (internal/cwagent)
 		"aws_instance":                        n,
 		"aws_lb":                              2 * ha,
 		"aws_lb_target_group":                 nTG * ha,

@@ -36,6 +36,8 @@ func adminTask(rt *agent.Runtime) agent.Task {
 		Command: []string{exe, "admin", "serve", "--target", rt.TargetFile, "--listen", listen,
 			"--cert", store.ServerCert(rt.Host.Name), "--key", store.ServerKey(rt.Host.Name)},
 		ConfigFiles: []string{exe, store.ServerCert(rt.Host.Name), store.ServerKey(rt.Host.Name), store.CACert()},
+		// A file the CloudWatch agent ships (log group /cso/<env>/admin, internal/cwagent).
+		LogFile: agent.ServiceLog(rt.Paths, AdminService),
 		Ready: func(ctx context.Context) error {
 			caPEM, err := os.ReadFile(store.CACert())
 			if err != nil {

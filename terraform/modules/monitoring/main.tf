@@ -1,9 +1,10 @@
 # Monitoring (LLD 6.1, 9.5): CloudWatch alarms at the thresholds of 9.5.2 to one encrypted
 # SNS topic subscribed by admin_email.
 #
-# Memory and disk come from the CloudWatch agent (namespace CWAgent) which the hosts must
-# run with append_dimensions {InstanceId} and, for disk, resources ["/"] and drop_device:
-# the alarms' dimensions are InstanceId, and InstanceId+path+fstype (see README.md).
+# Memory and disk come from the CloudWatch agent (namespace CWAgent) which every host runs
+# (internal/cwagent) with append_dimensions {InstanceId} and, for disk, resources ["/"] and
+# drop_device: the alarms' dimensions are InstanceId, and InstanceId+path+fstype (see
+# README.md; test/terraform checks the agent's configuration against these alarms).
 
 locals {
   t = var.thresholds

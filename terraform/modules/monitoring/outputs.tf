@@ -15,3 +15,8 @@ output "alarm_names" {
     [for a in aws_cloudwatch_metric_alarm.request_errors : a.alarm_name],
   ))
 }
+
+output "log_group_arns" {
+  description = "ARNs of the hosts' log groups (/cso/<env>/<log>), keyed by log name."
+  value       = { for k, g in aws_cloudwatch_log_group.host : k => g.arn }
+}

@@ -14,7 +14,7 @@ variable "admin_email" {
 }
 
 variable "kms_key_arn" {
-  description = "KMS key encrypting the SNS topic (its policy lets CloudWatch alarms publish)."
+  description = "KMS key encrypting the SNS topic and the log groups (its policy lets CloudWatch alarms and CloudWatch Logs use it)."
   type        = string
 }
 
@@ -91,4 +91,14 @@ variable "tags" {
   description = "Tags added to every resource of the module."
   type        = map(string)
   default     = {}
+}
+
+variable "log_retention_days" {
+  description = "Days CloudWatch Logs keeps the hosts' logs (env file logs.retention_days; default 30, 365 when prod)."
+  type        = number
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a retention CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
 }

@@ -319,7 +319,9 @@ resource "aws_iam_instance_profile" "host" {
 }
 
 # Least privilege for the hosts: read the environment's bucket, its secrets under
-# <env>/cso/ (not the CA key under <env>/cso-pki/), the RDS master secret, and decrypt.
+# <env>/cso/ (not the CA key under <env>/cso-pki/), the RDS master secret, and decrypt;
+# the CloudWatch agent's metrics (namespace CWAgent) and the environment's host log groups
+# (in place of CloudWatchAgentServerPolicy, which allows every log group and parameter).
 #tfsec:ignore:aws-iam-no-policy-wildcards Object and secret ARNs end in wildcards by nature (objects of one bucket; secrets of one prefix carry a random suffix).
 resource "aws_iam_policy" "host" {
   name        = "${var.environment}-cso-host"
@@ -364,6 +366,23 @@ resource "aws_iam_policy" "host" {
         }
       },
       {
+        # The CloudWatch agent (internal/cwagent) publishes the memory and disk metrics of
+        # the host alarms. PutMetricData has no resource type: the namespace condition is
+        # what narrows it.
+        Sid       = "PublishTheAgentsMetrics"
+        Effect    = "Allow"
+        Action    = ["cloudwatch:PutMetricData"]
+        Resource  = "*"
+        Condition = { StringEquals = { "cloudwatch:namespace" = "CWAgent" } }
+      },
+      {
+        # ... and ships the host logs into the groups Terraform made (it creates none).
+        Sid      = "ShipTheHostsLogs"
+        Effect   = "Allow"
+        Action   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+        Resource = flatten([for arn in sort(var.host_log_group_arns) : [arn, "${arn}:log-stream:*"]])
+      },
+      {
         # Decrypt what the hosts read; GenerateDataKey for the SSE-KMS status writes.
         Sid      = "UseTheEnvironmentsKey"
         Effect   = "Allow"
@@ -378,9 +397,8 @@ resource "aws_iam_policy" "host" {
 
 locals {
   host_policies = {
-    ssm_core         = "${local.arn_prefix}:iam::aws:policy/AmazonSSMManagedInstanceCore"
-    ssm_patch        = "${local.arn_prefix}:iam::aws:policy/AmazonSSMPatchAssociation"
-    cloudwatch_agent = "${local.arn_prefix}:iam::aws:policy/CloudWatchAgentServerPolicy"
+    ssm_core  = "${local.arn_prefix}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+    ssm_patch = "${local.arn_prefix}:iam::aws:policy/AmazonSSMPatchAssociation"
   }
 }
 

@@ -92,6 +92,11 @@ variable "db_instance_arn" {
   type        = string
 }
 
+variable "host_log_group_arns" {
+  description = "Log groups the hosts' CloudWatch agent writes to (module monitoring); the host policy allows streams and events in these only."
+  type        = list(string)
+}
+
 variable "tags" {
   description = "Tags added to every resource of the module."
   type        = map(string)
