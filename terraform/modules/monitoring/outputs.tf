@@ -15,3 +15,8 @@ output "alarm_names" {
     [for a in aws_cloudwatch_metric_alarm.request_errors : a.alarm_name],
   ))
 }
+
+output "target_group_alarm_names" {
+  description = "Name of each target group's no-healthy-host alarm, keyed by target group (the dns module's Route 53 health checks follow them)."
+  value       = { for k, a in aws_cloudwatch_metric_alarm.no_healthy_hosts : k => a.alarm_name }
+}
