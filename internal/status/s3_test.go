@@ -23,8 +23,8 @@ func fakeS3(t *testing.T, buckets ...string) *s3.Client {
 func TestS3Store(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	client := fakeS3(t, BucketFor("dev-ha"))
-	st := &S3{Client: client, Bucket: BucketFor("dev-ha")}
+	client := fakeS3(t, "dev-ha-cso-files")
+	st := &S3{Client: client, Bucket: "dev-ha-cso-files"}
 
 	if _, err := st.Get(ctx, "keystone01"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Get before Put: %v, want ErrNotFound", err)
@@ -96,7 +96,7 @@ func TestS3Store(t *testing.T) {
 func TestS3StoreMissingBucket(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st := &S3{Client: fakeS3(t), Bucket: BucketFor("nope")}
+	st := &S3{Client: fakeS3(t), Bucket: "nope-cso-files"}
 	if hs, err := st.List(ctx); err != nil || len(hs) != 0 {
 		t.Fatalf("List = %v, %v", hs, err)
 	}

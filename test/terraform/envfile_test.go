@@ -101,7 +101,7 @@ func TestEnvFileErrors(t *testing.T) {
 		types := map[string]string{}
 		attachments := 0
 		for _, rc := range plan.ResourceChanges {
-			if rc.Type == "aws_instance" && rc.Name == "this" {
+			if rc.Type == "aws_instance" {
 				after, _ := rc.Change.After.(map[string]any)
 				types[rc.Index.(string)], _ = after["instance_type"].(string)
 			}

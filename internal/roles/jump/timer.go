@@ -62,7 +62,7 @@ func ResyncCommands() [][]string {
 
 // resyncArgs is the agent command line of this host, as user data ran it.
 func resyncArgs(rt *agent.Runtime) []string {
-	args := []string{rt.Executable, "agent", "--env", rt.Env.Name, "--role", string(rt.Host.Role),
+	args := []string{rt.Executable, "agent", "--env", rt.Env.Name, "--account-id", rt.Env.AccountID, "--role", string(rt.Host.Role),
 		"--index", strconv.Itoa(rt.Host.Index), "--region", rt.Env.Region}
 	if s, ok := rt.Secrets.(*agent.AWSSecrets); ok && s.MasterSecretID != "" {
 		args = append(args, "--mysql-admin-secret", s.MasterSecretID)

@@ -38,7 +38,7 @@ func (f *fakeSystemd) Run(_ context.Context, c agent.Command) ([]byte, error) {
 func TestResyncTimer(t *testing.T) {
 	dir := t.TempDir()
 	sd := &fakeSystemd{}
-	env := &envfile.Env{Name: "dev-ha", Region: "eu-west-2"}
+	env := &envfile.Env{Name: "dev-ha", Region: "eu-west-2", AccountID: "111122223333"}
 	rt := &agent.Runtime{
 		Env: env, Host: inventory.Host{Name: "jump-server-1", Role: envfile.RoleJump, Index: 1},
 		Platform:   &agent.AL2023{Runner: sd, UnitDir: dir, EnvDir: filepath.Join(dir, "env"), StateDir: filepath.Join(dir, "state")},
@@ -60,7 +60,7 @@ func TestResyncTimer(t *testing.T) {
 		}
 	}
 	svc, _ := os.ReadFile(filepath.Join(dir, resyncService))
-	want := "ExecStart=/usr/local/bin/cso agent --env dev-ha --role jump --index 1 --region eu-west-2 " +
+	want := "ExecStart=/usr/local/bin/cso agent --env dev-ha --account-id 111122223333 --role jump --index 1 --region eu-west-2 " +
 		"--mysql-admin-secret arn:aws:secretsmanager:eu-west-2:111122223333:secret:rds!db-1234 --mysql-admin-user cso_admin --skip-if-running\n"
 	if !strings.Contains(string(svc), want) || !strings.Contains(string(svc), "Type=oneshot") {
 		t.Errorf("service unit:\n%s\nwant %q", svc, want)
