@@ -64,6 +64,7 @@ func TestEnvFileErrors(t *testing.T) {
 		{name: "public_vpc_cidr", workspace: "dev", base: "dev", edit: replace("vpc_cidr: 10.0.0.0/24", "vpc_cidr: 8.8.0.0/24"), want: "vpc_cidr must be a private (RFC 1918) network address"},
 		{name: "vpc_cidr_too_small", workspace: "dev", base: "dev", edit: replace("vpc_cidr: 10.0.0.0/24", "vpc_cidr: 10.0.0.0/25"), want: "vpc_cidr must be an IPv4 CIDR with a prefix from /16 to /24"},
 		{name: "bad_admin_email", workspace: "dev", base: "dev", edit: replace(`admin_email: "admin@company.com"`, `admin_email: "admin"`), want: "admin_email must be an e-mail address"},
+		{name: "engine_minor_version", workspace: "dev", base: "dev", edit: appendYAML("database:\n  engine_version: \"8.4.7\""), want: "engine_version must be a MySQL major version such as 8.4"},
 		{name: "bad_account_id", workspace: "dev", base: "dev", edit: replace(`account_id: "111122223333"`, `account_id: "1111222233334"`), want: "account_id must be the 12-digit AWS account ID"},
 	}
 	for _, f := range failures {
