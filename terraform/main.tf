@@ -62,7 +62,7 @@ module "database" {
   prod              = local.prod
   ha                = local.ha
   partition         = local.partition
-  engine_version    = try(local.env.database.engine_version, null) != null ? local.env.database.engine_version : "8.4.7"
+  engine_version    = try(local.env.database.engine_version, null) != null ? local.env.database.engine_version : "8.4"
   instance_class    = try(local.env.database.instance_class, null)
   subnet_ids        = module.networking.private_subnet_ids
   security_group_id = module.security.security_group_ids["rds"]
@@ -74,6 +74,7 @@ module "compute" {
   source = "./modules/compute"
 
   environment           = local.environment
+  account_id            = local.account_id
   region                = local.env.region
   hosts                 = { for name, h in local.hosts : name => { role = h.role, index = h.index, instance_type = h.instance_type, availability_zone = h.availability_zone, fqdn = h.fqdn } }
   subnet_ids            = { for az, s in module.networking.private_subnets : az => s.id }
@@ -83,6 +84,7 @@ module "compute" {
   file_systems          = module.storage.file_systems
   files_bucket          = module.storage.files_bucket.id
   # The ARN, not the password: the agent reads the value through the host's IAM role.
+  # Only the jump server's user data gets it, so only the jump server waits for RDS.
   database_master_secret_arn = module.database.master_user_secret_arn
   target_groups              = module.networking.target_groups
 }
@@ -95,6 +97,9 @@ module "dns" {
   vpc_id          = module.networking.vpc_id
   hosts           = { for name, i in module.compute.instances : name => i.private_ip }
   service_aliases = local.service_aliases
+  # One Route 53 health check per target group, following its no-healthy-host alarm.
+  region              = local.env.region
+  health_check_alarms = module.monitoring.target_group_alarm_names
   external_aliases = merge(
     { mysql = module.database.address },
     local.ha ? { backend-lb = module.networking.backend_alb.dns_name } : {},

@@ -65,7 +65,7 @@ output "load_balancers" {
 }
 
 output "buckets" {
-  description = "Names of the files bucket (<env>-cso-files, holds bin/cso) and the logs bucket."
+  description = "Names of the files bucket (<env>-cso-files-<account_id>, holds bin/cso) and the logs bucket."
   value = {
     files = module.storage.files_bucket.id
     logs  = module.storage.logs_bucket.id
@@ -78,12 +78,13 @@ output "file_systems" {
 }
 
 output "database" {
-  description = "RDS endpoint (host:port), address, the name clients use, and the identifier."
+  description = "RDS endpoint (host:port), address, the name clients use, the identifier and the MySQL version RDS runs."
   value = {
-    endpoint   = module.database.endpoint
-    address    = module.database.address
-    hostname   = "mysql.${local.zone_name}"
-    identifier = module.database.identifier
+    endpoint       = module.database.endpoint
+    address        = module.database.address
+    hostname       = "mysql.${local.zone_name}"
+    identifier     = module.database.identifier
+    engine_version = module.database.engine_version_actual
   }
 }
 
@@ -104,11 +105,12 @@ output "root_ca_certificate_pem" {
 }
 
 output "dns" {
-  description = "Private zone id and name, and the FQDNs of the service aliases."
+  description = "Private zone id and name, the FQDNs of the service aliases, and the Route 53 health check IDs by target group."
   value = {
-    zone_id   = module.dns.zone_id
-    zone_name = module.dns.zone_name
-    aliases   = module.dns.alias_fqdns
+    zone_id       = module.dns.zone_id
+    zone_name     = module.dns.zone_name
+    aliases       = module.dns.alias_fqdns
+    health_checks = module.dns.health_check_ids
   }
 }
 

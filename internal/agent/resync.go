@@ -116,7 +116,7 @@ func ResyncCommands(reload bool) [][]string {
 // (terraform/modules/compute/templates/user-data.sh.tftpl), plus --skip-if-running: a timer
 // run that finds another run holding the host's lock exits 0 at once.
 func ResyncArgs(rt *Runtime) []string {
-	args := []string{rt.Executable, "agent", "--env", rt.Env.Name, "--role", string(rt.Host.Role),
+	args := []string{rt.Executable, "agent", "--env", rt.Env.Name, "--account-id", rt.Env.AccountID, "--role", string(rt.Host.Role),
 		"--index", strconv.Itoa(rt.Host.Index), "--region", rt.Env.Region}
 	// Only the jump server's user data names the RDS master secret (by ARN, not a secret).
 	if s, ok := rt.Secrets.(*AWSSecrets); ok && s.MasterSecretID != "" {

@@ -160,7 +160,7 @@ func TestLocate(t *testing.T) {
 		{"/srv/cso.tar.gz", "", "/srv/cso.tar.gz", ""},
 		{"pkgs/cso.tar.gz", "/work/environments/env.dev.yaml", "/work/environments/pkgs/cso.tar.gz", ""},
 		// On EC2 the env file came from the bucket; cso deploy published the local file.
-		{"pkgs/cso.tar.gz", "s3://dev-cso-files/scripts/env.dev.yaml", "/opt/scripts/packages/cso.tar.gz", ""},
+		{"pkgs/cso.tar.gz", "s3://dev-cso-files-111122223333/scripts/env.dev.yaml", "/opt/scripts/packages/cso.tar.gz", ""},
 		{"s3://bucket", "", "", "expected s3://bucket/key"},
 		{"", "", "", "no application package"},
 	}

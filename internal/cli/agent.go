@@ -35,7 +35,7 @@ var EC2Paths = agent.Paths{
 
 func init() {
 	register(50, func(g *Globals) *cobra.Command {
-		var envName, region, roleName, hostName, localDir, mysqlAdmin, mysqlAdminSecret, renderDir string
+		var envName, accountID, region, roleName, hostName, localDir, mysqlAdmin, mysqlAdminSecret, renderDir string
 		var index int
 		var dryRun, rotateFernet, rotateCredential, skipIfRunning bool
 		cmd := &cobra.Command{
@@ -46,8 +46,8 @@ re-run at any time: it changes only what differs, says what it changed, and publ
 progress to the status store. --dry-run lists what would change and touches nothing
 (exit 3 when something would change).
 
-On EC2:        cso agent --env dev-ha --role keystone --index 2 --region eu-west-2
-               (Amazon Linux 2023; the env file from s3://<env>-cso-files/scripts/, secrets
+On EC2:        cso agent --env dev-ha --account-id 111122223333 --role keystone --index 2 --region eu-west-2
+               (Amazon Linux 2023; the env file from s3://<env>-cso-files-<account>/scripts/, secrets
                and TLS material from Secrets Manager <env>/cso/..., status to the
                environment's bucket, paths of the LLD)
 On this machine: cso agent --local-dir .local --host keystone02
@@ -76,7 +76,7 @@ Rendering:     cso agent --render DIR --env prod-ha --role keystone --index 1
 				if localDir != "" {
 					rt, role, store, err = localAgent(g, localDir, hostName, roleName, index, dryRun)
 				} else {
-					rt, role, store, err = ec2Agent(ctx, g, envName, region, roleName, index, mysqlAdmin, mysqlAdminSecret, dryRun)
+					rt, role, store, err = ec2Agent(ctx, g, envName, accountID, region, roleName, index, mysqlAdmin, mysqlAdminSecret, dryRun)
 				}
 				if err != nil {
 					return err
@@ -133,6 +133,7 @@ Rendering:     cso agent --render DIR --env prod-ha --role keystone --index 1
 		}
 		f := cmd.Flags()
 		f.StringVar(&envName, "env", "", "environment name (EC2)")
+		f.StringVar(&accountID, "account-id", "", "AWS account of the environment (EC2): names its bucket <env>-cso-files-<account>, where the env file is")
 		f.StringVar(&region, "region", "", "AWS region of the environment (EC2; default: the instance's region from its metadata)")
 		f.StringVar(&roleName, "role", "", "role of this host: jump, keystone, rabbitmq, frontend, backend")
 		f.IntVar(&index, "index", 0, "1-based index of this host within its role")
@@ -197,9 +198,9 @@ func localAgent(g *Globals, dir, hostName, roleName string, index int, dryRun bo
 	return rt, role, l.Store(), nil
 }
 
-func ec2Agent(ctx context.Context, g *Globals, envName, region, roleName string, index int, mysqlAdmin, mysqlAdminSecret string, dryRun bool) (*agent.Runtime, agent.Role, status.Store, error) {
-	if envName == "" || roleName == "" || index < 1 {
-		return nil, nil, nil, Exit(ExitUsage, errors.New("give --env, --role and --index (or --local-dir for the local target)"))
+func ec2Agent(ctx context.Context, g *Globals, envName, accountID, region, roleName string, index int, mysqlAdmin, mysqlAdminSecret string, dryRun bool) (*agent.Runtime, agent.Role, status.Store, error) {
+	if envName == "" || accountID == "" || roleName == "" || index < 1 {
+		return nil, nil, nil, Exit(ExitUsage, errors.New("give --env, --account-id, --role and --index (or --local-dir for the local target)"))
 	}
 	r, err := envfile.ParseRole(roleName)
 	if err != nil {
@@ -213,10 +214,15 @@ func ec2Agent(ctx context.Context, g *Globals, envName, region, roleName string,
 	if err != nil {
 		return nil, nil, nil, Exit(ExitFailure, fmt.Errorf("AWS configuration: %w", err))
 	}
-	bucket := agent.S3Bucket{Client: s3.NewFromConfig(cfg), Name: status.BucketFor(envName)}
+	// The env file lives in the environment's bucket, whose name needs the account ID:
+	// user data passes it, and the env file read there must agree.
+	bucket := agent.S3Bucket{Client: s3.NewFromConfig(cfg), Name: envfile.FilesBucket(envName, accountID)}
 	env, err := ec2Env(ctx, g, envName, bucket)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if env.AccountID != accountID {
+		return nil, nil, nil, Exit(ExitUsage, fmt.Errorf("--account-id %s but environment %s is in account %s (account_id of its env file)", accountID, env.Name, env.AccountID))
 	}
 	if cfg.Region != env.Region {
 		return nil, nil, nil, Exit(ExitUsage, fmt.Errorf("this host is in region %q but environment %s is in %q", cfg.Region, env.Name, env.Region))
@@ -243,7 +249,7 @@ func ec2Agent(ctx context.Context, g *Globals, envName, region, roleName string,
 		Executable: exe,
 		DryRun:     dryRun,
 	}
-	store := &status.S3{Client: s3.NewFromConfig(cfg), Bucket: status.BucketFor(env.Name)}
+	store := &status.S3{Client: s3.NewFromConfig(cfg), Bucket: env.FilesBucket()}
 	return rt, role, store, nil
 }
 

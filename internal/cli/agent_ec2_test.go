@@ -11,6 +11,7 @@ import (
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/deploy"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/status"
 )
 
 // An EC2 host has no checkout: the agent reads the env file `cso deploy` published to the
@@ -63,4 +64,36 @@ func TestAgentHostLock(t *testing.T) {
 		t.Fatalf("after unlock: %v", err)
 	}
 	unlock2()
+}
+
+// The agent names the bucket it reads its env file from with --account-id (user data
+// passes it): it is required, and an env file of another account is refused.
+func TestEC2AgentAccountID(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "environments", "env.dev-ha.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &Globals{EnvDir: t.TempDir()}
+	if err := os.WriteFile(filepath.Join(g.EnvDir, "env.dev-ha.yaml"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	ctx := context.Background()
+	_, _, _, err = ec2Agent(ctx, g, "dev-ha", "", "eu-west-2", "keystone", 1, "cso_admin", "", true)
+	var ex *ExitError
+	if !errors.As(err, &ex) || ex.Code != ExitUsage || !strings.Contains(err.Error(), "--account-id") {
+		t.Errorf("without --account-id: %v, want a usage error naming --account-id", err)
+	}
+	_, _, _, err = ec2Agent(ctx, g, "dev-ha", "999988887777", "eu-west-2", "keystone", 1, "cso_admin", "", true)
+	if !errors.As(err, &ex) || ex.Code != ExitUsage || !strings.Contains(err.Error(), "environment dev-ha is in account 111122223333") {
+		t.Errorf("another account: %v, want a usage error naming both accounts", err)
+	}
+	rt, _, store, err := ec2Agent(ctx, g, "dev-ha", "111122223333", "eu-west-2", "keystone", 1, "cso_admin", "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, ok := store.(*status.S3); !ok || s.Bucket != "dev-ha-cso-files-111122223333" || rt.Env.FilesBucket() != s.Bucket {
+		t.Errorf("status store %+v, want the bucket dev-ha-cso-files-111122223333", store)
+	}
 }

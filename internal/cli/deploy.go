@@ -195,13 +195,13 @@ func newApplyCmd(g *Globals, op string) *cobra.Command {
   4. application installation  wait for the frontend and backend hosts
   5. health validation         wait for every host's health steps
 
-Between 1 and 2 it publishes what the hosts need to s3://<env>-cso-files: bin/cso (the
+Between 1 and 2 it publishes what the hosts need to s3://<env>-cso-files-<account_id>: bin/cso (the
 agent their user data fetches; --agent-binary, default this executable), and in scripts/
 the env file and target.json, the environment described from the Terraform outputs (the
 jump server syncs scripts/ to /opt/scripts). Unchanged objects are not uploaded again.
 
 Phases 2 to 5 read the status document each host's agent publishes: on AWS
-s3://<env>-cso-files/status/<host>.json, or <dir>/status/ with --bucket-dir.
+s3://<env>-cso-files-<account_id>/status/<host>.json, or <dir>/status/ with --bucket-dir.
 A host that reports a failed step stops the deploy with the host and the step named.
 Each phase is bounded (--phase-timeout overrides the defaults of 25m, 45m, 90m, 15m).
 Ctrl-C stops Terraform cleanly (its state is saved and unlocked); run the same command
@@ -273,7 +273,7 @@ Exit codes: 0 destroyed, 1 failed, 2 invalid input, 4 not confirmed or interrupt
 				if err != nil {
 					return Exit(ExitUsage, fmt.Errorf("AWS configuration: %w", err))
 				}
-				client, bucket := s3.NewFromConfig(cfg), status.BucketFor(env.Name)
+				client, bucket := s3.NewFromConfig(cfg), env.FilesBucket()
 				d.Store = &status.S3{Client: client, Bucket: bucket}
 				d.Objects = deploy.S3Store{Client: client, Bucket: bucket}
 			}

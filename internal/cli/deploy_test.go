@@ -506,7 +506,7 @@ func checkPublished(t *testing.T, bucketDir string, env *envfile.Env, statePath 
 	_ = json.Unmarshal(st.Outputs["hosts"].Value, &outHosts)
 	_ = json.Unmarshal(st.Outputs["database"].Value, &db)
 	_ = json.Unmarshal(st.Outputs["root_ca_certificate_pem"].Value, &ca)
-	if tg.Env != env.Name || tg.Kind != target.KindAWS || tg.Region != env.Region || tg.StatusBucket != status.BucketFor(env.Name) {
+	if tg.Env != env.Name || tg.Kind != target.KindAWS || tg.Region != env.Region || tg.StatusBucket != env.FilesBucket() {
 		t.Errorf("target: env %q kind %q region %q bucket %q", tg.Env, tg.Kind, tg.Region, tg.StatusBucket)
 	}
 	if tg.MySQL == "" || tg.MySQL != db.Endpoint || ca == "" || tg.CAPEM != ca {

@@ -204,7 +204,7 @@ func NewEnvView(env *envfile.Env) (*EnvView, error) {
 		Database: DatabaseView{Engine: "mysql " + env.DBEngineVersion(), InstanceClass: env.DBInstanceClass(),
 			MultiAZ: env.HA, Endpoint: env.FQDN("mysql")},
 		HAAdds:     []string{},
-		StatusPath: fmt.Sprintf("s3://%s-cso-files/status/<host>.json", env.Name),
+		StatusPath: fmt.Sprintf("s3://%s/status/<host>.json", env.FilesBucket()),
 	}
 	if env.HA {
 		v.HAAdds = []string{

@@ -25,9 +25,9 @@ import (
 func TestPublish(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, client := awsfake.S3(t, "dev-ha-cso-files")
+	_, client := awsfake.S3(t, "dev-ha-cso-files-111122223333")
 	stores := map[string]ObjectStore{
-		"s3":  S3Store{Client: client, Bucket: "dev-ha-cso-files"},
+		"s3":  S3Store{Client: client, Bucket: "dev-ha-cso-files-111122223333"},
 		"dir": DirStore{Dir: t.TempDir()},
 	}
 	for name, st := range stores {
@@ -139,7 +139,7 @@ func TestArtifactsPublishALocalPackage(t *testing.T) {
 	if !bytes.Equal(arts[2].Data, pkgData) {
 		t.Errorf("package data differs from the file")
 	}
-	env.Application.Package = "s3://dev-cso-files/packages/cso-app-2.4.1.tar.gz"
+	env.Application.Package = "s3://" + env.FilesBucket() + "/packages/cso-app-2.4.1.tar.gz"
 	if arts, _ := Artifacts(env, exe, &target.Target{Env: "dev"}); len(arts) != 3 {
 		t.Errorf("an s3:// package was published: %d artifacts", len(arts))
 	}

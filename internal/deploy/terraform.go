@@ -115,7 +115,7 @@ func BackendConfig(env *envfile.Env) ([]string, error) {
 	switch env.StateBackend() {
 	case "s3":
 		s := env.State
-		return []string{"bucket=" + s.Bucket, "key=" + s.Key, "region=" + s.Region, "dynamodb_table=" + s.DynamoDBTable}, nil
+		return []string{"bucket=" + env.StateBucket(), "key=" + s.Key, "region=" + s.Region, "dynamodb_table=" + s.DynamoDBTable}, nil
 	case "local":
 		p, err := LocalStatePath(env)
 		if err != nil {

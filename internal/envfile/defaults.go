@@ -28,9 +28,11 @@ func ParseRole(s string) (Role, error) {
 	return "", fmt.Errorf("unknown role %q: expected one of jump, keystone, rabbitmq, frontend, backend", s)
 }
 
-// DefaultDBEngineVersion is the RDS MySQL version used when the file does not set one.
-// 8.4 is the LTS line on RDS; 8.0 left standard support on 31 July 2026 (docs/decisions.md).
-const DefaultDBEngineVersion = "8.4.7"
+// DefaultDBEngineVersion is the RDS MySQL major version used when the file does not set
+// one. 8.4 is the LTS line on RDS; 8.0 left standard support on 31 July 2026. Major only:
+// RDS picks the minor version and upgrades it (auto_minor_version_upgrade), so a pinned
+// minor would make the next apply after an upgrade try a downgrade (docs/decisions.md D5).
+const DefaultDBEngineVersion = "8.4"
 
 // Count returns the number of hosts of role: the file's override, else 1, or 2 when ha
 // (3 for RabbitMQ: a quorum queue needs a majority to stay writable when a node is lost).
@@ -79,7 +81,7 @@ func (e *Env) InstanceType(r Role) string {
 	return sizing[e.Prod][r]
 }
 
-// DBEngineVersion returns the RDS MySQL engine version.
+// DBEngineVersion returns the RDS MySQL major version (8.4); RDS chooses the minor.
 func (e *Env) DBEngineVersion() string {
 	if e.Database.EngineVersion != "" {
 		return e.Database.EngineVersion
@@ -105,6 +107,31 @@ func (e *Env) ZoneName() string { return e.Name + "." + e.DomainSuffix }
 
 // FQDN returns host's name in the environment's private zone.
 func (e *Env) FQDN(host string) string { return host + "." + e.ZoneName() }
+
+// FilesBucket is the environment's files bucket (bin/cso, scripts/, packages/, status/):
+// <env>-cso-files-<account_id>. S3 bucket names are global across all AWS accounts, so
+// the account ID makes the name one that no other account can already hold. This is the
+// only place Go spells the name; Terraform spells it once in the storage module's locals,
+// and test/terraform checks that both agree for every env file.
+func FilesBucket(env, accountID string) string { return env + "-cso-files-" + accountID }
+
+// FilesBucket is FilesBucket(e.Name, e.AccountID).
+func (e *Env) FilesBucket() string { return FilesBucket(e.Name, e.AccountID) }
+
+// DefaultStateBucket is the Terraform state bucket of an account and region when the file
+// does not name one: cso-terraform-state-<account_id>-<region> (terraform/bootstrap
+// computes the same name; test/terraform checks both).
+func DefaultStateBucket(accountID, region string) string {
+	return "cso-terraform-state-" + accountID + "-" + region
+}
+
+// StateBucket returns state.bucket, else DefaultStateBucket for the account and state.region.
+func (e *Env) StateBucket() string {
+	if e.State.Bucket != "" {
+		return e.State.Bucket
+	}
+	return DefaultStateBucket(e.AccountID, e.State.Region)
+}
 
 // StateBackend returns "s3" or "local".
 func (e *Env) StateBackend() string {

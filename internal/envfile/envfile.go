@@ -53,8 +53,9 @@ type Env struct {
 // State is the Terraform S3 backend with DynamoDB locking (LLD 7.3).
 type State struct {
 	// Backend is "s3" (default) or "local" (a state file at Path, for trials and tests).
-	Backend       string `yaml:"backend"`
-	Path          string `yaml:"path"`
+	Backend string `yaml:"backend"`
+	Path    string `yaml:"path"`
+	// Bucket may be left out: Env.StateBucket then gives cso-terraform-state-<account>-<region>.
 	Bucket        string `yaml:"bucket"`
 	Key           string `yaml:"key"`
 	DynamoDBTable string `yaml:"dynamodb_table"`

@@ -97,10 +97,15 @@ func TestBrokenFiles(t *testing.T) {
 		{"certificate in another region", "", repl("acm:eu-west-2:", "acm:us-east-1:"), 19, "load_balancer.certificate_arn", "certificate is in region us-east-1 but the ALB is in eu-west-2"},
 		{"cognito pool arn", "", repl("user_pool_arn: arn:aws:cognito-idp:", "user_pool_arn: arn:aws:cognito:"), 21, "load_balancer.cognito.user_pool_arn", "is not a Cognito user pool ARN"},
 		{"instance type malformed", "", base + "instance_types:\n  backend: t2-2xlarge\n", 25, "instance_types.backend", "is not an EC2 instance type"},
+		{"db engine version with a minor", "", base + "database:\n  engine_version: 8.4.7\n", 25, "database.engine_version", `"8.4.7" pins a minor version; give the major version "8.4"`},
+		{"db engine version not a version", "", base + "database:\n  engine_version: latest\n", 25, "database.engine_version", "is not a MySQL engine version"},
+		{"db engine version not mysql 8", "", base + "database:\n  engine_version: \"5.7\"\n", 25, "database.engine_version", "is not an RDS MySQL 8 major version"},
+		{"application package in the bucket without account", "", base + "application:\n  package: s3://t-cso-files/packages/app-1.0.tar.gz\n", 25, "application.package", "s3://t-cso-files-111122223333/packages/<file>"},
+		{"empty state bucket", "", repl("  bucket: b\n", "  bucket: \"\"\n"), 14, "state.bucket", "leave the key out"},
 		{"db instance class without db.", "", base + "database:\n  instance_class: t3.large\n", 25, "database.instance_class", "is not an RDS instance class"},
 		{"application package not s3 object", "", base + "application:\n  package: s3://bucket-only\n", 25, "application.package", "expected s3://<bucket>/<key>"},
-		{"application package in another bucket", "", base + "application:\n  package: s3://releases/cso/app-1.0.tar.gz\n", 25, "application.package", "the hosts get packages from s3://t-cso-files/packages/<file> only"},
-		{"application package outside packages/", "", base + "application:\n  package: s3://t-cso-files/app-1.0.tar.gz\n", 25, "application.package", "upload it there, or give a local path"},
+		{"application package in another bucket", "", base + "application:\n  package: s3://releases/cso/app-1.0.tar.gz\n", 25, "application.package", "the hosts get packages from s3://t-cso-files-111122223333/packages/<file> only"},
+		{"application package outside packages/", "", base + "application:\n  package: s3://t-cso-files-111122223333/app-1.0.tar.gz\n", 25, "application.package", "upload it there, or give a local path"},
 		{"unknown state backend", "", repl("  bucket: b\n", "  backend: gcs\n  bucket: b\n"), 14, "state.backend", `"gcs" is not a backend`},
 		{"local backend without path", "", repl("state:\n  bucket: b\n  key: k\n  dynamodb_table: t\n  region: eu-west-2\n", "state:\n  backend: local\n"), 0, "state.path", "needs the path of the state file"},
 		{"top level not a mapping", "", "- prod\n- ha\n", 1, "", "expected a mapping of keys"},
@@ -204,8 +209,53 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+func TestDBEngineVersionIsAMajorVersion(t *testing.T) {
+	env, err := Parse("env.t.yaml", []byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := env.DBEngineVersion(); v != "8.4" {
+		t.Errorf("default engine version %q, want the major version 8.4", v)
+	}
+	for _, v := range []string{"8.4", "8.0"} {
+		env, err := Parse("env.t.yaml", []byte(base+"database:\n  engine_version: \""+v+"\"\n"))
+		if err != nil {
+			t.Errorf("engine_version %s: %v", v, err)
+			continue
+		}
+		if env.DBEngineVersion() != v {
+			t.Errorf("engine_version %s read as %s", v, env.DBEngineVersion())
+		}
+	}
+}
+
+// The bucket names carry the account ID: S3 names are global across all AWS accounts.
+func TestBucketNames(t *testing.T) {
+	env, err := Parse("env.t.yaml", []byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := env.FilesBucket(); got != "t-cso-files-111122223333" {
+		t.Errorf("files bucket %q, want t-cso-files-111122223333", got)
+	}
+	if got := env.StateBucket(); got != "b" {
+		t.Errorf("state bucket %q, want the file's state.bucket b", got)
+	}
+	env, err = Parse("env.t.yaml", []byte(strings.Replace(base, "  bucket: b\n", "", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := env.StateBucket(); got != "cso-terraform-state-111122223333-eu-west-2" {
+		t.Errorf("default state bucket %q, want cso-terraform-state-111122223333-eu-west-2", got)
+	}
+	// The longest environment name (32) still makes a valid S3 name (at most 63).
+	if n := len(FilesBucket(strings.Repeat("a", 32), "111122223333")); n > 63 {
+		t.Errorf("files bucket name of a 32-character environment is %d characters, S3 allows 63", n)
+	}
+}
+
 func TestApplicationPackageInTheEnvironmentsBucket(t *testing.T) {
-	for _, pkg := range []string{"s3://t-cso-files/packages/app-1.0.tar.gz", "packages/app-1.0.tar.gz", "/srv/app-1.0.tar.gz"} {
+	for _, pkg := range []string{"s3://t-cso-files-111122223333/packages/app-1.0.tar.gz", "packages/app-1.0.tar.gz", "/srv/app-1.0.tar.gz"} {
 		if _, err := Parse("env.t.yaml", []byte(base+"application:\n  package: "+pkg+"\n")); err != nil {
 			t.Errorf("application.package %s: %v", pkg, err)
 		}

@@ -169,8 +169,8 @@ func TestControlAndBidiCharactersAreNotEchoed(t *testing.T) {
 
 func TestS3PackageKeyWithDotSegmentsIsRefused(t *testing.T) {
 	for _, pkg := range []string{
-		"s3://t-cso-files/packages/..", "s3://t-cso-files/packages/.", "s3://t-cso-files/packages/../scripts/env.t.yaml",
-		"s3://t-cso-files/packages//app.tar.gz", "s3://t-cso-files/../packages/app.tar.gz", "s3://t-cso-files//packages/app.tar.gz",
+		"s3://t-cso-files-111122223333/packages/..", "s3://t-cso-files-111122223333/packages/.", "s3://t-cso-files-111122223333/packages/../scripts/env.t.yaml",
+		"s3://t-cso-files-111122223333/packages//app.tar.gz", "s3://t-cso-files-111122223333/../packages/app.tar.gz", "s3://t-cso-files-111122223333//packages/app.tar.gz",
 	} {
 		_, err := Parse("env.t.yaml", []byte(base+"application:\n  package: "+pkg+"\n"))
 		p := onlyProblem(t, err)
@@ -179,8 +179,8 @@ func TestS3PackageKeyWithDotSegmentsIsRefused(t *testing.T) {
 		}
 	}
 	// Outside packages/ is refused as before.
-	_, err := Parse("env.t.yaml", []byte(base+"application:\n  package: s3://t-cso-files/scripts/app.tar.gz\n"))
-	if p := onlyProblem(t, err); p.Line != 25 || !strings.Contains(p.Message, "the hosts get packages from s3://t-cso-files/packages/<file> only") {
+	_, err := Parse("env.t.yaml", []byte(base+"application:\n  package: s3://t-cso-files-111122223333/scripts/app.tar.gz\n"))
+	if p := onlyProblem(t, err); p.Line != 25 || !strings.Contains(p.Message, "the hosts get packages from s3://t-cso-files-111122223333/packages/<file> only") {
 		t.Errorf("outside packages/: %v", p)
 	}
 }

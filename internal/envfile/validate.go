@@ -18,6 +18,7 @@ var (
 	instanceTypeRE = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9-]+$`)
 	accountRE      = regexp.MustCompile(`^\d{12}$`)
 	engineRE       = regexp.MustCompile(`^\d+\.\d+(\.\d+)?$`)
+	majorEngineRE  = regexp.MustCompile(`^8\.\d+$`)
 	certARNRE      = regexp.MustCompile(`^arn:aws[a-z-]*:acm:([a-z0-9-]+):(\d{12}):certificate/[A-Za-z0-9-]+$`)
 	poolARNRE      = regexp.MustCompile(`^arn:aws[a-z-]*:cognito-idp:[a-z0-9-]+:\d{12}:userpool/[A-Za-z0-9_-]+$`)
 )
@@ -135,11 +136,15 @@ func (e *Env) checkState() Problems {
 	var ps Problems
 	switch e.StateBackend() {
 	case "s3":
-		for _, k := range []struct{ field, val string }{{"state.bucket", e.State.Bucket}, {"state.key", e.State.Key},
+		// state.bucket may be left out: it defaults to cso-terraform-state-<account_id>-<region>.
+		for _, k := range []struct{ field, val string }{{"state.key", e.State.Key},
 			{"state.dynamodb_table", e.State.DynamoDBTable}, {"state.region", e.State.Region}} {
 			if e.Has("state") && k.val == "" {
-				ps = append(ps, e.problem(k.field, "missing: the S3 state backend needs bucket, key, dynamodb_table and region"))
+				ps = append(ps, e.problem(k.field, "missing: the S3 state backend needs key, dynamodb_table and region (bucket defaults to cso-terraform-state-<account_id>-<region>)"))
 			}
+		}
+		if e.Has("state.bucket") && e.State.Bucket == "" {
+			ps = append(ps, e.problem("state.bucket", "must not be empty; leave the key out to use cso-terraform-state-<account_id>-<region>"))
 		}
 		if e.State.Region != "" && !regionRE.MatchString(e.State.Region) {
 			ps = append(ps, e.problem("state.region", "%q is not an AWS region name", e.State.Region))
@@ -253,8 +258,20 @@ func (e *Env) checkSizing() Problems {
 	if e.Has("database.instance_class") && (!strings.HasPrefix(e.Database.InstanceClass, "db.") || !instanceTypeRE.MatchString(strings.TrimPrefix(e.Database.InstanceClass, "db."))) {
 		ps = append(ps, e.problem("database.instance_class", "%q is not an RDS instance class; expected db.family.size such as db.t3.2xlarge", e.Database.InstanceClass))
 	}
-	if e.Has("database.engine_version") && !engineRE.MatchString(e.Database.EngineVersion) {
-		ps = append(ps, e.problem("database.engine_version", "%q is not a MySQL engine version; expected major.minor[.patch] such as %s", e.Database.EngineVersion, DefaultDBEngineVersion))
+	switch v := e.Database.EngineVersion; {
+	case !e.Has("database.engine_version"):
+	case !engineRE.MatchString(v):
+		ps = append(ps, e.problem("database.engine_version", "%q is not a MySQL engine version; expected a major version such as %s", v, DefaultDBEngineVersion))
+	case !majorEngineRE.MatchString(v):
+		// A minor version is refused rather than trimmed: RDS upgrades the minor version
+		// by itself (auto_minor_version_upgrade), and a pinned 8.4.7 would make the next
+		// apply after such an upgrade try a downgrade.
+		major := strings.Join(strings.Split(v, ".")[:2], ".")
+		if strings.Count(v, ".") == 2 && strings.HasPrefix(v, "8.") {
+			ps = append(ps, e.problem("database.engine_version", "%q pins a minor version; give the major version %q: RDS picks and upgrades the minor version itself (auto_minor_version_upgrade), and a pinned minor would make the next apply try a downgrade", v, major))
+		} else {
+			ps = append(ps, e.problem("database.engine_version", "%q is not an RDS MySQL 8 major version; expected %s (or 8.0)", v, DefaultDBEngineVersion))
+		}
 	}
 	return ps
 }
@@ -282,7 +299,7 @@ func (e *Env) checkApplication() Problems {
 		}
 		// The hosts receive packages only through the jump server's copy of the
 		// environment's bucket (packages/ to /opt/scripts/packages, LLD 5.3).
-		want := e.Name + "-cso-files"
+		want := e.FilesBucket()
 		if e.Name != "" && (bucket != want || !strings.HasPrefix(key, "packages/") || strings.Contains(strings.TrimPrefix(key, "packages/"), "/")) {
 			return Problems{e.problem("application.package", "%q: the hosts get packages from s3://%s/packages/<file> only (the jump server copies that prefix to /opt/scripts/packages); upload it there, or give a local path and cso deploy publishes it", pkg, want)}
 		}

@@ -20,9 +20,6 @@ import (
 // S3Prefix is where host documents live in the environment's bucket: status/<host>.json.
 const S3Prefix = "status/"
 
-// BucketFor returns the environment's files bucket, which holds the status documents.
-func BucketFor(env string) string { return env + "-cso-files" }
-
 // S3API is the part of the S3 client the store uses (tests may pass any implementation).
 type S3API interface {
 	PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)

@@ -23,8 +23,8 @@ func fakeS3(t *testing.T, buckets ...string) *s3.Client {
 func TestS3Store(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	client := fakeS3(t, BucketFor("dev-ha"))
-	st := &S3{Client: client, Bucket: BucketFor("dev-ha")}
+	client := fakeS3(t, "dev-ha-cso-files-111122223333")
+	st := &S3{Client: client, Bucket: "dev-ha-cso-files-111122223333"}
 
 	if _, err := st.Get(ctx, "keystone01"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Get before Put: %v, want ErrNotFound", err)
@@ -45,7 +45,7 @@ func TestS3Store(t *testing.T) {
 		}
 	}
 	// The objects are where the agents and the dashboard expect them.
-	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("dev-ha-cso-files"), Key: aws.String("status/keystone01.json")})
+	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("dev-ha-cso-files-111122223333"), Key: aws.String("status/keystone01.json")})
 	if err != nil {
 		t.Fatalf("status/keystone01.json: %v", err)
 	}
@@ -54,7 +54,7 @@ func TestS3Store(t *testing.T) {
 	}
 	out.Body.Close()
 	// Something else under status/ is not a host document.
-	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("dev-ha-cso-files"), Key: aws.String("status/archive/old.txt"), Body: strings.NewReader("x")}); err != nil {
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("dev-ha-cso-files-111122223333"), Key: aws.String("status/archive/old.txt"), Body: strings.NewReader("x")}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -96,7 +96,7 @@ func TestS3Store(t *testing.T) {
 func TestS3StoreMissingBucket(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st := &S3{Client: fakeS3(t), Bucket: BucketFor("nope")}
+	st := &S3{Client: fakeS3(t), Bucket: "nope-cso-files"}
 	if hs, err := st.List(ctx); err != nil || len(hs) != 0 {
 		t.Fatalf("List = %v, %v", hs, err)
 	}

@@ -25,7 +25,7 @@ const (
 )
 
 // EC2File is where an AWS environment's description lives on its hosts: `cso deploy`
-// uploads it to s3://<env>-cso-files/scripts/target.json and the jump server's S3 to EFS
+// uploads it to s3://<env>-cso-files-<account_id>/scripts/target.json and the jump server's S3 to EFS
 // sync puts it here, where the admin dashboard and `cso check` on the jump host read it.
 var EC2File = EC2Scripts + "/" + FileName
 
@@ -78,6 +78,11 @@ func FromOutputs(env *envfile.Env, out Outputs) (*Target, error) {
 	}
 	if buckets.Files == "" {
 		return nil, fmt.Errorf("terraform output \"buckets\" names no files bucket")
+	}
+	// Terraform and Go each spell the bucket name once; the agents find their env file by
+	// Go's name, so a difference would strand every host.
+	if want := env.FilesBucket(); buckets.Files != want {
+		return nil, fmt.Errorf("terraform output \"buckets\".files is %q but the agents look for %q (<env>-cso-files-<account_id>): the stack and the cso binary disagree on the bucket name", buckets.Files, want)
 	}
 	// RDS reports its endpoint as address:port; clients use the private zone's CNAME
 	// (mysql.<zone>), which the certificate-free MySQL probe does not need.

@@ -33,7 +33,7 @@ func outputsFor(t *testing.T, env *envfile.Env) Outputs {
 	for k, v := range map[string]any{
 		"hosts":                   hosts,
 		"database":                map[string]any{"endpoint": "dev-ha-cso.abc.eu-west-2.rds.amazonaws.com:3306", "hostname": "mysql." + env.Name + ".cso.ss"},
-		"buckets":                 map[string]any{"files": env.Name + "-cso-files", "logs": env.Name + "-cso-logs"},
+		"buckets":                 map[string]any{"files": env.Name + "-cso-files-" + env.AccountID, "logs": env.Name + "-cso-logs-" + env.AccountID},
 		"root_ca_certificate_pem": testPEM,
 	} {
 		b, err := json.Marshal(v)
@@ -52,7 +52,7 @@ func TestFromOutputs(t *testing.T) {
 		t.Fatal(err)
 	}
 	if tg.Kind != KindAWS || tg.Env != "dev-ha" || tg.Region != env.Region || tg.CAPEM != testPEM ||
-		tg.StatusBucket != "dev-ha-cso-files" || tg.MySQL != "dev-ha-cso.abc.eu-west-2.rds.amazonaws.com:3306" || tg.SharedDir != EC2Scripts {
+		tg.StatusBucket != "dev-ha-cso-files-111122223333" || tg.MySQL != "dev-ha-cso.abc.eu-west-2.rds.amazonaws.com:3306" || tg.SharedDir != EC2Scripts {
 		t.Errorf("target %+v", tg)
 	}
 	want := inventory.Hosts(env)
@@ -92,6 +92,8 @@ func TestFromOutputsRefusesDifferences(t *testing.T) {
 		{"no CA", func(o Outputs) { o["root_ca_certificate_pem"] = json.RawMessage(`"none"`) }, "holds no PEM certificate"},
 		{"bad database", func(o Outputs) { o["database"] = json.RawMessage(`{"endpoint":"mysql"}`) }, `"database".endpoint "mysql" is not host:port`},
 		{"bad shape", func(o Outputs) { o["buckets"] = json.RawMessage(`["x"]`) }, `terraform output "buckets": unexpected shape`},
+		{"bucket without the account", func(o Outputs) { o["buckets"] = json.RawMessage(`{"files":"dev-ha-cso-files"}`) },
+			`"buckets".files is "dev-ha-cso-files" but the agents look for "dev-ha-cso-files-111122223333"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -6,6 +6,9 @@ locals {
   state = local.env.state
   # Quoted or not in YAML, always 12 digits.
   account_id = format("%012d", local.env.account_id)
+  # S3 bucket names are global across all AWS accounts: without state.bucket the name
+  # carries the account and region (envfile.DefaultStateBucket in Go spells the same).
+  state_bucket = coalesce(try(local.state.bucket, null), "cso-terraform-state-${local.account_id}-${local.state.region}")
 }
 
 provider "aws" {
@@ -34,7 +37,7 @@ resource "aws_kms_alias" "state" {
 
 #tfsec:ignore:aws-s3-enable-bucket-logging Access to the state bucket is audited by CloudTrail data events of the account, not by a second bucket that would need its own bootstrap.
 resource "aws_s3_bucket" "state" {
-  bucket = local.state.bucket
+  bucket = local.state_bucket
 
   lifecycle {
     prevent_destroy = true

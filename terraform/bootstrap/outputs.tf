@@ -1,5 +1,5 @@
 output "state_bucket" {
-  description = "Name of the state bucket (state.bucket of the env files)."
+  description = "Name of the state bucket: state.bucket of the env file, else cso-terraform-state-<account_id>-<region>."
   value       = aws_s3_bucket.state.id
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/awsfake"
+	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/status"
 	"github.com/cso-ssp/platform/internal/target"
 )
@@ -30,7 +31,7 @@ func TestCheckAWSTargetOnRealDaemons(t *testing.T) {
 	defer cancel()
 
 	// The bucket holds what the agents published.
-	bucket := status.BucketFor(local.Env)
+	bucket := envfile.FilesBucket(local.Env, "111122223333") // any account: the S3 stand-in serves it
 	s3URL, client := awsfake.S3(t, bucket)
 	docs, err := status.Dir{Path: local.StatusDir}.List(ctx)
 	if err != nil || len(docs) == 0 {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/tfharness"
 )
 
@@ -27,14 +28,41 @@ func TestBootstrap(t *testing.T) {
 	if !v.Valid {
 		t.Fatalf("invalid: %+v", v.Diagnostics)
 	}
-	st, err := w.Apply(ctx, "env_file="+envFilePath(t, "prod-ha"))
+	// Every env file's backend bucket, as cso passes it to terraform init
+	// (envfile.StateBucket), is the bucket this stack creates for that file.
+	for _, name := range []string{"dev", "dev-ha", "staging", "prod-ha"} {
+		env, err := envfile.Load(envFilePath(t, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := w.Plan(ctx, "env_file="+env.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		for _, rc := range plan.ResourceChanges {
+			if rc.Address == "aws_s3_bucket.state" {
+				after, _ := rc.Change.After.(map[string]any)
+				got, _ = after["bucket"].(string)
+			}
+		}
+		if want := "cso-terraform-state-" + env.AccountID + "-" + env.State.Region; got != env.StateBucket() || got != want {
+			t.Errorf("%s: bootstrap plans state bucket %q, cso uses %q, want %q (unique per account and region)", name, got, env.StateBucket(), want)
+		}
+	}
+
+	env, err := envfile.Load(envFilePath(t, "prod-ha"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := w.Apply(ctx, "env_file="+env.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := indexState(t, st)
-	const bucket, table = "cso-terraform-state-eu-west-2", "cso-terraform-locks"
-	if b := e.one(t, "", "aws_s3_bucket", "state"); b.str("bucket") != bucket {
-		t.Errorf("state bucket %q, want %q (env file state.bucket)", b.str("bucket"), bucket)
+	bucket, table := env.StateBucket(), "cso-terraform-locks"
+	if b := e.one(t, "", "aws_s3_bucket", "state"); b.str("bucket") != bucket || st.Values.Outputs["state_bucket"].Value != bucket {
+		t.Errorf("state bucket %q (output %v), want %q (envfile.StateBucket)", b.str("bucket"), st.Values.Outputs["state_bucket"].Value, bucket)
 	}
 	if v := e.one(t, "", "aws_s3_bucket_versioning", "state"); firstObj(v.V["versioning_configuration"])["status"] != "Enabled" {
 		t.Error("state bucket versioning is not enabled (LLD 7.3)")

@@ -65,6 +65,7 @@ func TestEnvFileErrors(t *testing.T) {
 		{name: "vpc_cidr_too_small", workspace: "dev", base: "dev", edit: replace("vpc_cidr: 10.0.0.0/24", "vpc_cidr: 10.0.0.0/25"), want: "vpc_cidr must be an IPv4 CIDR with a prefix from /16 to /24"},
 		{name: "bad_admin_email", workspace: "dev", base: "dev", edit: replace(`admin_email: "admin@company.com"`, `admin_email: "admin"`), want: "admin_email must be an e-mail address"},
 		{name: "log_retention_not_accepted", workspace: "dev", base: "dev", edit: appendYAML("logs:\n  retention_days: 10"), want: "log_retention_days must be a retention CloudWatch Logs accepts"},
+		{name: "engine_minor_version", workspace: "dev", base: "dev", edit: appendYAML("database:\n  engine_version: \"8.4.7\""), want: "engine_version must be a MySQL major version such as 8.4"},
 		{name: "bad_account_id", workspace: "dev", base: "dev", edit: replace(`account_id: "111122223333"`, `account_id: "1111222233334"`), want: "account_id must be the 12-digit AWS account ID"},
 	}
 	for _, f := range failures {
@@ -102,7 +103,7 @@ func TestEnvFileErrors(t *testing.T) {
 		types := map[string]string{}
 		attachments := 0
 		for _, rc := range plan.ResourceChanges {
-			if rc.Type == "aws_instance" && rc.Name == "this" {
+			if rc.Type == "aws_instance" {
 				after, _ := rc.Change.After.(map[string]any)
 				types[rc.Index.(string)], _ = after["instance_type"].(string)
 			}

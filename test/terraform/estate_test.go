@@ -20,6 +20,7 @@ import (
 
 	tfjson "github.com/hashicorp/terraform-json"
 
+	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/tfharness"
 )
 
@@ -67,7 +68,11 @@ func TestEstate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			x := &checker{c: c, ef: ef, e: indexState(t, st)}
+			goEnv, err := envfile.Load(envPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := &checker{c: c, ef: ef, env: goEnv, e: indexState(t, st)}
 			for _, sub := range []struct {
 				name string
 				fn   func(*testing.T)
@@ -84,6 +89,8 @@ func TestEstate(t *testing.T) {
 				{"s3", x.s3},
 				{"rds", x.rds},
 				{"dns", x.dns},
+				{"route53_health_checks", x.healthChecks},
+				{"deploy_order", x.deployOrder},
 				{"iam_and_kms", x.iamAndKMS},
 				{"secrets", x.secrets},
 				{"pki", x.pki},
@@ -135,7 +142,10 @@ func checkPlan(t *testing.T, c envCase, p *tfjson.Plan) {
 type checker struct {
 	c  envCase
 	ef envFile
-	e  *estate
+	// env is the same file as the cso binary reads it: names Go computes (the files
+	// bucket) are checked against what Terraform created.
+	env *envfile.Env
+	e   *estate
 }
 
 func (x *checker) resourceCounts(t *testing.T) {
@@ -318,7 +328,7 @@ func (x *checker) securityGroups(t *testing.T) {
 }
 
 func (x *checker) instances(t *testing.T) {
-	insts := x.e.of("module.compute", "aws_instance", "this")
+	insts := x.e.hostInstances()
 	var got []string
 	for k := range insts {
 		got = append(got, k)
@@ -370,20 +380,26 @@ func (x *checker) userData(t *testing.T) {
 	ap := x.e.of("module.storage", "aws_efs_access_point", "this")
 	secrets := x.secretValues(t)
 	for _, h := range x.c.hosts() {
-		ud := x.e.of("module.compute", "aws_instance", "this")[h.name].str("user_data")
+		ud := x.e.hostInstances()[h.name].str("user_data")
 		for _, want := range []string{
 			"#!/bin/bash",
-			"dnf -y install amazon-ssm-agent amazon-efs-utils java-21-amazon-corretto",
+			"dnf_retry install amazon-ssm-agent amazon-efs-utils java-21-amazon-corretto",
 			"mount -t efs -o tls,iam,accesspoint=",
 			fmt.Sprintf("mount_efs %q %q %q", fs["scripts"].str("id"), ap["scripts"].str("id"), "/opt/scripts"),
 			fmt.Sprintf("mount_efs %q %q %q", fs["ssl-certs"].str("id"), ap["ssl-certs"].str("id"), "/opt/ssl-certs"),
 			"efs _netdev,noresvport,tls,iam,accesspoint=",
-			fmt.Sprintf(`"s3://%s-cso-files/bin/cso"`, x.c.name),
-			fmt.Sprintf(`cso agent --env "%s" --role "%s" --index "%d" --region "%s"`, x.c.name, h.role, h.index, x.ef.Region),
+			fmt.Sprintf(`"s3://%s/bin/cso"`, x.env.FilesBucket()),
+			fmt.Sprintf(`cso agent --env "%s" --account-id "%s" --role "%s" --index "%d" --region "%s"`, x.c.name, x.env.AccountID, h.role, h.index, x.ef.Region),
 		} {
 			if !strings.Contains(ud, want) {
 				t.Errorf("%s: user data lacks %q", h.name, want)
 			}
+		}
+		// Only the jump server creates the databases with the RDS master user.
+		master := x.e.one(t, "module.database", "aws_db_instance", "this").block("master_user_secret")["secret_arn"]
+		wantSecret := fmt.Sprintf("--mysql-admin-secret %q", master)
+		if got := strings.Contains(ud, wantSecret); got != (h.role == "jump") || strings.Contains(ud, "--mysql-admin-secret") != (h.role == "jump") {
+			t.Errorf("%s: user data passes the RDS master secret: %v, want %v (%s)", h.name, got, h.role == "jump", wantSecret)
 		}
 		for _, s := range secrets {
 			if strings.Contains(ud, s) {
@@ -521,7 +537,7 @@ func (x *checker) loadBalancers(t *testing.T) {
 	for _, a := range x.e.of("module.compute", "aws_lb_target_group_attachment", "this") {
 		att[a.str("target_group_arn")] = append(att[a.str("target_group_arn")], a.str("target_id"))
 	}
-	insts := x.e.of("module.compute", "aws_instance", "this")
+	insts := x.e.hostInstances()
 	idsOf := func(role string) []string {
 		var ids []string
 		for _, h := range x.c.hosts() {
@@ -633,9 +649,14 @@ func (x *checker) efs(t *testing.T) {
 }
 
 func (x *checker) s3(t *testing.T) {
+	// Bucket names are global across AWS accounts: they carry the account ID, and the
+	// files bucket is the name the cso binary computes (envfile.FilesBucket).
 	files := x.e.one(t, "module.storage", "aws_s3_bucket", "files")
-	if files.str("bucket") != x.c.name+"-cso-files" {
-		t.Errorf("files bucket %q, want %s-cso-files (LLD 2.5.2)", files.str("bucket"), x.c.name)
+	if want := x.env.FilesBucket(); files.str("bucket") != want || want != x.c.name+"-cso-files-"+x.ef.AccountID {
+		t.Errorf("files bucket %q, Go's envfile.FilesBucket %q, want %s-cso-files-%s (LLD 2.5.2 plus the account ID)", files.str("bucket"), want, x.c.name, x.ef.AccountID)
+	}
+	if logs := x.e.one(t, "module.storage", "aws_s3_bucket", "logs"); logs.str("bucket") != x.c.name+"-cso-logs-"+x.ef.AccountID {
+		t.Errorf("logs bucket %q, want %s-cso-logs-%s", logs.str("bucket"), x.c.name, x.ef.AccountID)
 	}
 	if files.boolean("force_destroy") == x.c.prod {
 		t.Errorf("files bucket force_destroy %v with prod %v", files.V["force_destroy"], x.c.prod)
@@ -686,7 +707,7 @@ func (x *checker) rds(t *testing.T) {
 		wantClass, wantRetention = "db.m6i.4xlarge", 30
 	}
 	for k, want := range map[string]any{
-		"identifier": x.c.name + "-db", "engine": "mysql", "engine_version": "8.4.7", "instance_class": wantClass,
+		"identifier": x.c.name + "-db", "engine": "mysql", "engine_version": "8.4", "auto_minor_version_upgrade": true, "instance_class": wantClass,
 		"allocated_storage": 50.0, "max_allocated_storage": 1000.0, "storage_type": "gp3", "storage_encrypted": true,
 		"kms_key_id": x.kmsARN(t), "multi_az": x.c.ha, "backup_retention_period": wantRetention,
 		"backup_window": "03:00-04:00", "maintenance_window": "sun:04:00-sun:05:00",
@@ -730,6 +751,71 @@ func (x *checker) rds(t *testing.T) {
 	}
 }
 
+// healthChecks: the dns module's Route 53 health checks follow the target groups'
+// no-healthy-host alarms (type CLOUDWATCH_METRIC): Route 53's checkers cannot reach
+// private endpoints.
+func (x *checker) healthChecks(t *testing.T) {
+	checks := x.e.of("module.dns", "aws_route53_health_check", "service")
+	alarms := x.e.of("module.monitoring", "aws_cloudwatch_metric_alarm", "no_healthy_hosts")
+	if tgs := x.e.countType("aws_lb_target_group"); len(checks) != len(alarms) || len(checks) != tgs {
+		t.Errorf("%d health checks, %d no-healthy-host alarms, %d target groups: want one check per target group", len(checks), len(alarms), tgs)
+	}
+	if want := map[bool]int{true: 3 + len(backendServices), false: 0}[x.c.ha]; len(checks) != want {
+		t.Errorf("%d health checks, want %d", len(checks), want)
+	}
+	hcOut, _ := x.e.outputs["dns"].(map[string]any)["health_checks"].(map[string]any)
+	for tg, hc := range checks {
+		a, ok := alarms[tg]
+		if !ok {
+			t.Errorf("health check %s follows no target group alarm", tg)
+			continue
+		}
+		for k, want := range map[string]any{
+			"type": "CLOUDWATCH_METRIC", "cloudwatch_alarm_name": a.str("alarm_name"),
+			"cloudwatch_alarm_region": x.ef.Region, "insufficient_data_health_status": "LastKnownStatus",
+		} {
+			if hc.V[k] != want {
+				t.Errorf("health check %s: %s = %v, want %v", tg, k, hc.V[k], want)
+			}
+		}
+		if hcOut[tg] != hc.str("id") {
+			t.Errorf("output dns.health_checks[%s] = %v, want %s", tg, hcOut[tg], hc.str("id"))
+		}
+	}
+}
+
+// deployOrder: only the jump server waits for the (Multi-AZ) database. Terraform's own
+// dependency record (references resolved through modules, variables and outputs) must
+// not lead from any other instance to aws_db_instance, directly or through other
+// resources; the jump server's must (its user data carries the master secret ARN).
+func (x *checker) deployOrder(t *testing.T) {
+	const db = "module.database.aws_db_instance.this"
+	byResource := map[string]string{}
+	for _, r := range x.e.all {
+		if r.Type == "aws_instance" {
+			byResource[r.Module+"."+r.Type+"."+r.Name] = fmt.Sprint(r.Key)
+		}
+	}
+	if len(byResource) != 2 {
+		t.Fatalf("instance resources %v, want module.compute.aws_instance.jump and .this", byResource)
+	}
+	for addr := range byResource {
+		deps := x.e.dependsOn(addr)
+		if len(deps) == 0 {
+			t.Fatalf("%s: the state records no dependencies", addr)
+		}
+		jump := addr == "module.compute.aws_instance.jump"
+		if deps[db] != jump {
+			t.Errorf("%s depends on %s: %v, want %v", addr, db, deps[db], jump)
+		}
+	}
+	for h, i := range x.e.hostInstances() {
+		if (i.Name == "jump") != (h == "jump-server-1") {
+			t.Errorf("host %s is in aws_instance.%s", h, i.Name)
+		}
+	}
+}
+
 func (x *checker) dns(t *testing.T) {
 	zone := x.e.one(t, "module.dns", "aws_route53_zone", "private")
 	if zone.str("name") != x.c.zone() {
@@ -739,7 +825,7 @@ func (x *checker) dns(t *testing.T) {
 	if vpc == nil || vpc["vpc_id"] != x.e.one(t, "module.networking", "aws_vpc", "this").str("id") {
 		t.Errorf("zone not associated with the VPC: %v", zone.V["vpc"])
 	}
-	insts := x.e.of("module.compute", "aws_instance", "this")
+	insts := x.e.hostInstances()
 	recs := x.e.of("module.dns", "aws_route53_record", "host")
 	for _, h := range x.c.hosts() {
 		r := recs[h.name]
@@ -1016,7 +1102,7 @@ func (x *checker) monitoring(t *testing.T) {
 		"disk-critical":   {"disk_used_percent", 95, 300},
 		"disk-warning":    {"disk_used_percent", 85, 300},
 	}
-	insts := x.e.of("module.compute", "aws_instance", "this")
+	insts := x.e.hostInstances()
 	for _, h := range x.c.hosts() {
 		for name, r := range hostRules {
 			a, ok := alarms[x.c.name+"-"+h.name+"-"+name]
@@ -1084,7 +1170,7 @@ func (x *checker) outputs(t *testing.T) {
 		}
 	}
 	hosts, _ := o["hosts"].(map[string]any)
-	insts := x.e.of("module.compute", "aws_instance", "this")
+	insts := x.e.hostInstances()
 	for _, h := range x.c.hosts() {
 		got, _ := hosts[h.name].(map[string]any)
 		want := map[string]any{"role": h.role, "index": float64(h.index), "private_ip": insts[h.name].str("private_ip"),
@@ -1107,12 +1193,16 @@ func (x *checker) outputs(t *testing.T) {
 		t.Errorf("output load_balancers %v without ha", lbs)
 	}
 	b, _ := o["buckets"].(map[string]any)
-	if b["files"] != x.c.name+"-cso-files" {
-		t.Errorf("output buckets %v", b)
+	if b["files"] != x.env.FilesBucket() {
+		t.Errorf("output buckets %v, want files = %s (envfile.FilesBucket)", b, x.env.FilesBucket())
 	}
 	db, _ := o["database"].(map[string]any)
-	if db["endpoint"] != x.e.one(t, "module.database", "aws_db_instance", "this").str("endpoint") || db["hostname"] != "mysql."+x.c.zone() {
+	rds := x.e.one(t, "module.database", "aws_db_instance", "this")
+	if db["endpoint"] != rds.str("endpoint") || db["hostname"] != "mysql."+x.c.zone() {
 		t.Errorf("output database %v", db)
+	}
+	if v, _ := db["engine_version"].(string); v == "" || v != rds.str("engine_version_actual") {
+		t.Errorf("output database.engine_version %v, want the running version %q (engine_version_actual)", db["engine_version"], rds.str("engine_version_actual"))
 	}
 	if o["zone_id"] != x.e.one(t, "module.dns", "aws_route53_zone", "private").str("zone_id") {
 		t.Errorf("output zone_id %v", o["zone_id"])

@@ -197,6 +197,7 @@ func (c envCase) resourceCounts() map[string]int {
 		"aws_s3_bucket":                       2,
 		"aws_db_instance":                     1,
 		"aws_route53_zone":                    1,
+		"aws_route53_health_check":            nTG * ha,
 		"aws_route53_record":                  n + 4 + 1 + ha,
 		"aws_kms_key":                         1,
 		"tls_self_signed_cert":                1,

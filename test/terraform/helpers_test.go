@@ -21,6 +21,9 @@ type res struct {
 	Name    string
 	Key     any // for_each key (string) or count index (float64), nil when single
 	V       map[string]any
+	// DependsOn is what Terraform recorded this resource depends on: resource addresses
+	// (no instance key), references resolved through variables, outputs and locals.
+	DependsOn []string
 }
 
 // str returns attribute name as a string ("" when absent or null).
@@ -76,6 +79,9 @@ type estate struct {
 	all     []res
 	byAddr  map[string]res
 	outputs map[string]any
+	// deps is Terraform's recorded dependencies of every resource, managed and data, by
+	// resource address without instance key (module.compute.aws_instance.this).
+	deps map[string][]string
 }
 
 func indexState(t *testing.T, st *tfjson.State) *estate {
@@ -83,15 +89,23 @@ func indexState(t *testing.T, st *tfjson.State) *estate {
 	if st == nil || st.Values == nil || st.Values.RootModule == nil {
 		t.Fatal("state has no values: apply did not record anything")
 	}
-	e := &estate{byAddr: map[string]res{}, outputs: map[string]any{}}
+	e := &estate{byAddr: map[string]res{}, outputs: map[string]any{}, deps: map[string][]string{}}
 	var walk func(m *tfjson.StateModule)
 	walk = func(m *tfjson.StateModule) {
 		for _, r := range m.Resources {
+			addr := r.Type + "." + r.Name
+			if r.Mode == tfjson.DataResourceMode {
+				addr = "data." + addr
+			}
+			if m.Address != "" {
+				addr = m.Address + "." + addr
+			}
+			e.deps[addr] = append(e.deps[addr], r.DependsOn...)
 			if r.Mode != tfjson.ManagedResourceMode {
 				continue
 			}
 			v, _ := normalize(r.AttributeValues).(map[string]any)
-			x := res{Address: r.Address, Type: r.Type, Module: m.Address, Name: r.Name, Key: normalize(r.Index), V: v}
+			x := res{Address: r.Address, Type: r.Type, Module: m.Address, Name: r.Name, Key: normalize(r.Index), V: v, DependsOn: r.DependsOn}
 			e.all = append(e.all, x)
 			e.byAddr[r.Address] = x
 		}
@@ -139,6 +153,33 @@ func (e *estate) of(module, typ, name string) map[string]res {
 		if r.Module == module && r.Type == typ && r.Name == name {
 			out[fmt.Sprint(keyOrEmpty(r.Key))] = r
 		}
+	}
+	return out
+}
+
+// dependsOn is every resource addr depends on, directly or through other resources.
+func (e *estate) dependsOn(addr string) map[string]bool {
+	seen := map[string]bool{}
+	todo := []string{addr}
+	for len(todo) > 0 {
+		a := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		for _, d := range e.deps[a] {
+			if !seen[d] {
+				seen[d] = true
+				todo = append(todo, d)
+			}
+		}
+	}
+	return seen
+}
+
+// hostInstances returns every host's EC2 instance by host name: the jump server
+// (aws_instance.jump) and the others (aws_instance.this).
+func (e *estate) hostInstances() map[string]res {
+	out := e.of("module.compute", "aws_instance", "this")
+	for k, r := range e.of("module.compute", "aws_instance", "jump") {
+		out[k] = r
 	}
 	return out
 }

@@ -1,7 +1,7 @@
 output "instances" {
   description = "Instances keyed by host name: id, role, index, private_ip, availability_zone, instance_type, fqdn."
   value = {
-    for k, i in aws_instance.this : k => {
+    for k, i in local.instances : k => {
       id                = i.id
       role              = var.hosts[k].role
       index             = var.hosts[k].index

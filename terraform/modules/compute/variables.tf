@@ -3,6 +3,16 @@ variable "environment" {
   type        = string
 }
 
+variable "account_id" {
+  description = "AWS account ID of the environment, passed to cso agent --account-id (it names the bucket the agent reads its env file from)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.account_id))
+    error_message = "account_id must be 12 digits."
+  }
+}
+
 variable "region" {
   description = "AWS region, for the AWS CLI in user data."
   type        = string

@@ -4,8 +4,8 @@
 locals {
   identifier     = "${var.environment}-db"
   instance_class = coalesce(var.instance_class, var.prod ? "db.m6i.4xlarge" : "db.t3.2xlarge")
-  # mysql8.4 for 8.4.x: the parameter group family follows major.minor.
-  family = "mysql${join(".", slice(split(".", var.engine_version), 0, 2))}"
+  # mysql8.4 for 8.4: the parameter group family is the major version.
+  family = "mysql${var.engine_version}"
 
   # The application databases and their users (LLD 2.6.2, without its literal passwords).
   # The agent creates them with the master user; these are the credentials it sets.
@@ -113,6 +113,8 @@ resource "aws_db_instance" "this" {
   deletion_protection       = var.prod
   delete_automated_backups  = !var.prod
 
+  # engine_version is the major version only (8.4): RDS chooses the minor version at
+  # creation and upgrades it in the maintenance window; engine_version_actual reports it.
   auto_minor_version_upgrade  = true
   allow_major_version_upgrade = false
   apply_immediately           = false

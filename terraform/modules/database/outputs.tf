@@ -47,3 +47,8 @@ output "user_secret_arns" {
   description = "Secrets Manager ARNs (not values) of the keystone and cso_portal database users."
   value       = { for k, s in aws_secretsmanager_secret.user : k => s.arn }
 }
+
+output "engine_version_actual" {
+  description = "MySQL version RDS runs (engine_version is the major version only; RDS picks and upgrades the minor)."
+  value       = aws_db_instance.this.engine_version_actual
+}

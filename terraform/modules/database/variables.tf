@@ -14,13 +14,13 @@ variable "ha" {
 }
 
 variable "engine_version" {
-  description = "RDS MySQL engine version. 8.4 is the LTS line on RDS; 8.0 leaves standard support on 31 July 2026 (docs/decisions.md)."
+  description = "RDS MySQL major version (8.4, the LTS line; 8.0 leaves standard support on 31 July 2026). Major only: RDS picks and upgrades the minor version (auto_minor_version_upgrade), engine_version_actual reports it (docs/decisions/terraform.md)."
   type        = string
-  default     = "8.4.7"
+  default     = "8.4"
 
   validation {
-    condition     = can(regex("^8\\.[0-9]+\\.[0-9]+$", var.engine_version))
-    error_message = "engine_version must be a full MySQL 8 version such as 8.4.7 (major.minor.patch)."
+    condition     = can(regex("^8\\.[0-9]+$", var.engine_version))
+    error_message = "engine_version must be a MySQL major version such as 8.4: with auto_minor_version_upgrade RDS moves the minor version (8.4.7 to 8.4.8), and a pinned 8.4.7 would make the next apply try a downgrade."
   }
 }
 

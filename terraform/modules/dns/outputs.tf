@@ -20,3 +20,8 @@ output "alias_fqdns" {
     { for k, r in aws_route53_record.external_alias : k => r.fqdn },
   )
 }
+
+output "health_check_ids" {
+  description = "Route 53 health check IDs keyed like health_check_alarms."
+  value       = { for k, h in aws_route53_health_check.service : k => h.id }
+}

@@ -34,6 +34,23 @@ variable "external_aliases" {
   default     = {}
 }
 
+variable "region" {
+  description = "AWS region of the CloudWatch alarms the health checks follow."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.region == null || can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must be an AWS region such as eu-west-2."
+  }
+}
+
+variable "health_check_alarms" {
+  description = "Route 53 health checks of type CLOUDWATCH_METRIC: name => CloudWatch alarm name in region (the target groups' no-healthy-host alarms; empty without ha)."
+  type        = map(string)
+  default     = {}
+}
+
 variable "ttl" {
   description = "TTL of every record, in seconds (LLD 2.7.2: 300)."
   type        = number

@@ -20,3 +20,8 @@ output "log_group_arns" {
   description = "ARNs of the hosts' log groups (/cso/<env>/<log>), keyed by log name."
   value       = { for k, g in aws_cloudwatch_log_group.host : k => g.arn }
 }
+
+output "target_group_alarm_names" {
+  description = "Name of each target group's no-healthy-host alarm, keyed by target group (the dns module's Route 53 health checks follow them)."
+  value       = { for k, a in aws_cloudwatch_metric_alarm.no_healthy_hosts : k => a.alarm_name }
+}

@@ -83,7 +83,7 @@ variable "certificate_early_renewal_hours" {
 }
 
 variable "cso_files_bucket_arn" {
-  description = "ARN of the environment's <env>-cso-files bucket, readable by the hosts."
+  description = "ARN of the environment's <env>-cso-files-<account_id> bucket, readable by the hosts."
   type        = string
 }
 

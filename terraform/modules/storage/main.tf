@@ -1,5 +1,6 @@
 # Storage (LLD 2.5): the two EFS file systems with mount targets and access points, the
-# environment's files bucket (<env>-cso-files) and the logs bucket of the load balancers.
+# environment's files bucket (<env>-cso-files-<account_id>) and the logs bucket of the load
+# balancers (<env>-cso-logs-<account_id>).
 
 locals {
   arn_prefix = "arn:${var.partition}"
@@ -29,8 +30,11 @@ locals {
     Service = "logdelivery.elasticloadbalancing.amazonaws.com"
   }
 
-  files_bucket = "${var.environment}-cso-files"
-  logs_bucket  = "${var.environment}-cso-logs"
+  # S3 bucket names are global across all AWS accounts: the account ID makes them ours.
+  # The only place Terraform spells them (the outputs carry them on); Go's single spelling
+  # is envfile.FilesBucket, and test/terraform checks that both agree for every env file.
+  files_bucket = "${var.environment}-cso-files-${var.account_id}"
+  logs_bucket  = "${var.environment}-cso-logs-${var.account_id}"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -131,7 +135,7 @@ resource "aws_efs_access_point" "this" {
 }
 
 # ---------------------------------------------------------------------------------------
-# Files bucket <env>-cso-files (LLD 2.5.2): the cso binary, installation packages
+# Files bucket <env>-cso-files-<account_id> (LLD 2.5.2): the cso binary, installation packages
 # ---------------------------------------------------------------------------------------
 
 resource "aws_s3_bucket" "files" {
@@ -227,7 +231,7 @@ resource "aws_s3_bucket_policy" "files" {
 }
 
 # ---------------------------------------------------------------------------------------
-# Logs bucket <env>-cso-logs: ALB access logs (LLD 6.1) and the files bucket's access logs
+# Logs bucket <env>-cso-logs-<account_id>: ALB access logs (LLD 6.1) and the files bucket's access logs
 # ---------------------------------------------------------------------------------------
 
 #tfsec:ignore:aws-s3-enable-bucket-logging This is the log bucket itself; logging it into itself would loop.

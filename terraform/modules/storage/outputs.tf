@@ -1,5 +1,5 @@
 output "file_systems" {
-  description = "EFS file systems by key (scripts, ssl-certs): id, arn, dns_name, access_point_id, mount_path, throughput_mibps."
+  description = "EFS file systems by key (scripts, ssl-certs): id, arn, dns_name, access_point_id, mount_path, throughput_mibps. Available once their mount targets exist."
   value = {
     for k, fs in aws_efs_file_system.this : k => {
       id               = fs.id
@@ -10,6 +10,9 @@ output "file_systems" {
       throughput_mibps = var.file_systems[k].throughput_mibps
     }
   }
+  # Hosts mount these at boot: hand them over once the mount targets exist (hosts other
+  # than the jump server no longer wait for RDS, which used to cover this).
+  depends_on = [aws_efs_mount_target.this]
 }
 
 output "mount_target_ids" {
@@ -18,7 +21,7 @@ output "mount_target_ids" {
 }
 
 output "files_bucket" {
-  description = "The environment's files bucket <env>-cso-files: id (name) and arn."
+  description = "The environment's files bucket <env>-cso-files-<account_id>: id (name) and arn."
   value       = { id = aws_s3_bucket.files.id, arn = aws_s3_bucket.files.arn }
 }
 

@@ -1,5 +1,5 @@
 variable "environment" {
-  description = "Environment name (the Terraform workspace). Prefixes every name; the files bucket is <environment>-cso-files."
+  description = "Environment name (the Terraform workspace). Prefixes every name; the files bucket is <environment>-cso-files-<account_id>."
   type        = string
 }
 

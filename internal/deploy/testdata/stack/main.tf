@@ -91,7 +91,7 @@ output "database" {
 }
 
 output "buckets" {
-  value = { files = "${terraform.workspace}-cso-files" }
+  value = { files = "${terraform.workspace}-cso-files-${format("%012d", local.env.account_id)}" }
 }
 
 # A fixed, public, test-only certificate: the stand-in has no tls provider.
