@@ -111,7 +111,7 @@ func series(ns, metric string, dims map[string]string) string {
 // configuration publishes (metric name, namespace and exactly its dimensions).
 func (x *checker) cloudWatchAgent(t *testing.T) {
 	_, configs := x.agentConfigs(t)
-	insts := x.e.of("module.compute", "aws_instance", "this")
+	insts := x.e.hostInstances()
 	hostOf := map[string]string{}
 	for name, i := range insts {
 		hostOf[i.str("id")] = name
