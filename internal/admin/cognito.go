@@ -46,8 +46,12 @@ type CognitoConfig struct {
 	MinRefresh time.Duration
 }
 
-// userPoolIDRE is the form of a user pool id (<region>_<id>).
-var userPoolIDRE = regexp.MustCompile(`^[a-z0-9-]+_[0-9A-Za-z]+$`)
+// userPoolIDRE is the documented pattern of a user pool id ([\w-]+_[0-9a-zA-Z]+, e.g.
+// eu-west-2_abc; AWS::Cognito::UserPoolUserToGroupAttachment UserPoolId).
+var userPoolIDRE = regexp.MustCompile(`^[\w-]+_[0-9a-zA-Z]+$`)
+
+// regionRE is an AWS region name; it becomes part of the issuer and key set URLs.
+var regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 
 // Issuer is the iss claim of the pool's tokens.
 func (c CognitoConfig) Issuer() string {
@@ -70,8 +74,8 @@ type cognitoVerifier struct {
 
 func newCognitoVerifier(cfg CognitoConfig, now func() time.Time) (*cognitoVerifier, error) {
 	switch {
-	case cfg.Region == "":
-		return nil, errors.New("the Cognito group check needs the user pool's region (--cognito-region)")
+	case !regionRE.MatchString(cfg.Region):
+		return nil, fmt.Errorf("Cognito region %q is not an AWS region such as eu-west-2 (--cognito-region)", cfg.Region)
 	case !userPoolIDRE.MatchString(cfg.UserPoolID):
 		return nil, fmt.Errorf("Cognito user pool id %q is not of the form <region>_<id> (--cognito-user-pool)", cfg.UserPoolID)
 	case cfg.ClientID == "":

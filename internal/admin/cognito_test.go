@@ -188,6 +188,7 @@ func TestALBNeedsCognito(t *testing.T) {
 		"ALB without the group check": {ALB: &ALBConfig{Region: "eu-west-2", Signer: signer}},
 		"group check without ALB":     {Cognito: &CognitoConfig{Region: poolRegion, UserPoolID: poolID, ClientID: appClient}},
 		"bad pool id":                 {ALB: &ALBConfig{Region: "eu-west-2", Signer: signer}, Cognito: &CognitoConfig{Region: poolRegion, UserPoolID: "../x", ClientID: appClient}},
+		"region that is not one":      {ALB: &ALBConfig{Region: "eu-west-2", Signer: signer}, Cognito: &CognitoConfig{Region: "evil.example/x", UserPoolID: poolID, ClientID: appClient}},
 		"no client":                   {ALB: &ALBConfig{Region: "eu-west-2", Signer: signer}, Cognito: &CognitoConfig{Region: poolRegion, UserPoolID: poolID}},
 	} {
 		cfg.TargetFile = "/nonexistent/target.json"
