@@ -4,17 +4,16 @@
 module "networking" {
   source = "./modules/networking"
 
-  environment              = local.environment
-  vpc_name                 = local.env.vpc_name
-  vpc_cidr                 = local.env.vpc_cidr
-  availability_zones       = local.env.availability_zones
-  region                   = local.env.region
-  ha                       = local.ha
-  prod                     = local.prod
-  load_balancer            = try(local.env.load_balancer, null)
-  jump_server_access_cidrs = local.env.jump_server_access_cidrs
-  logs_bucket              = module.storage.logs_bucket.id
-  kms_key_arn              = module.security.kms_key_arn
+  environment        = local.environment
+  vpc_name           = local.env.vpc_name
+  vpc_cidr           = local.env.vpc_cidr
+  availability_zones = local.env.availability_zones
+  region             = local.env.region
+  ha                 = local.ha
+  prod               = local.prod
+  load_balancer      = try(local.env.load_balancer, null)
+  logs_bucket        = module.storage.logs_bucket.id
+  kms_key_arn        = module.security.kms_key_arn
 
   security_group_ids = {
     endpoints   = module.security.security_group_ids["endpoints"]
@@ -39,6 +38,10 @@ module "security" {
   db_instance_arn      = module.database.arn
   # The agent writes to these groups only (cwagent); the monitoring module creates them.
   host_log_group_arns = values(module.monitoring.log_group_arns)
+
+  # Direct access (VPN, peering) to the jump server's admin UI; the ALB path is gated by
+  # Cognito instead.
+  jump_server_access_cidrs = local.env.jump_server_access_cidrs
 }
 
 module "storage" {

@@ -64,6 +64,11 @@ output "load_balancers" {
   }
 }
 
+output "admin_dashboard" {
+  description = "Behind the internet-facing ALB (null without ha): the ALB ARN and region, the Cognito user pool id and region, app client id and administrators' group that `cso admin serve` on the jump server verifies (cso deploy puts them in target.json)."
+  value       = module.networking.admin_dashboard
+}
+
 output "buckets" {
   description = "Names of the files bucket (<env>-cso-files-<account_id>, holds bin/cso) and the logs bucket."
   value = {

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -20,6 +22,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,13 +39,32 @@ import (
 const signer = "arn:aws:elasticloadbalancing:eu-west-2:123456789012:loadbalancer/app/dev-ha-frontend-lb/50dc6c495c0c9188"
 
 type fixture struct {
-	srv      *httptest.Server
-	ks       *checktest.Keystone
-	adminPW  string
-	t        *target.Target
-	albKey   *ecdsa.PrivateKey
-	keyFetch atomic.Int32
+	srv       *httptest.Server
+	ks        *checktest.Keystone
+	adminPW   string
+	t         *target.Target
+	albKey    *ecdsa.PrivateKey
+	keyFetch  atomic.Int32
+	jwksGets  atomic.Int32
+	poolMu    sync.Mutex // the pool's current key and its id (rotated by a test)
+	poolKey   *rsa.PrivateKey
+	poolKeyID string
 }
+
+func (f *fixture) poolSigner() (*rsa.PrivateKey, string) {
+	f.poolMu.Lock()
+	defer f.poolMu.Unlock()
+	return f.poolKey, f.poolKeyID
+}
+
+// The test user pool and the ALB's app client.
+const (
+	poolRegion = "eu-west-2"
+	poolID     = "eu-west-2_test"
+	poolIssuer = "https://cognito-idp.eu-west-2.amazonaws.com/eu-west-2_test"
+	appClient  = "client-id"
+	poolKid    = "pool-kid+/="
+)
 
 func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 	t.Helper()
@@ -83,7 +105,26 @@ func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 	}))
 	t.Cleanup(keys.Close)
 
-	cfg := Config{Target: f.t, ALB: &ALBConfig{Region: "eu-west-2", Signer: signer, KeyURL: keys.URL + "/{region}/{kid}"}}
+	f.poolKey, f.poolKeyID = poolSigningKey(t), poolKid
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.jwksGets.Add(1)
+		if r.URL.Path != "/"+poolID+"/.well-known/jwks.json" {
+			http.NotFound(w, r)
+			return
+		}
+		key, kid := f.poolSigner()
+		pub := key.PublicKey
+		_ = json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{{
+			"kid": kid, "kty": "RSA", "alg": "RS256", "use": "sig",
+			"n": base64.RawURLEncoding.EncodeToString(pub.N.Bytes()),
+			"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes()),
+		}}})
+	}))
+	t.Cleanup(jwks.Close)
+
+	cfg := Config{Target: f.t, ALB: &ALBConfig{Region: "eu-west-2", Signer: signer, KeyURL: keys.URL + "/{region}/{kid}"},
+		Cognito: &CognitoConfig{Region: poolRegion, UserPoolID: poolID, ClientID: appClient, Group: "cso-admins",
+			JWKSURL: jwks.URL + "/" + poolID + "/.well-known/jwks.json"}}
 	cfg.Logger = slog.New(slog.NewTextHandler(tlog{t}, nil))
 	if mutate != nil {
 		mutate(&cfg)
@@ -421,12 +462,13 @@ func TestALBHeader(t *testing.T) {
 	c := f.client()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, body := get(t, c, f.srv.URL+"/admin/api/status", map[string]string{ALBHeader: tc.token})
+			hdr := map[string]string{ALBHeader: tc.token, AccessTokenHeader: f.accessToken(t, nil)}
+			resp, body := get(t, c, f.srv.URL+"/admin/api/status", hdr)
 			if resp.StatusCode != tc.code {
 				t.Errorf("status %d, want %d: %s", resp.StatusCode, tc.code, body)
 			}
 			if tc.code == 200 {
-				resp, page := get(t, c, f.srv.URL+"/admin/", map[string]string{ALBHeader: tc.token})
+				resp, page := get(t, c, f.srv.URL+"/admin/", hdr)
 				if resp.StatusCode != 200 || !strings.Contains(page, "ops@example.com") || strings.Contains(page, "Sign out") {
 					t.Errorf("dashboard via ALB: %d", resp.StatusCode)
 				}
@@ -439,7 +481,7 @@ func TestALBHeader(t *testing.T) {
 }
 
 func TestALBHeaderWithoutALBConfig(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.ALB = nil })
+	f := newFixture(t, func(c *Config) { c.ALB, c.Cognito = nil, nil })
 	resp, _ := get(t, f.client(), f.srv.URL+"/admin/", map[string]string{ALBHeader: f.albToken(t, nil)})
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("ALB header without ALB verification configured: %d, want 401", resp.StatusCode)
@@ -456,7 +498,7 @@ func (f *fixture) paddedToken(t *testing.T) string {
 	// Pick a payload whose encoding needs padding.
 	var p []byte
 	for pad := 0; ; pad++ {
-		p, _ = json.Marshal(map[string]any{"email": "ops@example.com", "exp": time.Now().Add(time.Minute).Unix(), "x": strings.Repeat("y", pad)})
+		p, _ = json.Marshal(map[string]any{"sub": "1234", "email": "ops@example.com", "exp": time.Now().Add(time.Minute).Unix(), "x": strings.Repeat("y", pad)})
 		if len(p)%3 != 0 {
 			break
 		}

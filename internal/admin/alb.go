@@ -65,8 +65,12 @@ func newALBVerifier(cfg ALBConfig, now func() time.Time) (*albVerifier, error) {
 	return &albVerifier{cfg: cfg, now: now, keys: map[string]*ecdsa.PublicKey{}}, nil
 }
 
+// albUser is the user an x-amzn-oidc-data header names: a display name (email, username
+// or sub) and the subject, which the access token must share.
+type albUser struct{ Name, Sub string }
+
 // verify checks an x-amzn-oidc-data value and returns the user it names.
-func (v *albVerifier) verify(ctx context.Context, raw string) (string, error) {
+func (v *albVerifier) verify(ctx context.Context, raw string) (albUser, error) {
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{"ES256"}),
 		jwt.WithExpirationRequired(),
@@ -84,14 +88,17 @@ func (v *albVerifier) verify(ctx context.Context, raw string) (string, error) {
 		return v.key(ctx, kid)
 	})
 	if err != nil {
-		return "", err
+		return albUser{}, err
 	}
+	u := albUser{}
+	u.Sub, _ = claims["sub"].(string)
 	for _, k := range []string{"email", "username", "sub"} {
 		if s, _ := claims[k].(string); s != "" {
-			return s, nil
+			u.Name = s
+			return u, nil
 		}
 	}
-	return "", errors.New("token names no user (email, username or sub)")
+	return albUser{}, errors.New("token names no user (email, username or sub)")
 }
 
 // key returns the public key kid, fetched once from the key endpoint.

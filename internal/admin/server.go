@@ -4,7 +4,8 @@
 // same data as JSON at /admin/api/status and an unauthenticated /health for the load
 // balancer. Operators sign in with Keystone credentials (a server-side session bound to
 // their Keystone token, re-validated so that a revoked token ends it) or, behind the ALB,
-// with the load balancer's signed x-amzn-oidc-data header.
+// with the load balancer's signed x-amzn-oidc-data header and a Cognito access token that
+// names the administrators' group.
 package admin
 
 import (
@@ -59,8 +60,10 @@ type Config struct {
 	CacheFor time.Duration
 	// CheckTimeout is the timeout of each probe (default 3 s).
 	CheckTimeout time.Duration
-	// ALB, when set, accepts users authenticated by the load balancer.
-	ALB *ALBConfig
+	// ALB, when set, accepts users authenticated by the load balancer; Cognito (required
+	// with ALB) admits only those of them in the administrators' group.
+	ALB     *ALBConfig
+	Cognito *CognitoConfig
 	// MaxFailures is how many failed sign-ins a client address may make in 5 minutes
 	// (default 10).
 	MaxFailures int
@@ -79,6 +82,7 @@ type Server struct {
 	ks       *keystoneClient
 	ksStamp  time.Time // modification time of the target file ks was built from
 	alb      *albVerifier
+	cognito  *cognitoVerifier
 	sessions *sessionStore
 	throttle *throttle
 	tmpl     *template.Template
@@ -142,6 +146,19 @@ func New(cfg Config) (*Server, error) {
 	var err error
 	if cfg.ALB != nil {
 		if s.alb, err = newALBVerifier(*cfg.ALB, cfg.Now); err != nil {
+			return nil, err
+		}
+		// Every user of the pool passes the ALB's Cognito sign-in (portal customers too):
+		// without the group check the dashboard would be open to all of them.
+		if cfg.Cognito == nil {
+			return nil, errors.New("ALB sign-in needs the Cognito administrators' group check: give --cognito-user-pool and --cognito-client-id with --alb-signer")
+		}
+	}
+	if cfg.Cognito != nil {
+		if cfg.ALB == nil {
+			return nil, errors.New("the Cognito group check applies to ALB sign-in: give --alb-signer too")
+		}
+		if s.cognito, err = newCognitoVerifier(*cfg.Cognito, cfg.Now); err != nil {
 			return nil, err
 		}
 	}
@@ -248,6 +265,9 @@ type principal struct {
 	User    string
 	Via     string   // "keystone" or "alb"
 	Session *session // nil behind the ALB
+	// Forbidden is set when the user is authenticated but may not use the dashboard (not
+	// in the administrators' group); it says why, for the 403 page.
+	Forbidden string
 }
 
 func from(r *http.Request) principal { p, _ := r.Context().Value(ctxKey{}).(principal); return p }
@@ -260,7 +280,16 @@ func (s *Server) authed(next http.Handler) http.Handler {
 		if err != nil {
 			s.cfg.Logger.Error("authentication unavailable", "path", r.URL.Path, "err", err)
 			// The detail is logged, not shown: the request is not authenticated yet.
-			s.deny(w, r, http.StatusServiceUnavailable, "Keystone cannot be reached to check your session; try again shortly")
+			msg := "Keystone cannot be reached to check your session; try again shortly"
+			if errors.Is(err, errUnavailable) {
+				msg = "Cognito's signing keys cannot be fetched to check your sign-in; try again shortly"
+			}
+			s.deny(w, r, http.StatusServiceUnavailable, msg)
+			return
+		}
+		if p.Forbidden != "" {
+			s.cfg.Logger.Info("request forbidden", "path", r.URL.Path, "user", p.User, "reason", why)
+			s.forbidden(w, r, p)
 			return
 		}
 		if p.User == "" {
@@ -277,6 +306,16 @@ func (s *Server) authed(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
 	})
+}
+
+// forbidden answers 403 to a signed-in user who is not an administrator: a page that says
+// so (the user can do nothing about it but ask to be added to the group), JSON for the API.
+func (s *Server) forbidden(w http.ResponseWriter, r *http.Request, p principal) {
+	if strings.HasPrefix(r.URL.Path, "/admin/api/") {
+		s.deny(w, r, http.StatusForbidden, p.Forbidden)
+		return
+	}
+	s.render(w, http.StatusForbidden, "forbidden.html", struct{ User, Reason string }{p.User, p.Forbidden})
 }
 
 func (s *Server) deny(w http.ResponseWriter, r *http.Request, code int, msg string) {
@@ -300,7 +339,7 @@ func (s *Server) authenticate(r *http.Request) (p principal, why string, err err
 		if err != nil {
 			return principal{}, "ALB token: " + err.Error(), nil
 		}
-		return principal{User: user, Via: "alb"}, "", nil
+		return s.admitALBUser(r, user)
 	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
@@ -330,6 +369,33 @@ func (s *Server) authenticate(r *http.Request) (p principal, why string, err err
 		s.sessions.touch(ss.ID, now)
 	}
 	return principal{User: ss.User, Via: "keystone", Session: ss}, "", nil
+}
+
+// admitALBUser checks the Cognito access token the ALB forwards with a verified
+// x-amzn-oidc-data header: it must be valid, belong to the same user (sub) and name the
+// administrators' group.
+func (s *Server) admitALBUser(r *http.Request, user albUser) (principal, string, error) {
+	raw := r.Header.Get(AccessTokenHeader)
+	if raw == "" {
+		return principal{}, "ALB request without " + AccessTokenHeader, nil
+	}
+	c, err := s.cognito.verify(r.Context(), raw)
+	if errors.Is(err, errUnavailable) {
+		return principal{}, "", err
+	}
+	if err != nil {
+		return principal{}, "Cognito access token: " + err.Error(), nil
+	}
+	// Both headers come from the same sign-in; a mismatch means they were put together
+	// from two users, and neither is trusted.
+	if user.Sub == "" || c.Sub != user.Sub {
+		return principal{}, fmt.Sprintf("access token of subject %q with user claims of subject %q", c.Sub, user.Sub), nil
+	}
+	if !s.cognito.admits(c) {
+		msg := fmt.Sprintf("%s is signed in but is not a member of the Cognito group %s, which the admin dashboard requires.", user.Name, s.cognito.cfg.Group)
+		return principal{User: user.Name, Via: "alb", Forbidden: msg}, "not in group " + s.cognito.cfg.Group, nil
+	}
+	return principal{User: user.Name, Via: "alb"}, "", nil
 }
 
 type loginPage struct {

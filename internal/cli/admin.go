@@ -35,6 +35,7 @@ func adminServeCmd(g *Globals) *cobra.Command {
 		listen, certFile, keyFile       string
 		cfg                             admin.Config
 		albSigner, albRegion, albKeyURL string
+		cognito                         admin.CognitoConfig
 		keystoneURLs                    []string
 	)
 	cmd := &cobra.Command{
@@ -47,7 +48,10 @@ certificates, each host's setup progress and recent log lines, and the last depl
 Operators sign in with Keystone credentials (a token scoped to --project with role
 --require-role); the session lives as long as Keystone accepts the token, re-checked every
 --revalidate. Behind the ALB, --alb-signer enables the load balancer's x-amzn-oidc-data
-header instead. Serve TLS with --cert/--key (the jump server's certificate).`,
+header instead; such users are admitted only when the Cognito access token the ALB
+forwards (x-amzn-oidc-accesstoken) is valid for --cognito-client-id of --cognito-user-pool
+and names --admin-group (others get 403). Serve TLS with --cert/--key (the jump server's
+certificate).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path := tf.file
@@ -81,6 +85,12 @@ header instead. Serve TLS with --cert/--key (the jump server's certificate).`,
 			}
 			if albSigner != "" {
 				cfg.ALB = &admin.ALBConfig{Signer: albSigner, Region: albRegion, KeyURL: albKeyURL}
+			}
+			if cognito.UserPoolID != "" || cognito.ClientID != "" {
+				if cognito.Region == "" {
+					cognito.Region = albRegion
+				}
+				cfg.Cognito = &cognito
 			}
 			srv, err := admin.New(cfg)
 			if err != nil {
@@ -140,6 +150,11 @@ header instead. Serve TLS with --cert/--key (the jump server's certificate).`,
 	f.StringVar(&albSigner, "alb-signer", "", "ARN of the ALB whose x-amzn-oidc-data header is accepted (enables ALB authentication)")
 	f.StringVar(&albRegion, "alb-region", "", "region of the ALB's public key endpoint")
 	f.StringVar(&albKeyURL, "alb-key-url", admin.DefaultALBKeyURL, "ALB public key URL template ({region}, {kid})")
+	f.StringVar(&cognito.UserPoolID, "cognito-user-pool", "", "Cognito user pool id (<region>_<id>) whose access tokens are checked (required with --alb-signer)")
+	f.StringVar(&cognito.Region, "cognito-region", "", "region of the user pool (default: --alb-region)")
+	f.StringVar(&cognito.ClientID, "cognito-client-id", "", "the ALB's Cognito app client id (the access token's client_id)")
+	f.StringVar(&cognito.Group, "admin-group", admin.DefaultAdminGroup, "Cognito group whose members may use the dashboard through the ALB")
+	f.StringVar(&cognito.JWKSURL, "cognito-jwks-url", "", "the pool's key set (default https://cognito-idp.<region>.amazonaws.com/<pool>/.well-known/jwks.json)")
 	return cmd
 }
 

@@ -66,6 +66,7 @@ func FromOutputs(env *envfile.Env, out Outputs) (*Target, error) {
 			return nil, fmt.Errorf("terraform output %q: unexpected shape: %w", o.name, err)
 		}
 	}
+	var err error
 	t := &Target{
 		Env: env.Name, Kind: KindAWS, Region: env.Region,
 		CACert:       pki.Store{Dir: EC2SSLCerts}.CACert(),
@@ -90,6 +91,12 @@ func FromOutputs(env *envfile.Env, out Outputs) (*Target, error) {
 		return nil, fmt.Errorf("terraform output \"database\".endpoint %q is not host:port", db.Endpoint)
 	}
 	t.MySQL = db.Endpoint
+
+	if env.HA {
+		if t.ALB, err = albFromOutputs(env, out); err != nil {
+			return nil, err
+		}
+	}
 
 	var problems []string
 	seen := map[string]bool{}
@@ -134,4 +141,37 @@ func FromOutputs(env *envfile.Env, out Outputs) (*Target, error) {
 		return nil, fmt.Errorf("the env file and the applied infrastructure differ (run cso deploy --env %s): %s", env.Name, strings.Join(problems, "; "))
 	}
 	return t, nil
+}
+
+// albFromOutputs reads the admin_dashboard output of an ha environment: without it the
+// dashboard behind the ALB would refuse every user.
+func albFromOutputs(env *envfile.Env, out Outputs) (*ALBAuth, error) {
+	raw, ok := out["admin_dashboard"]
+	if !ok || string(raw) == "null" {
+		return nil, fmt.Errorf("terraform output \"admin_dashboard\" is missing: apply the environment first (cso deploy --env %s)", env.Name)
+	}
+	var o struct {
+		ALBARN         string `json:"alb_arn"`
+		ALBRegion      string `json:"alb_region"`
+		UserPoolID     string `json:"cognito_user_pool_id"`
+		UserPoolRegion string `json:"cognito_region"`
+		ClientID       string `json:"cognito_client_id"`
+		AdminGroup     string `json:"admin_group"`
+	}
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return nil, fmt.Errorf("terraform output \"admin_dashboard\": unexpected shape: %w", err)
+	}
+	for _, f := range []struct{ name, v string }{
+		{"alb_arn", o.ALBARN}, {"alb_region", o.ALBRegion}, {"cognito_user_pool_id", o.UserPoolID},
+		{"cognito_region", o.UserPoolRegion}, {"cognito_client_id", o.ClientID}, {"admin_group", o.AdminGroup},
+	} {
+		if strings.TrimSpace(f.v) == "" {
+			return nil, fmt.Errorf("terraform output \"admin_dashboard\".%s is empty", f.name)
+		}
+	}
+	if !strings.HasPrefix(o.ALBARN, "arn:") || !strings.Contains(o.ALBARN, ":loadbalancer/app/") {
+		return nil, fmt.Errorf("terraform output \"admin_dashboard\".alb_arn %q is not an application load balancer ARN", o.ALBARN)
+	}
+	return &ALBAuth{Signer: o.ALBARN, Region: o.ALBRegion, UserPoolID: o.UserPoolID, UserPoolRegion: o.UserPoolRegion,
+		ClientID: o.ClientID, AdminGroup: o.AdminGroup}, nil
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/cso-ssp/platform/internal/inventory"
 )
 
+const testALBARN = "arn:aws:elasticloadbalancing:eu-west-2:111122223333:loadbalancer/app/dev-ha-frontend-lb/50dc6c495c0c9188"
+
 const testPEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
 func loadEnv(t *testing.T, name string) *envfile.Env {
@@ -30,11 +32,17 @@ func outputsFor(t *testing.T, env *envfile.Env) Outputs {
 			"fqdn": h.FQDN, "instance_type": h.InstanceType, "availability_zone": h.AZ, "instance_id": fmt.Sprintf("i-%017d", i)}
 	}
 	out := Outputs{}
+	var dashboard any // null without ha, as Terraform prints it
+	if env.HA {
+		dashboard = map[string]any{"alb_arn": testALBARN, "alb_region": env.Region, "cognito_user_pool_id": "eu-west-2_abc",
+			"cognito_region": "eu-west-2", "cognito_client_id": "client123", "admin_group": "cso-admins"}
+	}
 	for k, v := range map[string]any{
 		"hosts":                   hosts,
 		"database":                map[string]any{"endpoint": "dev-ha-cso.abc.eu-west-2.rds.amazonaws.com:3306", "hostname": "mysql." + env.Name + ".cso.ss"},
 		"buckets":                 map[string]any{"files": env.Name + "-cso-files-" + env.AccountID, "logs": env.Name + "-cso-logs-" + env.AccountID},
 		"root_ca_certificate_pem": testPEM,
+		"admin_dashboard":         dashboard,
 	} {
 		b, err := json.Marshal(v)
 		if err != nil {
@@ -63,6 +71,11 @@ func TestFromOutputs(t *testing.T) {
 		if h.Name != want[i].Name || h.Address != fmt.Sprintf("10.2.128.%d", 10+i) || h.Ports[inventory.PortKeystone] != want[i].Ports[inventory.PortKeystone] {
 			t.Errorf("host %d: %+v", i, h)
 		}
+	}
+	wantALB := ALBAuth{Signer: testALBARN, Region: env.Region, UserPoolID: "eu-west-2_abc", UserPoolRegion: "eu-west-2",
+		ClientID: "client123", AdminGroup: "cso-admins"}
+	if tg.ALB == nil || *tg.ALB != wantALB {
+		t.Errorf("ALB %+v, want %+v", tg.ALB, wantALB)
 	}
 	pem, err := tg.CACertPEM()
 	if err != nil || string(pem) != testPEM {
@@ -94,6 +107,14 @@ func TestFromOutputsRefusesDifferences(t *testing.T) {
 		{"bad shape", func(o Outputs) { o["buckets"] = json.RawMessage(`["x"]`) }, `terraform output "buckets": unexpected shape`},
 		{"bucket without the account", func(o Outputs) { o["buckets"] = json.RawMessage(`{"files":"dev-ha-cso-files"}`) },
 			`"buckets".files is "dev-ha-cso-files" but the agents look for "dev-ha-cso-files-111122223333"`},
+		{"ha without the dashboard's ALB settings", func(o Outputs) { o["admin_dashboard"] = json.RawMessage(`null`) },
+			`terraform output "admin_dashboard" is missing`},
+		{"no app client", func(o Outputs) {
+			o["admin_dashboard"] = json.RawMessage(`{"alb_arn":"` + testALBARN + `","alb_region":"eu-west-2","cognito_user_pool_id":"eu-west-2_abc","cognito_region":"eu-west-2","cognito_client_id":"","admin_group":"cso-admins"}`)
+		}, `"admin_dashboard".cognito_client_id is empty`},
+		{"not an ALB", func(o Outputs) {
+			o["admin_dashboard"] = json.RawMessage(`{"alb_arn":"arn:aws:s3:::x","alb_region":"eu-west-2","cognito_user_pool_id":"eu-west-2_abc","cognito_region":"eu-west-2","cognito_client_id":"c","admin_group":"cso-admins"}`)
+		}, `alb_arn "arn:aws:s3:::x" is not an application load balancer ARN`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -104,6 +125,22 @@ func TestFromOutputsRefusesDifferences(t *testing.T) {
 				t.Errorf("error %v, want %q", err, c.want)
 			}
 		})
+	}
+}
+
+// Without ha there is no ALB: the description has no ALB settings.
+func TestFromOutputsWithoutHA(t *testing.T) {
+	env := loadEnv(t, "dev")
+	tg, err := FromOutputs(env, outputsFor(t, env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tg.ALB != nil {
+		t.Errorf("ALB %+v without ha", tg.ALB)
+	}
+	data, err := tg.Marshal()
+	if err != nil || strings.Contains(string(data), `"alb"`) {
+		t.Errorf("description without ha mentions the ALB: %s", data)
 	}
 }
 

@@ -49,8 +49,23 @@ type Target struct {
 	FernetKeyDirs map[string]string `json:"fernet_key_dirs,omitempty"`
 	// Logs maps a host name to its progress/log files, newest lines shown by the dashboard.
 	Logs map[string][]string `json:"logs,omitempty"`
+	// ALB is how the internet-facing load balancer signs users in to the admin dashboard
+	// (kind aws with ha, from the Terraform output admin_dashboard); nil otherwise.
+	ALB *ALBAuth `json:"alb,omitempty"`
 	// DeployLog is the JSON document of the last `cso deploy` or `cso local up`.
 	LastDeploy string `json:"last_deploy,omitempty"`
+}
+
+// ALBAuth is what the admin dashboard needs to trust users the ALB signed in with Cognito:
+// the load balancer that signs x-amzn-oidc-data, and the user pool, app client and group
+// the forwarded access token must name.
+type ALBAuth struct {
+	Signer         string `json:"signer"` // the ALB's ARN
+	Region         string `json:"region"` // the ALB's region (its key endpoint)
+	UserPoolID     string `json:"user_pool_id"`
+	UserPoolRegion string `json:"user_pool_region"`
+	ClientID       string `json:"client_id"`
+	AdminGroup     string `json:"admin_group"`
 }
 
 // MaxFileSize bounds a target description (a few KiB; --target may name any file).

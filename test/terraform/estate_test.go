@@ -279,6 +279,9 @@ func ports(r res) string {
 }
 
 func (x *checker) securityGroups(t *testing.T) {
+	if !reflect.DeepEqual(x.ef.JumpServerAccessCIDRs, jumpAccessCIDRs) {
+		t.Fatalf("jump_server_access_cidrs %v, this test expects %v: update jumpAccessCIDRs with the env file", x.ef.JumpServerAccessCIDRs, jumpAccessCIDRs)
+	}
 	names := x.e.sgNames(x.c.name)
 	peer := func(r res) string {
 		if id := r.str("referenced_security_group_id"); id != "" {
@@ -508,8 +511,9 @@ func (x *checker) loadBalancers(t *testing.T) {
 		sources []string
 	}{
 		"identity": {kstg.str("arn"), []string{"/api/idm/*"}, "deny", nil},
-		"admin":    {jtg.str("arn"), []string{"/admin/*"}, "authenticate", x.ef.JumpServerAccessCIDRs},
-		"portal":   {fetg.str("arn"), []string{"/ui/portal/*", "/ui/management/*"}, "authenticate", nil},
+		// No source_ip: the Cognito administrators' group is the gate on this path.
+		"admin":  {jtg.str("arn"), []string{"/admin/*"}, "authenticate", nil},
+		"portal": {fetg.str("arn"), []string{"/ui/portal/*", "/ui/management/*"}, "authenticate", nil},
 	}
 	for name, want := range rules {
 		r := x.e.one(t, "module.networking", "aws_lb_listener_rule", name)
@@ -530,6 +534,12 @@ func (x *checker) loadBalancers(t *testing.T) {
 		if !reflect.DeepEqual(sortedCopy(paths), sortedCopy(want.paths)) || !reflect.DeepEqual(sortedCopy(sources), sortedCopy(want.sources)) {
 			t.Errorf("rule %s: paths %v sources %v, want %v %v", name, paths, sources, want.paths, want.sources)
 		}
+	}
+
+	// The administrators' group the dashboard admits, in the ALB's user pool.
+	grp := x.e.one(t, "module.networking", "aws_cognito_user_group", "admins")
+	if grp.str("name") != "cso-admins" || grp.str("user_pool_id") != poolIDOf(x.ef.LoadBalancer.Cognito.UserPoolARN) {
+		t.Errorf("Cognito group %q in pool %q, want cso-admins in %q", grp.str("name"), grp.str("user_pool_id"), poolIDOf(x.ef.LoadBalancer.Cognito.UserPoolARN))
 	}
 
 	// Attachments: every host of a role in its target groups.
@@ -557,6 +567,9 @@ func (x *checker) loadBalancers(t *testing.T) {
 		}
 	}
 }
+
+// poolIDOf is the user pool id at the end of a user pool ARN.
+func poolIDOf(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
 
 func wantHC(t *testing.T, name string, hc map[string]any, want map[string]any) {
 	t.Helper()
@@ -1216,6 +1229,26 @@ func (x *checker) outputs(t *testing.T) {
 	}
 	if sa["database_master"] == nil {
 		t.Error("output secret_arns.database_master is null")
+	}
+	// What cso deploy puts in target.json for the admin dashboard behind the ALB.
+	dash, _ := o["admin_dashboard"].(map[string]any)
+	if !x.c.ha {
+		if o["admin_dashboard"] != nil {
+			t.Errorf("output admin_dashboard %v without ha", o["admin_dashboard"])
+		}
+		return
+	}
+	cog := x.ef.LoadBalancer.Cognito
+	want := map[string]any{
+		"alb_arn":              x.e.one(t, "module.networking", "aws_lb", "frontend").str("arn"),
+		"alb_region":           x.ef.Region,
+		"cognito_user_pool_id": poolIDOf(cog.UserPoolARN),
+		"cognito_region":       strings.Split(cog.UserPoolARN, ":")[3],
+		"cognito_client_id":    cog.UserPoolClientID,
+		"admin_group":          "cso-admins",
+	}
+	if !reflect.DeepEqual(dash, want) {
+		t.Errorf("output admin_dashboard %v, want %v", dash, want)
 	}
 }
 

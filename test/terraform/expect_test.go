@@ -47,6 +47,9 @@ var cases = []envCase{
 
 var azs = [2]string{"eu-west-2a", "eu-west-2c"}
 
+// jumpAccessCIDRs are the jump_server_access_cidrs of every environment file (LLD 2.1.2).
+var jumpAccessCIDRs = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}
+
 // LLD 2.4.1 sizing tables.
 var (
 	prodSizing = map[string]string{"frontend": "c5.2xlarge", "backend": "c5.4xlarge", "keystone": "t2.xlarge", "rabbitmq": "t2.xlarge", "jump": "t2.large"}
@@ -128,6 +131,11 @@ func (c envCase) ingressMatrix() []string {
 		"frontend|tcp|8080|sg:jump",
 		"frontend|tcp|8202|sg:jump",
 	}
+	// The admin UI directly from the operators' networks (VPN, peering): the ALB path is
+	// gated by Cognito, not by source address (docs/decisions/terraform.md).
+	for _, cidr := range jumpAccessCIDRs {
+		m = append(m, "jump|tcp|8081|cidr:"+cidr)
+	}
 	if c.ha {
 		m = append(m,
 			"frontend|tcp|8102|sg:alb",
@@ -189,7 +197,8 @@ func (c envCase) resourceCounts() map[string]int {
 		"aws_lb_listener_rule":                3 * ha,
 		"aws_lb_target_group_attachment":      ha * (c.counts["frontend"] + c.counts["keystone"] + 1 + len(backendServices)*c.counts["backend"]),
 		"aws_security_group":                  9 + 2*ha,
-		"aws_vpc_security_group_ingress_rule": 14 + 9*ha, // 11 of the matrix + 3 jump to frontend probes
+		"aws_vpc_security_group_ingress_rule": 14 + len(jumpAccessCIDRs) + 9*ha, // 11 of the matrix + 3 jump to frontend probes + direct admin access
+		"aws_cognito_user_group":              ha,
 		"aws_vpc_security_group_egress_rule":  2 + 5*ha,
 		"aws_efs_file_system":                 2,
 		"aws_efs_mount_target":                4,

@@ -3,7 +3,9 @@ package jump
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/pki"
+	"github.com/cso-ssp/platform/internal/target"
 )
 
 // AdminService is the supervisor/systemd name of the admin dashboard.
@@ -19,11 +22,46 @@ const AdminService = "cso-admin"
 // adminTask runs the admin dashboard (`cso admin serve`, LLD 3.5.1) on the jump host's
 // admin port (8081, ARCHITECTURE.md) with TLS from the project CA. It needs the target
 // description and the cso executable; without them the role has no admin step.
+//
+// Behind the ALB (an ha environment) the dashboard must trust the load balancer's user
+// header and check the Cognito group; what it needs is in the target description, which
+// the s3-sync step of this same run may only just have put in place. The service's command
+// is therefore worked out when the step runs, not when the role is built.
 func adminTask(rt *agent.Runtime) agent.Task {
 	// Without the cso binary (a test binary is not one) there is nothing to run.
 	if rt.TargetFile == "" || rt.Executable == "" {
 		return nil
 	}
+	return &adminService{}
+}
+
+// adminService is the dashboard's service task, built from the target description when
+// it is checked.
+type adminService struct{ svc agent.Task }
+
+func (a *adminService) Name() string { return "service " + AdminService }
+
+func (a *adminService) Check(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
+	spec, err := adminSpec(rt)
+	if err != nil {
+		return agent.Change{}, err
+	}
+	a.svc = rt.Platform.Service(spec)
+	return a.svc.Check(ctx, rt)
+}
+
+func (a *adminService) Apply(ctx context.Context, rt *agent.Runtime) error {
+	if a.svc == nil {
+		if _, err := a.Check(ctx, rt); err != nil {
+			return err
+		}
+	}
+	return a.svc.Apply(ctx, rt)
+}
+
+// adminSpec is the dashboard's service: `cso admin serve` with the flags the target
+// description calls for.
+func adminSpec(rt *agent.Runtime) (agent.ServiceSpec, error) {
 	exe := rt.Executable
 	port := rt.Host.Ports[inventory.PortAdmin]
 	store := pki.Store{Dir: rt.Paths.SSLCerts}
@@ -31,10 +69,14 @@ func adminTask(rt *agent.Runtime) agent.Task {
 	if rt.Host.Address == "127.0.0.1" {
 		listen = fmt.Sprintf("127.0.0.1:%d", port)
 	}
-	spec := agent.ServiceSpec{
+	flags, err := albFlags(rt)
+	if err != nil {
+		return agent.ServiceSpec{}, err
+	}
+	return agent.ServiceSpec{
 		Name: AdminService,
-		Command: []string{exe, "admin", "serve", "--target", rt.TargetFile, "--listen", listen,
-			"--cert", store.ServerCert(rt.Host.Name), "--key", store.ServerKey(rt.Host.Name)},
+		Command: append([]string{exe, "admin", "serve", "--target", rt.TargetFile, "--listen", listen,
+			"--cert", store.ServerCert(rt.Host.Name), "--key", store.ServerKey(rt.Host.Name)}, flags...),
 		ConfigFiles: []string{exe, store.ServerCert(rt.Host.Name), store.ServerKey(rt.Host.Name), store.CACert()},
 		// A file the CloudWatch agent ships (log group /cso/<env>/admin, internal/cwagent).
 		LogFile: agent.ServiceLog(rt.Paths, AdminService),
@@ -52,6 +94,31 @@ func adminTask(rt *agent.Runtime) agent.Task {
 		},
 		ReadyTimeout: 30 * time.Second,
 		StopTimeout:  15 * time.Second,
+	}, nil
+}
+
+// albFlags are the ALB and Cognito flags of `cso admin serve` from the target description
+// (none when it has no ALB settings, or is not written yet: the local target has no ALB).
+// An ha AWS environment whose description lacks them is an error: the dashboard behind
+// the ALB would refuse every user.
+func albFlags(rt *agent.Runtime) ([]string, error) {
+	t, err := target.Load(rt.TargetFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The local target writes it after the hosts are up; on AWS cso deploy publishes
+		// it before the agent binary, and the s3-sync step has copied it by now.
+		return nil, nil
 	}
-	return rt.Platform.Service(spec)
+	if err != nil {
+		return nil, err
+	}
+	a := t.ALB
+	if a == nil {
+		if rt.Env.HA && t.Kind == target.KindAWS {
+			return nil, fmt.Errorf("%s has no alb settings for the ha environment %s: run cso deploy again (Terraform output admin_dashboard)", rt.TargetFile, t.Env)
+		}
+		return nil, nil
+	}
+	return []string{"--alb-signer", a.Signer, "--alb-region", a.Region,
+		"--cognito-user-pool", a.UserPoolID, "--cognito-region", a.UserPoolRegion,
+		"--cognito-client-id", a.ClientID, "--admin-group", a.AdminGroup}, nil
 }

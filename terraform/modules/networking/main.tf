@@ -15,6 +15,11 @@ locals {
   ssm_endpoints = toset(["ssm", "ssmmessages", "ec2messages"])
 
   lb_count = var.ha ? 1 : 0
+
+  # The user pool of the ALB's Cognito action, from its ARN
+  # (arn:<partition>:cognito-idp:<region>:<account>:userpool/<id>).
+  user_pool_id     = try(split("/", var.load_balancer.cognito.user_pool_arn)[1], null)
+  user_pool_region = try(split(":", var.load_balancer.cognito.user_pool_arn)[3], null)
 }
 
 resource "aws_vpc" "this" {
@@ -407,7 +412,12 @@ resource "aws_lb_listener_rule" "identity" {
   tags = merge(var.tags, { Name = "${var.environment}-identity" })
 }
 
-# The jump server's admin UI, only from jump_server_access_cidrs.
+# The jump server's admin UI. Cognito sign-in is the gate on this path; the dashboard then
+# admits only members of the administrators' group (aws_cognito_user_group.admins below),
+# from the access token the ALB forwards. No source_ip condition: on an internet-facing
+# ALB the source is the client's public address, which the private jump_server_access_cidrs
+# never match (docs/decisions/terraform.md); those networks reach 8081 directly through the
+# jump server's security group.
 resource "aws_lb_listener_rule" "admin" {
   count = local.lb_count
 
@@ -438,13 +448,17 @@ resource "aws_lb_listener_rule" "admin" {
     }
   }
 
-  condition {
-    source_ip {
-      values = var.jump_server_access_cidrs
-    }
-  }
-
   tags = merge(var.tags, { Name = "${var.environment}-admin" })
+}
+
+# The administrators' group in the environment's user pool: only its members may use the
+# admin dashboard through the ALB (every other user of the pool gets 403 from it).
+resource "aws_cognito_user_group" "admins" {
+  count = local.lb_count
+
+  name         = var.admin_group
+  user_pool_id = local.user_pool_id
+  description  = "Administrators of the ${var.environment} CSO platform: may use the jump server's admin dashboard through the ALB"
 }
 
 # The portal and management UIs served by nginx on the frontends (LLD 3.1.1).

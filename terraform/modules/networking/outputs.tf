@@ -74,3 +74,15 @@ output "target_groups" {
     { for k, tg in aws_lb_target_group.backend : "be-${k}" => { arn = tg.arn, arn_suffix = tg.arn_suffix, port = tg.port, lb_arn_suffix = aws_lb.backend[0].arn_suffix } }
   ) : {}
 }
+
+output "admin_dashboard" {
+  description = "What the admin dashboard behind the internet-facing ALB verifies (null unless ha): the ALB ARN (signer of x-amzn-oidc-data) and region, the Cognito user pool id and region, the app client id and the administrators' group."
+  value = var.ha ? {
+    alb_arn              = aws_lb.frontend[0].arn
+    alb_region           = var.region
+    cognito_user_pool_id = local.user_pool_id
+    cognito_region       = local.user_pool_region
+    cognito_client_id    = var.load_balancer.cognito.user_pool_client_id
+    admin_group          = aws_cognito_user_group.admins[0].name
+  } : null
+}

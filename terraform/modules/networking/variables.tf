@@ -88,14 +88,10 @@ variable "ssl_policy" {
   default     = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"
 }
 
-variable "jump_server_access_cidrs" {
-  description = "Source networks allowed to reach the jump server's admin UI (/admin/) through the internet-facing ALB."
-  type        = list(string)
-
-  validation {
-    condition     = length(var.jump_server_access_cidrs) >= 1 && length(var.jump_server_access_cidrs) <= 4 && alltrue([for c in var.jump_server_access_cidrs : can(cidrhost(c, 0))])
-    error_message = "jump_server_access_cidrs must list 1 to 4 IPv4 CIDRs, e.g. [10.0.0.0/8] (an ALB rule takes at most 5 condition values: the /admin/* path and up to 4 source networks)."
-  }
+variable "admin_group" {
+  description = "Cognito group (created in the ALB's user pool) whose members may use the jump server's admin dashboard through the ALB."
+  type        = string
+  default     = "cso-admins"
 }
 
 variable "backend_services" {

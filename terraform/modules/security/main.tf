@@ -114,7 +114,16 @@ locals {
       description = "Backend service listeners ${var.backend_service_ports.from}-${var.backend_service_ports.to} from the core servers"
     }
   }
-  ingress_rules = { for k, v in local.all_ingress_rules : k => v if var.ha || !v.ha_only }
+  # Direct access to the admin UI from the operators' networks (VPN, peering), one rule per
+  # network, keyed by the network so that reordering the list replaces nothing. The ALB
+  # path (/admin/*) is gated by Cognito instead (docs/decisions/terraform.md).
+  jump_access_rules = {
+    for c in var.jump_server_access_cidrs : "jump_admin_from_${c}" => {
+      sg          = "jump", from = 8081, to = 8081, source = null, cidr = c, ha_only = false
+      description = "Jump server admin UI 8081 directly from ${c} (jump_server_access_cidrs: VPN or peering)"
+    }
+  }
+  ingress_rules = { for k, v in merge(local.all_ingress_rules, local.jump_access_rules) : k => v if var.ha || !v.ha_only }
 
   # Egress between groups and inside the VPC; egress to the internet is declared separately
   # below, each with its reason.

@@ -62,6 +62,16 @@ variable "backend_service_ports" {
   default = { from = 8090, to = 8105 }
 }
 
+variable "jump_server_access_cidrs" {
+  description = "Networks (VPN, peering) that reach the jump server's admin UI 8081 directly, not through the ALB."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.jump_server_access_cidrs) >= 1 && length(var.jump_server_access_cidrs) <= 20 && alltrue([for c in var.jump_server_access_cidrs : can(cidrhost(c, 0)) && !endswith(c, "/0")])
+    error_message = "jump_server_access_cidrs must list 1 to 20 IPv4 CIDRs, none of them /0, e.g. [10.0.0.0/8]."
+  }
+}
+
 variable "hosts" {
   description = "Hosts that get a server certificate: host name => fqdn and the DNS names (SANs) of its certificate."
   type = map(object({
