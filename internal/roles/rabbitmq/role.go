@@ -52,7 +52,7 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	if rt.Host.Role != envfile.RoleRabbitMQ {
 		return nil, fmt.Errorf("rabbitmq role given host %s of role %s", rt.Host.Name, rt.Host.Role)
 	}
-	for _, p := range []string{inventory.PortAMQP, inventory.PortAMQPS, inventory.PortManagement, inventory.PortDist} {
+	for _, p := range []string{inventory.PortAMQPS, inventory.PortManagement, inventory.PortDist} {
 		if rt.Host.Ports[p] == 0 {
 			return nil, fmt.Errorf("host %s has no %s port in the inventory", rt.Host.Name, p)
 		}
@@ -108,6 +108,7 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 			SecretFile{Path: filepath.Join(self.Home, ".erlang.cookie"), Secret: agent.SecretErlangCookie, Owner: owner},
 			agent.File{Path: self.ConfigFile, Content: RenderConfig(self, nodes)},
 			agent.File{Path: self.AdvancedConfig, Content: RenderAdvanced(self)},
+			agent.File{Path: self.DistConfig, Content: RenderDistConfig(self)},
 			agent.File{Path: self.EnabledPlugins, Content: RenderEnabledPlugins()},
 			DefinitionsFile{Path: self.Definitions, Owner: owner},
 			agent.File{Path: self.EnvConfig, Content: self.envConf()},
@@ -141,7 +142,7 @@ func (n Node) ServiceSpec(owner string) agent.ServiceSpec {
 		Env:     n.Env(),
 		User:    owner,
 		Dir:     n.Home,
-		ConfigFiles: []string{n.ConfigFile, n.AdvancedConfig, n.EnabledPlugins, n.EnvConfig,
+		ConfigFiles: []string{n.ConfigFile, n.AdvancedConfig, n.DistConfig, n.EnabledPlugins, n.EnvConfig,
 			n.CACert(), n.Cert(), n.Key(), filepath.Join(n.Home, ".erlang.cookie")},
 		Ready:        n.Ready,
 		ReadyTimeout: 3 * time.Minute,
