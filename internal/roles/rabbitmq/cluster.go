@@ -39,7 +39,7 @@ func clusterTask(self Node, nodes []Node, st *accessState, wait time.Duration) a
 			joined := false
 			var staleProbe time.Time
 			return agent.WaitFor(ctx, rt, "RabbitMQ cluster of "+strings.Join(want, ", "), wait, func(ctx context.Context) error {
-				cs, err := CLIStatus(ctx, self)
+				cs, err := CLIStatus(cliAttempt(ctx), self)
 				if err != nil {
 					return err
 				}

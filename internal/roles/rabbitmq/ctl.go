@@ -16,6 +16,13 @@ import (
 // CtlTimeout bounds every rabbitmqctl call.
 const CtlTimeout = 60 * time.Second
 
+// cliAttempt frees a CLI call made inside an agent.WaitFor probe from the probe's 10 s
+// bound: a CLI tool is an Erlang node that loads the ssl application and completes a TLS
+// handshake with the node before it can ask anything (distribution is TLS), which takes
+// longer than that on a loaded host. runCLI still bounds the call at CtlTimeout, and
+// WaitFor's own deadline applies between attempts.
+func cliAttempt(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
 // CtlError is a failed rabbitmqctl (or rabbitmq-queues) call: its arguments (never a
 // secret: secrets go through stdin), exit code and output.
 type CtlError struct {

@@ -121,7 +121,9 @@ func TestCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three RabbitMQ nodes")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	// Generous: every CLI call is an Erlang node that completes a TLS handshake, on a
+	// machine that may be loaded.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	s := stacktest.New(t, "rabbitmq", inventory.LocalOptions{HA: true, PortBase: 2000})
 	hosts := inventory.ByRole(s.Hosts, envfile.RoleRabbitMQ)
