@@ -55,7 +55,7 @@ func TestDistTLSOnAL2023(t *testing.T) {
 	if !slices.Contains(spec.ConfigFiles, self.DistConfig) {
 		t.Errorf("the node is not restarted when %s changes: %v", self.DistConfig, spec.ConfigFiles)
 	}
-	args := "-proto_dist inet_tls -ssl_dist_optfile " + self.DistConfig
+	args := "-proto_dist inet_tls -ssl_dist_optfile " + self.DistConfig + " -kernel net_setuptime 30"
 	for _, want := range []string{"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=" + args, "RABBITMQ_CTL_ERL_ARGS=" + args} {
 		if !slices.Contains(spec.Env, want) {
 			t.Errorf("service environment (ExecStart and ExecStop) lacks %q: %v", want, spec.Env)
@@ -81,7 +81,7 @@ func TestDistTLSOnAL2023(t *testing.T) {
 	local.Loopback, local.DistConfig = true, "/x/inter_node_tls.config"
 	env := strings.Join(local.Env(), "\n") + "\n"
 	for _, want := range []string{
-		"RABBITMQ_CTL_ERL_ARGS=-proto_dist inet_tls -ssl_dist_optfile /x/inter_node_tls.config -kernel inet_dist_use_interface {127,0,0,1}\n",
+		"RABBITMQ_CTL_ERL_ARGS=-proto_dist inet_tls -ssl_dist_optfile /x/inter_node_tls.config -kernel net_setuptime 30 -kernel inet_dist_use_interface {127,0,0,1}\n",
 		"ERL_EPMD_ADDRESS=127.0.0.1\n",
 	} {
 		if !strings.Contains(env, want) {

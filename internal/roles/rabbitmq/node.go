@@ -146,9 +146,12 @@ func (n Node) Key() string    { return filepath.Join(n.SSLDir, "server.key") }
 // same for both: a CLI tool is an Erlang node that joins the distribution). Distribution
 // is TLS (inet_tls) with the options of DistConfig; no -pa is needed, since the node and
 // the CLI boot in interactive mode with every OTP application (ssl included) on the code
-// path. Locally, distribution also listens on loopback only.
+// path. The connection set-up time (net_setuptime, default 7 s) is 30 s: a CLI tool's VM
+// loads ssl and completes its TLS handshake inside it, which a loaded host does not always
+// do in 7 s (the node then drops the half-made connection and the CLI retries until its
+// own timeout). Locally, distribution also listens on loopback only.
 func (n Node) erlArgs() string {
-	args := "-proto_dist inet_tls -ssl_dist_optfile " + n.DistConfig
+	args := "-proto_dist inet_tls -ssl_dist_optfile " + n.DistConfig + " -kernel net_setuptime 30"
 	if n.Loopback {
 		args += " -kernel inet_dist_use_interface {127,0,0,1}"
 	}

@@ -96,8 +96,8 @@ func TestRenderConfig(t *testing.T) {
 	}
 	nodeEnv := strings.Join(nodes[0].Env(), "\n")
 	for _, want := range []string{
-		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-proto_dist inet_tls -ssl_dist_optfile /etc/rabbitmq/inter_node_tls.config\n",
-		"RABBITMQ_CTL_ERL_ARGS=-proto_dist inet_tls -ssl_dist_optfile /etc/rabbitmq/inter_node_tls.config\n",
+		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-proto_dist inet_tls -ssl_dist_optfile /etc/rabbitmq/inter_node_tls.config -kernel net_setuptime 30\n",
+		"RABBITMQ_CTL_ERL_ARGS=-proto_dist inet_tls -ssl_dist_optfile /etc/rabbitmq/inter_node_tls.config -kernel net_setuptime 30\n",
 	} {
 		if !strings.Contains(nodeEnv, want) {
 			t.Errorf("AWS node environment lacks %q:\n%s", want, nodeEnv)
