@@ -1,8 +1,8 @@
 // Package rabbitmq is the rabbitmq role of the host agent (LLD 3.4): a RabbitMQ node with
-// AMQP, AMQPS and the management API over TLS from the project CA, clustered with every
-// RabbitMQ host of the environment by classic_config peer discovery, the Erlang cookie from
-// the environment's secrets, vhost ssp with quorum queues by default, and ssp_user with the
-// generated password. It also provides the cluster health functions the checks reuse
+// AMQPS and the management API over TLS from the project CA (no plain AMQP listener),
+// clustered with every RabbitMQ host of the environment by classic_config peer discovery
+// over TLS Erlang distribution, the Erlang cookie from the environment's secrets, vhost ssp
+// with quorum queues by default, and ssp_user with the generated password. It also provides the cluster health functions the checks reuse
 // (ClusterStatus, ProbeAMQPS).
 package rabbitmq
 
