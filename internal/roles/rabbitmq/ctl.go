@@ -79,14 +79,17 @@ func Listeners(ctx context.Context, n Node) ([]Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	if i := bytes.IndexAny(out, "[{"); i > 0 {
+	if i := bytes.IndexByte(out, '{'); i > 0 {
 		out = out[i:]
 	}
-	var ls []Listener
-	if err := json.Unmarshal(out, &ls); err != nil {
+	// 3.10 prints {"listeners": [...]}.
+	var doc struct {
+		Listeners []Listener `json:"listeners"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
 		return nil, fmt.Errorf("rabbitmq-diagnostics listeners: unexpected output %.200q: %w", out, err)
 	}
-	return ls, nil
+	return doc.Listeners, nil
 }
 
 // runCLI runs one of RabbitMQ's CLI tools (rabbitmqctl, rabbitmq-queues, rabbitmq-diagnostics) against node n:
