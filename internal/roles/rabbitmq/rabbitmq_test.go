@@ -245,7 +245,7 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
-	t.Run("no plain AMQP; every listener on loopback; Erlang distribution over TLS", func(t *testing.T) {
+	t.Run("no plain AMQP; AMQPS and distribution on loopback; Erlang distribution over TLS", func(t *testing.T) {
 		testTraffic(ctx, t, s, nodes)
 	})
 
