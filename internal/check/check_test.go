@@ -269,6 +269,61 @@ func TestTCPProbeClosedPort(t *testing.T) {
 	}
 }
 
+// TestRabbitPlainAMQPClosedProbe: the "closed amqp" probe of a RabbitMQ host passes while
+// nothing listens on the plain AMQP port and fails as soon as something accepts there.
+func TestRabbitPlainAMQPClosedProbe(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	ca := checktest.ValidCA(t)
+	tg := &target.Target{Env: "test", CACert: ca.File, Hosts: []inventory.Host{{
+		Name: "rabbitmq-server-1", Role: envfile.RoleRabbitMQ, FQDN: fqdn, Address: "127.0.0.1",
+		Closed: map[string]int{inventory.PortAMQP: port},
+	}}}
+	find := func() Probe {
+		for _, p := range New(tg, Options{Timeout: time.Second}).Probes() {
+			if p.Check == "closed amqp" {
+				return p
+			}
+		}
+		t.Fatal("no \"closed amqp\" probe for a RabbitMQ host with a closed AMQP port")
+		return Probe{}
+	}
+	o := find().Run(context.Background())
+	want := fmt.Sprintf("%s:%d (127.0.0.1) accepts connections: this port must be closed", fqdn, port)
+	if o.Status != Fail || o.Detail != want {
+		t.Errorf("listening: %s %q, want fail %q", o.Status, o.Detail, want)
+	}
+	l.Close()
+	if o := find().Run(context.Background()); o.Status != OK || !strings.Contains(o.Detail, "closed: connection refused") {
+		t.Errorf("nothing listening: %s %q, want ok, connection refused", o.Status, o.Detail)
+	}
+	// No "tcp amqp" probe treats plain AMQP as a service that must answer.
+	for _, p := range New(tg, Options{}).Probes() {
+		if p.Check == "tcp amqp" {
+			t.Errorf("probe %q %s requires plain AMQP", p.Check, p.Target)
+		}
+	}
+}
+
+// TestRabbitInventoryPlainAMQP: the inventory lists plain AMQP as closed, never as a port
+// of the host, on AWS and locally (offset like the node's other ports).
+func TestRabbitInventoryPlainAMQP(t *testing.T) {
+	env := &envfile.Env{Name: "dev-ha", DomainSuffix: "cso.ss", HA: true}
+	for _, hosts := range [][]inventory.Host{inventory.Hosts(env), inventory.Local(env, inventory.LocalOptions{HA: true, PortBase: 100})} {
+		for _, h := range inventory.ByRole(hosts, envfile.RoleRabbitMQ) {
+			if _, ok := h.Ports[inventory.PortAMQP]; ok {
+				t.Errorf("%s lists plain AMQP among its ports: %v", h.Name, h.Ports)
+			}
+			if got, want := h.Closed[inventory.PortAMQP], h.Ports[inventory.PortAMQPS]+1; got != want {
+				t.Errorf("%s: closed AMQP port %d, want %d (AMQPS + 1)", h.Name, got, want)
+			}
+		}
+	}
+}
+
 // fakeRabbit is a RabbitMQ management API double: nodes as configured, Basic auth.
 type fakeRabbit struct {
 	user, password string

@@ -49,6 +49,28 @@ func (c *Checker) tcpProbe(fqdn string, port int) func(context.Context) Outcome 
 	}
 }
 
+// closedWait bounds a closedProbe's dial: on AWS a port no security group opens drops the
+// SYN, and silence for this long means unreachable.
+const closedWait = 3 * time.Second
+
+// closedProbe asserts that nothing accepts connections on a port the platform keeps closed
+// (RabbitMQ's plain AMQP): refused or unanswered is the healthy outcome.
+func (c *Checker) closedProbe(fqdn string, port int) func(context.Context) Outcome {
+	return func(ctx context.Context) Outcome {
+		dctx, cancel := context.WithTimeout(ctx, closedWait)
+		defer cancel()
+		conn, err := c.dial.DialContext(dctx, "tcp", net.JoinHostPort(fqdn, strconv.Itoa(port)))
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) || dctx.Err() != nil {
+				return ok("port %d unreachable (no answer within %s)", port, closedWait)
+			}
+			return ok("port %d closed: %s", port, netErr(err))
+		}
+		conn.Close()
+		return fail("%s accepts connections: this port must be closed", c.where(fqdn, port))
+	}
+}
+
 // where names the address actually dialled, for details.
 func (c *Checker) where(fqdn string, port int) string {
 	if a := c.dial.addrs[strings.ToLower(fqdn)]; a != "" && a != fqdn {

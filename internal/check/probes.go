@@ -185,8 +185,9 @@ func (c *Checker) Probes() []Probe {
 	return ps
 }
 
-// serviceProbes: TCP for every port; TLS and the certificate for TLS ports; HTTP for the
-// health endpoints of LLD 6.3 and the backend ports of 3.2.1.
+// serviceProbes: nothing listening on the host's closed ports; TCP for every port; TLS and
+// the certificate for TLS ports; HTTP for the health endpoints of LLD 6.3 and the backend
+// ports of 3.2.1.
 func (c *Checker) serviceProbes(h inventory.Host) []Probe {
 	names := make([]string, 0, len(h.Ports))
 	for n := range h.Ports {
@@ -194,6 +195,16 @@ func (c *Checker) serviceProbes(h inventory.Host) []Probe {
 	}
 	sort.Slice(names, func(i, j int) bool { return h.Ports[names[i]] < h.Ports[names[j]] })
 	var ps []Probe
+	closed := make([]string, 0, len(h.Closed))
+	for n := range h.Closed {
+		closed = append(closed, n)
+	}
+	sort.Strings(closed)
+	for _, name := range closed {
+		port := h.Closed[name]
+		ps = append(ps, Probe{Check: "closed " + name, Target: fmt.Sprintf("%s:%d", h.Name, port), Group: GroupService,
+			Host: h.Name, Run: c.closedProbe(h.FQDN, port)})
+	}
 	for _, name := range names {
 		if c.t.Kind == target.KindAWS && clusterInternal[name] {
 			continue // only the other RabbitMQ nodes may connect; the cluster probes cover it

@@ -14,7 +14,7 @@ import (
 const (
 	PortAdmin        = "admin"         // jump: cso admin dashboard (8081)
 	PortKeystone     = "keystone"      // keystone: Apache mod_wsgi, HTTPS (5000)
-	PortAMQP         = "amqp"          // rabbitmq: plain AMQP (5672)
+	PortAMQP         = "amqp"          // rabbitmq: plain AMQP (5672): closed, in Host.Closed
 	PortAMQPS        = "amqps"         // rabbitmq: AMQP over TLS (5671)
 	PortManagement   = "management"    // rabbitmq: management API over TLS (15671)
 	PortDist         = "dist"          // rabbitmq: Erlang distribution (25672)
@@ -53,6 +53,9 @@ type Host struct {
 	InstanceType string         `json:"instance_type"`
 	Address      string         `json:"address,omitempty"` // known locally (127.0.0.1); on AWS from Terraform
 	Ports        map[string]int `json:"ports"`
+	// Closed are ports that must refuse connections: services the platform deliberately
+	// does not offer (RabbitMQ's plain AMQP; clients use AMQPS). `cso check` asserts it.
+	Closed map[string]int `json:"closed_ports,omitempty"`
 }
 
 // Alias names of the LLD's service CNAMEs (2.7.2), pointing at the first host of a role.
@@ -80,7 +83,7 @@ func Hosts(env *envfile.Env) []Host {
 		for i := 1; i <= env.Count(r); i++ {
 			h := Host{
 				Name: HostName(r, i), Role: r, Index: i, InstanceType: env.InstanceType(r),
-				Ports: productionPorts(r),
+				Ports: productionPorts(r), Closed: closedPorts(r),
 			}
 			h.FQDN = env.FQDN(h.Name)
 			if len(env.AvailabilityZones) > 0 {
@@ -102,7 +105,7 @@ func productionPorts(r envfile.Role) map[string]int {
 	case envfile.RoleKeystone:
 		return map[string]int{PortKeystone: 5000}
 	case envfile.RoleRabbitMQ:
-		return map[string]int{PortAMQP: 5672, PortAMQPS: 5671, PortManagement: 15671, PortDist: 25672, PortEPMD: 4369}
+		return map[string]int{PortAMQPS: 5671, PortManagement: 15671, PortDist: 25672, PortEPMD: 4369}
 	case envfile.RoleFrontend:
 		return map[string]int{PortNginx: 8102, PortManagementUI: 8080, PortPortalUI: 8202}
 	case envfile.RoleBackend:
@@ -111,6 +114,14 @@ func productionPorts(r envfile.Role) map[string]int {
 			m[n] = p
 		}
 		return m
+	}
+	return nil
+}
+
+// closedPorts are the ports of role r that must refuse connections.
+func closedPorts(r envfile.Role) map[string]int {
+	if r == envfile.RoleRabbitMQ {
+		return map[string]int{PortAMQP: 5672}
 	}
 	return nil
 }

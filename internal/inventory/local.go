@@ -18,7 +18,7 @@ const LocalMySQLPort = 3306
 
 // Local returns the hosts of the local target: one jump, frontend and backend host; one
 // Keystone and one RabbitMQ node, or two and three with HA. Node i of a clustered role gets
-// ports offset by 10*(i-1) for RabbitMQ (5672, 5682, 5692 ...) and (i-1) for Keystone (5000, 5001).
+// ports offset by 10*(i-1) for RabbitMQ (5671, 5681, 5691 ...) and (i-1) for Keystone (5000, 5001).
 func Local(env *envfile.Env, o LocalOptions) []Host {
 	counts := map[envfile.Role]int{envfile.RoleJump: 1, envfile.RoleKeystone: 1, envfile.RoleRabbitMQ: 1,
 		envfile.RoleFrontend: 1, envfile.RoleBackend: 1}
@@ -47,6 +47,12 @@ func Local(env *envfile.Env, o LocalOptions) []Host {
 					continue
 				}
 				h.Ports[name] = p + step + o.PortBase
+			}
+			for name, p := range closedPorts(r) {
+				if h.Closed == nil {
+					h.Closed = map[string]int{}
+				}
+				h.Closed[name] = p + step + o.PortBase
 			}
 			hosts = append(hosts, h)
 		}

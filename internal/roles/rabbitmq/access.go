@@ -219,7 +219,7 @@ func accessTasks(st *accessState) []agent.Task {
 		}
 		return agent.WaitFor(ctx, rt, what, time.Minute, func(ctx context.Context) error {
 			st.invalidate()
-			d, err := st.get(ctx)
+			d, err := st.get(cliAttempt(ctx))
 			if err != nil {
 				return err
 			}
@@ -313,7 +313,7 @@ func loginTask(n, first Node, wait time.Duration) agent.Task {
 				if err != nil && !restarted && vhostDown(err) {
 					restarted = true
 					rt.Progressf("  vhost %s is down on %s: rabbitmqctl restart_vhost %s", VHost, n.Name, VHost)
-					if _, rerr := Ctl(ctx, n, nil, "restart_vhost", "--vhost", VHost); rerr != nil {
+					if _, rerr := Ctl(cliAttempt(ctx), n, nil, "restart_vhost", "--vhost", VHost); rerr != nil {
 						return fmt.Errorf("%w; restart_vhost failed: %v", err, rerr)
 					}
 				}

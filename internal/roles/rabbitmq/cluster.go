@@ -39,7 +39,7 @@ func clusterTask(self Node, nodes []Node, st *accessState, wait time.Duration) a
 			joined := false
 			var staleProbe time.Time
 			return agent.WaitFor(ctx, rt, "RabbitMQ cluster of "+strings.Join(want, ", "), wait, func(ctx context.Context) error {
-				cs, err := CLIStatus(ctx, self)
+				cs, err := CLIStatus(cliAttempt(ctx), self)
 				if err != nil {
 					return err
 				}
@@ -57,7 +57,7 @@ func clusterTask(self Node, nodes []Node, st *accessState, wait time.Duration) a
 				// before it started. Joining as is fails ("inconsistent_cluster"): forget, then join.
 				if !joined && len(nodes) > 1 && alone(cs, self) && time.Since(staleProbe) > 5*time.Second {
 					staleProbe = time.Now()
-					if peer, ok := staleMember(ctx, rt, self, nodes); ok {
+					if peer, ok := staleMember(cliAttempt(ctx), rt, self, nodes); ok {
 						if err := rejoinReplaced(context.WithoutCancel(ctx), rt, self, peer); err != nil {
 							return err
 						}

@@ -32,7 +32,8 @@ func RenderConfig(n Node, nodes []Node) []byte {
 	w("# AMQPS and management listeners are in advanced.config: rabbitmq.conf cannot set the")
 	w("# curves (eccs), and advanced.config replaces a whole ssl_options list, not single keys.")
 	w("")
-	w("listeners.tcp.default = %s:%d", n.BindAddress, n.AMQP)
+	w("# No plain AMQP listener: clients use AMQPS only (docs/decisions/roles.md).")
+	w("listeners.tcp = none")
 	w("listeners.ssl.default = %s:%d", n.BindAddress, n.AMQPS)
 	w("")
 	w("cluster_formation.peer_discovery_backend = classic_config")
@@ -92,6 +93,40 @@ func RenderAdvanced(n Node) []byte {
 	fmt.Fprintf(&b, "  {rabbitmq_management, [\n    {ssl_config, %s}\n  ]}\n",
 		common(fmt.Sprintf("{port, %d}", n.Management), ip))
 	b.WriteString("].\n")
+	return []byte(b.String())
+}
+
+// RenderDistConfig returns inter_node_tls.config, the ssl_dist_optfile of the node and of
+// its CLI tools: Erlang distribution over TLS with the host's certificate (EKU serverAuth
+// and clientAuth) and the project CA, both ways. The server side requires and verifies the
+// peer's certificate; the client side verifies the server's against the CA and the host
+// part of the node name (inet_tls_dist sends it as SNI and the hostname check uses it:
+// localhost locally, the FQDN on AWS, both in every host certificate's SANs). Server-only
+// options stay out of the client list: OTP 26 and later refuse them there
+// (https://github.com/erlang/otp/issues/7497).
+func RenderDistConfig(n Node) []byte {
+	files := []string{
+		fmt.Sprintf("{cacertfile, %q}", n.CACert()),
+		fmt.Sprintf("{certfile, %q}", n.Cert()),
+		fmt.Sprintf("{keyfile, %q}", n.Key()),
+		"{verify, verify_peer}",
+		"{depth, 3}",
+		"{versions, [" + strings.Join(quoteAtoms(TLSVersions), ", ") + "]}",
+		"{ciphers, [" + strings.Join(quoteStrings(TLSCiphers), ", ") + "]}",
+		"{eccs, [" + strings.Join(TLSCurves, ", ") + "]}",
+		"{secure_renegotiate, true}",
+	}
+	server := append(append([]string{}, files...),
+		"{fail_if_no_peer_cert, true}",
+		"{honor_cipher_order, true}",
+		"{honor_ecc_order, true}",
+		"{client_renegotiation, false}",
+	)
+	list := func(opts []string) string { return "[\n    " + strings.Join(opts, ",\n    ") + "\n  ]" }
+	var b strings.Builder
+	b.WriteString("%% Managed by cso agent (role rabbitmq); changes are overwritten.\n")
+	b.WriteString("%% TLS of Erlang distribution (-proto_dist inet_tls -ssl_dist_optfile <this file>).\n")
+	fmt.Fprintf(&b, "[\n  {server, %s},\n  {client, %s}\n].\n", list(server), list(files))
 	return []byte(b.String())
 }
 

@@ -16,6 +16,13 @@ import (
 // CtlTimeout bounds every rabbitmqctl call.
 const CtlTimeout = 60 * time.Second
 
+// cliAttempt frees a CLI call made inside an agent.WaitFor probe from the probe's 10 s
+// bound: a CLI tool is an Erlang node that loads the ssl application and completes a TLS
+// handshake with the node before it can ask anything (distribution is TLS), which takes
+// longer than that on a loaded host. runCLI still bounds the call at CtlTimeout, and
+// WaitFor's own deadline applies between attempts.
+func cliAttempt(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
 // CtlError is a failed rabbitmqctl (or rabbitmq-queues) call: its arguments (never a
 // secret: secrets go through stdin), exit code and output.
 type CtlError struct {
@@ -48,7 +55,44 @@ func Ctl(ctx context.Context, n Node, stdin []byte, args ...string) ([]byte, err
 	return runCLI(ctx, CtlBin, n, stdin, args...)
 }
 
-// runCLI runs one of RabbitMQ's CLI tools (rabbitmqctl, rabbitmq-queues) against node n:
+// DiagnosticsBin is RabbitMQ's diagnostics tool, beside rabbitmqctl.
+var DiagnosticsBin = "/usr/lib/rabbitmq/bin/rabbitmq-diagnostics"
+
+// Diagnostics runs rabbitmq-diagnostics against node n (over TLS distribution, like every
+// CLI call) and returns its standard output.
+func Diagnostics(ctx context.Context, n Node, args ...string) ([]byte, error) {
+	return runCLI(ctx, DiagnosticsBin, n, nil, args...)
+}
+
+// Listener is one entry of `rabbitmq-diagnostics listeners --formatter json`.
+type Listener struct {
+	Node      string `json:"node"`
+	Interface string `json:"interface"`
+	Port      int    `json:"port"`
+	Protocol  string `json:"protocol"` // amqp, amqp/ssl, clustering, https, ...
+	Purpose   string `json:"purpose"`
+}
+
+// Listeners lists the listeners of node n.
+func Listeners(ctx context.Context, n Node) ([]Listener, error) {
+	out, err := Diagnostics(ctx, n, "listeners", "--formatter", "json", "--quiet")
+	if err != nil {
+		return nil, err
+	}
+	if i := bytes.IndexByte(out, '{'); i > 0 {
+		out = out[i:]
+	}
+	// 3.10 prints {"listeners": [...]}.
+	var doc struct {
+		Listeners []Listener `json:"listeners"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return nil, fmt.Errorf("rabbitmq-diagnostics listeners: unexpected output %.200q: %w", out, err)
+	}
+	return doc.Listeners, nil
+}
+
+// runCLI runs one of RabbitMQ's CLI tools (rabbitmqctl, rabbitmq-queues, rabbitmq-diagnostics) against node n:
 // the node's environment (the cookie from HOME, never on the command line), bounded, and
 // the whole process group killed on timeout.
 func runCLI(ctx context.Context, bin string, n Node, stdin []byte, args ...string) ([]byte, error) {

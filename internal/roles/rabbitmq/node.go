@@ -44,6 +44,7 @@ type Node struct {
 	ConfDir        string // <Etc>/rabbitmq
 	ConfigFile     string
 	AdvancedConfig string
+	DistConfig     string // inter_node_tls.config: TLS of Erlang distribution (ssl_dist_optfile)
 	EnvConfig      string
 	EnabledPlugins string
 	Definitions    string // vhost, user (password hash) and permissions imported at boot
@@ -53,8 +54,9 @@ type Node struct {
 	LogBase        string
 	PidFile        string
 
-	AMQP, AMQPS, Management, Dist int
-	BindAddress                   string
+	// Plain AMQP has no listener (listeners.tcp = none): clients use AMQPS only.
+	AMQPS, Management, Dist int
+	BindAddress             string
 }
 
 // stackID tells stacks apart on one machine: the shared certificate store is the same for
@@ -79,6 +81,7 @@ func NodeFor(h inventory.Host, p agent.Paths) Node {
 	n.ConfDir = filepath.Join(p.Etc, "rabbitmq")
 	n.ConfigFile = filepath.Join(n.ConfDir, "rabbitmq.conf")
 	n.AdvancedConfig = filepath.Join(n.ConfDir, "advanced.config")
+	n.DistConfig = filepath.Join(n.ConfDir, "inter_node_tls.config")
 	n.EnvConfig = filepath.Join(n.ConfDir, "rabbitmq-env.conf")
 	n.EnabledPlugins = filepath.Join(n.ConfDir, "enabled_plugins")
 	n.Definitions = filepath.Join(n.ConfDir, "definitions.json")
@@ -87,8 +90,7 @@ func NodeFor(h inventory.Host, p agent.Paths) Node {
 	n.MnesiaBase = filepath.Join(n.Home, "mnesia")
 	n.LogBase = filepath.Join(p.Log, "rabbitmq")
 	n.PidFile = filepath.Join(p.Run, "rabbitmq", "rabbitmq.pid")
-	n.AMQP, n.AMQPS = h.Ports[inventory.PortAMQP], h.Ports[inventory.PortAMQPS]
-	n.Management, n.Dist = h.Ports[inventory.PortManagement], h.Ports[inventory.PortDist]
+	n.AMQPS, n.Management, n.Dist = h.Ports[inventory.PortAMQPS], h.Ports[inventory.PortManagement], h.Ports[inventory.PortDist]
 	if n.BindAddress == "" {
 		n.BindAddress = "0.0.0.0" // AWS: the address is the instance's; listen on it
 	}
@@ -140,13 +142,20 @@ func (n Node) CACert() string { return filepath.Join(n.SSLDir, "ca.crt") }
 func (n Node) Cert() string   { return filepath.Join(n.SSLDir, "server.crt") }
 func (n Node) Key() string    { return filepath.Join(n.SSLDir, "server.key") }
 
-// distInterfaceArgs pins Erlang distribution to loopback locally, so that no node of a
-// local stack listens on another address.
+// erlArgs are the runtime flags of the node and of every CLI tool run against it (the
+// same for both: a CLI tool is an Erlang node that joins the distribution). Distribution
+// is TLS (inet_tls) with the options of DistConfig; no -pa is needed, since the node and
+// the CLI boot in interactive mode with every OTP application (ssl included) on the code
+// path. The connection set-up time (net_setuptime, default 7 s) is 30 s: a CLI tool's VM
+// loads ssl and completes its TLS handshake inside it, which a loaded host does not always
+// do in 7 s (the node then drops the half-made connection and the CLI retries until its
+// own timeout). Locally, distribution also listens on loopback only.
 func (n Node) erlArgs() string {
+	args := "-proto_dist inet_tls -ssl_dist_optfile " + n.DistConfig + " -kernel net_setuptime 30"
 	if n.Loopback {
-		return "-kernel inet_dist_use_interface {127,0,0,1}"
+		args += " -kernel inet_dist_use_interface {127,0,0,1}"
 	}
-	return ""
+	return args
 }
 
 // Env is the environment of the node's server and of every CLI call against it. It holds
@@ -164,12 +173,14 @@ func (n Node) Env() []string {
 		"RABBITMQ_LOG_BASE=" + n.LogBase,
 		"RABBITMQ_PID_FILE=" + n.PidFile,
 		"RABBITMQ_ENABLED_PLUGINS_FILE=" + n.EnabledPlugins,
+		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=" + n.erlArgs(),
+		"RABBITMQ_CTL_ERL_ARGS=" + n.erlArgs(),
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"LANG=C.UTF-8", "LC_ALL=C.UTF-8",
 	}
-	if a := n.erlArgs(); a != "" {
-		env = append(env, "ERL_EPMD_ADDRESS=127.0.0.1",
-			"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+a, "RABBITMQ_CTL_ERL_ARGS="+a)
+	if n.Loopback {
+		// The first node or CLI call starts epmd, which inherits this: loopback only.
+		env = append(env, "ERL_EPMD_ADDRESS=127.0.0.1")
 	}
 	return env
 }
@@ -181,10 +192,12 @@ func (n Node) envConf() []byte {
 	b.WriteString("# Managed by cso agent (role rabbitmq); changes are overwritten.\n")
 	for _, kv := range n.Env() {
 		k, v, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(k, "RABBITMQ_") || k == "RABBITMQ_CONF_ENV_FILE" {
-			continue
+		switch {
+		case k == "ERL_EPMD_ADDRESS": // exported by rabbitmq-env when set
+			fmt.Fprintf(&b, "%s=%q\n", k, v)
+		case strings.HasPrefix(k, "RABBITMQ_") && k != "RABBITMQ_CONF_ENV_FILE":
+			fmt.Fprintf(&b, "%s=%q\n", strings.TrimPrefix(k, "RABBITMQ_"), v)
 		}
-		fmt.Fprintf(&b, "%s=%q\n", strings.TrimPrefix(k, "RABBITMQ_"), v)
 	}
 	return []byte(b.String())
 }

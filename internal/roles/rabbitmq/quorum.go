@@ -170,7 +170,7 @@ func quorumMembersTask(self Node, nodes []Node) agent.Task {
 			// grow returns once each membership change is committed; allow the queue
 			// records a moment to say so.
 			return agent.WaitFor(ctx, rt, "quorum queue members on "+self.Name, 30*time.Second, func(ctx context.Context) error {
-				left, err := lackingQueues(ctx, rt, self, n)
+				left, err := lackingQueues(cliAttempt(ctx), rt, self, n)
 				if err != nil {
 					return err
 				}

@@ -36,7 +36,7 @@ func TestRenderConfig(t *testing.T) {
 	conf := string(rabbitmq.RenderConfig(nodes[0], nodes))
 	adv := string(rabbitmq.RenderAdvanced(nodes[0]))
 	for _, want := range []string{
-		"listeners.tcp.default = 0.0.0.0:5672",
+		"listeners.tcp = none",
 		"listeners.ssl.default = 0.0.0.0:5671",
 		"cluster_formation.peer_discovery_backend = classic_config",
 		"cluster_formation.classic_config.nodes.1 = rabbit@rabbitmq-server-1.dev-ha.cso.ss",
@@ -68,6 +68,44 @@ func TestRenderConfig(t *testing.T) {
 			t.Errorf("cipher %s is not ECDHE with AEAD", c)
 		}
 	}
+	if strings.Contains(conf, "listeners.tcp.") {
+		t.Errorf("rabbitmq.conf configures a plain AMQP listener:\n%s", conf)
+	}
+	// Erlang distribution: TLS with the host's certificate both ways, the peer's required.
+	dist := string(rabbitmq.RenderDistConfig(nodes[0]))
+	server, client, ok := strings.Cut(dist, "{client, [")
+	if !ok || !strings.Contains(server, "{server, [") || !strings.HasSuffix(dist, "].\n") {
+		t.Fatalf("inter_node_tls.config has no server and client lists:\n%s", dist)
+	}
+	for _, want := range []string{
+		`{cacertfile, "/etc/rabbitmq/ssl/ca.crt"}`, `{certfile, "/etc/rabbitmq/ssl/server.crt"}`,
+		`{keyfile, "/etc/rabbitmq/ssl/server.key"}`, `{verify, verify_peer}`, `{versions, ['tlsv1.3', 'tlsv1.2']}`,
+		`{eccs, [x25519, secp384r1, secp256r1]}`, `{secure_renegotiate, true}`,
+	} {
+		if !strings.Contains(server, want) || !strings.Contains(client, want) {
+			t.Errorf("inter_node_tls.config must set %s on both sides:\n%s", want, dist)
+		}
+	}
+	for _, serverOnly := range []string{"fail_if_no_peer_cert", "honor_cipher_order", "client_renegotiation"} {
+		if !strings.Contains(server, serverOnly) || strings.Contains(client, serverOnly) {
+			t.Errorf("%s belongs to the server list only (OTP 26 refuses it in the client's):\n%s", serverOnly, dist)
+		}
+	}
+	if !strings.Contains(server, "{fail_if_no_peer_cert, true}") {
+		t.Errorf("the distribution listener must require the peer's certificate:\n%s", dist)
+	}
+	nodeEnv := strings.Join(nodes[0].Env(), "\n")
+	for _, want := range []string{
+		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-proto_dist inet_tls -ssl_dist_optfile /etc/rabbitmq/inter_node_tls.config -kernel net_setuptime 30\n",
+		"RABBITMQ_CTL_ERL_ARGS=-proto_dist inet_tls -ssl_dist_optfile /etc/rabbitmq/inter_node_tls.config -kernel net_setuptime 30\n",
+	} {
+		if !strings.Contains(nodeEnv, want) {
+			t.Errorf("AWS node environment lacks %q:\n%s", want, nodeEnv)
+		}
+	}
+	if strings.Contains(nodeEnv, "ERL_EPMD_ADDRESS") || strings.Contains(nodeEnv, "inet_dist_use_interface") {
+		t.Errorf("on AWS epmd and distribution listen on the instance's address (the security group limits them):\n%s", nodeEnv)
+	}
 	if n := nodes[1]; n.Name != "rabbit@rabbitmq-server-2.dev-ha.cso.ss" || !n.LongName || n.ConfigFile != "/etc/rabbitmq/rabbitmq.conf" {
 		t.Errorf("AWS node layout: %+v", n)
 	}
@@ -83,7 +121,9 @@ func TestCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three RabbitMQ nodes")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	// Generous: every CLI call is an Erlang node that completes a TLS handshake, on a
+	// machine that may be loaded.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	s := stacktest.New(t, "rabbitmq", inventory.LocalOptions{HA: true, PortBase: 2000})
 	hosts := inventory.ByRole(s.Hosts, envfile.RoleRabbitMQ)
@@ -203,13 +243,10 @@ func TestCluster(t *testing.T) {
 				t.Errorf("port %d negotiated curve P-521, which is not in the allowed list", port)
 			}
 		}
-		// The plain AMQP listener binds the host address only.
-		conn, err := amqp.Dial(fmt.Sprintf("amqp://%s:%s@%s/%s", rabbitmq.User, pass, n.Addr(n.AMQP), rabbitmq.VHost))
-		if err != nil {
-			t.Errorf("AMQP on %s: %v", n.Addr(n.AMQP), err)
-		} else {
-			conn.Close()
-		}
+	})
+
+	t.Run("no plain AMQP; AMQPS and distribution on loopback; Erlang distribution over TLS", func(t *testing.T) {
+		testTraffic(ctx, t, s, nodes)
 	})
 
 	t.Run("the application hosts' dependency wait sees RabbitMQ", func(t *testing.T) {

@@ -1,8 +1,8 @@
 // Package rabbitmq is the rabbitmq role of the host agent (LLD 3.4): a RabbitMQ node with
-// AMQP, AMQPS and the management API over TLS from the project CA, clustered with every
-// RabbitMQ host of the environment by classic_config peer discovery, the Erlang cookie from
-// the environment's secrets, vhost ssp with quorum queues by default, and ssp_user with the
-// generated password. It also provides the cluster health functions the checks reuse
+// AMQPS and the management API over TLS from the project CA (no plain AMQP listener),
+// clustered with every RabbitMQ host of the environment by classic_config peer discovery
+// over TLS Erlang distribution, the Erlang cookie from the environment's secrets, vhost ssp
+// with quorum queues by default, and ssp_user with the generated password. It also provides the cluster health functions the checks reuse
 // (ClusterStatus, ProbeAMQPS).
 package rabbitmq
 
@@ -52,7 +52,7 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	if rt.Host.Role != envfile.RoleRabbitMQ {
 		return nil, fmt.Errorf("rabbitmq role given host %s of role %s", rt.Host.Name, rt.Host.Role)
 	}
-	for _, p := range []string{inventory.PortAMQP, inventory.PortAMQPS, inventory.PortManagement, inventory.PortDist} {
+	for _, p := range []string{inventory.PortAMQPS, inventory.PortManagement, inventory.PortDist} {
 		if rt.Host.Ports[p] == 0 {
 			return nil, fmt.Errorf("host %s has no %s port in the inventory", rt.Host.Name, p)
 		}
@@ -107,6 +107,7 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 			SecretFile{Path: filepath.Join(self.Home, ".erlang.cookie"), Secret: agent.SecretErlangCookie, Owner: owner},
 			agent.File{Path: self.ConfigFile, Content: RenderConfig(self, nodes)},
 			agent.File{Path: self.AdvancedConfig, Content: RenderAdvanced(self)},
+			agent.File{Path: self.DistConfig, Content: RenderDistConfig(self)},
 			agent.File{Path: self.EnabledPlugins, Content: RenderEnabledPlugins()},
 			DefinitionsFile{Path: self.Definitions, Owner: owner},
 			agent.File{Path: self.EnvConfig, Content: self.envConf()},
@@ -140,7 +141,7 @@ func (n Node) ServiceSpec(owner string) agent.ServiceSpec {
 		Env:     n.Env(),
 		User:    owner,
 		Dir:     n.Home,
-		ConfigFiles: []string{n.ConfigFile, n.AdvancedConfig, n.EnabledPlugins, n.EnvConfig,
+		ConfigFiles: []string{n.ConfigFile, n.AdvancedConfig, n.DistConfig, n.EnabledPlugins, n.EnvConfig,
 			n.CACert(), n.Cert(), n.Key(), filepath.Join(n.Home, ".erlang.cookie")},
 		Ready:        n.Ready,
 		ReadyTimeout: 3 * time.Minute,

@@ -12,7 +12,7 @@ locals {
     frontend    = { ha_only = false, description = "Frontend servers: nginx 8102 (and 80/443) from the internet-facing ALB" }
     backend     = { ha_only = false, description = "Backend servers: CSO services 8080-8105" }
     keystone    = { ha_only = false, description = "Keystone servers: identity API 5000" }
-    rabbitmq    = { ha_only = false, description = "RabbitMQ servers: AMQP 5672/5671, management 15671, clustering" }
+    rabbitmq    = { ha_only = false, description = "RabbitMQ servers: AMQPS 5671, management 15671, clustering" }
     rds         = { ha_only = false, description = "RDS MySQL: 3306 from the core servers" }
     efs         = { ha_only = false, description = "EFS mount targets: NFS 2049 from the core servers and the jump server" }
     endpoints   = { ha_only = false, description = "VPC interface endpoints: HTTPS from the VPC" }
@@ -33,10 +33,6 @@ locals {
     keystone_from_core = {
       sg          = "keystone", from = 5000, to = 5000, source = "core", cidr = null, ha_only = false
       description = "Keystone identity API 5000 from the core servers"
-    }
-    rabbitmq_amqp_from_core = {
-      sg          = "rabbitmq", from = 5672, to = 5672, source = "core", cidr = null, ha_only = false
-      description = "RabbitMQ AMQP 5672 from the core servers"
     }
     rabbitmq_amqps_from_core = {
       sg          = "rabbitmq", from = 5671, to = 5671, source = "core", cidr = null, ha_only = false
