@@ -36,6 +36,7 @@ var EC2Paths = agent.Paths{
 func init() {
 	register(50, func(g *Globals) *cobra.Command {
 		var envName, region, roleName, hostName, localDir, mysqlAdmin, mysqlAdminSecret string
+		var ec2 ec2Options
 		var index int
 		var dryRun, rotateFernet, rotateCredential, skipIfRunning bool
 		cmd := &cobra.Command{
@@ -51,7 +52,13 @@ On EC2:        cso agent --env dev-ha --role keystone --index 2 --region eu-west
                and TLS material from Secrets Manager <env>/cso/..., status to the
                environment's bucket, paths of the LLD)
 On this machine: cso agent --local-dir .local --host keystone02
-               (one host of a local target that "cso local up" created)`,
+               (one host of a local target that "cso local up" created)
+Rehearsal:     cso agent --env dev-ha --role keystone --index 2 --region eu-west-2 \
+                 --platform local --root DIR --target FILE
+               (the EC2 data path - env file, secrets, TLS material and status through the
+               AWS APIs, which AWS_ENDPOINT_URL may point elsewhere - while files, packages
+               and daemons go through the local platform under DIR, and the hosts' addresses,
+               ports and database come from the target description FILE)`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -62,10 +69,13 @@ On this machine: cso agent --local-dir .local --host keystone02
 					store status.Store
 					err   error
 				)
+				if localDir != "" && ec2 != (ec2Options{platform: platformAL2023}) {
+					return Exit(ExitUsage, errors.New("--platform, --root and --target go with --env, not --local-dir"))
+				}
 				if localDir != "" {
 					rt, role, store, err = localAgent(g, localDir, hostName, roleName, index, dryRun)
 				} else {
-					rt, role, store, err = ec2Agent(ctx, g, envName, region, roleName, index, mysqlAdmin, mysqlAdminSecret, dryRun)
+					rt, role, store, err = ec2Agent(ctx, g, envName, region, roleName, index, mysqlAdmin, mysqlAdminSecret, ec2, dryRun)
 				}
 				if err != nil {
 					return err
@@ -129,6 +139,9 @@ On this machine: cso agent --local-dir .local --host keystone02
 		f.StringVar(&hostName, "host", "", "with --local-dir: the host name (e.g. keystone02); or give --role and --index")
 		f.StringVar(&mysqlAdmin, "mysql-admin-user", "cso_admin", "RDS master user name (EC2)")
 		f.StringVar(&mysqlAdminSecret, "mysql-admin-secret", "", "ARN of the RDS-managed master user secret (EC2, jump server; user data passes it)")
+		f.StringVar(&ec2.platform, "platform", platformAL2023, "EC2: the platform that installs packages and runs services: al2023 (the host itself), or local (rehearsal: daemons under the local supervisor, files under --root)")
+		f.StringVar(&ec2.root, "root", "", "with --platform local: the directory standing in for the host's file systems")
+		f.StringVar(&ec2.targetFile, "target", "", "with --platform local: target description whose hosts (addresses, ports) and database the roles use instead of the DNS names")
 		f.BoolVar(&dryRun, "dry-run", false, "list what would change, change nothing (exit 3 when something would)")
 		f.BoolVar(&skipIfRunning, "skip-if-running", false, "exit 0 without doing anything when another agent run holds this host's lock (the resync timer)")
 		f.BoolVar(&rotateFernet, "rotate-fernet", false, "on the first Keystone node: rotate the shared fernet key set first (refused until every node installed the current one)")
@@ -185,9 +198,41 @@ func localAgent(g *Globals, dir, hostName, roleName string, index int, dryRun bo
 	return rt, role, l.Store(), nil
 }
 
-func ec2Agent(ctx context.Context, g *Globals, envName, region, roleName string, index int, mysqlAdmin, mysqlAdminSecret string, dryRun bool) (*agent.Runtime, agent.Role, status.Store, error) {
+// Platforms of `cso agent --env`.
+const (
+	platformAL2023 = "al2023"
+	platformLocal  = "local"
+)
+
+// ec2Options: the EC2 agent's platform. The default is the host itself (Amazon Linux 2023,
+// the LLD's paths); --platform local keeps the whole AWS data path and converges the roles
+// through the local platform instead, under root, with the hosts of targetFile.
+type ec2Options struct {
+	platform, root, targetFile string
+}
+
+func (o ec2Options) validate() error {
+	switch o.platform {
+	case platformAL2023:
+		if o.root != "" || o.targetFile != "" {
+			return errors.New("--root and --target go with --platform local")
+		}
+	case platformLocal:
+		if o.root == "" || o.targetFile == "" {
+			return errors.New("--platform local needs --root DIR and --target FILE")
+		}
+	default:
+		return fmt.Errorf("--platform %q: use %s or %s", o.platform, platformAL2023, platformLocal)
+	}
+	return nil
+}
+
+func ec2Agent(ctx context.Context, g *Globals, envName, region, roleName string, index int, mysqlAdmin, mysqlAdminSecret string, o ec2Options, dryRun bool) (*agent.Runtime, agent.Role, status.Store, error) {
 	if envName == "" || roleName == "" || index < 1 {
 		return nil, nil, nil, Exit(ExitUsage, errors.New("give --env, --role and --index (or --local-dir for the local target)"))
+	}
+	if err := o.validate(); err != nil {
+		return nil, nil, nil, Exit(ExitUsage, err)
 	}
 	r, err := envfile.ParseRole(roleName)
 	if err != nil {
@@ -232,7 +277,43 @@ func ec2Agent(ctx context.Context, g *Globals, envName, region, roleName string,
 		DryRun:     dryRun,
 	}
 	store := &status.S3{Client: s3.NewFromConfig(cfg), Bucket: status.BucketFor(env.Name)}
+	if o.platform == platformLocal {
+		if err := onLocalPlatform(rt, o); err != nil {
+			return nil, nil, nil, err
+		}
+	}
 	return rt, role, store, nil
+}
+
+// onLocalPlatform moves rt's files and daemons to the local platform under o.root and takes
+// the hosts (addresses and ports: several "hosts" share this machine) and the database
+// from o.targetFile; secrets, TLS material, the bucket and the status store stay AWS's.
+func onLocalPlatform(rt *agent.Runtime, o ec2Options) error {
+	l, err := local.NewLayout(o.root)
+	if err != nil {
+		return Exit(ExitUsage, err)
+	}
+	t, err := target.Load(o.targetFile)
+	if err != nil {
+		return Exit(ExitUsage, err)
+	}
+	if t.Env != rt.Env.Name {
+		return Exit(ExitUsage, fmt.Errorf("%s describes environment %q, not %q", o.targetFile, t.Env, rt.Env.Name))
+	}
+	h, ok := inventory.Find(t.Hosts, rt.Host.Name)
+	if !ok || h.Role != rt.Host.Role || h.Index != rt.Host.Index {
+		return Exit(ExitUsage, fmt.Errorf("%s has no %s %d called %s", o.targetFile, rt.Host.Role, rt.Host.Index, rt.Host.Name))
+	}
+	if t.MySQL == "" {
+		return Exit(ExitUsage, fmt.Errorf("%s: field mysql is empty", o.targetFile))
+	}
+	p := l.Paths(h.Name)
+	// AWS's data path: no bucket, status or secret directories.
+	p.Status, p.Bucket, p.SecretDir = "", "", ""
+	rt.Host, rt.Hosts, rt.Paths, rt.Platform = h, t.Hosts, p, l.Platform(h.Name)
+	rt.MySQL = t.MySQL
+	rt.TargetFile = filepath.Join(p.Scripts, target.FileName)
+	return nil
 }
 
 // errAgentRunning: another agent run holds the host's lock.
