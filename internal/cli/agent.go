@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/spf13/cobra"
@@ -67,6 +68,7 @@ Rehearsal:     cso agent --env dev-ha --role keystone --index 2 --region eu-west
 					rt    *agent.Runtime
 					role  agent.Role
 					store status.Store
+					ship  *agent.LogShipper
 					err   error
 				)
 				if localDir != "" && ec2 != (ec2Options{platform: platformAL2023}) {
@@ -75,7 +77,7 @@ Rehearsal:     cso agent --env dev-ha --role keystone --index 2 --region eu-west
 				if localDir != "" {
 					rt, role, store, err = localAgent(g, localDir, hostName, roleName, index, dryRun)
 				} else {
-					rt, role, store, err = ec2Agent(ctx, g, envName, region, roleName, index, mysqlAdmin, mysqlAdminSecret, ec2, dryRun)
+					rt, role, store, ship, err = ec2Agent(ctx, g, envName, region, roleName, index, mysqlAdmin, mysqlAdminSecret, ec2, dryRun)
 				}
 				if err != nil {
 					return err
@@ -91,6 +93,14 @@ Rehearsal:     cso agent --env dev-ha --role keystone --index 2 --region eu-west
 					}
 					defer f.Close()
 					progress = io.MultiWriter(f, g.Stdout)
+					if ship != nil {
+						progress = io.MultiWriter(f, g.Stdout, ship)
+						defer func() {
+							if err := ship.Close(); err != nil {
+								fmt.Fprintf(g.Stderr, "warning: %v (the progress is in %s)\n", err, f.Name())
+							}
+						}()
+					}
 				}
 				// One run per host at a time: the resync timer and an operator's run must
 				// not converge the same files side by side.
@@ -227,16 +237,16 @@ func (o ec2Options) validate() error {
 	return nil
 }
 
-func ec2Agent(ctx context.Context, g *Globals, envName, region, roleName string, index int, mysqlAdmin, mysqlAdminSecret string, o ec2Options, dryRun bool) (*agent.Runtime, agent.Role, status.Store, error) {
+func ec2Agent(ctx context.Context, g *Globals, envName, region, roleName string, index int, mysqlAdmin, mysqlAdminSecret string, o ec2Options, dryRun bool) (*agent.Runtime, agent.Role, status.Store, *agent.LogShipper, error) {
 	if envName == "" || roleName == "" || index < 1 {
-		return nil, nil, nil, Exit(ExitUsage, errors.New("give --env, --role and --index (or --local-dir for the local target)"))
+		return nil, nil, nil, nil, Exit(ExitUsage, errors.New("give --env, --role and --index (or --local-dir for the local target)"))
 	}
 	if err := o.validate(); err != nil {
-		return nil, nil, nil, Exit(ExitUsage, err)
+		return nil, nil, nil, nil, Exit(ExitUsage, err)
 	}
 	r, err := envfile.ParseRole(roleName)
 	if err != nil {
-		return nil, nil, nil, Exit(ExitUsage, err)
+		return nil, nil, nil, nil, Exit(ExitUsage, err)
 	}
 	opts := []func(*config.LoadOptions) error{config.WithRegion(region)}
 	if region == "" {
@@ -244,24 +254,24 @@ func ec2Agent(ctx context.Context, g *Globals, envName, region, roleName string,
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, nil, nil, Exit(ExitFailure, fmt.Errorf("AWS configuration: %w", err))
+		return nil, nil, nil, nil, Exit(ExitFailure, fmt.Errorf("AWS configuration: %w", err))
 	}
 	bucket := agent.S3Bucket{Client: s3.NewFromConfig(cfg), Name: status.BucketFor(envName)}
 	env, err := ec2Env(ctx, g, envName, bucket)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	if cfg.Region != env.Region {
-		return nil, nil, nil, Exit(ExitUsage, fmt.Errorf("this host is in region %q but environment %s is in %q", cfg.Region, env.Name, env.Region))
+		return nil, nil, nil, nil, Exit(ExitUsage, fmt.Errorf("this host is in region %q but environment %s is in %q", cfg.Region, env.Name, env.Region))
 	}
 	hosts := inventory.Hosts(env)
 	h, ok := inventory.Find(hosts, inventory.HostName(r, index))
 	if !ok {
-		return nil, nil, nil, Exit(ExitUsage, fmt.Errorf("environment %s has no %s host %d (counts.%s is %d)", env.Name, r, index, r, env.Count(r)))
+		return nil, nil, nil, nil, Exit(ExitUsage, fmt.Errorf("environment %s has no %s host %d (counts.%s is %d)", env.Name, r, index, r, env.Count(r)))
 	}
 	role, err := roleFor(r)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	exe, _ := os.Executable()
 	rt := &agent.Runtime{
@@ -279,10 +289,13 @@ func ec2Agent(ctx context.Context, g *Globals, envName, region, roleName string,
 	store := &status.S3{Client: s3.NewFromConfig(cfg), Bucket: status.BucketFor(env.Name)}
 	if o.platform == platformLocal {
 		if err := onLocalPlatform(rt, o); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 	}
-	return rt, role, store, nil
+	// The agent's progress lines also go to CloudWatch Logs (the hosts' IAM role has
+	// CloudWatchAgentServerPolicy): an operator reads a host's setup without logging in.
+	ship := &agent.LogShipper{Client: cloudwatchlogs.NewFromConfig(cfg), Group: agent.AgentLogGroup(env.Name), Stream: h.Name}
+	return rt, role, store, ship, nil
 }
 
 // onLocalPlatform moves rt's files and daemons to the local platform under o.root and takes

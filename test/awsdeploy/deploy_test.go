@@ -21,6 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/awstest"
 	"github.com/cso-ssp/platform/internal/deploy"
@@ -128,7 +131,7 @@ func TestDeployDevHAThroughMoto(t *testing.T) {
 	if pub.StatusBucket != bucket {
 		t.Fatalf("the state's files bucket is %q; the harness created %q", pub.StatusBucket, bucket)
 	}
-	lt := loopbackTarget(t, &pub, mysql)
+	lt := loopbackTarget(t, &pub, mysql, root)
 	targetFile := filepath.Join(root, "target.loopback.json")
 	if err := lt.Save(targetFile); err != nil {
 		t.Fatal(err)
@@ -161,6 +164,21 @@ func TestDeployDevHAThroughMoto(t *testing.T) {
 		t.Logf("agent %s: exit %d\n%s", hst.Name, agents.code(hst.Name), tailFile(filepath.Join(logDir, hst.Name+".log"), 12))
 	}
 
+	// Every phase completed on the statuses the agents published; every agent succeeded.
+	if code != 0 || rep.Result != deploy.Done {
+		t.Errorf("cso deploy: exit %d, result %q", code, rep.Result)
+	}
+	for _, p := range rep.Phases {
+		if p.State != deploy.Done {
+			t.Errorf("phase %s: %s (%s)", p.Name, p.State, p.Detail)
+		}
+	}
+	for _, hst := range hosts {
+		if c := agents.code(hst.Name); c != 0 {
+			t.Errorf("agent %s: exit %d", hst.Name, c)
+		}
+	}
+
 	// The statuses are the agents' own, read from moto's S3.
 	store := &status.S3{Client: moto.S3(), Bucket: bucket}
 	docs, err := store.List(ctx)
@@ -171,10 +189,9 @@ func TestDeployDevHAThroughMoto(t *testing.T) {
 	for _, d := range docs {
 		byHost[d.Host] = d
 	}
-	for _, name := range []string{"jump-server-1", "keystone01", "keystone02"} {
-		d, ok := byHost[name]
-		if !ok || d.State != status.StateDone {
-			t.Errorf("%s: status %+v, want done", name, d)
+	for _, hst := range hosts {
+		if d, ok := byHost[hst.Name]; !ok || d.State != status.StateDone || d.Env != env.Name {
+			t.Errorf("%s: status %+v, want done", hst.Name, d)
 		}
 	}
 
@@ -190,17 +207,67 @@ func TestDeployDevHAThroughMoto(t *testing.T) {
 	if got, err := os.ReadFile(pki.Store{Dir: filepath.Join(root, "shared", "ssl-certs")}.ServerCert("keystone02")); err != nil || strings.TrimSpace(string(got)) != strings.TrimSpace(wantCert) {
 		t.Errorf("keystone02's certificate in the shared store is not the one in %s (%v)", tlsID, err)
 	}
-	t.Logf("secrets copied from the state into moto: %d (%s ...)", len(secretNames), secretNames[0])
+	t.Logf("secrets copied from the state into moto: %d", len(secretNames))
 
-	// 4. cso check against the loopback description.
+	// Each agent's progress lines are in moto's CloudWatch Logs, one stream per host.
+	logs := cloudwatchlogs.NewFromConfig(moto.Config())
+	for _, hst := range hosts {
+		out, err := logs.GetLogEvents(ctx, &cloudwatchlogs.GetLogEventsInput{
+			LogGroupName: aws.String(agent.AgentLogGroup(env.Name)), LogStreamName: aws.String(hst.Name), StartFromHead: aws.Bool(true)})
+		if err != nil || len(out.Events) == 0 {
+			t.Errorf("CloudWatch Logs %s/%s: %d events, %v", agent.AgentLogGroup(env.Name), hst.Name, eventCount(out), err)
+		}
+	}
+
+	// 4. cso check --env dev-ha, with the loopback description as its target override.
 	check := exec.CommandContext(ctx, csoBin, "check", "--env", env.Name, "--target", targetFile, "-o", "json")
 	var checkOut, checkErr bytes.Buffer
 	check.Env, check.Stdout, check.Stderr = procEnv, &checkOut, &checkErr
 	cerr := check.Run()
-	t.Logf("cso check: %v\n%s\n%s", cerr, checkOut.String(), checkErr.String())
-	if code != 0 || rep.Result != deploy.Done {
-		t.Errorf("cso deploy: exit %d, result %q", code, rep.Result)
+	var crep struct {
+		Results []struct{ Check, Target, Status, Detail, Host string }
 	}
+	if err := json.Unmarshal(checkOut.Bytes(), &crep); err != nil || len(crep.Results) == 0 {
+		t.Fatalf("cso check: %v; report: %v\n%s", cerr, err, checkErr.String())
+	}
+	skipped := map[string]bool{} // hosts whose role had nothing to install (no application package)
+	for _, hst := range hosts {
+		if hst.Role == envfile.RoleFrontend || hst.Role == envfile.RoleBackend {
+			skipped[hst.Name] = true
+		}
+	}
+	var failed []string
+	for _, r := range crep.Results {
+		switch {
+		case r.Status == "ok", r.Status == "warn":
+		// Known gaps of this rehearsal, each named in the report: the local MariaDB
+		// serves no TLS, which an AWS check insists on; the application hosts run
+		// nothing without an application package, yet the check probes their ports.
+		case strings.HasPrefix(r.Check, "mysql user ") && strings.Contains(r.Detail, "TLS"):
+		case skipped[r.Host] && r.Check != "setup status":
+		default:
+			failed = append(failed, r.Check+" "+r.Target+": "+r.Status+": "+r.Detail)
+		}
+	}
+	if len(failed) > 0 {
+		t.Errorf("cso check: %d unexpected failures:\n%s", len(failed), strings.Join(failed, "\n"))
+	}
+	for _, want := range []string{"keystone cross-validation", "setup status"} {
+		found := false
+		for _, r := range crep.Results {
+			found = found || (r.Check == want && r.Status == "ok")
+		}
+		if !found {
+			t.Errorf("cso check reported no passing %q", want)
+		}
+	}
+}
+
+func eventCount(out *cloudwatchlogs.GetLogEventsOutput) int {
+	if out == nil {
+		return 0
+	}
+	return len(out.Events)
 }
 
 // rdsMasterSecret creates the RDS-managed master user secret in moto (RDS makes it on AWS,

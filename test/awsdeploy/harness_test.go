@@ -152,11 +152,14 @@ func copySecrets(t *testing.T, moto *awstest.Server, st rawState) []string {
 // loopbackTarget rewrites the description the deploy published (private 10.x addresses, the
 // RDS endpoint) for this machine: every host on 127.0.0.1 with its ports shifted so that
 // hosts of one role do not collide (Keystone node i +i-1, RabbitMQ node i +10(i-1), the
-// others +100(i-1), all + portBase; one epmd per machine), the database the local MariaDB.
+// others +100(i-1), all + portBase; one epmd per machine), the database the local MariaDB,
+// the shared store (EFS) the local platform's directory.
 // The roles then bind to loopback and nothing dials the 10.x addresses.
-func loopbackTarget(t *testing.T, published *target.Target, mysql string) *target.Target {
+func loopbackTarget(t *testing.T, published *target.Target, mysql, root string) *target.Target {
 	t.Helper()
 	lt := *published
+	// The EFS mount of the hosts is the local platform's shared directory.
+	lt.SharedDir = filepath.Join(root, "shared", "scripts")
 	lt.Hosts = nil
 	for _, h := range published.Hosts {
 		step := 100 * (h.Index - 1)
