@@ -64,3 +64,20 @@ func TestAgentHostLock(t *testing.T) {
 	}
 	unlock2()
 }
+
+// --platform local needs its root and target; they mean nothing on the host itself or with
+// --local-dir. Refused before any AWS call, exit 2.
+func TestAgentPlatformFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"agent", "--env", "dev-ha", "--role", "keystone", "--index", "1", "--platform", "local"},
+		{"agent", "--env", "dev-ha", "--role", "keystone", "--index", "1", "--platform", "local", "--root", t.TempDir()},
+		{"agent", "--env", "dev-ha", "--role", "keystone", "--index", "1", "--root", t.TempDir()},
+		{"agent", "--env", "dev-ha", "--role", "keystone", "--index", "1", "--platform", "debian"},
+		{"agent", "--local-dir", t.TempDir(), "--host", "keystone01", "--platform", "local"},
+	} {
+		code, _, stderr := runCSO(t, args...)
+		if code != ExitUsage || !strings.Contains(stderr, "--") {
+			t.Errorf("cso %s: exit %d, want %d\n%s", strings.Join(args, " "), code, ExitUsage, stderr)
+		}
+	}
+}
