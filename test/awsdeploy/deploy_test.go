@@ -36,7 +36,7 @@ import (
 	"github.com/cso-ssp/platform/internal/tfharness"
 )
 
-func TestDeployDevHAThroughMoto(t *testing.T) {
+func TestAWSDeployDevHAThroughMoto(t *testing.T) {
 	moto := awstest.Moto(t)
 	h := tfharness.New(t)
 	if _, err := os.Stat("/usr/sbin/mariadbd"); err != nil {
@@ -220,7 +220,8 @@ func TestDeployDevHAThroughMoto(t *testing.T) {
 	}
 
 	// 4. cso check --env dev-ha, with the loopback description as its target override.
-	check := exec.CommandContext(ctx, csoBin, "check", "--env", env.Name, "--target", targetFile, "-o", "json")
+	// A generous probe timeout: ten hosts' daemons share this (busy) machine with the check.
+	check := exec.CommandContext(ctx, csoBin, "check", "--env", env.Name, "--target", targetFile, "--timeout", "60s", "-o", "json")
 	var checkOut, checkErr bytes.Buffer
 	check.Env, check.Stdout, check.Stderr = procEnv, &checkOut, &checkErr
 	cerr := check.Run()
