@@ -3,7 +3,8 @@
 # Idempotent: a second run only checks. Usage: scripts/install-deps.sh [--runtime|--test]
 #   --runtime  Debian packages for the local target only
 #   --test     (default) runtime packages plus test tools (Terraform 1.8.5, tflint, tfsec,
-#              Chromium, the npm packages that carry the AWS/TLS/random provider schemas)
+#              Chromium, the npm packages that carry the AWS/TLS/random provider schemas,
+#              moto_server 5.2.1 that serves the AWS APIs to the tests)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 mode=${1:---test}
@@ -62,5 +63,11 @@ if [ ! -f "$here/.tools/npm/node_modules/@cdktf/provider-aws/.jsii" ]; then
    cd "$here/.tools/npm" && npm install --no-audit --no-fund --ignore-scripts --silent \
      @cdktf/provider-aws@21.22.1 @cdktf/provider-tls@11.0.1 @cdktf/provider-random@12.0.1 >/dev/null)
 fi
+# moto serves S3 and Secrets Manager to the tests (internal/awstest).
+moto_version() { moto_server --version 2>/dev/null || python3 -c 'import moto; print(moto.__version__)' 2>/dev/null; }
+if ! command -v moto_server >/dev/null || [[ "$(moto_version)" != *5.2.1* ]]; then
+  log "pip install moto[server]==5.2.1"
+  python3 -m pip install --quiet 'moto[server]==5.2.1'
+fi
 wait $p1 $p2 $p3
-log "test tools ready: $(TF_CLI_CONFIG_FILE=/dev/null "$gobin/terraform" version | head -1), tflint $("$gobin/tflint" --version | head -1), tfsec v1.26.0 (source build)"
+log "test tools ready: $(TF_CLI_CONFIG_FILE=/dev/null "$gobin/terraform" version | head -1), tflint $("$gobin/tflint" --version | head -1), tfsec v1.26.0 (source build), moto $(moto_version)"

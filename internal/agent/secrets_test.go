@@ -11,7 +11,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/cso-ssp/platform/internal/awstest"
 )
 
 func TestGenerateSecret(t *testing.T) {
@@ -94,34 +95,49 @@ func TestLocalSecrets(t *testing.T) {
 	}
 }
 
-type fakeSM struct {
-	values map[string]string
+// motoSM is moto's Secrets Manager holding values (id -> SecretString; each secret is
+// removed when the test ends), seen through a client that counts the calls by id and
+// answers AccessDenied for the ids in denied (what a host whose IAM role lacks the
+// permission gets, which moto does not enforce).
+type motoSM struct {
+	client *secretsmanager.Client
+	denied map[string]bool
 	calls  []string
+	arns   map[string]string // name -> ARN moto gave it
 }
 
-func (f *fakeSM) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+func newMotoSM(t *testing.T, prefix string, values map[string]string, denied ...string) *motoSM {
+	t.Helper()
+	m := awstest.Moto(t)
+	sm := &motoSM{client: m.SecretsManager(), denied: map[string]bool{}, arns: map[string]string{}}
+	for id, v := range values {
+		sm.arns[id] = m.Secret(t, prefix+id, v)
+	}
+	for _, id := range denied {
+		sm.denied[id] = true
+	}
+	return sm
+}
+
+func (f *motoSM) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
 	id := aws.ToString(in.SecretId)
 	f.calls = append(f.calls, id)
-	v, ok := f.values[id]
-	if !ok {
-		return nil, &smtypes.ResourceNotFoundException{Message: aws.String("not found")}
+	if f.denied[id] {
+		return nil, errors.New("AccessDeniedException: not authorized to perform secretsmanager:GetSecretValue")
 	}
-	if v == "boom" {
-		return nil, errors.New("AccessDeniedException")
-	}
-	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(v)}, nil
+	return f.client.GetSecretValue(ctx, in, opts...)
 }
 
 func TestAWSSecrets(t *testing.T) {
-	// The documents as terraform/modules/{security,database} write them.
-	sm := &fakeSM{values: map[string]string{
-		"dev/cso/database/keystone":                                     `{"engine":"mysql","username":"keystone","password":"s3cr3tValue"}`,
-		"dev/cso/rabbitmq/erlang-cookie":                                `{"cookie":"COOKIEVALUE"}`,
-		"arn:aws:secretsmanager:eu-west-2:111122223333:secret:rds!db-1": `{"username":"cso_admin","password":"fromRDS"}`,
-		"dev/cso/keystone/admin":                                        `not json`,
-		"dev/cso/broken":                                                "boom",
-	}}
-	s := &AWSSecrets{Client: sm, Env: "dev", MasterSecretID: "arn:aws:secretsmanager:eu-west-2:111122223333:secret:rds!db-1"}
+	// The documents as terraform/modules/{security,database} write them, in moto.
+	sm := newMotoSM(t, "", map[string]string{
+		"dev/cso/database/keystone":      `{"engine":"mysql","username":"keystone","password":"s3cr3tValue"}`,
+		"dev/cso/rabbitmq/erlang-cookie": `{"cookie":"COOKIEVALUE"}`,
+		"rds!db-1":                       `{"username":"cso_admin","password":"fromRDS"}`,
+		"dev/cso/keystone/admin":         `not json`,
+	}, "dev/cso/broken")
+	// RDS names its master secret; user data passes the agent its ARN.
+	s := &AWSSecrets{Client: sm, Env: "dev", MasterSecretID: sm.arns["rds!db-1"]}
 	ctx := context.Background()
 	tests := []struct {
 		name, want, err string
@@ -159,16 +175,16 @@ func TestAWSSecrets(t *testing.T) {
 func TestAWSSecretsHostTLS(t *testing.T) {
 	// Values that must never show up in an error.
 	const certV, keyV, caV = "CERT-PEM-VALUE", "KEY-PEM-VALUE", "CA-PEM-VALUE"
-	sm := &fakeSM{values: map[string]string{
-		// As terraform/modules/security writes aws_secretsmanager_secret_version.host_tls.
-		"dev/cso/tls/keystone01":        `{"certificate":"` + certV + `","private_key":"` + keyV + `","ca_certificate":"` + caV + `","dns_names":["keystone01.dev.cso.ss","keystone01"]}`,
-		"dev/cso/tls/jump-server-1":     `{"certificate":"` + certV + `","private_key":"` + keyV + `"}`,
-		"dev/cso/tls/frontend-server-1": `{"certificate":"` + certV + `","private_key":"` + keyV + `","ca_certificate":""}`,
-		"dev/cso/tls/backend-server-1":  `{"certificate":"` + certV + `","private_key":7,"ca_certificate":"` + caV + `"}`,
-		"dev/cso/tls/rabbitmq-server-1": `x` + keyV,
-		"dev/cso/tls/rabbitmq-server-2": "boom",
-	}}
-	s := &AWSSecrets{Client: sm, Env: "dev"}
+	// As terraform/modules/security writes aws_secretsmanager_secret_version.host_tls, in
+	// moto under environment "tls" (TestAWSSecrets uses "dev" in the same moto).
+	sm := newMotoSM(t, "", map[string]string{
+		"tls/cso/tls/keystone01":        `{"certificate":"` + certV + `","private_key":"` + keyV + `","ca_certificate":"` + caV + `","dns_names":["keystone01.tls.cso.ss","keystone01"]}`,
+		"tls/cso/tls/jump-server-1":     `{"certificate":"` + certV + `","private_key":"` + keyV + `"}`,
+		"tls/cso/tls/frontend-server-1": `{"certificate":"` + certV + `","private_key":"` + keyV + `","ca_certificate":""}`,
+		"tls/cso/tls/backend-server-1":  `{"certificate":"` + certV + `","private_key":7,"ca_certificate":"` + caV + `"}`,
+		"tls/cso/tls/rabbitmq-server-1": `x` + keyV,
+	}, "tls/cso/tls/rabbitmq-server-2")
+	s := &AWSSecrets{Client: sm, Env: "tls"}
 	var src HostTLSSource = s
 	ctx := context.Background()
 
@@ -180,17 +196,17 @@ func TestAWSSecretsHostTLS(t *testing.T) {
 	if _, _, _, _, err := src.HostTLS(ctx, "keystone01"); err != nil || len(sm.calls) != n {
 		t.Errorf("a second HostTLS called Secrets Manager again (err %v)", err)
 	}
-	if sm.calls[len(sm.calls)-1] != "dev/cso/tls/keystone01" || HostTLSSecretID("dev", "keystone01") != "dev/cso/tls/keystone01" {
-		t.Errorf("secret id %q, want dev/cso/tls/keystone01", sm.calls[len(sm.calls)-1])
+	if sm.calls[len(sm.calls)-1] != "tls/cso/tls/keystone01" || HostTLSSecretID("tls", "keystone01") != "tls/cso/tls/keystone01" {
+		t.Errorf("secret id %q, want tls/cso/tls/keystone01", sm.calls[len(sm.calls)-1])
 	}
 	if _, _, _, ok, err := src.HostTLS(ctx, "keystone02"); err != nil || ok {
 		t.Errorf("HostTLS of a missing secret = %v %v, want not found and no error", ok, err)
 	}
 	for _, tc := range []struct{ host, want string }{
-		{"jump-server-1", `dev/cso/tls/jump-server-1 in Secrets Manager: field "ca_certificate" is missing`},
-		{"frontend-server-1", `dev/cso/tls/frontend-server-1 in Secrets Manager: field "ca_certificate" is empty`},
-		{"backend-server-1", `dev/cso/tls/backend-server-1 in Secrets Manager: field "private_key" is not a string`},
-		{"rabbitmq-server-1", "dev/cso/tls/rabbitmq-server-1 in Secrets Manager is not the JSON document Terraform writes"},
+		{"jump-server-1", `tls/cso/tls/jump-server-1 in Secrets Manager: field "ca_certificate" is missing`},
+		{"frontend-server-1", `tls/cso/tls/frontend-server-1 in Secrets Manager: field "ca_certificate" is empty`},
+		{"backend-server-1", `tls/cso/tls/backend-server-1 in Secrets Manager: field "private_key" is not a string`},
+		{"rabbitmq-server-1", "tls/cso/tls/rabbitmq-server-1 in Secrets Manager is not the JSON document Terraform writes"},
 		{"rabbitmq-server-2", "IAM role"},
 		{"../x", "host name"},
 	} {

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/spf13/cobra"
@@ -36,6 +37,7 @@ var EC2Paths = agent.Paths{
 func init() {
 	register(50, func(g *Globals) *cobra.Command {
 		var envName, accountID, region, roleName, hostName, localDir, mysqlAdmin, mysqlAdminSecret, renderDir string
+		var ec2 ec2Options
 		var index int
 		var dryRun, rotateFernet, rotateCredential, skipIfRunning bool
 		cmd := &cobra.Command{
@@ -56,7 +58,14 @@ Rendering:     cso agent --render DIR --env prod-ha --role keystone --index 1
                (every file, unit, package and command the role would apply to a fresh
                Amazon Linux 2023 host, written under DIR for review; nothing is run, this
                machine and AWS are not touched, secrets are <secret:NAME> placeholders;
-               the env file comes from --env-dir)`,
+               the env file comes from --env-dir)
+
+Rehearsal:     cso agent --env dev-ha --account-id A --role keystone --index 2 --region eu-west-2 \
+                 --platform local --root DIR --target FILE
+               (the EC2 data path - env file, secrets, TLS material and status through the
+               AWS APIs, which AWS_ENDPOINT_URL may point elsewhere - while files, packages
+               and daemons go through the local platform under DIR, and the hosts' addresses,
+               ports and database come from the target description FILE)`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -71,12 +80,16 @@ Rendering:     cso agent --render DIR --env prod-ha --role keystone --index 1
 					rt    *agent.Runtime
 					role  agent.Role
 					store status.Store
+					ship  *agent.LogShipper
 					err   error
 				)
+				if localDir != "" && ec2 != (ec2Options{platform: platformAL2023}) {
+					return Exit(ExitUsage, errors.New("--platform, --root and --target go with --env, not --local-dir"))
+				}
 				if localDir != "" {
 					rt, role, store, err = localAgent(g, localDir, hostName, roleName, index, dryRun)
 				} else {
-					rt, role, store, err = ec2Agent(ctx, g, envName, accountID, region, roleName, index, mysqlAdmin, mysqlAdminSecret, dryRun)
+					rt, role, store, ship, err = ec2Agent(ctx, g, envName, accountID, region, roleName, index, mysqlAdmin, mysqlAdminSecret, ec2, dryRun)
 				}
 				if err != nil {
 					return err
@@ -92,6 +105,14 @@ Rendering:     cso agent --render DIR --env prod-ha --role keystone --index 1
 					}
 					defer f.Close()
 					progress = io.MultiWriter(f, g.Stdout)
+					if ship != nil {
+						progress = io.MultiWriter(f, g.Stdout, ship)
+						defer func() {
+							if err := ship.Close(); err != nil {
+								fmt.Fprintf(g.Stderr, "warning: %v (the progress is in %s)\n", err, f.Name())
+							}
+						}()
+					}
 				}
 				// One run per host at a time: the resync timer and an operator's run must
 				// not converge the same files side by side.
@@ -142,6 +163,9 @@ Rendering:     cso agent --render DIR --env prod-ha --role keystone --index 1
 		f.StringVar(&mysqlAdmin, "mysql-admin-user", agent.DefaultMySQLAdminUser, "RDS master user name (EC2)")
 		f.StringVar(&mysqlAdminSecret, "mysql-admin-secret", "", "ARN of the RDS-managed master user secret (EC2, jump server; user data passes it)")
 		f.StringVar(&renderDir, "render", "", "write what the role would apply to a fresh Amazon Linux 2023 host into this new directory (files/, manifest.txt, packages.txt, commands.txt) and run nothing (with --env, --role, --index; env file from --env-dir)")
+		f.StringVar(&ec2.platform, "platform", platformAL2023, "EC2: the platform that installs packages and runs services: al2023 (the host itself), or local (rehearsal: daemons under the local supervisor, files under --root)")
+		f.StringVar(&ec2.root, "root", "", "with --platform local: the directory standing in for the host's file systems")
+		f.StringVar(&ec2.targetFile, "target", "", "with --platform local: target description whose hosts (addresses, ports) and database the roles use instead of the DNS names")
 		f.BoolVar(&dryRun, "dry-run", false, "list what would change, change nothing (exit 3 when something would)")
 		f.BoolVar(&skipIfRunning, "skip-if-running", false, "exit 0 without doing anything when another agent run holds this host's lock (the resync timer)")
 		f.BoolVar(&rotateFernet, "rotate-fernet", false, "on the first Keystone node: rotate the shared fernet key set first (refused until every node installed the current one)")
@@ -198,13 +222,45 @@ func localAgent(g *Globals, dir, hostName, roleName string, index int, dryRun bo
 	return rt, role, l.Store(), nil
 }
 
-func ec2Agent(ctx context.Context, g *Globals, envName, accountID, region, roleName string, index int, mysqlAdmin, mysqlAdminSecret string, dryRun bool) (*agent.Runtime, agent.Role, status.Store, error) {
+// Platforms of `cso agent --env`.
+const (
+	platformAL2023 = "al2023"
+	platformLocal  = "local"
+)
+
+// ec2Options: the EC2 agent's platform. The default is the host itself (Amazon Linux 2023,
+// the LLD's paths); --platform local keeps the whole AWS data path and converges the roles
+// through the local platform instead, under root, with the hosts of targetFile.
+type ec2Options struct {
+	platform, root, targetFile string
+}
+
+func (o ec2Options) validate() error {
+	switch o.platform {
+	case platformAL2023:
+		if o.root != "" || o.targetFile != "" {
+			return errors.New("--root and --target go with --platform local")
+		}
+	case platformLocal:
+		if o.root == "" || o.targetFile == "" {
+			return errors.New("--platform local needs --root DIR and --target FILE")
+		}
+	default:
+		return fmt.Errorf("--platform %q: use %s or %s", o.platform, platformAL2023, platformLocal)
+	}
+	return nil
+}
+
+func ec2Agent(ctx context.Context, g *Globals, envName, accountID, region, roleName string, index int, mysqlAdmin, mysqlAdminSecret string, o ec2Options, dryRun bool) (*agent.Runtime, agent.Role, status.Store, *agent.LogShipper, error) {
 	if envName == "" || accountID == "" || roleName == "" || index < 1 {
-		return nil, nil, nil, Exit(ExitUsage, errors.New("give --env, --account-id, --role and --index (or --local-dir for the local target)"))
+		return nil, nil, nil, nil, Exit(ExitUsage, errors.New("give --env, --account-id, --role and --index (or --local-dir for the local target)"))
+	}
+	if err := o.validate(); err != nil {
+		return nil, nil, nil, nil, Exit(ExitUsage, err)
 	}
 	r, err := envfile.ParseRole(roleName)
 	if err != nil {
-		return nil, nil, nil, Exit(ExitUsage, err)
+		return nil, nil, nil, nil, Exit(ExitUsage, err)
 	}
 	opts := []func(*config.LoadOptions) error{config.WithRegion(region)}
 	if region == "" {
@@ -212,29 +268,29 @@ func ec2Agent(ctx context.Context, g *Globals, envName, accountID, region, roleN
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, nil, nil, Exit(ExitFailure, fmt.Errorf("AWS configuration: %w", err))
+		return nil, nil, nil, nil, Exit(ExitFailure, fmt.Errorf("AWS configuration: %w", err))
 	}
 	// The env file lives in the environment's bucket, whose name needs the account ID:
 	// user data passes it, and the env file read there must agree.
 	bucket := agent.S3Bucket{Client: s3.NewFromConfig(cfg), Name: envfile.FilesBucket(envName, accountID)}
 	env, err := ec2Env(ctx, g, envName, bucket)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	if env.AccountID != accountID {
-		return nil, nil, nil, Exit(ExitUsage, fmt.Errorf("--account-id %s but environment %s is in account %s (account_id of its env file)", accountID, env.Name, env.AccountID))
+		return nil, nil, nil, nil, Exit(ExitUsage, fmt.Errorf("--account-id %s but environment %s is in account %s (account_id of its env file)", accountID, env.Name, env.AccountID))
 	}
 	if cfg.Region != env.Region {
-		return nil, nil, nil, Exit(ExitUsage, fmt.Errorf("this host is in region %q but environment %s is in %q", cfg.Region, env.Name, env.Region))
+		return nil, nil, nil, nil, Exit(ExitUsage, fmt.Errorf("this host is in region %q but environment %s is in %q", cfg.Region, env.Name, env.Region))
 	}
 	hosts := inventory.Hosts(env)
 	h, ok := inventory.Find(hosts, inventory.HostName(r, index))
 	if !ok {
-		return nil, nil, nil, Exit(ExitUsage, fmt.Errorf("environment %s has no %s host %d (counts.%s is %d)", env.Name, r, index, r, env.Count(r)))
+		return nil, nil, nil, nil, Exit(ExitUsage, fmt.Errorf("environment %s has no %s host %d (counts.%s is %d)", env.Name, r, index, r, env.Count(r)))
 	}
 	role, err := roleFor(r)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	exe, _ := os.Executable()
 	rt := &agent.Runtime{
@@ -250,7 +306,46 @@ func ec2Agent(ctx context.Context, g *Globals, envName, accountID, region, roleN
 		DryRun:     dryRun,
 	}
 	store := &status.S3{Client: s3.NewFromConfig(cfg), Bucket: env.FilesBucket()}
-	return rt, role, store, nil
+	if o.platform == platformLocal {
+		if err := onLocalPlatform(rt, o); err != nil {
+			return nil, nil, nil, nil, err
+		}
+	}
+	// The agent's progress lines also go to CloudWatch Logs (the hosts' IAM role has
+	// CloudWatchAgentServerPolicy): an operator reads a host's setup without logging in.
+	ship := &agent.LogShipper{Client: cloudwatchlogs.NewFromConfig(cfg), Group: agent.AgentLogGroup(env.Name), Stream: h.Name}
+	return rt, role, store, ship, nil
+}
+
+// onLocalPlatform moves rt's files and daemons to the local platform under o.root and takes
+// the hosts (addresses and ports: several "hosts" share this machine) and the database
+// from o.targetFile; secrets, TLS material, the bucket and the status store stay AWS's.
+func onLocalPlatform(rt *agent.Runtime, o ec2Options) error {
+	l, err := local.NewLayout(o.root)
+	if err != nil {
+		return Exit(ExitUsage, err)
+	}
+	t, err := target.Load(o.targetFile)
+	if err != nil {
+		return Exit(ExitUsage, err)
+	}
+	if t.Env != rt.Env.Name {
+		return Exit(ExitUsage, fmt.Errorf("%s describes environment %q, not %q", o.targetFile, t.Env, rt.Env.Name))
+	}
+	h, ok := inventory.Find(t.Hosts, rt.Host.Name)
+	if !ok || h.Role != rt.Host.Role || h.Index != rt.Host.Index {
+		return Exit(ExitUsage, fmt.Errorf("%s has no %s %d called %s", o.targetFile, rt.Host.Role, rt.Host.Index, rt.Host.Name))
+	}
+	if t.MySQL == "" {
+		return Exit(ExitUsage, fmt.Errorf("%s: field mysql is empty", o.targetFile))
+	}
+	p := l.Paths(h.Name)
+	// AWS's data path: no bucket, status or secret directories.
+	p.Status, p.Bucket, p.SecretDir = "", "", ""
+	rt.Host, rt.Hosts, rt.Paths, rt.Platform = h, t.Hosts, p, l.Platform(h.Name)
+	rt.MySQL = t.MySQL
+	rt.TargetFile = filepath.Join(p.Scripts, target.FileName)
+	return nil
 }
 
 // errAgentRunning: another agent run holds the host's lock.

@@ -80,20 +80,37 @@ func TestEC2AgentAccountID(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	ctx := context.Background()
-	_, _, _, err = ec2Agent(ctx, g, "dev-ha", "", "eu-west-2", "keystone", 1, "cso_admin", "", true)
+	_, _, _, _, err = ec2Agent(ctx, g, "dev-ha", "", "eu-west-2", "keystone", 1, "cso_admin", "", ec2Options{platform: platformAL2023}, true)
 	var ex *ExitError
 	if !errors.As(err, &ex) || ex.Code != ExitUsage || !strings.Contains(err.Error(), "--account-id") {
 		t.Errorf("without --account-id: %v, want a usage error naming --account-id", err)
 	}
-	_, _, _, err = ec2Agent(ctx, g, "dev-ha", "999988887777", "eu-west-2", "keystone", 1, "cso_admin", "", true)
+	_, _, _, _, err = ec2Agent(ctx, g, "dev-ha", "999988887777", "eu-west-2", "keystone", 1, "cso_admin", "", ec2Options{platform: platformAL2023}, true)
 	if !errors.As(err, &ex) || ex.Code != ExitUsage || !strings.Contains(err.Error(), "environment dev-ha is in account 111122223333") {
 		t.Errorf("another account: %v, want a usage error naming both accounts", err)
 	}
-	rt, _, store, err := ec2Agent(ctx, g, "dev-ha", "111122223333", "eu-west-2", "keystone", 1, "cso_admin", "", true)
+	rt, _, store, _, err := ec2Agent(ctx, g, "dev-ha", "111122223333", "eu-west-2", "keystone", 1, "cso_admin", "", ec2Options{platform: platformAL2023}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s, ok := store.(*status.S3); !ok || s.Bucket != "dev-ha-cso-files-111122223333" || rt.Env.FilesBucket() != s.Bucket {
 		t.Errorf("status store %+v, want the bucket dev-ha-cso-files-111122223333", store)
+	}
+}
+
+// --platform local needs its root and target; they mean nothing on the host itself or with
+// --local-dir. Refused before any AWS call, exit 2.
+func TestAgentPlatformFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"agent", "--env", "dev-ha", "--role", "keystone", "--index", "1", "--platform", "local"},
+		{"agent", "--env", "dev-ha", "--role", "keystone", "--index", "1", "--platform", "local", "--root", t.TempDir()},
+		{"agent", "--env", "dev-ha", "--role", "keystone", "--index", "1", "--root", t.TempDir()},
+		{"agent", "--env", "dev-ha", "--role", "keystone", "--index", "1", "--platform", "debian"},
+		{"agent", "--local-dir", t.TempDir(), "--host", "keystone01", "--platform", "local"},
+	} {
+		code, _, stderr := runCSO(t, args...)
+		if code != ExitUsage || !strings.Contains(stderr, "--") {
+			t.Errorf("cso %s: exit %d, want %d\n%s", strings.Join(args, " "), code, ExitUsage, stderr)
+		}
 	}
 }

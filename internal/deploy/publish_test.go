@@ -16,16 +16,18 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/cso-ssp/platform/internal/apppkg"
-	"github.com/cso-ssp/platform/internal/awsfake"
+	"github.com/cso-ssp/platform/internal/awstest"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/target"
 )
 
-// Publish uploads what changed and only that, to S3 (gofakes3) and to a directory alike.
+// Publish uploads what changed and only that, to S3 (moto) and to a directory alike.
 func TestPublish(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, client := awsfake.S3(t, "dev-ha-cso-files-111122223333")
+	m := awstest.Moto(t)
+	m.Bucket(t, "dev-ha-cso-files-111122223333")
+	client := m.S3()
 	stores := map[string]ObjectStore{
 		"s3":  S3Store{Client: client, Bucket: "dev-ha-cso-files-111122223333"},
 		"dir": DirStore{Dir: t.TempDir()},

@@ -22,6 +22,11 @@ type mariaDB struct{ port int }
 
 func (mariaDB) Role() envfile.Role { return RoleDatabase }
 
+// Database is the role of the local MariaDB on port: the RDS stand-in of `cso local up`,
+// also what tests that rehearse an AWS deploy on this machine run (its admin password is
+// the runtime's SecretMySQLAdmin).
+func Database(port int) agent.Role { return mariaDB{port: port} }
+
 func (m mariaDB) datadir(p agent.Paths) string { return filepath.Join(p.Data, "mysql") }
 func (m mariaDB) socket(p agent.Paths) string  { return filepath.Join(p.Run, "mysqld.sock") }
 

@@ -3,6 +3,7 @@ package status
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -10,20 +11,29 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/cso-ssp/platform/internal/awsfake"
+	"github.com/cso-ssp/platform/internal/awstest"
 )
 
-// fakeS3 serves an S3 stand-in on 127.0.0.1 and returns a client for it.
-func fakeS3(t *testing.T, buckets ...string) *s3.Client {
+func TestMain(m *testing.M) {
+	code := m.Run()
+	awstest.Stop()
+	os.Exit(code)
+}
+
+// motoS3 returns a client of moto's S3 holding buckets (removed when the test ends).
+func motoS3(t *testing.T, buckets ...string) *s3.Client {
 	t.Helper()
-	_, c := awsfake.S3(t, buckets...)
-	return c
+	m := awstest.Moto(t)
+	for _, b := range buckets {
+		m.Bucket(t, b)
+	}
+	return m.S3()
 }
 
 func TestS3Store(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	client := fakeS3(t, "dev-ha-cso-files-111122223333")
+	client := motoS3(t, "dev-ha-cso-files-111122223333")
 	st := &S3{Client: client, Bucket: "dev-ha-cso-files-111122223333"}
 
 	if _, err := st.Get(ctx, "keystone01"); !errors.Is(err, ErrNotFound) {
@@ -96,7 +106,7 @@ func TestS3Store(t *testing.T) {
 func TestS3StoreMissingBucket(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st := &S3{Client: fakeS3(t), Bucket: "nope-cso-files"}
+	st := &S3{Client: motoS3(t), Bucket: "nope-cso-files"}
 	if hs, err := st.List(ctx); err != nil || len(hs) != 0 {
 		t.Fatalf("List = %v, %v", hs, err)
 	}

@@ -9,11 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/cso-ssp/platform/internal/agent"
-	"github.com/cso-ssp/platform/internal/awsfake"
+	"github.com/cso-ssp/platform/internal/awstest"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/status"
 	"github.com/cso-ssp/platform/internal/target"
@@ -21,7 +18,7 @@ import (
 
 // TestCheckAWSTargetOnRealDaemons runs `cso check` on a target of kind aws whose hosts are
 // the local stack's real daemons: the status documents come from S3 and the secrets from
-// Secrets Manager (stand-ins on 127.0.0.1, the only fakes), the CA from the description
+// Secrets Manager (moto on 127.0.0.1: AWS is the only thing not real), the CA from the description
 // itself, and the fernet key sets are compared from the digests each Keystone agent
 // published, since an AWS check cannot read the nodes' key directories.
 func TestCheckAWSTargetOnRealDaemons(t *testing.T) {
@@ -31,8 +28,10 @@ func TestCheckAWSTargetOnRealDaemons(t *testing.T) {
 	defer cancel()
 
 	// The bucket holds what the agents published.
-	bucket := envfile.FilesBucket(local.Env, "111122223333") // any account: the S3 stand-in serves it
-	s3URL, client := awsfake.S3(t, bucket)
+	bucket := envfile.FilesBucket(local.Env, "111122223333") // any account: moto serves it
+	moto := awstest.Moto(t)
+	moto.Bucket(t, bucket)
+	client := moto.S3()
 	docs, err := status.Dir{Path: local.StatusDir}.List(ctx)
 	if err != nil || len(docs) == 0 {
 		t.Fatalf("local status documents: %d, %v", len(docs), err)
@@ -47,7 +46,6 @@ func TestCheckAWSTargetOnRealDaemons(t *testing.T) {
 		}
 	}
 	// Secrets Manager holds the generated secrets as the JSON documents Terraform writes.
-	secrets := map[string]string{}
 	for _, name := range []string{agent.SecretKeystoneAdmin, agent.SecretKeystoneDB, agent.SecretPortalDB, agent.SecretRabbitMQ} {
 		v, err := os.ReadFile(filepath.Join(local.SecretsDir, name))
 		if err != nil {
@@ -55,12 +53,9 @@ func TestCheckAWSTargetOnRealDaemons(t *testing.T) {
 		}
 		id, field := agent.SecretID(local.Env, name)
 		doc, _ := json.Marshal(map[string]string{field: strings.TrimSpace(string(v))})
-		secrets[id] = string(doc)
+		moto.Secret(t, id, string(doc))
 	}
-	sm := awsfake.NewSecretsManager(t, secrets)
-	for k, v := range awsfake.Env(s3URL, sm.URL) {
-		t.Setenv(k, v)
-	}
+	moto.Setenv(t)
 
 	ca, err := os.ReadFile(local.CACert)
 	if err != nil {
@@ -112,10 +107,8 @@ func TestCheckAWSTargetOnRealDaemons(t *testing.T) {
 	if r, ok := rep.find("keystone cross-validation", "keystone01 -> keystone02"); !ok || r.Status != "ok" {
 		t.Errorf("tokens with the admin password from Secrets Manager: %+v", r)
 	}
-	adminID, _ := agent.SecretID(local.Env, agent.SecretKeystoneAdmin)
-	if sm.Calls(adminID) == 0 {
-		t.Error("the Keystone admin password was not read from Secrets Manager")
-	}
+	// The cross-validation above issued tokens with the admin password, which only
+	// Secrets Manager held for this check: the local secret files were not described.
 
 	// A node whose published key set differs is named.
 	ks2, err := store.Get(ctx, "keystone02")
@@ -132,5 +125,4 @@ func TestCheckAWSTargetOnRealDaemons(t *testing.T) {
 	if r, _ := rep.find("keystone fernet keys", "keystone cluster"); r.Status != "fail" || !strings.Contains(r.Detail, "keystone02 differs from keystone01: key 0 differs") {
 		t.Errorf("drifted key set: %+v", r)
 	}
-	_, _ = client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("status/keystone02.json")})
 }

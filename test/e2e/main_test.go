@@ -30,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cso-ssp/platform/internal/awstest"
 	"github.com/cso-ssp/platform/internal/local"
 	"github.com/cso-ssp/platform/internal/target"
 )
@@ -114,7 +115,9 @@ func prerequisites() string {
 }
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
+	code := run(m)
+	awstest.Stop()
+	os.Exit(code)
 }
 
 func run(m *testing.M) int {

@@ -129,13 +129,10 @@ func (n Node) Addr(port int) string {
 	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
-// ServerName is the TLS name clients verify on this node's certificate.
-func (n Node) ServerName() string {
-	if n.Loopback {
-		return n.Host.Address
-	}
-	return n.Host.FQDN
-}
+// ServerName is the TLS name clients verify on this node's certificate: its DNS name,
+// which every certificate names (the local CA's also name the address; Terraform's, which
+// a rehearsal of an AWS deploy on loopback installs, name DNS names only).
+func (n Node) ServerName() string { return n.Host.FQDN }
 
 // CACert, Cert and Key are the node's copies of the TLS material.
 func (n Node) CACert() string { return filepath.Join(n.SSLDir, "ca.crt") }
