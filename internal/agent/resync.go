@@ -99,6 +99,16 @@ func resyncTask(al *AL2023, rt *Runtime) Task {
 			}
 			return nil
 		},
+		// A fresh host has neither unit: both are written, hence the daemon-reload.
+		RenderFunc: func(_ context.Context, _ *Runtime, r *Rendering) error {
+			for _, f := range files {
+				r.AddFile(f)
+			}
+			for _, args := range ResyncCommands(true) {
+				r.AddCommand(Command{Args: args})
+			}
+			return nil
+		},
 	}
 }
 
