@@ -95,6 +95,16 @@ func NoPackageTask(env *envfile.Env, role envfile.Role) agent.Task {
 			return agent.Change{}, &SkipError{Reason: reason}
 		},
 		ApplyFunc: func(context.Context, *agent.Runtime) error { return &SkipError{Reason: reason} },
+		// Rendered with the env file's base name: the rendering must not depend on where
+		// it was made from.
+		RenderFunc: func(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
+			name := "the environment file"
+			if env.Path != "" {
+				name = filepath.Base(env.Path)
+			}
+			r.Note("skipped, nothing installed: no application package, the %s services are not installed (application.package is not set in %s)", role, name)
+			return nil
+		},
 	}
 }
 
