@@ -51,7 +51,7 @@ func renderSQL(rt *agent.Runtime, r *agent.Rendering, stmt string) {
 // runs (what cso deploy published), so the objects are not listed: the rendering says
 // where each prefix goes and how the copies are made.
 func (syncTask) Render(_ context.Context, rt *agent.Runtime, r *agent.Rendering) error {
-	r.AddDir(agent.Dir{Path: rt.Paths.Log})
+	r.AddMkdirAll(rt.Paths.Log)
 	prefixes := make([]string, 0, len(SyncPrefixes))
 	for p := range SyncPrefixes {
 		prefixes = append(prefixes, p)
