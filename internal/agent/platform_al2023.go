@@ -367,9 +367,16 @@ func (p *AL2023) Service(spec ServiceSpec) Task {
 		// files) is left out.
 		RenderFunc: func(_ context.Context, _ *Runtime, r *Rendering) error {
 			r.AddFile(unit)
+			if spec.LogFile != "" {
+				r.AddMkdirAll(filepath.Dir(spec.LogFile))
+			}
 			if envFile != "" {
 				r.AddDir(Dir{Path: p.EnvDir, Mode: 0o700})
 				r.AddFile(env)
+			}
+			if f, want := tmpfiles.file(); want {
+				r.AddFile(f)
+				r.AddCommand(Command{Args: []string{"systemd-tmpfiles", "--create", f.Path}})
 			}
 			for _, args := range p.applyCommands(unitName, true) {
 				r.AddCommand(Command{Args: args})

@@ -67,6 +67,20 @@ func (r *Rendering) AddDir(d Dir) {
 	r.Files = append(r.Files, RenderedFile{Path: d.Path, Mode: d.mode(), Owner: d.Owner, Group: d.Group, Dir: true})
 }
 
+// AddMkdirAll records a directory that os.MkdirAll(path, 0o755) would create: nothing when
+// the rendering already has the path (an existing directory keeps its mode and owner).
+func (r *Rendering) AddMkdirAll(path string) {
+	r.mu.Lock()
+	for _, f := range r.Files {
+		if f.Path == path {
+			r.mu.Unlock()
+			return
+		}
+	}
+	r.mu.Unlock()
+	r.AddDir(Dir{Path: path})
+}
+
 // AddPackages records packages and the command that installs them.
 func (r *Rendering) AddPackages(install []string, names ...string) {
 	r.mu.Lock()
@@ -268,7 +282,18 @@ func (r *Rendering) WriteManifest(w io.Writer) error {
 
 // RenderSecrets stands in for the secret store in a rendering: every secret is a
 // placeholder naming it, so rendered files show where a secret goes and never hold one.
-type RenderSecrets struct{}
+type RenderSecrets struct {
+	// MasterSecretID stands in for the ARN of the RDS master user secret that the jump
+	// server's user data passes (a Terraform output, not known to a rendering); "" on
+	// other hosts.
+	MasterSecretID string
+}
+
+// MasterSecret names the RDS master user secret as the jump server's agent gets it.
+func (s RenderSecrets) MasterSecret() string { return s.MasterSecretID }
+
+// RenderedMasterSecretARN is the jump server's RenderSecrets.MasterSecretID.
+const RenderedMasterSecretARN = "<database_master_secret_arn>"
 
 // SecretPlaceholder is the rendered stand-in of the secret name.
 func SecretPlaceholder(name string) string { return "<secret:" + name + ">" }

@@ -136,3 +136,77 @@ func TestFreshHostAndPlaceholders(t *testing.T) {
 		t.Errorf("HostTLS: %s %s %s %v %v", cert, key, ca, ok, err)
 	}
 }
+
+// A service's log directory (created only when missing) and its runtime directories: a
+// RuntimeDirectory= line in the unit, a tmpfiles.d file applied at once for the others.
+func TestRenderServiceRuntimeDirsAndLog(t *testing.T) {
+	al := &AL2023{Runner: &FreshHostRunner{}, UnitDir: "/etc/systemd/system", StateDir: "/var/lib/cso/services", TmpfilesDir: "/etc/tmpfiles.d"}
+	spec := ServiceSpec{Name: "x", Command: []string{"/usr/sbin/x"}, LogFile: "/var/log/x/x.log",
+		RuntimeDirs: []RuntimeDir{{Path: "/run/x"}, {Path: "/run/x/sock", Owner: "x", Mode: 0o750}}}
+	role := renderRole{{Name: "service", Tasks: []Task{
+		Dir{Path: "/var/log/x", Mode: 0o750, Owner: "x"}, al.Service(spec)}}}
+	r, err := Render(context.Background(), &Runtime{Host: inventory.Host{Name: "x01"}, Platform: al, Secrets: RenderSecrets{}}, role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var man strings.Builder
+	r.WriteManifest(&man)
+	for _, want := range []string{"/var/log/x/ 0750 x:x\n", "/etc/tmpfiles.d/cso-x.conf 0644 root:root\n"} {
+		if !strings.Contains(man.String(), want) {
+			t.Errorf("manifest has no %q:\n%s", want, man.String())
+		}
+	}
+	files := map[string]string{}
+	for _, f := range r.Manifest() {
+		files[f.Path] = string(f.Content)
+	}
+	if unit := files["/etc/systemd/system/x.service"]; !strings.Contains(unit, "RuntimeDirectory=x\n") || !strings.Contains(unit, "StandardOutput=append:/var/log/x/x.log\n") {
+		t.Errorf("unit:\n%s", unit)
+	}
+	if tf := files["/etc/tmpfiles.d/cso-x.conf"]; tf != RenderTmpfiles([]RuntimeDir{{Path: "/run/x/sock", Owner: "x", Mode: 0o750}}) || tf == "" {
+		t.Errorf("tmpfiles.d: %q", tf)
+	}
+	cmds := strings.Join(r.Commands, "\n")
+	if i, j := strings.Index(cmds, "systemd-tmpfiles --create /etc/tmpfiles.d/cso-x.conf"), strings.Index(cmds, "systemctl restart x.service"); i < 0 || j < i {
+		t.Errorf("the tmpfiles.d file is not applied before the start:\n%s", cmds)
+	}
+}
+
+// The agent timer: both units written, then loaded and the timer enabled and started; the
+// jump server's rendering names the RDS master secret as its user data passes it.
+func TestRenderResyncTimer(t *testing.T) {
+	al := &AL2023{Runner: &FreshHostRunner{}, UnitDir: "/etc/systemd/system"}
+	env := &envfile.Env{Name: "dev", Region: "eu-west-2"}
+	for _, c := range []struct {
+		secrets RenderSecrets
+		role    envfile.Role
+		want    string
+	}{
+		{RenderSecrets{}, envfile.RoleKeystone, "ExecStart=/usr/local/bin/cso agent --env dev --role keystone --index 1 --region eu-west-2 --skip-if-running\n"},
+		{RenderSecrets{MasterSecretID: RenderedMasterSecretARN}, envfile.RoleJump,
+			"--region eu-west-2 --mysql-admin-secret <database_master_secret_arn> --skip-if-running\n"},
+	} {
+		rt := &Runtime{Env: env, Host: inventory.Host{Name: "h", Role: c.role, Index: 1}, Platform: al, Secrets: c.secrets, Executable: "/usr/local/bin/cso"}
+		r, err := Render(context.Background(), rt, renderRole(ResyncSteps(rt)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files := map[string]string{}
+		for _, f := range r.Manifest() {
+			files[f.Path] = string(f.Content)
+		}
+		if !strings.Contains(files["/etc/systemd/system/"+ResyncService], c.want) {
+			t.Errorf("%s: service:\n%s", c.role, files["/etc/systemd/system/"+ResyncService])
+		}
+		if files["/etc/systemd/system/"+ResyncTimer] != RenderResyncTimer() {
+			t.Errorf("%s: timer:\n%s", c.role, files["/etc/systemd/system/"+ResyncTimer])
+		}
+		got := strings.Join(r.Commands, "\n")
+		if want := "# step 1/1 agent timer\nsystemctl daemon-reload\nsystemctl enable --now cso-agent.timer"; got != want {
+			t.Errorf("%s: commands:\n%s\nwant:\n%s", c.role, got, want)
+		}
+		if len(r.NotRendered) != 0 {
+			t.Errorf("not rendered: %v", r.NotRendered)
+		}
+	}
+}

@@ -99,6 +99,16 @@ func resyncTask(al *AL2023, rt *Runtime) Task {
 			}
 			return nil
 		},
+		// A fresh host has neither unit: both are written, hence the daemon-reload.
+		RenderFunc: func(_ context.Context, _ *Runtime, r *Rendering) error {
+			for _, f := range files {
+				r.AddFile(f)
+			}
+			for _, args := range ResyncCommands(true) {
+				r.AddCommand(Command{Args: args})
+			}
+			return nil
+		},
 	}
 }
 
@@ -112,6 +122,13 @@ func ResyncCommands(reload bool) [][]string {
 	return append(cmds, []string{"systemctl", "enable", "--now", ResyncTimer})
 }
 
+// masterSecretNamer is a secret store that names the RDS master user secret: AWSSecrets on
+// the jump server, RenderSecrets in the jump server's rendering.
+type masterSecretNamer interface{ MasterSecret() string }
+
+// MasterSecret implements masterSecretNamer.
+func (s *AWSSecrets) MasterSecret() string { return s.MasterSecretID }
+
 // ResyncArgs is this host's agent command line as user data ran it
 // (terraform/modules/compute/templates/user-data.sh.tftpl), plus --skip-if-running: a timer
 // run that finds another run holding the host's lock exits 0 at once.
@@ -119,8 +136,8 @@ func ResyncArgs(rt *Runtime) []string {
 	args := []string{rt.Executable, "agent", "--env", rt.Env.Name, "--account-id", rt.Env.AccountID, "--role", string(rt.Host.Role),
 		"--index", strconv.Itoa(rt.Host.Index), "--region", rt.Env.Region}
 	// Only the jump server's user data names the RDS master secret (by ARN, not a secret).
-	if s, ok := rt.Secrets.(*AWSSecrets); ok && s.MasterSecretID != "" {
-		args = append(args, "--mysql-admin-secret", s.MasterSecretID)
+	if s, ok := rt.Secrets.(masterSecretNamer); ok && s.MasterSecret() != "" {
+		args = append(args, "--mysql-admin-secret", s.MasterSecret())
 	}
 	if rt.MySQLAdminUser != "" && rt.MySQLAdminUser != DefaultMySQLAdminUser {
 		args = append(args, "--mysql-admin-user", rt.MySQLAdminUser)

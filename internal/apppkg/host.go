@@ -95,6 +95,16 @@ func NoPackageTask(env *envfile.Env, role envfile.Role) agent.Task {
 			return agent.Change{}, &SkipError{Reason: reason}
 		},
 		ApplyFunc: func(context.Context, *agent.Runtime) error { return &SkipError{Reason: reason} },
+		// Rendered with the env file's base name: the rendering must not depend on where
+		// it was made from.
+		RenderFunc: func(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
+			name := "the environment file"
+			if env.Path != "" {
+				name = filepath.Base(env.Path)
+			}
+			r.Note("skipped, nothing installed: no application package, the %s services are not installed (application.package is not set in %s)", role, name)
+			return nil
+		},
 	}
 }
 
@@ -196,6 +206,9 @@ func (a *App) PackageSteps(o HostOptions) []agent.Step {
 				}
 				return p.Unpack(dir)
 			},
+			RenderFunc: func(context.Context, *agent.Runtime, *agent.Rendering) error {
+				return fmt.Errorf("%w: the files unpacked, and their directory (named by the package's checksum), are the package's, which a rendering does not open", agent.ErrNeedsLiveHost)
+			},
 		},
 	}}}
 }
@@ -213,6 +226,13 @@ func (w waitFile) Check(context.Context, *agent.Runtime) (agent.Change, error) {
 	}
 	return agent.NoChange, nil
 }
+
+// Render implements agent.Renderer.
+func (w waitFile) Render(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
+	r.NoteWait(w.what, w.timeout)
+	return nil
+}
+
 func (w waitFile) Apply(ctx context.Context, rt *agent.Runtime) error {
 	return agent.WaitFor(ctx, rt, w.what, w.timeout, func(context.Context) error {
 		_, err := os.Stat(w.path)
@@ -265,6 +285,14 @@ func depTask(what string, hosts []inventory.Host, wait time.Duration, probe Prob
 		},
 		ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
 			return agent.WaitFor(ctx, rt, what, wait, func(ctx context.Context) error { return probeAny(ctx, rt) })
+		},
+		RenderFunc: func(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
+			names := make([]string, len(hosts))
+			for i, h := range hosts {
+				names[i] = h.Name
+			}
+			r.NoteWait(what+" to answer on one of "+strings.Join(names, ", "), wait)
+			return nil
 		},
 	}
 }
@@ -430,6 +458,11 @@ func (l *lazyServices) build(rt *agent.Runtime) error {
 		l.tasks = append(l.tasks, rt.Platform.Service(s))
 	}
 	return nil
+}
+
+// Render implements agent.Renderer: the services are the manifest's.
+func (l *lazyServices) Render(context.Context, *agent.Runtime, *agent.Rendering) error {
+	return fmt.Errorf("%w: the services, their commands and ports are those of the package's manifest (%s), which a rendering does not open", agent.ErrNeedsLiveHost, ManifestName)
 }
 
 func (l *lazyServices) Check(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {

@@ -27,11 +27,15 @@ func renderRuntime(env *envfile.Env, r envfile.Role, index int, mysqlAdmin strin
 	if !ok {
 		return nil, fmt.Errorf("environment %s (%s) has no %s host %d (counts.%s is %d)", env.Name, env.Path, r, index, r, env.Count(r))
 	}
+	secrets := agent.RenderSecrets{}
+	if r == envfile.RoleJump { // as the compute module's user data (db_master_secret)
+		secrets.MasterSecretID = agent.RenderedMasterSecretARN
+	}
 	al := agent.NewAL2023()
 	al.Runner = &agent.FreshHostRunner{}
 	return &agent.Runtime{
 		Env: env, Host: h, Hosts: hosts, Paths: EC2Paths, Platform: al,
-		Secrets:        agent.RenderSecrets{},
+		Secrets:        secrets,
 		MySQL:          env.FQDN("mysql") + ":3306",
 		MySQLAdminUser: mysqlAdmin,
 		Bucket:         agent.NoBucket{},

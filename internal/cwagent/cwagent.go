@@ -260,6 +260,16 @@ func runTask(p *agent.AL2023, path string, content []byte) agent.Task {
 			}
 			return os.WriteFile(hashPath, []byte(want+"\n"), 0o644)
 		},
+		// A fresh host has no configuration loaded: Apply writes the file and loads it.
+		RenderFunc: func(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
+			r.AddFile(file)
+			for _, args := range [][]string{FetchConfigCommand(path), {"systemctl", "enable", Unit}} {
+				r.AddCommand(agent.Command{Args: args})
+			}
+			// The hash of the loaded configuration (the agent's own bookkeeping) is left
+			// out, as for services.
+			return nil
+		},
 	}
 }
 

@@ -97,6 +97,10 @@ func databaseTasks(rt *agent.Runtime) []agent.Task {
 			return agent.NoChange, agent.WaitMySQL(ctx, rt, rt.MySQL, rt.MySQLAdminUser, pw, DBWaitTimeout)
 		},
 		ApplyFunc: func(context.Context, *agent.Runtime) error { return nil },
+		RenderFunc: func(_ context.Context, rt *agent.Runtime, r *agent.Rendering) error {
+			r.NoteWait(fmt.Sprintf("a login as %s to %s", rt.MySQLAdminUser, rt.MySQL), DBWaitTimeout)
+			return nil
+		},
 	}}
 	for _, u := range DBUsers {
 		tasks = append(tasks, databaseTask(a, u))
@@ -132,10 +136,18 @@ func databaseTask(a *adminDB, u DBUser) agent.Task {
 			if err != nil {
 				return err
 			}
-			_, err = db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+agent.QuoteIdent(u.Database)+" CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci")
+			_, err = db.ExecContext(ctx, createDatabaseSQL(u))
 			return err
 		},
+		RenderFunc: func(_ context.Context, rt *agent.Runtime, r *agent.Rendering) error {
+			renderSQL(rt, r, createDatabaseSQL(u))
+			return nil
+		},
 	}
+}
+
+func createDatabaseSQL(u DBUser) string {
+	return "CREATE DATABASE IF NOT EXISTS " + agent.QuoteIdent(u.Database) + " CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"
 }
 
 func accountTask(a *adminDB, u DBUser, host string) agent.Task {
@@ -223,6 +235,15 @@ func accountTask(a *adminDB, u DBUser, host string) agent.Task {
 					return fmt.Errorf("%s: %w", strings.SplitN(stmt.q, " IDENTIFIED", 2)[0], err)
 				}
 			}
+			return nil
+		},
+		// The statements of Apply with the password as its placeholder (Apply passes it as
+		// a query argument, never in the statement text).
+		RenderFunc: func(_ context.Context, rt *agent.Runtime, r *agent.Rendering) error {
+			pw := "'" + agent.SecretPlaceholder(u.Secret) + "'"
+			renderSQL(rt, r, "CREATE USER IF NOT EXISTS "+acct+" IDENTIFIED BY "+pw)
+			renderSQL(rt, r, "ALTER USER "+acct+" IDENTIFIED BY "+pw)
+			renderSQL(rt, r, grant)
 			return nil
 		},
 	}

@@ -3,6 +3,8 @@ package jump
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"sort"
 
 	"github.com/cso-ssp/platform/internal/agent"
 )
@@ -35,5 +37,31 @@ func (t tfCertTask) Render(ctx context.Context, rt *agent.Runtime, r *agent.Rend
 		r.Note("%s: group %s instead of root once a group %s exists on this host", t.store.ServerKey(t.host.Name), g, g)
 	}
 	r.AddFile(agent.File{Path: t.store.ServerCert(t.host.Name), Content: pemText(cert), Mode: 0o644})
+	return nil
+}
+
+// renderSQL records a statement the agent sends over its own MySQL connection (Go's
+// driver, no mysql client): a comment line naming the server and the login, since it is
+// no shell command.
+func renderSQL(rt *agent.Runtime, r *agent.Rendering, stmt string) {
+	r.Note("SQL on %s as %s (password %s): %s;", rt.MySQL, rt.MySQLAdminUser, agent.SecretPlaceholder(agent.SecretMySQLAdmin), stmt)
+}
+
+// Render implements agent.Renderer. What is copied is what the bucket holds when the agent
+// runs (what cso deploy published), so the objects are not listed: the rendering says
+// where each prefix goes and how the copies are made.
+func (syncTask) Render(_ context.Context, rt *agent.Runtime, r *agent.Rendering) error {
+	r.AddMkdirAll(rt.Paths.Log)
+	prefixes := make([]string, 0, len(SyncPrefixes))
+	for p := range SyncPrefixes {
+		prefixes = append(prefixes, p)
+	}
+	sort.Strings(prefixes)
+	for _, p := range prefixes {
+		r.Note("copy each object under %s/%s to %s (*.sh mode 0755, others 0644), through a temporary file and a rename; the objects listed in the bucket at run time decide what is copied",
+			rt.Bucket.Describe(), p, filepath.Join(rt.Paths.Scripts, SyncPrefixes[p]))
+	}
+	r.Note("then record each copied object's version in %s (an object whose version, size or copy is unchanged is not copied again), logging to %s",
+		filepath.Join(rt.Paths.Scripts, syncManifest), filepath.Join(rt.Paths.Log, SyncLog))
 	return nil
 }

@@ -68,6 +68,11 @@ func credentialsTask(l Layout) agent.Task {
 			}
 			return nil
 		},
+		// A fresh database stores no credential: nothing to migrate.
+		RenderFunc: func(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
+			r.Note("keystone-manage credential_migrate runs only when the database holds credentials not encrypted with the primary credential key (after a rotation, once every node has the set): none on a fresh environment")
+			return nil
+		},
 	}
 }
 

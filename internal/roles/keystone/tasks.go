@@ -82,6 +82,10 @@ func waitDBTask(l Layout) agent.Task {
 			}
 			return agent.WaitMySQL(ctx, rt, dbHost(rt), "keystone", pw, rt.PeerWait(DBWaitTimeout))
 		},
+		RenderFunc: func(_ context.Context, rt *agent.Runtime, r *agent.Rendering) error {
+			r.NoteWait("a login as keystone to "+dbHost(rt)+" (the jump host creates the user)", rt.PeerWait(DBWaitTimeout))
+			return nil
+		},
 	}
 }
 
@@ -454,6 +458,10 @@ func waitCertsTask(l Layout) agent.Task {
 		},
 		ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
 			return agent.WaitFor(ctx, rt, "TLS certificate "+l.CertFile, rt.PeerWait(CertWaitTimeout), func(context.Context) error { return missing() })
+		},
+		RenderFunc: func(_ context.Context, rt *agent.Runtime, r *agent.Rendering) error {
+			r.NoteWait(fmt.Sprintf("%s, %s and %s (the jump host issues them)", l.CertFile, l.KeyFile, l.CAFile), rt.PeerWait(CertWaitTimeout))
+			return nil
 		},
 	}
 }

@@ -247,6 +247,9 @@ func accessTasks(st *accessState) []agent.Task {
 				}
 				return settle(ctx, rt, "definitions imported on "+n.Name, func(imp []string, _ bool, _ []string) bool { return len(imp) == 0 })
 			},
+			RenderFunc: func(ctx context.Context, rt *agent.Runtime, r *agent.Rendering) error {
+				return renderImport(ctx, rt, r, n)
+			},
 		},
 		agent.FuncTask{
 			TaskName: "no permissions of " + User + " outside " + VHost,
@@ -274,6 +277,10 @@ func accessTasks(st *accessState) []agent.Task {
 				}
 				return nil
 			},
+			RenderFunc: func(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
+				r.Note("%s has permissions on no other vhost of a fresh node: nothing to revoke (the vhosts the node lists decide; each would get rabbitmqctl clear_permissions -p VHOST %s)", User, User)
+				return nil
+			},
 		},
 		agent.FuncTask{
 			TaskName: "no guest user",
@@ -287,6 +294,11 @@ func accessTasks(st *accessState) []agent.Task {
 				defer st.invalidate()
 				_, err := Ctl(ctx, n, nil, "delete_user", "guest")
 				return err
+			},
+			RenderFunc: func(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
+				r.Note("when the node lists the default user guest (the users it exports decide):")
+				r.AddCommand(ctlCommand(n, nil, "delete_user", "guest"))
+				return nil
 			},
 		},
 	}
@@ -319,6 +331,10 @@ func loginTask(n, first Node, wait time.Duration) agent.Task {
 				}
 				return err
 			})
+		},
+		RenderFunc: func(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
+			r.NoteWait(fmt.Sprintf("an AMQPS login of %s to vhost %s on %s (set up by %s); a vhost down on this node gets rabbitmqctl restart_vhost once", User, VHost, n.Name, first.Host.Name), wait)
+			return nil
 		},
 	}
 }

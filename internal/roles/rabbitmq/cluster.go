@@ -77,6 +77,13 @@ func clusterTask(self Node, nodes []Node, st *accessState, wait time.Duration) a
 				return fmt.Errorf("not running in the cluster: %s", strings.Join(missing, ", "))
 			})
 		},
+		RenderFunc: func(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
+			r.NoteWait("nodes "+strings.Join(want, ", ")+" to run in one cluster (classic_config forms it at first boot)", wait)
+			if self.Name != want[0] {
+				r.Note("a node that booted alone is joined to %s (rabbitmqctl stop_app, reset, join_cluster %s, start_app): what the cluster status reports decides", want[0], want[0])
+			}
+			return nil
+		},
 	}
 }
 
@@ -239,6 +246,10 @@ func forgetReplacedTask(self Node, nodes []Node) agent.Task {
 			}
 			rt.Progressf("  %s still a member of the cluster: forgetting it on %s before it starts", self.Name, peer.Name)
 			return forget(ctx, self, peer)
+		},
+		RenderFunc: func(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
+			r.Note("only on a rebuilt host whose name a running peer still lists as a stopped member (rabbitmqctl -n PEER forget_cluster_node %s): no peer runs before a fresh environment's first boot", self.Name)
+			return nil
 		},
 	}
 }

@@ -181,6 +181,10 @@ func quorumMembersTask(self Node, nodes []Node) agent.Task {
 				return nil
 			})
 		},
+		RenderFunc: func(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
+			r.Note("a fresh cluster has no quorum queue short of a member on %s: nothing to grow (the queues the node lists decide; those short of one get rabbitmq-queues grow %s all)", self.Name, self.Name)
+			return nil
+		},
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/cso-ssp/platform/internal/agent"
 )
@@ -63,5 +64,31 @@ var passwordHashRE = regexp.MustCompile(`"password_hash":"[^"]*"`)
 
 func (c Reachable) Render(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
 	r.Note("check that user %s can enter every directory above %s (changes nothing)", c.User, c.Path)
+	return nil
+}
+
+// ctlCommand is the rabbitmqctl call Ctl makes against node n, for a rendering.
+func ctlCommand(n Node, stdin []byte, args ...string) agent.Command {
+	full := []string{CtlBin, "-n", n.Name}
+	if n.LongName {
+		full = append(full, "--longnames")
+	}
+	return agent.Command{Args: append(full, args...), Env: n.Env(), Dir: n.Home, Stdin: stdin}
+}
+
+// renderImport renders the import of the definitions (the document of DefinitionsFile,
+// given on standard input) and the wait until the node reports it.
+func renderImport(ctx context.Context, rt *agent.Runtime, r *agent.Rendering, n Node) error {
+	pass, err := rt.Secrets.Get(ctx, agent.SecretRabbitMQ)
+	if err != nil {
+		return err
+	}
+	doc, err := wantedDefinitions(pass)
+	if err != nil {
+		return err
+	}
+	r.Note("the input is the definitions document: vhost %s, user %s with the salted hash of %s, its permissions on %s", VHost, User, agent.SecretPlaceholder(agent.SecretRabbitMQ), VHost)
+	r.AddCommand(ctlCommand(n, doc, "import_definitions", "--format", "json"))
+	r.NoteWait("node "+n.Name+" to report the imported definitions", time.Minute)
 	return nil
 }
