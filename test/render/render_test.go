@@ -270,7 +270,7 @@ func withPackage(t *testing.T) string {
 		t.Fatal("env.prod-ha.yaml sets application: adapt withPackage")
 	}
 	dir := t.TempDir()
-	data = append(data, []byte("application:\n  package: s3://prod-ha-cso-files/packages/app-1.0.tar.gz\n")...)
+	data = append(data, []byte("application:\n  package: s3://prod-ha-cso-files-111122223333/packages/app-1.0.tar.gz\n")...)
 	if err := os.WriteFile(envfile.PathFor(dir, envName), data, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -62,16 +62,21 @@ func (a *adminService) Apply(ctx context.Context, rt *agent.Runtime) error {
 // adminSpec is the dashboard's service: `cso admin serve` with the flags the target
 // description calls for.
 func adminSpec(rt *agent.Runtime) (agent.ServiceSpec, error) {
+	flags, err := albFlags(rt)
+	if err != nil {
+		return agent.ServiceSpec{}, err
+	}
+	return adminSpecWith(rt, flags), nil
+}
+
+// adminSpecWith is the dashboard's service with the given ALB flags.
+func adminSpecWith(rt *agent.Runtime, flags []string) agent.ServiceSpec {
 	exe := rt.Executable
 	port := rt.Host.Ports[inventory.PortAdmin]
 	store := pki.Store{Dir: rt.Paths.SSLCerts}
 	listen := fmt.Sprintf("0.0.0.0:%d", port)
 	if rt.Host.Address == "127.0.0.1" {
 		listen = fmt.Sprintf("127.0.0.1:%d", port)
-	}
-	flags, err := albFlags(rt)
-	if err != nil {
-		return agent.ServiceSpec{}, err
 	}
 	return agent.ServiceSpec{
 		Name: AdminService,
@@ -94,7 +99,25 @@ func adminSpec(rt *agent.Runtime) (agent.ServiceSpec, error) {
 		},
 		ReadyTimeout: 30 * time.Second,
 		StopTimeout:  15 * time.Second,
-	}, nil
+	}
+}
+
+// Render implements agent.Renderer: the dashboard's unit as a fresh host gets it. Its ALB
+// and Cognito flags come from the target description that cso deploy publishes, so in an
+// ha environment the rendering shows where each value comes from.
+func (a *adminService) Render(ctx context.Context, rt *agent.Runtime, r *agent.Rendering) error {
+	var flags []string
+	if rt.Env.HA {
+		from := func(field string) string { return "<" + rt.TargetFile + " alb." + field + ">" }
+		flags = []string{"--alb-signer", from("signer"), "--alb-region", from("region"),
+			"--cognito-user-pool", from("user_pool_id"), "--cognito-region", from("user_pool_region"),
+			"--cognito-client-id", from("client_id"), "--admin-group", from("admin_group")}
+	}
+	svc, ok := rt.Platform.Service(adminSpecWith(rt, flags)).(agent.Renderer)
+	if !ok {
+		return fmt.Errorf("%w: the platform's service task cannot be rendered", agent.ErrNeedsLiveHost)
+	}
+	return svc.Render(ctx, rt, r)
 }
 
 // albFlags are the ALB and Cognito flags of `cso admin serve` from the target description
