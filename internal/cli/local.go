@@ -87,30 +87,10 @@ are never printed. Exit code 1 when a host fails or a health probe is red.`,
 			if lf.portBase < 0 || lf.portBase > 20000 {
 				return Exit(ExitUsage, fmt.Errorf("--port-base %d: expected 0 to 20000", lf.portBase))
 			}
-			exe, _ := os.Executable()
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			out := g.Stdout
-			if g.JSON() {
-				out = g.Stderr
-			}
-			res, err := local.Up(ctx, local.Options{Dir: lf.dir, HA: ha, PortBase: lf.portBase, Env: env,
-				Out: out, Log: g.Logger(), Executable: exe, DryRun: dryRun})
+			o := local.Options{Dir: lf.dir, HA: ha, PortBase: lf.portBase, Env: env, DryRun: dryRun}
+			res, err := runStack(cmd, g, o, local.Up)
 			if err != nil {
-				if ctx.Err() != nil {
-					return Exit(ExitAborted, err)
-				}
-				return Exit(ExitFailure, err)
-			}
-			if g.JSON() {
-				enc := json.NewEncoder(g.Stdout)
-				enc.SetIndent("", "  ")
-				_ = enc.Encode(res)
-			} else {
-				writeUpReport(g, res, local.Options{Dir: lf.dir, HA: ha, PortBase: lf.portBase, Env: env}, dryRun)
-			}
-			if ctx.Err() != nil {
-				return Exit(ExitAborted, errors.New("interrupted; run `cso local up` again to finish (it resumes where it stopped)"))
+				return err
 			}
 			if res.Failed() {
 				return Exit(ExitFailure, errors.New("the local target is not healthy (see above)"))
@@ -128,6 +108,36 @@ are never printed. Exit code 1 when a host fails or a health probe is red.`,
 	f.BoolVar(&dryRun, "dry-run", false, "list what would change and change nothing (exit 3 when something would)")
 	f.StringVar(&envName, "env", "dev", "environment file whose names (domain, CA name, application package) the local target uses")
 	return cmd
+}
+
+// runStack runs up or restart (interruptible), then prints its result as the table and
+// health report or, with -o json, as JSON; progress goes to stderr then.
+func runStack(cmd *cobra.Command, g *Globals, o local.Options, run func(context.Context, local.Options) (*local.UpResult, error)) (*local.UpResult, error) {
+	o.Executable, _ = os.Executable()
+	o.Out, o.Log = g.Stdout, g.Logger()
+	if g.JSON() {
+		o.Out = g.Stderr
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := run(ctx, o)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, Exit(ExitAborted, err)
+		}
+		return nil, Exit(ExitFailure, err)
+	}
+	if g.JSON() {
+		enc := json.NewEncoder(g.Stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(res)
+	} else {
+		writeUpReport(g, res, o)
+	}
+	if ctx.Err() != nil {
+		return nil, Exit(ExitAborted, errors.New("interrupted; run `cso local up` again to finish (it resumes where it stopped)"))
+	}
+	return res, nil
 }
 
 func portBaseDefault() int {
@@ -150,8 +160,8 @@ func loadLocalEnv(g *Globals, name string) (*envfile.Env, error) {
 	return env, nil
 }
 
-func writeUpReport(g *Globals, res *local.UpResult, o local.Options, dryRun bool) {
-	w := g.Stdout
+func writeUpReport(g *Globals, res *local.UpResult, o local.Options) {
+	w, dryRun := g.Stdout, o.DryRun
 	fmt.Fprintln(w)
 	changed := 0
 	for _, h := range res.Hosts {
@@ -298,30 +308,10 @@ nothing is emptied), a host fails or a health probe is red, 4 when interrupted.`
 			if err != nil {
 				return err
 			}
-			exe, _ := os.Executable()
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			out := g.Stdout
-			if g.JSON() {
-				out = g.Stderr
-			}
-			o := local.Options{Dir: lf.dir, HA: ha, PortBase: portBase, Env: env, Out: out, Log: g.Logger(), Executable: exe}
-			res, err := local.Restart(ctx, o)
+			o := local.Options{Dir: lf.dir, HA: ha, PortBase: portBase, Env: env}
+			res, err := runStack(cmd, g, o, local.Restart)
 			if err != nil {
-				if ctx.Err() != nil {
-					return Exit(ExitAborted, err)
-				}
-				return Exit(ExitFailure, err)
-			}
-			if g.JSON() {
-				enc := json.NewEncoder(g.Stdout)
-				enc.SetIndent("", "  ")
-				_ = enc.Encode(res)
-			} else {
-				writeUpReport(g, res, o, false)
-			}
-			if ctx.Err() != nil {
-				return Exit(ExitAborted, errors.New("interrupted; run `cso local up` to finish (it resumes where it stopped)"))
+				return err
 			}
 			if res.Failed() {
 				return Exit(ExitFailure, errors.New("the local target is not healthy after the restart (see above)"))
