@@ -176,13 +176,13 @@ func TestRenderServiceRuntimeDirsAndLog(t *testing.T) {
 // jump server's rendering names the RDS master secret as its user data passes it.
 func TestRenderResyncTimer(t *testing.T) {
 	al := &AL2023{Runner: &FreshHostRunner{}, UnitDir: "/etc/systemd/system"}
-	env := &envfile.Env{Name: "dev", Region: "eu-west-2"}
+	env := &envfile.Env{Name: "dev", Region: "eu-west-2", AccountID: "111122223333"}
 	for _, c := range []struct {
 		secrets RenderSecrets
 		role    envfile.Role
 		want    string
 	}{
-		{RenderSecrets{}, envfile.RoleKeystone, "ExecStart=/usr/local/bin/cso agent --env dev --role keystone --index 1 --region eu-west-2 --skip-if-running\n"},
+		{RenderSecrets{}, envfile.RoleKeystone, "ExecStart=/usr/local/bin/cso agent --env dev --account-id 111122223333 --role keystone --index 1 --region eu-west-2 --skip-if-running\n"},
 		{RenderSecrets{MasterSecretID: RenderedMasterSecretARN}, envfile.RoleJump,
 			"--region eu-west-2 --mysql-admin-secret <database_master_secret_arn> --skip-if-running\n"},
 	} {
