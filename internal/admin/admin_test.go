@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"math/big"
@@ -21,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +31,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/cso-ssp/platform/internal/check"
 	"github.com/cso-ssp/platform/internal/check/checktest"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
@@ -595,5 +598,59 @@ func TestLogTailFromStatusDocument(t *testing.T) {
 	lv := v.Hosts[0].Logs[0]
 	if lv.File != "agent progress (from its status document)" || strings.Join(lv.Lines, "\n") != strings.Join(progress[len(progress)-15:], "\n") {
 		t.Errorf("log view %+v", lv)
+	}
+}
+
+// TestSkippedChecksHaveTheirOwnRow: a backend host without an application package shows
+// its probes as skipped (own row class and badge, the agent's reason), counted in the
+// summary, its panel folded; the overall status stays that of the other checks.
+func TestSkippedChecksHaveTheirOwnRow(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	reason := "no application package: the backend services are not installed (set application.package in env.yaml)"
+	f := newFixture(t, func(c *Config) {
+		c.Target.Hosts = append(c.Target.Hosts, inventory.Host{Name: "backend01", Role: envfile.RoleBackend, Index: 1,
+			FQDN: "backend01.test.cso.ss", Address: "127.0.0.1", Ports: map[string]int{"cso-api": port}})
+		must(t, status.Dir{Path: c.Target.StatusDir}.Put(t.Context(), status.Host{Host: "backend01", Role: "backend",
+			State: status.StateDone, Steps: []status.Step{{Name: "packages", State: status.StateDone},
+				{Name: "application package", State: status.StateSkipped, Detail: reason}}}))
+	})
+	c, _ := f.signIn(t, "admin", f.adminPW)
+	resp, body := get(t, c, f.srv.URL+"/admin/api/status", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("API: %d %s", resp.StatusCode, body)
+	}
+	var v View
+	must(t, json.Unmarshal([]byte(body), &v))
+	if v.Summary.Skipped != 2 || v.Summary.Worst == check.Skip {
+		t.Errorf("summary %+v, want 2 skipped and skip not the overall status", v.Summary)
+	}
+	var backend *HostView
+	for i := range v.Hosts {
+		if v.Hosts[i].Name == "backend01" {
+			backend = &v.Hosts[i]
+		}
+	}
+	if backend == nil || backend.Status != check.Skip {
+		t.Fatalf("backend01 host view %+v, want status skip", backend)
+	}
+
+	_, page := get(t, c, f.srv.URL+"/admin/", nil)
+	row := `<tr class="skip"><td>tcp cso-api</td><td class="mono">backend01:` + strconv.Itoa(port) + `</td><td><span class="badge skip">SKIP</span></td>`
+	if !strings.Contains(page, row) || !strings.Contains(page, html.EscapeString(reason)) {
+		t.Errorf("no skip row %q with the reason in the page:\n%s", row, page)
+	}
+	if !strings.Contains(page, `<div class="skipped"><b>2</b> skipped</div>`) {
+		t.Errorf("summary does not count the skipped checks:\n%s", page)
+	}
+	if !strings.Contains(page, `<details class="host">
+<summary id="host-backend01">`) {
+		t.Errorf("the panel of a host with only skipped checks should be folded:\n%s", page)
+	}
+	resp, css := get(t, c, f.srv.URL+"/admin/static/style.css", nil)
+	if resp.StatusCode != 200 || !strings.Contains(css, ".badge.skip") || !strings.Contains(css, "tr.skip td") {
+		t.Errorf("stylesheet has no skip colours: %d", resp.StatusCode)
 	}
 }

@@ -129,7 +129,8 @@ func (s *Server) build(ctx context.Context) *View {
 	for _, h := range t.Hosts {
 		hv := HostView{Host: h, Status: check.OK, Services: byHost[h.Name]}
 		for _, r := range rep.Results {
-			if r.Host == h.Name && rank(r.Status) > rank(hv.Status) {
+			// A host whose application is not installed shows skip; anything worse wins.
+			if r.Host == h.Name && r.Status.Rank() > hv.Status.Rank() {
 				hv.Status = r.Status
 			}
 		}
@@ -181,16 +182,6 @@ func (s *Server) tails(files []string) []LogView {
 		out = append(out, lv)
 	}
 	return out
-}
-
-func rank(s check.Status) int {
-	switch s {
-	case check.OK:
-		return 0
-	case check.Warn:
-		return 1
-	}
-	return 2
 }
 
 // tail returns the last n lines of file, reading at most its last 64 KiB.
@@ -252,6 +243,8 @@ func lastDeploy(t *target.Target) (indented string, doc any, errMsg string) {
 var funcs = template.FuncMap{
 	"upper": strings.ToUpper,
 	"str":   func(s check.Status) string { return string(s) },
+	// problem: a host panel opens for a warning or failure, not for skipped checks.
+	"problem": func(s check.Status) bool { return s.Rank() > check.Skip.Rank() },
 	"ms": func(d time.Duration) string {
 		return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
 	},

@@ -20,21 +20,37 @@ import (
 // Status of one result.
 type Status string
 
-// Statuses, from best to worst.
+// Statuses, from best to worst. Skip is a probe of something the environment does not
+// install (e.g. the application services without an application package): it is neither
+// healthy nor broken, and never makes a run warn or fail.
 const (
 	OK   Status = "ok"
+	Skip Status = "skip"
 	Warn Status = "warn"
 	Fail Status = "fail"
 )
 
-func (s Status) rank() int {
+// Rank orders statuses for display, best first: ok, skip, warn, fail (an unknown status
+// ranks as fail).
+func (s Status) Rank() int {
 	switch s {
 	case OK:
 		return 0
-	case Warn:
+	case Skip:
 		return 1
+	case Warn:
+		return 2
 	}
-	return 2
+	return 3
+}
+
+// Worse returns the worse of a and b for a summary: a skip never raises the worst status
+// above ok.
+func Worse(a, b Status) Status {
+	if b != Skip && b.Rank() > a.Rank() {
+		return b
+	}
+	return a
 }
 
 // Groups sort results into the dashboard's panels.
@@ -85,6 +101,9 @@ func warn(format string, a ...any) Outcome {
 func fail(format string, a ...any) Outcome {
 	return Outcome{Status: Fail, Detail: fmt.Sprintf(format, a...)}
 }
+func skip(format string, a ...any) Outcome {
+	return Outcome{Status: Skip, Detail: fmt.Sprintf(format, a...)}
+}
 
 // Probe is one check of one target.
 type Probe struct {
@@ -105,12 +124,14 @@ type Report struct {
 	Summary  Summary       `json:"summary"`
 }
 
-// Summary counts results by status.
+// Summary counts results by status. Worst is ok, warn or fail: skipped checks are counted
+// but do not make it worse.
 type Summary struct {
-	OK    int    `json:"ok"`
-	Warn  int    `json:"warn"`
-	Fail  int    `json:"fail"`
-	Worst Status `json:"status"`
+	OK      int    `json:"ok"`
+	Warn    int    `json:"warn"`
+	Fail    int    `json:"fail"`
+	Skipped int    `json:"skipped"`
+	Worst   Status `json:"status"`
 }
 
 // MarshalJSON adds the duration in milliseconds.
@@ -192,24 +213,24 @@ func summarize(rs []Result) Summary {
 		switch r.Status {
 		case OK:
 			s.OK++
+		case Skip:
+			s.Skipped++
 		case Warn:
 			s.Warn++
 		default:
 			s.Fail++
 		}
-		if r.Status.rank() > s.Worst.rank() {
-			s.Worst = r.Status
-		}
+		s.Worst = Worse(s.Worst, r.Status)
 	}
 	return s
 }
 
-// Sorted returns the results ordered by status (failures first), then group, host and check;
-// the table shows what is wrong first.
+// Sorted returns the results ordered by status (failures first, then warnings, skipped
+// checks, ok), keeping probe order within a status; the table shows what is wrong first.
 func (r *Report) Sorted() []Result {
 	out := append([]Result(nil), r.Results...)
 	sort.SliceStable(out, func(i, j int) bool {
-		if a, b := out[i].Status.rank(), out[j].Status.rank(); a != b {
+		if a, b := out[i].Status.Rank(), out[j].Status.Rank(); a != b {
 			return a > b
 		}
 		return false
@@ -228,8 +249,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\n%s: %d ok, %d warn, %d fail in %s\n", strings.ToUpper(string(r.Summary.Worst)),
-		r.Summary.OK, r.Summary.Warn, r.Summary.Fail, r.Duration.Round(time.Millisecond))
+	_, err := fmt.Fprintf(w, "\n%s: %d ok, %d warn, %d fail, %d skipped in %s\n", strings.ToUpper(string(r.Summary.Worst)),
+		r.Summary.OK, r.Summary.Warn, r.Summary.Fail, r.Summary.Skipped, r.Duration.Round(time.Millisecond))
 	return err
 }
 

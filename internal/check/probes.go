@@ -175,20 +175,23 @@ func (c *Checker) Probes() []Probe {
 	} else {
 		add(Probe{Check: "ca certificate", Target: "ca", Group: GroupCert, Run: func(context.Context) Outcome { return fail("%v", c.caErr) }})
 	}
+	docs := c.hostStatuses()
 	for _, h := range c.t.Hosts {
-		ps = append(ps, c.serviceProbes(h)...)
+		ps = append(ps, c.serviceProbes(h, docs[h.Name])...)
 	}
 	ps = append(ps, c.keystoneProbes()...)
 	ps = append(ps, c.rabbitmqProbes()...)
 	ps = append(ps, c.mysqlProbes()...)
-	ps = append(ps, c.hostProbes()...)
+	ps = append(ps, c.hostProbes(docs)...)
 	return ps
 }
 
 // serviceProbes: nothing listening on the host's closed ports; TCP for every port; TLS and
 // the certificate for TLS ports; HTTP for the health endpoints of LLD 6.3 and the backend
-// ports of 3.2.1.
-func (c *Checker) serviceProbes(h inventory.Host) []Probe {
+// ports of 3.2.1. The host's status document (doc) turns the probes of application ports
+// into skips when the environment installs no application, and names a failed setup as
+// the cause of a failed probe (see gate).
+func (c *Checker) serviceProbes(h inventory.Host, doc *hostStatus) []Probe {
 	names := make([]string, 0, len(h.Ports))
 	for n := range h.Ports {
 		names = append(names, n)
@@ -211,13 +214,14 @@ func (c *Checker) serviceProbes(h inventory.Host) []Probe {
 		}
 		port := h.Ports[name]
 		tgt := fmt.Sprintf("%s:%d", h.Name, port)
+		app := isAppPort(h.Role, name)
 		svc := func(check string, run func(context.Context) Outcome) Probe {
-			return Probe{Check: check, Target: tgt, Group: GroupService, Host: h.Name, Run: run}
+			return Probe{Check: check, Target: tgt, Group: GroupService, Host: h.Name, Run: c.gate(doc, h.Name, app, run)}
 		}
 		ps = append(ps, svc("tcp "+name, c.tcpProbe(h.FQDN, port)))
 		if tlsPorts[name] {
 			ps = append(ps, svc("tls "+name, c.tlsProbe(h.FQDN, port)))
-			ps = append(ps, Probe{Check: "cert " + name, Target: tgt, Group: GroupCert, Host: h.Name, Run: c.certProbe(h.FQDN, port)})
+			ps = append(ps, Probe{Check: "cert " + name, Target: tgt, Group: GroupCert, Host: h.Name, Run: c.gate(doc, h.Name, app, c.certProbe(h.FQDN, port))})
 		}
 		base := fmt.Sprintf("http://%s:%d", h.FQDN, port)
 		if tlsPorts[name] {
@@ -240,6 +244,19 @@ func (c *Checker) serviceProbes(h inventory.Host) []Probe {
 		}
 	}
 	return ps
+}
+
+// isAppPort reports whether port name of a host of role r belongs to the application
+// package: every port of a backend host, and the UI ports of a frontend host. nginx (8102)
+// is the platform's own: it runs and answers /health without a package.
+func isAppPort(r envfile.Role, name string) bool {
+	switch r {
+	case envfile.RoleBackend:
+		return true
+	case envfile.RoleFrontend:
+		return name != inventory.PortNginx
+	}
+	return false
 }
 
 // expectAuthRequired: the dashboard is up when it refuses an unauthenticated request

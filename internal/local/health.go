@@ -39,7 +39,9 @@ const HealthTimeout = 15 * time.Second
 // Health runs the simple probes of the local target side by side: the database logins,
 // TLS handshakes verified against the project CA, /v3 at / and /api/idm plus a token on
 // every Keystone and the cross-node validation, the AMQPS handshake on every RabbitMQ
-// node and nginx's /health. (`cso check` runs the full set.)
+// node and nginx's /health, which nginx answers itself, with or without an application
+// package. It probes no application port: those exist only with a package, and `cso check`
+// (the full set) reports them skipped when the hosts' status documents say none is set.
 func Health(ctx context.Context, l Layout, env *envfile.Env, hosts []inventory.Host, portBase int) []HealthRow {
 	type probe struct {
 		check, target string
