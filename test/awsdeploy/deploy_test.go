@@ -262,6 +262,7 @@ func TestAWSDeployDevHAThroughMoto(t *testing.T) {
 	for _, r := range crep.Results {
 		if strings.HasPrefix(r.Check, "mysql user ") {
 			mysqlUsers++
+			t.Logf("%s %s: %s (%s)", r.Check, r.Target, r.Status, r.Detail)
 			if r.Status != "ok" || !strings.Contains(r.Detail, "(TLS, verified)") {
 				t.Errorf("%s %s: %s (%s), want ok over TLS with the certificate verified", r.Check, r.Target, r.Status, r.Detail)
 			}
