@@ -17,8 +17,15 @@ const RoleDatabase envfile.Role = "database"
 
 // mariaDB runs MariaDB as the RDS stand-in: its own datadir, socket and port, bound to
 // 127.0.0.1, in the foreground under the supervisor, with an administrative user whose
-// password is a generated secret.
-type mariaDB struct{ port int }
+// password is a generated secret; with tls set it also serves TLS.
+type mariaDB struct {
+	port int
+	tls  *DatabaseTLS
+}
+
+// DatabaseTLS is the TLS material the local MariaDB serves, in PEM: its server certificate
+// (naming the address clients dial), the certificate's key and the CA that signed it.
+type DatabaseTLS struct{ CertPEM, KeyPEM, CAPEM []byte }
 
 func (mariaDB) Role() envfile.Role { return RoleDatabase }
 
@@ -27,8 +34,21 @@ func (mariaDB) Role() envfile.Role { return RoleDatabase }
 // the runtime's SecretMySQLAdmin).
 func Database(port int) agent.Role { return mariaDB{port: port} }
 
+// DatabaseWithTLS is Database serving TLS with tls, as RDS does: clients may connect with
+// TLS and verify the certificate against tls.CAPEM. Like RDS for MySQL 8.4 with the
+// platform's parameter group (require_secure_transport left at its default, OFF), it still
+// accepts connections without TLS (docs/decisions/agent.md).
+func DatabaseWithTLS(port int, tls DatabaseTLS) agent.Role { return mariaDB{port: port, tls: &tls} }
+
 func (m mariaDB) datadir(p agent.Paths) string { return filepath.Join(p.Data, "mysql") }
 func (m mariaDB) socket(p agent.Paths) string  { return filepath.Join(p.Run, "mysqld.sock") }
+func (m mariaDB) tlsDir(p agent.Paths) string  { return filepath.Join(p.Etc, "mysql", "ssl") }
+
+// tlsFiles are the server's copies of its TLS material (mariadbd reads them as mysql).
+func (m mariaDB) tlsFiles(p agent.Paths) (cert, key, ca string) {
+	d := m.tlsDir(p)
+	return filepath.Join(d, "server-cert.pem"), filepath.Join(d, "server-key.pem"), filepath.Join(d, "ca.pem")
+}
 
 // MariaDBSocket is the unix socket of the local MariaDB.
 func (l Layout) MariaDBSocket() string { return mariaDB{}.socket(l.Paths(MySQLHost)) }
@@ -65,14 +85,34 @@ func (m mariaDB) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		// Socket and pid file: mariadbd (switched to mysql) creates them.
 		RuntimeDirs: []agent.RuntimeDir{{Path: p.Run, Owner: "mysql", Mode: 0o755}},
 	}
-	return []agent.Step{
+	steps := []agent.Step{
 		{Name: "layout", Tasks: []agent.Task{
 			agent.Dir{Path: p.Root, Mode: 0o755},
 			agent.Dir{Path: p.Data, Mode: 0o755},
 			agent.Dir{Path: data, Mode: 0o750, Owner: "mysql", Group: "mysql"},
 			agent.Dir{Path: p.Log, Mode: 0o750, Owner: "mysql", Group: "mysql"},
 		}},
-		{Name: "install-db", Tasks: []agent.Task{agent.FuncTask{
+	}
+	if m.tls != nil {
+		if len(m.tls.CertPEM) == 0 || len(m.tls.KeyPEM) == 0 || len(m.tls.CAPEM) == 0 {
+			return nil, fmt.Errorf("database TLS: certificate, key and CA are all required")
+		}
+		cert, key, ca := m.tlsFiles(p)
+		// No --require-secure-transport: RDS's default (OFF) with the platform's parameter group.
+		spec.Command = append(spec.Command, "--ssl-cert="+cert, "--ssl-key="+key, "--ssl-ca="+ca)
+		// A new certificate takes effect at the next start.
+		spec.ConfigFiles = append(spec.ConfigFiles, cert, key, ca)
+		steps = append(steps, agent.Step{Name: "tls", Tasks: []agent.Task{
+			agent.Dir{Path: p.Etc, Mode: 0o755},
+			agent.Dir{Path: filepath.Dir(m.tlsDir(p)), Mode: 0o755},
+			agent.Dir{Path: m.tlsDir(p), Mode: 0o750, Owner: "mysql", Group: "mysql"},
+			agent.File{Path: ca, Content: m.tls.CAPEM, Mode: 0o644, Owner: "mysql", Group: "mysql"},
+			agent.File{Path: cert, Content: m.tls.CertPEM, Mode: 0o644, Owner: "mysql", Group: "mysql"},
+			agent.File{Path: key, Content: m.tls.KeyPEM, Mode: 0o600, Owner: "mysql", Group: "mysql", Secret: true},
+		}})
+	}
+	return append(steps,
+		agent.Step{Name: "install-db", Tasks: []agent.Task{agent.FuncTask{
 			TaskName: "initialise " + data,
 			CheckFunc: func(context.Context, *agent.Runtime) (agent.Change, error) {
 				if _, err := os.Stat(filepath.Join(data, "mysql", "user.frm")); err == nil {
@@ -90,9 +130,9 @@ func (m mariaDB) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 				return err
 			},
 		}}},
-		{Name: "service", Tasks: []agent.Task{rt.Platform.Service(spec)}},
-		{Name: "admin-user", Tasks: []agent.Task{m.adminTask()}},
-	}, nil
+		agent.Step{Name: "service", Tasks: []agent.Task{rt.Platform.Service(spec)}},
+		agent.Step{Name: "admin-user", Tasks: []agent.Task{m.adminTask()}},
+	), nil
 }
 
 // adminTask creates the admin user through the socket as root (unix_socket authentication:

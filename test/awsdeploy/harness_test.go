@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/local"
+	"github.com/cso-ssp/platform/internal/pki"
 	"github.com/cso-ssp/platform/internal/status"
 	"github.com/cso-ssp/platform/internal/target"
 )
@@ -184,9 +186,14 @@ func loopbackTarget(t *testing.T, published *target.Target, mysql, root string) 
 	return &lt
 }
 
-// startDatabase runs the local MariaDB (the RDS stand-in) under root/hosts/mysql and returns
-// its address and admin password.
-func startDatabase(ctx context.Context, t *testing.T, env *envfile.Env, root string) (addr, password string) {
+// startDatabase runs the local MariaDB (the RDS stand-in) under root/hosts/mysql, serving
+// TLS as RDS does, and returns its address, admin password and the file of the test CA
+// that signed its certificate (what the RDS CA bundle is to `cso check --mysql-ca`).
+//
+// The certificate names 127.0.0.1: an AWS check verifies the host part of the target's
+// mysql address (ServerName), and the loopback description puts the MariaDB's address
+// there in place of the RDS endpoint, whose certificate names the endpoint.
+func startDatabase(ctx context.Context, t *testing.T, env *envfile.Env, root string) (addr, password, caFile string) {
 	t.Helper()
 	l, err := local.NewLayout(root)
 	if err != nil {
@@ -194,20 +201,42 @@ func startDatabase(ctx context.Context, t *testing.T, env *envfile.Env, root str
 	}
 	port := inventory.LocalMySQLPort + portBase
 	addr = local.MySQLAddr(portBase)
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caPEM, caKey, err := pki.NewCA("awsdeploy-rds", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := pki.LoadCA(caPEM, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := ca.Issue(pki.ServerSpec{CommonName: host, IPs: []net.IP{net.ParseIP(host)}}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile = filepath.Join(root, "rds-ca.pem")
+	if err := os.WriteFile(caFile, caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	secrets := &agent.LocalSecrets{Dir: filepath.Join(root, "rds-secrets")}
 	rt := &agent.Runtime{
 		Env: env, Host: inventory.Host{Name: local.MySQLHost, Role: local.RoleDatabase, Index: 1, Address: "127.0.0.1"},
 		Paths: l.Paths(local.MySQLHost), Platform: l.Platform(local.MySQLHost), Secrets: secrets,
 		MySQL: addr, MySQLAdminUser: local.MySQLAdminUser,
 	}
-	if _, err := agent.Run(ctx, rt, local.Database(port), status.Dir{Path: filepath.Join(root, "rds-status")}); err != nil {
+	role := local.DatabaseWithTLS(port, local.DatabaseTLS{CertPEM: certPEM, KeyPEM: keyPEM, CAPEM: caPEM})
+	if _, err := agent.Run(ctx, rt, role, status.Dir{Path: filepath.Join(root, "rds-status")}); err != nil {
 		t.Fatalf("local MariaDB (RDS stand-in): %v", err)
 	}
 	password, err = secrets.Get(ctx, agent.SecretMySQLAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return addr, password
+	return addr, password, caFile
 }
 
 // object reads key from the bucket in moto ("" and false when it is not there).
