@@ -58,8 +58,11 @@ locals {
         # Alternate the zones: index 1 in availability_zones[0], index 2 in [1], ...
         availability_zone = local.env.availability_zones[(i - 1) % 2]
         fqdn              = "${name}.${local.zone_name}"
+        # The same names as the local PKI's host certificates (internal/pki): localhost
+        # lets a daemon's own clients on the host (RabbitMQ's CLI tools and TLS
+        # distribution over loopback) verify it by that name.
         dns_names = concat(
-          ["${name}.${local.zone_name}", name],
+          ["${name}.${local.zone_name}", name, "localhost"],
           contains(keys(local.role_alias), role) ? ["${local.role_alias[role]}.${local.zone_name}"] : []
         )
       }

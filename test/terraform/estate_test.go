@@ -1053,7 +1053,7 @@ func (x *checker) pki(t *testing.T) {
 		}
 		c := parseCert(t, h.name, r.str("cert_pem"))
 		fqdn := h.name + "." + x.c.zone()
-		wantNames := []string{fqdn, h.name}
+		wantNames := []string{fqdn, h.name, "localhost"}
 		if a, ok := roleAlias[h.role]; ok {
 			wantNames = append(wantNames, a+"."+x.c.zone())
 		}
