@@ -48,14 +48,18 @@ func requireDaemons(t *testing.T) {
 	}
 }
 
-// tempDir is a temporary directory the daemons' users can reach (t.TempDir is 0700).
+// tempDir is a temporary directory the daemons' users can reach (t.TempDir is 0700) with
+// a short path: t.TempDir's carries the test's name, and mod_wsgi's sockets under
+// hosts/keystone01/run/keystone-httpd must stay within the 107 bytes of a Unix socket path.
 func tempDir(t *testing.T) string {
 	t.Helper()
-	d := t.TempDir()
-	for p := d; p != "/tmp" && p != "/"; p = filepath.Dir(p) {
-		if err := os.Chmod(p, 0o755); err != nil {
-			t.Fatal(err)
-		}
+	d, err := os.MkdirTemp("", "cso-local-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	if err := os.Chmod(d, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	return d
 }

@@ -335,3 +335,17 @@ func TestCertWaitByPlatform(t *testing.T) {
 		t.Errorf("local key set wait %s, want %s", got, KeyWaitTimeout)
 	}
 }
+
+// A runtime directory too deep for mod_wsgi's daemon sockets is refused when the steps are
+// built, naming the directory, instead of Apache answering 503 to every request.
+func TestSocketPathTooDeep(t *testing.T) {
+	short := PathsOn(agent.Paths{Run: "/tmp/cso-local-1/hosts/keystone01/run"}, "keystone01", "local")
+	if err := checkSocketPath(short); err != nil {
+		t.Errorf("short path refused: %v", err)
+	}
+	deep := PathsOn(agent.Paths{Run: "/tmp/TestInterruptedUpConverges3928968723/001/interrupted/hosts/keystone01/run"}, "keystone01", "local")
+	err := checkSocketPath(deep)
+	if err == nil || !strings.Contains(err.Error(), deep.RunDir) || !strings.Contains(err.Error(), "use a shorter directory") {
+		t.Errorf("deep path: %v", err)
+	}
+}

@@ -130,12 +130,31 @@ func wsgiProcesses(platform string) (processes, threads int) {
 	return max(2, runtime.NumCPU()), 1
 }
 
+// maxSocketPath is the longest path a Unix domain socket can have on Linux (sun_path is
+// 108 bytes with its terminating NUL).
+const maxSocketPath = 107
+
+// checkSocketPath refuses a runtime directory so deep that mod_wsgi's daemon sockets
+// (<RunDir>/wsgi.<pid>.<generation>.<id>.sock) would not fit: mod_wsgi then truncates the
+// path, the socket is never bound and every request is answered 503 (seen on a local
+// target under a long temporary directory).
+func checkSocketPath(l Layout) error {
+	longest := l.RunDir + "/wsgi.4194304.99.1.sock" // the largest pid Linux hands out
+	if len(longest) > maxSocketPath {
+		return fmt.Errorf("Apache's runtime directory %s is too deep for mod_wsgi's sockets (%d bytes with the socket name, Unix sockets allow %d): use a shorter directory for the local target", l.RunDir, len(longest), maxSocketPath)
+	}
+	return nil
+}
+
 func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	if rt.Host.Ports[inventory.PortKeystone] == 0 {
 		return nil, fmt.Errorf("host %s has no %s port", rt.Host.Name, inventory.PortKeystone)
 	}
 	plat := rt.Platform.Name()
 	l := PathsOn(rt.Paths, rt.Host.Name, plat)
+	if err := checkSocketPath(l); err != nil {
+		return nil, err
+	}
 	conf, err := renderConfig(rt, l)
 	if err != nil {
 		return nil, err
