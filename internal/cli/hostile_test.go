@@ -113,7 +113,7 @@ func TestDeployRefusesWhatIsNotAPackageBeforeTerraform(t *testing.T) {
 	}
 	bucket := filepath.Join(envDir, "bucket")
 	code, _, stderr := runBounded(t, "deploy", "--env", "dev", "--env-dir", envDir, "--terraform-dir", "../../terraform",
-		"--terraform-bin", fakeTF, "--bucket-dir", bucket, "--auto-approve")
+		"--terraform-bin", fakeTF, "--bucket-dir", bucket, "--auto-approve", "--allow-placeholders")
 	want := "cso: application.package: not an application package (a .tar.gz with cso-app.yaml at its root, see docs/environments.md): " +
 		filepath.Join(envDir, "notes.txt") + ": not a gzip-compressed tar file"
 	if code != ExitUsage || !strings.HasPrefix(stderr, want) {

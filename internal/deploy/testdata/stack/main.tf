@@ -19,8 +19,8 @@ variable "env_file" {
 }
 
 locals {
-  env = yamldecode(file(var.env_file))
-  ha  = local.env.ha
+  env    = yamldecode(file(var.env_file))
+  ha     = local.env.ha
   counts = local.ha ? { frontend = 2, backend = 2, keystone = 2, rabbitmq = 3 } : { frontend = 1, backend = 1, keystone = 1, rabbitmq = 1 }
   names = concat(
     ["jump-server-1"],
@@ -88,6 +88,19 @@ output "hosts" {
 
 output "database" {
   value = { endpoint = "mysql.${terraform.workspace}.cso.ss:3306" }
+}
+
+# What the jump server's dashboard needs behind the ALB (null without ha), as terraform/
+# outputs it: the ALB ARN and region, the Cognito user pool, app client and group.
+output "admin_dashboard" {
+  value = local.ha ? {
+    alb_arn              = "arn:aws:elasticloadbalancing:${local.env.region}:${format("%012d", local.env.account_id)}:loadbalancer/app/${terraform.workspace}-frontend-lb/50dc6c495c0c9188"
+    alb_region           = local.env.region
+    cognito_user_pool_id = "${local.env.region}_standin"
+    cognito_region       = local.env.region
+    cognito_client_id    = "standinclient"
+    admin_group          = "cso-admins"
+  } : null
 }
 
 output "buckets" {
