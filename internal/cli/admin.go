@@ -104,7 +104,7 @@ certificate).`,
 				if err != nil {
 					return Exit(ExitUsage, fmt.Errorf("--cert/--key: %w", err))
 				}
-				hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+				hs.TLSConfig = admin.ServerTLSConfig(pair)
 			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
