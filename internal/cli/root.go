@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -108,7 +109,37 @@ Exit codes: 0 success (plan: no changes), 1 failure, 2 usage or invalid input,
 	for _, f := range factories {
 		root.AddCommand(f.make(g))
 	}
+	root.AddCommand(versionCmd(g))
+	root.Version = buildVersion().String()
+	root.SetVersionTemplate("{{.Version}}\n")
+	guardParents(root)
 	return root, g
+}
+
+// guardParents makes every command that only groups subcommands refuse an unknown one with
+// exit 2: cobra would otherwise print the parent's help and exit 0 (`cso local stauts`).
+// Without arguments a parent still prints its help and exits 0.
+func guardParents(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		guardParents(c)
+	}
+	if !cmd.HasSubCommands() || cmd.Run != nil || cmd.RunE != nil {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return c.Help()
+		}
+		var valid []string
+		for _, sub := range c.Commands() {
+			if sub.IsAvailableCommand() {
+				valid = append(valid, sub.Name())
+			}
+		}
+		return Exit(ExitUsage, fmt.Errorf("unknown command %q for %q; valid subcommands: %s",
+			args[0], c.CommandPath(), strings.Join(valid, ", ")))
+	}
 }
 
 func defaultEnvDir() string {
