@@ -233,12 +233,17 @@ func localStatusCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return Exit(ExitFailure, err)
 			}
+			// The exit code is the same whatever the output format: scripts reading JSON
+			// still learn from it that something is down.
 			if g.JSON() {
 				enc := json.NewEncoder(g.Stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(rows)
+				if err := enc.Encode(rows); err != nil {
+					return Exit(ExitFailure, err)
+				}
+			} else {
+				local.WriteStatus(g.Stdout, rows)
 			}
-			local.WriteStatus(g.Stdout, rows)
 			for _, r := range rows {
 				if len(r.Stopped) > 0 || r.State == "failed" {
 					return Exit(ExitFailure, errors.New("some services are not running or a host failed (`cso local up` repairs)"))

@@ -3,10 +3,16 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/target"
 )
 
 // Every command that groups subcommands refuses an unknown one with exit 2 and names its
@@ -67,5 +73,41 @@ func TestVersion(t *testing.T) {
 	out.Reset()
 	if code := Run([]string{"version"}, strings.NewReader(""), &out, &errb); code != ExitOK || strings.TrimSpace(out.String()) != v.String() {
 		t.Fatalf("version: exit %d, %q, want %q", code, out.String(), v.String())
+	}
+}
+
+// A local target whose recorded service is not running makes `cso local status` exit 1,
+// with the table and with -o json alike; the directory comes from $CSO_LOCAL_DIR.
+func TestLocalStatusExitSameForJSON(t *testing.T) {
+	dir := t.TempDir()
+	tg := &target.Target{Env: "dev", Kind: "local", SharedDir: dir, StatusDir: filepath.Join(dir, "status"),
+		Hosts: []inventory.Host{{Name: "frontend-server-1", Role: envfile.RoleFrontend, FQDN: "frontend-server-1.dev.cso.ss", Address: "127.0.0.1"}}}
+	if err := tg.Save(filepath.Join(dir, target.FileName)); err != nil {
+		t.Fatal(err)
+	}
+	// The supervisor's record of a service whose process is gone (pid 0 is never alive).
+	sup := filepath.Join(dir, "hosts", "frontend-server-1", "run", "supervise")
+	if err := os.MkdirAll(sup, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sup, "nginx.json"), []byte(`{"name":"nginx","pid":0}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CSO_LOCAL_DIR", dir)
+	for _, args := range [][]string{{"local", "status"}, {"local", "status", "-o", "json"}} {
+		var out, errb bytes.Buffer
+		code := Run(args, strings.NewReader(""), &out, &errb)
+		if code != ExitFailure {
+			t.Fatalf("%v: exit %d, want %d\n%s%s", args, code, ExitFailure, out.String(), errb.String())
+		}
+		if !strings.Contains(out.String(), "nginx") {
+			t.Fatalf("%v: output does not list the stopped service:\n%s", args, out.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	Run([]string{"local", "status", "-o", "json"}, strings.NewReader(""), &out, &errb)
+	var rows []map[string]any
+	if err := json.Unmarshal(out.Bytes(), &rows); err != nil {
+		t.Fatalf("-o json is not JSON: %v\n%s", err, out.String())
 	}
 }
