@@ -61,7 +61,7 @@ certificate).`,
 				path = filepath.Join(tf.localDir, target.FileName)
 			default:
 				// The local target's description, else the jump server's.
-				path = filepath.Join(defaultLocalDir, target.FileName)
+				path = filepath.Join(localDirDefault(), target.FileName)
 				if _, err := os.Stat(path); err != nil {
 					path = ec2TargetFile
 				}

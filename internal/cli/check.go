@@ -20,6 +20,15 @@ import (
 // defaultLocalDir is where `make up` (cso local up --dir .local) keeps the local target.
 const defaultLocalDir = ".local"
 
+// localDirDefault is the local target's directory when no flag names one: $CSO_LOCAL_DIR,
+// else .local. Every command that takes --local-dir (local *, check, admin serve) uses it.
+func localDirDefault() string {
+	if d := os.Getenv("CSO_LOCAL_DIR"); d != "" {
+		return d
+	}
+	return defaultLocalDir
+}
+
 // targetFlags choose the environment a command looks at: a target description file, the
 // local target's directory, or an environment name.
 type targetFlags struct {
@@ -37,7 +46,7 @@ var ec2TargetFile = target.EC2File
 func (f *targetFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.file, "target", "", "target description file (target.json) of the environment")
-	fl.StringVar(&f.localDir, "local-dir", "", "directory of the local target (default "+defaultLocalDir+"); its target.json is read")
+	fl.StringVar(&f.localDir, "local-dir", "", "directory of the local target (default $CSO_LOCAL_DIR, else "+defaultLocalDir+"); its target.json is read")
 	fl.StringVar(&f.env, "env", "", "environment name: the local target's, the jump server's ("+target.EC2File+"), or else an AWS environment described from its Terraform outputs")
 	if f.terraform {
 		fl.StringVar(&f.terraformDir, "terraform-dir", "terraform", "with --env: the root Terraform stack whose outputs describe the environment")
@@ -47,7 +56,7 @@ func (f *targetFlags) add(cmd *cobra.Command) {
 }
 
 // load finds the target description the flags name: --target, --local-dir, else the local
-// target's (.local) or the jump server's description when it is --env's (or no --env was
+// target's ($CSO_LOCAL_DIR, else .local) or the jump server's description when it is --env's (or no --env was
 // given), else, with --env, the Terraform outputs of that workspace.
 func (f *targetFlags) load(ctx context.Context, g *Globals) (*target.Target, error) {
 	if f.file != "" && f.localDir != "" {
@@ -68,7 +77,7 @@ func (f *targetFlags) load(ctx context.Context, g *Globals) (*target.Target, err
 		return t, nil
 	}
 	var tried []string
-	for _, path := range []string{filepath.Join(defaultLocalDir, target.FileName), ec2TargetFile} {
+	for _, path := range []string{filepath.Join(localDirDefault(), target.FileName), ec2TargetFile} {
 		t, err := target.Load(path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):

@@ -25,10 +25,7 @@ type localFlags struct {
 }
 
 func (f *localFlags) add(cmd *cobra.Command) {
-	def := os.Getenv("CSO_LOCAL_DIR")
-	if def == "" {
-		def = defaultLocalDir
-	}
+	def := localDirDefault()
 	cmd.Flags().StringVar(&f.localDir, "local-dir", def, "directory of the local target ($CSO_LOCAL_DIR)")
 	cmd.Flags().StringVar(&f.dir, "dir", def, "same as --local-dir")
 }

@@ -111,3 +111,33 @@ func TestLocalStatusExitSameForJSON(t *testing.T) {
 		t.Fatalf("-o json is not JSON: %v\n%s", err, out.String())
 	}
 }
+
+// $CSO_LOCAL_DIR is the default local directory of cso check and cso admin serve as of the
+// local commands: without a target.json there, the usage error names it.
+func TestCheckHonoursCSOLocalDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "elsewhere")
+	t.Setenv("CSO_LOCAL_DIR", dir)
+	saved := ec2TargetFile
+	ec2TargetFile = filepath.Join(t.TempDir(), "none.json")
+	t.Cleanup(func() { ec2TargetFile = saved })
+	var out, errb bytes.Buffer
+	code := Run([]string{"check"}, strings.NewReader(""), &out, &errb)
+	want := filepath.Join(dir, target.FileName)
+	if code != ExitUsage || !strings.Contains(errb.String(), want) {
+		t.Fatalf("exit %d, stderr %q: want %d and a message naming %s", code, errb.String(), ExitUsage, want)
+	}
+	// A target description there is the one check reads.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tg := &target.Target{Env: "qa", Kind: "local", SharedDir: dir, StatusDir: filepath.Join(dir, "status")}
+	if err := tg.Save(want); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	errb.Reset()
+	code = Run([]string{"check", "-o", "json", "--timeout", "2s"}, strings.NewReader(""), &out, &errb)
+	if code == ExitUsage || !strings.Contains(out.String(), `"qa"`) {
+		t.Fatalf("exit %d, stdout %q, stderr %q: want the checks of environment qa", code, out.String(), errb.String())
+	}
+}
