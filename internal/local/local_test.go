@@ -79,7 +79,7 @@ func ksRoles() map[envfile.Role]func() agent.Role {
 
 func TestDryRunOnFreshTargetTouchesNothing(t *testing.T) {
 	requireDaemons(t)
-	dir := filepath.Join(t.TempDir(), "fresh")
+	dir := filepath.Join(tempDir(t), "fresh")
 	var out bytes.Buffer
 	res, err := Up(context.Background(), Options{Dir: dir, HA: true, PortBase: testPortBase(), Env: testEnv(t), Out: &out, Roles: ksRoles(), DryRun: true})
 	if err != nil {

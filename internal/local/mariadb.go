@@ -123,16 +123,43 @@ func (m mariaDB) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 				}
 				return agent.Change{Needed: true, Summary: "initialise MariaDB data directory " + data}, nil
 			},
-			ApplyFunc: func(ctx context.Context, _ *agent.Runtime) error {
-				_, err := agent.Command{Args: []string{"mariadb-install-db", "--no-defaults", "--datadir=" + data,
-					"--user=mysql", "--auth-root-authentication-method=socket", "--skip-test-db", "--skip-name-resolve"},
-					Timeout: 2 * time.Minute}.Run(ctx)
-				return err
-			},
+			ApplyFunc: func(ctx context.Context, _ *agent.Runtime) error { return installDB(ctx, data) },
 		}}},
 		agent.Step{Name: "service", Tasks: []agent.Task{rt.Platform.Service(spec)}},
 		agent.Step{Name: "admin-user", Tasks: []agent.Task{m.adminTask()}},
 	), nil
+}
+
+// installDB initialises the data directory atomically: mariadb-install-db writes into a
+// sibling directory that is renamed into place only when it succeeded, so an interrupted
+// or killed run never leaves a half-written directory that the next run would take for an
+// initialised one (InnoDB then refuses to start: "data structure corruption"). A data
+// directory that exists without the system tables is moved aside, never deleted.
+func installDB(ctx context.Context, data string) error {
+	tmp := data + ".init"
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	// The layout step's owner and mode, so that the next run finds nothing to change.
+	if err := (agent.Dir{Path: tmp, Mode: 0o750, Owner: "mysql", Group: "mysql"}).Apply(ctx, nil); err != nil {
+		return err
+	}
+	if _, err := (agent.Command{Args: []string{"mariadb-install-db", "--no-defaults", "--datadir=" + tmp,
+		"--user=mysql", "--auth-root-authentication-method=socket", "--skip-test-db", "--skip-name-resolve"},
+		Timeout: 2 * time.Minute}).Run(ctx); err != nil {
+		return err
+	}
+	if ents, err := os.ReadDir(data); err == nil && len(ents) > 0 {
+		aside := fmt.Sprintf("%s.incomplete-%d", data, time.Now().Unix())
+		if err := os.Rename(data, aside); err != nil {
+			return err
+		}
+	} else if err == nil {
+		if err := os.Remove(data); err != nil {
+			return err
+		}
+	}
+	return os.Rename(tmp, data)
 }
 
 // adminTask creates the admin user through the socket as root (unix_socket authentication:
