@@ -27,10 +27,10 @@ func clusterTask(self Node, nodes []Node, st *accessState, wait time.Duration) a
 				return agent.NoChange, nil
 			} else if err == nil {
 				return agent.Change{Needed: true, Summary: "wait for nodes " + strings.Join(missing, ", ") + " to run in the cluster"}, nil
-			} else if rt.DryRun {
-				return agent.Change{Needed: true, Summary: "form the cluster of " + strings.Join(want, ", ") + " (node not answering yet)"}, nil
 			} else {
-				return agent.Change{}, err
+				// Not answering yet (or a CLI call that timed out on a loaded host, TLS
+				// distribution makes each one slower): the apply's bounded wait asks again.
+				return agent.Change{Needed: true, Summary: "form the cluster of " + strings.Join(want, ", ") + " (node not answering yet: " + err.Error() + ")"}, nil
 			}
 		},
 		ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
