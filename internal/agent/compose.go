@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"os/user"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -203,22 +201,19 @@ func (c Command) Run(ctx context.Context) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, c.Args[0], c.Args[1:]...)
 	cmd.Env = append(append(BaseEnv(), c.Env...), c.SecretEnv...)
 	cmd.Dir = c.Dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	if c.User != "" {
-		cred, err := credential(c.User)
-		if err != nil {
-			return nil, err
-		}
-		cmd.SysProcAttr.Credential = cred
+	attr, err := procAttr(false, c.User)
+	if err != nil {
+		return nil, err
 	}
+	cmd.SysProcAttr = attr
+	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
 	if c.Stdin != nil {
 		cmd.Stdin = bytes.NewReader(c.Stdin)
 	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
+	err = cmd.Run()
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {
 			err = fmt.Errorf("timed out after %s", timeout)
@@ -239,25 +234,6 @@ func tail(out []byte, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return "\n    " + strings.Join(lines, "\n    ")
-}
-
-// credential resolves a user name to the uid, gid and groups a child process runs with.
-func credential(name string) (*syscall.Credential, error) {
-	u, err := user.Lookup(name)
-	if err != nil {
-		return nil, fmt.Errorf("user %q: %w (is the package that creates it installed?)", name, err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	if gids, err := u.GroupIds(); err == nil {
-		for _, g := range gids {
-			if n, err := strconv.Atoi(g); err == nil {
-				cred.Groups = append(cred.Groups, uint32(n))
-			}
-		}
-	}
-	return cred, nil
 }
 
 // LookupIDs returns the numeric uid and gid of a user and group name (group "" = the

@@ -207,14 +207,11 @@ func (s Supervisor) Start(ctx context.Context, rt *Runtime, spec ServiceSpec) er
 	cmd.Env = append(append(BaseEnv(), spec.Env...), spec.SecretEnv...)
 	cmd.Dir = spec.Dir
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if spec.User != "" {
-		cred, err := credential(spec.User)
-		if err != nil {
-			return fmt.Errorf("service %s: %w", spec.Name, err)
-		}
-		cmd.SysProcAttr.Credential = cred
+	attr, err := procAttr(true, spec.User)
+	if err != nil {
+		return fmt.Errorf("service %s: %w", spec.Name, err)
 	}
+	cmd.SysProcAttr = attr
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("service %s: start %s: %w", spec.Name, spec.Command[0], err)
 	}
@@ -231,7 +228,7 @@ func (s Supervisor) Start(ctx context.Context, rt *Runtime, spec ServiceSpec) er
 		Log: logPath, StartedAt: time.Now().UTC(),
 	}
 	if err := writeJSONAtomic(s.stateFile(spec.Name), st, 0o644); err != nil {
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		_ = killGroup(pid, syscall.SIGKILL)
 		return fmt.Errorf("service %s: record state: %w", spec.Name, err)
 	}
 	// A plain pid file too, for operators' tools (kill $(cat ...)); the JSON state is what
@@ -303,17 +300,17 @@ func (s Supervisor) Stop(ctx context.Context, name string) error {
 	if len(st.StopCommand) > 0 {
 		_, _ = Command{Args: st.StopCommand, Env: st.Env, Timeout: timeout}.Run(ctx)
 	} else {
-		_ = syscall.Kill(-st.PID, syscall.SIGTERM)
+		_ = killGroup(st.PID, syscall.SIGTERM)
 	}
 	if !waitGone(ctx, st.PID, st.StartTicks, timeout) {
-		_ = syscall.Kill(-st.PID, syscall.SIGKILL)
-		_ = syscall.Kill(st.PID, syscall.SIGKILL)
+		_ = killGroup(st.PID, syscall.SIGKILL)
+		_ = killProcess(st.PID, syscall.SIGKILL)
 		if !waitGone(ctx, st.PID, st.StartTicks, 5*time.Second) {
 			return fmt.Errorf("service %s (pid %d) did not stop after SIGKILL", name, st.PID)
 		}
 	}
 	// Processes left in the group (a daemon's helpers) go too.
-	_ = syscall.Kill(-st.PID, syscall.SIGKILL)
+	_ = killGroup(st.PID, syscall.SIGKILL)
 	_ = os.Remove(s.pidFile(name))
 	if err := os.Remove(s.stateFile(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // FuncTask is a task made of two functions, for changes that are not files or packages
@@ -73,7 +72,7 @@ func (f File) Check(_ context.Context, _ *Runtime) (Change, error) {
 		why = append(why, fmt.Sprintf("mode %o, want %o", st.Mode().Perm(), f.mode()))
 	}
 	if uid, gid, err := lookupOwner(f.Owner, f.Group); err == nil && uid >= 0 {
-		if s, ok := st.Sys().(*syscall.Stat_t); ok && (int(s.Uid) != uid || int(s.Gid) != gid) {
+		if u, g, ok := fileOwner(st); ok && (u != uid || g != gid) {
 			why = append(why, "owner differs")
 		}
 	}
@@ -153,7 +152,7 @@ func (d Dir) Check(_ context.Context, _ *Runtime) (Change, error) {
 		return Change{Needed: true, Summary: fmt.Sprintf("chmod %o %s", d.mode(), d.Path)}, nil
 	}
 	if uid, gid, err := lookupOwner(d.Owner, d.Group); err == nil && uid >= 0 {
-		if s, ok := st.Sys().(*syscall.Stat_t); ok && (int(s.Uid) != uid || int(s.Gid) != gid) {
+		if u, g, ok := fileOwner(st); ok && (u != uid || g != gid) {
 			return Change{Needed: true, Summary: "chown " + d.Path}, nil
 		}
 	}

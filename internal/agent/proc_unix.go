@@ -1,0 +1,59 @@
+//go:build unix
+
+package agent
+
+import (
+	"fmt"
+	"io/fs"
+	"os/user"
+	"strconv"
+	"syscall"
+)
+
+// procAttr puts a child in its own process group (or session, for a daemon that outlives
+// the agent) so that killGroup reaches its helpers too, running as user when given.
+func procAttr(session bool, user string) (*syscall.SysProcAttr, error) {
+	attr := &syscall.SysProcAttr{Setpgid: !session, Setsid: session}
+	if user != "" {
+		cred, err := credential(user)
+		if err != nil {
+			return nil, err
+		}
+		attr.Credential = cred
+	}
+	return attr, nil
+}
+
+// killGroup signals the process group that pid leads.
+func killGroup(pid int, sig syscall.Signal) error { return syscall.Kill(-pid, sig) }
+
+// killProcess signals pid alone.
+func killProcess(pid int, sig syscall.Signal) error { return syscall.Kill(pid, sig) }
+
+// credential resolves a user name to the uid, gid and groups a child process runs with.
+func credential(name string) (*syscall.Credential, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("user %q: %w (is the package that creates it installed?)", name, err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	if gids, err := u.GroupIds(); err == nil {
+		for _, g := range gids {
+			if n, err := strconv.Atoi(g); err == nil {
+				cred.Groups = append(cred.Groups, uint32(n))
+			}
+		}
+	}
+	return cred, nil
+}
+
+// fileOwner is the uid and gid of a file's FileInfo.
+func fileOwner(st fs.FileInfo) (uid, gid int, ok bool) {
+	s, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0, false
+	}
+	return int(s.Uid), int(s.Gid), true
+}
