@@ -5,10 +5,20 @@ GO      ?= go
 BIN     := bin/cso
 LOCAL   ?= .local
 
-.PHONY: up down status restart build test lint-terraform fuzz clean render-goldens
+.PHONY: up down status restart build dist test lint-terraform fuzz clean render-goldens
 
 build:
 	$(GO) build -trimpath -ldflags "-s -w" -o $(BIN) ./cmd/cso
+
+# Checksummed binaries for the operators' workstations and the hosts: bin/dist/cso-<os>-<arch>.
+DIST_TARGETS := linux/amd64 linux/arm64 windows/amd64 darwin/arm64 darwin/amd64
+dist:
+	rm -rf bin/dist && mkdir -p bin/dist
+	for t in $(DIST_TARGETS); do \
+	  os=$${t%/*}; arch=$${t#*/}; ext=; [ "$$os" = windows ] && ext=.exe; \
+	  GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -buildvcs=true -ldflags "-s -w" -o bin/dist/cso-$$os-$$arch$$ext ./cmd/cso || exit 1; \
+	done
+	cd bin/dist && sha256sum cso-* > SHA256SUMS
 
 up:
 	scripts/install-deps.sh --runtime

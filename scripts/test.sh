@@ -15,6 +15,11 @@ scripts/install-deps.sh --test
 step "build and vet"
 go build ./...
 go vet ./...
+# The operator's commands build for the workstations the LLD's operators use; the agent
+# and the local target are Linux-only (they answer exit 2 elsewhere).
+for target in windows/amd64 darwin/arm64 linux/arm64; do
+  GOOS=${target%/*} GOARCH=${target#*/} go build -o /dev/null ./cmd/cso || { echo "cross build $target failed"; exit 1; }
+done
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.tools/*'))
 if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted"; exit 1; fi
 
