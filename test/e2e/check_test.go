@@ -270,7 +270,7 @@ func TestCheckDetectsFernetKeyDrift(t *testing.T) {
 		ckWaitRestored(t, s, before)
 	})
 	// Rotate on keystone02 only, with Keystone's own tool, twice: one rotation still
-	// validates with max_active_keys (LOCAL-STACK-NOTES), two do not.
+	// validates with max_active_keys (measured on the local stack), two do not.
 	conf := keystone.Paths(l.Paths("keystone02"), "keystone02").Conf
 	for range 2 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
