@@ -92,6 +92,9 @@ resource "aws_instance" "this" {
   }
 }
 
+# The jump server repeats aws_instance.this on purpose: Terraform's dependencies are per
+# resource, so a database reference in one shared resource would make every host wait for
+# RDS (test/terraform deploy_order asserts that only this one does).
 resource "aws_instance" "jump" {
   for_each = local.jump_hosts
 
