@@ -180,8 +180,40 @@ func (s Supervisor) Ensure(ctx context.Context, rt *Runtime, spec ServiceSpec) e
 	return s.Start(ctx, rt, spec)
 }
 
-// Start starts spec detached and waits (bounded) until spec.Ready answers.
+// StartAttempts and StartRetryDelay: a daemon that exits during start-up is started again,
+// as systemd's Restart=on-failure with RestartSec=5 does for the units on Amazon Linux
+// (RenderUnit). Some start-up failures are races with peers that are starting at the same
+// moment (a RabbitMQ node that finds a booting peer's feature flags not yet loaded exits
+// with incompatible_feature_flags), and a second start succeeds.
+const (
+	StartAttempts   = 3
+	StartRetryDelay = 5 * time.Second
+)
+
+// errExitedDuringStartup: the daemon's process ended before it was ready.
+var errExitedDuringStartup = errors.New("exited during start-up")
+
+// Start starts spec detached and waits (bounded) until spec.Ready answers; a daemon that
+// exits during start-up is started again, StartAttempts times in all.
 func (s Supervisor) Start(ctx context.Context, rt *Runtime, spec ServiceSpec) error {
+	var err error
+	for attempt := 1; attempt <= StartAttempts; attempt++ {
+		if err = s.startOnce(ctx, rt, spec); err == nil || !errors.Is(err, errExitedDuringStartup) || attempt == StartAttempts {
+			return err
+		}
+		if rt != nil && rt.Progress != nil {
+			fmt.Fprintf(rt.Progress, "%s exited during start-up (attempt %d of %d); starting it again in %s\n", spec.Name, attempt, StartAttempts, StartRetryDelay)
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(StartRetryDelay):
+		}
+	}
+	return err
+}
+
+func (s Supervisor) startOnce(ctx context.Context, rt *Runtime, spec ServiceSpec) error {
 	if len(spec.Command) == 0 {
 		return fmt.Errorf("service %s: no command", spec.Name)
 	}
@@ -251,7 +283,7 @@ func (s Supervisor) Start(ctx context.Context, rt *Runtime, spec ServiceSpec) er
 	})
 	var ee exitedError
 	if errors.As(err, &ee) || (err != nil && !alive(pid, st.StartTicks)) {
-		return fmt.Errorf("service %s exited during start-up; last lines of %s:%s", spec.Name, logPath, tailFile(logPath, 20))
+		return fmt.Errorf("service %s %w; last lines of %s:%s", spec.Name, errExitedDuringStartup, logPath, tailFile(logPath, 20))
 	}
 	if err != nil {
 		return fmt.Errorf("service %s: %w (log: %s)", spec.Name, err, logPath)

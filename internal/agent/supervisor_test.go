@@ -97,8 +97,14 @@ func TestSupervisorEarlyExit(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "exited during start-up") || !strings.Contains(err.Error(), "bad configuration line 3") {
 		t.Fatalf("error %v: want the early exit with the log's last lines", err)
 	}
-	if time.Since(start) > 10*time.Second {
+	// Started StartAttempts times (as Restart=on-failure would), each exit noticed at once:
+	// never the ready timeout.
+	if limit := time.Duration(StartAttempts-1)*StartRetryDelay + 10*time.Second; time.Since(start) > limit {
 		t.Errorf("early exit noticed after %s: it must not wait for the ready timeout", time.Since(start))
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "broken.log"))
+	if n := strings.Count(string(log), "supervisor: starting"); n != StartAttempts {
+		t.Errorf("started %d times, want %d:\n%s", n, StartAttempts, log)
 	}
 }
 
