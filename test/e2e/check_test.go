@@ -44,7 +44,7 @@ func ckRun(t testing.TB, s *Stack, args ...string) (int, ckReport, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, errOut, code, err := s.Run(ctx, append([]string{"check", "--output", "json"}, args...)...)
+	out, errOut, code, err := s.Run(ctx, append([]string{"check", "--output", "json", "--timeout", "30s"}, args...)...)
 	if err != nil {
 		t.Fatalf("cso check %v: %v", args, err)
 	}
