@@ -29,13 +29,14 @@ import (
 
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/apppkg"
+	"github.com/cso-ssp/platform/internal/apppkg/fixture"
 	"github.com/cso-ssp/platform/internal/apppkg/stacktest"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 )
 
 func validManifest() *apppkg.Manifest {
-	m := apppkg.FixtureManifest()
+	m := fixture.Manifest()
 	return m
 }
 
@@ -182,7 +183,7 @@ func TestLocate(t *testing.T) {
 // it, the second changes nothing, a new version goes to its own directory.
 func TestUnpack(t *testing.T) {
 	dir := t.TempDir()
-	pkgPath := apppkg.BuildFixture(t, dir)
+	pkgPath := fixture.Build(t, dir)
 	env := &envfile.Env{Name: "t", DomainSuffix: "cso.test", Application: envfile.Application{Package: pkgPath}}
 	hosts := inventory.Local(env, inventory.LocalOptions{PortBase: 5000})
 	h, _ := inventory.Find(hosts, "backend-server-1")
@@ -209,7 +210,7 @@ func TestUnpack(t *testing.T) {
 		t.Fatalf("second run changed: %v", c)
 	}
 	// A new version of the package replaces the file: a new directory.
-	apppkg.BuildFixture(t, dir, func(m *apppkg.Manifest) { m.Version = "1.0.0-test"; m.Name = "cso-fixture-2" })
+	fixture.Build(t, dir, func(m *apppkg.Manifest) { m.Version = "1.0.0-test"; m.Name = "cso-fixture-2" })
 	app2, _ := apppkg.NewApp(rt)
 	p2, err := app2.Package()
 	if err != nil {

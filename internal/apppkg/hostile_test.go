@@ -11,6 +11,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/cso-ssp/platform/internal/apppkg"
+	"github.com/cso-ssp/platform/internal/apppkg/fixture"
 )
 
 // parseFast parses a manifest and fails the test when refusing takes more than a second.
@@ -38,7 +39,7 @@ func TestManifestAliasBombIsRefused(t *testing.T) {
 	}
 	// Inside a package, Open refuses it the same way.
 	pkg := filepath.Join(t.TempDir(), "bomb.tar.gz")
-	if err := apppkg.WritePackage(pkg, map[string][]byte{apppkg.ManifestName: data}); err != nil {
+	if err := fixture.WritePackage(pkg, map[string][]byte{apppkg.ManifestName: data}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := apppkg.Open(pkg); err == nil || !strings.Contains(err.Error(), "cso-app.yaml:3:3: YAML anchor &a") {
@@ -74,7 +75,7 @@ func TestManifestSizeIsBounded(t *testing.T) {
 	}
 	// A manifest over the limit inside a package is refused, not truncated.
 	pkg := filepath.Join(t.TempDir(), "big.tar.gz")
-	if err := apppkg.WritePackage(pkg, map[string][]byte{apppkg.ManifestName: big}); err != nil {
+	if err := fixture.WritePackage(pkg, map[string][]byte{apppkg.ManifestName: big}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := apppkg.Open(pkg); err == nil || !strings.Contains(err.Error(), "cso-app.yaml is larger than 64 KiB") {

@@ -16,6 +16,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/cso-ssp/platform/internal/apppkg"
+	"github.com/cso-ssp/platform/internal/apppkg/fixture"
 	"github.com/cso-ssp/platform/internal/awstest"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/target"
@@ -115,11 +116,11 @@ func TestArtifactsPublishALocalPackage(t *testing.T) {
 		t.Fatal(err)
 	}
 	pkgPath := filepath.Join(dir, "cso-app-2.4.1.tar.gz")
-	manifest, err := yaml.Marshal(apppkg.FixtureManifest())
+	manifest, err := yaml.Marshal(fixture.Manifest())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := apppkg.WritePackage(pkgPath, map[string][]byte{apppkg.ManifestName: manifest}); err != nil {
+	if err := fixture.WritePackage(pkgPath, map[string][]byte{apppkg.ManifestName: manifest}); err != nil {
 		t.Fatal(err)
 	}
 	pkgData, err := os.ReadFile(pkgPath)
@@ -161,10 +162,10 @@ func TestLocalPackageRefusesWhatIsNotAPackage(t *testing.T) {
 		}
 	}
 	write("notes.txt", "not a package")
-	if err := apppkg.WritePackage(filepath.Join(dir, "nomanifest.tar.gz"), map[string][]byte{"lib/a.jar": []byte("x")}); err != nil {
+	if err := fixture.WritePackage(filepath.Join(dir, "nomanifest.tar.gz"), map[string][]byte{"lib/a.jar": []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := apppkg.WritePackage(filepath.Join(dir, "badmanifest.tar.gz"), map[string][]byte{apppkg.ManifestName: []byte("version: 1\nservices: []\n")}); err != nil {
+	if err := fixture.WritePackage(filepath.Join(dir, "badmanifest.tar.gz"), map[string][]byte{apppkg.ManifestName: []byte("version: 1\nservices: []\n")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := syscall.Mkfifo(filepath.Join(dir, "fifo.tar.gz"), 0o600); err != nil {

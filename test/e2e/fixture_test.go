@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cso-ssp/platform/internal/apppkg"
+	"github.com/cso-ssp/platform/internal/apppkg/fixture"
 )
 
-// mainTB lets TestMain use helpers written for tests (apppkg.BuildFixture): Fatal and Skip
+// mainTB lets TestMain use helpers written for tests (fixture.Build): Fatal and Skip
 // end the helper with a panic that buildFixture turns into an error.
 type mainTB struct{ testing.TB }
 
@@ -37,7 +37,7 @@ func buildFixture(dir string) (path string, err error) {
 			err = fmt.Errorf("build the fixture application package: %s", s.msg)
 		}
 	}()
-	return apppkg.BuildFixture(mainTB{}, dir), nil
+	return fixture.Build(mainTB{}, dir), nil
 }
 
 // writeEnvDir writes an environment directory holding env.dev.yaml of the repository with

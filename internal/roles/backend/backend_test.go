@@ -13,6 +13,7 @@ import (
 
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/apppkg"
+	"github.com/cso-ssp/platform/internal/apppkg/fixture"
 	"github.com/cso-ssp/platform/internal/apppkg/stacktest"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
@@ -29,7 +30,7 @@ const testPortBase = 4000
 func TestBackend(t *testing.T) {
 	stacktest.RequireTools(t, "/usr/bin/java")
 	s := stacktest.New(t, "backend", inventory.LocalOptions{PortBase: testPortBase})
-	s.Env.Application.Package = apppkg.BuildFixture(t, s.Dir)
+	s.Env.Application.Package = fixture.Build(t, s.Dir)
 	h := s.Host("backend-server-1")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -57,7 +58,7 @@ func TestBackend(t *testing.T) {
 		if port != inventory.BackendServices[name]+testPortBase {
 			t.Fatalf("%s: port %d", name, port)
 		}
-		health := fmt.Sprintf("http://127.0.0.1:%d%s", port, apppkg.FixtureHealthPath(envfile.RoleBackend, name))
+		health := fmt.Sprintf("http://127.0.0.1:%d%s", port, fixture.HealthPath(envfile.RoleBackend, name))
 		if err := apppkg.HealthCheck(ctx, health); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}

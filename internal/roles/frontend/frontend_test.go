@@ -14,6 +14,7 @@ import (
 
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/apppkg"
+	"github.com/cso-ssp/platform/internal/apppkg/fixture"
 	"github.com/cso-ssp/platform/internal/apppkg/stacktest"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
@@ -42,7 +43,7 @@ func get(t *testing.T, url string, hdr map[string]string) (*http.Response, strin
 func TestFrontend(t *testing.T) {
 	stacktest.RequireTools(t, frontend.NginxBin, "/usr/bin/java")
 	s := stacktest.New(t, "frontend", inventory.LocalOptions{PortBase: 3000})
-	s.Env.Application.Package = apppkg.BuildFixture(t, s.Dir)
+	s.Env.Application.Package = fixture.Build(t, s.Dir)
 	h := s.Host("frontend-server-1")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
