@@ -36,6 +36,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   # Should an image start Debian's default instances anyway, stop them: the local target
   # and the tests run their own instances on their own ports and directories.
   for svc in rabbitmq-server mariadb apache2 nginx; do service "$svc" stop >/dev/null 2>&1 || true; done
+  # rabbitmq-server's postinst runs Erlang tools that start epmd on every address (0.0.0.0
+  # and ::), which policy-rc.d does not cover. Stop it: the local target's nodes start
+  # their own with ERL_EPMD_ADDRESS=127.0.0.1 (loopback only, issue #10); a running local
+  # stack's epmd (started with that variable) is left alone.
+  for pid in $(pgrep -x epmd || true); do
+    tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx 'ERL_EPMD_ADDRESS=127.0.0.1' || kill "$pid" 2>/dev/null || true
+  done
 fi
 
 [ "$mode" = "--test" ] || { log "runtime packages ready"; exit 0; }
