@@ -113,6 +113,7 @@ Exit codes: 0 success (plan: no changes), 1 failure, 2 usage or invalid input,
 	root.Version = buildVersion().String()
 	root.SetVersionTemplate("{{.Version}}\n")
 	guardParents(root)
+	applyExamples(root)
 	return root, g
 }
 

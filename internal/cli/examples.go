@@ -1,0 +1,64 @@
+package cli
+
+import (
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// examples are the lines `cso help COMMAND` shows under Examples, by command path: what an
+// operator types first. One place for all of them, so a test (TestExamplesParse) can check
+// that every runnable command has some and that each line names real flags.
+var examples = map[string][]string{
+	"cso admin serve": {
+		"# on the jump server (the agent installs this as a service)",
+		"cso admin serve --env dev --cert /opt/ssl-certs/jump.crt --key /opt/ssl-certs/jump.key --listen 0.0.0.0:8443",
+		"# against the local target",
+		"cso admin serve --local-dir .local",
+	},
+	"cso agent": {
+		"# what user data runs on an EC2 host",
+		"cso agent --env dev --role keystone --index 1 --account-id 123456789012",
+		"# one host of the local target, changing nothing",
+		"cso agent --local-dir .local --host keystone-server-1 --dry-run",
+		"# every file, unit and command of a fresh Amazon Linux 2023 host",
+		"cso agent --render /tmp/render --env dev --role rabbitmq --index 1",
+	},
+	"cso check": {
+		"cso check --local-dir .local",
+		"cso check --env dev --mysql-ca global-bundle.pem",
+		"cso check --env dev -o json",
+	},
+	"cso deploy": {
+		"cso deploy --env dev",
+		"cso deploy --env prod --auto-approve",
+	},
+	"cso destroy":  {"cso destroy --env dev"},
+	"cso env show": {"cso env show --env dev", "cso env show environments/env.dev.yaml -o json"},
+	"cso env validate": {
+		"cso env validate",
+		"cso env validate --env prod",
+		"cso env validate my-env.yaml",
+	},
+	"cso local down":    {"cso local down", "cso local down --local-dir /srv/cso --purge"},
+	"cso local restart": {"cso local restart --local-dir .local"},
+	"cso local status":  {"cso local status", "cso local status -o json"},
+	"cso local up": {
+		"cso local up",
+		"cso local up --ha --local-dir /srv/cso-ha --port-base 1000",
+		"cso local up --env dev --dry-run",
+	},
+	"cso plan":    {"cso plan --env dev", "cso plan --env prod -o json"},
+	"cso replace": {"cso replace keystone-server-2 --env prod"},
+	"cso version": {"cso version", "cso version -o json"},
+}
+
+// applyExamples sets each command's Example from examples.
+func applyExamples(cmd *cobra.Command) {
+	if lines, ok := examples[cmd.CommandPath()]; ok {
+		cmd.Example = "  " + strings.Join(lines, "\n  ")
+	}
+	for _, c := range cmd.Commands() {
+		applyExamples(c)
+	}
+}
