@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/cso
 LOCAL   ?= .local
 
-.PHONY: up down status restart build dist test lint-terraform fuzz clean render-goldens
+.PHONY: up down status restart build dist test lint unit lint-terraform fuzz clean render-goldens
 
 build:
 	$(GO) build -trimpath -ldflags "-s -w" -o $(BIN) ./cmd/cso
@@ -37,6 +37,14 @@ restart: build
 
 test:
 	scripts/test.sh
+
+# The fast loop while working: static checks only, then the unit tests (-short skips every
+# test that starts daemons or Terraform). Needs the test tools: run `make test` once first.
+lint:
+	scripts/lint.sh
+
+unit:
+	$(GO) test -short -count=1 ./...
 
 lint-terraform:
 	scripts/lint-terraform.sh

@@ -2,7 +2,7 @@
 # Installs everything the local target and the tests need on a fresh Debian 12 machine.
 # Idempotent: a second run only checks. Usage: scripts/install-deps.sh [--runtime|--test]
 #   --runtime  Debian packages for the local target only
-#   --test     (default) runtime packages plus test tools (Terraform 1.8.5, tflint, tfsec,
+#   --test     (default) runtime packages plus test tools (Terraform 1.8.5, tflint, tfsec, staticcheck,
 #              Chromium, the npm packages that carry the AWS/TLS/random provider schemas,
 #              moto_server 5.2.1 that serves the AWS APIs to the tests)
 set -euo pipefail
@@ -62,6 +62,8 @@ install_go_tool tflint "version 0.64.0" github.com/terraform-linters/tflint@v0.6
 p2=$!
 install_go_tool tfsec "" github.com/aquasecurity/tfsec/cmd/tfsec@v1.26.0 &
 p3=$!
+install_go_tool staticcheck "(0.8.2)" honnef.co/go/tools/cmd/staticcheck@v0.8.2 &
+p4=$!
 # Provider schemas ship inside these npm packages' .jsii files (see ARCHITECTURE.md).
 if [ ! -f "$here/.tools/npm/node_modules/@cdktf/provider-aws/.jsii" ]; then
   log "npm install provider schemas"
@@ -76,5 +78,5 @@ if ! command -v moto_server >/dev/null || [[ "$(moto_version)" != *5.2.1* ]]; th
   log "pip install moto[server]==5.2.1"
   python3 -m pip install --quiet 'moto[server]==5.2.1'
 fi
-wait $p1 $p2 $p3
-log "test tools ready: $(TF_CLI_CONFIG_FILE=/dev/null "$gobin/terraform" version | head -1), tflint $("$gobin/tflint" --version | head -1), tfsec v1.26.0 (source build), moto $(moto_version)"
+wait $p1 $p2 $p3 $p4
+log "test tools ready: $(TF_CLI_CONFIG_FILE=/dev/null "$gobin/terraform" version | head -1), tflint $("$gobin/tflint" --version | head -1), tfsec v1.26.0 (source build), $("$gobin/staticcheck" --version), moto $(moto_version)"

@@ -75,9 +75,9 @@ type cognitoVerifier struct {
 func newCognitoVerifier(cfg CognitoConfig, now func() time.Time) (*cognitoVerifier, error) {
 	switch {
 	case !regionRE.MatchString(cfg.Region):
-		return nil, fmt.Errorf("Cognito region %q is not an AWS region such as eu-west-2 (--cognito-region)", cfg.Region)
+		return nil, fmt.Errorf("--cognito-region %q is not an AWS region such as eu-west-2", cfg.Region)
 	case !userPoolIDRE.MatchString(cfg.UserPoolID):
-		return nil, fmt.Errorf("Cognito user pool id %q is not of the form <region>_<id> (--cognito-user-pool)", cfg.UserPoolID)
+		return nil, fmt.Errorf("--cognito-user-pool %q is not a Cognito user pool id of the form <region>_<id>", cfg.UserPoolID)
 	case cfg.ClientID == "":
 		return nil, errors.New("the Cognito group check needs the ALB's app client id (--cognito-client-id)")
 	}

@@ -141,7 +141,7 @@ const maxSocketPath = 107
 func checkSocketPath(l Layout) error {
 	longest := l.RunDir + "/wsgi.4194304.99.1.sock" // the largest pid Linux hands out
 	if len(longest) > maxSocketPath {
-		return fmt.Errorf("Apache's runtime directory %s is too deep for mod_wsgi's sockets (%d bytes with the socket name, Unix sockets allow %d): use a shorter directory for the local target", l.RunDir, len(longest), maxSocketPath)
+		return fmt.Errorf("the runtime directory of Apache, %s, is too deep for mod_wsgi's sockets (%d bytes with the socket name, Unix sockets allow %d): use a shorter directory for the local target", l.RunDir, len(longest), maxSocketPath)
 	}
 	return nil
 }
