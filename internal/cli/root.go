@@ -114,6 +114,7 @@ Exit codes: 0 success (plan: no changes), 1 failure, 2 usage or invalid input,
 	root.SetVersionTemplate("{{.Version}}\n")
 	guardParents(root)
 	applyExamples(root)
+	registerCompletions(root, g)
 	return root, g
 }
 
