@@ -15,7 +15,6 @@ import (
 	"github.com/cso-ssp/platform/internal/inventory"
 )
 
-
 // secret returns a secret; a dry run only looks and uses "" for a missing one (the file
 // then differs, which is what a dry run on a fresh host must say).
 func secret(ctx context.Context, rt *agent.Runtime, name string) (string, error) {
