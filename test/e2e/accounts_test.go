@@ -114,7 +114,6 @@ func TestAutomationSurvivesAdminLockout(t *testing.T) {
 	// The Keystone database tells how many failures reached Keystone.
 	db, err := agent.OpenMySQL(tg.MySQL, "keystone", admSecret(t, tg, agent.SecretKeystoneDB), "keystone")
 	ckMust(t, err)
-	defer db.Close()
 	failures := func() int {
 		t.Helper()
 		var n *int
@@ -129,6 +128,7 @@ func TestAutomationSurvivesAdminLockout(t *testing.T) {
 		if _, err := db.ExecContext(context.Background(), "UPDATE local_user SET failed_auth_count = 0, failed_auth_at = NULL WHERE name = 'admin' AND domain_id = 'default'"); err != nil {
 			t.Errorf("unlock admin: %v", err)
 		}
+		db.Close()
 	})
 
 	// The automation identity exists, with the options the jump role gives it.
