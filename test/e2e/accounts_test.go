@@ -129,6 +129,11 @@ func TestAutomationSurvivesAdminLockout(t *testing.T) {
 			t.Errorf("unlock admin: %v", err)
 		}
 		db.Close()
+		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
+		defer ccancel()
+		if _, err := local.IssueToken(cctx, ks[0].c, ks[0].base, adminPW); err != nil {
+			t.Errorf("admin still locked after the reset: %v", err)
+		}
 	})
 
 	// The automation identity exists, with the options the jump role gives it.
