@@ -562,3 +562,18 @@ func TestMySQLTLSOnAWS(t *testing.T) {
 		t.Errorf("local: %q %v %v", note, err, cfg.TLS)
 	}
 }
+
+// The token checks default to the automation identity and its secret; naming admin switches
+// to the admin's secret.
+func TestKeystoneCredentialDefaults(t *testing.T) {
+	o := Options{}
+	o.defaults()
+	if o.KeystoneUser != agent.KeystoneAutomationUser || o.KeystoneSecret != agent.SecretKeystoneAutomation || o.KeystoneProject != "admin" {
+		t.Errorf("defaults: user %q secret %q project %q", o.KeystoneUser, o.KeystoneSecret, o.KeystoneProject)
+	}
+	o = Options{KeystoneUser: "admin"}
+	o.defaults()
+	if o.KeystoneSecret != agent.SecretKeystoneAdmin {
+		t.Errorf("user admin: secret %q, want %s", o.KeystoneSecret, agent.SecretKeystoneAdmin)
+	}
+}
