@@ -64,9 +64,12 @@ type Config struct {
 	// with ALB) admits only those of them in the administrators' group.
 	ALB     *ALBConfig
 	Cognito *CognitoConfig
-	// MaxFailures is how many failed sign-ins a client address may make in 5 minutes
-	// (default 10).
-	MaxFailures int
+	// MaxFailures is how many sign-in attempts that did not succeed one user name, and
+	// one client address, may make in FailureWindow (default 4 in 30 minutes: fewer than
+	// Keystone's lockout, 5 failures, in its lockout_duration, so that the form never
+	// locks an account in Keystone).
+	MaxFailures   int
+	FailureWindow time.Duration
 	// LogLines is how many recent lines of each log file are shown (default 15).
 	LogLines int
 	// HSTS: send Strict-Transport-Security also on plain HTTP (TLS terminated in front).
@@ -92,6 +95,13 @@ type Server struct {
 	cached   *View
 	cachedAt time.Time
 }
+
+// The sign-in throttle's defaults: fewer attempts than Keystone's lockout
+// (lockout_failure_attempts 5) within its lockout_duration (30 minutes).
+const (
+	DefaultMaxFailures   = 4
+	DefaultFailureWindow = 30 * time.Minute
+)
 
 // Cookie names. __Host- cookies are Secure, host-only and Path=/ by rule of the browser.
 const (
@@ -132,12 +142,15 @@ func New(cfg Config) (*Server, error) {
 		cfg.CheckTimeout = 3 * time.Second
 	}
 	if cfg.MaxFailures <= 0 {
-		cfg.MaxFailures = 10
+		cfg.MaxFailures = DefaultMaxFailures
+	}
+	if cfg.FailureWindow <= 0 {
+		cfg.FailureWindow = DefaultFailureWindow
 	}
 	if cfg.LogLines <= 0 {
 		cfg.LogLines = 15
 	}
-	s := &Server{cfg: cfg, sessions: newSessionStore(), throttle: newThrottle(cfg.MaxFailures, 5*time.Minute)}
+	s := &Server{cfg: cfg, sessions: newSessionStore(), throttle: newThrottle(cfg.MaxFailures, cfg.FailureWindow)}
 	// The target is read now only to report a broken description early; a missing file is
 	// fine (the jump host starts the dashboard before the local target has written it).
 	if _, err := s.keystone(); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -446,11 +459,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	client := clientAddr(r)
-	if !s.throttle.allowed(client, s.cfg.Now()) {
-		s.cfg.Logger.Warn("sign-in throttled", "remote", client)
-		s.renderLogin(w, r, http.StatusTooManyRequests, "Too many failed sign-ins from your address; wait a few minutes.", "")
-		return
-	}
 	user, password := strings.TrimSpace(r.PostFormValue("username")), r.PostFormValue("password")
 	if user == "" || password == "" {
 		s.renderLogin(w, r, http.StatusBadRequest, "User name and password are required.", user)
@@ -466,18 +474,28 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, http.StatusServiceUnavailable, msg, user)
 		return
 	}
+	// Reserve the attempt before Keystone is asked: parallel attempts each take a slot, so
+	// no more than MaxFailures per user and per address ever reach Keystone in the window.
+	slot, ok := s.throttle.reserve(s.cfg.Now(), "user:"+strings.ToLower(user), "addr:"+client)
+	if !ok {
+		s.cfg.Logger.Warn("sign-in throttled", "user", user, "remote", client)
+		s.renderLogin(w, r, http.StatusTooManyRequests, "Too many failed sign-ins for this user or from your address; wait 30 minutes.", "")
+		return
+	}
 	token, id, err := ks.signIn(r.Context(), user, password)
 	switch {
 	case errors.Is(err, errDenied):
-		s.throttle.fail(client, s.cfg.Now())
+		// The reservation stays: it is the failure.
 		s.cfg.Logger.Info("sign-in refused", "user", user, "remote", r.RemoteAddr)
 		s.renderLogin(w, r, http.StatusUnauthorized, "Keystone did not accept these credentials.", user)
 		return
 	case err != nil:
+		slot.release() // Keystone could not judge the attempt: not a failure
 		s.cfg.Logger.Error("sign-in failed", "user", user, "err", err)
 		s.renderLogin(w, r, http.StatusServiceUnavailable, "Keystone cannot be reached to check your credentials; try again shortly.", user)
 		return
 	}
+	slot.release()
 	if !hasRole(id, s.cfg.RequireRole) {
 		_ = ks.revoke(r.Context(), token)
 		s.cfg.Logger.Info("sign-in refused: missing role", "user", user, "role", s.cfg.RequireRole)

@@ -77,48 +77,84 @@ func equal(a, b string) bool {
 	return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
-// throttle limits failed sign-ins per client address: Keystone has no lockout by default,
-// and the form must not become a password-guessing oracle.
+// throttle bounds sign-in attempts per key (a user name, a client address) within a window.
+// An attempt is reserved before Keystone is asked, under one lock for all of its keys, so
+// parallel attempts cannot all pass the check before any failure is recorded; a reservation
+// stays as a failure unless the sign-in succeeds or Keystone could not be asked. With max
+// below Keystone's lockout_failure_attempts, the form can never make Keystone lock an
+// account (docs/decisions/check-admin.md).
 type throttle struct {
 	mu       sync.Mutex
-	failures map[string][]time.Time
+	attempts map[string][]time.Time
 	max      int
 	window   time.Duration
 }
 
 func newThrottle(max int, window time.Duration) *throttle {
-	return &throttle{failures: map[string][]time.Time{}, max: max, window: window}
+	return &throttle{attempts: map[string][]time.Time{}, max: max, window: window}
 }
 
-// allowed reports whether addr may try again at now.
-func (t *throttle) allowed(addr string, now time.Time) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.recent(addr, now)) < t.max
+// reservation is one reserved attempt: release gives it back (the attempt did not fail).
+type reservation struct {
+	t    *throttle
+	keys []string
+	at   time.Time
 }
 
-func (t *throttle) fail(addr string, now time.Time) {
+// reserve records an attempt at now for every key, unless one of them already holds max
+// attempts in the window: then nothing is recorded and ok is false.
+func (t *throttle) reserve(now time.Time, keys ...string) (r reservation, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.failures[addr] = append(t.recent(addr, now), now)
-	if len(t.failures) > 10000 { // forget the oldest state rather than grow without bound
-		for a := range t.failures {
-			if len(t.recent(a, now)) == 0 {
-				delete(t.failures, a)
+	for _, k := range keys {
+		if len(t.recent(k, now)) >= t.max {
+			return reservation{}, false
+		}
+	}
+	for _, k := range keys {
+		t.attempts[k] = append(t.recent(k, now), now)
+	}
+	if len(t.attempts) > 10000 { // forget expired state rather than grow without bound
+		for k := range t.attempts {
+			t.recent(k, now)
+		}
+	}
+	return reservation{t: t, keys: keys, at: now}, true
+}
+
+// release removes the reserved attempt from every key.
+func (r reservation) release() {
+	if r.t == nil {
+		return
+	}
+	r.t.mu.Lock()
+	defer r.t.mu.Unlock()
+	for _, k := range r.keys {
+		list := r.t.attempts[k]
+		for i, at := range list {
+			if at.Equal(r.at) {
+				r.t.attempts[k] = append(list[:i:i], list[i+1:]...)
+				break
 			}
+		}
+		if len(r.t.attempts[k]) == 0 {
+			delete(r.t.attempts, k)
 		}
 	}
 }
 
-func (t *throttle) recent(addr string, now time.Time) []time.Time {
+// recent returns key's attempts in the window and drops the older ones.
+func (t *throttle) recent(key string, now time.Time) []time.Time {
 	var keep []time.Time
-	for _, f := range t.failures[addr] {
-		if now.Sub(f) < t.window {
-			keep = append(keep, f)
+	for _, at := range t.attempts[key] {
+		if now.Sub(at) < t.window {
+			keep = append(keep, at)
 		}
 	}
 	if len(keep) == 0 {
-		delete(t.failures, addr)
+		delete(t.attempts, key)
+	} else {
+		t.attempts[key] = keep
 	}
 	return keep
 }

@@ -106,10 +106,18 @@ const (
 	SecretKeystoneDB    = "keystone-db-password"   // MySQL user keystone
 	SecretPortalDB      = "cso-portal-db-password" // MySQL user cso_user
 	SecretKeystoneAdmin = "keystone-admin-password"
-	SecretRabbitMQ      = "rabbitmq-ssp-password" // RabbitMQ user ssp_user
-	SecretErlangCookie  = "rabbitmq-erlang-cookie"
-	SecretMySQLAdmin    = "mysql-admin-password" // the RDS master / local MariaDB admin
+	// SecretKeystoneAutomation is the password of KeystoneAutomationUser.
+	SecretKeystoneAutomation = "keystone-automation-password"
+	SecretRabbitMQ           = "rabbitmq-ssp-password" // RabbitMQ user ssp_user
+	SecretErlangCookie       = "rabbitmq-erlang-cookie"
+	SecretMySQLAdmin         = "mysql-admin-password" // the RDS master / local MariaDB admin
 )
+
+// KeystoneAutomationUser is the Keystone identity of automation (`cso check`, the
+// dashboard's probes): a reader on project admin that Keystone never locks out
+// (ignore_lockout_failure_attempts), so that strangers failing sign-ins as admin cannot
+// lock the automation out. The jump role creates it (docs/decisions/roles.md).
+const KeystoneAutomationUser = "cso-automation"
 
 // ProgressLog is the progress log of a host's role (LLD 6.2: keystone-setup-progress.log,
 // rabbitmq-setup-progress.log, ...).

@@ -193,8 +193,10 @@ var awsSecretLayout = map[string]struct{ suffix, field string }{
 	SecretKeystoneDB:    {"database/keystone", "password"},
 	SecretPortalDB:      {"database/cso_portal", "password"},
 	SecretKeystoneAdmin: {"keystone/admin", "password"},
-	SecretRabbitMQ:      {"rabbitmq/ssp_user", "password"},
-	SecretErlangCookie:  {"rabbitmq/erlang-cookie", "cookie"},
+	// Read by the jump role only (it creates the identity; `cso check` runs there).
+	SecretKeystoneAutomation: {"keystone/automation", "password"},
+	SecretRabbitMQ:           {"rabbitmq/ssp_user", "password"},
+	SecretErlangCookie:       {"rabbitmq/erlang-cookie", "cookie"},
 }
 
 // SecretID is the Secrets Manager name of secret name in env, and the JSON field that holds

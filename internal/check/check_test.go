@@ -370,9 +370,9 @@ func newStack(t *testing.T) *stack {
 	s := &stack{secrets: filepath.Join(dir, "secrets")}
 	must(t, os.MkdirAll(s.secrets, 0o700))
 	adminPW, rabbitPW := "adm-"+strconv.Itoa(int(time.Now().UnixNano())), "rmq-"+strconv.Itoa(int(time.Now().UnixNano()))
-	writeSecret(t, s.secrets, secretKeystoneAdmin, adminPW)
+	writeSecret(t, s.secrets, agent.SecretKeystoneAutomation, adminPW)
 	writeSecret(t, s.secrets, secretRabbitMQ, rabbitPW)
-	cluster := checktest.NewKeystoneCluster(map[string]checktest.KeystoneUser{"admin": {Password: adminPW, Roles: []string{"admin"}}})
+	cluster := checktest.NewKeystoneCluster(map[string]checktest.KeystoneUser{agent.KeystoneAutomationUser: {Password: adminPW, Roles: []string{"reader"}}})
 	s.t = &target.Target{Env: "test", Kind: "local", CACert: ca.File, SecretsDir: s.secrets,
 		StatusDir: filepath.Join(dir, "status"), SharedDir: filepath.Join(dir, "shared"), FernetKeyDirs: map[string]string{}}
 	must(t, os.MkdirAll(s.t.SharedDir, 0o755))
@@ -510,10 +510,10 @@ func TestClusterProbesDetectFailures(t *testing.T) {
 	expect(t, rs, "setup status rabbitmq-server-3", Fail, "rabbitmq-server-3 has published no setup status")
 
 	// A wrong secret: Keystone refuses the token and RabbitMQ the management user.
-	writeSecret(t, s.secrets, secretKeystoneAdmin, "wrong")
+	writeSecret(t, s.secrets, agent.SecretKeystoneAutomation, "wrong")
 	writeSecret(t, s.secrets, secretRabbitMQ, "wrong")
 	rs = s.run(t)
-	expect(t, rs, "keystone token keystone01", Fail, "keystone01 refused a token for admin: HTTP 401")
+	expect(t, rs, "keystone token keystone01", Fail, "keystone01 refused a token for cso-automation: HTTP 401")
 	expect(t, rs, "http /api/overview rabbitmq-server-2:"+strconv.Itoa(s.t.Hosts[3].Ports[inventory.PortManagement]), Fail,
 		"user ssp_user rejected on /api/overview (HTTP 401)")
 }
@@ -560,5 +560,20 @@ func TestMySQLTLSOnAWS(t *testing.T) {
 	cfg := mysql.NewConfig()
 	if note, err := New(&target.Target{Kind: target.KindLocal}, Options{}).mysqlTLS(cfg); err != nil || note != "" || cfg.TLS != nil {
 		t.Errorf("local: %q %v %v", note, err, cfg.TLS)
+	}
+}
+
+// The token checks default to the automation identity and its secret; naming admin switches
+// to the admin's secret.
+func TestKeystoneCredentialDefaults(t *testing.T) {
+	o := Options{}
+	o.defaults()
+	if o.KeystoneUser != agent.KeystoneAutomationUser || o.KeystoneSecret != agent.SecretKeystoneAutomation || o.KeystoneProject != "admin" {
+		t.Errorf("defaults: user %q secret %q project %q", o.KeystoneUser, o.KeystoneSecret, o.KeystoneProject)
+	}
+	o = Options{KeystoneUser: "admin"}
+	o.defaults()
+	if o.KeystoneSecret != agent.SecretKeystoneAdmin {
+		t.Errorf("user admin: secret %q, want %s", o.KeystoneSecret, agent.SecretKeystoneAdmin)
 	}
 }

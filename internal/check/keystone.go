@@ -81,9 +81,10 @@ func (c *Checker) keystoneProbes() []Probe {
 	return ps
 }
 
-// issueToken asks node for a project-scoped token with the admin credentials.
+// issueToken asks node for a project-scoped token with the check's credentials (the
+// automation identity by default).
 func (c *Checker) issueToken(ctx context.Context, node inventory.Host) (string, error) {
-	pw, err := c.secret(ctx, secretKeystoneAdmin)
+	pw, err := c.secret(ctx, c.opts.KeystoneSecret)
 	if err != nil {
 		return "", err
 	}

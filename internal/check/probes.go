@@ -25,8 +25,11 @@ type Options struct {
 	WarnDays int
 	// Now is the clock of the certificate checks (default time.Now).
 	Now func() time.Time
-	// Keystone credentials of the token checks (defaults admin / admin / Default).
-	KeystoneUser, KeystoneProject, KeystoneDomain string
+	// Keystone credentials of the token checks (defaults: the automation identity
+	// cso-automation, project admin, domain Default). KeystoneSecret names the secret holding
+	// the password (default: keystone-automation-password, or keystone-admin-password when
+	// KeystoneUser is admin).
+	KeystoneUser, KeystoneProject, KeystoneDomain, KeystoneSecret string
 	// RabbitMQUser is the management API user (default ssp_user, password from the secret
 	// rabbitmq-ssp-password).
 	RabbitMQUser string
@@ -55,7 +58,13 @@ func (o *Options) defaults() {
 		o.Now = time.Now
 	}
 	if o.KeystoneUser == "" {
-		o.KeystoneUser = "admin"
+		o.KeystoneUser = agent.KeystoneAutomationUser
+	}
+	if o.KeystoneSecret == "" {
+		o.KeystoneSecret = agent.SecretKeystoneAutomation
+		if o.KeystoneUser == "admin" {
+			o.KeystoneSecret = agent.SecretKeystoneAdmin
+		}
 	}
 	if o.KeystoneProject == "" {
 		o.KeystoneProject = "admin"
@@ -70,10 +79,9 @@ func (o *Options) defaults() {
 
 // Secret names read from the target's secrets directory (the names of internal/agent).
 const (
-	secretKeystoneAdmin = "keystone-admin-password"
-	secretKeystoneDB    = "keystone-db-password"
-	secretPortalDB      = "cso-portal-db-password"
-	secretRabbitMQ      = "rabbitmq-ssp-password"
+	secretKeystoneDB = "keystone-db-password"
+	secretPortalDB   = "cso-portal-db-password"
+	secretRabbitMQ   = "rabbitmq-ssp-password"
 )
 
 // Checker builds and runs the probes of one environment.

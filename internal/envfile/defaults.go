@@ -162,3 +162,74 @@ func (e *Env) LogRetentionDays() int {
 	}
 	return DefaultLogRetentionDays
 }
+
+// KeystoneSettings are the Keystone policy and password settings with the defaults applied:
+// what the keystone role renders, explicitly, into keystone.conf (docs/decisions/roles.md
+// "Keystone policy").
+type KeystoneSettings struct {
+	EnforceScope, EnforceNewDefaults bool
+	LockoutFailureAttempts           int // 0: no lockout
+	LockoutDuration                  int // seconds
+	UniqueLastPasswordCount          int
+	MinimumPasswordAge               int // days
+	PasswordRegex                    string
+	PasswordRegexDescription         string
+}
+
+// Defaults of the Keystone settings. The policy defaults are the legacy ones: the portal
+// application was written against the LLD's Keystone, where a project-scoped admin token
+// manages projects, users and roles in any domain. The lockout is the LLD's (5 failures,
+// 30 minutes).
+const (
+	DefaultEnforceScope             = false
+	DefaultEnforceNewDefaults       = false
+	DefaultLockoutFailureAttempts   = 5
+	DefaultLockoutDuration          = 1800
+	DefaultUniqueLastPasswordCount  = 5
+	DefaultMinimumPasswordAge       = 0
+	DefaultPasswordRegex            = `^(?=.*[a-z])(?=.*[A-Z])(?=.*\d).{12,}$`
+	DefaultPasswordRegexDescription = "at least 12 characters with a lower-case letter, an upper-case letter and a digit"
+)
+
+// MinLockoutFailureAttempts is the smallest lockout the file may set (other than 0, none):
+// the dashboard's sign-in throttle lets 4 attempts through per user in 30 minutes, and must
+// stay below Keystone's lockout so that a burst at the form cannot lock an account.
+const MinLockoutFailureAttempts = 5
+
+// KeystoneSettings returns the file's Keystone settings with the defaults applied.
+func (e *Env) KeystoneSettings() KeystoneSettings {
+	k := KeystoneSettings{
+		EnforceScope: DefaultEnforceScope, EnforceNewDefaults: DefaultEnforceNewDefaults,
+		LockoutFailureAttempts: DefaultLockoutFailureAttempts, LockoutDuration: DefaultLockoutDuration,
+		UniqueLastPasswordCount: DefaultUniqueLastPasswordCount, MinimumPasswordAge: DefaultMinimumPasswordAge,
+		PasswordRegex: DefaultPasswordRegex, PasswordRegexDescription: DefaultPasswordRegexDescription,
+	}
+	if e == nil {
+		return k
+	}
+	ks := e.Keystone
+	if ks.EnforceScope != nil {
+		k.EnforceScope = *ks.EnforceScope
+	}
+	if ks.EnforceNewDefaults != nil {
+		k.EnforceNewDefaults = *ks.EnforceNewDefaults
+	}
+	sc := ks.SecurityCompliance
+	for _, o := range []struct {
+		dst *int
+		src *int
+	}{{&k.LockoutFailureAttempts, sc.LockoutFailureAttempts}, {&k.LockoutDuration, sc.LockoutDuration},
+		{&k.UniqueLastPasswordCount, sc.UniqueLastPasswordCount}, {&k.MinimumPasswordAge, sc.MinimumPasswordAge}} {
+		if o.src != nil {
+			*o.dst = *o.src
+		}
+	}
+	if sc.PasswordRegex != nil {
+		k.PasswordRegex = *sc.PasswordRegex
+		k.PasswordRegexDescription = ""
+	}
+	if sc.PasswordRegexDescription != nil {
+		k.PasswordRegexDescription = *sc.PasswordRegexDescription
+	}
+	return k
+}

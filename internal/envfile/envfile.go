@@ -43,6 +43,7 @@ type Env struct {
 	Database              Database      `yaml:"database"`
 	Application           Application   `yaml:"application"`
 	Logs                  Logs          `yaml:"logs"`
+	Keystone              Keystone      `yaml:"keystone"`
 
 	// present records which keys the file set (dotted paths), so validation can tell
 	// "missing" from "false"/"0".
@@ -106,6 +107,24 @@ type Application struct {
 // Logs sets how long CloudWatch Logs keeps the hosts' shipped logs.
 type Logs struct {
 	RetentionDays *int `yaml:"retention_days"`
+}
+
+// Keystone sets Keystone's policy enforcement and password rules (keystone.conf
+// [oslo_policy] and [security_compliance]); KeystoneSettings applies the defaults.
+type Keystone struct {
+	EnforceScope       *bool              `yaml:"enforce_scope"`
+	EnforceNewDefaults *bool              `yaml:"enforce_new_defaults"`
+	SecurityCompliance SecurityCompliance `yaml:"security_compliance"`
+}
+
+// SecurityCompliance is keystone.conf's [security_compliance] as the file may set it.
+type SecurityCompliance struct {
+	LockoutFailureAttempts   *int    `yaml:"lockout_failure_attempts"`
+	LockoutDuration          *int    `yaml:"lockout_duration"`
+	UniqueLastPasswordCount  *int    `yaml:"unique_last_password_count"`
+	MinimumPasswordAge       *int    `yaml:"minimum_password_age"`
+	PasswordRegex            *string `yaml:"password_regex"`
+	PasswordRegexDescription *string `yaml:"password_regex_description"`
 }
 
 // Problem is one thing wrong with an environment file.

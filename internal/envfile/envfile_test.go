@@ -117,6 +117,14 @@ func TestBrokenFiles(t *testing.T) {
 		{"log retention CloudWatch refuses", "", base + "logs:\n  retention_days: 10\n", 25, "logs.retention_days", "10 is not a retention CloudWatch Logs accepts; use one of 1, 3, 5, 7, 14, 30"},
 		{"log retention not a number", "", base + "logs:\n  retention_days: month\n", 25, "logs.retention_days", "expected a whole number"},
 		{"unknown logs key", "", base + "logs:\n  retention: 30\n", 25, "logs.retention", `unknown field "retention"`},
+		{"keystone lockout below the dashboard throttle", "", base + "keystone:\n  security_compliance:\n    lockout_failure_attempts: 3\n", 26, "keystone.security_compliance.lockout_failure_attempts", "3 is out of range: expected a whole number from 5 to 100"},
+		{"keystone lockout duration zero", "", base + "keystone:\n  security_compliance:\n    lockout_duration: 0\n", 26, "keystone.security_compliance.lockout_duration", "0 is out of range"},
+		{"keystone password age negative", "", base + "keystone:\n  security_compliance:\n    minimum_password_age: -1\n", 26, "keystone.security_compliance.minimum_password_age", "-1 is out of range"},
+		{"keystone regex without description", "", base + "keystone:\n  security_compliance:\n    password_regex: '^.{16,}$'\n", 26, "keystone.security_compliance.password_regex", "set keystone.security_compliance.password_regex_description too"},
+		{"keystone regex empty", "", base + "keystone:\n  security_compliance:\n    password_regex: ''\n    password_regex_description: x\n", 26, "keystone.security_compliance.password_regex", "must not be empty"},
+		{"keystone regex two lines", "", base + "keystone:\n  security_compliance:\n    password_regex: \"a\\nb\"\n    password_regex_description: x\n", 26, "keystone.security_compliance.password_regex", "must be one line"},
+		{"keystone enforce_scope not a bool", "", base + "keystone:\n  enforce_scope: strict\n", 25, "keystone.enforce_scope", "expected true or false"},
+		{"keystone unknown key", "", base + "keystone:\n  enforce_scopes: true\n", 25, "keystone.enforce_scopes", `unknown field "enforce_scopes"`},
 	}
 	seen := map[string]bool{}
 	for _, c := range cases {
@@ -284,5 +292,38 @@ func TestLogRetention(t *testing.T) {
 				t.Errorf("LogRetentionDays() = %d, want %d", got, c.want)
 			}
 		})
+	}
+}
+
+func TestKeystoneSettings(t *testing.T) {
+	env, err := Parse("env.t.yaml", []byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := env.KeystoneSettings()
+	want := KeystoneSettings{LockoutFailureAttempts: 5, LockoutDuration: 1800, UniqueLastPasswordCount: 5,
+		PasswordRegex: DefaultPasswordRegex, PasswordRegexDescription: DefaultPasswordRegexDescription}
+	if def != want {
+		t.Errorf("defaults %+v, want %+v (legacy policy, the LLD's lockout)", def, want)
+	}
+	env, err = Parse("env.t.yaml", []byte(base+`keystone:
+  enforce_scope: true
+  enforce_new_defaults: true
+  security_compliance:
+    lockout_failure_attempts: 0
+    lockout_duration: 600
+    unique_last_password_count: 10
+    minimum_password_age: 1
+    password_regex: '^.{20,}$'
+    password_regex_description: at least 20 characters
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := env.KeystoneSettings()
+	want = KeystoneSettings{EnforceScope: true, EnforceNewDefaults: true, LockoutFailureAttempts: 0, LockoutDuration: 600,
+		UniqueLastPasswordCount: 10, MinimumPasswordAge: 1, PasswordRegex: "^.{20,}$", PasswordRegexDescription: "at least 20 characters"}
+	if got != want {
+		t.Errorf("settings %+v, want %+v", got, want)
 	}
 }

@@ -76,6 +76,7 @@ func (e *Env) Validate() Problems {
 	ps = append(ps, e.checkSizing()...)
 	ps = append(ps, e.checkApplication()...)
 	ps = append(ps, e.checkLogs()...)
+	ps = append(ps, e.checkKeystone()...)
 	sortProblems(ps)
 	return ps
 }
@@ -328,4 +329,57 @@ func (e *Env) checkLogs() Problems {
 		vals[i] = strconv.Itoa(v)
 	}
 	return Problems{e.problem("logs.retention_days", "%s is not a retention CloudWatch Logs accepts; use one of %s (days)", got, strings.Join(vals, ", "))}
+}
+
+// checkKeystone checks the Keystone settings: ranges Keystone accepts and that keep the
+// platform working (the dashboard's throttle below the lockout, a lockout that ends, a
+// password rule that is one line with its description).
+func (e *Env) checkKeystone() Problems {
+	var ps Problems
+	sc := e.Keystone.SecurityCompliance
+	const base = "keystone.security_compliance."
+	intRange := func(field string, v *int, lo, hi int, why string) {
+		if !e.Has(base + field) {
+			return
+		}
+		if v == nil || *v < lo || *v > hi {
+			got := "nothing"
+			if v != nil {
+				got = strconv.Itoa(*v)
+			}
+			ps = append(ps, e.problem(base+field, "%s is out of range: expected a whole number from %d to %d (%s)", got, lo, hi, why))
+		}
+	}
+	if off := sc.LockoutFailureAttempts != nil && *sc.LockoutFailureAttempts == 0; !off { // 0 turns the lockout off
+		intRange("lockout_failure_attempts", sc.LockoutFailureAttempts, MinLockoutFailureAttempts, 100,
+			fmt.Sprintf("0 turns the lockout off; below %d a burst of sign-ins at the admin dashboard, which lets 4 through per user in 30 minutes, could lock an account", MinLockoutFailureAttempts))
+	}
+	intRange("lockout_duration", sc.LockoutDuration, 60, 86400, "seconds an account stays locked; Keystone without one locks until an administrator unlocks")
+	intRange("unique_last_password_count", sc.UniqueLastPasswordCount, 0, 100, "how many previous passwords cannot be reused; 0 or 1 allows reuse")
+	intRange("minimum_password_age", sc.MinimumPasswordAge, 0, 365, "days before a password may be changed again")
+	for _, f := range []struct {
+		field string
+		v     *string
+	}{{"password_regex", sc.PasswordRegex}, {"password_regex_description", sc.PasswordRegexDescription}} {
+		if !e.Has(base + f.field) {
+			continue
+		}
+		switch {
+		case f.v == nil || strings.TrimSpace(*f.v) == "":
+			ps = append(ps, e.problem(base+f.field, "must not be empty; remove the key for the default"))
+		case len(*f.v) > 255:
+			ps = append(ps, e.problem(base+f.field, "longer than 255 characters"))
+		case strings.ContainsAny(*f.v, "\r\n") || strings.ContainsFunc(*f.v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+			ps = append(ps, e.problem(base+f.field, "must be one line without control characters (it is written into keystone.conf)"))
+		}
+	}
+	if e.Has(base+"password_regex") && !e.Has(base+"password_regex_description") {
+		ps = append(ps, e.problem(base+"password_regex", "set keystone.security_compliance.password_regex_description too: Keystone shows it to a user whose password is refused"))
+	}
+	for _, f := range []string{"keystone.enforce_scope", "keystone.enforce_new_defaults"} {
+		if e.Has(f) && ((f == "keystone.enforce_scope" && e.Keystone.EnforceScope == nil) || (f == "keystone.enforce_new_defaults" && e.Keystone.EnforceNewDefaults == nil)) {
+			ps = append(ps, e.problem(f, "expected true or false"))
+		}
+	}
+	return ps
 }

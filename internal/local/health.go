@@ -262,9 +262,15 @@ func keystoneVersion(ctx context.Context, c *http.Client, url string) (string, e
 
 // IssueToken asks Keystone at base (https://host:port) for a project-scoped admin token.
 func IssueToken(ctx context.Context, c *http.Client, base, password string) (string, error) {
+	return IssueTokenAs(ctx, c, base, "admin", password)
+}
+
+// IssueTokenAs asks Keystone at base for a token of user (domain Default) scoped to project
+// admin.
+func IssueTokenAs(ctx context.Context, c *http.Client, base, user, password string) (string, error) {
 	body := map[string]any{"auth": map[string]any{
 		"identity": map[string]any{"methods": []string{"password"}, "password": map[string]any{
-			"user": map[string]any{"name": "admin", "domain": map[string]string{"id": "default"}, "password": password}}},
+			"user": map[string]any{"name": user, "domain": map[string]string{"id": "default"}, "password": password}}},
 		"scope": map[string]any{"project": map[string]any{"name": "admin", "domain": map[string]string{"id": "default"}}},
 	}}
 	data, _ := json.Marshal(body)
@@ -311,9 +317,10 @@ func ValidateToken(ctx context.Context, c *http.Client, base, own, subject strin
 }
 
 func keystoneCross(ctx context.Context, secrets *agent.LocalSecrets, ks []inventory.Host, conf func(inventory.Host) (*tls.Config, error)) (string, error) {
-	pw, ok, err := secrets.Lookup(ctx, agent.SecretKeystoneAdmin)
+	// The automation identity, which failed sign-ins as admin cannot lock out.
+	pw, ok, err := secrets.Lookup(ctx, agent.SecretKeystoneAutomation)
 	if err != nil || !ok {
-		return "", errors.Join(errors.New("no keystone admin secret"), err)
+		return "", errors.Join(errors.New("no keystone automation secret"), err)
 	}
 	tokens := make([]string, len(ks))
 	clients := make([]*http.Client, len(ks))
@@ -328,7 +335,7 @@ func keystoneCross(ctx context.Context, secrets *agent.LocalSecrets, ks []invent
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if tokens[i], errs[i] = IssueToken(ctx, clients[i], bases[i], pw); errs[i] != nil {
+			if tokens[i], errs[i] = IssueTokenAs(ctx, clients[i], bases[i], agent.KeystoneAutomationUser, pw); errs[i] != nil {
 				errs[i] = fmt.Errorf("%s: %w", h.Name, errs[i])
 			}
 		}()

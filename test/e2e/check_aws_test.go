@@ -46,7 +46,7 @@ func TestCheckAWSTargetOnRealDaemons(t *testing.T) {
 		}
 	}
 	// Secrets Manager holds the generated secrets as the JSON documents Terraform writes.
-	for _, name := range []string{agent.SecretKeystoneAdmin, agent.SecretKeystoneDB, agent.SecretPortalDB, agent.SecretRabbitMQ} {
+	for _, name := range []string{agent.SecretKeystoneAdmin, agent.SecretKeystoneAutomation, agent.SecretKeystoneDB, agent.SecretPortalDB, agent.SecretRabbitMQ} {
 		v, err := os.ReadFile(filepath.Join(local.SecretsDir, name))
 		if err != nil {
 			t.Fatal(err)

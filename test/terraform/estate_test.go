@@ -965,7 +965,7 @@ func (x *checker) secretValues(t *testing.T) []string {
 func (x *checker) secrets(t *testing.T) {
 	kms := x.kmsARN(t)
 	want := []string{
-		x.c.name + "/cso/rabbitmq/ssp_user", x.c.name + "/cso/keystone/admin", x.c.name + "/cso/rabbitmq/erlang-cookie",
+		x.c.name + "/cso/rabbitmq/ssp_user", x.c.name + "/cso/keystone/admin", x.c.name + "/cso/keystone/automation", x.c.name + "/cso/rabbitmq/erlang-cookie",
 		x.c.name + "/cso/database/keystone", x.c.name + "/cso/database/cso_portal", x.c.name + "/cso-pki/root-ca",
 	}
 	for _, h := range x.c.hostNames() {

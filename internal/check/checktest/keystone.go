@@ -26,6 +26,15 @@ type Keystone struct {
 	// Validations counts GET /v3/auth/tokens requests.
 	Validations int
 	issued      []string
+	attempts    int
+}
+
+// Attempts returns how many password authentications (POST /v3/auth/tokens) reached the
+// node, accepted or not.
+func (k *Keystone) Attempts() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.attempts
 }
 
 // Issued returns the tokens this node issued, oldest first.
@@ -129,6 +138,9 @@ func (k *Keystone) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		u := body.Auth.Identity.Password.User
+		k.mu.Lock()
+		k.attempts++
+		k.mu.Unlock()
 		k.cluster.mu.Lock()
 		known, found := k.cluster.users[u.Name]
 		k.cluster.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/pki"
 )
 
@@ -23,7 +24,7 @@ func (role) Role() envfile.Role { return envfile.RoleJump }
 // GeneratedSecrets are the secrets the platform's roles use; the jump role makes sure each
 // exists before any other role asks for it.
 var GeneratedSecrets = []string{
-	agent.SecretKeystoneDB, agent.SecretPortalDB, agent.SecretKeystoneAdmin,
+	agent.SecretKeystoneDB, agent.SecretPortalDB, agent.SecretKeystoneAdmin, agent.SecretKeystoneAutomation,
 	agent.SecretRabbitMQ, agent.SecretErlangCookie,
 }
 
@@ -50,6 +51,10 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	}...)
 	if t := adminTask(rt); t != nil {
 		steps = append(steps, agent.Step{Name: "admin", Tasks: []agent.Task{t}})
+	}
+	// Last: it waits for Keystone, which the other hosts bring up meanwhile.
+	if len(inventory.ByRole(rt.Hosts, envfile.RoleKeystone)) > 0 {
+		steps = append(steps, agent.Step{Name: "keystone-automation", Tasks: []agent.Task{automationTask()}})
 	}
 	return steps, nil
 }

@@ -15,15 +15,6 @@ import (
 	"github.com/cso-ssp/platform/internal/inventory"
 )
 
-// Security compliance settings (recorded in docs/decisions/agent.md).
-const (
-	LockoutFailureAttempts  = 5
-	LockoutDuration         = 1800 // seconds
-	UniqueLastPasswordCount = 5
-	PasswordRegex           = `^(?=.*[a-z])(?=.*[A-Z])(?=.*\d).{12,}$`
-	PasswordRegexHelp       = "at least 12 characters with a lower-case letter, an upper-case letter and a digit"
-)
-
 // secret returns a secret; a dry run only looks and uses "" for a missing one (the file
 // then differs, which is what a dry run on a fresh host must say).
 func secret(ctx context.Context, rt *agent.Runtime, name string) (string, error) {
@@ -95,17 +86,22 @@ func renderConfig(rt *agent.Runtime, l Layout) (agent.File, error) {
 	w("[credential]")
 	w("key_repository = %s", l.CredentialKeys)
 	w("")
+	// Policy and password rules from the env file (keystone:), every option written out:
+	// Keystone 22 (local) and 25 (Amazon Linux) have different defaults for some of them
+	// (docs/decisions/roles.md "Keystone policy").
+	ks := rt.Env.KeystoneSettings()
 	w("[security_compliance]")
-	w("lockout_failure_attempts = %d", LockoutFailureAttempts)
-	w("lockout_duration = %d", LockoutDuration)
-	w("unique_last_password_count = %d", UniqueLastPasswordCount)
-	w("minimum_password_age = 0")
-	w("password_regex = %s", PasswordRegex)
-	w("password_regex_description = %s", PasswordRegexHelp)
+	w("lockout_failure_attempts = %d", ks.LockoutFailureAttempts)
+	w("lockout_duration = %d", ks.LockoutDuration)
+	w("unique_last_password_count = %d", ks.UniqueLastPasswordCount)
+	w("minimum_password_age = %d", ks.MinimumPasswordAge)
+	w("change_password_upon_first_use = false")
+	w("password_regex = %s", confValue(ks.PasswordRegex))
+	w("password_regex_description = %s", confValue(ks.PasswordRegexDescription))
 	w("")
 	w("[oslo_policy]")
-	w("enforce_scope = true")
-	w("enforce_new_defaults = true")
+	w("enforce_scope = %t", ks.EnforceScope)
+	w("enforce_new_defaults = %t", ks.EnforceNewDefaults)
 	w("")
 	w("[oslo_messaging_notifications]")
 	w("driver = noop")
@@ -118,6 +114,23 @@ func renderConfig(rt *agent.Runtime, l Layout) (agent.File, error) {
 	w("enable_proxy_headers_parsing = true")
 	return agent.File{Path: l.Conf, Content: []byte(b.String()), Mode: 0o640, Owner: "root", Group: Group, Secret: true}, nil
 }
+
+// confValue escapes a value for oslo.config, which substitutes $name and ${name}: "$$" is a
+// literal "$". A "$" that ends the value or is not followed by a name is left alone, as
+// oslo.config leaves it.
+func confValue(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '$' && i+1 < len(s) && (s[i+1] == '{' || s[i+1] == '$' || s[i+1] == '_' || isLetter(s[i+1])) {
+			b.WriteString("$$")
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 // transportURL lists every RabbitMQ node (AMQPS) with the ssp_user credentials.
 func transportURL(hosts []inventory.Host, password string) string {

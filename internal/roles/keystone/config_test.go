@@ -56,7 +56,7 @@ func TestKeystoneConf(t *testing.T) {
 		"[fernet_receipts]\nkey_repository = " + l.FernetKeys,
 		"[credential]\nkey_repository = " + l.CredentialKeys,
 		"lockout_failure_attempts = 5", "unique_last_password_count = 5", "password_regex = ",
-		"enforce_scope = true", "driver = noop",
+		"enforce_scope = false", "enforce_new_defaults = false", "driver = noop",
 		"transport_url = rabbit://ssp_user:", "@127.0.0.1:5771,", "/ssp",
 	} {
 		if !strings.Contains(conf, want) {
@@ -71,7 +71,7 @@ func TestKeystoneConf(t *testing.T) {
 	re := regexp.MustCompile(`^[A-Za-z0-9]{12,}$`)
 	pw, _ := rt.Secrets.Get(context.Background(), agent.SecretKeystoneAdmin)
 	if !re.MatchString(pw) || !strings.ContainsAny(pw, "0123456789") {
-		t.Errorf("admin secret does not meet %s", PasswordRegexHelp)
+		t.Errorf("admin secret does not meet %s", envfile.DefaultPasswordRegexDescription)
 	}
 }
 
@@ -347,5 +347,39 @@ func TestSocketPathTooDeep(t *testing.T) {
 	err := checkSocketPath(deep)
 	if err == nil || !strings.Contains(err.Error(), deep.RunDir) || !strings.Contains(err.Error(), "use a shorter directory") {
 		t.Errorf("deep path: %v", err)
+	}
+}
+
+// The env file's Keystone settings reach keystone.conf, every option written out, and a
+// "$" that oslo.config would substitute is escaped.
+func TestKeystoneConfPolicySettings(t *testing.T) {
+	rt := testRuntime(t, agent.NewLocal(t.TempDir(), t.TempDir()))
+	yes, zero, dur := true, 0, 900
+	regex, help := `^(?=.*[$_]).{16,}$`, "16 characters with $ or _"
+	rt.Env.Keystone = envfile.Keystone{EnforceScope: &yes, EnforceNewDefaults: &yes, SecurityCompliance: envfile.SecurityCompliance{
+		LockoutFailureAttempts: &zero, LockoutDuration: &dur, PasswordRegex: &regex, PasswordRegexDescription: &help}}
+	f, err := renderConfig(rt, Paths(rt.Paths, rt.Host.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(f.Content)
+	for _, want := range []string{
+		"[security_compliance]\nlockout_failure_attempts = 0\nlockout_duration = 900\nunique_last_password_count = 5\nminimum_password_age = 0\nchange_password_upon_first_use = false\n",
+		"password_regex = ^(?=.*[$$_]).{16,}$\n", "password_regex_description = 16 characters with $ or _\n",
+		"[oslo_policy]\nenforce_scope = true\nenforce_new_defaults = true\n",
+	} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("keystone.conf lacks %q:\n%s", want, conf)
+		}
+	}
+}
+
+func TestConfValue(t *testing.T) {
+	for in, want := range map[string]string{
+		`^.{12,}$`: `^.{12,}$`, `a$b`: `a$$b`, `${x}`: `$${x}`, `$$`: `$$$`, `$1`: `$1`, `[$_]`: `[$$_]`,
+	} {
+		if got := confValue(in); got != want {
+			t.Errorf("confValue(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

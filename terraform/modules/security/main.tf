@@ -426,7 +426,7 @@ resource "aws_iam_role_policy_attachment" "host_custom" {
 # Letters and digits only: these passwords end up in URLs (rabbit://user:pass@host) and
 # ini files; 32 characters of [A-Za-z0-9] carry about 190 bits.
 resource "random_password" "service" {
-  for_each = toset(["rabbitmq_ssp_user", "keystone_admin", "erlang_cookie"])
+  for_each = toset(["rabbitmq_ssp_user", "keystone_admin", "keystone_automation", "erlang_cookie"])
 
   length      = 32
   special     = false
@@ -444,6 +444,11 @@ locals {
     "keystone/admin" = {
       description = "Keystone bootstrap admin user"
       value       = { username = "admin", password = random_password.service["keystone_admin"].result, project = "admin", domain = "Default" }
+    }
+    # Read by the jump role only: it creates this identity and runs cso check.
+    "keystone/automation" = {
+      description = "Keystone automation user cso-automation (reader, never locked out)"
+      value       = { username = "cso-automation", password = random_password.service["keystone_automation"].result, project = "admin", domain = "Default" }
     }
     "rabbitmq/erlang-cookie" = {
       description = "Erlang cookie shared by the RabbitMQ nodes"

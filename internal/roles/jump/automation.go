@@ -1,0 +1,354 @@
+package jump
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/pki"
+)
+
+// KeystoneWaitTimeout bounds the wait for Keystone before the automation identity is made
+// (locally; on EC2 rt.PeerWait's bound applies).
+const KeystoneWaitTimeout = 15 * time.Minute
+
+// AutomationOptions are the Keystone user options of the automation identity: never locked
+// out by failed authentications (anyone who reaches Keystone could otherwise lock the checks
+// out), its generated password never expires and need not be changed on first use.
+var AutomationOptions = map[string]bool{
+	"ignore_lockout_failure_attempts":       true,
+	"ignore_password_expiry":                true,
+	"ignore_change_password_upon_first_use": true,
+}
+
+// AutomationRole is the automation identity's role on project admin: reading is enough for
+// tokens and their cross-validation (policy identity:validate_token allows a token's own
+// user).
+const AutomationRole = "reader"
+
+// automationTask makes the Keystone identity of automation (agent.KeystoneAutomationUser):
+// created with the admin credentials over Keystone's API, so that only the jump host needs
+// its password (on AWS the secret <env>/cso/keystone/automation is readable by the jump
+// role only).
+func automationTask() agent.Task {
+	return agent.FuncTask{
+		TaskName: "keystone identity " + agent.KeystoneAutomationUser,
+		CheckFunc: func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
+			need := agent.Change{Needed: true, Summary: fmt.Sprintf("make the Keystone user %s (role %s on project admin, options %s)", agent.KeystoneAutomationUser, AutomationRole, optionNames())}
+			k, err := newKeystoneAPI(ctx, rt)
+			if err != nil {
+				return need, nil
+			}
+			state, err := k.inspect(ctx)
+			if err != nil {
+				need.Summary += fmt.Sprintf(" (Keystone cannot tell now: %v)", err)
+				return need, nil
+			}
+			if state != "" {
+				need.Summary += " (" + state + ")"
+				return need, nil
+			}
+			return agent.NoChange, nil
+		},
+		ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
+			var k *keystoneAPI
+			err := agent.WaitFor(ctx, rt, "Keystone to create "+agent.KeystoneAutomationUser, rt.PeerWait(KeystoneWaitTimeout), func(ctx context.Context) error {
+				var err error
+				if k, err = newKeystoneAPI(ctx, rt); err != nil {
+					return err
+				}
+				_, err = k.adminToken(ctx)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			return k.ensure(ctx)
+		},
+		RenderFunc: func(_ context.Context, rt *agent.Runtime, r *agent.Rendering) error {
+			r.NoteWait("Keystone answering a token request as admin (the Keystone role bootstraps it)", rt.PeerWait(KeystoneWaitTimeout))
+			r.Note("Keystone API as admin (password %s): user %s in domain Default with password %s and options %s; role %s on project admin",
+				agent.SecretPlaceholder(agent.SecretKeystoneAdmin), agent.KeystoneAutomationUser,
+				agent.SecretPlaceholder(agent.SecretKeystoneAutomation), optionNames(), AutomationRole)
+			return nil
+		},
+	}
+}
+
+func optionNames() string {
+	return "ignore_lockout_failure_attempts, ignore_password_expiry, ignore_change_password_upon_first_use"
+}
+
+// keystoneAPI talks to the first Keystone node as admin.
+type keystoneAPI struct {
+	base          string
+	client        *http.Client
+	adminPW, auPW string
+	token         string
+	projectID     string
+}
+
+func newKeystoneAPI(ctx context.Context, rt *agent.Runtime) (*keystoneAPI, error) {
+	nodes := inventory.ByRole(rt.Hosts, envfile.RoleKeystone)
+	if len(nodes) == 0 {
+		return nil, errors.New("no Keystone host")
+	}
+	h := nodes[0]
+	adminPW, ok, err := secret(ctx, rt, agent.SecretKeystoneAdmin)
+	if err != nil || !ok {
+		return nil, errors.Join(errors.New("no Keystone admin secret yet"), err)
+	}
+	auPW, ok, err := secret(ctx, rt, agent.SecretKeystoneAutomation)
+	if err != nil || !ok {
+		return nil, errors.Join(errors.New("no Keystone automation secret yet"), err)
+	}
+	caPEM, err := os.ReadFile(pki.Store{Dir: rt.Paths.SSLCerts}.CACert())
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pki.Pool(caPEM)
+	if err != nil {
+		return nil, err
+	}
+	port := strconv.Itoa(h.Ports[inventory.PortKeystone])
+	addr := h.FQDN
+	if h.Address != "" {
+		addr = h.Address // the local target's names resolve only through its target file
+	}
+	tr := &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: h.FQDN, MinVersion: tls.VersionTLS12},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, net.JoinHostPort(addr, port))
+		},
+		DisableKeepAlives: true,
+	}
+	return &keystoneAPI{base: "https://" + net.JoinHostPort(h.FQDN, port), client: &http.Client{Transport: tr, Timeout: 30 * time.Second},
+		adminPW: adminPW, auPW: auPW}, nil
+}
+
+// call sends a JSON request; with token "" it is unauthenticated.
+func (k *keystoneAPI) call(ctx context.Context, method, path, token string, body any) (int, http.Header, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, k.base+path, rd)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("X-Auth-Token", token)
+	}
+	resp, err := k.client.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, resp.Header, b, err
+}
+
+// passwordToken issues a token of user scoped to project admin; it returns the project's id.
+func (k *keystoneAPI) passwordToken(ctx context.Context, user, password string) (token, projectID string, code int, err error) {
+	body := map[string]any{"auth": map[string]any{
+		"identity": map[string]any{"methods": []string{"password"}, "password": map[string]any{
+			"user": map[string]any{"name": user, "domain": map[string]string{"id": "default"}, "password": password}}},
+		"scope": map[string]any{"project": map[string]any{"name": "admin", "domain": map[string]string{"id": "default"}}},
+	}}
+	code, hdr, b, err := k.call(ctx, http.MethodPost, "/v3/auth/tokens", "", body)
+	if err != nil {
+		return "", "", 0, err
+	}
+	if code != http.StatusCreated {
+		return "", "", code, fmt.Errorf("token for %s: HTTP %d", user, code)
+	}
+	var doc struct {
+		Token struct {
+			Project struct {
+				ID string `json:"id"`
+			} `json:"project"`
+		} `json:"token"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil || hdr.Get("X-Subject-Token") == "" {
+		return "", "", code, fmt.Errorf("token for %s: not a token answer", user)
+	}
+	return hdr.Get("X-Subject-Token"), doc.Token.Project.ID, code, nil
+}
+
+func (k *keystoneAPI) adminToken(ctx context.Context) (string, error) {
+	if k.token != "" {
+		return k.token, nil
+	}
+	tok, pid, _, err := k.passwordToken(ctx, "admin", k.adminPW)
+	if err != nil {
+		return "", err
+	}
+	k.token, k.projectID = tok, pid
+	return tok, nil
+}
+
+type ksUser struct {
+	ID      string         `json:"id"`
+	Enabled bool           `json:"enabled"`
+	Options map[string]any `json:"options"`
+}
+
+// findUser returns the automation user, or nil.
+func (k *keystoneAPI) findUser(ctx context.Context) (*ksUser, error) {
+	tok, err := k.adminToken(ctx)
+	if err != nil {
+		return nil, err
+	}
+	code, _, b, err := k.call(ctx, http.MethodGet, "/v3/users?domain_id=default&name="+url.QueryEscape(agent.KeystoneAutomationUser), tok, nil)
+	if err != nil {
+		return nil, err
+	}
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("list users: HTTP %d", code)
+	}
+	var doc struct {
+		Users []ksUser `json:"users"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	if len(doc.Users) == 0 {
+		return nil, nil
+	}
+	return &doc.Users[0], nil
+}
+
+func (k *keystoneAPI) roleID(ctx context.Context) (string, error) {
+	code, _, b, err := k.call(ctx, http.MethodGet, "/v3/roles?name="+AutomationRole, k.token, nil)
+	if err != nil {
+		return "", err
+	}
+	var doc struct {
+		Roles []struct {
+			ID string `json:"id"`
+		} `json:"roles"`
+	}
+	if code != http.StatusOK || json.Unmarshal(b, &doc) != nil || len(doc.Roles) == 0 {
+		return "", fmt.Errorf("role %s not found (HTTP %d): keystone-manage bootstrap creates it", AutomationRole, code)
+	}
+	return doc.Roles[0].ID, nil
+}
+
+func optionsSet(u *ksUser) bool {
+	for name := range AutomationOptions {
+		if v, _ := u.Options[name].(bool); !v {
+			return false
+		}
+	}
+	return true
+}
+
+// inspect says what is missing ("" when the identity is complete).
+func (k *keystoneAPI) inspect(ctx context.Context) (string, error) {
+	u, err := k.findUser(ctx)
+	if err != nil {
+		return "", err
+	}
+	if u == nil {
+		return "no such user", nil
+	}
+	if !u.Enabled || !optionsSet(u) {
+		return "user disabled or options missing", nil
+	}
+	rid, err := k.roleID(ctx)
+	if err != nil {
+		return "", err
+	}
+	code, _, _, err := k.call(ctx, http.MethodHead, "/v3/projects/"+k.projectID+"/users/"+u.ID+"/roles/"+rid, k.token, nil)
+	if err != nil {
+		return "", err
+	}
+	if code != http.StatusNoContent {
+		return "role " + AutomationRole + " not assigned", nil
+	}
+	if _, _, code, err := k.passwordToken(ctx, agent.KeystoneAutomationUser, k.auPW); err != nil {
+		if code == http.StatusUnauthorized {
+			return "password differs from the secret", nil
+		}
+		return "", err
+	}
+	return "", nil
+}
+
+// ensure creates or repairs the identity, then proves it by issuing its token.
+func (k *keystoneAPI) ensure(ctx context.Context) error {
+	u, err := k.findUser(ctx)
+	if err != nil {
+		return err
+	}
+	if u == nil {
+		body := map[string]any{"user": map[string]any{"name": agent.KeystoneAutomationUser, "domain_id": "default",
+			"password": k.auPW, "enabled": true, "options": AutomationOptions,
+			"description": "cso automation: cso check and the dashboard's probes (never locked out)"}}
+		code, _, b, err := k.call(ctx, http.MethodPost, "/v3/users", k.token, body)
+		if err != nil {
+			return err
+		}
+		if code != http.StatusCreated {
+			return fmt.Errorf("create user %s: HTTP %d %s", agent.KeystoneAutomationUser, code, snippet(b))
+		}
+		if u, err = k.findUser(ctx); err != nil || u == nil {
+			return errors.Join(fmt.Errorf("user %s not found after its creation", agent.KeystoneAutomationUser), err)
+		}
+	} else {
+		patch := map[string]any{"enabled": true, "options": AutomationOptions}
+		// Only a password that does not work is set again: Keystone's password history
+		// (unique_last_password_count) refuses the current one.
+		if _, _, code, _ := k.passwordToken(ctx, agent.KeystoneAutomationUser, k.auPW); code != http.StatusCreated {
+			patch["password"] = k.auPW
+		}
+		code, _, b, err := k.call(ctx, http.MethodPatch, "/v3/users/"+u.ID, k.token, map[string]any{"user": patch})
+		if err != nil {
+			return err
+		}
+		if code != http.StatusOK {
+			return fmt.Errorf("update user %s: HTTP %d %s", agent.KeystoneAutomationUser, code, snippet(b))
+		}
+	}
+	rid, err := k.roleID(ctx)
+	if err != nil {
+		return err
+	}
+	code, _, b, err := k.call(ctx, http.MethodPut, "/v3/projects/"+k.projectID+"/users/"+u.ID+"/roles/"+rid, k.token, nil)
+	if err != nil {
+		return err
+	}
+	if code != http.StatusNoContent {
+		return fmt.Errorf("grant %s on project admin to %s: HTTP %d %s", AutomationRole, agent.KeystoneAutomationUser, code, snippet(b))
+	}
+	if _, _, _, err := k.passwordToken(ctx, agent.KeystoneAutomationUser, k.auPW); err != nil {
+		return fmt.Errorf("the new identity cannot sign in: %w", err)
+	}
+	return nil
+}
+
+func snippet(b []byte) string {
+	if len(b) > 300 {
+		b = b[:300]
+	}
+	return string(bytes.TrimSpace(b))
+}
