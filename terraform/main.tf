@@ -55,7 +55,9 @@ module "storage" {
   private_subnet_ids    = { for az, s in module.networking.private_subnets : az => s.id }
   efs_security_group_id = module.security.security_group_ids["efs"]
   kms_key_arn           = module.security.kms_key_arn
-  host_role_arn         = module.security.instance_role_arn
+  # Every host role has the one instance role for now; the file system policies already
+  # grant by role, so per-role instance roles only change this map.
+  host_role_arns = { for r in ["jump", "keystone", "rabbitmq", "frontend", "backend"] : r => module.security.instance_role_arn }
 }
 
 module "database" {
@@ -84,7 +86,7 @@ module "compute" {
   security_group_ids    = module.security.security_group_ids
   instance_profile_name = module.security.instance_profile_name
   kms_key_arn           = module.security.kms_key_arn
-  file_systems          = module.storage.file_systems
+  access_points         = module.storage.access_points
   files_bucket          = module.storage.files_bucket.id
   # The ARN, not the password: the agent reads the value through the host's IAM role.
   # Only the jump server's user data gets it, so only the jump server waits for RDS.

@@ -78,8 +78,15 @@ output "buckets" {
 }
 
 output "file_systems" {
-  description = "EFS file systems (scripts, ssl-certs): id, access point and mount path."
-  value       = { for k, fs in module.storage.file_systems : k => { id = fs.id, access_point_id = fs.access_point_id, mount_path = fs.mount_path } }
+  description = "EFS file systems (scripts, ssl-certs): id."
+  value       = { for k, fs in module.storage.file_systems : k => { id = fs.id } }
+}
+
+output "access_points" {
+  description = "EFS access points by use (scripts, ssl-certs, keystone-keys): id, file system id, mount path, and the host roles that mount it read-write (writers) or read-only (readers)."
+  value = { for k, ap in module.storage.access_points : k => {
+    id = ap.id, file_system_id = ap.file_system_id, mount_path = ap.mount_path, writers = ap.writers, readers = ap.readers
+  } }
 }
 
 output "database" {

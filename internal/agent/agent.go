@@ -66,6 +66,11 @@ type Paths struct {
 	Status    string // status store directory (local target only; on AWS the S3 bucket)
 	Bucket    string // S3 bucket stand-in directory (local target only)
 	SecretDir string // 0600 secret files (local target only; on AWS Secrets Manager)
+
+	// KeystoneKeys is the shared store of the Keystone fernet and credential key sets: on
+	// EC2 an EFS access point of its own (/opt/keystone-keys) that only the Keystone hosts
+	// and the jump server may mount; "" means <SSLCerts>/keystone (the local target).
+	KeystoneKeys string
 }
 
 // Runtime is everything a role and its tasks may use.

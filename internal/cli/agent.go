@@ -30,9 +30,10 @@ import (
 	"github.com/cso-ssp/platform/internal/target"
 )
 
-// EC2Paths are the LLD's paths on an EC2 host (EFS mounted at /opt/scripts and /opt/ssl-certs).
+// EC2Paths are the LLD's paths on an EC2 host (EFS access points mounted at /opt/scripts
+// and /opt/ssl-certs, and on the Keystone hosts and the jump server /opt/keystone-keys).
 var EC2Paths = agent.Paths{
-	Root: "/", SSLCerts: "/opt/ssl-certs", Scripts: "/opt/scripts",
+	Root: "/", SSLCerts: "/opt/ssl-certs", Scripts: "/opt/scripts", KeystoneKeys: "/opt/keystone-keys",
 	Etc: "/etc", Data: "/var/lib", Log: "/var/log", Run: "/run",
 }
 

@@ -12,3 +12,8 @@ output "kms_key_arn" {
   description = "KMS key encrypting the state bucket and the lock table."
   value       = aws_kms_key.state.arn
 }
+
+output "state_principals" {
+  description = "The principals that may read and write the state (bucket and key policies); everyone else is denied."
+  value       = var.state_principals
+}

@@ -13,3 +13,19 @@ variable "noncurrent_version_retention_days" {
   type        = number
   default     = 365
 }
+
+variable "state_principals" {
+  description = "IAM principals (role or user ARNs of the env file's account; * and ? wildcards allowed, e.g. an SSO permission set's role) that deploy: the only ones the state bucket and its KMS key let read or write the state, which holds the CA private key, every host key and every generated password. Everyone else is denied; the account root keeps the key's administration (not its use) so that the key cannot be orphaned."
+  type        = list(string)
+  nullable    = false
+
+  validation {
+    condition     = length(var.state_principals) > 0
+    error_message = "state_principals must name at least one deploying principal (e.g. arn:aws:iam::123456789012:role/cso-deploy): nobody else can read the state."
+  }
+
+  validation {
+    condition     = alltrue([for p in var.state_principals : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/*?-]+$", p))])
+    error_message = "state_principals: each entry must be an IAM role or user ARN (arn:aws:iam::<account>:role/<name> or :user/<name>); * and ? may stand for parts of the name."
+  }
+}

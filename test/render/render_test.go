@@ -196,7 +196,7 @@ func TestRenderingShape(t *testing.T) {
 	// The fernet key set of a fresh environment: created by the first node, keys as
 	// placeholders, published to the shared store.
 	if !strings.Contains(manifest, "/etc/keystone/fernet-keys/1 0600 keystone:keystone\n") ||
-		!strings.Contains(manifest, "/opt/ssl-certs/keystone/fernet-keys/1 0600 root:root\n") ||
+		!strings.Contains(manifest, "/opt/keystone-keys/fernet-keys/1 0600 root:root\n") ||
 		string(files["files/etc/keystone/fernet-keys/1"]) != "<generated:fernet-key-1>" {
 		t.Errorf("the fernet key set is not rendered:\n%s", manifest)
 	}

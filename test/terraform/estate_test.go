@@ -387,16 +387,32 @@ func (x *checker) userData(t *testing.T) {
 		for _, want := range []string{
 			"#!/bin/bash",
 			"dnf_retry install amazon-ssm-agent amazon-efs-utils java-21-amazon-corretto",
-			"mount -t efs -o tls,iam,accesspoint=",
-			fmt.Sprintf("mount_efs %q %q %q", fs["scripts"].str("id"), ap["scripts"].str("id"), "/opt/scripts"),
-			fmt.Sprintf("mount_efs %q %q %q", fs["ssl-certs"].str("id"), ap["ssl-certs"].str("id"), "/opt/ssl-certs"),
-			"efs _netdev,noresvport,tls,iam,accesspoint=",
+			`opts="tls,iam,$mode,accesspoint=$ap"`,
+			`mount -t efs -o "$opts"`,
+			`efs _netdev,noresvport,$opts 0 0`,
 			fmt.Sprintf(`"s3://%s/bin/cso"`, x.env.FilesBucket()),
 			fmt.Sprintf(`cso agent --env "%s" --account-id "%s" --role "%s" --index "%d" --region "%s"`, x.c.name, x.env.AccountID, h.role, h.index, x.ef.Region),
 		} {
 			if !strings.Contains(ud, want) {
 				t.Errorf("%s: user data lacks %q", h.name, want)
 			}
+		}
+		// The host mounts its role's access points, read-only where the role only reads, in
+		// mount path order, and nothing else.
+		var mounts []string
+		for _, k := range []string{"keystone-keys", "scripts", "ssl-certs"} { // by mount path
+			if m := efsAccess[k][h.role]; m != "" {
+				mounts = append(mounts, fmt.Sprintf("mount_efs %q %q %q %s", fs[efsAccessPoints[k].fs].str("id"), ap[k].str("id"), efsAccessPoints[k].mount, m))
+			}
+		}
+		var got []string
+		for _, line := range strings.Split(ud, "\n") {
+			if strings.HasPrefix(line, "mount_efs ") {
+				got = append(got, line)
+			}
+		}
+		if !reflect.DeepEqual(got, mounts) {
+			t.Errorf("%s (%s): user data mounts\n%s\nwant\n%s", h.name, h.role, strings.Join(got, "\n"), strings.Join(mounts, "\n"))
 		}
 		// Only the jump server creates the databases with the RDS master user.
 		master := x.e.one(t, "module.database", "aws_db_instance", "this").block("master_user_secret")["secret_arn"]
@@ -609,8 +625,7 @@ func (x *checker) efs(t *testing.T) {
 	for key, want := range map[string]struct {
 		token string
 		mibps float64
-		path  string
-	}{"scripts": {x.c.name + "-efs", 100, "/opt/scripts"}, "ssl-certs": {x.c.name + "-ssl-certs", 50, "/opt/ssl-certs"}} {
+	}{"scripts": {x.c.name + "-efs", 100}, "ssl-certs": {x.c.name + "-ssl-certs", 50}} {
 		fs, ok := fss[key]
 		if !ok {
 			t.Errorf("no EFS file system %s", key)
@@ -634,31 +649,59 @@ func (x *checker) efs(t *testing.T) {
 				t.Errorf("EFS %s: mount target in %s missing or wrong: %v", key, az, mt.V)
 			}
 		}
-		ap := x.e.of("module.storage", "aws_efs_access_point", "this")[key]
-		// No forced POSIX user: the agents set owners and modes of the keys in the stores.
-		pu, rd := ap.block("posix_user"), ap.block("root_directory")
-		if pu != nil || rd == nil {
-			t.Errorf("EFS %s access point posix user %v: want none (the agents own their files)", key, pu)
-		} else if ci := firstObj(rd["creation_info"]); ci == nil || ci["owner_uid"] != 0.0 || ci["owner_gid"] != 0.0 || ci["permissions"] != "0755" {
-			t.Errorf("EFS %s access point root directory %v: want created 0755 for root", key, rd)
-		}
 		pol := x.e.of("module.storage", "aws_efs_file_system_policy", "this")[key]
 		if !strings.Contains(pol.str("policy"), `"aws:SecureTransport":"false"`) {
 			t.Errorf("EFS %s policy does not deny unencrypted transport: %s", key, pol.str("policy"))
 		}
-		// Only the hosts' role mounts, writes and acts as root, through a mount target.
-		role := x.e.one(t, "module.security", "aws_iam_role", "host").str("arn")
-		for _, st := range decodePolicy(t, "EFS policy", pol.str("policy")).Statement {
-			if st["Effect"] != "Allow" {
-				continue
-			}
-			p, _ := st["Principal"].(map[string]any)
-			if acts := asList(st["Action"]); p == nil || p["AWS"] != role || !slices.Contains(acts, "elasticfilesystem:ClientRootAccess") ||
-				!strings.Contains(fmt.Sprint(st["Condition"]), "AccessedViaMountTarget") {
-				t.Errorf("EFS %s policy allows %v to %v: want only the host role %s, through a mount target", key, st["Principal"], st["Action"], role)
+	}
+	// An access point per use, and each host's role may use exactly its role's (or, while
+	// roles share an instance role, those of every role with the same role ARN).
+	apArns := checkAccessPoints(t, fss, x.e.of("module.storage", "aws_efs_access_point", "this"))
+	policies := map[string]string{}
+	for fs, p := range x.e.of("module.storage", "aws_efs_file_system_policy", "this") {
+		policies[fs] = p.str("policy")
+	}
+	roleARN := x.hostRoleARNs(t)
+	for role, arn := range roleARN {
+		want := map[string]string{}
+		for ap, by := range efsAccess {
+			for r, m := range by {
+				if roleARN[r] == arn && (want[ap] == "" || m == "rw") {
+					want[ap] = m
+				}
 			}
 		}
+		if got := efsGrants(t, policies, apArns, arn); !reflect.DeepEqual(got, want) {
+			t.Errorf("role %s (%s) may use the access points %v, want %v", role, arn, got, want)
+		}
 	}
+}
+
+// hostRoleARNs is the instance role ARN of each host role, through the hosts' instance
+// profiles.
+func (x *checker) hostRoleARNs(t *testing.T) map[string]string {
+	t.Helper()
+	profiles, roles := map[string]string{}, map[string]string{}
+	for _, r := range x.e.all {
+		switch r.Type {
+		case "aws_iam_instance_profile":
+			profiles[r.str("name")] = r.str("role")
+		case "aws_iam_role":
+			roles[r.str("name")] = r.str("arn")
+		}
+	}
+	out := map[string]string{}
+	for _, h := range x.c.hosts() {
+		arn := roles[profiles[x.e.hostInstances()[h.name].str("iam_instance_profile")]]
+		if arn == "" {
+			t.Fatalf("%s: no instance role found through its instance profile", h.name)
+		}
+		if prev, ok := out[h.role]; ok && prev != arn {
+			t.Errorf("hosts of role %s have different instance roles %s and %s", h.role, prev, arn)
+		}
+		out[h.role] = arn
+	}
+	return out
 }
 
 func (x *checker) s3(t *testing.T) {

@@ -201,7 +201,7 @@ func (c envCase) resourceCounts() map[string]int {
 		"aws_vpc_security_group_egress_rule":  2 + 5*ha,
 		"aws_efs_file_system":                 2,
 		"aws_efs_mount_target":                4,
-		"aws_efs_access_point":                2,
+		"aws_efs_access_point":                3,
 		"aws_s3_bucket":                       2,
 		"aws_db_instance":                     1,
 		"aws_route53_zone":                    1,

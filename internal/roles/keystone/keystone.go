@@ -67,7 +67,12 @@ func Paths(p agent.Paths, host string) Layout { return PathsOn(p, host, "local")
 func PathsOn(p agent.Paths, host, platform string) Layout {
 	store := pki.Store{Dir: p.SSLCerts}
 	conf := filepath.Join(p.Etc, "keystone")
-	shared := filepath.Join(p.SSLCerts, "keystone")
+	// The key sets' own store: an EFS access point of their own on EC2 (only the Keystone
+	// hosts and the jump server mount it), inside the shared store locally.
+	shared := p.KeystoneKeys
+	if shared == "" {
+		shared = filepath.Join(p.SSLCerts, "keystone")
+	}
 	l := Layout{
 		ConfDir: conf, Conf: filepath.Join(conf, "keystone.conf"), WSGI: filepath.Join(conf, "keystone-wsgi-public.py"),
 		HTTPDConf:  filepath.Join(p.Etc, "httpd", "keystone-httpd.conf"),

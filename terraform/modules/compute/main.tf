@@ -10,8 +10,20 @@ locals {
   other_hosts = { for k, h in var.hosts : k => h if h.role != "jump" }
   instances   = merge(aws_instance.this, aws_instance.jump)
 
-  # Mount order is stable (sorted keys) so the rendered user data does not churn.
-  file_systems = [for k in sort(keys(var.file_systems)) : var.file_systems[k]]
+  # The EFS mounts of each role: its access points, read-only where the role only reads
+  # (the file system policy refuses its writes anyway). Sorted by mount path, so that the
+  # rendered user data does not churn and a parent is mounted before a path inside it.
+  mounts_by_path = { for k, ap in var.access_points : ap.mount_path => ap }
+  efs_mounts = {
+    for role in ["jump", "keystone", "rabbitmq", "frontend", "backend"] : role => [
+      for path in sort(keys(local.mounts_by_path)) : {
+        file_system_id  = local.mounts_by_path[path].file_system_id
+        access_point_id = local.mounts_by_path[path].id
+        mount_path      = path
+        read_only       = !contains(local.mounts_by_path[path].writers, role)
+      } if contains(concat(local.mounts_by_path[path].writers, local.mounts_by_path[path].readers), role)
+    ]
+  }
 
   # Target group key -> role of the hosts it serves.
   target_group_role = { for k in keys(var.target_groups) : k => startswith(k, "be-") ? "backend" : k }
@@ -23,7 +35,6 @@ locals {
     region         = var.region
     bucket         = var.files_bucket
     cso_binary_key = var.cso_binary_key
-    file_systems   = local.file_systems
   }
 
   attachments = merge([
@@ -58,6 +69,7 @@ resource "aws_instance" "this" {
     host             = each.key
     role             = each.value.role
     index            = each.value.index
+    efs_mounts       = local.efs_mounts[each.value.role]
     db_master_secret = ""
   }))
 
@@ -112,6 +124,7 @@ resource "aws_instance" "jump" {
     host             = each.key
     role             = each.value.role
     index            = each.value.index
+    efs_mounts       = local.efs_mounts[each.value.role]
     db_master_secret = var.database_master_secret_arn != null ? var.database_master_secret_arn : ""
   }))
 

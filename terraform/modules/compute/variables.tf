@@ -76,12 +76,14 @@ variable "ami_ssm_parameter" {
   default     = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 }
 
-variable "file_systems" {
-  description = "EFS file systems to mount (storage module output): id, access_point_id, mount_path."
+variable "access_points" {
+  description = "EFS access points (storage module output): file_system_id, id, mount_path, and the host roles that mount it read-write (writers) or read-only (readers). A host mounts those of its role."
   type = map(object({
-    id              = string
-    access_point_id = string
-    mount_path      = string
+    id             = string
+    file_system_id = string
+    mount_path     = string
+    writers        = list(string)
+    readers        = list(string)
   }))
 }
 

@@ -30,6 +30,17 @@ locals {
     Service = "logdelivery.elasticloadbalancing.amazonaws.com"
   }
 
+  access_points = var.access_points
+
+  # Role ARNs per access point. Several role names may share one ARN (one instance role for
+  # every host): distinct() keeps the principal lists valid.
+  ap_writers  = { for ap, a in local.access_points : ap => distinct([for r in a.writers : var.host_role_arns[r]]) }
+  ap_mounters = { for ap, a in local.access_points : ap => distinct([for r in concat(a.writers, a.readers) : var.host_role_arns[r]]) }
+  # Statement IDs are alphanumeric: ssl-certs -> SslCerts.
+  sid = { for ap in keys(local.access_points) : ap => join("", [for w in split("-", ap) : title(w)]) }
+
+  efs_client_actions = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite", "elasticfilesystem:ClientRootAccess"]
+
   # S3 bucket names are global across all AWS accounts: the account ID makes them ours.
   # The only place Terraform spells them (the outputs carry them on); Go's single spelling
   # is envfile.FilesBucket, and test/terraform checks that both agree for every env file.
@@ -72,10 +83,15 @@ resource "aws_efs_backup_policy" "this" {
   }
 }
 
-# Clients must use TLS (amazon-efs-utils mounts with -o tls,iam) and come through a mount
-# target. They mount with their instance role (-o iam), and only that role may act as root:
-# the agents set owners and modes in the shared stores (keys 0600/0640), which an anonymous
-# client (root squashed) or a forced POSIX user could not.
+# Who may use which access point (issue #10): a host mounts with its role's credentials
+# (amazon-efs-utils -o tls,iam), and EFS authorizes each NFS mount against this policy with
+# the access point it came through in elasticfilesystem:AccessPointArn. A role may mount an
+# access point it reads or writes, write only where it writes, and act as root on both (see
+# docs/decisions/terraform.md: over NFS's AUTH_SYS a client's root can take any uid, so
+# squashing root protects nothing; the access point a role can mount is the boundary).
+# The deny statements keep that true whatever identity policies say: no mount but through
+# this file system's access points, no use of an access point by a role not granted it,
+# no write by a role that only reads, and nothing without TLS.
 resource "aws_efs_file_system_policy" "this" {
   for_each = var.file_systems
 
@@ -83,24 +99,79 @@ resource "aws_efs_file_system_policy" "this" {
 
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "HostsMountWriteAndActAsRootThroughMountTargets"
-        Effect    = "Allow"
-        Principal = { AWS = var.host_role_arn }
-        Action    = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite", "elasticfilesystem:ClientRootAccess"]
-        Resource  = aws_efs_file_system.this[each.key].arn
-        Condition = { Bool = { "elasticfilesystem:AccessedViaMountTarget" = "true" } }
-      },
-      {
-        Sid       = "DenyUnencryptedTransport"
-        Effect    = "Deny"
-        Principal = { AWS = "*" }
-        Action    = "*"
-        Resource  = aws_efs_file_system.this[each.key].arn
-        Condition = { Bool = { "aws:SecureTransport" = "false" } }
-      },
-    ]
+    Statement = concat(
+      flatten([
+        for ap, a in local.access_points : [
+          {
+            Sid       = "${local.sid[ap]}MountAndRootForItsRoles"
+            Effect    = "Allow"
+            Principal = { AWS = local.ap_mounters[ap] }
+            Action    = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientRootAccess"]
+            Resource  = aws_efs_file_system.this[each.key].arn
+            Condition = {
+              StringEquals = { "elasticfilesystem:AccessPointArn" = aws_efs_access_point.this[ap].arn }
+              Bool         = { "elasticfilesystem:AccessedViaMountTarget" = "true" }
+            }
+          },
+          {
+            Sid       = "${local.sid[ap]}WriteForItsWriters"
+            Effect    = "Allow"
+            Principal = { AWS = local.ap_writers[ap] }
+            Action    = "elasticfilesystem:ClientWrite"
+            Resource  = aws_efs_file_system.this[each.key].arn
+            Condition = {
+              StringEquals = { "elasticfilesystem:AccessPointArn" = aws_efs_access_point.this[ap].arn }
+              Bool         = { "elasticfilesystem:AccessedViaMountTarget" = "true" }
+            }
+          },
+          {
+            Sid       = "${local.sid[ap]}DenyOtherRoles"
+            Effect    = "Deny"
+            Principal = { AWS = "*" }
+            Action    = local.efs_client_actions
+            Resource  = aws_efs_file_system.this[each.key].arn
+            Condition = {
+              StringEquals = { "elasticfilesystem:AccessPointArn" = aws_efs_access_point.this[ap].arn }
+              ArnNotEquals = { "aws:PrincipalArn" = local.ap_mounters[ap] }
+            }
+          },
+          {
+            Sid       = "${local.sid[ap]}DenyWriteByReaders"
+            Effect    = "Deny"
+            Principal = { AWS = "*" }
+            Action    = "elasticfilesystem:ClientWrite"
+            Resource  = aws_efs_file_system.this[each.key].arn
+            Condition = {
+              StringEquals = { "elasticfilesystem:AccessPointArn" = aws_efs_access_point.this[ap].arn }
+              ArnNotEquals = { "aws:PrincipalArn" = local.ap_writers[ap] }
+            }
+          },
+        ] if a.file_system == each.key
+      ]),
+      [
+        {
+          # A missing key (a mount without an access point) satisfies StringNotEquals.
+          Sid       = "DenyMountsOutsideItsAccessPoints"
+          Effect    = "Deny"
+          Principal = { AWS = "*" }
+          Action    = local.efs_client_actions
+          Resource  = aws_efs_file_system.this[each.key].arn
+          Condition = {
+            StringNotEquals = {
+              "elasticfilesystem:AccessPointArn" = [for ap, a in local.access_points : aws_efs_access_point.this[ap].arn if a.file_system == each.key]
+            }
+          }
+        },
+        {
+          Sid       = "DenyUnencryptedTransport"
+          Effect    = "Deny"
+          Principal = { AWS = "*" }
+          Action    = "*"
+          Resource  = aws_efs_file_system.this[each.key].arn
+          Condition = { Bool = { "aws:SecureTransport" = "false" } }
+        },
+      ],
+    )
   })
 }
 
@@ -112,14 +183,16 @@ resource "aws_efs_mount_target" "this" {
   security_groups = [var.efs_security_group_id]
 }
 
-# The root directory of each access point is created for root with the file system's
-# permissions. No POSIX user is forced (a departure from LLD 2.5.1's uid 1000, see
-# docs/decisions/terraform.md): with one, every local user of every host would act as the
-# owner of every private key in /opt/ssl-certs, and the agents could not set owners.
+# One access point per use (issue #10), each on its own root directory so that none
+# reaches another's files: the packages and scripts (/scripts), the public certificates
+# (/ssl-certs) and the Keystone fernet and credential key sets (/keystone-keys). The root
+# directories are created for root; no POSIX user is forced (docs/decisions/terraform.md:
+# the agents set owners and modes, and a forced user would hand every local account of a
+# host the owner's rights).
 resource "aws_efs_access_point" "this" {
-  for_each = var.file_systems
+  for_each = local.access_points
 
-  file_system_id = aws_efs_file_system.this[each.key].id
+  file_system_id = aws_efs_file_system.this[each.value.file_system].id
 
   root_directory {
     path = each.value.root_directory
@@ -131,7 +204,7 @@ resource "aws_efs_access_point" "this" {
     }
   }
 
-  tags = merge(var.tags, { Name = "${var.environment}-${each.value.token_suffix}" })
+  tags = merge(var.tags, { Name = "${var.environment}-${each.key}" })
 }
 
 # ---------------------------------------------------------------------------------------

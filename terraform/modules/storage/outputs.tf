@@ -1,18 +1,31 @@
 output "file_systems" {
-  description = "EFS file systems by key (scripts, ssl-certs): id, arn, dns_name, access_point_id, mount_path, throughput_mibps. Available once their mount targets exist."
+  description = "EFS file systems by key (scripts, ssl-certs): id, arn, dns_name, throughput_mibps."
   value = {
     for k, fs in aws_efs_file_system.this : k => {
       id               = fs.id
       arn              = fs.arn
       dns_name         = fs.dns_name
-      access_point_id  = aws_efs_access_point.this[k].id
-      mount_path       = var.file_systems[k].mount_path
       throughput_mibps = var.file_systems[k].throughput_mibps
     }
   }
-  # Hosts mount these at boot: hand them over once the mount targets exist (hosts other
-  # than the jump server no longer wait for RDS, which used to cover this).
-  depends_on = [aws_efs_mount_target.this]
+}
+
+output "access_points" {
+  description = "EFS access points by use (scripts, ssl-certs, keystone-keys): id, arn, file_system_id, mount_path, and the host roles that mount it read-write (writers) or read-only (readers). Available once the mount targets exist and the file system policies grant them."
+  value = {
+    for k, ap in aws_efs_access_point.this : k => {
+      id             = ap.id
+      arn            = ap.arn
+      file_system_id = ap.file_system_id
+      mount_path     = var.access_points[k].mount_path
+      writers        = var.access_points[k].writers
+      readers        = var.access_points[k].readers
+    }
+  }
+  # Hosts mount these at boot: hand them over once the mount targets exist and the policy
+  # lets the roles in (hosts other than the jump server no longer wait for RDS, which used
+  # to cover this).
+  depends_on = [aws_efs_mount_target.this, aws_efs_file_system_policy.this]
 }
 
 output "mount_target_ids" {

@@ -40,13 +40,10 @@ variable "kms_key_arn" {
 }
 
 variable "file_systems" {
-  description = "The EFS file systems of LLD 2.5.1 by key: creation token suffix, provisioned throughput (MiB/s), the access point's root directory and permissions, and where hosts mount it."
+  description = "The EFS file systems of LLD 2.5.1 by key: creation token suffix, provisioned throughput (MiB/s), performance mode and transition to IA. What hosts mount of them is in access_points."
   type = map(object({
     token_suffix     = string
     throughput_mibps = number
-    root_directory   = string
-    permissions      = string
-    mount_path       = string
     performance_mode = optional(string, "generalPurpose")
     transition_to_ia = optional(string, "AFTER_30_DAYS")
   }))
@@ -54,16 +51,10 @@ variable "file_systems" {
     scripts = {
       token_suffix     = "efs"
       throughput_mibps = 100
-      root_directory   = "/scripts"
-      permissions      = "0755"
-      mount_path       = "/opt/scripts"
     }
     ssl-certs = {
       token_suffix     = "ssl-certs"
       throughput_mibps = 50
-      root_directory   = "/ssl-certs"
-      permissions      = "0755"
-      mount_path       = "/opt/ssl-certs"
     }
   }
 
@@ -73,9 +64,72 @@ variable "file_systems" {
   }
 }
 
-variable "host_role_arn" {
-  description = "ARN of the hosts' instance role: the only principal that may mount the file systems (as root, through a mount target)."
-  type        = string
+variable "access_points" {
+  description = "EFS access points by use: the file system (a key of file_systems), the root directory and the permissions it is created with, where hosts mount it, and the host roles that mount it read-write (writers) or read-only (readers). The file system policy grants each role exactly these."
+  type = map(object({
+    file_system    = string
+    root_directory = string
+    permissions    = string
+    mount_path     = string
+    writers        = list(string)
+    readers        = list(string)
+  }))
+  default = {
+    # The application packages (packages/) and the environment's scripts and target.json,
+    # which the jump server copies from the files bucket (LLD 5.3).
+    scripts = {
+      file_system    = "scripts"
+      root_directory = "/scripts"
+      permissions    = "0755"
+      mount_path     = "/opt/scripts"
+      writers        = ["jump"]
+      readers        = ["keystone", "rabbitmq", "frontend", "backend"]
+    }
+    # The public half of the PKI: the CA certificate and the hosts' certificates.
+    ssl-certs = {
+      file_system    = "ssl-certs"
+      root_directory = "/ssl-certs"
+      permissions    = "0755"
+      mount_path     = "/opt/ssl-certs"
+      writers        = ["jump"]
+      readers        = ["keystone", "rabbitmq", "frontend", "backend"]
+    }
+    # The Keystone fernet and credential key sets (enough to forge any token, or read any
+    # stored credential).
+    keystone-keys = {
+      file_system    = "ssl-certs"
+      root_directory = "/keystone-keys"
+      permissions    = "0700"
+      mount_path     = "/opt/keystone-keys"
+      writers        = ["jump", "keystone"]
+      readers        = []
+    }
+  }
+
+  validation {
+    condition     = alltrue([for a in values(var.access_points) : length(setsubtract(concat(a.writers, a.readers), ["jump", "keystone", "rabbitmq", "frontend", "backend"])) == 0])
+    error_message = "access_points writers and readers must be host roles: jump, keystone, rabbitmq, frontend, backend."
+  }
+
+  validation {
+    condition     = alltrue([for a in values(var.access_points) : length(setintersection(a.writers, a.readers)) == 0 && length(concat(a.writers, a.readers)) > 0])
+    error_message = "access_points: a role is either a writer or a reader of an access point, and every access point has at least one."
+  }
+
+  validation {
+    condition     = alltrue([for a in values(var.access_points) : startswith(a.root_directory, "/") && a.root_directory != "/" && startswith(a.mount_path, "/")])
+    error_message = "access_points root_directory must be an absolute path other than / (the file system root stays root-owned) and mount_path absolute."
+  }
+}
+
+variable "host_role_arns" {
+  description = "Instance role ARN of each host role (jump, keystone, rabbitmq, frontend, backend): the only principals the file system policies let mount, each through its role's access points."
+  type        = map(string)
+
+  validation {
+    condition     = length(setsubtract(["jump", "keystone", "rabbitmq", "frontend", "backend"], keys(var.host_role_arns))) == 0 && length(var.host_role_arns) == 5
+    error_message = "host_role_arns must have exactly the keys jump, keystone, rabbitmq, frontend and backend."
+  }
 }
 
 variable "log_retention_days" {
