@@ -321,6 +321,17 @@ func TestPolicyVariables(t *testing.T) {
 			t.Errorf("%s %s: %v, want %v", c.action, c.resource, got, c.want)
 		}
 	}
+	// The per-host grant of an EC2 role session: aws:userid is <role unique ID>:<instance
+	// ID> (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html#policy-vars-infotouse).
+	perHost := mustParse(t, `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:PutObject",
+		"Resource":"`+bucket+`/status/${aws:userid}.json","Condition":{"StringLike":{"aws:userid":"AROAEXAMPLE:i-*"}}}}`)
+	uid := map[string][]string{"aws:userid": {"AROAEXAMPLE:i-0abc"}}
+	if d := decide(t, req("s3:PutObject", bucket+"/status/AROAEXAMPLE:i-0abc.json", uid), Input{Identity: []*Policy{perHost}}); d != Allow {
+		t.Errorf("own status by aws:userid: %v", d)
+	}
+	if d := decide(t, req("s3:PutObject", bucket+"/status/AROAEXAMPLE:i-0def.json", uid), Input{Identity: []*Policy{perHost}}); d != ImplicitDeny {
+		t.Errorf("another host's status by aws:userid: %v", d)
+	}
 	// A variable's value is literal: a tag value "*" does not become a wildcard.
 	star := map[string][]string{"aws:PrincipalTag/host": {"*"}}
 	if d := decide(t, req("s3:PutObject", bucket+"/status/keystone01.json", star), in); d != ImplicitDeny {
