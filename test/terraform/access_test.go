@@ -104,7 +104,7 @@ func compareMatrix(t *testing.T, got accessResult) {
 			want[row.Capability][r] = true
 		}
 	}
-	var missing []string
+	var missing, differ []string
 	for _, c := range sortedKeys(got) {
 		w, ok := want[c]
 		if !ok {
@@ -112,11 +112,14 @@ func compareMatrix(t *testing.T, got accessResult) {
 			continue
 		}
 		for _, r := range hostRoles {
-			have, exists := got[c][r]
-			if exists && have != w[r] {
-				t.Errorf("%s: role %s has it = %v, the table says %v", c, r, have, w[r])
+			if have, exists := got[c][r]; exists && have != w[r] {
+				differ = append(differ, fmt.Sprintf("\t{%q, %q}, // the table says %q", c, rolesWith(got[c]), rolesWith(w)))
+				break
 			}
 		}
+	}
+	if len(differ) > 0 {
+		t.Errorf("the policies give these rows (roles that have the capability), accessMatrix says otherwise:\n%s", strings.Join(differ, "\n"))
 	}
 	if len(missing) > 0 {
 		t.Errorf("capabilities missing from accessMatrix (add these rows, then run with -update to rewrite the doc):\n%s", strings.Join(missing, "\n"))
