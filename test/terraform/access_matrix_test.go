@@ -188,8 +188,9 @@ What the evaluation assumes (and why):
   the identity OR the resource policy allows; a KMS key's policy must allow, directly or by
   delegating to IAM through the account principal.
 - The AWS managed policies attached to the host roles, AmazonSSMManagedInstanceCore and
-  AmazonSSMPatchAssociation, are not in the state. Their documented content grants only
-  ssm:*, ssmmessages:*, ec2messages:* actions and patch-baseline reads
+  AmazonSSMPatchAssociation, are not in the state. Their documented content grants
+  Systems Manager actions only (ssm:, ssmmessages:, ec2messages:; patch-baseline reads and
+  tag:GetResources)
   (https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AmazonSSMManagedInstanceCore.html,
   https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AmazonSSMPatchAssociation.html):
   nothing on Secrets Manager, S3, KMS or EFS, so they add nothing to this table. Any other
