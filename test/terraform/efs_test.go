@@ -32,7 +32,6 @@ var efsAccessPoints = map[string]struct{ fs, root, perms, mount string }{
 	"keystone-keys": {"ssl-certs", "/keystone-keys", "0700", "/opt/keystone-keys"},
 }
 
-var hostRoles = []string{"jump", "keystone", "rabbitmq", "frontend", "backend"}
 
 const (
 	efsMount = "elasticfilesystem:ClientMount"
