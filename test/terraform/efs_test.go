@@ -32,7 +32,6 @@ var efsAccessPoints = map[string]struct{ fs, root, perms, mount string }{
 	"keystone-keys": {"ssl-certs", "/keystone-keys", "0700", "/opt/keystone-keys"},
 }
 
-
 const (
 	efsMount = "elasticfilesystem:ClientMount"
 	efsWrite = "elasticfilesystem:ClientWrite"
