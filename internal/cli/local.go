@@ -124,6 +124,9 @@ func runStack(cmd *cobra.Command, g *Globals, o local.Options, run func(context.
 		if ctx.Err() != nil {
 			return nil, Exit(ExitAborted, err)
 		}
+		if _, ok := errors.AsType[*local.UnreachableError](err); ok {
+			return nil, Exit(ExitUsage, err)
+		}
 		return nil, Exit(ExitFailure, err)
 	}
 	if g.JSON() {

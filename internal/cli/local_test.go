@@ -3,9 +3,16 @@
 package cli
 
 import (
+	"errors"
+	"io/fs"
+	"os"
+	"os/user"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/cso-ssp/platform/internal/local"
 )
 
 // TestLocalRestartBadInput: restart refuses, with exit 2 and before touching anything, a
@@ -25,5 +32,51 @@ func TestLocalRestartBadInput(t *testing.T) {
 	// The same directory twice is fine (then it is the missing target that stops it).
 	if code, _, stderr := runCSO(t, "local", "restart", "--local-dir", dir, "--dir", dir); code != ExitUsage || !strings.Contains(stderr, "no local target") {
 		t.Errorf("same directory twice: exit %d, %q", code, stderr)
+	}
+}
+
+// TestLocalUpUnreachableDir: `local up` in a directory that a daemon user cannot search
+// (mktemp -d makes them 0700) is refused before anything is written: exit 2, naming the
+// user, the directory and the blocking parent.
+func TestLocalUpUnreachableDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the daemons switch users only when cso runs as root")
+	}
+	var daemon string
+	for _, name := range local.DaemonUsers {
+		if _, err := user.Lookup(name); err == nil {
+			daemon = name
+			break
+		}
+	}
+	if daemon == "" {
+		t.Skip("no daemon user on this machine: scripts/install-deps.sh --runtime")
+	}
+	// Not t.TempDir: its parent is 0700 itself.
+	private, err := os.MkdirTemp("", "cso-reach-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(private) })
+	if err := os.Chmod(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(private, "stack")
+	_, self, _, _ := runtime.Caller(0)
+	envDir := filepath.Join(filepath.Dir(self), "..", "..", "environments")
+	code, _, stderr := runCSO(t, "--env-dir", envDir, "local", "up", "--local-dir", dir)
+	if code != ExitUsage || !strings.Contains(stderr, "user "+daemon+" ") || !strings.Contains(stderr, "cannot reach "+dir) ||
+		!strings.Contains(stderr, private+" is mode 0700") {
+		t.Errorf("exit %d, %q", code, stderr)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the refused up created %s (%v)", dir, err)
+	}
+	// Opened for others to search, the same place passes the check (a dry run writes nothing).
+	if err := os.Chmod(private, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := local.Reachable(dir); err != nil {
+		t.Errorf("0711 parent: %v", err)
 	}
 }

@@ -6,12 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"os/user"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cso-ssp/platform/internal/agent"
@@ -114,6 +118,12 @@ func Up(ctx context.Context, o Options) (*UpResult, error) {
 		return nil, err
 	}
 	res := &UpResult{Dir: l.Dir}
+	if !o.DryRun && os.Geteuid() == 0 {
+		// Before anything is written: the daemons run as their own users.
+		if err := Reachable(l.Dir); err != nil {
+			return nil, err
+		}
+	}
 	if !o.DryRun {
 		if err := l.create(); err != nil {
 			return nil, err
@@ -126,11 +136,6 @@ func Up(ctx context.Context, o Options) (*UpResult, error) {
 	if !o.DryRun {
 		if err := l.Target(o, hosts).Save(l.TargetFile()); err != nil {
 			return nil, fmt.Errorf("write %s: %w", l.TargetFile(), err)
-		}
-	}
-	if !o.DryRun {
-		if err := traversable(l.Dir); err != nil {
-			return nil, err
 		}
 	}
 	// Every host starts at once: each role waits, bounded and visibly, for what it needs
@@ -356,21 +361,73 @@ func writeAdminRC(ctx context.Context, l Layout, o Options, hosts []inventory.Ho
 	return f.Apply(ctx, nil)
 }
 
-// traversable checks that the daemons' users (mysql, keystone, rabbitmq) can reach dir:
-// every directory above it must be searchable by others.
-func traversable(dir string) error {
-	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
-		st, err := os.Stat(p)
+// DaemonUsers are the users the local target's daemons run as when cso runs as root:
+// MariaDB, Keystone's WSGI processes, RabbitMQ, nginx's workers, the application services.
+var DaemonUsers = []string{"mysql", "keystone", "rabbitmq", "www-data", "nobody"}
+
+// UnreachableError says that a daemon user cannot reach the local target's directory: a
+// usage error (choose another directory or open this one), found before anything is written.
+type UnreachableError struct {
+	User, Dir, Blocker string
+	Mode               os.FileMode
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("user %s (a daemon of the local target) cannot reach %s: %s is mode %04o, which gives %s no search (x) permission; chmod o+x %s (mktemp -d makes 0700 directories), or choose another --local-dir",
+		e.User, e.Dir, e.Blocker, e.Mode.Perm(), e.User, e.Blocker)
+}
+
+// Reachable checks that every daemon user that exists on this machine can search dir
+// (when it exists) and every directory above it, as the kernel decides: owner, then
+// group, then others' x bit. Directories still to be made are made 0755 by up.
+func Reachable(dir string) error {
+	for _, name := range DaemonUsers {
+		u, err := user.Lookup(name)
 		if err != nil {
-			return err
+			continue // not installed: nothing of the stack runs as it
 		}
-		if st.Mode().Perm()&0o001 == 0 {
-			return fmt.Errorf("the daemons run as their own users and cannot reach %s: %s is mode %o (chmod o+x %s, or choose another --dir)", dir, p, st.Mode().Perm(), p)
+		uid, _ := strconv.Atoi(u.Uid)
+		gids := map[uint32]bool{}
+		if ids, err := u.GroupIds(); err == nil {
+			for _, g := range ids {
+				if n, err := strconv.Atoi(g); err == nil {
+					gids[uint32(n)] = true
+				}
+			}
 		}
-		if p == filepath.Dir(p) {
-			return nil
+		for p := dir; ; p = filepath.Dir(p) {
+			st, err := os.Stat(p)
+			if err == nil {
+				if !searchable(st, uint32(uid), gids) {
+					return &UnreachableError{User: name, Dir: dir, Blocker: p, Mode: st.Mode()}
+				}
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			if p == filepath.Dir(p) {
+				break
+			}
 		}
 	}
+	return nil
+}
+
+// searchable reports whether uid (with groups gids) may search the directory st.
+func searchable(st os.FileInfo, uid uint32, gids map[uint32]bool) bool {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return true
+	}
+	perm := st.Mode().Perm()
+	switch {
+	case uid == 0:
+		return true
+	case sys.Uid == uid:
+		return perm&0o100 != 0
+	case gids[sys.Gid]:
+		return perm&0o010 != 0
+	}
+	return perm&0o001 != 0
 }
 
 func allRoles(hosts []inventory.Host) []envfile.Role {
