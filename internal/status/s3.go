@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -33,16 +32,6 @@ type S3API interface {
 type S3 struct {
 	Client S3API
 	Bucket string
-}
-
-// NewS3 returns the store of bucket in region with the default AWS credential chain
-// (environment, shared config, instance profile).
-func NewS3(ctx context.Context, region, bucket string) (*S3, error) {
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
-	if err != nil {
-		return nil, fmt.Errorf("status: AWS configuration: %w", err)
-	}
-	return &S3{Client: s3.NewFromConfig(cfg), Bucket: bucket}, nil
 }
 
 func (s *S3) key(host string) string { return S3Prefix + host + ".json" }

@@ -98,6 +98,7 @@ func TestEstate(t *testing.T) {
 				{"cloudwatch_agent", x.cloudWatchAgent},
 				{"log_groups", x.logGroups},
 				{"outputs", x.outputs},
+				{"go_and_terraform_agree", x.goAndTerraformAgree},
 				{"no_secret_in_outputs", x.noSecretInOutputs},
 			} {
 				t.Run(sub.name, sub.fn)

@@ -182,9 +182,9 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		waitDBTask(l), dbSyncTask(l), bootstrapTask(l),
 	}}
 	keys := agent.Parallel{TaskName: "key sets", Tasks: []agent.Task{
-		keySetTask{kind: "fernet", local: l.FernetKeys, shared: l.SharedFernet, setup: "fernet_setup", conf: l.Conf,
+		keySetTask{kind: "fernet", local: l.FernetKeys, shared: l.SharedFernet, setup: "fernet_setup",
 			marker: installedMarker(l, rt.Host.Name)},
-		keySetTask{kind: "credential", local: l.CredentialKeys, shared: l.SharedCred, setup: "credential_setup", conf: l.Conf,
+		keySetTask{kind: "credential", local: l.CredentialKeys, shared: l.SharedCred, setup: "credential_setup",
 			marker: credentialMarker(l, rt.Host.Name)},
 	}}
 	// Keystone refuses to start without fernet keys: the keys come before Apache. The schema

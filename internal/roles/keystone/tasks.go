@@ -236,7 +236,7 @@ func sameKeys(a, b map[string][]byte) bool {
 // it. Rotation, when it comes, rotates the shared set and then distributes it, in lock step
 // (ARCHITECTURE.md): the shared store is the one source of truth.
 type keySetTask struct {
-	kind, local, shared, setup, conf string
+	kind, local, shared, setup string
 	// marker records the hash of the installed set in the shared store ("" = none).
 	marker string
 }
