@@ -229,15 +229,15 @@ func TestJumpAndKeystoneHA(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, addr := range []string{MySQLAddr(o.PortBase), l.MariaDBSocket()} {
-				if err := agent.MySQLLogin(ctx, addr, u.User, pw); err != nil {
-					t.Errorf("%s at %s: %v", u.User, addr, err)
+			for _, srv := range []agent.MySQLServer{l.MySQLServer(o.PortBase), {Addr: l.MariaDBSocket()}} {
+				if err := agent.MySQLLogin(ctx, srv, u.User, pw); err != nil {
+					t.Errorf("%s at %s: %v", u.User, srv.Addr, err)
 				}
-				if err := agent.MySQLLogin(ctx, addr, u.User, pw+"x"); err == nil {
+				if err := agent.MySQLLogin(ctx, srv, u.User, pw+"x"); err == nil {
 					t.Errorf("%s logged in with a wrong password", u.User)
 				}
 			}
-			db, err := agent.OpenMySQL(MySQLAddr(o.PortBase), u.User, pw, "")
+			db, err := agent.OpenMySQL(l.MySQLServer(o.PortBase), u.User, pw, "")
 			if err != nil {
 				t.Fatal(err)
 			}
