@@ -392,6 +392,9 @@ func (x *checker) userData(t *testing.T) {
 			fmt.Sprintf("mount_efs %q %q %q", fs["ssl-certs"].str("id"), ap["ssl-certs"].str("id"), "/opt/ssl-certs"),
 			"efs _netdev,noresvport,tls,iam,accesspoint=",
 			fmt.Sprintf(`"s3://%s/bin/cso"`, x.env.FilesBucket()),
+			// The RDS CA bundle the agent's database clients verify with (issue #10).
+			`-o /etc/pki/cso/rds-ca-bundle.pem.new "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"`,
+			"install -m 0644 /etc/pki/cso/rds-ca-bundle.pem.new /etc/pki/cso/rds-ca-bundle.pem",
 			fmt.Sprintf(`cso agent --env "%s" --account-id "%s" --role "%s" --index "%d" --region "%s"`, x.c.name, x.env.AccountID, h.role, h.index, x.ef.Region),
 		} {
 			if !strings.Contains(ud, want) {
