@@ -44,8 +44,9 @@ func dbHost(rt *agent.Runtime) string {
 // dbQuery is the query string of Keystone's database URL: utf8mb4, and TLS verified
 // against caFile for the URL's host name.
 func dbQuery(caFile string) string {
-	// url.Values would sort and escape the same way; written out so the order reads well.
-	return "charset=utf8mb4&ssl_ca=" + url.QueryEscape(caFile) + "&ssl_check_hostname=true"
+	// "/" may stand unescaped in a query (RFC 3986 3.4): the path stays readable.
+	ca := strings.ReplaceAll(url.QueryEscape(caFile), "%2F", "/")
+	return "charset=utf8mb4&ssl_ca=" + ca + "&ssl_check_hostname=true"
 }
 
 // dbServer is the database as the agent's own connections reach and verify it: the

@@ -2,7 +2,6 @@ package keystone
 
 import (
 	"context"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -54,7 +53,7 @@ func TestKeystoneConf(t *testing.T) {
 	dbPW, _ := rt.Secrets.Get(context.Background(), agent.SecretKeystoneDB)
 	for _, want := range []string{
 		"connection = mysql+pymysql://keystone:" + dbPW + "@127.0.0.1:3406/keystone?charset=utf8mb4&ssl_ca=" +
-			url.QueryEscape(rt.MySQLCAFile) + "&ssl_check_hostname=true\n",
+			rt.MySQLCAFile + "&ssl_check_hostname=true\n",
 		"provider = fernet", "expiration = 3600",
 		"[fernet_tokens]\nkey_repository = " + l.FernetKeys,
 		"[fernet_receipts]\nkey_repository = " + l.FernetKeys,
