@@ -121,7 +121,7 @@ func (c *Checker) mysqlTLS(cfg *mysql.Config) (note string, err error) {
 		return mysqlInsecureNote, nil
 	}
 	if _, err := LoadCABundle(caFile); err != nil {
-		return "", fmt.Errorf("mysql_ca: %w", err)
+		return "", fmt.Errorf("mysql_ca: %w (give the RDS CA bundle with cso check --mysql-ca FILE)", err)
 	}
 	tc, err := agent.MySQLServer{Addr: c.t.MySQL, CAFile: caFile}.TLSConfig()
 	if err != nil {
