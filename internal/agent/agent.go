@@ -89,6 +89,10 @@ type Runtime struct {
 	// on the local target) and MySQLAdminUser its administrative user.
 	MySQL          string
 	MySQLAdminUser string
+	// MySQLCAFile is the PEM bundle that signs the database server's certificate: every
+	// TCP connection to MySQL verifies it (the RDS CA bundle on AWS, the project CA on the
+	// local target). See MySQLServer.
+	MySQLCAFile string
 	// Bucket is the environment's S3 bucket (a directory on the local target).
 	Bucket Bucket
 	// TargetFile is the environment's target description (internal/target) that the

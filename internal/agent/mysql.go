@@ -3,25 +3,76 @@ package agent
 import (
 	"context"
 	"crypto/sha1"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 )
 
-// OpenMySQL opens a connection pool to addr (host:port, or an absolute unix socket path)
-// as user. The password travels in the driver's configuration, never in a DSN string
-// that could be logged.
-func OpenMySQL(addr, user, password, database string) (*sql.DB, error) {
+// MySQLServer is how a client reaches the database server and knows it is the one: a TCP
+// connection always uses TLS and verifies the server's certificate against CAFile (the RDS
+// CA bundle on AWS, the project CA on the local target) for the host part of Addr (the RDS
+// endpoint, whose name the RDS certificate carries; 127.0.0.1 locally). There is no
+// unverified mode: a client without a CA refuses to connect.
+type MySQLServer struct {
+	Addr   string // host:port, or an absolute unix socket path (the local MariaDB's own socket)
+	CAFile string // PEM bundle that signs the server's certificate
+}
+
+// Database is the runtime's database server.
+func (rt *Runtime) Database() MySQLServer {
+	return MySQLServer{Addr: rt.MySQL, CAFile: rt.MySQLCAFile}
+}
+
+// maxCABundle bounds the CA bundle read (the RDS global bundle is about 160 KiB).
+const maxCABundle = 4 << 20
+
+// TLSConfig is the verified TLS configuration of a TCP connection to s.
+func (s MySQLServer) TLSConfig() (*tls.Config, error) {
+	host, _, err := net.SplitHostPort(s.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("database %q is not host:port: %w", s.Addr, err)
+	}
+	if s.CAFile == "" {
+		return nil, fmt.Errorf("database %s: no CA bundle to verify its certificate with (the RDS CA bundle on AWS, the project CA locally): refusing an unverified connection", s.Addr)
+	}
+	f, err := os.Open(s.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("database %s: CA bundle: %w", s.Addr, err)
+	}
+	defer f.Close()
+	pem, err := io.ReadAll(io.LimitReader(f, maxCABundle+1))
+	if err != nil {
+		return nil, fmt.Errorf("database %s: CA bundle %s: %w", s.Addr, s.CAFile, err)
+	}
+	pool := x509.NewCertPool()
+	if len(pem) > maxCABundle || !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("database %s: CA bundle %s holds no PEM certificate (or is over %d bytes)", s.Addr, s.CAFile, maxCABundle)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, ServerName: host}, nil
+}
+
+// OpenMySQL opens a connection pool to s as user. The password travels in the driver's
+// configuration, never in a DSN string that could be logged.
+func OpenMySQL(s MySQLServer, user, password, database string) (*sql.DB, error) {
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Passwd, cfg.DBName = user, password, database
-	if strings.HasPrefix(addr, "/") {
-		cfg.Net, cfg.Addr = "unix", addr
+	if strings.HasPrefix(s.Addr, "/") {
+		cfg.Net, cfg.Addr = "unix", s.Addr
 	} else {
-		cfg.Net, cfg.Addr = "tcp", addr
+		tc, err := s.TLSConfig()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Net, cfg.Addr, cfg.TLS = "tcp", s.Addr, tc
 	}
 	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = 5*time.Second, 60*time.Second, 60*time.Second
 	cfg.InterpolateParams = true // CREATE USER ... IDENTIFIED BY ? is not preparable
@@ -36,9 +87,9 @@ func OpenMySQL(addr, user, password, database string) (*sql.DB, error) {
 	return db, nil
 }
 
-// MySQLLogin reports whether user can log in to addr with password.
-func MySQLLogin(ctx context.Context, addr, user, password string) error {
-	db, err := OpenMySQL(addr, user, password, "")
+// MySQLLogin reports whether user can log in to s with password.
+func MySQLLogin(ctx context.Context, s MySQLServer, user, password string) error {
+	db, err := OpenMySQL(s, user, password, "")
 	if err != nil {
 		return err
 	}
@@ -46,10 +97,10 @@ func MySQLLogin(ctx context.Context, addr, user, password string) error {
 	return db.PingContext(ctx)
 }
 
-// WaitMySQL waits (bounded, with progress) until addr accepts a login of user.
-func WaitMySQL(ctx context.Context, rt *Runtime, addr, user, password string, timeout time.Duration) error {
-	return WaitFor(ctx, rt, "database "+addr+" (user "+user+")", timeout, func(ctx context.Context) error {
-		return MySQLLogin(ctx, addr, user, password)
+// WaitMySQL waits (bounded, with progress) until s accepts a login of user.
+func WaitMySQL(ctx context.Context, rt *Runtime, s MySQLServer, user, password string, timeout time.Duration) error {
+	return WaitFor(ctx, rt, "database "+s.Addr+" (user "+user+")", timeout, func(ctx context.Context) error {
+		return MySQLLogin(ctx, s, user, password)
 	})
 }
 

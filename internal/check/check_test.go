@@ -527,26 +527,29 @@ func TestSharedStoreNotWritable(t *testing.T) {
 	}
 }
 
-// An AWS database is always reached over TLS: verified against mysql_ca when the target
-// names one, and otherwise saying that it was not verified.
+// The database is always reached over TLS and verified: on AWS against mysql_ca; without
+// one the probe fails saying it cannot verify, unless --mysql-insecure, which connects
+// unverified and says so.
 func TestMySQLTLSOnAWS(t *testing.T) {
 	ca := checktest.ValidCA(t)
 	for _, tc := range []struct {
 		name, mysqlCA, note, err string
-		verified                 bool
+		insecure, verified       bool
 	}{
-		{"no bundle", "", "server certificate not verified: no mysql_ca", "", false},
-		{"bundle", ca.File, "(TLS, verified)", "", true},
-		{"missing bundle", filepath.Join(t.TempDir(), "none.pem"), "", "mysql_ca:", false},
+		{"no bundle", "", "", "cannot verify the database's certificate", false, false},
+		{"no bundle, --mysql-insecure", "", "NOT verified: --mysql-insecure", "", true, false},
+		{"bundle", ca.File, "(TLS, verified)", "", false, true},
+		{"bundle wins over --mysql-insecure", ca.File, "(TLS, verified)", "", true, true},
+		{"missing bundle", filepath.Join(t.TempDir(), "none.pem"), "", "mysql_ca:", false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tg := &target.Target{Kind: target.KindAWS, MySQL: "db.abc.eu-west-2.rds.amazonaws.com:3306", MySQLCA: tc.mysqlCA}
-			c := New(tg, Options{Status: status.Dir{Path: t.TempDir()}, Secrets: &agent.LocalSecrets{Dir: t.TempDir()}})
+			c := New(tg, Options{Status: status.Dir{Path: t.TempDir()}, Secrets: &agent.LocalSecrets{Dir: t.TempDir()}, MySQLInsecure: tc.insecure})
 			cfg := mysql.NewConfig()
 			note, err := c.mysqlTLS(cfg)
 			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("error %v, want %q", err, tc.err)
+				if err == nil || !strings.Contains(err.Error(), tc.err) || cfg.TLS != nil {
+					t.Fatalf("error %v (tls %v), want %q and no connection settings", err, cfg.TLS, tc.err)
 				}
 				return
 			}
@@ -556,10 +559,11 @@ func TestMySQLTLSOnAWS(t *testing.T) {
 			}
 		})
 	}
-	// The local MariaDB on 127.0.0.1 is reached without TLS.
+	// The local MariaDB is verified against the project CA (the target's ca_cert).
 	cfg := mysql.NewConfig()
-	if note, err := New(&target.Target{Kind: target.KindLocal}, Options{}).mysqlTLS(cfg); err != nil || note != "" || cfg.TLS != nil {
-		t.Errorf("local: %q %v %v", note, err, cfg.TLS)
+	if note, err := New(&target.Target{Kind: target.KindLocal, MySQL: "127.0.0.1:3406", CACert: ca.File}, Options{}).mysqlTLS(cfg); err != nil ||
+		note != " (TLS, verified)" || cfg.TLS == nil || cfg.TLS.RootCAs == nil || cfg.TLS.InsecureSkipVerify || cfg.TLS.ServerName != "127.0.0.1" {
+		t.Errorf("local: %q %v %+v", note, err, cfg.TLS)
 	}
 }
 

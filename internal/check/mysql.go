@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/target"
 	"github.com/cso-ssp/platform/internal/userfile"
 )
@@ -77,6 +78,9 @@ func (c *Checker) mysqlConnect(ctx context.Context, u dbUser) Outcome {
 		}
 		return fail("connect as %s to %s/%s: %s", u.user, c.t.MySQL, u.db, strings.TrimPrefix(netErr(err), "dial tcp "))
 	}
+	if tlsNote == mysqlInsecureNote {
+		return warn("%s connected to database %s; server %s%s", u.user, u.db, version, tlsNote)
+	}
 	return ok("%s connected to database %s; server %s%s", u.user, u.db, version, tlsNote)
 }
 
@@ -95,28 +99,37 @@ func LoadCABundle(path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// mysqlTLS sets the connection's TLS: an AWS database (RDS) is always reached over TLS, so
-// that the service passwords never cross the network in clear, and its certificate is
-// verified against the target's mysql_ca bundle when one is named. The local MariaDB on
-// 127.0.0.1 is reached without TLS.
+// mysqlTLS sets the connection's TLS: the database is always reached over TLS (RDS and the
+// local MariaDB both require it) and its certificate verified, with the agents' own code
+// (agent.MySQLServer), for the host part of the target's mysql address: against mysql_ca
+// (the RDS CA bundle; `cso check --mysql-ca`), or on the local target against the project
+// CA, which signs the local MariaDB's certificate. Without a CA the probe cannot verify and
+// fails saying so, unless Options.MySQLInsecure: then it connects unverified and the
+// result says so (a warning, never ok).
 func (c *Checker) mysqlTLS(cfg *mysql.Config) (note string, err error) {
-	if c.t.Kind != target.KindAWS {
-		return "", nil
+	caFile := c.t.MySQLCA
+	if caFile == "" && c.t.Kind != target.KindAWS {
+		caFile = c.t.CACert
 	}
-	host, _, _ := net.SplitHostPort(c.t.MySQL)
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
-	if c.t.MySQLCA == "" {
-		// Encrypted but not authenticated: say so in the detail instead of hiding it.
-		tc.InsecureSkipVerify = true //nolint:gosec // no RDS CA bundle configured; reported
-		note = " (TLS; server certificate not verified: no mysql_ca in the target description)"
-	} else {
-		pool, err := LoadCABundle(c.t.MySQLCA)
-		if err != nil {
-			return "", fmt.Errorf("mysql_ca: %w", err)
+	if caFile == "" {
+		if !c.opts.MySQLInsecure {
+			return "", errors.New("cannot verify the database's certificate: no CA bundle (mysql_ca in the target, or cso check --mysql-ca with the RDS bundle from https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem); --mysql-insecure connects without verifying")
 		}
-		tc.RootCAs = pool
-		note = " (TLS, verified)"
+		host, _, _ := net.SplitHostPort(c.t.MySQL)
+		cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host,
+			InsecureSkipVerify: true} //nolint:gosec // the operator asked (--mysql-insecure); reported as a warning
+		return mysqlInsecureNote, nil
+	}
+	if _, err := LoadCABundle(caFile); err != nil {
+		return "", fmt.Errorf("mysql_ca: %w (give the RDS CA bundle with cso check --mysql-ca FILE)", err)
+	}
+	tc, err := agent.MySQLServer{Addr: c.t.MySQL, CAFile: caFile}.TLSConfig()
+	if err != nil {
+		return "", err
 	}
 	cfg.TLS = tc
-	return note, nil
+	return " (TLS, verified)", nil
 }
+
+// mysqlInsecureNote marks a login whose server certificate was not verified.
+const mysqlInsecureNote = " (TLS; server certificate NOT verified: --mysql-insecure)"

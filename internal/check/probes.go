@@ -39,6 +39,10 @@ type Options struct {
 	// Secrets looks up the environment's generated secrets (default: the files of the
 	// target's SecretsDir, or for a target of kind aws Secrets Manager in its region).
 	Secrets SecretLookup
+	// MySQLInsecure lets the MySQL probes connect without verifying the database's
+	// certificate when no CA bundle is known (`cso check --mysql-insecure`); each result
+	// then says so and is a warning. Without it such a probe fails.
+	MySQLInsecure bool
 }
 
 // SecretLookup reads one secret by its agent name (agent.LocalSecrets and agent.AWSSecrets

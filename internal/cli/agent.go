@@ -169,6 +169,7 @@ Rehearsal:     cso agent --env dev-ha --account-id A --role keystone --index 2 -
 		f.StringVar(&ec2.platform, "platform", platformAL2023, "EC2: the platform that installs packages and runs services: al2023 (the host itself), or local (rehearsal: daemons under the local supervisor, files under --root)")
 		f.StringVar(&ec2.root, "root", "", "with --platform local: the directory standing in for the host's file systems")
 		f.StringVar(&ec2.targetFile, "target", "", "with --platform local: target description whose hosts (addresses, ports) and database the roles use instead of the DNS names")
+		f.StringVar(&ec2.mysqlCA, "mysql-ca", "", "EC2: PEM bundle that signs the database's certificate, which every database client verifies (default "+target.RDSCABundle+", fetched by user data; with --platform local the --target file's mysql_ca)")
 		f.BoolVar(&dryRun, "dry-run", false, "list what would change, change nothing (exit 3 when something would)")
 		f.BoolVar(&skipIfRunning, "skip-if-running", false, "exit 0 without doing anything when another agent run holds this host's lock (the resync timer)")
 		f.BoolVar(&rotateFernet, "rotate-fernet", false, "on the first Keystone node: rotate the shared fernet key set first (refused until every node installed the current one)")
@@ -236,6 +237,9 @@ const (
 // through the local platform instead, under root, with the hosts of targetFile.
 type ec2Options struct {
 	platform, root, targetFile string
+	// mysqlCA is the PEM bundle the database clients verify the server with ("" = the
+	// default: target.RDSCABundle on al2023, the target file's mysql_ca on local).
+	mysqlCA string
 }
 
 func (o ec2Options) validate() error {
@@ -299,7 +303,6 @@ func ec2Agent(ctx context.Context, g *Globals, envName, accountID, region, roleN
 	rt := &agent.Runtime{
 		Env: env, Host: h, Hosts: hosts, Paths: EC2Paths, Platform: agent.NewAL2023(),
 		Secrets:        &agent.AWSSecrets{Client: secretsmanager.NewFromConfig(cfg), Env: env.Name, MasterSecretID: mysqlAdminSecret},
-		MySQL:          env.FQDN("mysql") + ":3306",
 		MySQLAdminUser: mysqlAdmin,
 		Bucket:         bucket,
 		// The target description the admin dashboard reads; `cso deploy` writes it to the
@@ -307,6 +310,18 @@ func ec2Agent(ctx context.Context, g *Globals, envName, accountID, region, roleN
 		TargetFile: filepath.Join(EC2Paths.Scripts, target.FileName),
 		Executable: exe,
 		DryRun:     dryRun,
+	}
+	if o.platform == platformAL2023 && usesDatabase[r] {
+		// The database by the name its certificate carries (the RDS endpoint), from the
+		// description `cso deploy` published before the binary; verified against the RDS CA
+		// bundle (docs/decisions/roles.md).
+		if rt.MySQL, err = ec2Database(ctx, bucket); err != nil {
+			return nil, nil, nil, nil, err
+		}
+		rt.MySQLCAFile = target.RDSCABundle
+		if o.mysqlCA != "" {
+			rt.MySQLCAFile = o.mysqlCA
+		}
 	}
 	store := &status.S3{Client: s3.NewFromConfig(cfg), Bucket: env.FilesBucket()}
 	if o.platform == platformLocal {
@@ -347,8 +362,41 @@ func onLocalPlatform(rt *agent.Runtime, o ec2Options) error {
 	p.Status, p.Bucket, p.SecretDir = "", "", ""
 	rt.Host, rt.Hosts, rt.Paths, rt.Platform = h, t.Hosts, p, l.Platform(h.Name)
 	rt.MySQL = t.MySQL
+	rt.MySQLCAFile = t.MySQLCA
+	if o.mysqlCA != "" {
+		rt.MySQLCAFile = o.mysqlCA
+	}
+	if rt.MySQLCAFile == "" {
+		return Exit(ExitUsage, fmt.Errorf("%s: field mysql_ca is empty and no --mysql-ca: the database clients verify the server and need its CA bundle", o.targetFile))
+	}
 	rt.TargetFile = filepath.Join(p.Scripts, target.FileName)
 	return nil
+}
+
+// usesDatabase are the roles whose agent connects to the database (LLD 2.6.2: the jump
+// server creates the databases and users, Keystone keeps its tables there).
+var usesDatabase = map[envfile.Role]bool{envfile.RoleJump: true, envfile.RoleKeystone: true}
+
+// ec2Database is the database's host:port from the target description `cso deploy`
+// published to bucket (the RDS endpoint).
+func ec2Database(ctx context.Context, bucket agent.Bucket) (string, error) {
+	rc, err := bucket.Open(ctx, deploy.TargetKey)
+	if err != nil {
+		return "", Exit(ExitFailure, fmt.Errorf("the database endpoint: %w (has cso deploy published %s?)", err, deploy.TargetKey))
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, target.MaxFileSize))
+	if err != nil {
+		return "", Exit(ExitFailure, fmt.Errorf("read %s/%s: %w", bucket.Describe(), deploy.TargetKey, err))
+	}
+	t, err := target.Parse(bucket.Describe()+"/"+deploy.TargetKey, data)
+	if err != nil {
+		return "", Exit(ExitFailure, err)
+	}
+	if _, _, err := net.SplitHostPort(t.MySQL); err != nil {
+		return "", Exit(ExitFailure, fmt.Errorf("%s/%s: field mysql %q is not host:port", bucket.Describe(), deploy.TargetKey, t.MySQL))
+	}
+	return t.MySQL, nil
 }
 
 // errAgentRunning: another agent run holds the host's lock.

@@ -14,6 +14,7 @@ import (
 	"github.com/cso-ssp/platform/internal/deploy"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/status"
+	"github.com/cso-ssp/platform/internal/target"
 )
 
 // An EC2 host has no checkout: the agent reads the env file `cso deploy` published to the
@@ -46,6 +47,34 @@ func TestEC2AgentReadsThePublishedEnvFile(t *testing.T) {
 	}
 	if _, err := ec2Env(ctx, g, "dev-ha", bucket); err == nil || !strings.Contains(err.Error(), "scripts/env.dev-ha.yaml") {
 		t.Errorf("broken env file: %v", err)
+	}
+}
+
+// The agents reach the database by its RDS endpoint, from the target description `cso
+// deploy` published, and verify it against the RDS CA bundle user data fetched.
+func TestEC2DatabaseFromThePublishedTarget(t *testing.T) {
+	bucket := agent.DirBucket{Dir: t.TempDir()}
+	ctx := context.Background()
+	if _, err := ec2Database(ctx, bucket); err == nil || !strings.Contains(err.Error(), "has cso deploy published scripts/target.json?") {
+		t.Fatalf("nothing published: %v", err)
+	}
+	put := func(data string) {
+		t.Helper()
+		if err := (deploy.DirStore{Dir: bucket.Dir}).Put(ctx, deploy.TargetKey, []byte(data), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(`{"env":"dev-ha","kind":"aws","mysql":"dev-ha-db.abc123.eu-west-2.rds.amazonaws.com:3306","mysql_ca":"` + target.RDSCABundle + `"}`)
+	if got, err := ec2Database(ctx, bucket); err != nil || got != "dev-ha-db.abc123.eu-west-2.rds.amazonaws.com:3306" {
+		t.Errorf("ec2Database = %q, %v", got, err)
+	}
+	put(`{"env":"dev-ha","kind":"aws","mysql":"no-port"}`)
+	if _, err := ec2Database(ctx, bucket); err == nil || !strings.Contains(err.Error(), "not host:port") {
+		t.Errorf("mysql without a port: %v", err)
+	}
+	put(`{"env":`)
+	if _, err := ec2Database(ctx, bucket); err == nil || !strings.Contains(err.Error(), "scripts/target.json: not a target description") {
+		t.Errorf("broken description: %v", err)
 	}
 }
 
@@ -91,9 +120,16 @@ func TestEC2AgentAccountID(t *testing.T) {
 	if !errors.As(err, &ex) || ex.Code != ExitUsage || !strings.Contains(err.Error(), "environment dev-ha is in account 111122223333") {
 		t.Errorf("another account: %v, want a usage error naming both accounts", err)
 	}
-	rt, _, store, _, err := ec2Agent(ctx, g, "dev-ha", "111122223333", "eu-west-2", "keystone", 1, "cso_admin", "", ec2Options{platform: platformAL2023}, true)
+	// No AWS here: S3 calls go to a closed loopback port and fail at once.
+	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+	rt, _, store, _, err := ec2Agent(ctx, g, "dev-ha", "111122223333", "eu-west-2", "rabbitmq", 1, "cso_admin", "", ec2Options{platform: platformAL2023}, true)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A database client (Keystone) needs the RDS endpoint from the published description.
+	if _, _, _, _, err := ec2Agent(ctx, g, "dev-ha", "111122223333", "eu-west-2", "keystone", 1, "cso_admin", "", ec2Options{platform: platformAL2023}, true); err == nil ||
+		!strings.Contains(err.Error(), "has cso deploy published scripts/target.json?") {
+		t.Errorf("keystone without the published description: %v", err)
 	}
 	if s, ok := store.(*status.S3); !ok || s.Bucket != "dev-ha-cso-files-111122223333" || rt.Env.FilesBucket() != s.Bucket {
 		t.Errorf("status store %+v, want the bucket dev-ha-cso-files-111122223333", store)

@@ -121,6 +121,7 @@ func init() {
 		var printTarget bool
 		var warnDays int
 		var mysqlCA string
+		var mysqlInsecure bool
 		cmd := &cobra.Command{
 			Use:   "check",
 			Short: "Probe every service and cluster of an environment, in parallel",
@@ -159,7 +160,7 @@ Exit code 1 when any probe fails; warnings alone exit 0.`,
 					}
 					return err
 				}
-				rep := check.New(t, check.Options{Timeout: timeout, WarnDays: warnDays}).Run(ctx)
+				rep := check.New(t, check.Options{Timeout: timeout, WarnDays: warnDays, MySQLInsecure: mysqlInsecure}).Run(ctx)
 				if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 					return Exit(ExitAborted, errors.New("check interrupted"))
 				}
@@ -182,6 +183,7 @@ Exit code 1 when any probe fails; warnings alone exit 0.`,
 		cmd.Flags().IntVar(&warnDays, "warn-days", 30, "warn when a certificate expires in fewer days")
 		cmd.Flags().BoolVar(&printTarget, "print-target", false, "print the target description (what would be probed) and probe nothing")
 		cmd.Flags().StringVar(&mysqlCA, "mysql-ca", "", "PEM bundle that signs the database's certificate (the RDS bundle from truststore.pki.rds.amazonaws.com): the MySQL probes verify TLS against it")
+		cmd.Flags().BoolVar(&mysqlInsecure, "mysql-insecure", false, "when no CA bundle is known (no --mysql-ca, no mysql_ca in the target), connect to the database over TLS without verifying its certificate; each such result says so and is a warning (without this flag it fails)")
 		return cmd
 	})
 }

@@ -37,9 +37,12 @@ func renderRuntime(env *envfile.Env, r envfile.Role, index int, mysqlAdmin strin
 	al.Runner = &agent.FreshHostRunner{}
 	return &agent.Runtime{
 		Env: env, Host: h, Hosts: hosts, Paths: EC2Paths, Platform: al,
-		Secrets:        secrets,
+		Secrets: secrets,
+		// A rendering knows no RDS endpoint (the agent reads it from the published target
+		// description): the LLD's name stands in for it.
 		MySQL:          env.FQDN("mysql") + ":3306",
 		MySQLAdminUser: mysqlAdmin,
+		MySQLCAFile:    target.RDSCABundle,
 		Bucket:         agent.NoBucket{},
 		TargetFile:     filepath.Join(EC2Paths.Scripts, target.FileName),
 		Executable:     RenderedExecutable,

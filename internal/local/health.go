@@ -66,7 +66,7 @@ func Health(ctx context.Context, l Layout, env *envfile.Env, hosts []inventory.H
 			if err != nil || !ok {
 				return "", errors.Join(errors.New("no secret"), err)
 			}
-			return "logged in", agent.MySQLLogin(ctx, MySQLAddr(portBase), u.user, pw)
+			return "logged in", agent.MySQLLogin(ctx, l.MySQLServer(portBase), u.user, pw)
 		}})
 	}
 	var keystones []inventory.Host

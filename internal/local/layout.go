@@ -24,6 +24,7 @@ import (
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/pki"
 	"github.com/cso-ssp/platform/internal/status"
 )
 
@@ -82,12 +83,19 @@ func MySQLAddr(portBase int) string {
 	return fmt.Sprintf("127.0.0.1:%d", inventory.LocalMySQLPort+portBase)
 }
 
+// MySQLServer is the local MariaDB as its clients reach it: TLS verified against the
+// project CA, which issues the database's certificate.
+func (l Layout) MySQLServer(portBase int) agent.MySQLServer {
+	return agent.MySQLServer{Addr: MySQLAddr(portBase), CAFile: pki.Store{Dir: l.SSLCerts()}.CACert()}
+}
+
 // Runtime builds the runtime that converges host h of the local target.
 func (l Layout) Runtime(env *envfile.Env, hosts []inventory.Host, h inventory.Host, portBase int, progress io.Writer, dryRun bool) *agent.Runtime {
 	return &agent.Runtime{
 		Env: env, Host: h, Hosts: hosts, Paths: l.Paths(h.Name), Platform: l.Platform(h.Name),
 		Secrets: l.Secrets(), Progress: progress, DryRun: dryRun,
 		MySQL: MySQLAddr(portBase), MySQLAdminUser: MySQLAdminUser,
-		Bucket: agent.DirBucket{Dir: l.Bucket()},
+		MySQLCAFile: l.MySQLServer(portBase).CAFile,
+		Bucket:      agent.DirBucket{Dir: l.Bucket()},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"database/sql"
 	"io/fs"
 	"net/http"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/envfile"
@@ -229,15 +232,26 @@ func TestJumpAndKeystoneHA(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, addr := range []string{MySQLAddr(o.PortBase), l.MariaDBSocket()} {
-				if err := agent.MySQLLogin(ctx, addr, u.User, pw); err != nil {
-					t.Errorf("%s at %s: %v", u.User, addr, err)
+			for _, srv := range []agent.MySQLServer{l.MySQLServer(o.PortBase), {Addr: l.MariaDBSocket()}} {
+				if err := agent.MySQLLogin(ctx, srv, u.User, pw); err != nil {
+					t.Errorf("%s at %s: %v", u.User, srv.Addr, err)
 				}
-				if err := agent.MySQLLogin(ctx, addr, u.User, pw+"x"); err == nil {
+				if err := agent.MySQLLogin(ctx, srv, u.User, pw+"x"); err == nil {
 					t.Errorf("%s logged in with a wrong password", u.User)
 				}
 			}
-			db, err := agent.OpenMySQL(MySQLAddr(o.PortBase), u.User, pw, "")
+			// As RDS with require_secure_transport = 1: no TCP login without TLS.
+			plainCfg := mysql.NewConfig()
+			plainCfg.User, plainCfg.Passwd, plainCfg.Net, plainCfg.Addr, plainCfg.Timeout = u.User, pw, "tcp", MySQLAddr(o.PortBase), 10*time.Second
+			if conn, err := mysql.NewConnector(plainCfg); err != nil {
+				t.Fatal(err)
+			} else if plain := sql.OpenDB(conn); plain.PingContext(ctx) == nil {
+				t.Errorf("%s logged in over TCP without TLS", u.User)
+				plain.Close()
+			} else {
+				plain.Close()
+			}
+			db, err := agent.OpenMySQL(l.MySQLServer(o.PortBase), u.User, pw, "")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/pki"
+	"github.com/cso-ssp/platform/internal/roles/jump"
 )
 
 // RoleDatabase is the pseudo-role of the local MariaDB (RDS on AWS).
@@ -17,10 +19,14 @@ const RoleDatabase envfile.Role = "database"
 
 // mariaDB runs MariaDB as the RDS stand-in: its own datadir, socket and port, bound to
 // 127.0.0.1, in the foreground under the supervisor, with an administrative user whose
-// password is a generated secret; with tls set it also serves TLS.
+// password is a generated secret. It always serves TLS and refuses TCP connections without
+// it (--require-secure-transport, as RDS with the platform's parameter group): with tls
+// the material given, else (store) the certificate the local jump host's project CA
+// issues for it in the shared certificate store.
 type mariaDB struct {
-	port int
-	tls  *DatabaseTLS
+	port  int
+	tls   *DatabaseTLS
+	store string // the shared certificate store (pki.Store) when tls is nil
 }
 
 // DatabaseTLS is the TLS material the local MariaDB serves, in PEM: its server certificate
@@ -30,15 +36,19 @@ type DatabaseTLS struct{ CertPEM, KeyPEM, CAPEM []byte }
 func (mariaDB) Role() envfile.Role { return RoleDatabase }
 
 // Database is the role of the local MariaDB on port: the RDS stand-in of `cso local up`,
-// also what tests that rehearse an AWS deploy on this machine run (its admin password is
-// the runtime's SecretMySQLAdmin).
-func Database(port int) agent.Role { return mariaDB{port: port} }
+// serving the certificate that the project CA issues for it in store (the jump host's
+// work; this role waits for it). Its admin password is the runtime's SecretMySQLAdmin.
+func Database(port int, store pki.Store) agent.Role { return mariaDB{port: port, store: store.Dir} }
 
-// DatabaseWithTLS is Database serving TLS with tls, as RDS does: clients may connect with
-// TLS and verify the certificate against tls.CAPEM. Like RDS for MySQL 8.4 with the
-// platform's parameter group (require_secure_transport left at its default, OFF), it still
-// accepts connections without TLS (docs/decisions/agent.md).
+// DatabaseWithTLS is the local MariaDB serving the TLS material tls, as RDS does: tests that
+// rehearse an AWS deploy give it a certificate of their own CA (the RDS CA bundle's part).
+// Like RDS with the platform's parameter group (require_secure_transport = 1), it refuses
+// a TCP connection without TLS (docs/decisions/roles.md).
 func DatabaseWithTLS(port int, tls DatabaseTLS) agent.Role { return mariaDB{port: port, tls: &tls} }
+
+// DatabaseCertWait bounds the wait for the database's certificate from the jump host (it
+// first generates the RSA 4096 CA).
+const DatabaseCertWait = 10 * time.Minute
 
 func (m mariaDB) datadir(p agent.Paths) string { return filepath.Join(p.Data, "mysql") }
 func (m mariaDB) socket(p agent.Paths) string  { return filepath.Join(p.Run, "mysqld.sock") }
@@ -93,24 +103,34 @@ func (m mariaDB) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 			agent.Dir{Path: p.Log, Mode: 0o750, Owner: "mysql", Group: "mysql"},
 		}},
 	}
-	if m.tls != nil {
+	cert, key, ca := m.tlsFiles(p)
+	// TLS always, and a TCP connection without it refused (RDS's require_secure_transport =
+	// 1); the unix socket counts as secure transport in MariaDB, so the root login over the
+	// socket (adminTask) still works.
+	spec.Command = append(spec.Command, "--ssl-cert="+cert, "--ssl-key="+key, "--ssl-ca="+ca,
+		"--require-secure-transport=ON")
+	// A new certificate takes effect at the next start.
+	spec.ConfigFiles = append(spec.ConfigFiles, cert, key, ca)
+	tlsTasks := []agent.Task{
+		agent.Dir{Path: p.Etc, Mode: 0o755},
+		agent.Dir{Path: filepath.Dir(m.tlsDir(p)), Mode: 0o755},
+		agent.Dir{Path: m.tlsDir(p), Mode: 0o750, Owner: "mysql", Group: "mysql"},
+	}
+	switch {
+	case m.tls != nil:
 		if len(m.tls.CertPEM) == 0 || len(m.tls.KeyPEM) == 0 || len(m.tls.CAPEM) == 0 {
 			return nil, fmt.Errorf("database TLS: certificate, key and CA are all required")
 		}
-		cert, key, ca := m.tlsFiles(p)
-		// No --require-secure-transport: RDS's default (OFF) with the platform's parameter group.
-		spec.Command = append(spec.Command, "--ssl-cert="+cert, "--ssl-key="+key, "--ssl-ca="+ca)
-		// A new certificate takes effect at the next start.
-		spec.ConfigFiles = append(spec.ConfigFiles, cert, key, ca)
-		steps = append(steps, agent.Step{Name: "tls", Tasks: []agent.Task{
-			agent.Dir{Path: p.Etc, Mode: 0o755},
-			agent.Dir{Path: filepath.Dir(m.tlsDir(p)), Mode: 0o755},
-			agent.Dir{Path: m.tlsDir(p), Mode: 0o750, Owner: "mysql", Group: "mysql"},
+		tlsTasks = append(tlsTasks,
 			agent.File{Path: ca, Content: m.tls.CAPEM, Mode: 0o644, Owner: "mysql", Group: "mysql"},
 			agent.File{Path: cert, Content: m.tls.CertPEM, Mode: 0o644, Owner: "mysql", Group: "mysql"},
-			agent.File{Path: key, Content: m.tls.KeyPEM, Mode: 0o600, Owner: "mysql", Group: "mysql", Secret: true},
-		}})
+			agent.File{Path: key, Content: m.tls.KeyPEM, Mode: 0o600, Owner: "mysql", Group: "mysql", Secret: true})
+	case m.store != "":
+		tlsTasks = append(tlsTasks, storeTLSTask{store: pki.Store{Dir: m.store}, cert: cert, key: key, ca: ca})
+	default:
+		return nil, fmt.Errorf("database TLS: no certificate (neither TLS material nor a certificate store)")
 	}
+	steps = append(steps, agent.Step{Name: "tls", Tasks: tlsTasks})
 	return append(steps,
 		agent.Step{Name: "install-db", Tasks: []agent.Task{agent.FuncTask{
 			TaskName: "initialise " + data,
@@ -173,8 +193,8 @@ func (m mariaDB) adminTask() agent.Task {
 			if err != nil || !ok {
 				return want, err
 			}
-			for _, addr := range []string{rt.MySQL, m.socket(rt.Paths)} {
-				if agent.MySQLLogin(ctx, addr, MySQLAdminUser, pw) != nil {
+			for _, srv := range []agent.MySQLServer{rt.Database(), {Addr: m.socket(rt.Paths)}} {
+				if agent.MySQLLogin(ctx, srv, MySQLAdminUser, pw) != nil {
 					return want, nil
 				}
 			}
@@ -199,4 +219,73 @@ func (m mariaDB) adminTask() agent.Task {
 			return err
 		},
 	}
+}
+
+// storeTLSTask installs the database's certificate, key and CA from the shared certificate
+// store, where the local jump host's project CA issues them (jump.DatabaseCertName): it
+// waits for them, bounded and visibly, as the other roles wait for theirs.
+type storeTLSTask struct {
+	store         pki.Store
+	cert, key, ca string
+}
+
+func (t storeTLSTask) Name() string { return "database certificate from " + t.store.Dir }
+
+// files are the installed copies and their sources in the store.
+func (t storeTLSTask) files() []agent.File {
+	return []agent.File{
+		{Path: t.ca, Mode: 0o644, Owner: "mysql", Group: "mysql"},
+		{Path: t.cert, Mode: 0o644, Owner: "mysql", Group: "mysql"},
+		{Path: t.key, Mode: 0o600, Owner: "mysql", Group: "mysql", Secret: true},
+	}
+}
+
+func (t storeTLSTask) sources() []string {
+	return []string{t.store.CACert(), t.store.ServerCert(jump.DatabaseCertName), t.store.ServerKey(jump.DatabaseCertName)}
+}
+
+// read returns the installable files with the store's content, or an error naming what is
+// missing.
+func (t storeTLSTask) read() ([]agent.File, error) {
+	fs := t.files()
+	for i, src := range t.sources() {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			return nil, err
+		}
+		fs[i].Content = data
+	}
+	return fs, nil
+}
+
+func (t storeTLSTask) Check(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
+	fs, err := t.read()
+	if err != nil {
+		return agent.Change{Needed: true, Summary: "wait for the database certificate from the jump host (" + err.Error() + ")"}, nil
+	}
+	for _, f := range fs {
+		c, err := f.Check(ctx, rt)
+		if err != nil || c.Needed {
+			return agent.Change{Needed: true, Summary: "install the database certificate from " + t.store.Dir}, err
+		}
+	}
+	return agent.NoChange, nil
+}
+
+func (t storeTLSTask) Apply(ctx context.Context, rt *agent.Runtime) error {
+	var fs []agent.File
+	if err := agent.WaitFor(ctx, rt, "the database certificate in "+t.store.Dir+" (the jump host issues it)", DatabaseCertWait,
+		func(context.Context) error {
+			var err error
+			fs, err = t.read()
+			return err
+		}); err != nil {
+		return err
+	}
+	for _, f := range fs {
+		if err := f.Apply(ctx, rt); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -2,11 +2,10 @@ package local
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"database/sql"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -34,9 +33,11 @@ func TestDatabaseWithTLSNeedsAllMaterial(t *testing.T) {
 	}
 }
 
-// The stand-in serves TLS with the certificate it is given: a client that trusts the
-// test CA verifies it for 127.0.0.1, one that trusts another CA is refused, and a client
-// without TLS still gets in (require_secure_transport OFF, RDS's default).
+// The stand-in serves TLS with the certificate it is given and requires it, as RDS with
+// the platform's parameter group does: the agent's client (agent.MySQLServer) verifies it
+// against the test CA for 127.0.0.1; the same client trusting another CA, or dialling a
+// name the certificate does not carry (localhost), is refused; a client without TLS is
+// refused by the server (require_secure_transport), and one without a CA refuses itself.
 func TestDatabaseWithTLSServesVerifiableTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts MariaDB")
@@ -63,6 +64,13 @@ func TestDatabaseWithTLSServesVerifiableTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	caFile, otherFile := filepath.Join(root, "ca.pem"), filepath.Join(root, "other.pem")
+	if err := os.WriteFile(caFile, caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(otherFile, otherPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	port := freePort(t)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
@@ -74,7 +82,7 @@ func TestDatabaseWithTLSServesVerifiableTLS(t *testing.T) {
 	rt := &agent.Runtime{
 		Env: testEnv(t), Host: inventory.Host{Name: MySQLHost, Role: RoleDatabase, Index: 1, Address: "127.0.0.1"},
 		Paths: l.Paths(MySQLHost), Platform: l.Platform(MySQLHost), Secrets: secrets,
-		MySQL: addr, MySQLAdminUser: MySQLAdminUser,
+		MySQL: addr, MySQLAdminUser: MySQLAdminUser, MySQLCAFile: caFile,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -94,32 +102,40 @@ func TestDatabaseWithTLSServesVerifiableTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	query := func(roots []byte) (cipher string, err error) {
-		cfg := mysql.NewConfig()
-		cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.Timeout = MySQLAdminUser, pw, "tcp", addr, 10*time.Second
-		if roots != nil {
-			pool := x509.NewCertPool()
-			pool.AppendCertsFromPEM(roots)
-			cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: "127.0.0.1", RootCAs: pool}
-		}
-		conn, err := mysql.NewConnector(cfg)
-		if err != nil {
-			return "", err
-		}
-		db := sql.OpenDB(conn)
-		defer db.Close()
-		var name string
-		err = db.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Ssl_cipher'").Scan(&name, &cipher)
-		return cipher, err
+	// The agent's client: verified TLS, and the session says it is encrypted.
+	db, err := agent.OpenMySQL(rt.Database(), MySQLAdminUser, pw, "")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if cipher, err := query(caPEM); err != nil || cipher == "" {
-		t.Errorf("TLS verified against the test CA: cipher %q, %v", cipher, err)
+	defer db.Close()
+	var name, cipher string
+	if err := db.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Ssl_cipher'").Scan(&name, &cipher); err != nil || cipher == "" {
+		t.Errorf("agent client against the test CA: cipher %q, %v; want a verified TLS session", cipher, err)
 	}
-	if _, err := query(otherPEM); err == nil || !strings.Contains(err.Error(), "certificate") {
-		t.Errorf("TLS verified against another CA: %v, want a certificate error", err)
+	if err := agent.MySQLLogin(ctx, agent.MySQLServer{Addr: addr, CAFile: otherFile}, MySQLAdminUser, pw); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("agent client trusting another CA: %v, want a certificate error", err)
 	}
-	if cipher, err := query(nil); err != nil || cipher != "" {
-		t.Errorf("without TLS: cipher %q, %v; want a plain connection (require_secure_transport OFF)", cipher, err)
+	localhost := net.JoinHostPort("localhost", strconv.Itoa(port))
+	if err := agent.MySQLLogin(ctx, agent.MySQLServer{Addr: localhost, CAFile: caFile}, MySQLAdminUser, pw); err == nil || !strings.Contains(err.Error(), "localhost") {
+		t.Errorf("agent client dialling a name the certificate lacks: %v, want a host name error", err)
+	}
+	if err := agent.MySQLLogin(ctx, agent.MySQLServer{Addr: addr}, MySQLAdminUser, pw); err == nil || !strings.Contains(err.Error(), "no CA bundle") {
+		t.Errorf("agent client without a CA: %v, want a refusal to connect unverified", err)
+	}
+
+	// A client without TLS: the server refuses it (require_secure_transport).
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.Timeout = MySQLAdminUser, pw, "tcp", addr, 10*time.Second
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := sql.OpenDB(conn)
+	defer plain.Close()
+	if err := plain.PingContext(ctx); err == nil {
+		t.Error("a plain TCP connection was accepted; want it refused (require_secure_transport)")
+	} else {
+		t.Logf("plain connection refused: %v", err)
 	}
 }
 

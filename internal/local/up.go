@@ -243,7 +243,7 @@ func convergeHost(ctx context.Context, o Options, l Layout, hosts []inventory.Ho
 	hr := HostResult{Host: h.Name, Role: string(h.Role)}
 	var role agent.Role
 	if h.Role == RoleDatabase {
-		role = mariaDB{port: h.Ports[inventory.PortMySQL]}
+		role = Database(h.Ports[inventory.PortMySQL], pki.Store{Dir: l.SSLCerts()})
 	} else if mk, ok := o.Roles[h.Role]; ok {
 		role = mk()
 	} else {

@@ -24,6 +24,11 @@ const (
 	EC2SSLCerts = "/opt/ssl-certs"
 )
 
+// RDSCABundle is where every EC2 host keeps AWS's RDS CA bundle (global-bundle.pem from
+// https://truststore.pki.rds.amazonaws.com, fetched by user data): the agents' database
+// clients, Keystone's PyMySQL and `cso check` on the jump server verify RDS against it.
+const RDSCABundle = "/etc/pki/cso/rds-ca-bundle.pem"
+
 // EC2File is where an AWS environment's description lives on its hosts: `cso deploy`
 // uploads it to s3://<env>-cso-files-<account_id>/scripts/target.json and the jump server's S3 to EFS
 // sync puts it here, where the admin dashboard and `cso check` on the jump host read it.
@@ -85,12 +90,16 @@ func FromOutputs(env *envfile.Env, out Outputs) (*Target, error) {
 	if want := env.FilesBucket(); buckets.Files != want {
 		return nil, fmt.Errorf("terraform output \"buckets\".files is %q but the agents look for %q (<env>-cso-files-<account_id>): the stack and the cso binary disagree on the bucket name", buckets.Files, want)
 	}
-	// RDS reports its endpoint as address:port; clients use the private zone's CNAME
-	// (mysql.<zone>), which the certificate-free MySQL probe does not need.
+	// RDS reports its endpoint as address:port. Clients dial the endpoint's own name, not
+	// the private zone's CNAME (mysql.<zone>): the RDS certificate names the endpoint, and
+	// every client verifies it (docs/decisions/roles.md). The agents take it from here.
 	if _, _, err := net.SplitHostPort(db.Endpoint); err != nil {
 		return nil, fmt.Errorf("terraform output \"database\".endpoint %q is not host:port", db.Endpoint)
 	}
 	t.MySQL = db.Endpoint
+	// The bundle as the hosts keep it: `cso check` on the jump server verifies with it;
+	// elsewhere give --mysql-ca.
+	t.MySQLCA = RDSCABundle
 
 	if env.HA {
 		if t.ALB, err = albFromOutputs(env, out); err != nil {

@@ -32,8 +32,10 @@ type Target struct {
 	CAPEM string `json:"ca_pem,omitempty"`
 	// MySQL is the database server (RDS endpoint, or local MariaDB) as host:port.
 	MySQL string `json:"mysql"`
-	// MySQLCA is a PEM bundle that signs the database server's certificate (the RDS CA
-	// bundle); kind aws connects with TLS always, verified when this is set.
+	// MySQLCA is the PEM bundle file that signs the database server's certificate (the RDS
+	// CA bundle; kind aws). The database is always reached over verified TLS: a local target
+	// without it verifies against CACert (the project CA signs the local MariaDB's
+	// certificate); an AWS one without it cannot verify and its MySQL probes fail.
 	MySQLCA string `json:"mysql_ca,omitempty"`
 	// StatusDir is the directory status store (local) or "" when status is in S3.
 	StatusDir string `json:"status_dir,omitempty"`
@@ -83,6 +85,16 @@ func Load(path string) (*Target, error) {
 	var t Target
 	if err := json.Unmarshal(data, &t); err != nil {
 		return nil, fmt.Errorf("%s: not a target description: %w", path, err)
+	}
+	return &t, nil
+}
+
+// Parse reads a target description from data (what `cso deploy` published, read by the
+// agents from the bucket); name names it in errors.
+func Parse(name string, data []byte) (*Target, error) {
+	var t Target
+	if err := json.Unmarshal(data, &t); err != nil {
+		return nil, fmt.Errorf("%s: not a target description: %w", name, err)
 	}
 	return &t, nil
 }

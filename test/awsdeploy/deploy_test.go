@@ -131,7 +131,12 @@ func TestAWSDeployDevHAThroughMoto(t *testing.T) {
 	if pub.StatusBucket != bucket {
 		t.Fatalf("the state's files bucket is %q; the harness created %q", pub.StatusBucket, bucket)
 	}
-	lt := loopbackTarget(t, &pub, mysql, root)
+	// The hosts verify RDS with the bundle user data fetches; the loopback copy below
+	// puts the test CA there instead.
+	if pub.MySQLCA != target.RDSCABundle {
+		t.Errorf("published mysql_ca %q, want %q", pub.MySQLCA, target.RDSCABundle)
+	}
+	lt := loopbackTarget(t, &pub, mysql, mysqlCA, root)
 	targetFile := filepath.Join(root, "target.loopback.json")
 	if err := lt.Save(targetFile); err != nil {
 		t.Fatal(err)

@@ -155,9 +155,10 @@ func copySecrets(t *testing.T, moto *awstest.Server, st rawState) []string {
 // RDS endpoint) for this machine: every host on 127.0.0.1 with its ports shifted so that
 // hosts of one role do not collide (Keystone node i +i-1, RabbitMQ node i +10(i-1), the
 // others +100(i-1), all + portBase; one epmd per machine), the database the local MariaDB,
-// the shared store (EFS) the local platform's directory.
+// the shared store (EFS) the local platform's directory, the RDS CA bundle mysqlCA (the
+// test CA that signed the stand-in's certificate: the agents verify the database with it).
 // The roles then bind to loopback and nothing dials the 10.x addresses.
-func loopbackTarget(t *testing.T, published *target.Target, mysql, root string) *target.Target {
+func loopbackTarget(t *testing.T, published *target.Target, mysql, mysqlCA, root string) *target.Target {
 	t.Helper()
 	lt := *published
 	// The EFS mount of the hosts is the local platform's shared directory.
@@ -182,7 +183,7 @@ func loopbackTarget(t *testing.T, published *target.Target, mysql, root string) 
 		h.Address, h.Ports = "127.0.0.1", ports
 		lt.Hosts = append(lt.Hosts, h)
 	}
-	lt.MySQL = mysql
+	lt.MySQL, lt.MySQLCA = mysql, mysqlCA
 	return &lt
 }
 
@@ -226,7 +227,7 @@ func startDatabase(ctx context.Context, t *testing.T, env *envfile.Env, root str
 	rt := &agent.Runtime{
 		Env: env, Host: inventory.Host{Name: local.MySQLHost, Role: local.RoleDatabase, Index: 1, Address: "127.0.0.1"},
 		Paths: l.Paths(local.MySQLHost), Platform: l.Platform(local.MySQLHost), Secrets: secrets,
-		MySQL: addr, MySQLAdminUser: local.MySQLAdminUser,
+		MySQL: addr, MySQLAdminUser: local.MySQLAdminUser, MySQLCAFile: caFile,
 	}
 	role := local.DatabaseWithTLS(port, local.DatabaseTLS{CertPEM: certPEM, KeyPEM: keyPEM, CAPEM: caPEM})
 	if _, err := agent.Run(ctx, rt, role, status.Dir{Path: filepath.Join(root, "rds-status")}); err != nil {

@@ -112,7 +112,7 @@ func TestAutomationSurvivesAdminLockout(t *testing.T) {
 	adminPW := admSecret(t, tg, agent.SecretKeystoneAdmin)
 
 	// The Keystone database tells how many failures reached Keystone.
-	db, err := agent.OpenMySQL(tg.MySQL, "keystone", admSecret(t, tg, agent.SecretKeystoneDB), "keystone")
+	db, err := agent.OpenMySQL(agent.MySQLServer{Addr: tg.MySQL, CAFile: tg.CACert}, "keystone", admSecret(t, tg, agent.SecretKeystoneDB), "keystone")
 	ckMust(t, err)
 	failures := func() int {
 		t.Helper()

@@ -152,7 +152,7 @@ func TestCredentialKeyRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := agent.OpenMySQL(s.Target.MySQL, "keystone", strings.TrimSpace(string(dbPW)), "keystone")
+	db, err := agent.OpenMySQL(agent.MySQLServer{Addr: s.Target.MySQL, CAFile: s.Target.CACert}, "keystone", strings.TrimSpace(string(dbPW)), "keystone")
 	if err != nil {
 		t.Fatal(err)
 	}

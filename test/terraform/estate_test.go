@@ -392,6 +392,9 @@ func (x *checker) userData(t *testing.T) {
 			`mount -t efs -o "$opts"`,
 			`efs _netdev,noresvport,$opts 0 0`,
 			fmt.Sprintf(`"s3://%s/bin/cso"`, x.env.FilesBucket()),
+			// The RDS CA bundle the agent's database clients verify with (issue #10).
+			`-o /etc/pki/cso/rds-ca-bundle.pem.new "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"`,
+			"install -m 0644 /etc/pki/cso/rds-ca-bundle.pem.new /etc/pki/cso/rds-ca-bundle.pem",
 			fmt.Sprintf(`cso agent --env "%s" --account-id "%s" --role "%s" --index "%d" --region "%s"`, x.c.name, x.env.AccountID, h.role, h.index, x.ef.Region),
 		} {
 			if !strings.Contains(ud, want) {
@@ -791,15 +794,17 @@ func (x *checker) rds(t *testing.T) {
 	if pg.str("family") != "mysql8.4" || db.str("parameter_group_name") != pg.str("name") {
 		t.Errorf("parameter group %s family %s", pg.str("name"), pg.str("family"))
 	}
-	found := false
+	params := map[string]any{}
 	for _, p := range pg.V["parameter"].([]any) {
 		m := p.(map[string]any)
-		if m["name"] == "max_connections" && m["value"] == "1000" {
-			found = true
-		}
+		params[m["name"].(string)] = m["value"]
 	}
-	if !found {
+	if params["max_connections"] != "1000" {
 		t.Error("parameter group does not pin max_connections=1000 (base of the connection alarms)")
+	}
+	// RDS for MySQL 8.4 accepts plain connections unless this is 1 (issue #10).
+	if params["require_secure_transport"] != "1" {
+		t.Errorf("parameter group require_secure_transport = %v, want 1: every database connection must use TLS", params["require_secure_transport"])
 	}
 	sng := x.e.one(t, "module.database", "aws_db_subnet_group", "this")
 	priv := x.e.of("module.networking", "aws_subnet", "private")

@@ -65,7 +65,7 @@ func (a *adminDB) get(ctx context.Context, rt *agent.Runtime) (*sql.DB, error) {
 	if !ok {
 		return nil, errors.New("no database admin secret yet")
 	}
-	db, err := agent.OpenMySQL(rt.MySQL, rt.MySQLAdminUser, pw, "")
+	db, err := agent.OpenMySQL(rt.Database(), rt.MySQLAdminUser, pw, "")
 	if err != nil {
 		return nil, err
 	}
@@ -89,12 +89,12 @@ func databaseTasks(rt *agent.Runtime) []agent.Task {
 				if !ok {
 					return unreachable(errors.New("no admin secret")), nil
 				}
-				if err := agent.MySQLLogin(ctx, rt.MySQL, rt.MySQLAdminUser, pw); err != nil {
+				if err := agent.MySQLLogin(ctx, rt.Database(), rt.MySQLAdminUser, pw); err != nil {
 					return unreachable(err), nil
 				}
 				return agent.NoChange, nil
 			}
-			return agent.NoChange, agent.WaitMySQL(ctx, rt, rt.MySQL, rt.MySQLAdminUser, pw, DBWaitTimeout)
+			return agent.NoChange, agent.WaitMySQL(ctx, rt, rt.Database(), rt.MySQLAdminUser, pw, DBWaitTimeout)
 		},
 		ApplyFunc: func(context.Context, *agent.Runtime) error { return nil },
 		RenderFunc: func(_ context.Context, rt *agent.Runtime, r *agent.Rendering) error {
@@ -186,7 +186,7 @@ func accountTask(a *adminDB, u DBUser, host string) agent.Task {
 				}
 			case host == "%" || host == "127.0.0.1":
 				// Salted hashes (caching_sha2_password): prove the password by logging in.
-				if err := agent.MySQLLogin(ctx, rt.MySQL, u.User, pw); err != nil {
+				if err := agent.MySQLLogin(ctx, rt.Database(), u.User, pw); err != nil {
 					return agent.Change{Needed: true, Summary: "set password of " + acct + " (login failed)"}, nil
 				}
 			}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -41,7 +42,31 @@ func pkiTasks(rt *agent.Runtime, store pki.Store) []agent.Task {
 	for _, h := range rt.Hosts {
 		tasks = append(tasks, certTask{store: store, host: h})
 	}
+	if db, ok := DatabaseCertHost(rt); ok {
+		tasks = append(tasks, certTask{store: store, host: db})
+	}
 	return tasks
+}
+
+// DatabaseCertName is the local MariaDB's directory in the certificate store.
+const DatabaseCertName = "mysql"
+
+// DatabaseCertHost is the local MariaDB as a certificate subject: on the local target the
+// project CA signs the database's certificate too, for the address clients dial
+// (rt.MySQL's host) and the LLD's mysql.<zone> name, so that every client verifies it as it
+// verifies RDS on AWS (issue #10). ok is false when rt.MySQL names no host:port.
+func DatabaseCertHost(rt *agent.Runtime) (inventory.Host, bool) {
+	host, _, err := net.SplitHostPort(rt.MySQL)
+	if err != nil || host == "" {
+		return inventory.Host{}, false
+	}
+	h := inventory.Host{Name: DatabaseCertName, FQDN: rt.Env.FQDN("mysql")}
+	if net.ParseIP(host) != nil {
+		h.Address = host
+	} else if host != h.FQDN {
+		h.Aliases = []string{host}
+	}
+	return h, true
 }
 
 // caTask keeps the root CA of the local target: generated here once and kept for 30 years.

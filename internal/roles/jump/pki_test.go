@@ -400,3 +400,37 @@ func TestPKILocalGeneratesCA(t *testing.T) {
 		t.Fatalf("second local run: %v, changes %q", err, res.Changed)
 	}
 }
+
+// On the local target the project CA also signs the MariaDB's certificate, for the address
+// clients dial and the LLD's mysql.<zone>; on AWS (Terraform is the CA) RDS has its own.
+func TestDatabaseCertificateOnTheLocalTarget(t *testing.T) {
+	env := &envfile.Env{Name: "dev-ha", DomainSuffix: "cso.ss"}
+	rt := &agent.Runtime{Env: env, MySQL: "127.0.0.1:3406"}
+	h, ok := DatabaseCertHost(rt)
+	if !ok || h.Name != DatabaseCertName || h.Address != "127.0.0.1" || h.FQDN != env.FQDN("mysql") {
+		t.Errorf("DatabaseCertHost = %+v, %v", h, ok)
+	}
+	spec := certTask{host: h}.spec()
+	if len(spec.IPs) != 1 || !spec.IPs[0].Equal([]byte{127, 0, 0, 1}) || !strings.Contains(strings.Join(spec.DNSNames, " "), env.FQDN("mysql")) {
+		t.Errorf("certificate spec %+v: want 127.0.0.1 and %s", spec, env.FQDN("mysql"))
+	}
+	rt.MySQL = "db.internal:3306"
+	if h, ok := DatabaseCertHost(rt); !ok || h.Address != "" || len(h.Aliases) != 1 || h.Aliases[0] != "db.internal" {
+		t.Errorf("a named database: %+v, %v", h, ok)
+	}
+	rt.MySQL = ""
+	if _, ok := DatabaseCertHost(rt); ok {
+		t.Error("no database address, yet a certificate subject")
+	}
+	rt.MySQL = "127.0.0.1:3406"
+	rt.Secrets = &agent.LocalSecrets{Dir: t.TempDir()}
+	found := false
+	for _, task := range pkiTasks(rt, pki.Store{Dir: t.TempDir()}) {
+		if task.Name() == "server certificate "+DatabaseCertName {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("the local jump host issues no database certificate")
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/pki"
 )
 
 func testRuntime(t *testing.T, platform agent.Platform) *agent.Runtime {
@@ -33,8 +34,9 @@ func testRuntimeFor(t *testing.T, platform agent.Platform, host string) *agent.R
 	}
 	dir := t.TempDir()
 	return &agent.Runtime{Env: env, Host: h, Hosts: hosts, Platform: platform, MySQL: "127.0.0.1:3406",
-		Secrets: &agent.LocalSecrets{Dir: filepath.Join(dir, "secrets")},
-		Paths:   agent.Paths{Etc: dir + "/etc", Data: dir + "/data", Log: dir + "/log", Run: dir + "/run", SSLCerts: dir + "/ssl"}}
+		MySQLCAFile: dir + "/ssl/ca/ca.crt",
+		Secrets:     &agent.LocalSecrets{Dir: filepath.Join(dir, "secrets")},
+		Paths:       agent.Paths{Etc: dir + "/etc", Data: dir + "/data", Log: dir + "/log", Run: dir + "/run", SSLCerts: dir + "/ssl"}}
 }
 
 func TestKeystoneConf(t *testing.T) {
@@ -50,7 +52,8 @@ func TestKeystoneConf(t *testing.T) {
 	conf := string(f.Content)
 	dbPW, _ := rt.Secrets.Get(context.Background(), agent.SecretKeystoneDB)
 	for _, want := range []string{
-		"connection = mysql+pymysql://keystone:" + dbPW + "@127.0.0.1:3406/keystone",
+		"connection = mysql+pymysql://keystone:" + dbPW + "@127.0.0.1:3406/keystone?charset=utf8mb4&ssl_ca=" +
+			rt.MySQLCAFile + "&ssl_check_hostname=true\n",
 		"provider = fernet", "expiration = 3600",
 		"[fernet_tokens]\nkey_repository = " + l.FernetKeys,
 		"[fernet_receipts]\nkey_repository = " + l.FernetKeys,
@@ -72,6 +75,70 @@ func TestKeystoneConf(t *testing.T) {
 	pw, _ := rt.Secrets.Get(context.Background(), agent.SecretKeystoneAdmin)
 	if !re.MatchString(pw) || !strings.ContainsAny(pw, "0123456789") {
 		t.Errorf("admin secret does not meet %s", envfile.DefaultPasswordRegexDescription)
+	}
+}
+
+// Keystone's database URL makes PyMySQL verify the server: parsed by the SQLAlchemy
+// dialect Keystone uses (Debian's python3-sqlalchemy and python3-pymysql, what Keystone 22
+// runs on the local target), it becomes an ssl dict whose SSL context requires a
+// certificate signed by the CA file and checks the host name. Without a CA the role refuses
+// to render the file rather than connect unverified.
+func TestKeystoneDatabaseURLVerifiesTLS(t *testing.T) {
+	rt := testRuntime(t, agent.NewLocal(t.TempDir(), t.TempDir()))
+	l := Paths(rt.Paths, rt.Host.Name)
+	noCA := *rt
+	noCA.MySQLCAFile = ""
+	if _, err := renderConfig(&noCA, l); err == nil || !strings.Contains(err.Error(), "no CA bundle") {
+		t.Errorf("keystone.conf without a database CA: %v, want a refusal", err)
+	}
+	f, err := renderConfig(rt, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conn string
+	for _, line := range strings.Split(string(f.Content), "\n") {
+		if v, ok := strings.CutPrefix(line, "connection = "); ok {
+			conn = v
+		}
+	}
+	py := "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		t.Skip("no /usr/bin/python3")
+	}
+	// A CA file that exists: PyMySQL loads it when it builds the context.
+	caPEM, _, err := pki.NewCA("keystone-db-url", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(rt.MySQLCAFile), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rt.MySQLCAFile, caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := `
+import ssl, sys
+try:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.dialects.mysql.pymysql import MySQLDialect_pymysql
+    import pymysql.connections
+except ImportError as e:
+    print("SKIP", e); sys.exit(0)
+_, kw = MySQLDialect_pymysql().create_connect_args(make_url(sys.argv[1]))
+sslp = kw["ssl"]
+ctx = pymysql.connections.Connection._create_ssl_ctx(None, sslp)
+print(kw["host"], kw["port"], sslp["ca"], ctx.verify_mode == ssl.CERT_REQUIRED, ctx.check_hostname)
+`
+	out, err := exec.Command(py, "-c", script, conn).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python: %v\n%s", err, out)
+	}
+	got := strings.TrimSpace(string(out))
+	if strings.HasPrefix(got, "SKIP") {
+		t.Skip(got)
+	}
+	if want := "127.0.0.1 3406 " + rt.MySQLCAFile + " True True"; got != want {
+		t.Errorf("PyMySQL from keystone.conf's URL: %q, want %q (host, port, CA, CERT_REQUIRED, check_hostname)", got, want)
 	}
 }
 

@@ -100,11 +100,11 @@ func waitingFor(behind []string, err error) string {
 // pendingFromConf counts the credentials not encrypted with the key whose hash is hash, in
 // the database that keystone.conf at conf connects to (what keystone-manage would use).
 func pendingFromConf(conf, hash string) (int, error) {
-	addr, user, pw, name, err := dbFromConf(conf)
+	srv, user, pw, name, err := dbFromConf(conf)
 	if err != nil {
 		return 0, err
 	}
-	db, err := agent.OpenMySQL(addr, user, pw, name)
+	db, err := agent.OpenMySQL(srv, user, pw, name)
 	if err != nil {
 		return 0, err
 	}
@@ -113,7 +113,7 @@ func pendingFromConf(conf, hash string) (int, error) {
 	defer cancel()
 	var n int
 	if err := db.QueryRowContext(ctx, pendingSQL, hash).Scan(&n); err != nil {
-		return 0, fmt.Errorf("database %s (from %s): %w", addr, conf, err)
+		return 0, fmt.Errorf("database %s (from %s): %w", srv.Addr, conf, err)
 	}
 	return n, nil
 }
@@ -121,10 +121,10 @@ func pendingFromConf(conf, hash string) (int, error) {
 // dbFromConf reads [database] connection of keystone.conf
 // (mysql+pymysql://USER:PASSWORD@HOST:PORT/NAME?...; the password query-escaped, as
 // renderConfig writes it).
-func dbFromConf(conf string) (addr, user, pw, name string, err error) {
+func dbFromConf(conf string) (srv agent.MySQLServer, user, pw, name string, err error) {
 	f, err := os.Open(conf)
 	if err != nil {
-		return "", "", "", "", err
+		return srv, "", "", "", err
 	}
 	defer f.Close()
 	var section, conn string
@@ -140,16 +140,22 @@ func dbFromConf(conf string) (addr, user, pw, name string, err error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return "", "", "", "", err
+		return srv, "", "", "", err
 	}
-	bad := func(why string) (string, string, string, string, error) {
-		return "", "", "", "", fmt.Errorf("%s: [database] connection: %s", conf, why)
+	bad := func(why string) (agent.MySQLServer, string, string, string, error) {
+		return agent.MySQLServer{}, "", "", "", fmt.Errorf("%s: [database] connection: %s", conf, why)
 	}
 	rest, ok := strings.CutPrefix(conn, "mysql+pymysql://")
 	if !ok {
 		return bad("missing or not mysql+pymysql://")
 	}
-	rest, _, _ = strings.Cut(rest, "?")
+	rest, query, _ := strings.Cut(rest, "?")
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return bad("query is not URL-encoded")
+	}
+	// The same CA bundle PyMySQL verifies the server with (ssl_ca).
+	srv.CAFile = q.Get("ssl_ca")
 	at := strings.LastIndex(rest, "@")
 	if at < 0 {
 		return bad("no user")
@@ -159,12 +165,13 @@ func dbFromConf(conf string) (addr, user, pw, name string, err error) {
 	if pw, err = url.QueryUnescape(escaped); err != nil {
 		return bad("password is not query-escaped")
 	}
-	addr, name, ok = strings.Cut(hostDB, "/")
+	addr, name, ok := strings.Cut(hostDB, "/")
 	if !ok || addr == "" || name == "" {
 		return bad("no host/database")
 	}
 	if !strings.Contains(addr, ":") {
 		addr += ":3306"
 	}
-	return addr, user, pw, name, nil
+	srv.Addr = addr
+	return srv, user, pw, name, nil
 }

@@ -191,10 +191,10 @@ func TestDBFromConf(t *testing.T) {
 	pw := "p+w/o@r%d " + "x" // query-escaped by renderConfig; the parser must undo exactly that
 	conf := filepath.Join(t.TempDir(), "keystone.conf")
 	os.WriteFile(conf, []byte("[DEFAULT]\nconnection = ignored\n[database]\nconnection = mysql+pymysql://keystone:"+
-		url.QueryEscape(pw)+"@127.0.0.1:3307/keystone?charset=utf8mb4\nmax_retries = 10\n[token]\n"), 0o600)
-	addr, user, got, name, err := dbFromConf(conf)
-	if err != nil || addr != "127.0.0.1:3307" || user != "keystone" || got != pw || name != "keystone" {
-		t.Fatalf("dbFromConf: addr %s user %s password round-trips %v database %s: %v", addr, user, got == pw, name, err)
+		url.QueryEscape(pw)+"@127.0.0.1:3307/keystone?charset=utf8mb4&ssl_ca=%2Fx%2Fca.crt&ssl_check_hostname=true\nmax_retries = 10\n[token]\n"), 0o600)
+	srv, user, got, name, err := dbFromConf(conf)
+	if err != nil || srv.Addr != "127.0.0.1:3307" || srv.CAFile != "/x/ca.crt" || user != "keystone" || got != pw || name != "keystone" {
+		t.Fatalf("dbFromConf: server %+v user %s password round-trips %v database %s: %v", srv, user, got == pw, name, err)
 	}
 	os.WriteFile(conf, []byte("[database]\nconnection = sqlite://\n"), 0o600)
 	if _, _, _, _, err := dbFromConf(conf); err == nil || !strings.Contains(err.Error(), conf+": [database] connection") {

@@ -50,7 +50,7 @@ func keystoneQuery(ctx context.Context, rt *agent.Runtime, q string, args ...any
 	if err != nil || !ok {
 		return 0, errors.Join(errors.New("no keystone database secret yet"), err)
 	}
-	db, err := agent.OpenMySQL(dbHost(rt), "keystone", pw, "keystone")
+	db, err := agent.OpenMySQL(dbServer(rt), "keystone", pw, "keystone")
 	if err != nil {
 		return 0, err
 	}
@@ -70,7 +70,7 @@ func waitDBTask(l Layout) agent.Task {
 			if err != nil {
 				return agent.Change{}, err
 			}
-			if !ok || agent.MySQLLogin(ctx, dbHost(rt), "keystone", pw) != nil {
+			if !ok || agent.MySQLLogin(ctx, dbServer(rt), "keystone", pw) != nil {
 				return agent.Change{Needed: true, Summary: "wait for the keystone database on " + dbHost(rt)}, nil
 			}
 			return agent.NoChange, nil
@@ -80,7 +80,7 @@ func waitDBTask(l Layout) agent.Task {
 			if err != nil {
 				return err
 			}
-			return agent.WaitMySQL(ctx, rt, dbHost(rt), "keystone", pw, rt.PeerWait(DBWaitTimeout))
+			return agent.WaitMySQL(ctx, rt, dbServer(rt), "keystone", pw, rt.PeerWait(DBWaitTimeout))
 		},
 		RenderFunc: func(_ context.Context, rt *agent.Runtime, r *agent.Rendering) error {
 			r.NoteWait("a login as keystone to "+dbHost(rt)+" (the jump host creates the user)", rt.PeerWait(DBWaitTimeout))

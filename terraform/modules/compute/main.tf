@@ -35,6 +35,8 @@ locals {
     region         = var.region
     bucket         = var.files_bucket
     cso_binary_key = var.cso_binary_key
+    # AWS's CA bundle for RDS in every commercial region (docs/decisions/roles.md).
+    rds_ca_bundle_url = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
   }
 
   attachments = merge([

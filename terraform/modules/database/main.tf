@@ -43,6 +43,13 @@ resource "aws_db_parameter_group" "this" {
     value = "utf8mb4_unicode_ci"
   }
 
+  # Every connection must use TLS (issue #10): for MySQL 8.4 and lower RDS defaults to 0
+  # (OFF); dynamic, no reboot (docs/decisions/roles.md, "Database traffic over verified TLS").
+  parameter {
+    name  = "require_secure_transport"
+    value = "1"
+  }
+
   parameter {
     name  = "slow_query_log"
     value = "1"
