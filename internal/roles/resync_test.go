@@ -31,7 +31,7 @@ func TestEveryRoleInstallsTheAgentTimer(t *testing.T) {
 		paths := agent.Paths{Root: dir, SSLCerts: dir + "/opt/ssl-certs", Scripts: dir + "/opt/scripts", Etc: dir + "/etc",
 			Data: dir + "/var/lib", Log: dir + "/var/log", Run: dir + "/run"}
 		rt := &agent.Runtime{Env: env, Host: h, Hosts: hosts, Paths: paths, Executable: "/usr/local/bin/cso",
-			Platform: &agent.AL2023{UnitDir: filepath.Join(dir, "units")}, MySQLAdminUser: agent.DefaultMySQLAdminUser,
+			Platform: &agent.AL2023{UnitDir: filepath.Join(dir, "units")}, MySQLAdminUser: agent.DefaultMySQLAdminUser, MySQLCAFile: "/etc/pki/cso/rds-ca-bundle.pem",
 			Secrets: &agent.LocalSecrets{Dir: filepath.Join(dir, "secrets")}}
 		steps, err := role.Steps(rt)
 		if err != nil {

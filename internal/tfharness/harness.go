@@ -63,6 +63,9 @@ var (
 // CI=true) with a message naming scripts/install-deps.sh.
 func New(t testing.TB) *Harness {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs Terraform: not part of -short (make unit)")
+	}
 	setupOnce.Do(func() { setupRes = doSetup() })
 	if setupRes.err != nil {
 		if setupRes.skip && os.Getenv("CI") != "true" {
