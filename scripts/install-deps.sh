@@ -14,7 +14,7 @@ export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH 2>/dev/null || echo /root/g
 log() { printf '[install-deps %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 runtime_pkgs=(mariadb-server mariadb-client rabbitmq-server apache2 libapache2-mod-wsgi-py3
-  python3-keystone python3-pymysql nginx openssl curl ca-certificates libssl3
+  python3-keystone python3-pymysql memcached python3-memcache nginx openssl curl ca-certificates libssl3
   openjdk-17-jre-headless procps)
 test_pkgs=(chromium chromium-driver openjdk-17-jdk-headless # javac: the application package fixture
   systemd) # systemd-analyze verify of the rendered units (test/render); systemd need not run

@@ -159,7 +159,8 @@ func (c *Checker) secret(ctx context.Context, name string) (string, error) {
 // clusterInternal ports are open only between RabbitMQ nodes (security group matrix of
 // LLD 2.3.1): on AWS the check, which runs on the jump server, cannot and need not reach
 // them; "rabbitmq nodes running" and "partitions" report on the clustering instead.
-var clusterInternal = map[string]bool{inventory.PortDist: true, inventory.PortEPMD: true}
+// The same holds for memcached, open only between Keystone nodes.
+var clusterInternal = map[string]bool{inventory.PortDist: true, inventory.PortEPMD: true, inventory.PortMemcached: true}
 
 // tlsPorts are the named ports that speak TLS.
 var tlsPorts = map[string]bool{

@@ -117,6 +117,7 @@ func (c envCase) ingressMatrix() []string {
 	m := []string{
 		"backend|tcp|8080-8105|sg:core",
 		"keystone|tcp|5000|sg:core",
+		"keystone|tcp|11211|sg:keystone",
 		"rabbitmq|tcp|5671|sg:core",
 		"rabbitmq|tcp|15671|sg:core",
 		"rabbitmq|tcp|4369|sg:rabbitmq",

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -83,6 +84,9 @@ func renderConfig(rt *agent.Runtime, l Layout) (agent.File, error) {
 	w("[token]")
 	w("provider = fernet")
 	w("expiration = %d", TokenExpiration)
+	// Validated tokens are cached (oslo.cache, [cache] below), and so is a token at issue.
+	w("caching = true")
+	w("cache_on_issue = true")
 	w("")
 	w("[fernet_tokens]")
 	w("key_repository = %s", l.FernetKeys)
@@ -107,6 +111,7 @@ func renderConfig(rt *agent.Runtime, l Layout) (agent.File, error) {
 	w("enforce_scope = true")
 	w("enforce_new_defaults = true")
 	w("")
+	writeCache(w, rt.Hosts)
 	w("[oslo_messaging_notifications]")
 	w("driver = noop")
 	w("")
@@ -117,6 +122,32 @@ func renderConfig(rt *agent.Runtime, l Layout) (agent.File, error) {
 	w("[oslo_middleware]")
 	w("enable_proxy_headers_parsing = true")
 	return agent.File{Path: l.Conf, Content: []byte(b.String()), Mode: 0o640, Owner: "root", Group: Group, Secret: true}, nil
+}
+
+// writeCache writes oslo.cache's [cache] section, the pool of every Keystone node's
+// memcached (memcached.go), and turns on the caching of the subsystems every token
+// validation reads: roles and their assignments, projects and domains, the catalog, the
+// revocation events. Keystone has no [assignment] caching option: assignments are cached
+// under [role] (keystone/conf/role.py).
+func writeCache(w func(string, ...any), hosts []inventory.Host) {
+	servers := cacheServers(hosts)
+	if len(servers) == 0 {
+		return
+	}
+	w("[cache]")
+	w("enabled = true")
+	w("backend = %s", CacheBackend)
+	w("memcache_servers = %s", strings.Join(servers, ","))
+	w("expiration_time = %d", CacheExpiration)
+	w("memcache_dead_retry = %d", CacheDeadRetry)
+	w("memcache_socket_timeout = %d", CacheSocketTimeout)
+	w("memcache_pool_maxsize = %d", CachePoolMaxSize)
+	w("")
+	for _, section := range []string{"catalog", "resource", "role", "revoke"} {
+		w("[%s]", section)
+		w("caching = true")
+		w("")
+	}
 }
 
 // transportURL lists every RabbitMQ node (AMQPS) with the ssp_user credentials.
@@ -233,7 +264,7 @@ func renderHTTPD(rt *agent.Runtime, l Layout, platform string) string {
 		listen = net.JoinHostPort("127.0.0.1", listen)
 	}
 	modDir, mods := apacheModules(platform, l)
-	procs, threads := wsgiProcesses(platform)
+	procs, threads := wsgiProcesses(platform, runtime.NumCPU(), nodesOnMachine(rt))
 	group := "keystone-" + rt.Host.Name
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
