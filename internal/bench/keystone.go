@@ -157,12 +157,11 @@ type Result struct {
 	FirstError string `json:"first_error,omitempty"`
 }
 
-// Keystone runs o against nodes of t: every client sends its requests to one node
-// (client i to node i mod n) its share of o.Requests, so load is spread evenly over every
-// node, and each
+// Keystone runs o against nodes of t: every client sends its share of o.Requests to one
+// node (client i to node i mod n), so load is spread evenly over every node, and each
 // validation presents a token issued by another node when there is one, as the portal's
-// services behind the load balancer would. It stops after o.Requests requests or o.Duration,
-// whichever comes first.
+// services behind the load balancer would. It stops after o.Requests requests or
+// o.Duration, whichever comes first.
 func Keystone(ctx context.Context, t *target.Target, nodes []Node, o KeystoneOptions) (*Result, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
