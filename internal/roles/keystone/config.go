@@ -84,9 +84,9 @@ func renderConfig(rt *agent.Runtime, l Layout) (agent.File, error) {
 	w("[token]")
 	w("provider = fernet")
 	w("expiration = %d", TokenExpiration)
-	// Validated tokens are cached (oslo.cache, [cache] below), and so is a token at issue.
+	// Validated tokens are cached (oslo.cache, [cache] below); a token is cached at issue
+	// too (cache_on_issue, deprecated since Stein, defaults to true and is not written).
 	w("caching = true")
-	w("cache_on_issue = true")
 	w("")
 	w("[fernet_tokens]")
 	w("key_repository = %s", l.FernetKeys)

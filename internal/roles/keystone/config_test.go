@@ -64,7 +64,7 @@ func TestKeystoneConf(t *testing.T) {
 		// One cache pool: both nodes' memcached (ports 11211+100 and 11212+100 here).
 		"[cache]\nenabled = true\nbackend = oslo_cache.memcache_pool\nmemcache_servers = 127.0.0.1:11311,127.0.0.1:11312\n",
 		"memcache_dead_retry = 60", "memcache_socket_timeout = 1",
-		"[token]\nprovider = fernet\nexpiration = 3600\ncaching = true\ncache_on_issue = true\n",
+		"[token]\nprovider = fernet\nexpiration = 3600\ncaching = true\n",
 		"[catalog]\ncaching = true\n", "[resource]\ncaching = true\n", "[role]\ncaching = true\n", "[revoke]\ncaching = true\n",
 	} {
 		if !strings.Contains(conf, want) {
