@@ -35,7 +35,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   rm -f /usr/sbin/policy-rc.d
   # Should an image start Debian's default instances anyway, stop them: the local target
   # and the tests run their own instances on their own ports and directories.
-  for svc in rabbitmq-server mariadb apache2 nginx; do service "$svc" stop >/dev/null 2>&1 || true; done
+  for svc in rabbitmq-server mariadb apache2 nginx memcached; do service "$svc" stop >/dev/null 2>&1 || true; done
 fi
 
 [ "$mode" = "--test" ] || { log "runtime packages ready"; exit 0; }
