@@ -128,7 +128,7 @@ func packages(platform string) []string {
 // shares its CPUs: NumCPU divided among them, at least one (1 each for the HA pair on two
 // cores). Each process preloads Keystone (3-4 s of CPU) at every start: N processes on N
 // CPUs start side by side, more would lengthen the cold start for no throughput
-// (docs/benchmarks.md).
+// (docs/decisions/roles.md).
 func wsgiProcesses(platform string, cpus, nodesOnMachine int) (processes, threads int) {
 	if platform == "local" {
 		return max(1, cpus/max(1, nodesOnMachine)), 1
