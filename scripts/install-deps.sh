@@ -14,7 +14,7 @@ export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH 2>/dev/null || echo /root/g
 log() { printf '[install-deps %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 runtime_pkgs=(mariadb-server mariadb-client rabbitmq-server apache2 libapache2-mod-wsgi-py3
-  python3-keystone python3-pymysql nginx openssl curl ca-certificates libssl3
+  python3-keystone python3-pymysql memcached python3-memcache nginx openssl curl ca-certificates libssl3
   openjdk-17-jre-headless procps)
 test_pkgs=(chromium chromium-driver openjdk-17-jdk-headless # javac: the application package fixture
   systemd) # systemd-analyze verify of the rendered units (test/render); systemd need not run
@@ -35,7 +35,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   rm -f /usr/sbin/policy-rc.d
   # Should an image start Debian's default instances anyway, stop them: the local target
   # and the tests run their own instances on their own ports and directories.
-  for svc in rabbitmq-server mariadb apache2 nginx; do service "$svc" stop >/dev/null 2>&1 || true; done
+  for svc in rabbitmq-server mariadb apache2 nginx memcached; do service "$svc" stop >/dev/null 2>&1 || true; done
   # rabbitmq-server's postinst runs Erlang tools that start epmd on every address (0.0.0.0
   # and ::), which policy-rc.d does not cover. Stop it: the local target's nodes start
   # their own with ERL_EPMD_ADDRESS=127.0.0.1 (loopback only, issue #10); a running local

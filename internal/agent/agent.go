@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
@@ -75,6 +76,10 @@ type Paths struct {
 
 // Runtime is everything a role and its tasks may use.
 type Runtime struct {
+	// CPUs is the host's processor count for sizing worker pools; 0 means this machine's
+	// (runtime.NumCPU). A rendering sets it, so that what it shows does not depend on the
+	// machine that renders.
+	CPUs     int
 	Env      *envfile.Env
 	Host     inventory.Host   // the host being converged
 	Hosts    []inventory.Host // every host of the environment (clustering, dependencies)
@@ -137,3 +142,11 @@ func ProgressLog(p Paths, r envfile.Role) string {
 // ServiceLog is the file that receives the stdout and stderr of a service of ours (cso
 // admin serve, application services) on al2023, under <Log>/cso.
 func ServiceLog(p Paths, name string) string { return filepath.Join(p.Log, "cso", name+".log") }
+
+// CPUCount is rt.CPUs, or this machine's processor count when unset.
+func (rt *Runtime) CPUCount() int {
+	if rt.CPUs > 0 {
+		return rt.CPUs
+	}
+	return runtime.NumCPU()
+}

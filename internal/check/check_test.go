@@ -269,6 +269,46 @@ func TestTCPProbeClosedPort(t *testing.T) {
 	}
 }
 
+// TestMemcachedProbe: the probe passes on a server that answers memcached's "version" and
+// fails on one that accepts but answers something else, or nothing.
+func TestMemcachedProbe(t *testing.T) {
+	serve := func(answer string) int {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				conn, err := l.Accept()
+				if err != nil {
+					return
+				}
+				buf := make([]byte, 64)
+				n, _ := conn.Read(buf)
+				if string(buf[:n]) == "version\r\n" && answer != "" {
+					conn.Write([]byte(answer))
+				}
+				conn.Close()
+			}
+		}()
+		return l.Addr().(*net.TCPAddr).Port
+	}
+	ca := checktest.ValidCA(t)
+	c := New(oneHost(ca, nil), Options{Timeout: 2 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if o := c.memcachedProbe(fqdn, serve("VERSION 1.6.18\r\n"))(ctx); o.Status != OK || o.Detail != "memcached 1.6.18" {
+		t.Errorf("memcached: %+v", o)
+	}
+	if o := c.memcachedProbe(fqdn, serve("HTTP/1.1 400 Bad Request\r\n"))(ctx); o.Status != Fail || !strings.Contains(o.Detail, "not memcached") {
+		t.Errorf("another server: %+v", o)
+	}
+	if o := c.memcachedProbe(fqdn, serve(""))(ctx); o.Status != Fail || !strings.Contains(o.Detail, "did not answer version") {
+		t.Errorf("a silent server: %+v", o)
+	}
+}
+
 // TestRabbitPlainAMQPClosedProbe: the "closed amqp" probe of a RabbitMQ host passes while
 // nothing listens on the plain AMQP port and fails as soon as something accepts there.
 func TestRabbitPlainAMQPClosedProbe(t *testing.T) {

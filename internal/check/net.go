@@ -1,6 +1,7 @@
 package check
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -311,4 +312,31 @@ func httpErr(err error) string {
 		return "timed out"
 	}
 	return err.Error()
+}
+
+// memcachedProbe asks a Keystone node's memcached for its version (text protocol): the
+// cache answers, not only its port.
+func (c *Checker) memcachedProbe(fqdn string, port int) func(context.Context) Outcome {
+	return func(ctx context.Context) Outcome {
+		conn, err := c.dial.DialContext(ctx, "tcp", net.JoinHostPort(fqdn, strconv.Itoa(port)))
+		if err != nil {
+			return fail("connect to %s: %s", c.where(fqdn, port), netErr(err))
+		}
+		defer conn.Close()
+		if dl, has := ctx.Deadline(); has {
+			conn.SetDeadline(dl)
+		}
+		if _, err := conn.Write([]byte("version\r\n")); err != nil {
+			return fail("%s: %v", c.where(fqdn, port), err)
+		}
+		line, err := bufio.NewReader(io.LimitReader(conn, 256)).ReadString('\n')
+		if err != nil {
+			return fail("%s did not answer version: %v", c.where(fqdn, port), err)
+		}
+		v, found := strings.CutPrefix(strings.TrimSpace(line), "VERSION ")
+		if !found {
+			return fail("%s answered %q to version: not memcached", c.where(fqdn, port), oneLine(strings.TrimSpace(line)))
+		}
+		return ok("memcached %s", v)
+	}
 }

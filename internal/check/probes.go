@@ -171,7 +171,8 @@ func (c *Checker) secret(ctx context.Context, name string) (string, error) {
 // clusterInternal ports are open only between RabbitMQ nodes (security group matrix of
 // LLD 2.3.1): on AWS the check, which runs on the jump server, cannot and need not reach
 // them; "rabbitmq nodes running" and "partitions" report on the clustering instead.
-var clusterInternal = map[string]bool{inventory.PortDist: true, inventory.PortEPMD: true}
+// The same holds for memcached, open only between Keystone nodes.
+var clusterInternal = map[string]bool{inventory.PortDist: true, inventory.PortEPMD: true, inventory.PortMemcached: true}
 
 // tlsPorts are the named ports that speak TLS.
 var tlsPorts = map[string]bool{
@@ -247,6 +248,8 @@ func (c *Checker) serviceProbes(h inventory.Host, doc *hostStatus) []Probe {
 				svc("http /v3", c.httpProbe(http.MethodGet, base+"/v3", nil, expectCodes("Keystone /v3", 200))),
 				svc("http /api/idm/v3", c.httpProbe(http.MethodGet, base+"/api/idm/v3", nil, expectCodes("Keystone /api/idm/v3 (ALB health path)", 200, 300))),
 				svc("http /healthcheck", c.httpProbe(http.MethodGet, base+"/healthcheck", nil, expectCodes("Keystone /healthcheck", 200))))
+		case h.Role == envfile.RoleKeystone && name == inventory.PortMemcached:
+			ps = append(ps, svc("memcached version", c.memcachedProbe(h.FQDN, port)))
 		case h.Role == envfile.RoleRabbitMQ && name == inventory.PortManagement:
 			ps = append(ps, svc("http /api/overview", c.rabbitOverview(h, base)))
 		case h.Role == envfile.RoleFrontend && name == inventory.PortNginx:

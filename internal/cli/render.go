@@ -36,7 +36,9 @@ func renderRuntime(env *envfile.Env, r envfile.Role, index int, mysqlAdmin strin
 	al := agent.NewAL2023()
 	al.Runner = &agent.FreshHostRunner{}
 	return &agent.Runtime{
-		Env: env, Host: h, Hosts: hosts, Paths: EC2Paths, Platform: al,
+		// Renderings assume a host of RenderedCPUs processors; on the host the agent counts.
+		CPUs: RenderedCPUs,
+		Env:  env, Host: h, Hosts: hosts, Paths: EC2Paths, Platform: al,
 		Secrets: secrets,
 		// A rendering knows no RDS endpoint (the agent reads it from the published target
 		// description): the LLD's name stands in for it.
@@ -48,6 +50,10 @@ func renderRuntime(env *envfile.Env, r envfile.Role, index int, mysqlAdmin strin
 		Executable:     RenderedExecutable,
 	}, nil
 }
+
+// RenderedCPUs is the processor count a rendering assumes (worker pools sized from it):
+// 2, the vCPUs of the smallest instance types of LLD 2.4.1 (t2.medium, t2.large).
+const RenderedCPUs = 2
 
 // renderHost writes the rendering of one host into dir, which must not exist or be empty.
 // Bad input (flags, env file, host, dir) is ExitUsage and nothing is written; the rendering

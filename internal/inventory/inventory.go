@@ -14,6 +14,7 @@ import (
 const (
 	PortAdmin        = "admin"         // jump: cso admin dashboard (8081)
 	PortKeystone     = "keystone"      // keystone: Apache mod_wsgi, HTTPS (5000)
+	PortMemcached    = "memcached"     // keystone: memcached behind oslo.cache, Keystone nodes only (11211)
 	PortAMQP         = "amqp"          // rabbitmq: plain AMQP (5672): closed, in Host.Closed
 	PortAMQPS        = "amqps"         // rabbitmq: AMQP over TLS (5671)
 	PortManagement   = "management"    // rabbitmq: management API over TLS (15671)
@@ -103,7 +104,7 @@ func productionPorts(r envfile.Role) map[string]int {
 	case envfile.RoleJump:
 		return map[string]int{PortAdmin: 8081}
 	case envfile.RoleKeystone:
-		return map[string]int{PortKeystone: 5000}
+		return map[string]int{PortKeystone: 5000, PortMemcached: 11211}
 	case envfile.RoleRabbitMQ:
 		return map[string]int{PortAMQPS: 5671, PortManagement: 15671, PortDist: 25672, PortEPMD: 4369}
 	case envfile.RoleFrontend:

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"database/sql"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,12 +19,14 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/bench"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/local/localtest"
 	"github.com/cso-ssp/platform/internal/pki"
 	"github.com/cso-ssp/platform/internal/roles/jump"
 	"github.com/cso-ssp/platform/internal/roles/keystone"
+	"github.com/cso-ssp/platform/internal/target"
 )
 
 // These tests run real daemons (MariaDB, Apache mod_wsgi with Keystone) on 127.0.0.1 at
@@ -41,7 +44,7 @@ func requireDaemons(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the local target runs daemons as their own users: run the tests as root")
 	}
-	for _, bin := range []string{"/usr/sbin/mariadbd", "mariadb-install-db", "/usr/sbin/apache2", "keystone-manage"} {
+	for _, bin := range []string{"/usr/sbin/mariadbd", "mariadb-install-db", "/usr/sbin/apache2", "keystone-manage", "/usr/bin/memcached"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			if os.Getenv("CI") == "true" {
 				t.Fatalf("%s is missing: run scripts/install-deps.sh --runtime", bin)
@@ -223,6 +226,113 @@ func TestJumpAndKeystoneHA(t *testing.T) {
 			if len(k1) == 0 || !equalSets(k1, k2) {
 				t.Errorf("%s differ between %s (%d keys) and %s (%d keys)", kind, a, len(k1), b, len(k2))
 			}
+		}
+	})
+
+	t.Run("each node's memcached answers and keystone.conf names the pool of both", func(t *testing.T) {
+		var pool []string
+		for _, h := range ks {
+			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(h.Ports[inventory.PortMemcached]))
+			if err := keystone.MemcachedVersion(ctx, addr); err != nil {
+				t.Errorf("%s memcached: %v", h.Name, err)
+			}
+			pool = append(pool, addr)
+		}
+		for _, h := range ks {
+			conf, err := os.ReadFile(filepath.Join(l.Paths(h.Name).Etc, "keystone", "keystone.conf"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(conf), "memcache_servers = "+strings.Join(pool, ",")+"\n") {
+				t.Errorf("%s keystone.conf does not name the pool %v", h.Name, pool)
+			}
+		}
+	})
+
+	// The reason for one pool (docs/decisions/roles.md): a token revoked on one node stops
+	// validating on the other at once, although the other has its validation cached.
+	t.Run("a revocation on one node is seen by the other's cache", func(t *testing.T) {
+		pw, err := secrets.Get(ctx, agent.SecretKeystoneAdmin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf := func(h inventory.Host) (*tls.Config, error) {
+			caPEM, err := os.ReadFile(pki.Store{Dir: l.SSLCerts()}.CACert())
+			if err != nil {
+				return nil, err
+			}
+			pool, err := pki.Pool(caPEM)
+			return &tls.Config{RootCAs: pool, ServerName: h.FQDN}, err
+		}
+		a, b := ks[0], ks[1]
+		ca, _ := keystoneClient(conf, a)
+		cb, _ := keystoneClient(conf, b)
+		baseA := "https://" + a.FQDN + ":" + strconv.Itoa(a.Ports[inventory.PortKeystone])
+		baseB := "https://" + b.FQDN + ":" + strconv.Itoa(b.Ports[inventory.PortKeystone])
+		ownA, err := IssueToken(ctx, ca, baseA, pw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ownB, err := IssueToken(ctx, cb, baseB, pw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subject, err := IssueToken(ctx, ca, baseA, pw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 { // cached on b now
+			if err := ValidateToken(ctx, cb, baseB, ownB, subject); err != nil {
+				t.Fatalf("before the revocation: %v", err)
+			}
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, baseA+"/v3/auth/tokens", nil)
+		req.Header.Set("X-Auth-Token", ownA)
+		req.Header.Set("X-Subject-Token", subject)
+		resp, err := ca.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("revoke on %s: %s", a.Name, resp.Status)
+		}
+		if err := ValidateToken(ctx, cb, baseB, ownB, subject); err == nil {
+			t.Errorf("%s still validates a token %s revoked", b.Name, a.Name)
+		}
+	})
+
+	// The load tool against the real pair: its counts, never its timing.
+	t.Run("cso bench keystone counts every request on both nodes", func(t *testing.T) {
+		tg, err := target.Load(l.TargetFile())
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes, err := bench.KeystoneNodes(tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pw, err := secrets.Get(ctx, agent.SecretKeystoneAdmin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := bench.KeystoneOptions{Op: bench.OpValidate, Clients: 4, Requests: 120, Duration: 5 * time.Minute,
+			User: "admin", Project: "admin", Domain: "Default", Password: pw}
+		res, err := bench.Keystone(ctx, tg, nodes, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Sent != 120 || res.OK != 120 || res.Failed != 0 || res.ByStatus["200"] != 120 ||
+			res.PerNode[ks[0].Name] != 60 || res.PerNode[ks[1].Name] != 60 {
+			t.Errorf("validate: %+v", res)
+		}
+		o.Op, o.Requests, o.Clients = bench.OpIssue, 6, 2
+		res, err = bench.Keystone(ctx, tg, nodes, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Sent != 6 || res.OK != 6 || res.ByStatus["201"] != 6 || res.PerNode[ks[0].Name] != 3 {
+			t.Errorf("issue: %+v", res)
 		}
 	})
 

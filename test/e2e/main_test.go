@@ -106,7 +106,7 @@ func prerequisites() string {
 	if os.Geteuid() != 0 {
 		return "the local target runs daemons as their own users: run as root"
 	}
-	for _, bin := range []string{"/usr/sbin/mariadbd", "/usr/sbin/apache2", "keystone-manage", "/usr/sbin/rabbitmq-server", "/usr/sbin/nginx"} {
+	for _, bin := range []string{"/usr/sbin/mariadbd", "/usr/sbin/apache2", "keystone-manage", "/usr/bin/memcached", "/usr/sbin/rabbitmq-server", "/usr/sbin/nginx"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			return bin + " is missing: run scripts/install-deps.sh --runtime"
 		}

@@ -96,6 +96,9 @@ func renderConfig(rt *agent.Runtime, l Layout) (agent.File, error) {
 	w("[token]")
 	w("provider = fernet")
 	w("expiration = %d", TokenExpiration)
+	// Validated tokens are cached (oslo.cache, [cache] below); a token is cached at issue
+	// too (cache_on_issue, deprecated since Stein, defaults to true and is not written).
+	w("caching = true")
 	w("")
 	w("[fernet_tokens]")
 	w("key_repository = %s", l.FernetKeys)
@@ -125,6 +128,7 @@ func renderConfig(rt *agent.Runtime, l Layout) (agent.File, error) {
 	w("enforce_scope = %t", ks.EnforceScope)
 	w("enforce_new_defaults = %t", ks.EnforceNewDefaults)
 	w("")
+	writeCache(w, rt.Hosts)
 	w("[oslo_messaging_notifications]")
 	w("driver = noop")
 	w("")
@@ -153,6 +157,32 @@ func confValue(s string) string {
 }
 
 func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// writeCache writes oslo.cache's [cache] section, the pool of every Keystone node's
+// memcached (memcached.go), and turns on the caching of the subsystems every token
+// validation reads: roles and their assignments, projects and domains, the catalog, the
+// revocation events. Keystone has no [assignment] caching option: assignments are cached
+// under [role] (keystone/conf/role.py).
+func writeCache(w func(string, ...any), hosts []inventory.Host) {
+	servers := cacheServers(hosts)
+	if len(servers) == 0 {
+		return
+	}
+	w("[cache]")
+	w("enabled = true")
+	w("backend = %s", CacheBackend)
+	w("memcache_servers = %s", strings.Join(servers, ","))
+	w("expiration_time = %d", CacheExpiration)
+	w("memcache_dead_retry = %d", CacheDeadRetry)
+	w("memcache_socket_timeout = %d", CacheSocketTimeout)
+	w("memcache_pool_maxsize = %d", CachePoolMaxSize)
+	w("")
+	for _, section := range []string{"catalog", "resource", "role", "revoke"} {
+		w("[%s]", section)
+		w("caching = true")
+		w("")
+	}
+}
 
 // transportURL lists every RabbitMQ node (AMQPS) with the ssp_user credentials.
 func transportURL(hosts []inventory.Host, password string) string {
@@ -268,7 +298,7 @@ func renderHTTPD(rt *agent.Runtime, l Layout, platform string) string {
 		listen = net.JoinHostPort("127.0.0.1", listen)
 	}
 	modDir, mods := apacheModules(platform, l)
-	procs, threads := wsgiProcesses(platform)
+	procs, threads := wsgiProcesses(platform, rt.CPUCount(), nodesOnMachine(rt))
 	group := "keystone-" + rt.Host.Name
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }

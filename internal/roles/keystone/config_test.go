@@ -2,11 +2,14 @@ package keystone
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +64,11 @@ func TestKeystoneConf(t *testing.T) {
 		"lockout_failure_attempts = 5", "unique_last_password_count = 5", "password_regex = ",
 		"enforce_scope = false", "enforce_new_defaults = false", "driver = noop",
 		"transport_url = rabbit://ssp_user:", "@127.0.0.1:5771,", "/ssp",
+		// One cache pool: both nodes' memcached (ports 11211+100 and 11212+100 here).
+		"[cache]\nenabled = true\nbackend = oslo_cache.memcache_pool\nmemcache_servers = 127.0.0.1:11311,127.0.0.1:11312\n",
+		"memcache_dead_retry = 60", "memcache_socket_timeout = 1",
+		"[token]\nprovider = fernet\nexpiration = 3600\ncaching = true\n",
+		"[catalog]\ncaching = true\n", "[resource]\ncaching = true\n", "[role]\ncaching = true\n", "[revoke]\ncaching = true\n",
 	} {
 		if !strings.Contains(conf, want) {
 			t.Errorf("keystone.conf lacks %q", want)
@@ -142,6 +150,54 @@ print(kw["host"], kw["port"], sslp["ca"], ctx.verify_mode == ssl.CERT_REQUIRED, 
 	}
 }
 
+func TestWSGIProcessesSizedToHost(t *testing.T) {
+	for _, c := range []struct {
+		platform          string
+		cpus, nodes, want int
+	}{
+		{"local", 2, 2, 1}, {"local", 8, 2, 4}, {"local", 1, 2, 1}, {"local", 4, 1, 4},
+		{"al2023", 1, 1, 2}, {"al2023", 2, 1, 2}, {"al2023", 8, 1, 8},
+	} {
+		if p, th := wsgiProcesses(c.platform, c.cpus, c.nodes); p != c.want || th != 1 {
+			t.Errorf("%s with %d CPUs, %d nodes on the machine: processes=%d threads=%d, want %d and 1", c.platform, c.cpus, c.nodes, p, th, c.want)
+		}
+	}
+	// The local HA pair shares the machine; a host on EC2 (no address) is alone on its own.
+	rt := testRuntime(t, agent.NewLocal(t.TempDir(), t.TempDir()))
+	if n := nodesOnMachine(rt); n != 2 {
+		t.Errorf("local HA: %d Keystone nodes on the machine, want 2", n)
+	}
+	rt.Host.Address = ""
+	if n := nodesOnMachine(rt); n != 1 {
+		t.Errorf("EC2: %d Keystone nodes on the machine, want 1", n)
+	}
+}
+
+func TestMemcachedCommand(t *testing.T) {
+	rt := testRuntime(t, agent.NewLocal(t.TempDir(), t.TempDir()))
+	want := []string{"/usr/bin/memcached", "-l", "127.0.0.1", "-p", "11312", "-U", "0", "-m", "64", "-c", "1024"}
+	if got := MemcachedCommand(rt.Host, "local"); !slices.Equal(got, want) {
+		t.Errorf("local memcached: %q, want %q", got, want)
+	}
+	// EC2: every address of the instance (the security group admits Keystone nodes only).
+	h := rt.Host
+	h.Address = ""
+	if got := MemcachedCommand(h, "al2023"); got[2] != "0.0.0.0" {
+		t.Errorf("al2023 memcached listens on %s, want 0.0.0.0", got[2])
+	}
+	if memcachedUser("local") != "memcache" || memcachedUser("al2023") != "memcached" {
+		t.Error("memcached runs as the account its package creates: memcache (Debian), memcached (Amazon Linux)")
+	}
+	// On EC2 the pool names every node by its DNS name.
+	hosts := slices.Clone(rt.Hosts)
+	for i := range hosts {
+		hosts[i].Address = ""
+	}
+	if got := strings.Join(cacheServers(hosts), ","); got != "keystone01.dev-ha.cso.ss:11311,keystone02.dev-ha.cso.ss:11312" {
+		t.Errorf("cache servers %s", got)
+	}
+}
+
 func TestHTTPDConfHardening(t *testing.T) {
 	rt := testRuntime(t, agent.NewLocal(t.TempDir(), t.TempDir()))
 	l := Paths(rt.Paths, rt.Host.Name)
@@ -153,7 +209,7 @@ func TestHTTPDConfHardening(t *testing.T) {
 		"ServerTokens Prod", "ServerSignature Off", "TraceEnable Off",
 		"Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options",
 		"SSLCertificateFile \"" + l.CertFile, "SSLCertificateKeyFile \"" + l.KeyFile,
-		"WSGIDaemonProcess keystone-keystone02 processes=1 threads=1 user=keystone group=keystone",
+		fmt.Sprintf("WSGIDaemonProcess keystone-keystone02 processes=%d threads=1 user=keystone group=keystone", max(1, runtime.NumCPU()/2)),
 		"WSGIScriptAlias /api/idm \"" + l.WSGI + "\" process-group=keystone-keystone02 application-group=%{GLOBAL}",
 		"WSGIScriptAlias / \"" + l.WSGI + "\" process-group=keystone-keystone02 application-group=%{GLOBAL}",
 		"WSGIPassAuthorization On", "LoadModule wsgi_module /usr/lib/apache2/modules/mod_wsgi.so",

@@ -35,8 +35,9 @@ const (
 )
 
 // pipPackages are installed next to Keystone: its SQL driver (keystone.conf says
-// mysql+pymysql). The configuration uses no memcache, so no memcache client.
-var pipPackages = []string{"PyMySQL"}
+// mysql+pymysql) and the memcached client of oslo_cache.memcache_pool (oslo.cache's
+// "dogpile" extra, which Keystone itself does not require).
+var pipPackages = []string{"PyMySQL", "python-memcached"}
 
 // VenvCommand creates the virtual environment venv.
 func VenvCommand(venv string) []string {
@@ -82,9 +83,15 @@ func venvDists(venv string) ([]string, error) {
 
 // distVersion is the version of the distribution name among dists ("" when absent).
 func distVersion(dists []string, name string) string {
-	prefix := strings.ToLower(name) + "-"
+	// A wheel's metadata directory spells the project name with "_" for "-"
+	// (python_memcached-1.62.dist-info).
+	lower := strings.ToLower(name)
 	for _, d := range dists {
-		if v, ok := strings.CutPrefix(d, prefix); ok {
+		v, ok := strings.CutPrefix(d, lower+"-")
+		if !ok {
+			v, ok = strings.CutPrefix(d, strings.ReplaceAll(lower, "-", "_")+"-")
+		}
+		if ok {
 			v = strings.TrimSuffix(strings.TrimSuffix(v, ".dist-info"), ".egg-info")
 			v, _, _ = strings.Cut(v, "-") // the -py3.9 of an egg-info
 			return v

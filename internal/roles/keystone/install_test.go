@@ -86,8 +86,9 @@ func TestAL2023StepsInstallKeystoneInVenv(t *testing.T) {
 		t.Fatalf("first step %q, want packages", steps[0].Name)
 	}
 	names := taskNames(steps)
-	// No mod_wsgi package on Amazon Linux 2023: pip builds it, so apxs, Python.h and gcc.
-	pkgs := "packages httpd mod_ssl python3-pip httpd-devel python3-devel gcc"
+	// No mod_wsgi package on Amazon Linux 2023: pip builds it, so apxs, Python.h and gcc;
+	// memcached for Keystone's cache.
+	pkgs := "packages httpd mod_ssl python3-pip httpd-devel python3-devel gcc memcached"
 	venv := "keystone in /opt/keystone-venv"
 	wsgi := "mod_wsgi in /opt/keystone-venv"
 	if got := taskNames(steps[:1]); !slices.Equal(got, []string{pkgs, venv, wsgi}) {
@@ -99,6 +100,10 @@ func TestAL2023StepsInstallKeystoneInVenv(t *testing.T) {
 			t.Fatalf("no task %q in %q", name, names)
 		}
 		return i
+	}
+	// The cache is up before Keystone starts.
+	if at("service keystone-memcached") > at("service keystone-httpd") {
+		t.Error("memcached starts after Apache")
 	}
 	for _, later := range []string{"keystone-manage db_sync", "keystone-manage bootstrap", "fernet key set", "service keystone-httpd"} {
 		if at(venv) > at(later) || at(wsgi) > at(later) {
@@ -121,7 +126,7 @@ func TestAL2023StepsInstallKeystoneInVenv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "packages python3-keystone python3-pymysql apache2 libapache2-mod-wsgi-py3"
+	want := "packages python3-keystone python3-pymysql apache2 libapache2-mod-wsgi-py3 memcached python3-memcache"
 	if got := taskNames(steps[:1]); !slices.Equal(got, []string{want}) {
 		t.Errorf("local packages step %q, want %q", got, want)
 	}
@@ -168,6 +173,7 @@ func simulatePip(venv, ver string) func(args []string) error {
 			}
 			os.MkdirAll(filepath.Join(site, "keystone-"+ver+".dist-info"), 0o755)
 			os.MkdirAll(filepath.Join(site, "PyMySQL-1.1.0.dist-info"), 0o755)
+			os.MkdirAll(filepath.Join(site, "python_memcached-1.62.dist-info"), 0o755) // a wheel's spelling
 			os.MkdirAll(filepath.Join(site, "keystonemiddleware-10.6.0.dist-info"), 0o755)
 			return os.WriteFile(filepath.Join(venv, "bin", "keystone-manage"), []byte("#!"+venv+"/bin/python3\n"), 0o755)
 		}
@@ -195,7 +201,7 @@ func TestVenvInstallTask(t *testing.T) {
 	}
 	wantCmds := []string{
 		"/usr/bin/python3 -m venv " + venv,
-		venv + "/bin/pip install --no-cache-dir -c https://releases.openstack.org/constraints/upper/2024.1 keystone==25.0.0 PyMySQL",
+		venv + "/bin/pip install --no-cache-dir -c https://releases.openstack.org/constraints/upper/2024.1 keystone==25.0.0 PyMySQL python-memcached",
 	}
 	if !slices.Equal(r.lines(), wantCmds) {
 		t.Errorf("commands:\n%q\nwant\n%q", r.lines(), wantCmds)
@@ -230,6 +236,11 @@ func TestVenvInstallTask(t *testing.T) {
 		t.Errorf("no PyMySQL: Check = %+v", c)
 	}
 	os.MkdirAll(filepath.Join(site, "pymysql-1.1.0.dist-info"), 0o755) // normalised name
+	os.RemoveAll(filepath.Join(site, "python_memcached-1.62.dist-info"))
+	if c, _ := task.Check(ctx, rt); !c.Needed || !strings.Contains(c.Summary, "no python-memcached installed") {
+		t.Errorf("no python-memcached: Check = %+v", c)
+	}
+	os.MkdirAll(filepath.Join(site, "python_memcached-1.62.dist-info"), 0o755)
 	os.Remove(filepath.Join(venv, "bin", "keystone-manage"))
 	if c, _ := task.Check(ctx, rt); !c.Needed || !strings.Contains(c.Summary, "keystone-manage missing") {
 		t.Errorf("no keystone-manage: Check = %+v", c)

@@ -9,7 +9,6 @@ package keystone
 import (
 	"fmt"
 	"path/filepath"
-	"runtime"
 	"time"
 
 	"github.com/cso-ssp/platform/internal/agent"
@@ -112,27 +111,49 @@ func (l Layout) keystoneInfoGlob() string {
 // first reports whether h is the node that creates the shared key sets and the schema.
 func first(h inventory.Host) bool { return h.Index == 1 }
 
-// packages are the platform's package names for Keystone and Apache mod_wsgi. Amazon
+// packages are the platform's package names for Keystone, Apache mod_wsgi and memcached. Amazon
 // Linux 2023 has neither a Keystone nor a mod_wsgi package: there the packages are Apache,
 // mod_ssl, pip and what pip needs to build mod_wsgi (apxs from httpd-devel, Python.h and
 // libpython from python3-devel, gcc); Keystone and mod_wsgi go into a virtual environment
 // (install.go).
 func packages(platform string) []string {
 	if platform == "al2023" {
-		return []string{"httpd", "mod_ssl", "python3-pip", "httpd-devel", "python3-devel", "gcc"}
+		return []string{"httpd", "mod_ssl", "python3-pip", "httpd-devel", "python3-devel", "gcc", "memcached"}
 	}
-	return []string{"python3-keystone", "python3-pymysql", "apache2", "libapache2-mod-wsgi-py3"}
+	// python3-memcache is oslo_cache.memcache_pool's client (python3-oslo.cache depends on
+	// it; named because keystone.conf uses it).
+	return []string{"python3-keystone", "python3-pymysql", "apache2", "libapache2-mod-wsgi-py3", "memcached", "python3-memcache"}
 }
 
-// wsgiProcesses sizes the WSGI daemon group. Keystone's processes are single-threaded:
-// with threads its eventlet/greenlet use fails ("cannot switch to a different thread").
-// On EC2 one process per CPU (at least two); on the local target, where every node shares
-// two cores and each process preloads Keystone (3-4 s of CPU), one.
-func wsgiProcesses(platform string) (processes, threads int) {
+// wsgiProcesses sizes the WSGI daemon group to the host: one process per CPU the node
+// has to itself. Keystone's processes are single-threaded: with threads its
+// eventlet/greenlet use fails ("cannot switch to a different thread"). On EC2 a node has
+// the instance to itself: one process per CPU, at least two (one busy hashing a password
+// must not stall validations). On the local target every Keystone node of the machine
+// shares its CPUs: NumCPU divided among them, at least one (1 each for the HA pair on two
+// cores). Each process preloads Keystone (3-4 s of CPU) at every start: N processes on N
+// CPUs start side by side, more would lengthen the cold start for no throughput
+// (docs/decisions/roles.md).
+func wsgiProcesses(platform string, cpus, nodesOnMachine int) (processes, threads int) {
 	if platform == "local" {
-		return 1, 1
+		return max(1, cpus/max(1, nodesOnMachine)), 1
 	}
-	return max(2, runtime.NumCPU()), 1
+	return max(2, cpus), 1
+}
+
+// nodesOnMachine counts the Keystone nodes sharing this host's machine: every node with
+// the same address (the local target), else this one.
+func nodesOnMachine(rt *agent.Runtime) int {
+	if rt.Host.Address == "" {
+		return 1
+	}
+	n := 0
+	for _, h := range inventory.ByRole(rt.Hosts, envfile.RoleKeystone) {
+		if h.Address == rt.Host.Address {
+			n++
+		}
+	}
+	return max(1, n)
 }
 
 // maxSocketPath is the longest path a Unix domain socket can have on Linux (sun_path is
@@ -152,8 +173,10 @@ func checkSocketPath(l Layout) error {
 }
 
 func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
-	if rt.Host.Ports[inventory.PortKeystone] == 0 {
-		return nil, fmt.Errorf("host %s has no %s port", rt.Host.Name, inventory.PortKeystone)
+	for _, p := range []string{inventory.PortKeystone, inventory.PortMemcached} {
+		if rt.Host.Ports[p] == 0 {
+			return nil, fmt.Errorf("host %s has no %s port", rt.Host.Name, p)
+		}
 	}
 	plat := rt.Platform.Name()
 	l := PathsOn(rt.Paths, rt.Host.Name, plat)
@@ -207,6 +230,9 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		// Debian's python3-keystone creates no account; keystone-manage and WSGI run as it.
 		{Name: "user", Tasks: []agent.Task{agent.SystemUser{User: User, Home: "/var/lib/keystone", Comment: "OpenStack Keystone"}}},
 		{Name: "configuration", Tasks: ks},
+		// The cache before Keystone, which works without it (oslo.cache skips a dead
+		// server) but would start cold.
+		{Name: "cache", Tasks: []agent.Task{memcachedService(rt, plat)}},
 		{Name: "bring-up", Tasks: []agent.Task{bringUp}},
 	}...), nil
 }

@@ -34,6 +34,10 @@ locals {
       sg          = "keystone", from = 5000, to = 5000, source = "core", cidr = null, ha_only = false
       description = "Keystone identity API 5000 from the core servers"
     }
+    keystone_memcached_from_keystone = {
+      sg          = "keystone", from = 11211, to = 11211, source = "keystone", cidr = null, ha_only = false
+      description = "Keystone cache: memcached 11211 between Keystone nodes (one oslo.cache pool)"
+    }
     rabbitmq_amqps_from_core = {
       sg          = "rabbitmq", from = 5671, to = 5671, source = "core", cidr = null, ha_only = false
       description = "RabbitMQ AMQP over TLS 5671 from the core servers (LLD 3.4.1)"

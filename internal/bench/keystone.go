@@ -1,0 +1,399 @@
+// Package bench is the load tool that operators and tests share (`cso bench keystone`):
+// bounded in requests and in time, aimed only at loopback or at the environment's own
+// hosts, and refusing before it sends anything when the load or the target is not allowed.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/target"
+)
+
+// Bounds of a run: a load tool that could run forever, or with thousands of clients, is a
+// denial of service waiting for a typo.
+const (
+	MaxRequests = 1_000_000
+	MaxDuration = 30 * time.Minute
+	MaxClients  = 256
+	// RequestTimeout bounds one request (Keystone's own Apache Timeout is 60 s).
+	RequestTimeout = 30 * time.Second
+)
+
+// Keystone operations the tool measures.
+const (
+	OpValidate = "validate" // GET /v3/auth/tokens with X-Subject-Token
+	OpIssue    = "issue"    // POST /v3/auth/tokens with a password
+)
+
+// KeystoneOptions describe one run against the Keystone nodes of a target.
+type KeystoneOptions struct {
+	Op       string        // OpValidate or OpIssue
+	Clients  int           // concurrent clients, spread over the nodes round-robin
+	Requests int           // total requests across all clients (the run stops at the first bound)
+	Duration time.Duration // wall-clock bound of the run
+	// Credentials of the password authentication (validation also needs them for its tokens).
+	User, Project, Domain, Password string
+}
+
+// Validate refuses options without bounds or without a credential: the error says which
+// flag, and nothing has been sent.
+func (o KeystoneOptions) Validate() error {
+	var errs []error
+	if o.Op != OpValidate && o.Op != OpIssue {
+		errs = append(errs, fmt.Errorf("operation %q: use %s or %s", o.Op, OpValidate, OpIssue))
+	}
+	if o.Clients < 1 || o.Clients > MaxClients {
+		errs = append(errs, fmt.Errorf("clients %d: between 1 and %d", o.Clients, MaxClients))
+	}
+	if o.Requests < 1 || o.Requests > MaxRequests {
+		errs = append(errs, fmt.Errorf("requests %d: between 1 and %d (a run is bounded in count)", o.Requests, MaxRequests))
+	}
+	if o.Duration <= 0 || o.Duration > MaxDuration {
+		errs = append(errs, fmt.Errorf("duration %s: more than 0 and at most %s (a run is bounded in time)", o.Duration, MaxDuration))
+	}
+	if o.User == "" || o.Project == "" || o.Domain == "" {
+		errs = append(errs, errors.New("user, project and domain must be named"))
+	}
+	if o.Password == "" {
+		errs = append(errs, fmt.Errorf("no password for Keystone user %q", o.User))
+	}
+	return errors.Join(errs...)
+}
+
+// Node is one Keystone node the tool sends to.
+type Node struct {
+	Name string `json:"name"`
+	URL  string `json:"url"` // https://<fqdn>:<port>
+	// dial is where connections go: the host's loopback address, or its FQDN.
+	dial string
+	fqdn string
+}
+
+// KeystoneNodes returns the Keystone nodes of t, refusing any whose address is neither
+// loopback (127.0.0.0/8, ::1) nor the node's own name in the environment's private zone
+// (<host>.<env>.<suffix>, resolved by the environment's DNS). A target description that
+// points elsewhere is refused whole: nothing is sent to any node.
+func KeystoneNodes(t *target.Target) ([]Node, error) {
+	var nodes []Node
+	var errs []error
+	for _, h := range inventory.ByRole(t.Hosts, envfile.RoleKeystone) {
+		port := h.Ports[inventory.PortKeystone]
+		if port <= 0 || port > 65535 {
+			errs = append(errs, fmt.Errorf("keystone node %s: no valid %s port", h.Name, inventory.PortKeystone))
+			continue
+		}
+		dial, err := allowedAddress(t.Env, h)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		nodes = append(nodes, Node{Name: h.Name, URL: fmt.Sprintf("https://%s:%d", h.FQDN, port),
+			dial: net.JoinHostPort(dial, strconv.Itoa(port)), fqdn: h.FQDN})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if len(nodes) == 0 {
+		return nil, fmt.Errorf("the target description of %s has no Keystone node", t.Env)
+	}
+	return nodes, nil
+}
+
+// allowedAddress is where host h may be reached: its address when that is loopback, else
+// its FQDN when that is the host's own name in environment env's zone.
+func allowedAddress(env string, h inventory.Host) (string, error) {
+	if h.Address != "" {
+		ip := net.ParseIP(h.Address)
+		if ip == nil || !ip.IsLoopback() {
+			return "", fmt.Errorf("keystone node %s: address %q is not loopback (127.0.0.0/8, ::1): the load tool sends only to loopback or to the environment's own hosts", h.Name, h.Address)
+		}
+		return ip.String(), nil
+	}
+	fqdn := strings.ToLower(strings.TrimSuffix(h.FQDN, "."))
+	prefix := strings.ToLower(h.Name) + "." + strings.ToLower(env) + "."
+	if env == "" || h.Name == "" || !strings.HasPrefix(fqdn, prefix) || len(fqdn) == len(prefix) || net.ParseIP(fqdn) != nil {
+		return "", fmt.Errorf("keystone node %s: name %q is not the host's own name in environment %s's zone (%s<suffix>): the load tool sends only to loopback or to the environment's own hosts", h.Name, h.FQDN, env, prefix)
+	}
+	return fqdn, nil
+}
+
+// Result is what a run measured. Latencies are of completed requests, in milliseconds.
+type Result struct {
+	Op         string         `json:"operation"`
+	Nodes      []string       `json:"nodes"`
+	Clients    int            `json:"clients"`
+	Limit      int            `json:"request_limit"`
+	Sent       int            `json:"sent"`       // requests started
+	OK         int            `json:"ok"`         // answered as expected (200 validate, 201 issue)
+	Failed     int            `json:"failed"`     // another status, or a transport error
+	Unfinished int            `json:"unfinished"` // cut off by the duration bound
+	ByStatus   map[string]int `json:"by_status"`  // "200", "404", "error" ...
+	PerNode    map[string]int `json:"per_node"`   // requests started per node
+	Seconds    float64        `json:"seconds"`
+	PerSec     float64        `json:"throughput_per_s"` // OK answers per second
+	P50        float64        `json:"p50_ms"`
+	P95        float64        `json:"p95_ms"`
+	P99        float64        `json:"p99_ms"`
+	Max        float64        `json:"max_ms"`
+	// FirstError is one failure's detail, to say what went wrong.
+	FirstError string `json:"first_error,omitempty"`
+}
+
+// Keystone runs o against nodes of t: every client sends its share of o.Requests to one
+// node (client i to node i mod n), so load is spread evenly over every node, and each
+// validation presents a token issued by another node when there is one, as the portal's
+// services behind the load balancer would. It stops after o.Requests requests or
+// o.Duration, whichever comes first.
+func Keystone(ctx context.Context, t *target.Target, nodes []Node, o KeystoneOptions) (*Result, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	client, err := newClient(t, nodes, o.Clients)
+	if err != nil {
+		return nil, err
+	}
+	defer client.CloseIdleConnections()
+	body, err := json.Marshal(passwordAuth(o))
+	if err != nil {
+		return nil, err
+	}
+	// Validation: one token per node, to authenticate (X-Auth-Token) and to validate
+	// (X-Subject-Token, the next node's).
+	tokens := make([]string, len(nodes))
+	if o.Op == OpValidate {
+		for i, n := range nodes {
+			sctx, cancel := context.WithTimeout(ctx, RequestTimeout)
+			tok, err := issue(sctx, client, n, body)
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("a token to validate from %s: %w", n.Name, err)
+			}
+			tokens[i] = tok
+		}
+	}
+	runCtx, cancel := context.WithTimeout(ctx, o.Duration)
+	defer cancel()
+	var (
+		mu      sync.Mutex
+		lat     []time.Duration
+		res     = &Result{Op: o.Op, Clients: o.Clients, Limit: o.Requests, ByStatus: map[string]int{}, PerNode: map[string]int{}}
+		wg      sync.WaitGroup
+		perNode = make([]atomic.Int64, len(nodes))
+		begin   = time.Now()
+	)
+	for _, n := range nodes {
+		res.Nodes = append(res.Nodes, n.Name)
+	}
+	record := func(d time.Duration, key string, ok bool, detail string, cut bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if cut {
+			res.Unfinished++
+			return
+		}
+		lat = append(lat, d)
+		res.ByStatus[key]++
+		if ok {
+			res.OK++
+			return
+		}
+		res.Failed++
+		if res.FirstError == "" {
+			res.FirstError = detail
+		}
+	}
+	for c := range o.Clients {
+		ni := c % len(nodes)
+		node := nodes[ni]
+		// Each client has its share of the count bound, so the nodes get equal shares
+		// whatever their speed: a slow node is measured, not bypassed.
+		quota := o.Requests / o.Clients
+		if c < o.Requests%o.Clients {
+			quota++
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range quota {
+				if runCtx.Err() != nil {
+					return
+				}
+				perNode[ni].Add(1)
+				var req *http.Request
+				want := http.StatusOK
+				if o.Op == OpValidate {
+					req, _ = http.NewRequestWithContext(runCtx, http.MethodGet, node.URL+"/v3/auth/tokens", nil)
+					req.Header.Set("X-Auth-Token", tokens[ni])
+					req.Header.Set("X-Subject-Token", tokens[(ni+1)%len(nodes)])
+				} else {
+					want = http.StatusCreated
+					req, _ = http.NewRequestWithContext(runCtx, http.MethodPost, node.URL+"/v3/auth/tokens", bytes.NewReader(body))
+					req.Header.Set("Content-Type", "application/json")
+				}
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				d := time.Since(t0)
+				switch {
+				case err != nil && runCtx.Err() != nil:
+					record(d, "", false, "", true) // the duration bound cut it off
+				case err != nil:
+					record(d, "error", false, fmt.Sprintf("%s: %v", node.Name, err), false)
+				default:
+					record(d, strconv.Itoa(resp.StatusCode), resp.StatusCode == want,
+						fmt.Sprintf("%s answered HTTP %d, want %d", node.Name, resp.StatusCode, want), false)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(begin)
+	res.Sent = res.OK + res.Failed + res.Unfinished
+	for i, n := range nodes {
+		res.PerNode[n.Name] = int(perNode[i].Load())
+	}
+	res.Seconds = elapsed.Seconds()
+	if res.Seconds > 0 {
+		res.PerSec = float64(res.OK) / res.Seconds
+	}
+	slices.Sort(lat)
+	res.P50, res.P95, res.P99 = ms(percentile(lat, 50)), ms(percentile(lat, 95)), ms(percentile(lat, 99))
+	if len(lat) > 0 {
+		res.Max = ms(lat[len(lat)-1])
+	}
+	return res, nil
+}
+
+// percentile is the nearest-rank percentile p of sorted durations (0 when there are none).
+func percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 * n)
+	return sorted[max(0, min(rank, len(sorted))-1)]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// newClient is an HTTPS client that trusts only the environment's CA, verifies each node's
+// certificate for its FQDN and dials the node's allowed address; at most one idle
+// connection per client and node.
+func newClient(t *target.Target, nodes []Node, clients int) (*http.Client, error) {
+	pem, err := t.CACertPEM()
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, errors.New("the target description's CA certificate holds no PEM certificate")
+	}
+	dial := map[string]string{}
+	for _, n := range nodes {
+		_, port, _ := net.SplitHostPort(n.dial)
+		dial[net.JoinHostPort(strings.ToLower(n.fqdn), port)] = n.dial
+	}
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			to, ok := dial[strings.ToLower(addr)]
+			if !ok {
+				return nil, fmt.Errorf("%s is not a Keystone node of the target", addr) // never reached: URLs are the nodes'
+			}
+			return d.DialContext(ctx, network, to)
+		},
+		TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout: 10 * time.Second,
+		MaxIdleConnsPerHost: clients,
+		MaxConnsPerHost:     clients,
+		ForceAttemptHTTP2:   false,
+	}
+	return &http.Client{Transport: tr, Timeout: RequestTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, nil
+}
+
+// issue asks node for a project-scoped token.
+func issue(ctx context.Context, c *http.Client, n Node, body []byte) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.URL+"/v3/auth/tokens", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusCreated {
+		return "", fmt.Errorf("HTTP %d issuing a token", resp.StatusCode)
+	}
+	tok := resp.Header.Get("X-Subject-Token")
+	if tok == "" {
+		return "", errors.New("201 without an X-Subject-Token header")
+	}
+	return tok, nil
+}
+
+// passwordAuth is the body of a project-scoped Keystone v3 password authentication.
+func passwordAuth(o KeystoneOptions) map[string]any {
+	return map[string]any{"auth": map[string]any{
+		"identity": map[string]any{
+			"methods": []string{"password"},
+			"password": map[string]any{"user": map[string]any{
+				"name": o.User, "domain": map[string]string{"name": o.Domain}, "password": o.Password,
+			}},
+		},
+		"scope": map[string]any{"project": map[string]any{"name": o.Project, "domain": map[string]string{"name": o.Domain}}},
+	}}
+}
+
+// WriteText prints r for an operator.
+func (r *Result) WriteText(w io.Writer) error {
+	codes := make([]string, 0, len(r.ByStatus))
+	for k := range r.ByStatus {
+		codes = append(codes, k)
+	}
+	sort.Strings(codes)
+	var status []string
+	for _, k := range codes {
+		status = append(status, fmt.Sprintf("%s=%d", k, r.ByStatus[k]))
+	}
+	var per []string
+	for _, n := range r.Nodes {
+		per = append(per, fmt.Sprintf("%s=%d", n, r.PerNode[n]))
+	}
+	_, err := fmt.Fprintf(w, `keystone %s: %d clients over %s
+requests   %d sent (limit %d): %d ok, %d failed, %d cut off by the duration bound
+by status  %s
+per node   %s
+duration   %.2f s
+throughput %.1f/s
+latency    p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms
+`, r.Op, r.Clients, strings.Join(r.Nodes, ", "), r.Sent, r.Limit, r.OK, r.Failed, r.Unfinished,
+		strings.Join(status, " "), strings.Join(per, " "), r.Seconds, r.PerSec, r.P50, r.P95, r.P99, r.Max)
+	if err == nil && r.FirstError != "" {
+		_, err = fmt.Fprintf(w, "first error %s\n", r.FirstError)
+	}
+	return err
+}
