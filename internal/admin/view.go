@@ -47,9 +47,11 @@ type HostView struct {
 	Status   check.Status   `json:"status"` // worst of its results
 	Services []check.Result `json:"services"`
 	Setup    *status.Host   `json:"setup,omitempty"`
-	Done     int            `json:"steps_done"`
-	Total    int            `json:"steps_total"`
-	Logs     []LogView      `json:"logs,omitempty"`
+	// Agent is the cso version the host's agent published ("" when it published none).
+	Agent string    `json:"agent_version,omitempty"`
+	Done  int       `json:"steps_done"`
+	Total int       `json:"steps_total"`
+	Logs  []LogView `json:"logs,omitempty"`
 }
 
 // HostLogs are the log tails of one name of Target.Logs.
@@ -137,6 +139,9 @@ func (s *Server) build(ctx context.Context) *View {
 		if store != nil {
 			if st, err := store.Get(ctx, h.Name); err == nil {
 				hv.Setup = &st
+				if st.Agent != nil {
+					hv.Agent = st.Agent.Short()
+				}
 				hv.Total = len(st.Steps)
 				for _, step := range st.Steps {
 					if step.State == status.StateDone || step.State == status.StateSkipped {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cso-ssp/platform/internal/buildinfo"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/status"
@@ -53,6 +54,10 @@ func TestRunSkipsStepsThatDoNotApply(t *testing.T) {
 	}
 	if rt.Progress != &out {
 		t.Error("Run did not give the runtime its progress writer back")
+	}
+	// The document says which cso build wrote it (`cso check` compares the hosts').
+	if want := buildinfo.Read(); doc.Agent == nil || !buildinfo.Same(*doc.Agent, want) || doc.Agent.Version == "" {
+		t.Errorf("published agent version %+v, want %+v", doc.Agent, want)
 	}
 }
 

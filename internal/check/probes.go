@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/buildinfo"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/status"
@@ -39,6 +40,9 @@ type Options struct {
 	// Secrets looks up the environment's generated secrets (default: the files of the
 	// target's SecretsDir, or for a target of kind aws Secrets Manager in its region).
 	Secrets SecretLookup
+	// Version is the operator's cso, which the agents' published versions are compared with
+	// (default: the running binary's build information).
+	Version *buildinfo.Info
 }
 
 // SecretLookup reads one secret by its agent name (agent.LocalSecrets and agent.AWSSecrets
@@ -74,6 +78,10 @@ func (o *Options) defaults() {
 	}
 	if o.RabbitMQUser == "" {
 		o.RabbitMQUser = "ssp_user"
+	}
+	if o.Version == nil {
+		v := buildinfo.Read()
+		o.Version = &v
 	}
 }
 
