@@ -14,24 +14,27 @@ import (
 
 	"github.com/cso-ssp/platform/internal/check"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/jsondur"
 	"github.com/cso-ssp/platform/internal/status"
 	"github.com/cso-ssp/platform/internal/target"
 )
 
 // View is what the dashboard shows and /admin/api/status returns.
 type View struct {
-	Env       string         `json:"env"`
-	Kind      string         `json:"kind"`
-	Generated time.Time      `json:"generated"`
-	Error     string         `json:"error,omitempty"` // the target could not be read
-	Summary   check.Summary  `json:"summary"`
-	Duration  string         `json:"check_duration"`
-	Hosts     []HostView     `json:"hosts"`
-	Keystone  []check.Result `json:"keystone"`
-	RabbitMQ  []check.Result `json:"rabbitmq"`
-	MySQL     []check.Result `json:"mysql"`
-	Shared    []check.Result `json:"shared"`
-	Certs     []CertView     `json:"certificates"`
+	Env       string        `json:"env"`
+	Kind      string        `json:"kind"`
+	Generated time.Time     `json:"generated"`
+	Error     string        `json:"error,omitempty"` // the target could not be read
+	Summary   check.Summary `json:"summary"`
+	Duration  string        `json:"-"` // for the page, e.g. "1.234s"
+	// CheckMS is how long the checks took, in milliseconds (internal/jsondur).
+	CheckMS  float64        `json:"check_duration_ms"`
+	Hosts    []HostView     `json:"hosts"`
+	Keystone []check.Result `json:"keystone"`
+	RabbitMQ []check.Result `json:"rabbitmq"`
+	MySQL    []check.Result `json:"mysql"`
+	Shared   []check.Result `json:"shared"`
+	Certs    []CertView     `json:"certificates"`
 	// OtherLogs are logs of what is not a host of the inventory (the local MariaDB).
 	OtherLogs []HostLogs     `json:"other_logs,omitempty"`
 	Results   []check.Result `json:"results"`
@@ -98,7 +101,7 @@ func (s *Server) build(ctx context.Context) *View {
 	checker := check.New(t, check.Options{Timeout: s.cfg.CheckTimeout, Now: s.cfg.Now})
 	rep := checker.Run(context.WithoutCancel(ctx))
 	v := &View{Env: t.Env, Kind: t.Kind, Generated: now, Summary: rep.Summary, Results: rep.Results,
-		Duration: rep.Duration.Round(time.Millisecond).String()}
+		Duration: rep.Duration.Round(time.Millisecond).String(), CheckMS: jsondur.Millis(rep.Duration)}
 	byHost := map[string][]check.Result{}
 	for _, r := range rep.Results {
 		switch r.Group {

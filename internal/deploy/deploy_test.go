@@ -276,7 +276,7 @@ func TestFmtDur(t *testing.T) {
 }
 
 func TestWriteReport(t *testing.T) {
-	r := &Report{Env: "dev", Operation: OpDeploy, Result: Failed, Seconds: 75, Phases: []PhaseResult{
+	r := &Report{Env: "dev", Operation: OpDeploy, Result: Failed, MS: 75000, Phases: []PhaseResult{
 		{Name: Infrastructure, State: Done, Duration: 62 * time.Second, Detail: "16/16 resources: 16 to add, 0 to change, 0 to destroy"},
 		{Name: "jump server setup", State: Failed, Duration: 13 * time.Second, Detail: "jump server setup: host jump-server-1 failed at step admin: port in use\nmore"},
 		{Name: "service dependencies", State: Skipped, Detail: "jump server setup failed"},

@@ -45,7 +45,7 @@ type HostResult struct {
 	Changed  []string      `json:"changed"`
 	Error    string        `json:"error,omitempty"`
 	Skipped  string        `json:"skipped,omitempty"`
-	Duration time.Duration `json:"duration_ns"`
+	Duration time.Duration `json:"-"` // duration_ms (json.go)
 	// missingRole: the role is not part of this build (nothing ran, nothing to probe).
 	missingRole bool
 }
@@ -55,7 +55,7 @@ type UpResult struct {
 	Dir      string        `json:"dir"`
 	Hosts    []HostResult  `json:"hosts"`
 	Health   []HealthRow   `json:"health,omitempty"`
-	Duration time.Duration `json:"duration_ns"`
+	Duration time.Duration `json:"-"` // duration_ms (json.go)
 	Changed  bool          `json:"changed"`
 }
 
