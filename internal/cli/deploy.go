@@ -21,6 +21,7 @@ import (
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/status"
+	"github.com/cso-ssp/platform/internal/termout"
 )
 
 func init() {
@@ -115,15 +116,8 @@ func interruptible(g *Globals) (context.Context, func()) {
 }
 
 // isTerminal reports whether stream (stdin, stderr) is a terminal: progress then redraws
-// one line.
-func isTerminal(stream any) bool {
-	f, ok := stream.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
+// one line, cut to the terminal's width (internal/termout).
+func isTerminal(stream any) bool { return termout.IsTerminal(stream) }
 
 func newPlanCmd(g *Globals) *cobra.Command {
 	var f tfFlags
