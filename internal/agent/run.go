@@ -123,6 +123,9 @@ func runStep(ctx context.Context, rt *Runtime, s Step, res *Result) (changed boo
 			return changed, fmt.Errorf("%s: check: %w", t.Name(), err)
 		}
 		if !c.Needed {
+			if rt.Verbose {
+				rt.progressf("  unchanged: %s", t.Name())
+			}
 			continue
 		}
 		summary := c.Summary

@@ -72,3 +72,28 @@ func TestLineTailKeepsTheNewestCompleteLines(t *testing.T) {
 		t.Errorf("kept %q", got)
 	}
 }
+
+// TestVerboseShowsUnchangedTasks: -v adds a line for every task that found nothing to do;
+// without it only changes are listed.
+func TestVerboseShowsUnchangedTasks(t *testing.T) {
+	var applied int
+	role := stepsRole{steps: []Step{{Name: "config", Tasks: []Task{
+		countTask{name: "file /etc/x.conf", needed: false, applied: &applied},
+		countTask{name: "file /etc/y.conf", needed: true, applied: &applied},
+	}}}}
+	for _, verbose := range []bool{false, true} {
+		var out bytes.Buffer
+		rt := &Runtime{Env: &envfile.Env{Name: "dev"}, Host: inventory.Host{Name: "backend-server-1", Role: envfile.RoleBackend},
+			Progress: &out, Verbose: verbose}
+		if _, err := Run(context.Background(), rt, role, nil); err != nil {
+			t.Fatal(err)
+		}
+		got := out.String()
+		if !strings.Contains(got, "backend-server-1   do file /etc/y.conf\n") {
+			t.Errorf("verbose=%v: the change is not listed:\n%s", verbose, got)
+		}
+		if has := strings.Contains(got, "backend-server-1   unchanged: file /etc/x.conf\n"); has != verbose {
+			t.Errorf("verbose=%v: unchanged task listed: %v\n%s", verbose, has, got)
+		}
+	}
+}

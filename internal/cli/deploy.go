@@ -80,7 +80,7 @@ func (f *tfFlags) setup(g *Globals) (*envfile.Env, *deploy.Terraform, error) {
 		return nil, nil, Exit(ExitUsage, err)
 	}
 	tf, err := deploy.NewTerraform(env, deploy.TerraformOptions{Bin: bin, Dir: f.terraformDir, PluginDir: f.pluginDir,
-		Grace: f.grace, AllowPlaceholders: f.allowPlaceholders})
+		Grace: f.grace, AllowPlaceholders: f.allowPlaceholders, Commands: verboseWriter(g)})
 	if err != nil {
 		return nil, nil, Exit(ExitUsage, err)
 	}
@@ -334,4 +334,12 @@ func confirmer(g *Globals, env string) deploy.Confirm {
 		a := strings.ToLower(strings.TrimSpace(line))
 		return a == "y" || a == "yes", nil
 	}
+}
+
+// verboseWriter is where -v's extra detail goes (stderr), nil without -v.
+func verboseWriter(g *Globals) io.Writer {
+	if !g.Verbose {
+		return nil
+	}
+	return g.Stderr
 }

@@ -31,6 +31,8 @@ type Options struct {
 	// Out receives the progress lines and the final report.
 	Out io.Writer
 	Log *slog.Logger
+	// Verbose: a progress line for every task that found nothing to change (-v).
+	Verbose bool
 	// Roles by name (default DefaultRoles()); a role missing here is reported and skipped.
 	Roles map[envfile.Role]func() agent.Role
 	// Executable is the cso binary services such as the admin dashboard run.
@@ -250,6 +252,7 @@ func convergeHost(ctx context.Context, o Options, l Layout, hosts []inventory.Ho
 	rt := l.Runtime(o.Env, hosts, h, o.PortBase, nil, o.DryRun)
 	rt.Secrets = secrets
 	rt.Log = o.Log
+	rt.Verbose = o.Verbose
 	rt.Executable = o.Executable
 	rt.TargetFile = l.TargetFile()
 	if !o.DryRun {
