@@ -391,7 +391,7 @@ func (x *checker) userData(t *testing.T) {
 			`mount -t efs -o "$opts"`,
 			`efs _netdev,noresvport,$opts 0 0`,
 			fmt.Sprintf(`"s3://%s/bin/cso"`, x.env.FilesBucket()),
-			fmt.Sprintf(`cso agent --env "%s" --account-id "%s" --role "%s" --index "%d" --region "%s"`, x.c.name, x.env.AccountID, h.role, h.index, x.ef.Region),
+			fmt.Sprintf(`cso agent --env "%s" --account-id "%s" --role "%s" --index "%d" --region "%s" --log-format json`, x.c.name, x.env.AccountID, h.role, h.index, x.ef.Region),
 		} {
 			if !strings.Contains(ud, want) {
 				t.Errorf("%s: user data lacks %q", h.name, want)
