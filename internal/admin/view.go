@@ -21,20 +21,18 @@ import (
 
 // View is what the dashboard shows and /admin/api/status returns.
 type View struct {
-	Env       string        `json:"env"`
-	Kind      string        `json:"kind"`
-	Generated time.Time     `json:"generated"`
-	Error     string        `json:"error,omitempty"` // the target could not be read
-	Summary   check.Summary `json:"summary"`
-	Duration  string        `json:"-"` // for the page, e.g. "1.234s"
-	// CheckMS is how long the checks took, in milliseconds (internal/jsondur).
-	CheckMS  float64        `json:"check_duration_ms"`
-	Hosts    []HostView     `json:"hosts"`
-	Keystone []check.Result `json:"keystone"`
-	RabbitMQ []check.Result `json:"rabbitmq"`
-	MySQL    []check.Result `json:"mysql"`
-	Shared   []check.Result `json:"shared"`
-	Certs    []CertView     `json:"certificates"`
+	Env       string         `json:"env"`
+	Kind      string         `json:"kind"`
+	Generated time.Time      `json:"generated"`
+	Error     string         `json:"error,omitempty"` // the target could not be read
+	Summary   check.Summary  `json:"summary"`
+	Duration  string         `json:"-"` // for the page; JSON: check_duration_ms
+	Hosts     []HostView     `json:"hosts"`
+	Keystone  []check.Result `json:"keystone"`
+	RabbitMQ  []check.Result `json:"rabbitmq"`
+	MySQL     []check.Result `json:"mysql"`
+	Shared    []check.Result `json:"shared"`
+	Certs     []CertView     `json:"certificates"`
 	// OtherLogs are logs of what is not a host of the inventory (the local MariaDB).
 	OtherLogs []HostLogs     `json:"other_logs,omitempty"`
 	Results   []check.Result `json:"results"`
@@ -42,6 +40,8 @@ type View struct {
 	LastDeploy      string `json:"-"`
 	LastDeployJSON  any    `json:"last_deploy,omitempty"`
 	LastDeployError string `json:"last_deploy_error,omitempty"`
+	// CheckMS is how long the checks took, in milliseconds (internal/jsondur).
+	CheckMS float64 `json:"check_duration_ms"`
 }
 
 // HostView is one host: its services' results, setup progress and log tail.
@@ -50,11 +50,11 @@ type HostView struct {
 	Status   check.Status   `json:"status"` // worst of its results
 	Services []check.Result `json:"services"`
 	Setup    *status.Host   `json:"setup,omitempty"`
+	Done     int            `json:"steps_done"`
+	Total    int            `json:"steps_total"`
+	Logs     []LogView      `json:"logs,omitempty"`
 	// Agent is the cso version the host's agent published ("" when it published none).
-	Agent string    `json:"agent_version,omitempty"`
-	Done  int       `json:"steps_done"`
-	Total int       `json:"steps_total"`
-	Logs  []LogView `json:"logs,omitempty"`
+	Agent string `json:"agent_version,omitempty"`
 }
 
 // HostLogs are the log tails of one name of Target.Logs.
