@@ -31,6 +31,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/cso-ssp/platform/internal/buildinfo"
 	"github.com/cso-ssp/platform/internal/check"
 	"github.com/cso-ssp/platform/internal/check/checktest"
 	"github.com/cso-ssp/platform/internal/envfile"
@@ -94,7 +95,7 @@ func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 		Hosts: []inventory.Host{{Name: "keystone01", Role: envfile.RoleKeystone, FQDN: fq, Address: "127.0.0.1",
 			Ports: map[string]int{inventory.PortKeystone: f.ks.Server.Listener.Addr().(*net.TCPAddr).Port}}}}
 	must(t, status.Dir{Path: f.t.StatusDir}.Put(t.Context(), status.Host{Host: "keystone01", State: status.StateRunning,
-		Step: "bootstrap", Steps: []status.Step{{Name: "packages", State: status.StateDone}, {Name: "bootstrap", State: status.StateRunning}}}))
+		Agent: &buildinfo.Info{Version: "v1.2.3", Revision: "0123456789abcdef"}, Step: "bootstrap", Steps: []status.Step{{Name: "packages", State: status.StateDone}, {Name: "bootstrap", State: status.StateRunning}}}))
 
 	f.albKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, _ := x509.MarshalPKIXPublicKey(&f.albKey.PublicKey)
@@ -315,13 +316,16 @@ func TestKeystoneSignIn(t *testing.T) {
 	if cv := v.Certs[len(v.Certs)-1]; cv.DaysLeft < 300 || cv.NotAfter.IsZero() || cv.Status != "ok" {
 		t.Errorf("certificate view %+v: want about 365 days left", cv)
 	}
+	if h := v.Hosts[0]; h.Agent != "v1.2.3 0123456789ab" {
+		t.Errorf("host view: agent version %q, want the one its status document carries", h.Agent)
+	}
 	if h := v.Hosts[0]; h.Setup == nil || h.Done != 1 || h.Total != 2 || len(h.Logs) != 1 || len(h.Logs[0].Lines) != 15 {
 		t.Errorf("host view: setup %+v, %d/%d, logs %+v", h.Setup, h.Done, h.Total, h.Logs)
 	}
 	resp, page := get(t, c, f.srv.URL+"/admin/", nil)
 	checkHeaders(t, resp)
 	for _, want := range []string{"keystone01", "Keystone cluster", "RabbitMQ cluster", "Certificates", "keystone token",
-		"running</span> 1/2 steps · bootstrap", "setup finished &lt;script&gt;", `&#34;result&#34;: &#34;ok&#34;`, "Sign out"} {
+		"running</span> 1/2 steps · bootstrap", "<th>Agent</th>", ">v1.2.3 0123456789ab</td>", "setup finished &lt;script&gt;", `&#34;result&#34;: &#34;ok&#34;`, "Sign out"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("dashboard lacks %q", want)
 		}
@@ -614,7 +618,7 @@ func TestSkippedChecksHaveTheirOwnRow(t *testing.T) {
 		c.Target.Hosts = append(c.Target.Hosts, inventory.Host{Name: "backend01", Role: envfile.RoleBackend, Index: 1,
 			FQDN: "backend01.test.cso.ss", Address: "127.0.0.1", Ports: map[string]int{"cso-api": port}})
 		must(t, status.Dir{Path: c.Target.StatusDir}.Put(t.Context(), status.Host{Host: "backend01", Role: "backend",
-			State: status.StateDone, Steps: []status.Step{{Name: "packages", State: status.StateDone},
+			Agent: &buildinfo.Info{Version: "v1.2.3", Revision: "0123456789abcdef"}, State: status.StateDone, Steps: []status.Step{{Name: "packages", State: status.StateDone},
 				{Name: "application package", State: status.StateSkipped, Detail: reason}}}))
 	})
 	c, _ := f.signIn(t, "admin", f.adminPW)

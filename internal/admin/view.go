@@ -14,6 +14,7 @@ import (
 
 	"github.com/cso-ssp/platform/internal/check"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/jsondur"
 	"github.com/cso-ssp/platform/internal/status"
 	"github.com/cso-ssp/platform/internal/target"
 )
@@ -25,7 +26,7 @@ type View struct {
 	Generated time.Time      `json:"generated"`
 	Error     string         `json:"error,omitempty"` // the target could not be read
 	Summary   check.Summary  `json:"summary"`
-	Duration  string         `json:"check_duration"`
+	Duration  string         `json:"-"` // for the page; JSON: check_duration_ms
 	Hosts     []HostView     `json:"hosts"`
 	Keystone  []check.Result `json:"keystone"`
 	RabbitMQ  []check.Result `json:"rabbitmq"`
@@ -39,6 +40,8 @@ type View struct {
 	LastDeploy      string `json:"-"`
 	LastDeployJSON  any    `json:"last_deploy,omitempty"`
 	LastDeployError string `json:"last_deploy_error,omitempty"`
+	// CheckMS is how long the checks took, in milliseconds (internal/jsondur).
+	CheckMS float64 `json:"check_duration_ms"`
 }
 
 // HostView is one host: its services' results, setup progress and log tail.
@@ -50,6 +53,8 @@ type HostView struct {
 	Done     int            `json:"steps_done"`
 	Total    int            `json:"steps_total"`
 	Logs     []LogView      `json:"logs,omitempty"`
+	// Agent is the cso version the host's agent published ("" when it published none).
+	Agent string `json:"agent_version,omitempty"`
 }
 
 // HostLogs are the log tails of one name of Target.Logs.
@@ -96,7 +101,7 @@ func (s *Server) build(ctx context.Context) *View {
 	checker := check.New(t, check.Options{Timeout: s.cfg.CheckTimeout, Now: s.cfg.Now})
 	rep := checker.Run(context.WithoutCancel(ctx))
 	v := &View{Env: t.Env, Kind: t.Kind, Generated: now, Summary: rep.Summary, Results: rep.Results,
-		Duration: rep.Duration.Round(time.Millisecond).String()}
+		Duration: rep.Duration.Round(time.Millisecond).String(), CheckMS: jsondur.Millis(rep.Duration)}
 	byHost := map[string][]check.Result{}
 	for _, r := range rep.Results {
 		switch r.Group {
@@ -137,6 +142,9 @@ func (s *Server) build(ctx context.Context) *View {
 		if store != nil {
 			if st, err := store.Get(ctx, h.Name); err == nil {
 				hv.Setup = &st
+				if st.Agent != nil {
+					hv.Agent = st.Agent.Short()
+				}
 				hv.Total = len(st.Steps)
 				for _, step := range st.Steps {
 					if step.State == status.StateDone || step.State == status.StateSkipped {

@@ -89,7 +89,9 @@ type Runtime struct {
 	Log      *slog.Logger
 	// Progress receives human-readable progress lines (the LLD's *-setup-progress.log).
 	Progress io.Writer
-	DryRun   bool
+	// Verbose adds a progress line for every task that found nothing to change (-v).
+	Verbose bool
+	DryRun  bool
 	// MySQL is the database server as host:port (the RDS endpoint on AWS, the local MariaDB
 	// on the local target) and MySQLAdminUser its administrative user.
 	MySQL          string

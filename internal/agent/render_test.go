@@ -182,9 +182,9 @@ func TestRenderResyncTimer(t *testing.T) {
 		role    envfile.Role
 		want    string
 	}{
-		{RenderSecrets{}, envfile.RoleKeystone, "ExecStart=/usr/local/bin/cso agent --env dev --account-id 111122223333 --role keystone --index 1 --region eu-west-2 --skip-if-running\n"},
+		{RenderSecrets{}, envfile.RoleKeystone, "ExecStart=/usr/local/bin/cso agent --env dev --account-id 111122223333 --role keystone --index 1 --region eu-west-2 --log-format json --skip-if-running\n"},
 		{RenderSecrets{MasterSecretID: RenderedMasterSecretARN}, envfile.RoleJump,
-			"--region eu-west-2 --mysql-admin-secret <database_master_secret_arn> --skip-if-running\n"},
+			"--region eu-west-2 --log-format json --mysql-admin-secret <database_master_secret_arn> --skip-if-running\n"},
 	} {
 		rt := &Runtime{Env: env, Host: inventory.Host{Name: "h", Role: c.role, Index: 1}, Platform: al, Secrets: c.secrets, Executable: "/usr/local/bin/cso"}
 		r, err := Render(context.Background(), rt, renderRole(ResyncSteps(rt)))

@@ -131,10 +131,11 @@ func (s *AWSSecrets) MasterSecret() string { return s.MasterSecretID }
 
 // ResyncArgs is this host's agent command line as user data ran it
 // (terraform/modules/compute/templates/user-data.sh.tftpl), plus --skip-if-running: a timer
-// run that finds another run holding the host's lock exits 0 at once.
+// run that finds another run holding the host's lock exits 0 at once. The diagnostic log is
+// JSON: the CloudWatch agent ships it and Logs Insights splits it into fields.
 func ResyncArgs(rt *Runtime) []string {
 	args := []string{rt.Executable, "agent", "--env", rt.Env.Name, "--account-id", rt.Env.AccountID, "--role", string(rt.Host.Role),
-		"--index", strconv.Itoa(rt.Host.Index), "--region", rt.Env.Region}
+		"--index", strconv.Itoa(rt.Host.Index), "--region", rt.Env.Region, "--log-format", "json"}
 	// Only the jump server's user data names the RDS master secret (by ARN, not a secret).
 	if s, ok := rt.Secrets.(masterSecretNamer); ok && s.MasterSecret() != "" {
 		args = append(args, "--mysql-admin-secret", s.MasterSecret())

@@ -91,7 +91,7 @@ func TestResyncTimer(t *testing.T) {
 	}
 	svc, _ := os.ReadFile(filepath.Join(dir, ResyncService))
 	for _, want := range []string{
-		"ExecStart=/usr/local/bin/cso agent --env dev-ha --account-id 111122223333 --role jump --index 1 --region eu-west-2 " +
+		"ExecStart=/usr/local/bin/cso agent --env dev-ha --account-id 111122223333 --role jump --index 1 --region eu-west-2 --log-format json " +
 			"--mysql-admin-secret arn:aws:secretsmanager:eu-west-2:111122223333:secret:rds!db-1234 --skip-if-running\n",
 		"Type=oneshot\n", "After=network-online.target remote-fs.target\n", "Wants=network-online.target\n",
 	} {
@@ -155,10 +155,10 @@ func TestResyncArgsPerRole(t *testing.T) {
 		index int
 		want  string
 	}{
-		{envfile.RoleKeystone, 2, "/usr/local/bin/cso agent --env dev-ha --account-id 111122223333 --role keystone --index 2 --region eu-west-2 --skip-if-running"},
-		{envfile.RoleRabbitMQ, 3, "/usr/local/bin/cso agent --env dev-ha --account-id 111122223333 --role rabbitmq --index 3 --region eu-west-2 --skip-if-running"},
-		{envfile.RoleFrontend, 1, "/usr/local/bin/cso agent --env dev-ha --account-id 111122223333 --role frontend --index 1 --region eu-west-2 --skip-if-running"},
-		{envfile.RoleBackend, 2, "/usr/local/bin/cso agent --env dev-ha --account-id 111122223333 --role backend --index 2 --region eu-west-2 --skip-if-running"},
+		{envfile.RoleKeystone, 2, "/usr/local/bin/cso agent --env dev-ha --account-id 111122223333 --role keystone --index 2 --region eu-west-2 --log-format json --skip-if-running"},
+		{envfile.RoleRabbitMQ, 3, "/usr/local/bin/cso agent --env dev-ha --account-id 111122223333 --role rabbitmq --index 3 --region eu-west-2 --log-format json --skip-if-running"},
+		{envfile.RoleFrontend, 1, "/usr/local/bin/cso agent --env dev-ha --account-id 111122223333 --role frontend --index 1 --region eu-west-2 --log-format json --skip-if-running"},
+		{envfile.RoleBackend, 2, "/usr/local/bin/cso agent --env dev-ha --account-id 111122223333 --role backend --index 2 --region eu-west-2 --log-format json --skip-if-running"},
 	} {
 		rt := resyncRuntime(t.TempDir(), &fakeSystemd{}, tc.role, tc.index, &AWSSecrets{Env: "dev-ha"})
 		if got := strings.Join(ResyncArgs(rt), " "); got != tc.want {

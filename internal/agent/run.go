@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cso-ssp/platform/internal/buildinfo"
 	"github.com/cso-ssp/platform/internal/status"
 )
 
@@ -46,10 +47,11 @@ func Run(ctx context.Context, rt *Runtime, role Role, store status.Store) (Resul
 		return res, fmt.Errorf("%s: plan role %s: %w", rt.Host.Name, role.Role(), err)
 	}
 	now := time.Now().UTC()
+	version := buildinfo.Read()
 	doc := status.Host{
 		Host: rt.Host.Name, Role: string(rt.Host.Role), Index: rt.Host.Index, Env: rt.Env.Name,
 		State: status.StateRunning, StartedAt: now, UpdatedAt: now,
-		AgentRun: fmt.Sprintf("%d-%d", os.Getpid(), now.UnixNano()),
+		AgentRun: fmt.Sprintf("%d-%d", os.Getpid(), now.UnixNano()), Agent: &version,
 	}
 	for _, s := range steps {
 		doc.Steps = append(doc.Steps, status.Step{Name: s.Name, State: status.StatePending})
@@ -121,6 +123,9 @@ func runStep(ctx context.Context, rt *Runtime, s Step, res *Result) (changed boo
 			return changed, fmt.Errorf("%s: check: %w", t.Name(), err)
 		}
 		if !c.Needed {
+			if rt.Verbose {
+				rt.progressf("  unchanged: %s", t.Name())
+			}
 			continue
 		}
 		summary := c.Summary

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cso-ssp/platform/internal/buildinfo"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/status"
@@ -54,6 +55,10 @@ func TestRunSkipsStepsThatDoNotApply(t *testing.T) {
 	if rt.Progress != &out {
 		t.Error("Run did not give the runtime its progress writer back")
 	}
+	// The document says which cso build wrote it (`cso check` compares the hosts').
+	if want := buildinfo.Read(); doc.Agent == nil || !buildinfo.Same(*doc.Agent, want) || doc.Agent.Version == "" {
+		t.Errorf("published agent version %+v, want %+v", doc.Agent, want)
+	}
 }
 
 func TestLineTailKeepsTheNewestCompleteLines(t *testing.T) {
@@ -65,5 +70,30 @@ func TestLineTailKeepsTheNewestCompleteLines(t *testing.T) {
 	}
 	if got := strings.Join(l.lines(), "|"); got != "four|five|six" {
 		t.Errorf("kept %q", got)
+	}
+}
+
+// TestVerboseShowsUnchangedTasks: -v adds a line for every task that found nothing to do;
+// without it only changes are listed.
+func TestVerboseShowsUnchangedTasks(t *testing.T) {
+	var applied int
+	role := stepsRole{steps: []Step{{Name: "config", Tasks: []Task{
+		countTask{name: "file /etc/x.conf", needed: false, applied: &applied},
+		countTask{name: "file /etc/y.conf", needed: true, applied: &applied},
+	}}}}
+	for _, verbose := range []bool{false, true} {
+		var out bytes.Buffer
+		rt := &Runtime{Env: &envfile.Env{Name: "dev"}, Host: inventory.Host{Name: "backend-server-1", Role: envfile.RoleBackend},
+			Progress: &out, Verbose: verbose}
+		if _, err := Run(context.Background(), rt, role, nil); err != nil {
+			t.Fatal(err)
+		}
+		got := out.String()
+		if !strings.Contains(got, "backend-server-1   do file /etc/y.conf\n") {
+			t.Errorf("verbose=%v: the change is not listed:\n%s", verbose, got)
+		}
+		if has := strings.Contains(got, "backend-server-1   unchanged: file /etc/x.conf\n"); has != verbose {
+			t.Errorf("verbose=%v: unchanged task listed: %v\n%s", verbose, has, got)
+		}
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/cso-ssp/platform/internal/jsondur"
 )
 
 // Status of one result.
@@ -82,7 +84,7 @@ func (r Result) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		plain
 		LatencyMS float64 `json:"latency_ms"`
-	}{plain(r), float64(r.Latency.Microseconds()) / 1000})
+	}{plain(r), jsondur.Millis(r.Latency)})
 }
 
 // Outcome is what a probe function returns.
@@ -140,7 +142,7 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		plain
 		DurationMS float64 `json:"duration_ms"`
-	}{plain(r), float64(r.Duration.Microseconds()) / 1000})
+	}{plain(r), jsondur.Millis(r.Duration)})
 }
 
 // Failed reports whether any result failed.

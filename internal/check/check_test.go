@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/buildinfo"
 	"github.com/cso-ssp/platform/internal/check/checktest"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
@@ -446,8 +447,9 @@ func newStack(t *testing.T) *stack {
 	}
 	// Each Keystone agent published the digests of the credential key set it installed.
 	credential := status.DigestKeys(map[string][]byte{"0": []byte("cred-0"), "1": []byte("cred-1")}).String()
+	version := buildinfo.Read() // agents of this very build
 	for _, h := range s.t.Hosts {
-		doc := status.Host{Host: h.Name, Role: string(h.Role), State: status.StateDone,
+		doc := status.Host{Host: h.Name, Role: string(h.Role), State: status.StateDone, Agent: &version,
 			Steps: []status.Step{{Name: "install", State: status.StateDone}}}
 		if h.Role == envfile.RoleKeystone {
 			doc.Facts = map[string]string{status.FactCredentialKeys: credential}

@@ -21,6 +21,8 @@ func (c *Checker) hostProbes(docs map[string]*hostStatus) []Probe {
 	for _, h := range c.t.Hosts {
 		ps = append(ps, Probe{Check: "setup status", Target: h.Name, Group: GroupHost, Host: h.Name,
 			Run: func(ctx context.Context) Outcome { return c.setupStatus(ctx, docs[h.Name], h.Name) }})
+		ps = append(ps, Probe{Check: "agent version", Target: h.Name, Group: GroupHost, Host: h.Name,
+			Run: func(ctx context.Context) Outcome { return c.agentVersion(ctx, docs, h.Name) }})
 	}
 	return ps
 }

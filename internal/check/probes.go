@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/buildinfo"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/status"
@@ -43,6 +44,9 @@ type Options struct {
 	// certificate when no CA bundle is known (`cso check --mysql-insecure`); each result
 	// then says so and is a warning. Without it such a probe fails.
 	MySQLInsecure bool
+	// Version is the operator's cso, which the agents' published versions are compared with
+	// (default: the running binary's build information).
+	Version *buildinfo.Info
 }
 
 // SecretLookup reads one secret by its agent name (agent.LocalSecrets and agent.AWSSecrets
@@ -78,6 +82,10 @@ func (o *Options) defaults() {
 	}
 	if o.RabbitMQUser == "" {
 		o.RabbitMQUser = "ssp_user"
+	}
+	if o.Version == nil {
+		v := buildinfo.Read()
+		o.Version = &v
 	}
 }
 

@@ -128,7 +128,7 @@ Rehearsal:     cso agent --env dev-ha --account-id A --role keystone --index 2 -
 					return Exit(ExitFailure, err)
 				}
 				defer unlock()
-				rt.Progress, rt.Log, rt.DryRun = progress, g.Logger(), dryRun
+				rt.Progress, rt.Log, rt.DryRun, rt.Verbose = progress, g.Logger(), dryRun, g.Verbose
 				if rotateFernet || rotateCredential {
 					if err := rotate(rt, dryRun, rotateFernet, rotateCredential, g); err != nil {
 						return err

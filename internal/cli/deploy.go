@@ -21,6 +21,7 @@ import (
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/status"
+	"github.com/cso-ssp/platform/internal/termout"
 )
 
 func init() {
@@ -79,7 +80,7 @@ func (f *tfFlags) setup(g *Globals) (*envfile.Env, *deploy.Terraform, error) {
 		return nil, nil, Exit(ExitUsage, err)
 	}
 	tf, err := deploy.NewTerraform(env, deploy.TerraformOptions{Bin: bin, Dir: f.terraformDir, PluginDir: f.pluginDir,
-		Grace: f.grace, AllowPlaceholders: f.allowPlaceholders})
+		Grace: f.grace, AllowPlaceholders: f.allowPlaceholders, Commands: verboseWriter(g)})
 	if err != nil {
 		return nil, nil, Exit(ExitUsage, err)
 	}
@@ -115,15 +116,8 @@ func interruptible(g *Globals) (context.Context, func()) {
 }
 
 // isTerminal reports whether stream (stdin, stderr) is a terminal: progress then redraws
-// one line.
-func isTerminal(stream any) bool {
-	f, ok := stream.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
+// one line, cut to the terminal's width (internal/termout).
+func isTerminal(stream any) bool { return termout.IsTerminal(stream) }
 
 func newPlanCmd(g *Globals) *cobra.Command {
 	var f tfFlags
@@ -340,4 +334,12 @@ func confirmer(g *Globals, env string) deploy.Confirm {
 		a := strings.ToLower(strings.TrimSpace(line))
 		return a == "y" || a == "yes", nil
 	}
+}
+
+// verboseWriter is where -v's extra detail goes (stderr), nil without -v.
+func verboseWriter(g *Globals) io.Writer {
+	if !g.Verbose {
+		return nil
+	}
+	return g.Stderr
 }

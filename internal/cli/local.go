@@ -113,7 +113,7 @@ are never printed. Exit code 1 when a host fails or a health probe is red.`,
 // health report or, with -o json, as JSON; progress goes to stderr then.
 func runStack(cmd *cobra.Command, g *Globals, o local.Options, run func(context.Context, local.Options) (*local.UpResult, error)) (*local.UpResult, error) {
 	o.Executable, _ = os.Executable()
-	o.Out, o.Log = g.Stdout, g.Logger()
+	o.Out, o.Log, o.Verbose = g.Stdout, g.Logger(), g.Verbose
 	if g.JSON() {
 		o.Out = g.Stderr
 	}

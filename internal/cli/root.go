@@ -48,9 +48,12 @@ type Globals struct {
 	Output  string // "table" or "json"
 	EnvDir  string // where env.<name>.yaml files live
 	Verbose bool
-	Stdout  io.Writer
-	Stderr  io.Writer
-	Stdin   io.Reader
+	// LogFormat is "text" or "json" (slog's handlers): JSON for logs that CloudWatch Logs
+	// Insights queries by field (the agent and the dashboard on AWS).
+	LogFormat string
+	Stdout    io.Writer
+	Stderr    io.Writer
+	Stdin     io.Reader
 }
 
 // JSON reports whether the operator asked for JSON output.
@@ -62,8 +65,18 @@ func (g *Globals) Logger() *slog.Logger {
 	if g.Verbose {
 		lvl = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: lvl}))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if g.LogFormat == LogJSON {
+		return slog.New(slog.NewJSONHandler(g.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(g.Stderr, opts))
 }
+
+// Log formats of --log-format.
+const (
+	LogText = "text"
+	LogJSON = "json"
+)
 
 type commandFactory struct {
 	order int
@@ -98,10 +111,14 @@ Exit codes: 0 success (plan: no changes), 1 failure, 2 usage or invalid input,
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.Output, "output", "o", "table", "output format: table or json")
 	pf.StringVar(&g.EnvDir, "env-dir", defaultEnvDir(), "directory of the env.<name>.yaml files ($CSO_ENV_DIR)")
-	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "debug logging on stderr")
+	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "more detail: debug logging on stderr, each task's lines in progress output")
+	pf.StringVar(&g.LogFormat, "log-format", defaultLogFormat(), "format of the diagnostic log on stderr: text or json (one JSON object per line; $CSO_LOG_FORMAT)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if g.Output != "table" && g.Output != "json" {
 			return Exit(ExitUsage, fmt.Errorf("--output %q: expected table or json", g.Output))
+		}
+		if g.LogFormat != LogText && g.LogFormat != LogJSON {
+			return Exit(ExitUsage, fmt.Errorf("--log-format %q: expected text or json", g.LogFormat))
 		}
 		return nil
 	}
@@ -142,6 +159,13 @@ func guardParents(cmd *cobra.Command) {
 		return Exit(ExitUsage, fmt.Errorf("unknown command %q for %q; valid subcommands: %s",
 			args[0], c.CommandPath(), strings.Join(valid, ", ")))
 	}
+}
+
+func defaultLogFormat() string {
+	if f := os.Getenv("CSO_LOG_FORMAT"); f != "" {
+		return f
+	}
+	return LogText
 }
 
 func defaultEnvDir() string {

@@ -3,68 +3,18 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"runtime/debug"
-	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cso-ssp/platform/internal/buildinfo"
 )
 
-// BuildVersion is what `cso version` reports, read from the build information the Go
-// toolchain embeds in the binary (module version, VCS revision, dirty flag, commit time).
-type BuildVersion struct {
-	Module    string `json:"module"`
-	Version   string `json:"version"`
-	Revision  string `json:"revision,omitempty"`
-	Modified  bool   `json:"modified"`
-	Time      string `json:"time,omitempty"`
-	GoVersion string `json:"go_version"`
-}
+// BuildVersion is what `cso version` reports (internal/buildinfo: the same value each agent
+// publishes in its status document).
+type BuildVersion = buildinfo.Info
 
 // buildVersion reads the running binary's build information.
-func buildVersion() BuildVersion {
-	v := BuildVersion{Module: "unknown", Version: "(devel)"}
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return v
-	}
-	v.GoVersion = info.GoVersion
-	if info.Main.Path != "" {
-		v.Module = info.Main.Path
-	}
-	if info.Main.Version != "" {
-		v.Version = info.Main.Version
-	}
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			v.Revision = s.Value
-		case "vcs.modified":
-			v.Modified = s.Value == "true"
-		case "vcs.time":
-			v.Time = s.Value
-		}
-	}
-	return v
-}
-
-// String is the one-line form: "cso <version> (<module>) revision <rev>[+dirty] <time> <go>".
-func (v BuildVersion) String() string {
-	parts := []string{"cso", v.Version, "(" + v.Module + ")"}
-	if v.Revision != "" {
-		rev := v.Revision
-		if v.Modified {
-			rev += "+dirty"
-		}
-		parts = append(parts, "revision "+rev)
-	}
-	if v.Time != "" {
-		parts = append(parts, v.Time)
-	}
-	if v.GoVersion != "" {
-		parts = append(parts, v.GoVersion)
-	}
-	return strings.Join(parts, " ")
-}
+func buildVersion() BuildVersion { return buildinfo.Read() }
 
 func versionCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{

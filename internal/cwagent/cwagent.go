@@ -52,6 +52,9 @@ const (
 // Log names: the last part of the log group /cso/<env>/<name>. terraform/modules/monitoring
 // creates one group per name; test/terraform checks the two lists agree.
 const (
+	// The agent and the dashboard run with --log-format json on EC2: their diagnostic
+	// lines (in setup and admin) are JSON objects, whose fields Logs Insights discovers
+	// by itself; the files need no parser setting here.
 	LogSetup         = "setup"          // /var/log/cso-setup.log (user data)
 	LogCloudInit     = "cloud-init"     // /var/log/cloud-init-output.log
 	LogAgent         = "agent"          // /var/log/<role>-setup-progress.log (cso agent)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/jsondur"
 	"github.com/cso-ssp/platform/internal/status"
 )
 
@@ -49,7 +50,7 @@ type PhaseResult struct {
 	Name     string        `json:"name"`
 	State    string        `json:"state"`
 	Duration time.Duration `json:"-"`
-	Seconds  float64       `json:"duration_seconds"`
+	MS       float64       `json:"duration_ms"` // jsondur: milliseconds
 	Detail   string        `json:"detail,omitempty"`
 }
 
@@ -62,7 +63,7 @@ type Report struct {
 	Phases    []PhaseResult `json:"phases"`
 	Result    string        `json:"result"`
 	Error     string        `json:"error,omitempty"`
-	Seconds   float64       `json:"duration_seconds"`
+	MS        float64       `json:"duration_ms"` // jsondur: milliseconds
 }
 
 // Confirm is asked before changes are applied; it returns false to stop.
@@ -132,7 +133,7 @@ func (d *Deployer) Run(ctx context.Context, op, host string) (*Report, error) {
 	d.report = &Report{Env: d.Env.Name, Operation: op, Host: host}
 	err := d.run(ctx, op, host)
 	r := d.report
-	r.Seconds = time.Since(start).Seconds()
+	r.MS = jsondur.Millis(time.Since(start))
 	var ie *InterruptedError
 	switch {
 	case err == nil:
@@ -151,7 +152,7 @@ func (d *Deployer) Run(ctx context.Context, op, host string) (*Report, error) {
 }
 
 func (d *Deployer) phase(name, state, detail string, dur time.Duration) {
-	d.report.Phases = append(d.report.Phases, PhaseResult{Name: name, State: state, Detail: detail, Duration: dur, Seconds: dur.Seconds()})
+	d.report.Phases = append(d.report.Phases, PhaseResult{Name: name, State: state, Detail: detail, Duration: dur, MS: jsondur.Millis(dur)})
 }
 
 // statusPhases returns the phases that follow Terraform for op.
@@ -411,7 +412,7 @@ func WriteReport(w io.Writer, r *Report) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.State, dur, firstLine(p.Detail))
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "%s %s: %s in %s\n", r.Operation, r.Env, r.Result, fmtDur(time.Duration(r.Seconds*float64(time.Second))))
+	fmt.Fprintf(w, "%s %s: %s in %s\n", r.Operation, r.Env, r.Result, fmtDur(jsondur.FromMillis(r.MS)))
 }
 
 func firstLine(s string) string {

@@ -101,8 +101,27 @@ func TestApplyViewPlain(t *testing.T) {
 	if len(started) != 3 || len(v.Errored) != 1 || len(errorsOf(v.Diagnostics)) != 1 {
 		t.Errorf("started %v, errored %v, diags %v", started, v.Errored, v.Diagnostics)
 	}
-	if strings.Contains(got, "\r") {
-		t.Error("plain view must not use carriage returns")
+	if strings.Contains(got, "\r") || strings.Contains(got, "\x1b") {
+		t.Error("plain view must not use carriage returns or escape sequences")
+	}
+}
+
+// A redrawn line is cut to the terminal's width (here $COLUMNS: a buffer has no size), so
+// that it never wraps.
+func TestApplyViewTTYFitsWidth(t *testing.T) {
+	t.Setenv("COLUMNS", "40")
+	var out bytes.Buffer
+	v := NewApplyView(&out, true, "apply", Summary{Changes: []Change{{Address: `module.compute.aws_instance.this["keystone01"]`, Action: "create"}}})
+	v.Write([]byte(`{"type":"apply_start","hook":{"resource":{"addr":"module.compute.aws_instance.this[\"keystone01\"]"},"action":"create"}}` + "\n"))
+	v.Tick()
+	for _, line := range strings.Split(out.String(), "\r") {
+		line = strings.TrimSuffix(line, "\x1b[K")
+		if n := len([]rune(line)); n >= 40 {
+			t.Errorf("redrawn line of %d columns on a 40-column terminal: %q", n, line)
+		}
+	}
+	if !strings.Contains(out.String(), "…") {
+		t.Errorf("long line not cut: %q", out.String())
 	}
 }
 
@@ -276,7 +295,7 @@ func TestFmtDur(t *testing.T) {
 }
 
 func TestWriteReport(t *testing.T) {
-	r := &Report{Env: "dev", Operation: OpDeploy, Result: Failed, Seconds: 75, Phases: []PhaseResult{
+	r := &Report{Env: "dev", Operation: OpDeploy, Result: Failed, MS: 75000, Phases: []PhaseResult{
 		{Name: Infrastructure, State: Done, Duration: 62 * time.Second, Detail: "16/16 resources: 16 to add, 0 to change, 0 to destroy"},
 		{Name: "jump server setup", State: Failed, Duration: 13 * time.Second, Detail: "jump server setup: host jump-server-1 failed at step admin: port in use\nmore"},
 		{Name: "service dependencies", State: Skipped, Detail: "jump server setup failed"},

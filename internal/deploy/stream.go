@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cso-ssp/platform/internal/termout"
 )
 
 // message is one line of Terraform's machine-readable UI (terraform apply|plan -json),
@@ -256,23 +256,13 @@ func (v *ApplyView) redraw() {
 			line += fmt.Sprintf(" +%d more", n-1)
 		}
 	}
-	fmt.Fprintf(v.out, "\r%s\x1b[K", fitLine(line))
+	fmt.Fprintf(v.out, "\r%s\x1b[K", fitLine(v.out, line))
 	v.lastLen = len(line)
 }
 
-// fitLine cuts a redrawn line to the terminal's width ($COLUMNS, else 100): a line that
-// wraps cannot be redrawn with a carriage return.
-func fitLine(s string) string {
-	width := 100
-	if c, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && c > 20 {
-		width = c
-	}
-	r := []rune(s)
-	if len(r) < width {
-		return s
-	}
-	return string(r[:width-2]) + "…"
-}
+// fitLine cuts a redrawn line to the width of the terminal out writes to (termout): a line
+// that wraps cannot be redrawn with a carriage return.
+func fitLine(out io.Writer, s string) string { return termout.Fit(s, termout.Width(out)) }
 
 func ing(action string) string {
 	switch action {

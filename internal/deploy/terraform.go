@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,6 +61,9 @@ type TerraformOptions struct {
 	Grace time.Duration
 	// Stderr receives Terraform's own stderr (warnings, diagnostics of non-JSON commands).
 	Stderr io.Writer
+	// Commands, when set, receives one line per Terraform command run, with its arguments
+	// (`cso plan|deploy -v`).
+	Commands io.Writer
 	// AllowPlaceholders accepts an env file that still holds documentation examples
 	// (envfile.Env.Placeholders: the example account, example ARNs, a placeholder e-mail).
 	// Only the offline tests with the test provider set it: against AWS such a file can
@@ -106,6 +110,10 @@ func NewTerraform(env *envfile.Env, o TerraformOptions) (*Terraform, error) {
 	}
 	if o.Stderr != nil {
 		tf.SetStderr(o.Stderr)
+	}
+	if o.Commands != nil {
+		// terraform-exec logs "[INFO] running Terraform command: <command line>".
+		tf.SetLogger(log.New(o.Commands, "", 0))
 	}
 	return &Terraform{Env: env, Dir: dir, PluginDir: o.PluginDir, tf: tf, stderr: o.Stderr}, nil
 }

@@ -217,7 +217,7 @@ func (w *Waiter) show(p Phase, hosts []inventory.Host, views map[string]hostView
 				break
 			}
 		}
-		fmt.Fprintf(w.Out, "\r%s\x1b[K", fitLine(line))
+		fmt.Fprintf(w.Out, "\r%s\x1b[K", fitLine(w.Out, line))
 		return
 	}
 	for _, h := range hosts {

@@ -20,6 +20,7 @@ import (
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/jsondur"
 	"github.com/cso-ssp/platform/internal/pki"
 )
 
@@ -29,8 +30,17 @@ type HealthRow struct {
 	Target  string        `json:"target"`
 	OK      bool          `json:"ok"`
 	Detail  string        `json:"detail"`
-	Latency time.Duration `json:"latency_ns"`
+	Latency time.Duration `json:"-"`
 	order   int
+}
+
+// MarshalJSON gives the latency in milliseconds (internal/jsondur).
+func (h HealthRow) MarshalJSON() ([]byte, error) {
+	type plain HealthRow
+	return json.Marshal(struct {
+		plain
+		LatencyMS float64 `json:"latency_ms"`
+	}{plain(h), jsondur.Millis(h.Latency)})
 }
 
 // HealthTimeout bounds each probe.

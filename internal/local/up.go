@@ -35,6 +35,8 @@ type Options struct {
 	// Out receives the progress lines and the final report.
 	Out io.Writer
 	Log *slog.Logger
+	// Verbose: a progress line for every task that found nothing to change (-v).
+	Verbose bool
 	// Roles by name (default DefaultRoles()); a role missing here is reported and skipped.
 	Roles map[envfile.Role]func() agent.Role
 	// Executable is the cso binary services such as the admin dashboard run.
@@ -49,7 +51,7 @@ type HostResult struct {
 	Changed  []string      `json:"changed"`
 	Error    string        `json:"error,omitempty"`
 	Skipped  string        `json:"skipped,omitempty"`
-	Duration time.Duration `json:"duration_ns"`
+	Duration time.Duration `json:"-"` // duration_ms (json.go)
 	// missingRole: the role is not part of this build (nothing ran, nothing to probe).
 	missingRole bool
 }
@@ -59,7 +61,7 @@ type UpResult struct {
 	Dir      string        `json:"dir"`
 	Hosts    []HostResult  `json:"hosts"`
 	Health   []HealthRow   `json:"health,omitempty"`
-	Duration time.Duration `json:"duration_ns"`
+	Duration time.Duration `json:"-"` // duration_ms (json.go)
 	Changed  bool          `json:"changed"`
 }
 
@@ -255,6 +257,7 @@ func convergeHost(ctx context.Context, o Options, l Layout, hosts []inventory.Ho
 	rt := l.Runtime(o.Env, hosts, h, o.PortBase, nil, o.DryRun)
 	rt.Secrets = secrets
 	rt.Log = o.Log
+	rt.Verbose = o.Verbose
 	rt.Executable = o.Executable
 	rt.TargetFile = l.TargetFile()
 	if !o.DryRun {

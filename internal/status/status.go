@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/cso-ssp/platform/internal/buildinfo"
 )
 
 // States of a host's setup and of each step.
@@ -48,6 +50,10 @@ type Host struct {
 	// Facts about the converged host that others compare (e.g. "fernet_keys": a hash of
 	// the installed key set), set when a run finishes.
 	Facts map[string]string `json:"facts,omitempty"`
+	// Agent is the version of the cso binary that wrote this document (`cso check` warns
+	// when hosts run different versions or one older than the operator's); nil from agents
+	// that predate it.
+	Agent *buildinfo.Info `json:"agent,omitempty"`
 }
 
 // LogLines is how many progress lines a status document carries.

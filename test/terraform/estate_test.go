@@ -395,7 +395,7 @@ func (x *checker) userData(t *testing.T) {
 			// The RDS CA bundle the agent's database clients verify with (issue #10).
 			`-o /etc/pki/cso/rds-ca-bundle.pem.new "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"`,
 			"install -m 0644 /etc/pki/cso/rds-ca-bundle.pem.new /etc/pki/cso/rds-ca-bundle.pem",
-			fmt.Sprintf(`cso agent --env "%s" --account-id "%s" --role "%s" --index "%d" --region "%s"`, x.c.name, x.env.AccountID, h.role, h.index, x.ef.Region),
+			fmt.Sprintf(`cso agent --env "%s" --account-id "%s" --role "%s" --index "%d" --region "%s" --log-format json`, x.c.name, x.env.AccountID, h.role, h.index, x.ef.Region),
 		} {
 			if !strings.Contains(ud, want) {
 				t.Errorf("%s: user data lacks %q", h.name, want)

@@ -81,7 +81,7 @@ func adminSpecWith(rt *agent.Runtime, flags []string) agent.ServiceSpec {
 	return agent.ServiceSpec{
 		Name: AdminService,
 		Command: append([]string{exe, "admin", "serve", "--target", rt.TargetFile, "--listen", listen,
-			"--cert", store.ServerCert(rt.Host.Name), "--key", store.ServerKey(rt.Host.Name)}, flags...),
+			"--cert", store.ServerCert(rt.Host.Name), "--key", store.ServerKey(rt.Host.Name)}, append(logFormat(rt), flags...)...),
 		ConfigFiles: []string{exe, store.ServerCert(rt.Host.Name), store.ServerKey(rt.Host.Name), store.CACert()},
 		// A file the CloudWatch agent ships (log group /cso/<env>/admin, internal/cwagent).
 		LogFile: agent.ServiceLog(rt.Paths, AdminService),
@@ -144,4 +144,14 @@ func albFlags(rt *agent.Runtime) ([]string, error) {
 	return []string{"--alb-signer", a.Signer, "--alb-region", a.Region,
 		"--cognito-user-pool", a.UserPoolID, "--cognito-region", a.UserPoolRegion,
 		"--cognito-client-id", a.ClientID, "--admin-group", a.AdminGroup}, nil
+}
+
+// logFormat is --log-format json on EC2, where the CloudWatch agent ships the dashboard's
+// log (/cso/<env>/admin) and Logs Insights splits JSON lines into fields; the local
+// target keeps the text an operator reads in its log file.
+func logFormat(rt *agent.Runtime) []string {
+	if rt.Platform != nil && rt.Platform.Name() == "local" {
+		return nil
+	}
+	return []string{"--log-format", "json"}
 }
