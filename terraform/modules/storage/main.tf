@@ -87,7 +87,7 @@ resource "aws_efs_file_system_policy" "this" {
       {
         Sid       = "HostsMountWriteAndActAsRootThroughMountTargets"
         Effect    = "Allow"
-        Principal = { AWS = var.host_role_arn }
+        Principal = { AWS = [for k in sort(keys(var.host_role_arns)) : var.host_role_arns[k]] }
         Action    = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite", "elasticfilesystem:ClientRootAccess"]
         Resource  = aws_efs_file_system.this[each.key].arn
         Condition = { Bool = { "elasticfilesystem:AccessedViaMountTarget" = "true" } }

@@ -73,9 +73,9 @@ variable "file_systems" {
   }
 }
 
-variable "host_role_arn" {
-  description = "ARN of the hosts' instance role: the only principal that may mount the file systems (as root, through a mount target)."
-  type        = string
+variable "host_role_arns" {
+  description = "ARNs of the hosts' instance roles, keyed by host role (security module host_role_arns): the only principals that may mount the file systems (as root, through a mount target)."
+  type        = map(string)
 }
 
 variable "log_retention_days" {
