@@ -66,6 +66,10 @@ type Paths struct {
 	Status    string // status store directory (local target only; on AWS the S3 bucket)
 	Bucket    string // S3 bucket stand-in directory (local target only)
 	SecretDir string // 0600 secret files (local target only; on AWS Secrets Manager)
+	// HostTLS holds this host's own certificate, private key and CA certificate, installed
+	// from its own TLS secret (AWS: /etc/cso/tls, OwnTLSTask). "" on the local target,
+	// where the jump role issues them into the shared store (see OwnTLS).
+	HostTLS string
 }
 
 // Runtime is everything a role and its tasks may use.
