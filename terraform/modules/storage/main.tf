@@ -73,7 +73,7 @@ resource "aws_efs_backup_policy" "this" {
 }
 
 # Clients must use TLS (amazon-efs-utils mounts with -o tls,iam) and come through a mount
-# target. They mount with their instance role (-o iam), and only that role may act as root:
+# target. They mount with their instance role (-o iam), and only the host roles may act as root:
 # the agents set owners and modes in the shared stores (keys 0600/0640), which an anonymous
 # client (root squashed) or a forced POSIX user could not.
 resource "aws_efs_file_system_policy" "this" {
