@@ -381,3 +381,29 @@ func TestPKILocalGeneratesCA(t *testing.T) {
 		t.Fatalf("second local run: %v, changes %q", err, res.Changed)
 	}
 }
+
+// On AWS the jump server checks only the secrets its own role reads (its IAM policy grants
+// no other); locally it generates every one before the other roles ask.
+func TestSecretTasksByTarget(t *testing.T) {
+	names := func(rt *agent.Runtime) []string {
+		var out []string
+		for _, task := range secretTasks(rt) {
+			out = append(out, strings.TrimPrefix(task.Name(), "secret "))
+		}
+		return out
+	}
+	ca, _ := cas(t)
+	f := newAWSFixture(t, ca)
+	if got := names(f.runtime()); strings.Join(got, ",") != strings.Join(JumpSecrets, ",") {
+		t.Errorf("AWS: jump checks %v, want %v", got, JumpSecrets)
+	}
+	for _, n := range names(f.runtime()) {
+		if n == agent.SecretErlangCookie {
+			t.Error("AWS: the jump server reads the Erlang cookie, which only the RabbitMQ role may")
+		}
+	}
+	local := &agent.Runtime{Secrets: &agent.LocalSecrets{Dir: t.TempDir()}}
+	if got := names(local); strings.Join(got, ",") != strings.Join(GeneratedSecrets, ",") {
+		t.Errorf("local: jump generates %v, want %v", got, GeneratedSecrets)
+	}
+}
