@@ -36,6 +36,10 @@ module "security" {
   hosts                = { for name, h in local.hosts : name => { fqdn = h.fqdn, dns_names = h.dns_names } }
   cso_files_bucket_arn = module.storage.files_bucket.arn
   db_instance_arn      = module.database.arn
+  # Which role reads which database user's secret is the security module's table.
+  database_user_secret_arns = module.database.user_secret_arns
+  # Each host's own TLS secret and status document are granted to its instance alone.
+  instances = { for name, i in module.compute.instances : name => { role = i.role, id = i.id } }
   # The agent writes to these groups only (cwagent); the monitoring module creates them.
   host_log_group_arns = values(module.monitoring.log_group_arns)
 
@@ -55,9 +59,7 @@ module "storage" {
   private_subnet_ids    = { for az, s in module.networking.private_subnets : az => s.id }
   efs_security_group_id = module.security.security_group_ids["efs"]
   kms_key_arn           = module.security.kms_key_arn
-  # Every host role has the one instance role for now; the file system policies already
-  # grant by role, so per-role instance roles only change this map.
-  host_role_arns = { for r in ["jump", "keystone", "rabbitmq", "frontend", "backend"] : r => module.security.instance_role_arn }
+  host_role_arns        = module.security.host_role_arns
 }
 
 module "database" {
@@ -78,16 +80,16 @@ module "database" {
 module "compute" {
   source = "./modules/compute"
 
-  environment           = local.environment
-  account_id            = local.account_id
-  region                = local.env.region
-  hosts                 = { for name, h in local.hosts : name => { role = h.role, index = h.index, instance_type = h.instance_type, availability_zone = h.availability_zone, fqdn = h.fqdn } }
-  subnet_ids            = { for az, s in module.networking.private_subnets : az => s.id }
-  security_group_ids    = module.security.security_group_ids
-  instance_profile_name = module.security.instance_profile_name
-  kms_key_arn           = module.security.kms_key_arn
-  access_points         = module.storage.access_points
-  files_bucket          = module.storage.files_bucket.id
+  environment            = local.environment
+  account_id             = local.account_id
+  region                 = local.env.region
+  hosts                  = { for name, h in local.hosts : name => { role = h.role, index = h.index, instance_type = h.instance_type, availability_zone = h.availability_zone, fqdn = h.fqdn } }
+  subnet_ids             = { for az, s in module.networking.private_subnets : az => s.id }
+  security_group_ids     = module.security.security_group_ids
+  instance_profile_names = module.security.instance_profile_names
+  kms_key_arn            = module.security.kms_key_arn
+  access_points          = module.storage.access_points
+  files_bucket           = module.storage.files_bucket.id
   # The ARN, not the password: the agent reads the value through the host's IAM role.
   # Only the jump server's user data gets it, so only the jump server waits for RDS.
   database_master_secret_arn = module.database.master_user_secret_arn

@@ -136,9 +136,14 @@ output "kms_key_arn" {
   value       = module.security.kms_key_arn
 }
 
-output "instance_profile" {
-  description = "Instance profile of the hosts."
-  value       = module.security.instance_profile_name
+output "host_role_arns" {
+  description = "IAM role of each host role (jump, keystone, rabbitmq, frontend, backend): role name => role ARN."
+  value       = module.security.host_role_arns
+}
+
+output "instance_profiles" {
+  description = "Instance profile of each host role: role name => profile name."
+  value       = module.security.instance_profile_names
 }
 
 output "alarm_topic_arn" {

@@ -72,6 +72,11 @@ type Paths struct {
 	// EC2 an EFS access point of its own (/opt/keystone-keys) that only the Keystone hosts
 	// and the jump server may mount; "" means <SSLCerts>/keystone (the local target).
 	KeystoneKeys string
+
+	// HostTLS holds this host's own certificate, private key and CA certificate, installed
+	// from its own TLS secret (AWS: /etc/cso/tls, OwnTLSTask). "" on the local target,
+	// where the jump role issues them into the shared store (see OwnTLS).
+	HostTLS string
 }
 
 // Runtime is everything a role and its tasks may use.

@@ -35,6 +35,8 @@ import (
 var EC2Paths = agent.Paths{
 	Root: "/", SSLCerts: "/opt/ssl-certs", Scripts: "/opt/scripts", KeystoneKeys: "/opt/keystone-keys",
 	Etc: "/etc", Data: "/var/lib", Log: "/var/log", Run: "/run",
+	// Each host's own key stays on the host: nothing but certificates on EFS.
+	HostTLS: "/etc/cso/tls",
 }
 
 func init() {
@@ -358,8 +360,10 @@ func onLocalPlatform(rt *agent.Runtime, o ec2Options) error {
 		return Exit(ExitUsage, fmt.Errorf("%s: field mysql is empty", o.targetFile))
 	}
 	p := l.Paths(h.Name)
-	// AWS's data path: no bucket, status or secret directories.
+	// AWS's data path: no bucket, status or secret directories; the host's own TLS
+	// material comes from its secret into its own tree, as /etc/cso/tls on EC2.
 	p.Status, p.Bucket, p.SecretDir = "", "", ""
+	p.HostTLS = filepath.Join(p.Etc, "cso", "tls")
 	rt.Host, rt.Hosts, rt.Paths, rt.Platform = h, t.Hosts, p, l.Platform(h.Name)
 	rt.MySQL = t.MySQL
 	rt.MySQLCAFile = t.MySQLCA

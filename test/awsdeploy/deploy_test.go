@@ -210,10 +210,21 @@ func TestAWSDeployDevHAThroughMoto(t *testing.T) {
 	if conf, err := os.ReadFile(filepath.Join(root, "hosts", "keystone01", "etc", "keystone", "keystone.conf")); err != nil || !strings.Contains(string(conf), ksDB) {
 		t.Errorf("keystone01's keystone.conf does not carry the password of %s (%v)", ksDBID, err)
 	}
+	// Each host installed its own pair from its own secret, in its own tree; the shared
+	// store (EFS) holds the CA certificate and no private key.
 	tlsID := agent.HostTLSSecretID(env.Name, "keystone02")
 	wantCert := secretField(t, st, tlsID, "certificate")
-	if got, err := os.ReadFile(pki.Store{Dir: filepath.Join(root, "shared", "ssl-certs")}.ServerCert("keystone02")); err != nil || strings.TrimSpace(string(got)) != strings.TrimSpace(wantCert) {
-		t.Errorf("keystone02's certificate in the shared store is not the one in %s (%v)", tlsID, err)
+	own := local.Layout{Dir: root}.Paths("keystone02")
+	own.HostTLS = filepath.Join(own.Etc, "cso", "tls")
+	if got, err := os.ReadFile(own.OwnTLS("keystone02").Cert); err != nil || strings.TrimSpace(string(got)) != strings.TrimSpace(wantCert) {
+		t.Errorf("keystone02's own certificate is not the one in %s (%v)", tlsID, err)
+	}
+	sharedStore := pki.Store{Dir: filepath.Join(root, "shared", "ssl-certs")}
+	if _, err := os.Stat(sharedStore.CACert()); err != nil {
+		t.Errorf("the shared store has no CA certificate: %v", err)
+	}
+	if keys, _ := filepath.Glob(filepath.Join(sharedStore.Dir, "*", "server.key")); len(keys) != 0 {
+		t.Errorf("private keys in the shared store: %v", keys)
 	}
 	t.Logf("secrets copied from the state into moto: %d", len(secretNames))
 

@@ -205,7 +205,15 @@ func (x *checker) logGroups(t *testing.T) {
 	}
 
 	// The host policy: streams and events in exactly these groups; metrics in CWAgent only.
-	doc := decodePolicy(t, "host policy", x.e.one(t, "module.security", "aws_iam_policy", "host").str("policy"))
+	for role, pol := range x.e.of("module.security", "aws_iam_policy", "host") {
+		hostLogPolicy(t, role, pol, arns)
+	}
+}
+
+// hostLogPolicy checks one host role's policy: streams and events in exactly the host
+// log groups; metrics in CWAgent only.
+func hostLogPolicy(t *testing.T, role string, pol res, arns []string) {
+	doc := decodePolicy(t, role+" policy", pol.str("policy"))
 	var logResources []string
 	metrics := false
 	for _, s := range doc.Statement {
@@ -227,9 +235,9 @@ func (x *checker) logGroups(t *testing.T) {
 		want = append(want, a, a+":log-stream:*")
 	}
 	if !slices.Equal(sortedCopy(logResources), sortedCopy(want)) {
-		t.Errorf("hosts may write logs to %v, want exactly the log groups %v", logResources, want)
+		t.Errorf("%s hosts may write logs to %v, want exactly the log groups %v", role, logResources, want)
 	}
 	if !metrics {
-		t.Error("host policy does not allow cloudwatch:PutMetricData in namespace CWAgent (alone)")
+		t.Errorf("%s policy does not allow cloudwatch:PutMetricData in namespace CWAgent (alone)", role)
 	}
 }

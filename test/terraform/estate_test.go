@@ -342,7 +342,7 @@ func (x *checker) instances(t *testing.T) {
 		t.Fatalf("instances %v, want %v", got, want)
 	}
 	core := x.sgID(t, "core")
-	profile := x.e.one(t, "module.security", "aws_iam_instance_profile", "host").str("name")
+	profiles := x.e.of("module.security", "aws_iam_instance_profile", "host")
 	priv := x.e.of("module.networking", "aws_subnet", "private")
 	for _, h := range x.c.hosts() {
 		i := insts[h.name]
@@ -360,8 +360,9 @@ func (x *checker) instances(t *testing.T) {
 		if !i.boolean("monitoring") {
 			t.Errorf("%s: detailed monitoring off (LLD 6.1)", h.name)
 		}
-		if i.str("iam_instance_profile") != profile {
-			t.Errorf("%s: instance profile %q, want %q", h.name, i.str("iam_instance_profile"), profile)
+		// One instance profile per host role: each host gets its role's.
+		if want := profiles[h.role].str("name"); want == "" || i.str("iam_instance_profile") != want {
+			t.Errorf("%s: instance profile %q, want %q (role %s)", h.name, i.str("iam_instance_profile"), want, h.role)
 		}
 		if got, want := sortedCopy(strs(i.V["vpc_security_group_ids"])), sortedCopy([]string{core, x.sgID(t, h.role)}); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: security groups %v, want core and %s", h.name, got, h.role)
@@ -916,75 +917,160 @@ func (x *checker) dns(t *testing.T) {
 	}
 }
 
+// roleSecrets is who reads which secret <env>/cso/<name> (besides each host's own TLS
+// secret and the jump server's RDS master secret): what the agents and cso check use
+// (internal/agent/secrets.go SecretID, internal/check).
+var roleSecrets = map[string][]string{
+	"jump":     {"database/cso_portal", "database/keystone", "keystone/admin", "rabbitmq/ssp_user"},
+	"keystone": {"database/keystone", "keystone/admin", "rabbitmq/ssp_user"},
+	"rabbitmq": {"rabbitmq/erlang-cookie", "rabbitmq/ssp_user"},
+	"frontend": {"rabbitmq/ssp_user"},
+	"backend":  {"rabbitmq/ssp_user"},
+}
+
 func (x *checker) iamAndKMS(t *testing.T) {
 	key := x.e.one(t, "module.security", "aws_kms_key", "this")
 	if !key.boolean("enable_key_rotation") {
 		t.Error("KMS key rotation disabled")
 	}
-	role := x.e.one(t, "module.security", "aws_iam_role", "host")
-	if role.str("name") != x.c.name+"-ec2-ssm-role" || !strings.Contains(role.str("assume_role_policy"), "ec2.amazonaws.com") {
-		t.Errorf("host role %s trusts %s", role.str("name"), role.str("assume_role_policy"))
-	}
-	custom := x.e.one(t, "module.security", "aws_iam_policy", "host")
-	var attached []string
-	for _, r := range x.e.all {
-		if r.Type == "aws_iam_role_policy_attachment" && r.Module == "module.security" && r.str("role") == role.str("name") {
-			attached = append(attached, r.str("policy_arn"))
-		}
-	}
-	want := sortedCopy([]string{
-		"arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
-		"arn:aws:iam::aws:policy/AmazonSSMPatchAssociation",
-		custom.str("arn"),
-	})
-	if got := sortedCopy(attached); !reflect.DeepEqual(got, want) {
-		t.Errorf("host role policies %v, want %v (LLD 2.3.2)", got, want)
-	}
 	files := x.e.one(t, "module.storage", "aws_s3_bucket", "files").str("arn")
-	doc := decodePolicy(t, "host policy", custom.str("policy"))
-	var resources []string
-	var keyActions []string
-	for _, s := range doc.Statement {
-		if s["Effect"] != "Allow" {
-			continue
+	secretARN := map[string]string{} // name without "<env>/cso/" => ARN
+	for _, r := range x.e.all {
+		if r.Type == "aws_secretsmanager_secret" {
+			secretARN[strings.TrimPrefix(r.str("name"), x.c.name+"/cso/")] = r.str("arn")
 		}
-		for _, a := range asList(s["Action"]) {
-			if strings.HasSuffix(a, ":*") || a == "*" {
-				t.Errorf("host policy grants wildcard action %s", a)
+	}
+	roles := x.e.of("module.security", "aws_iam_role", "host")
+	profiles := x.e.of("module.security", "aws_iam_instance_profile", "host")
+	policies := x.e.of("module.security", "aws_iam_policy", "host")
+	own := x.e.of("module.security", "aws_iam_role_policy", "own_host")
+	if got := sortedCopy(keysOf(roles)); !reflect.DeepEqual(got, []string{"backend", "frontend", "jump", "keystone", "rabbitmq"}) {
+		t.Fatalf("host roles %v: want one per host role", got)
+	}
+	insts := x.e.hostInstances()
+	for name, role := range roles {
+		if role.str("name") != x.c.name+"-cso-"+name || !strings.Contains(role.str("assume_role_policy"), "ec2.amazonaws.com") {
+			t.Errorf("host role %s: %s trusts %s", name, role.str("name"), role.str("assume_role_policy"))
+		}
+		if p := profiles[name]; p.str("role") != role.str("name") {
+			t.Errorf("instance profile of %s carries role %q, want %q", name, p.str("role"), role.str("name"))
+		}
+		custom := policies[name]
+		var attached []string
+		for _, r := range x.e.all {
+			if r.Type == "aws_iam_role_policy_attachment" && r.Module == "module.security" && r.str("role") == role.str("name") {
+				attached = append(attached, r.str("policy_arn"))
 			}
-			// The hosts write their own status documents and nothing else in the bucket.
-			if a == "s3:PutObject" && !reflect.DeepEqual(asList(s["Resource"]), []string{files + "/status/*"}) {
-				t.Errorf("host policy lets hosts write %v, want only %s/status/*", asList(s["Resource"]), files)
+		}
+		want := sortedCopy([]string{
+			"arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+			"arn:aws:iam::aws:policy/AmazonSSMPatchAssociation",
+			custom.str("arn"),
+		})
+		if got := sortedCopy(attached); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s role policies %v, want %v (LLD 2.3.2)", name, got, want)
+		}
+
+		// The role policy: the secrets of roleSecrets by exact ARN, the RDS master secret
+		// for the jump server only, no write to the bucket.
+		var secrets, keyActions []string
+		master := false
+		for _, s := range decodePolicy(t, name+" policy", custom.str("policy")).Statement {
+			if s["Effect"] != "Allow" {
+				continue
 			}
-			if strings.HasPrefix(a, "kms:") {
-				keyActions = append(keyActions, a)
+			acts := asList(s["Action"])
+			for _, a := range acts {
+				if strings.HasSuffix(a, ":*") || a == "*" {
+					t.Errorf("%s policy grants wildcard action %s", name, a)
+				}
+				if strings.HasPrefix(a, "kms:") {
+					keyActions = append(keyActions, a)
+				}
+				if a == "s3:PutObject" {
+					t.Errorf("%s policy lets every %s host write %v: each host writes its own status only", name, name, s["Resource"])
+				}
+			}
+			for _, r := range asList(s["Resource"]) {
+				// PutMetricData has no resource type; log_groups checks its namespace condition.
+				if r == "*" && !reflect.DeepEqual(acts, []string{"cloudwatch:PutMetricData"}) {
+					t.Errorf("%s policy statement %v on Resource *", name, s["Sid"])
+				}
+				if !slices.Contains(acts, "secretsmanager:GetSecretValue") {
+					continue
+				}
+				if strings.Contains(r, ":secret:rds!db-") {
+					master = strings.Contains(fmt.Sprint(s["Condition"]), x.e.one(t, "module.database", "aws_db_instance", "this").str("arn"))
+					continue
+				}
+				secrets = append(secrets, r)
 			}
 		}
-		for _, r := range asList(s["Resource"]) {
-			// PutMetricData has no resource type; log_groups checks its namespace condition.
-			if r == "*" && !reflect.DeepEqual(asList(s["Action"]), []string{"cloudwatch:PutMetricData"}) {
-				t.Errorf("host policy statement %v on Resource *", s["Sid"])
+		var wantSecrets []string
+		for _, n := range roleSecrets[name] {
+			if secretARN[n] == "" {
+				t.Fatalf("no secret %s/cso/%s in the state", x.c.name, n)
 			}
-			resources = append(resources, r)
+			wantSecrets = append(wantSecrets, secretARN[n])
+		}
+		if got := sortedCopy(secrets); !reflect.DeepEqual(got, sortedCopy(wantSecrets)) {
+			t.Errorf("%s policy reads secrets %v, want exactly %v (%v)", name, got, sortedCopy(wantSecrets), roleSecrets[name])
+		}
+		if master != (name == "jump") {
+			t.Errorf("%s policy reads the RDS master secret (scoped to this instance): %v, want %v", name, master, name == "jump")
+		}
+		if !slices.Contains(keyActions, "kms:GenerateDataKey") || !slices.Contains(keyActions, "kms:Decrypt") {
+			t.Errorf("%s policy KMS actions %v: the status writes (SSE-KMS) need kms:GenerateDataKey", name, keyActions)
+		}
+		if p := custom.str("policy"); strings.Contains(p, "cso-pki") || strings.Contains(p, "/cso/tls/") || strings.Contains(p, "/cso/*") {
+			t.Errorf("%s policy names the CA key, a TLS secret or every secret: %s", name, p)
+		}
+
+		// The own-host policy: per host of the role, its TLS secret and its status document,
+		// each only for credentials of that host's instance.
+		type grant struct{ resource, userid string }
+		var got, wantOwn []grant
+		for _, h := range x.c.hosts() {
+			if h.role != name {
+				continue
+			}
+			id := "*:" + insts[h.name].str("id")
+			wantOwn = append(wantOwn, grant{secretARN["tls/"+h.name], id}, grant{files + "/status/" + h.name + ".json", id})
+		}
+		if own[name].str("role") != role.str("name") {
+			t.Errorf("own-host policy of %s on role %q", name, own[name].str("role"))
+		}
+		for _, s := range decodePolicy(t, name+" own-host policy", own[name].str("policy")).Statement {
+			cond, _ := s["Condition"].(map[string]any)
+			like, _ := cond["StringLike"].(map[string]any)
+			acts := asList(s["Action"])
+			ok := s["Effect"] == "Allow" && len(cond) == 1 && len(like) == 1 &&
+				(reflect.DeepEqual(acts, []string{"s3:PutObject"}) || reflect.DeepEqual(sortedCopy(acts), []string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"}))
+			if !ok {
+				t.Errorf("%s own-host statement %v: want Allow of a secret read or s3:PutObject under one aws:userid condition", name, s)
+			}
+			for _, r := range asList(s["Resource"]) {
+				u, _ := like["aws:userid"].(string)
+				got = append(got, grant{r, u})
+			}
+		}
+		sortGrants := func(g []grant) {
+			slices.SortFunc(g, func(a, b grant) int { return strings.Compare(a.resource+a.userid, b.resource+b.userid) })
+		}
+		sortGrants(got)
+		sortGrants(wantOwn)
+		if !reflect.DeepEqual(got, wantOwn) {
+			t.Errorf("%s own-host grants %v, want %v", name, got, wantOwn)
 		}
 	}
-	if !slices.Contains(keyActions, "kms:GenerateDataKey") || !slices.Contains(keyActions, "kms:Decrypt") {
-		t.Errorf("host policy KMS actions %v: the status writes (SSE-KMS) need kms:GenerateDataKey", keyActions)
+}
+
+func keysOf[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
 	}
-	for _, want := range []string{files, files + "/*", files + "/status/*",
-		fmt.Sprintf("arn:aws:secretsmanager:eu-west-2:%s:secret:%s/cso/*", x.ef.AccountID, x.c.name), x.kmsARN(t)} {
-		if !slices.Contains(resources, want) {
-			t.Errorf("host policy lacks resource %s (has %v)", want, resources)
-		}
-	}
-	for _, r := range resources {
-		if strings.Contains(r, "cso-pki") {
-			t.Errorf("host policy can read the CA key: %s", r)
-		}
-	}
-	if !strings.Contains(custom.str("policy"), x.e.one(t, "module.database", "aws_db_instance", "this").str("arn")) {
-		t.Error("host policy does not scope the RDS master secret to this environment's instance")
-	}
+	return out
 }
 
 // secretValues returns every generated secret: passwords and private keys.

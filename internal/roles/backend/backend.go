@@ -38,7 +38,7 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		return nil, fmt.Errorf("backend role given host %s of role %s", rt.Host.Name, rt.Host.Role)
 	}
 	// The agent timer first (Amazon Linux only): a failed first run is retried.
-	steps := append(agent.ResyncSteps(rt), agent.Step{Name: "packages", Tasks: []agent.Task{rt.Platform.Packages(JavaPackage(rt.Platform))}})
+	steps := append(append(agent.ResyncSteps(rt), agent.OwnTLSSteps(rt)...), agent.Step{Name: "packages", Tasks: []agent.Task{rt.Platform.Packages(JavaPackage(rt.Platform))}})
 	app, err := apppkg.NewApp(rt)
 	if err == apppkg.ErrNotConfigured {
 		return append(steps, agent.Step{Name: "application package",

@@ -238,7 +238,7 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		pkgs = append(pkgs, backend.JavaPackage(rt.Platform))
 	}
 	// The agent timer first (Amazon Linux only): a failed first run is retried.
-	steps := append(agent.ResyncSteps(rt), agent.Step{Name: "packages", Tasks: []agent.Task{rt.Platform.Packages(pkgs...)}})
+	steps := append(append(agent.ResyncSteps(rt), agent.OwnTLSSteps(rt)...), agent.Step{Name: "packages", Tasks: []agent.Task{rt.Platform.Packages(pkgs...)}})
 	if n.WorkerUser != "" {
 		steps = append(steps, agent.Step{Name: "user", Tasks: []agent.Task{
 			agent.SystemUser{User: n.WorkerUser, Home: "/var/lib/nginx", Comment: "Nginx web server", Lookup: lookupUser}}})

@@ -73,7 +73,7 @@ func adminSpec(rt *agent.Runtime) (agent.ServiceSpec, error) {
 func adminSpecWith(rt *agent.Runtime, flags []string) agent.ServiceSpec {
 	exe := rt.Executable
 	port := rt.Host.Ports[inventory.PortAdmin]
-	store := pki.Store{Dir: rt.Paths.SSLCerts}
+	own := rt.Paths.OwnTLS(rt.Host.Name)
 	listen := fmt.Sprintf("0.0.0.0:%d", port)
 	if rt.Host.Address == "127.0.0.1" {
 		listen = fmt.Sprintf("127.0.0.1:%d", port)
@@ -81,12 +81,12 @@ func adminSpecWith(rt *agent.Runtime, flags []string) agent.ServiceSpec {
 	return agent.ServiceSpec{
 		Name: AdminService,
 		Command: append([]string{exe, "admin", "serve", "--target", rt.TargetFile, "--listen", listen,
-			"--cert", store.ServerCert(rt.Host.Name), "--key", store.ServerKey(rt.Host.Name)}, append(logFormat(rt), flags...)...),
-		ConfigFiles: []string{exe, store.ServerCert(rt.Host.Name), store.ServerKey(rt.Host.Name), store.CACert()},
+			"--cert", own.Cert, "--key", own.Key}, append(logFormat(rt), flags...)...),
+		ConfigFiles: []string{exe, own.Cert, own.Key, own.CA},
 		// A file the CloudWatch agent ships (log group /cso/<env>/admin, internal/cwagent).
 		LogFile: agent.ServiceLog(rt.Paths, AdminService),
 		Ready: func(ctx context.Context) error {
-			caPEM, err := os.ReadFile(store.CACert())
+			caPEM, err := os.ReadFile(own.CA)
 			if err != nil {
 				return err
 			}

@@ -22,10 +22,19 @@ type role struct{}
 func (role) Role() envfile.Role { return envfile.RoleJump }
 
 // GeneratedSecrets are the secrets the platform's roles use; the jump role makes sure each
-// exists before any other role asks for it.
+// exists before any other role asks for it. On AWS Terraform generates them and the jump
+// role checks those it reads itself (JumpSecrets): its instance role reads no other.
 var GeneratedSecrets = []string{
 	agent.SecretKeystoneDB, agent.SecretPortalDB, agent.SecretKeystoneAdmin, agent.SecretKeystoneAutomation,
 	agent.SecretRabbitMQ, agent.SecretErlangCookie,
+}
+
+// JumpSecrets are the generated secrets the jump server reads on AWS: the database users'
+// passwords (it creates the users), the Keystone admin and ssp_user (cso check and the
+// dashboard's probes). The Erlang cookie is the RabbitMQ nodes' alone
+// (terraform/modules/security local.secret_readers).
+var JumpSecrets = []string{
+	agent.SecretKeystoneDB, agent.SecretPortalDB, agent.SecretKeystoneAdmin, agent.SecretRabbitMQ,
 }
 
 // CAKeyPath is where the jump host keeps the CA private key (0600, never in the shared store).
@@ -36,7 +45,8 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	store := pki.Store{Dir: p.SSLCerts}
 	// The agent timer comes first (agent.ResyncSteps): a first run that stops half-way is
 	// retried from the timer.
-	steps := append(agent.ResyncSteps(rt), []agent.Step{
+	steps := append(agent.ResyncSteps(rt), agent.OwnTLSSteps(rt)...)
+	steps = append(steps, []agent.Step{
 		{Name: "layout", Tasks: []agent.Task{
 			agent.Dir{Path: p.SSLCerts, Mode: 0o755},
 			agent.Dir{Path: filepath.Dir(store.CACert()), Mode: 0o755},
@@ -45,7 +55,7 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 			agent.Dir{Path: filepath.Dir(CAKeyPath(p)), Mode: 0o700},
 		}},
 		{Name: "pki", Tasks: pkiTasks(rt, store)},
-		{Name: "secrets", Tasks: secretTasks()},
+		{Name: "secrets", Tasks: secretTasks(rt)},
 		{Name: "database", Tasks: databaseTasks(rt)},
 		{Name: "s3-sync", Tasks: []agent.Task{syncTask{}}},
 	}...)

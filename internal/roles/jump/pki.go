@@ -3,7 +3,6 @@ package jump
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -26,17 +25,15 @@ import (
 // that load their key after dropping root (RabbitMQ). Apache and nginx read keys as root.
 var keyGroup = map[envfile.Role]string{envfile.RoleRabbitMQ: "rabbitmq"}
 
-// pkiTasks keep the project CA certificate and every host's certificate and key in the
-// shared store. On AWS (the secret store is an agent.HostTLSSource) Terraform is the CA:
-// the jump host installs what Terraform stored in `<env>/cso/tls/<host>` and never holds a
-// CA key. Locally the jump host is the CA: it generates one and issues the certificates.
+// pkiTasks keep the project CA certificate in the shared store. On AWS (the secret store is
+// an agent.HostTLSSource) Terraform is the CA: the jump host installs the CA certificate
+// of its own `<env>/cso/tls/<host>` secret and never holds a CA key; each host installs
+// its own certificate and key from its own secret (agent.OwnTLSTask), which no other host
+// may read, and no private key stays in the shared store. Locally the jump host is the
+// CA: it generates one and issues every host's certificate and key into the shared store.
 func pkiTasks(rt *agent.Runtime, store pki.Store) []agent.Task {
 	if src, ok := rt.Secrets.(agent.HostTLSSource); ok {
-		tasks := []agent.Task{tfCATask{store: store, src: src}}
-		for _, h := range rt.Hosts {
-			tasks = append(tasks, tfCertTask{store: store, host: h, src: src})
-		}
-		return tasks
+		return []agent.Task{tfCATask{store: store, src: src}, sharedKeysTask{store: store}}
 	}
 	tasks := []agent.Task{caTask{store: store}}
 	for _, h := range rt.Hosts {
@@ -316,95 +313,34 @@ func (t tfCATask) Apply(ctx context.Context, rt *agent.Runtime) error {
 	return nil
 }
 
-// tfCertTask installs one host's certificate and key from its Terraform secret (AWS), after
-// checking that they belong together, chain to Terraform's root CA, name the host and have
-// not expired. Renewal is Terraform's (early_renewal_hours): `cso deploy` writes a new
-// secret and the next jump run installs it.
-type tfCertTask struct {
-	store pki.Store
-	host  inventory.Host
-	src   agent.HostTLSSource
+// sharedKeysTask removes host private keys from the shared store (AWS), where the jump
+// agent of earlier versions copied every host's key: every role mounts the store, and a
+// host's key is now installed on that host only, from its own secret.
+type sharedKeysTask struct{ store pki.Store }
+
+func (t sharedKeysTask) Name() string { return "no private key in " + t.store.Dir }
+
+func (t sharedKeysTask) keys() ([]string, error) {
+	return filepath.Glob(filepath.Join(t.store.Dir, "*", "server.key"))
 }
 
-func (t tfCertTask) Name() string { return "server certificate " + t.host.Name + " (from Terraform)" }
-
-// material returns the host's certificate and key as they are written to the store.
-func (t tfCertTask) material(ctx context.Context, rt *agent.Runtime) (cert, key []byte, err error) {
-	_, ca, err := tfCA(ctx, rt, t.src)
-	if err != nil {
-		return nil, nil, fmt.Errorf("root CA for %s: %w", t.host.Name, err)
+func (t sharedKeysTask) Check(context.Context, *agent.Runtime) (agent.Change, error) {
+	keys, err := t.keys()
+	if err != nil || len(keys) == 0 {
+		return agent.NoChange, err
 	}
-	id := agent.HostTLSSecretID(rt.Env.Name, t.host.Name)
-	certPEM, keyPEM, _, ok, err := t.src.HostTLS(ctx, t.host.Name)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !ok {
-		return nil, nil, notFound(id)
-	}
-	if err := verifyHostPair(certPEM, keyPEM, ca, t.host, time.Now()); err != nil {
-		return nil, nil, fmt.Errorf("host %s: refusing the certificate in %s: %w", t.host.Name, id, err)
-	}
-	return pemText(certPEM), pemText(keyPEM), nil
+	return agent.Change{Needed: true, Summary: fmt.Sprintf("remove %d host private key(s) from the shared store (%s): each host installs its own from its secret", len(keys), keys[0])}, nil
 }
 
-// verifyHostPair checks a host's certificate and key before they are installed.
-func verifyHostPair(certPEM, keyPEM []byte, ca *x509.Certificate, h inventory.Host, now time.Time) error {
-	cert, err := pki.ParseCert(certPEM)
-	if err != nil {
-		return fmt.Errorf("field certificate: %w", err)
-	}
-	key, err := pki.ParseKey(keyPEM)
-	if err != nil {
-		return fmt.Errorf("field private_key: %w", err)
-	}
-	if pub, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(key.Public()) {
-		return errors.New("field private_key does not match the certificate")
-	}
-	if err := cert.CheckSignatureFrom(ca); err != nil {
-		return fmt.Errorf("the certificate (issuer %q) is not signed by the root CA %q", cert.Issuer.CommonName, ca.Subject.CommonName)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(ca)
-	name := h.FQDN
-	if name == "" {
-		name = h.Name
-	}
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, DNSName: name, CurrentTime: now,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
-		return fmt.Errorf("the certificate does not verify for %s: %w", name, err)
-	}
-	return nil
-}
-
-func (t tfCertTask) Check(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
-	cert, key, err := t.material(ctx, rt)
-	if err != nil {
-		return agent.Change{}, err
-	}
-	id := agent.HostTLSSecretID(rt.Env.Name, t.host.Name)
-	haveCert, errc := os.ReadFile(t.store.ServerCert(t.host.Name))
-	haveKey, errk := os.ReadFile(t.store.ServerKey(t.host.Name))
-	for _, err := range []error{errc, errk} {
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return agent.Change{}, err
-		}
-	}
-	if errc != nil || errk != nil || !bytes.Equal(haveCert, cert) || !bytes.Equal(haveKey, key) {
-		return agent.Change{Needed: true, Summary: "install certificate and key of " + t.host.Name + " from " + id}, nil
-	}
-	if st, err := os.Stat(t.store.ServerCert(t.host.Name)); err != nil {
-		return agent.Change{}, err
-	} else if st.Mode().Perm() != 0o644 {
-		return agent.Change{Needed: true, Summary: "chmod 0644 " + t.store.ServerCert(t.host.Name)}, nil
-	}
-	return pairModeChange(t.store, t.host)
-}
-
-func (t tfCertTask) Apply(ctx context.Context, rt *agent.Runtime) error {
-	cert, key, err := t.material(ctx, rt)
+func (t sharedKeysTask) Apply(context.Context, *agent.Runtime) error {
+	keys, err := t.keys()
 	if err != nil {
 		return err
 	}
-	return writePair(ctx, rt, t.store, t.host, cert, key)
+	for _, k := range keys {
+		if err := os.Remove(k); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", k, err)
+		}
+	}
+	return nil
 }

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,11 +33,16 @@ import (
 type fakeSM struct {
 	mu     sync.Mutex
 	values map[string]string
+	asked  map[string]bool // every secret id read
 }
 
 func (f *fakeSM) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.asked == nil {
+		f.asked = map[string]bool{}
+	}
+	f.asked[aws.ToString(in.SecretId)] = true
 	v, ok := f.values[aws.ToString(in.SecretId)]
 	if !ok {
 		return nil, &smtypes.ResourceNotFoundException{Message: aws.String("Secrets Manager can't find the specified secret.")}
@@ -112,7 +116,7 @@ type pkiRole struct{ store pki.Store }
 
 func (pkiRole) Role() envfile.Role { return envfile.RoleJump }
 func (r pkiRole) Steps(rt *agent.Runtime) ([]agent.Step, error) {
-	return []agent.Step{{Name: "pki", Tasks: pkiTasks(rt, r.store)}}, nil
+	return append(agent.OwnTLSSteps(rt), agent.Step{Name: "pki", Tasks: pkiTasks(rt, r.store)}), nil
 }
 
 // awsFixture is a jump host on AWS: Terraform's CA, one TLS secret per host in the fake
@@ -152,7 +156,8 @@ func newAWSFixture(t *testing.T, ca *pki.CA) *awsFixture {
 		f.sm.values[agent.HostTLSSecretID("dev", h.name)] = tlsDoc(t, cert, key, ca.CertPEM, dns)
 	}
 	f.rootFS = t.TempDir()
-	f.paths = agent.Paths{Root: f.rootFS, SSLCerts: filepath.Join(f.rootFS, "ssl-certs"), Data: filepath.Join(f.rootFS, "data")}
+	f.paths = agent.Paths{Root: f.rootFS, SSLCerts: filepath.Join(f.rootFS, "ssl-certs"), Data: filepath.Join(f.rootFS, "data"),
+		HostTLS: filepath.Join(f.rootFS, "etc", "cso", "tls")}
 	f.store = pki.Store{Dir: f.paths.SSLCerts}
 	return f
 }
@@ -175,9 +180,9 @@ func TestPKIFromTerraform(t *testing.T) {
 	rt := f.runtime()
 	for _, task := range pkiTasks(rt, f.store) {
 		switch task.(type) {
-		case tfCATask, tfCertTask:
+		case tfCATask, sharedKeysTask:
 		default:
-			t.Fatalf("on AWS the PKI step runs %T; want only the Terraform tasks", task)
+			t.Fatalf("on AWS the PKI step runs %T; want only the CA certificate and the shared store's cleanup", task)
 		}
 	}
 
@@ -191,20 +196,26 @@ func TestPKIFromTerraform(t *testing.T) {
 	os.WriteFile(localCACertPath(f.paths), other.CertPEM, 0o644)
 	os.MkdirAll(filepath.Dir(f.store.CACert()), 0o755)
 	os.WriteFile(f.store.CACert(), other.CertPEM, 0o644)
+	// Keys an earlier jump agent copied into the shared store, which every role mounts.
+	for _, h := range f.hosts[1:] {
+		os.MkdirAll(f.store.HostDir(h.Name), 0o755)
+		os.WriteFile(f.store.ServerKey(h.Name), f.certs[h.Name][1], 0o640)
+		os.WriteFile(f.store.ServerCert(h.Name), f.certs[h.Name][0], 0o644)
+	}
 
 	// A dry run reports and writes nothing.
 	res, err := f.run(t, true)
-	if err != nil || len(res.Changed) != 1+len(f.hosts) {
-		t.Fatalf("dry run: %v, changes %q; want the CA and %d certificates", err, res.Changed, len(f.hosts))
+	if err != nil || len(res.Changed) != 3 {
+		t.Fatalf("dry run: %v, changes %q; want the own certificate, the CA and the stale keys", err, res.Changed)
 	}
 	if got, _ := os.ReadFile(f.store.CACert()); !bytes.Equal(got, other.CertPEM) {
 		t.Fatal("the dry run replaced the CA certificate")
 	}
-	if _, err := os.Stat(f.store.HostDir("keystone01")); err == nil {
-		t.Fatal("the dry run wrote a host's certificate")
+	if _, err := os.Stat(f.paths.HostTLS); err == nil {
+		t.Fatal("the dry run wrote the host's certificate")
 	}
-	if _, err := os.Stat(CAKeyPath(f.paths)); err != nil {
-		t.Fatal("the dry run removed the stale CA key")
+	if _, err := os.Stat(f.store.ServerKey("keystone01")); err != nil {
+		t.Fatal("the dry run removed a key")
 	}
 
 	res, err = f.run(t, false)
@@ -222,8 +233,20 @@ func TestPKIFromTerraform(t *testing.T) {
 			t.Errorf("%s still exists: the jump host must hold no CA of its own on AWS", p)
 		}
 	}
-	// No private key but the hosts' own server keys anywhere in the host's tree or the store.
-	hostKeys := 0
+	// The jump server read its own TLS secret and no other host's.
+	for id := range f.sm.asked {
+		if strings.Contains(id, "/cso/tls/") && id != agent.HostTLSSecretID("dev", "jump-server-1") {
+			t.Errorf("the jump agent read %s: a host reads its own TLS secret only", id)
+		}
+	}
+	// Its own pair is in its own directory; the only private key on disk is that one.
+	own := f.paths.OwnTLS("jump-server-1")
+	if cert, _ := os.ReadFile(own.Cert); !bytes.Equal(cert, f.certs["jump-server-1"][0]) {
+		t.Error("the jump server's own certificate is not its secret's")
+	}
+	if st, err := os.Stat(own.Key); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("own key %v, want mode 0600", err)
+	}
 	filepath.WalkDir(f.rootFS, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -237,57 +260,26 @@ func TestPKIFromTerraform(t *testing.T) {
 		if k.Public().(pub).Equal(ca.Key.Public()) {
 			t.Errorf("%s holds the CA key", p)
 		}
-		c, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "server.crt"))
-		if cert, _ := pki.ParseCert(c); filepath.Base(p) != "server.key" || cert == nil || !k.Public().(pub).Equal(cert.PublicKey) {
-			t.Errorf("%s holds a private key that is no host's server key", p)
+		if p != own.Key {
+			t.Errorf("%s holds a private key: the only one on the jump host is its own, in %s", p, own.Key)
 		}
-		hostKeys++
 		return nil
 	})
-	if hostKeys != len(f.hosts) {
-		t.Errorf("%d private keys on disk, want %d (one per host)", hostKeys, len(f.hosts))
-	}
-	pool, _ := pki.Pool(ca.CertPEM)
-	for _, h := range f.hosts {
-		cert, _ := os.ReadFile(f.store.ServerCert(h.Name))
-		key, _ := os.ReadFile(f.store.ServerKey(h.Name))
-		if !bytes.Equal(cert, f.certs[h.Name][0]) || !bytes.Equal(key, f.certs[h.Name][1]) {
-			t.Errorf("%s: store holds other material than its Terraform secret", h.Name)
-		}
-		if c, err := pki.ParseCert(cert); err != nil {
-			t.Errorf("%s: %v", h.Name, err)
-		} else if _, err := c.Verify(x509.VerifyOptions{Roots: pool, DNSName: h.FQDN}); err != nil {
-			t.Errorf("%s: installed certificate does not verify against the store CA: %v", h.Name, err)
-		}
-		if st, err := os.Stat(f.store.ServerCert(h.Name)); err != nil || st.Mode().Perm() != 0o644 {
-			t.Errorf("%s: server.crt %v, want mode 0644", h.Name, err)
-		}
-		st, err := os.Stat(f.store.ServerKey(h.Name))
-		if err != nil || st.Mode().Perm() != 0o640 {
-			t.Fatalf("%s: server.key %v, want mode 0640", h.Name, err)
-		}
-		if s := st.Sys().(*syscall.Stat_t); s.Uid != 0 || int(s.Gid) != keyGID(h) {
-			t.Errorf("%s: server.key owned by %d:%d, want 0:%d", h.Name, s.Uid, s.Gid, keyGID(h))
-		}
-	}
 
 	// Converged: a second run changes nothing.
 	if res, err = f.run(t, false); err != nil || len(res.Changed) != 0 {
 		t.Fatalf("second run: %v, changes %q; want none", err, res.Changed)
 	}
 
-	// Drift is repaired: a key's mode, a certificate that differs from its secret.
-	os.Chmod(f.store.ServerKey("keystone01"), 0o644)
-	if res, err = f.run(t, false); err != nil || len(res.Changed) != 1 || !strings.Contains(res.Changed[0], "chmod 0640") {
-		t.Errorf("mode drift: %v, changes %q; want one chmod", err, res.Changed)
+	// A renewed secret is installed.
+	h := f.hosts[0]
+	cert, key := tfIssue(t, ca, h.FQDN, h.FQDN, h.Name)
+	f.sm.values["dev/cso/tls/jump-server-1"] = tlsDoc(t, cert, key, ca.CertPEM, nil)
+	if res, err = f.run(t, false); err != nil || len(res.Changed) != 1 || !strings.Contains(res.Changed[0], "from dev/cso/tls/jump-server-1") {
+		t.Errorf("renewed secret: %v, changes %q; want jump-server-1 reinstalled", err, res.Changed)
 	}
-	cert, key := tfIssue(t, ca, f.hosts[1].FQDN, f.hosts[1].FQDN, "keystone01", "identity.dev.cso.ss")
-	f.sm.values["dev/cso/tls/keystone01"] = tlsDoc(t, cert, key, ca.CertPEM, nil)
-	if res, err = f.run(t, false); err != nil || len(res.Changed) != 1 || !strings.Contains(res.Changed[0], "from dev/cso/tls/keystone01") {
-		t.Errorf("renewed secret: %v, changes %q; want keystone01 reinstalled", err, res.Changed)
-	}
-	if got, _ := os.ReadFile(f.store.ServerCert("keystone01")); !bytes.Equal(got, cert) {
-		t.Error("keystone01: the renewed certificate was not installed")
+	if got, _ := os.ReadFile(own.Cert); !bytes.Equal(got, cert) {
+		t.Error("the renewed certificate was not installed")
 	}
 }
 
@@ -295,51 +287,40 @@ func TestPKIFromTerraformRefuses(t *testing.T) {
 	ca, other := cas(t)
 	ctx := context.Background()
 
-	installed := func(f *awsFixture, host string) bool {
-		_, err := os.Stat(f.store.ServerCert(host))
+	installed := func(f *awsFixture) bool {
+		_, err := os.Stat(f.paths.OwnTLS("jump-server-1").Cert)
 		return err == nil
 	}
 	t.Run("signed by another CA", func(t *testing.T) {
 		f := newAWSFixture(t, ca)
-		cert, key := tfIssue(t, other, f.hosts[1].FQDN, f.hosts[1].FQDN, "keystone01")
-		f.sm.values["dev/cso/tls/keystone01"] = tlsDoc(t, cert, key, other.CertPEM, nil)
+		cert, key := tfIssue(t, other, f.hosts[0].FQDN, f.hosts[0].FQDN, "jump-server-1")
+		f.sm.values["dev/cso/tls/jump-server-1"] = tlsDoc(t, cert, key, ca.CertPEM, nil)
 		_, err := f.run(t, false)
-		if err == nil || !strings.Contains(err.Error(), "host keystone01: refusing the certificate in dev/cso/tls/keystone01") ||
+		if err == nil || !strings.Contains(err.Error(), "host jump-server-1: refusing the certificate in dev/cso/tls/jump-server-1") ||
 			!strings.Contains(err.Error(), "not signed by the root CA") {
-			t.Fatalf("error %v; want keystone01's certificate refused", err)
+			t.Fatalf("error %v; want the certificate refused", err)
 		}
-		if installed(f, "keystone01") {
+		if installed(f) {
 			t.Error("the refused certificate was written")
 		}
 	})
 	t.Run("another host's certificate", func(t *testing.T) {
 		f := newAWSFixture(t, ca)
-		f.sm.values["dev/cso/tls/rabbitmq-server-1"] = f.sm.values["dev/cso/tls/keystone01"]
+		f.sm.values["dev/cso/tls/jump-server-1"] = f.sm.values["dev/cso/tls/keystone01"]
 		_, err := f.run(t, false)
-		if err == nil || !strings.Contains(err.Error(), "host rabbitmq-server-1: refusing") || !strings.Contains(err.Error(), "rabbitmq-server-1.dev.cso.ss") {
-			t.Fatalf("error %v; want rabbitmq-server-1 refused for its name", err)
+		if err == nil || !strings.Contains(err.Error(), "host jump-server-1: refusing") || !strings.Contains(err.Error(), "jump-server-1.dev.cso.ss") {
+			t.Fatalf("error %v; want jump-server-1 refused for its name", err)
 		}
 	})
 	t.Run("key of another host", func(t *testing.T) {
 		f := newAWSFixture(t, ca)
-		f.sm.values["dev/cso/tls/keystone01"] = tlsDoc(t, f.certs["keystone01"][0], f.certs["jump-server-1"][1], ca.CertPEM, nil)
+		f.sm.values["dev/cso/tls/jump-server-1"] = tlsDoc(t, f.certs["jump-server-1"][0], f.certs["keystone01"][1], ca.CertPEM, nil)
 		_, err := f.run(t, false)
-		if err == nil || !strings.Contains(err.Error(), "host keystone01") || !strings.Contains(err.Error(), "private_key does not match") {
-			t.Fatalf("error %v; want keystone01's key refused", err)
+		if err == nil || !strings.Contains(err.Error(), "host jump-server-1") || !strings.Contains(err.Error(), "private_key does not match") {
+			t.Fatalf("error %v; want the key refused", err)
 		}
 		if strings.Contains(err.Error(), "PRIVATE KEY") {
 			t.Error("the error shows key material")
-		}
-	})
-	t.Run("secret not created yet", func(t *testing.T) {
-		f := newAWSFixture(t, ca)
-		delete(f.sm.values, "dev/cso/tls/rabbitmq-server-1")
-		_, err := f.run(t, false)
-		if err == nil || !strings.Contains(err.Error(), "server certificate rabbitmq-server-1 (from Terraform): check: dev/cso/tls/rabbitmq-server-1 not found: run cso deploy so Terraform creates it") {
-			t.Fatalf("error %v; want the missing secret named", err)
-		}
-		if !installed(f, "keystone01") {
-			t.Error("hosts before the missing one were not installed")
 		}
 	})
 	t.Run("jump secret not created yet", func(t *testing.T) {
@@ -432,5 +413,31 @@ func TestDatabaseCertificateOnTheLocalTarget(t *testing.T) {
 	}
 	if !found {
 		t.Error("the local jump host issues no database certificate")
+	}
+}
+
+// On AWS the jump server checks only the secrets its own role reads (its IAM policy grants
+// no other); locally it generates every one before the other roles ask.
+func TestSecretTasksByTarget(t *testing.T) {
+	names := func(rt *agent.Runtime) []string {
+		var out []string
+		for _, task := range secretTasks(rt) {
+			out = append(out, strings.TrimPrefix(task.Name(), "secret "))
+		}
+		return out
+	}
+	ca, _ := cas(t)
+	f := newAWSFixture(t, ca)
+	if got := names(f.runtime()); strings.Join(got, ",") != strings.Join(JumpSecrets, ",") {
+		t.Errorf("AWS: jump checks %v, want %v", got, JumpSecrets)
+	}
+	for _, n := range names(f.runtime()) {
+		if n == agent.SecretErlangCookie {
+			t.Error("AWS: the jump server reads the Erlang cookie, which only the RabbitMQ role may")
+		}
+	}
+	local := &agent.Runtime{Secrets: &agent.LocalSecrets{Dir: t.TempDir()}}
+	if got := names(local); strings.Join(got, ",") != strings.Join(GeneratedSecrets, ",") {
+		t.Errorf("local: jump generates %v, want %v", got, GeneratedSecrets)
 	}
 }

@@ -24,19 +24,9 @@ func (t tfCATask) Render(ctx context.Context, rt *agent.Runtime, r *agent.Render
 	return nil
 }
 
-func (t tfCertTask) Render(ctx context.Context, rt *agent.Runtime, r *agent.Rendering) error {
-	cert, key, _, ok, err := t.src.HostTLS(ctx, t.host.Name)
-	if err != nil || !ok {
-		return fmt.Errorf("%w: the pair comes from %s", agent.ErrNeedsLiveHost, agent.HostTLSSecretID(rt.Env.Name, t.host.Name))
-	}
-	r.AddDir(agent.Dir{Path: t.store.HostDir(t.host.Name)})
-	// The key's group is the daemon's when that group exists on the jump host (none of
-	// them does on a fresh one), else root.
-	r.AddFile(agent.File{Path: t.store.ServerKey(t.host.Name), Content: pemText(key), Mode: 0o640, Secret: true})
-	if g, ok := keyGroup[t.host.Role]; ok {
-		r.Note("%s: group %s instead of root once a group %s exists on this host", t.store.ServerKey(t.host.Name), g, g)
-	}
-	r.AddFile(agent.File{Path: t.store.ServerCert(t.host.Name), Content: pemText(cert), Mode: 0o644})
+func (t sharedKeysTask) Render(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
+	r.Note("remove any host private key an earlier agent left in the shared store: each host installs its own from its secret")
+	r.AddShell("rm -f " + filepath.Join(t.store.Dir, "*", "server.key"))
 	return nil
 }
 

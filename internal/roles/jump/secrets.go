@@ -8,10 +8,14 @@ import (
 
 // secretTasks make sure every generated secret exists. Locally they are generated on first
 // use; on AWS they must already be in Secrets Manager (Terraform generates them), and a
-// missing one fails here, on the jump host, before any other host needs it.
-func secretTasks() []agent.Task {
+// missing one of those the jump server reads fails here, before any other host needs it.
+func secretTasks(rt *agent.Runtime) []agent.Task {
+	names := GeneratedSecrets
+	if _, aws := rt.Secrets.(agent.HostTLSSource); aws {
+		names = JumpSecrets
+	}
 	var tasks []agent.Task
-	for _, name := range GeneratedSecrets {
+	for _, name := range names {
 		tasks = append(tasks, agent.FuncTask{
 			TaskName: "secret " + name,
 			CheckFunc: func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {

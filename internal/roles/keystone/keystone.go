@@ -14,7 +14,6 @@ import (
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
-	"github.com/cso-ssp/platform/internal/pki"
 )
 
 // New returns the keystone role.
@@ -64,7 +63,7 @@ func Paths(p agent.Paths, host string) Layout { return PathsOn(p, host, "local")
 
 // PathsOn returns the layout of a host on the named platform ("al2023" or "local").
 func PathsOn(p agent.Paths, host, platform string) Layout {
-	store := pki.Store{Dir: p.SSLCerts}
+	own := p.OwnTLS(host)
 	conf := filepath.Join(p.Etc, "keystone")
 	// The key sets' own store: an EFS access point of their own on EC2 (only the Keystone
 	// hosts and the jump server mount it), inside the shared store locally.
@@ -79,7 +78,7 @@ func PathsOn(p agent.Paths, host, platform string) Layout {
 		SharedDir: shared, SharedFernet: filepath.Join(shared, "fernet-keys"), SharedCred: filepath.Join(shared, "credential-keys"),
 		LogDir: filepath.Join(p.Log, "keystone"), HTTPDLogDir: filepath.Join(p.Log, "httpd"),
 		RunDir: filepath.Join(p.Run, "keystone-httpd"), DataDir: filepath.Join(p.Data, "keystone"),
-		CertFile: store.ServerCert(host), KeyFile: store.ServerKey(host), CAFile: store.CACert(),
+		CertFile: own.Cert, KeyFile: own.Key, CAFile: own.CA,
 		DBSyncMarker: filepath.Join(p.Data, "keystone", "db_sync.done"),
 		// Debian's keystone-manage, found on the agent's PATH (/usr/bin), and mod_wsgi.
 		ManageBin:  "keystone-manage",
@@ -225,7 +224,7 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 			modWSGITask{venv: l.Venv, module: l.WSGIModule, runner: runner})
 	}
 	// The agent timer first (Amazon Linux only): a failed first run is retried.
-	return append(agent.ResyncSteps(rt), []agent.Step{
+	return append(append(agent.ResyncSteps(rt), agent.OwnTLSSteps(rt)...), []agent.Step{
 		{Name: "packages", Tasks: install},
 		// Debian's python3-keystone creates no account; keystone-manage and WSGI run as it.
 		{Name: "user", Tasks: []agent.Task{agent.SystemUser{User: User, Home: "/var/lib/keystone", Comment: "OpenStack Keystone"}}},

@@ -437,22 +437,29 @@ func probeV3(ctx context.Context, caFile, name, addr string) error {
 	return agent.HTTPGetOK(ctx, c, "https://"+addr+"/v3")
 }
 
-// waitCertsTask waits (bounded, visibly) for the host's certificate, key and the CA that
-// the jump host writes to the shared store.
+// waitCertsTask waits (bounded, visibly) for the host's certificate, key and the CA: the
+// jump host (the local CA) writes them to the shared store; on AWS the own-certificate
+// step has installed them from the host's own secret (agent.OwnTLSTask).
 func waitCertsTask(l Layout) agent.Task {
+	source := func(rt *agent.Runtime) string {
+		if rt != nil && rt.Paths.HostTLS != "" {
+			return "installed from the host's own TLS secret"
+		}
+		return "the jump host issues them"
+	}
 	missing := func() error {
 		for _, f := range []string{l.CertFile, l.KeyFile, l.CAFile} {
 			if _, err := os.Stat(f); err != nil {
-				return fmt.Errorf("%s not there yet (the jump host issues it)", f)
+				return fmt.Errorf("%s not there yet", f)
 			}
 		}
 		return nil
 	}
 	return agent.FuncTask{
 		TaskName: "wait for the TLS certificate",
-		CheckFunc: func(context.Context, *agent.Runtime) (agent.Change, error) {
+		CheckFunc: func(_ context.Context, rt *agent.Runtime) (agent.Change, error) {
 			if err := missing(); err != nil {
-				return agent.Change{Needed: true, Summary: "wait for the TLS certificate from the jump host"}, nil
+				return agent.Change{Needed: true, Summary: "wait for the TLS certificate (" + source(rt) + ")"}, nil
 			}
 			return agent.NoChange, nil
 		},
@@ -460,7 +467,7 @@ func waitCertsTask(l Layout) agent.Task {
 			return agent.WaitFor(ctx, rt, "TLS certificate "+l.CertFile, rt.PeerWait(CertWaitTimeout), func(context.Context) error { return missing() })
 		},
 		RenderFunc: func(_ context.Context, rt *agent.Runtime, r *agent.Rendering) error {
-			r.NoteWait(fmt.Sprintf("%s, %s and %s (the jump host issues them)", l.CertFile, l.KeyFile, l.CAFile), rt.PeerWait(CertWaitTimeout))
+			r.NoteWait(fmt.Sprintf("%s, %s and %s (%s)", l.CertFile, l.KeyFile, l.CAFile, source(rt)), rt.PeerWait(CertWaitTimeout))
 			return nil
 		},
 	}

@@ -76,21 +76,20 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	// Decided without looking the account up: on a fresh host the package that creates it
 	// is installed only by the first step (see runUser and the "user" step).
 	owner := runUser()
-	shared := struct{ ca, crt, key string }{
-		filepath.Join(rt.Paths.SSLCerts, "ca", "ca.crt"),
-		filepath.Join(rt.Paths.SSLCerts, rt.Host.Name, "server.crt"),
-		filepath.Join(rt.Paths.SSLCerts, rt.Host.Name, "server.key"),
-	}
+	// The host's own TLS files: from its secret on AWS (the "own certificate" step),
+	// from the shared store locally, where the jump role issues them.
+	own := rt.Paths.OwnTLS(rt.Host.Name)
+	shared := struct{ ca, crt, key string }{own.CA, own.Cert, own.Key}
 
 	// The agent timer first (Amazon Linux only): a failed first run is retried.
-	steps := append(agent.ResyncSteps(rt), agent.Step{Name: "packages", Tasks: installTasks(rt)})
+	steps := append(append(agent.ResyncSteps(rt), agent.OwnTLSSteps(rt)...), agent.Step{Name: "packages", Tasks: installTasks(rt)})
 	if owner != "" {
 		steps = append(steps, agent.Step{Name: "user", Tasks: []agent.Task{
 			agent.SystemUser{User: owner, Home: "/var/lib/rabbitmq", Comment: "RabbitMQ messaging server", Runner: agent.RunnerOf(rt.Platform), Lookup: lookupUser}}})
 	}
 	steps = append(steps, []agent.Step{
 		{Name: "certificates", Tasks: []agent.Task{
-			WaitFiles{What: "TLS certificates in the shared store", Paths: []string{shared.ca, shared.crt, shared.key},
+			WaitFiles{What: "the host's TLS certificate and key", Paths: []string{shared.ca, shared.crt, shared.key},
 				Timeout: orDefault(r.CertWait, rt.PeerWait(localCertWait))},
 			agent.MkdirAll{Paths: []string{rt.Paths.Etc, rt.Paths.Data, rt.Paths.Log}},
 			agent.Dir{Path: self.ConfDir, Mode: 0o755},

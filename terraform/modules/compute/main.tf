@@ -63,7 +63,7 @@ resource "aws_instance" "this" {
   availability_zone      = each.value.availability_zone
   subnet_id              = var.subnet_ids[each.value.availability_zone]
   vpc_security_group_ids = [var.security_group_ids["core"], var.security_group_ids[each.value.role]]
-  iam_instance_profile   = var.instance_profile_name
+  iam_instance_profile   = var.instance_profile_names[each.value.role]
   monitoring             = true
 
   # No reference to the database here: these hosts boot while RDS is being created.
@@ -117,7 +117,7 @@ resource "aws_instance" "jump" {
   availability_zone      = each.value.availability_zone
   subnet_id              = var.subnet_ids[each.value.availability_zone]
   vpc_security_group_ids = [var.security_group_ids["core"], var.security_group_ids[each.value.role]]
-  iam_instance_profile   = var.instance_profile_name
+  iam_instance_profile   = var.instance_profile_names[each.value.role]
   monitoring             = true
 
   # Only the jump server bootstraps the databases with the RDS master user, so only it

@@ -49,9 +49,14 @@ variable "security_group_ids" {
   type        = map(string)
 }
 
-variable "instance_profile_name" {
-  description = "Instance profile of the hosts (SSM, CloudWatch agent, bucket and secrets)."
-  type        = string
+variable "instance_profile_names" {
+  description = "Instance profile of each host role (security module), keyed jump, keystone, rabbitmq, frontend, backend: each host gets its role's."
+  type        = map(string)
+
+  validation {
+    condition     = alltrue([for r in ["jump", "frontend", "backend", "keystone", "rabbitmq"] : contains(keys(var.instance_profile_names), r)])
+    error_message = "instance_profile_names must name a profile for each of jump, frontend, backend, keystone, rabbitmq."
+  }
 }
 
 variable "kms_key_arn" {

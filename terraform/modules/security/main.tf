@@ -301,12 +301,50 @@ resource "aws_kms_alias" "this" {
 }
 
 # ---------------------------------------------------------------------------------------
-# IAM: the hosts' role (LLD 2.3.2)
+# IAM: one instance role per host role (LLD 2.3.2 has one for every host: a departure
+# recorded in docs/decisions/terraform.md)
 # ---------------------------------------------------------------------------------------
 
+locals {
+  host_roles = toset(["jump", "keystone", "rabbitmq", "frontend", "backend"])
+
+  # Every secret the hosts may read, <env>/cso/<service>/<name> => ARN: the service
+  # secrets below and the database users' secrets (module database).
+  readable_secrets = merge(
+    { for k, s in aws_secretsmanager_secret.service : k => s.arn },
+    { for k, arn in var.database_user_secret_arns : "database/${k}" => arn },
+  )
+
+  # Which roles read each secret: the service that owns the credential and its clients,
+  # as the agents and `cso check` use them (internal/agent/secrets.go SecretID). A secret
+  # not listed here is read by the jump server alone (e.g. the automation identity).
+  secret_readers = {
+    "keystone/admin"         = ["jump", "keystone"]
+    "rabbitmq/ssp_user"      = ["jump", "keystone", "rabbitmq", "frontend", "backend"]
+    "rabbitmq/erlang-cookie" = ["rabbitmq"]
+    "database/keystone"      = ["jump", "keystone"]
+    "database/cso_portal"    = ["jump"]
+  }
+
+  role_secret_arns = {
+    for role in local.host_roles : role => sort([
+      for name, arn in local.readable_secrets : arn if contains(lookup(local.secret_readers, name, ["jump"]), role)
+    ])
+  }
+
+  # Each host's own grants: its TLS secret and its status document. Per host, not per
+  # role: every host of a role shares the role, so the statement names the host's
+  # instance (aws:userid is "<role id>:<instance id>" for instance-profile credentials).
+  role_instances = {
+    for role in local.host_roles : role => { for h, i in var.instances : h => i.id if i.role == role }
+  }
+}
+
 resource "aws_iam_role" "host" {
-  name        = "${var.environment}-ec2-ssm-role"
-  description = "CSO hosts of ${var.environment}: SSM, CloudWatch agent, the environment's bucket and secrets."
+  for_each = local.host_roles
+
+  name        = "${var.environment}-cso-${each.key}"
+  description = "CSO ${each.key} hosts of ${var.environment}: SSM, CloudWatch agent, the environment's bucket and the secrets of the ${each.key} role."
 
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
@@ -317,55 +355,55 @@ resource "aws_iam_role" "host" {
     }]
   })
 
-  tags = var.tags
+  tags = merge(var.tags, { Role = each.key })
 }
 
 resource "aws_iam_instance_profile" "host" {
-  name = "${var.environment}-ec2-ssm-profile"
-  role = aws_iam_role.host.name
+  for_each = local.host_roles
 
-  tags = var.tags
+  name = "${var.environment}-cso-${each.key}"
+  role = aws_iam_role.host[each.key].name
+
+  tags = merge(var.tags, { Role = each.key })
 }
 
-# Least privilege for the hosts: read the environment's bucket, its secrets under
-# <env>/cso/ (not the CA key under <env>/cso-pki/), the RDS master secret, and decrypt;
-# the CloudWatch agent's metrics (namespace CWAgent) and the environment's host log groups
-# (in place of CloudWatchAgentServerPolicy, which allows every log group and parameter).
-#tfsec:ignore:aws-iam-no-policy-wildcards Object and secret ARNs end in wildcards by nature (objects of one bucket; secrets of one prefix carry a random suffix).
+# Least privilege per role: read the environment's bucket and the secrets of local.
+# secret_readers (never the CA key under <env>/cso-pki/, never another host's TLS key),
+# the RDS master secret for the jump server only, and decrypt; the CloudWatch agent's
+# metrics (namespace CWAgent) and the environment's host log groups (in place of
+# CloudWatchAgentServerPolicy, which allows every log group and parameter).
+#tfsec:ignore:aws-iam-no-policy-wildcards Object ARNs end in wildcards by nature (objects of one bucket); RDS names its master secret rds!db-<uuid>, narrowed by its tag.
 resource "aws_iam_policy" "host" {
-  name        = "${var.environment}-cso-host"
-  description = "CSO hosts of ${var.environment}: read ${var.cso_files_bucket_arn} and the environment's secrets, write their status."
+  for_each = local.host_roles
+
+  name        = "${var.environment}-cso-${each.key}"
+  description = "CSO ${each.key} hosts of ${var.environment}: read ${var.cso_files_bucket_arn} and the ${each.key} role's secrets."
 
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
-      {
-        Sid      = "ListTheEnvironmentsBucket"
-        Effect   = "Allow"
-        Action   = ["s3:ListBucket", "s3:GetBucketLocation"]
-        Resource = var.cso_files_bucket_arn
-      },
-      {
-        Sid      = "ReadTheEnvironmentsFiles"
-        Effect   = "Allow"
-        Action   = ["s3:GetObject", "s3:GetObjectVersion"]
-        Resource = "${var.cso_files_bucket_arn}/*"
-      },
-      {
-        # Each host's agent publishes its setup status (status/<host>.json), which
-        # `cso deploy`, `cso check` and the dashboard read. Nothing else is writable.
-        Sid      = "PublishTheHostsSetupStatus"
-        Effect   = "Allow"
-        Action   = ["s3:PutObject"]
-        Resource = "${var.cso_files_bucket_arn}/status/*"
-      },
-      {
-        Sid      = "ReadTheEnvironmentsSecrets"
+    Statement = concat(
+      [
+        {
+          Sid      = "ListTheEnvironmentsBucket"
+          Effect   = "Allow"
+          Action   = ["s3:ListBucket", "s3:GetBucketLocation"]
+          Resource = var.cso_files_bucket_arn
+        },
+        {
+          Sid      = "ReadTheEnvironmentsFiles"
+          Effect   = "Allow"
+          Action   = ["s3:GetObject", "s3:GetObjectVersion"]
+          Resource = "${var.cso_files_bucket_arn}/*"
+        },
+      ],
+      length(local.role_secret_arns[each.key]) == 0 ? [] : [{
+        Sid      = "ReadTheRolesSecrets"
         Effect   = "Allow"
         Action   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
-        Resource = "${local.arn_prefix}:secretsmanager:${var.region}:${var.account_id}:secret:${var.environment}/cso/*"
-      },
-      {
+        Resource = local.role_secret_arns[each.key]
+      }],
+      each.key != "jump" ? [] : [{
+        # Only the jump server bootstraps the databases with the RDS master user.
         Sid      = "ReadTheDatabaseMasterSecret"
         Effect   = "Allow"
         Action   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
@@ -373,35 +411,72 @@ resource "aws_iam_policy" "host" {
         Condition = {
           StringEquals = { "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn" = var.db_instance_arn }
         }
-      },
-      {
-        # The CloudWatch agent (internal/cwagent) publishes the memory and disk metrics of
-        # the host alarms. PutMetricData has no resource type: the namespace condition is
-        # what narrows it.
-        Sid       = "PublishTheAgentsMetrics"
-        Effect    = "Allow"
-        Action    = ["cloudwatch:PutMetricData"]
-        Resource  = "*"
-        Condition = { StringEquals = { "cloudwatch:namespace" = "CWAgent" } }
-      },
-      {
-        # ... and ships the host logs into the groups Terraform made (it creates none).
-        Sid      = "ShipTheHostsLogs"
-        Effect   = "Allow"
-        Action   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
-        Resource = flatten([for arn in sort(var.host_log_group_arns) : [arn, "${arn}:log-stream:*"]])
-      },
-      {
-        # Decrypt what the hosts read; GenerateDataKey for the SSE-KMS status writes.
-        Sid      = "UseTheEnvironmentsKey"
-        Effect   = "Allow"
-        Action   = ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"]
-        Resource = aws_kms_key.this.arn
-      },
-    ]
+      }],
+      [
+        {
+          # The CloudWatch agent (internal/cwagent) publishes the memory and disk metrics of
+          # the host alarms. PutMetricData has no resource type: the namespace condition is
+          # what narrows it.
+          Sid       = "PublishTheAgentsMetrics"
+          Effect    = "Allow"
+          Action    = ["cloudwatch:PutMetricData"]
+          Resource  = "*"
+          Condition = { StringEquals = { "cloudwatch:namespace" = "CWAgent" } }
+        },
+        {
+          # ... and ships the host logs into the groups Terraform made (it creates none).
+          Sid      = "ShipTheHostsLogs"
+          Effect   = "Allow"
+          Action   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+          Resource = flatten([for arn in sort(var.host_log_group_arns) : [arn, "${arn}:log-stream:*"]])
+        },
+        {
+          # Decrypt what the hosts read; GenerateDataKey for the SSE-KMS status writes.
+          Sid      = "UseTheEnvironmentsKey"
+          Effect   = "Allow"
+          Action   = ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"]
+          Resource = aws_kms_key.this.arn
+        },
+      ],
+    )
   })
 
-  tags = var.tags
+  tags = merge(var.tags, { Role = each.key })
+}
+
+# What only one host of a role may do: read its own TLS secret (certificate and private
+# key) and write its own status document status/<host>.json. aws:userid of an instance
+# profile's credentials ends in the instance id (docs/decisions/terraform.md), so each
+# statement names the host's instance; another host of the same role does not match.
+# It names the instances, so it is applied after them: an agent that starts before it
+# waits for its TLS secret (agent.HostTLSWait) and retries its status.
+resource "aws_iam_role_policy" "own_host" {
+  for_each = { for role, hosts in local.role_instances : role => hosts if length(hosts) > 0 }
+
+  name = "${var.environment}-cso-${each.key}-own-host"
+  role = aws_iam_role.host[each.key].id
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = flatten([
+      for h in sort(keys(each.value)) : [
+        {
+          Sid       = "ReadOwnTLS${replace(title(h), "-", "")}"
+          Effect    = "Allow"
+          Action    = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+          Resource  = aws_secretsmanager_secret.host_tls[h].arn
+          Condition = { StringLike = { "aws:userid" = "*:${each.value[h]}" } }
+        },
+        {
+          Sid       = "WriteOwnStatus${replace(title(h), "-", "")}"
+          Effect    = "Allow"
+          Action    = ["s3:PutObject"]
+          Resource  = "${var.cso_files_bucket_arn}/status/${h}.json"
+          Condition = { StringLike = { "aws:userid" = "*:${each.value[h]}" } }
+        },
+      ]
+    ])
+  })
 }
 
 locals {
@@ -409,18 +484,23 @@ locals {
     ssm_core  = "${local.arn_prefix}:iam::aws:policy/AmazonSSMManagedInstanceCore"
     ssm_patch = "${local.arn_prefix}:iam::aws:policy/AmazonSSMPatchAssociation"
   }
+  host_policy_attachments = merge([
+    for role in local.host_roles : { for k, arn in local.host_policies : "${role}/${k}" => { role = role, arn = arn } }
+  ]...)
 }
 
 resource "aws_iam_role_policy_attachment" "host_managed" {
-  for_each = local.host_policies
+  for_each = local.host_policy_attachments
 
-  role       = aws_iam_role.host.name
-  policy_arn = each.value
+  role       = aws_iam_role.host[each.value.role].name
+  policy_arn = each.value.arn
 }
 
 resource "aws_iam_role_policy_attachment" "host_custom" {
-  role       = aws_iam_role.host.name
-  policy_arn = aws_iam_policy.host.arn
+  for_each = local.host_roles
+
+  role       = aws_iam_role.host[each.key].name
+  policy_arn = aws_iam_policy.host[each.key].arn
 }
 
 # ---------------------------------------------------------------------------------------

@@ -18,24 +18,29 @@ output "kms_alias" {
   value       = aws_kms_alias.this.name
 }
 
-output "instance_role_name" {
-  description = "Name of the hosts' IAM role."
-  value       = aws_iam_role.host.name
+output "host_role_arns" {
+  description = "ARN of each host role's IAM role, keyed jump, keystone, rabbitmq, frontend, backend."
+  value       = { for k, r in aws_iam_role.host : k => r.arn }
 }
 
-output "instance_role_arn" {
-  description = "ARN of the hosts' IAM role."
-  value       = aws_iam_role.host.arn
+output "host_role_names" {
+  description = "Name of each host role's IAM role (<env>-cso-<role>), keyed by role."
+  value       = { for k, r in aws_iam_role.host : k => r.name }
 }
 
-output "instance_profile_name" {
-  description = "Name of the hosts' instance profile."
-  value       = aws_iam_instance_profile.host.name
+output "instance_profile_names" {
+  description = "Name of each host role's instance profile (<env>-cso-<role>), keyed by role."
+  value       = { for k, p in aws_iam_instance_profile.host : k => p.name }
 }
 
-output "host_policy_arn" {
-  description = "ARN of the hosts' least-privilege custom policy."
-  value       = aws_iam_policy.host.arn
+output "host_policy_arns" {
+  description = "ARN of each host role's least-privilege custom policy, keyed by role."
+  value       = { for k, p in aws_iam_policy.host : k => p.arn }
+}
+
+output "role_secret_arns" {
+  description = "Secrets Manager ARNs each host role may read (besides each host's own TLS secret and, for jump, the RDS master secret), keyed by role."
+  value       = local.role_secret_arns
 }
 
 output "service_secret_arns" {

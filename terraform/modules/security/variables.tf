@@ -112,3 +112,18 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "database_user_secret_arns" {
+  description = "ARNs of the database users' secrets (module database), keyed keystone, cso_portal: <env>/cso/database/<key>. The roles of local.secret_readers may read them."
+  type        = map(string)
+  default     = {}
+}
+
+variable "instances" {
+  description = "The hosts' instances (module compute): host name => role and instance id. Each host may read its own TLS secret and write its own status document, and no other host of its role may."
+  type = map(object({
+    role = string
+    id   = string
+  }))
+  default = {}
+}
