@@ -221,7 +221,7 @@ func (d *Deployer) run(ctx context.Context, op, host string) error {
 		return fail(err)
 	}
 	d.report.Plan = planned.Summary
-	WriteSummary(d.Out, planned.Summary)
+	WriteChanges(d.Out, planned.Summary)
 
 	if planned.Summary.Empty() {
 		d.phase(Infrastructure, NoChanges, "", time.Since(infraStart))
