@@ -74,6 +74,13 @@ func (f *tfFlags) setup(g *Globals) (*envfile.Env, *deploy.Terraform, error) {
 		}
 		return nil, nil, Exit(ExitUsage, fmt.Errorf("%s still holds %d example value(s): put the real ones before running Terraform", path, len(ps)))
 	}
+	// Before Terraform: without credentials it fails after init with the provider's raw
+	// error. The offline test provider (--allow-placeholders) never looks at them.
+	if !f.allowPlaceholders {
+		if err := checkAWSCredentials(context.Background(), env.Name, env.Region); err != nil {
+			return nil, nil, err
+		}
+	}
 	bin, err := deploy.FindTerraform(f.terraformBin)
 	if err != nil {
 		return nil, nil, Exit(ExitUsage, err)
