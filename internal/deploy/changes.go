@@ -318,12 +318,28 @@ func WriteChanges(w io.Writer, s Summary) {
 			head += "  (" + strings.Join(why, "; ") + ")"
 		}
 		fmt.Fprintln(w, head)
+		// A created resource's values that only the cloud knows are counted, not listed:
+		// there are many (ids, ARNs, defaults) and they say nothing yet. -o json has them.
+		shown, later := c.Attributes, 0
+		if c.Action == "create" {
+			shown = nil
+			for _, a := range c.Attributes {
+				if a.After == KnownAfterApply && !a.ForcesReplacement {
+					later++
+				} else {
+					shown = append(shown, a)
+				}
+			}
+		}
 		width := 0
-		for _, a := range c.Attributes {
+		for _, a := range shown {
 			width = max(width, len(a.Path))
 		}
-		for _, a := range c.Attributes {
+		for _, a := range shown {
 			fmt.Fprintf(w, "      %-*s  %s\n", width, a.Path, attrText(c.Action, a))
+		}
+		if later > 0 {
+			fmt.Fprintf(w, "      (and %d attribute(s) known after apply)\n", later)
 		}
 	}
 	fmt.Fprintf(w, "Plan: %s.\n", s.Counts)

@@ -116,6 +116,7 @@ func TestChangesResourceByResource(t *testing.T) {
 		`tags.Env       "dev" -> "prod"`,
 		`+   create  aws_security_group.web`,
 		`ingress[0].cidr_blocks  = ["10.0.0.0/16"]`,
+		"(and 1 attribute(s) known after apply)",
 		`-   delete  aws_subnet.old  (no longer in the configuration)`,
 		"Plan: 2 to add, 1 to change, 2 to destroy.",
 	} {
