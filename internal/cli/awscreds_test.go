@@ -99,3 +99,23 @@ func TestSSOProfileWithoutSession(t *testing.T) {
 		t.Errorf("with keys in the environment: %v", err)
 	}
 }
+
+// A --plan that is not there, or an --out that cannot be written, is a bad flag: exit 2
+// before Terraform runs.
+func TestPlanFileFlags(t *testing.T) {
+	envDir, _ := localEnv(t, "dev")
+	bin, marker := fakeTerraform(t)
+	common := []string{"--env", "dev", "--env-dir", envDir, "--terraform-bin", bin, "--terraform-dir", t.TempDir(), "--allow-placeholders"}
+	missing := filepath.Join(t.TempDir(), "absent.tfplan")
+	code, _, stderr := runCSO(t, append([]string{"deploy", "--auto-approve", "--bucket-dir", t.TempDir(), "--plan", missing}, common...)...)
+	if code != ExitUsage || !strings.Contains(stderr, "--plan "+missing+": not a plan file") {
+		t.Errorf("deploy --plan of a missing file: exit %d", code)
+	}
+	code, _, stderr = runCSO(t, append([]string{"plan", "--out", filepath.Join(t.TempDir(), "no", "such", "dir", "p.tfplan")}, common...)...)
+	if code != ExitUsage || !strings.Contains(stderr, "--out: plan file:") {
+		t.Errorf("plan --out into a missing directory: exit %d", code)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("terraform ran")
+	}
+}

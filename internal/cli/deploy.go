@@ -157,6 +157,11 @@ Exit codes (terraform plan -detailed-exitcode): 0 no changes, 3 changes to apply
 			if err != nil {
 				return err
 			}
+			if out != "" { // a path that cannot be written is a bad flag, found before Terraform runs
+				if _, err := deploy.CreatePlanFile(out); err != nil {
+					return Exit(ExitUsage, fmt.Errorf("--out: %w", err))
+				}
+			}
 			ctx, stop := interruptible(g)
 			defer stop()
 			d := &deploy.Deployer{Env: env, TF: tf, Out: g.Stderr, TTY: isTerminal(g.Stderr)}
@@ -258,6 +263,11 @@ Exit codes: 0 destroyed, 1 failed, 2 invalid input, 4 not confirmed or interrupt
 		env, tf, err := f.setup(g)
 		if err != nil {
 			return err
+		}
+		if planFile != "" {
+			if fi, err := os.Stat(planFile); err != nil || !fi.Mode().IsRegular() {
+				return Exit(ExitUsage, fmt.Errorf("--plan %s: not a plan file (make one with cso plan --env %s --out FILE)", planFile, env.Name))
+			}
 		}
 		if op != deploy.OpDestroy {
 			// The package is published after Terraform applied: a path that is not a
