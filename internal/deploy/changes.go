@@ -318,10 +318,11 @@ func WriteChanges(w io.Writer, s Summary) {
 			head += "  (" + strings.Join(why, "; ") + ")"
 		}
 		fmt.Fprintln(w, head)
-		// A created resource's values that only the cloud knows are counted, not listed:
-		// there are many (ids, ARNs, defaults) and they say nothing yet. -o json has them.
+		// A created or replaced resource's values that only the cloud knows are counted,
+		// not listed: there are many (ids, ARNs, addresses) and they say nothing yet.
+		// -o json has them.
 		shown, later := c.Attributes, 0
-		if c.Action == "create" {
+		if c.Action == "create" || c.Action == "replace" {
 			shown = nil
 			for _, a := range c.Attributes {
 				if a.After == KnownAfterApply && !a.ForcesReplacement {

@@ -109,8 +109,8 @@ func TestChangesResourceByResource(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		`-/+ replace module.compute.aws_instance.this["keystone02"]  (forced by ami)`,
-		`ami         "ami-old" -> "ami-new"  # forces replacement`,
-		`private_ip  + (known after apply)`,
+		`ami  "ami-old" -> "ami-new"  # forces replacement`,
+		"      (and 2 attribute(s) known after apply)\n~   update",
 		`~   update  aws_secretsmanager_secret_version.db`,
 		`secret_string  (sensitive value) -> (sensitive value)`,
 		`tags.Env       "dev" -> "prod"`,
