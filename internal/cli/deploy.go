@@ -75,6 +75,13 @@ func (f *tfFlags) setup(g *Globals) (*envfile.Env, *deploy.Terraform, error) {
 		}
 		return nil, nil, Exit(ExitUsage, fmt.Errorf("%s still holds %d example value(s): put the real ones before running Terraform", path, len(ps)))
 	}
+	// Before Terraform: without credentials it fails after init with the provider's raw
+	// error. The offline test provider (--allow-placeholders) never looks at them.
+	if !f.allowPlaceholders {
+		if err := checkAWSCredentials(context.Background(), env.Name, env.Region); err != nil {
+			return nil, nil, err
+		}
+	}
 	bin, err := deploy.FindTerraform(f.terraformBin)
 	if err != nil {
 		return nil, nil, Exit(ExitUsage, err)
@@ -120,26 +127,39 @@ func interruptible(g *Globals) (context.Context, func()) {
 func isTerminal(stream any) bool { return termout.IsTerminal(stream) }
 
 func newPlanCmd(g *Globals) *cobra.Command {
-	var f tfFlags
+	var (
+		f   tfFlags
+		out string
+	)
 	cmd := &cobra.Command{
-		Use:   "plan --env NAME",
+		Use:   "plan --env NAME [--out FILE]",
 		Short: "Show what Terraform would change in an environment",
 		Long: `Initialise Terraform with the environment's state backend, select (or create) the
 workspace named like the environment, and plan with -var env_file=<the env file>.
-Prints the changes by resource type.
+Prints the changes resource by resource: + create, ~ update, -/+ replace (with the
+attributes that force it), - delete, and the attributes that change; sensitive values
+are shown as (sensitive value). -o json gives the same as a list.
+
+--out FILE keeps the plan (mode 0600: it holds every value, secrets included) for
+cso deploy --plan FILE, which applies exactly that plan.
 
 Exit codes (terraform plan -detailed-exitcode): 0 no changes, 3 changes to apply,
-1 Terraform failed, 2 invalid env file or flags, 4 interrupted.`,
+1 Terraform failed, 2 invalid env file or flags, or no AWS credentials, 4 interrupted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			env, tf, err := f.setup(g)
 			if err != nil {
 				return err
 			}
+			if out != "" { // a path that cannot be written is a bad flag, found before Terraform runs
+				if _, err := deploy.CreatePlanFile(out); err != nil {
+					return Exit(ExitUsage, fmt.Errorf("--out: %w", err))
+				}
+			}
 			ctx, stop := interruptible(g)
 			defer stop()
 			d := &deploy.Deployer{Env: env, TF: tf, Out: g.Stderr, TTY: isTerminal(g.Stderr)}
-			planned, err := d.Plan(ctx, false)
+			planned, err := d.Plan(ctx, false, out)
 			if err != nil {
 				code := ExitFailure
 				if ctx.Err() != nil {
@@ -151,11 +171,18 @@ Exit codes (terraform plan -detailed-exitcode): 0 no changes, 3 changes to apply
 				return Exit(code, err)
 			}
 			if g.JSON() {
-				if err := writeJSON(g.Stdout, map[string]any{"env": env.Name, "changes": !planned.Summary.Empty(), "plan": planned.Summary}); err != nil {
+				doc := map[string]any{"env": env.Name, "changes": !planned.Summary.Empty(), "plan": planned.Summary}
+				if out != "" {
+					doc["plan_file"] = planned.File
+				}
+				if err := writeJSON(g.Stdout, doc); err != nil {
 					return err
 				}
 			} else {
-				deploy.WriteSummary(g.Stdout, planned.Summary)
+				deploy.WriteChanges(g.Stdout, planned.Summary)
+				if out != "" {
+					fmt.Fprintf(g.Stdout, "Saved the plan to %s: apply exactly this plan with cso deploy --env %s --plan %s\n", planned.File, env.Name, out)
+				}
 			}
 			if !planned.Summary.Empty() {
 				return Exit(ExitChanges, nil)
@@ -164,6 +191,7 @@ Exit codes (terraform plan -detailed-exitcode): 0 no changes, 3 changes to apply
 		},
 	}
 	f.add(cmd)
+	cmd.Flags().StringVar(&out, "out", "", "keep the plan in FILE (mode 0600) for cso deploy --plan FILE")
 	return cmd
 }
 
@@ -175,6 +203,7 @@ func newApplyCmd(g *Globals, op string) *cobra.Command {
 		agentBinary  string
 		phaseTimeout time.Duration
 		pollInterval time.Duration
+		planFile     string
 	)
 	cmd := &cobra.Command{Args: cobra.NoArgs}
 	switch op {
@@ -189,6 +218,11 @@ func newApplyCmd(g *Globals, op string) *cobra.Command {
   4. application installation  wait for the frontend and backend hosts
   5. health validation         wait for every host's health steps
 
+With --plan FILE (from cso plan --out FILE) phase 1 applies exactly that plan instead of
+planning again. It is refused (exit 2, nothing changed) when it was made for another
+environment, before the env file last changed, or before the state changed (Terraform
+itself refuses a stale plan).
+
 Between 1 and 2 it publishes what the hosts need to s3://<env>-cso-files-<account_id>: bin/cso (the
 agent their user data fetches; --agent-binary, default this executable), and in scripts/
 the env file and target.json, the environment described from the Terraform outputs (the
@@ -201,8 +235,8 @@ Each phase is bounded (--phase-timeout overrides the defaults of 25m, 45m, 90m, 
 Ctrl-C stops Terraform cleanly (its state is saved and unlocked); run the same command
 again to resume.
 
-Exit codes: 0 deployed, 1 a phase failed, 2 invalid env file or flags,
-4 not confirmed or interrupted.`
+Exit codes: 0 deployed, 1 a phase failed, 2 invalid env file or flags, a refused
+--plan, or no AWS credentials, 4 not confirmed or interrupted.`
 	case deploy.OpReplace:
 		cmd.Use = "replace HOST --env NAME"
 		cmd.Short = "Rebuild one host (the LLD's taint-and-apply rollback, with -replace)"
@@ -223,6 +257,11 @@ Exit codes: 0 destroyed, 1 failed, 2 invalid input, 4 not confirmed or interrupt
 		env, tf, err := f.setup(g)
 		if err != nil {
 			return err
+		}
+		if planFile != "" {
+			if fi, err := os.Stat(planFile); err != nil || !fi.Mode().IsRegular() {
+				return Exit(ExitUsage, fmt.Errorf("--plan %s: not a plan file (make one with cso plan --env %s --out FILE)", planFile, env.Name))
+			}
 		}
 		if op != deploy.OpDestroy {
 			// The package is published after Terraform applied: a path that is not a
@@ -247,7 +286,7 @@ Exit codes: 0 destroyed, 1 failed, 2 invalid input, 4 not confirmed or interrupt
 		d := &deploy.Deployer{
 			Env: env, TF: tf, Hosts: inventory.Hosts(env), Out: g.Stderr, TTY: isTerminal(g.Stderr),
 			PhaseTimeout: phaseTimeout, PollInterval: pollInterval,
-			Command: rerunCommand(op, env.Name, host),
+			Command: rerunCommand(op, env.Name, host), PlanFile: planFile,
 		}
 		if !autoApprove {
 			d.Confirm = confirmer(g, env.Name)
@@ -281,10 +320,15 @@ Exit codes: 0 destroyed, 1 failed, 2 invalid input, 4 not confirmed or interrupt
 			fmt.Fprintln(g.Stdout)
 			deploy.WriteReport(g.Stdout, report)
 		}
-		var ie *deploy.InterruptedError
+		var (
+			ie *deploy.InterruptedError
+			pe *deploy.PlanFileError
+		)
 		switch {
 		case runErr == nil:
 			return nil
+		case errors.As(runErr, &pe):
+			return Exit(ExitUsage, runErr)
 		case errors.Is(runErr, deploy.ErrDeclined), errors.As(runErr, &ie):
 			return Exit(ExitAborted, runErr)
 		default:
@@ -299,6 +343,9 @@ Exit codes: 0 destroyed, 1 failed, 2 invalid input, 4 not confirmed or interrupt
 		fl.StringVar(&agentBinary, "agent-binary", "", "the Linux x86-64 cso binary the hosts run, published as bin/cso (default: this executable)")
 		fl.DurationVar(&phaseTimeout, "phase-timeout", 0, "bound of each waiting phase (default per phase: 25m, 45m, 90m, 15m)")
 		fl.DurationVar(&pollInterval, "poll-interval", 5*time.Second, "how often the host status documents are read")
+	}
+	if op == deploy.OpDeploy {
+		fl.StringVar(&planFile, "plan", "", "apply exactly this saved plan (cso plan --out FILE) instead of planning again")
 	}
 	return cmd
 }

@@ -522,3 +522,112 @@ func checkPublished(t *testing.T, bucketDir string, env *envfile.Env, statePath 
 		}
 	}
 }
+
+// cso plan --out keeps the plan, shown resource by resource; cso deploy --plan applies
+// exactly that plan, and refuses one of another environment, one made before the env file
+// changed, and one made before the state changed (Terraform's stale-plan check): exit 2,
+// nothing changed.
+func TestSavedPlan(t *testing.T) {
+	h := tfharness.New(t)
+	harnessEnv(t, h)
+	w := h.Workdir(t, filepath.Join("..", "deploy", "testdata", "stack"))
+	envDir, env := localEnv(t, "dev")
+	statePath, _ := deploy.LocalWorkspaceState(env)
+	bucketDir := t.TempDir()
+	common := []string{"--env", "dev", "--env-dir", envDir, "--terraform-dir", w.Dir(), "--allow-placeholders"}
+	wait := []string{"--auto-approve", "--bucket-dir", bucketDir, "--poll-interval", "100ms", "--phase-timeout", "2m"}
+	plans := t.TempDir()
+	first, second := filepath.Join(plans, "first.tfplan"), filepath.Join(plans, "second.tfplan")
+
+	code, out, _ := runCSO(t, append([]string{"plan", "--out", first, "-o", "json"}, common...)...)
+	if code != ExitChanges {
+		t.Fatalf("plan --out: exit %d, want %d", code, ExitChanges)
+	}
+	var doc struct {
+		Plan     deploy.Summary
+		PlanFile string `json:"plan_file"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("plan JSON: %v\n%s", err, out)
+	}
+	if doc.PlanFile != first {
+		t.Errorf("plan_file %q, want %q", doc.PlanFile, first)
+	}
+	var vpc *deploy.Change
+	for i, c := range doc.Plan.Changes {
+		if c.Address == "aws_vpc.main" {
+			vpc = &doc.Plan.Changes[i]
+		}
+	}
+	if vpc == nil || vpc.Action != "create" {
+		t.Fatalf("plan JSON lacks the VPC's creation: %+v", doc.Plan.Changes)
+	}
+	attrs := map[string]string{}
+	for _, a := range vpc.Attributes {
+		attrs[a.Path] = a.After
+	}
+	if attrs["cidr_block"] != `"`+env.VPCCIDR+`"` || attrs["id"] != deploy.KnownAfterApply {
+		t.Errorf("VPC attributes: %+v", vpc.Attributes)
+	}
+	if fi, err := os.Stat(first); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("plan file: %v, mode %v; want 0600", err, fi.Mode().Perm())
+	}
+	code, out, _ = runCSO(t, append([]string{"plan", "--out", second}, common...)...)
+	if code != ExitChanges || !strings.Contains(out, "+   create  aws_vpc.main") || !strings.Contains(out, "cidr_block") ||
+		!strings.Contains(out, "cso deploy --env dev --plan "+second) {
+		t.Errorf("plan --out text: exit %d\n%s", code, out)
+	}
+
+	// Another environment's deploy refuses the plan before Terraform changes anything.
+	otherDir, _ := localEnv(t, "dev-ha")
+	code, _, stderr := runCSO(t, append([]string{"deploy", "--plan", first, "--env", "dev-ha", "--env-dir", otherDir, "--terraform-dir", w.Dir(), "--allow-placeholders"}, wait...)...)
+	if code != ExitUsage || !strings.Contains(stderr, "it was made for the env file "+env.Path) {
+		t.Errorf("deploy of another environment's plan: exit %d, want 2 naming the env file", code)
+	}
+
+	// The plan is applied as saved, with the phases after apply as usual.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	agents := &fakeAgents{store: status.Dir{Path: filepath.Join(bucketDir, "status")}, env: env, statePath: statePath}
+	agents.start(ctx, t, inventory.Hosts(env))
+	code, out, stderr = runCSO(t, append(append([]string{"deploy", "--plan", first, "-o", "json"}, wait...), common...)...)
+	agents.wg.Wait()
+	if code != ExitOK {
+		t.Fatalf("deploy --plan: exit %d", code)
+	}
+	if strings.Contains(stderr, "planning dev") || !strings.Contains(stderr, "reading the saved plan "+first) {
+		t.Errorf("deploy --plan planned again:\n%s", tail(stderr, 20))
+	}
+	var rep deploy.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	checkPhases(t, rep, []string{deploy.Done, deploy.Done, deploy.Done, deploy.Done, deploy.Done, deploy.Done})
+	if len(rep.Plan.Changes) != len(doc.Plan.Changes) || len(instancesInState(statePath)) != len(inventory.Hosts(env)) {
+		t.Errorf("applied %d changes (plan had %d), %d instances", len(rep.Plan.Changes), len(doc.Plan.Changes), len(instancesInState(statePath)))
+	}
+
+	// The second plan was made before that apply: Terraform refuses it as stale.
+	serial := stateSerial(statePath)
+	code, _, stderr = runCSO(t, append(append([]string{"deploy", "--plan", second}, wait...), common...)...)
+	if code != ExitUsage || !strings.Contains(stderr, "Saved plan is stale") || !strings.Contains(stderr, "plan again") {
+		t.Errorf("stale plan: exit %d, want 2 saying Terraform refused it as stale", code)
+	}
+	if stateSerial(statePath) != serial {
+		t.Error("a stale plan changed the state")
+	}
+
+	// A plan made before the env file changed is refused too.
+	code, _, _ = runCSO(t, append([]string{"plan", "--out", second}, common...)...)
+	if code != ExitOK {
+		t.Fatalf("plan after deploy: exit %d, want 0", code)
+	}
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(env.Path, later, later); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCSO(t, append(append([]string{"deploy", "--plan", second}, wait...), common...)...)
+	if code != ExitUsage || !strings.Contains(stderr, env.Path+" changed") {
+		t.Errorf("plan older than the env file: exit %d, want 2", code)
+	}
+}

@@ -32,6 +32,7 @@ var examples = map[string][]string{
 	"cso deploy": {
 		"cso deploy --env dev",
 		"cso deploy --env prod --auto-approve",
+		"cso deploy --env prod --plan prod.tfplan",
 	},
 	"cso destroy":  {"cso destroy --env dev"},
 	"cso env show": {"cso env show --env dev", "cso env show environments/env.dev.yaml -o json"},
@@ -48,7 +49,7 @@ var examples = map[string][]string{
 		"cso local up --ha --local-dir /srv/cso-ha --port-base 1000",
 		"cso local up --env dev --dry-run",
 	},
-	"cso plan":    {"cso plan --env dev", "cso plan --env prod -o json"},
+	"cso plan":    {"cso plan --env dev", "cso plan --env prod -o json", "cso plan --env prod --out prod.tfplan"},
 	"cso replace": {"cso replace keystone-server-2 --env prod"},
 	"cso version": {"cso version", "cso version -o json"},
 }

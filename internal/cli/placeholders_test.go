@@ -80,6 +80,11 @@ func TestTerraformCommandsPlaceholderOptOut(t *testing.T) {
 		{"real-looking file", []string{"--env-dir", realDir}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			// Static credentials: the check before Terraform passes without any network
+			// (the fake terraform below contacts nothing).
+			t.Setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+			t.Setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
+			t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 			bin, marker := fakeTerraform(t)
 			code, _, stderr := runCSO(t, append([]string{"plan", "--env", "prod-ha", "--terraform-bin", bin, "--terraform-dir", t.TempDir()}, c.args...)...)
 			if strings.Contains(stderr, "example value") {

@@ -91,22 +91,37 @@ type Deployer struct {
 	// published there for the hosts' user data and agents. nil: nothing is published.
 	Objects     ObjectStore
 	AgentBinary string
+	// PlanFile: apply this saved plan (cso plan --out) instead of planning; deploy only.
+	PlanFile string
 
 	report *Report
 }
 
-// Plan initialises Terraform and plans; the plan file is removed afterwards.
-func (d *Deployer) Plan(ctx context.Context, destroy bool) (*Planned, error) {
-	dir, err := os.MkdirTemp("", "cso-plan-")
-	if err != nil {
-		return nil, err
+// Plan initialises Terraform and plans. out "" : the plan file is removed afterwards;
+// otherwise the plan is kept there (mode 0600) for `cso deploy --plan`.
+func (d *Deployer) Plan(ctx context.Context, destroy bool, out string) (*Planned, error) {
+	if out == "" {
+		dir, err := os.MkdirTemp("", "cso-plan-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		out = filepath.Join(dir, "plan.tfplan")
+	} else {
+		var err error
+		if out, err = CreatePlanFile(out); err != nil {
+			return nil, err
+		}
 	}
-	defer os.RemoveAll(dir)
 	d.announceInit()
 	if err := d.TF.Init(ctx); err != nil {
 		return nil, err
 	}
-	return d.plan(ctx, PlanRequest{Destroy: destroy, Out: filepath.Join(dir, "plan.tfplan")})
+	p, err := d.plan(ctx, PlanRequest{Destroy: destroy, Out: out})
+	if err == nil {
+		err = os.Chmod(out, 0o600)
+	}
+	return p, err
 }
 
 func (d *Deployer) plan(ctx context.Context, req PlanRequest) (*Planned, error) {
@@ -217,12 +232,18 @@ func (d *Deployer) run(ctx context.Context, op, host string) error {
 		h, _ := inventory.Find(d.Hosts, host)
 		hosts = []inventory.Host{h}
 	}
-	planned, err := d.plan(ctx, req)
+	var planned *Planned
+	if d.PlanFile != "" && op == OpDeploy {
+		fmt.Fprintf(d.Out, "reading the saved plan %s ...\n", d.PlanFile)
+		planned, err = d.TF.SavedPlan(ctx, d.PlanFile)
+	} else {
+		planned, err = d.plan(ctx, req)
+	}
 	if err != nil {
 		return fail(err)
 	}
 	d.report.Plan = planned.Summary
-	WriteSummary(d.Out, planned.Summary)
+	WriteChanges(d.Out, planned.Summary)
 
 	if planned.Summary.Empty() {
 		d.phase(Infrastructure, NoChanges, "", time.Since(infraStart))
@@ -328,6 +349,9 @@ func (d *Deployer) apply(ctx context.Context, op string, planned *Planned) (deta
 	done, total := view.Done()
 	detail = fmt.Sprintf("%d/%d resources: %s", done, total, planned.Summary.Counts)
 	if err != nil && !isInterrupt(ctx, err) {
+		if stale := stalePlan(d.PlanFile, view.Diagnostics, err); d.PlanFile != "" && stale != nil {
+			return detail, stale
+		}
 		if errs := errorsOf(view.Diagnostics); len(errs) > 0 {
 			err = fmt.Errorf("terraform %s failed: %s", verb, joinDiags(errs))
 		}

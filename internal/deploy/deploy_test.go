@@ -39,14 +39,14 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("changes %+v, steps %d", s.Changes, s.Steps())
 	}
 	var b bytes.Buffer
-	WriteSummary(&b, s)
-	for _, want := range []string{"aws_instance   2    0       1", "TOTAL", `replace module.compute.aws_instance.this["keystone01"]`, "Plan: 2 to add, 1 to change, 2 to destroy."} {
+	WriteChanges(&b, s)
+	for _, want := range []string{"-/+ replace " + `module.compute.aws_instance.this["keystone01"]`, "-   delete  aws_subnet.old", "Plan: 2 to add, 1 to change, 2 to destroy."} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, b.String())
 		}
 	}
 	b.Reset()
-	WriteSummary(&b, Summarize(&tfjson.Plan{}))
+	WriteChanges(&b, Summarize(&tfjson.Plan{}))
 	if !strings.Contains(b.String(), "No changes") {
 		t.Errorf("empty summary: %s", b.String())
 	}

@@ -2,10 +2,6 @@ package deploy
 
 import (
 	"fmt"
-	"io"
-	"sort"
-	"strings"
-	"text/tabwriter"
 
 	tfjson "github.com/hashicorp/terraform-json"
 )
@@ -27,6 +23,15 @@ type Change struct {
 	Address string `json:"address"`
 	Type    string `json:"type"`
 	Action  string `json:"action"` // create, update, delete, replace
+	// Reason is Terraform's action_reason keyword (replace_because_tainted,
+	// delete_because_no_resource_config...), when it gives one.
+	Reason string `json:"reason,omitempty"`
+	// ReplacePaths are the attributes whose change forces the replacement.
+	ReplacePaths        []string `json:"replace_paths,omitempty"`
+	CreateBeforeDestroy bool     `json:"create_before_destroy,omitempty"`
+	// Attributes that change (all set attributes of a created resource; none for a
+	// delete). Sensitive values are never included.
+	Attributes []AttrChange `json:"attributes,omitempty"`
 }
 
 // Summary is what a plan will do.
@@ -88,42 +93,9 @@ func Summarize(p *tfjson.Plan) Summary {
 			continue // no-op, read
 		}
 		s.ByType[rc.Type] = c
-		s.Changes = append(s.Changes, Change{Address: rc.Address, Type: rc.Type, Action: action})
+		ch := Change{Address: rc.Address, Type: rc.Type, Action: action}
+		resourceDetail(&ch, rc)
+		s.Changes = append(s.Changes, ch)
 	}
 	return s
-}
-
-// WriteSummary prints the plan summary as a table by resource type.
-func WriteSummary(w io.Writer, s Summary) {
-	if s.Empty() {
-		fmt.Fprintln(w, "No changes: the infrastructure matches the configuration.")
-		return
-	}
-	types := make([]string, 0, len(s.ByType))
-	for t := range s.ByType {
-		types = append(types, t)
-	}
-	sort.Strings(types)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RESOURCE TYPE\tADD\tCHANGE\tDESTROY")
-	for _, t := range types {
-		c := s.ByType[t]
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", t, c.Add, c.Change, c.Destroy)
-	}
-	fmt.Fprintf(tw, "TOTAL\t%d\t%d\t%d\n", s.Add, s.Change, s.Destroy)
-	tw.Flush()
-	var notable []string
-	for _, c := range s.Changes {
-		if c.Action == "replace" || c.Action == "delete" {
-			notable = append(notable, fmt.Sprintf("  %s %s", c.Action, c.Address))
-		}
-	}
-	if n := len(notable); n > 20 {
-		notable = append(notable[:20], fmt.Sprintf("  ... and %d more", n-20))
-	}
-	if len(notable) > 0 {
-		fmt.Fprintln(w, "Replaced or destroyed:")
-		fmt.Fprintln(w, strings.Join(notable, "\n"))
-	}
-	fmt.Fprintf(w, "Plan: %s.\n", s.Counts)
 }

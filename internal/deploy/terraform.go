@@ -169,6 +169,20 @@ func (t *Terraform) Init(ctx context.Context) error {
 	if t.PluginDir != "" {
 		opts = append(opts, tfexec.PluginDir(t.PluginDir))
 	}
+	// The working directory remembers the workspace last selected (for another
+	// environment, maybe in another backend, where init then fails with "Currently
+	// selected workspace does not exist"): start from default, which every backend has,
+	// and select this environment's workspace below.
+	dataDir := os.Getenv("TF_DATA_DIR")
+	if dataDir == "" {
+		dataDir = ".terraform"
+	}
+	if !filepath.IsAbs(dataDir) {
+		dataDir = filepath.Join(t.Dir, dataDir)
+	}
+	if err := os.Remove(filepath.Join(dataDir, "environment")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	if err := t.tf.Init(ctx, opts...); err != nil {
 		return fmt.Errorf("terraform init in %s: %w", t.Dir, err)
 	}
