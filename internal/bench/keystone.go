@@ -147,8 +147,9 @@ type Result struct {
 	Unfinished int            `json:"unfinished"` // cut off by the duration bound
 	ByStatus   map[string]int `json:"by_status"`  // "200", "404", "error" ...
 	PerNode    map[string]int `json:"per_node"`   // requests started per node
-	Seconds    float64        `json:"seconds"`
-	PerSec     float64        `json:"throughput_per_s"` // OK answers per second
+	Seconds    float64        `json:"-"`
+	DurationMS float64        `json:"duration_ms"`           // wall-clock time of the run
+	PerSec     float64        `json:"throughput_per_second"` // OK answers per second
 	P50        float64        `json:"p50_ms"`
 	P95        float64        `json:"p95_ms"`
 	P99        float64        `json:"p99_ms"`
@@ -274,6 +275,7 @@ func Keystone(ctx context.Context, t *target.Target, nodes []Node, o KeystoneOpt
 		res.PerNode[n.Name] = int(perNode[i].Load())
 	}
 	res.Seconds = elapsed.Seconds()
+	res.DurationMS = float64(elapsed.Microseconds()) / 1000
 	if res.Seconds > 0 {
 		res.PerSec = float64(res.OK) / res.Seconds
 	}

@@ -24,6 +24,11 @@ var examples = map[string][]string{
 		"# every file, unit and command of a fresh Amazon Linux 2023 host",
 		"cso agent --render /tmp/render --env dev --role rabbitmq --index 1",
 	},
+	"cso bench keystone": {
+		"# token validations through both Keystone nodes of the local HA target",
+		"cso bench keystone --local-dir .local --op validate --clients 16 --requests 20000 --duration 2m",
+		"cso bench keystone --local-dir .local --op issue --clients 4 --requests 200 -o json",
+	},
 	"cso check": {
 		"cso check --local-dir .local",
 		"cso check --env dev --mysql-ca global-bundle.pem",
