@@ -43,18 +43,19 @@ func notApplicable(row accessRow, role string) bool {
 var accessMatrix = []accessRow{
 	// Secrets Manager (read: GetSecretValue and Decrypt with the secret's key).
 	{"secret cso-pki/root-ca: read", ""},
-	{"secret cso/database/cso_portal: read", allRoles},
-	{"secret cso/database/keystone: read", allRoles},
-	{"secret cso/keystone/admin: read", allRoles},
-	{"secret cso/rabbitmq/erlang-cookie: read", allRoles},
+	{"secret cso/database/cso_portal: read", "jump"},
+	{"secret cso/database/keystone: read", "jump keystone"},
+	{"secret cso/keystone/admin: read", "jump keystone"},
+	{"secret cso/keystone/automation: read", "jump"},
+	{"secret cso/rabbitmq/erlang-cookie: read", "rabbitmq"},
 	{"secret cso/rabbitmq/ssp_user: read", allRoles},
 	{"secret cso/tls/{own}: read", allRoles},
-	{"secret cso/tls/{jump}: read", "keystone rabbitmq frontend backend"}, // n/a for jump: one jump server
-	{"secret cso/tls/{keystone}: read", allRoles},
-	{"secret cso/tls/{rabbitmq}: read", allRoles},
-	{"secret cso/tls/{frontend}: read", allRoles},
-	{"secret cso/tls/{backend}: read", allRoles},
-	{"secret rds!db (RDS master user): read", allRoles},
+	{"secret cso/tls/{jump}: read", ""},
+	{"secret cso/tls/{keystone}: read", ""},
+	{"secret cso/tls/{rabbitmq}: read", ""},
+	{"secret cso/tls/{frontend}: read", ""},
+	{"secret cso/tls/{backend}: read", ""},
+	{"secret rds!db (RDS master user): read", "jump"},
 
 	// The files bucket <env>-cso-files-<account>; other/* is any key outside the
 	// prefixes listed (s3Prefixes).
@@ -70,15 +71,15 @@ var accessMatrix = []accessRow{
 	{"s3 files/status/{own}.json: read", allRoles},
 	{"s3 files/status/{own}.json: write", allRoles},
 	{"s3 files/status/{jump}.json: read", "keystone rabbitmq frontend backend"},
-	{"s3 files/status/{jump}.json: write", "keystone rabbitmq frontend backend"},
+	{"s3 files/status/{jump}.json: write", ""},
 	{"s3 files/status/{keystone}.json: read", allRoles},
-	{"s3 files/status/{keystone}.json: write", allRoles},
+	{"s3 files/status/{keystone}.json: write", ""},
 	{"s3 files/status/{rabbitmq}.json: read", allRoles},
-	{"s3 files/status/{rabbitmq}.json: write", allRoles},
+	{"s3 files/status/{rabbitmq}.json: write", ""},
 	{"s3 files/status/{frontend}.json: read", allRoles},
-	{"s3 files/status/{frontend}.json: write", allRoles},
+	{"s3 files/status/{frontend}.json: write", ""},
 	{"s3 files/status/{backend}.json: read", allRoles},
-	{"s3 files/status/{backend}.json: write", allRoles},
+	{"s3 files/status/{backend}.json: write", ""},
 
 	// The logs bucket <env>-cso-logs-<account> (ALB and S3 access logs).
 	{"s3 logs: list", ""},
@@ -90,18 +91,21 @@ var accessMatrix = []accessRow{
 	{"kms cso: GenerateDataKey (direct)", allRoles},
 
 	// EFS (mount = ClientMount, write = ClientWrite, root = ClientRootAccess).
-	{"efs scripts without access point: mount", allRoles},
-	{"efs scripts without access point: write", allRoles},
-	{"efs scripts without access point: root", allRoles},
+	{"efs scripts without access point: mount", ""},
+	{"efs scripts without access point: write", ""},
+	{"efs scripts without access point: root", ""},
 	{"efs scripts access point scripts (/scripts): mount", allRoles},
-	{"efs scripts access point scripts (/scripts): write", allRoles},
+	{"efs scripts access point scripts (/scripts): write", "jump"},
 	{"efs scripts access point scripts (/scripts): root", allRoles},
-	{"efs ssl-certs without access point: mount", allRoles},
-	{"efs ssl-certs without access point: write", allRoles},
-	{"efs ssl-certs without access point: root", allRoles},
+	{"efs ssl-certs without access point: mount", ""},
+	{"efs ssl-certs without access point: write", ""},
+	{"efs ssl-certs without access point: root", ""},
 	{"efs ssl-certs access point ssl-certs (/ssl-certs): mount", allRoles},
-	{"efs ssl-certs access point ssl-certs (/ssl-certs): write", allRoles},
+	{"efs ssl-certs access point ssl-certs (/ssl-certs): write", "jump"},
 	{"efs ssl-certs access point ssl-certs (/ssl-certs): root", allRoles},
+	{"efs ssl-certs access point keystone-keys (/keystone-keys): mount", "jump keystone"},
+	{"efs ssl-certs access point keystone-keys (/keystone-keys): root", "jump keystone"},
+	{"efs ssl-certs access point keystone-keys (/keystone-keys): write", "jump keystone"},
 }
 
 // TestAccessMatrixDoc keeps docs/access-matrix.md equal to accessMatrix (-update
