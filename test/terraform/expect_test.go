@@ -119,6 +119,7 @@ func (c envCase) ingressMatrix() []string {
 		"keystone|tcp|5000|sg:core",
 		"rabbitmq|tcp|5671|sg:core",
 		"rabbitmq|tcp|15671|sg:core",
+		"rabbitmq|tcp|15692|sg:jump", // rabbitmq_prometheus, not in the LLD's matrix
 		"rabbitmq|tcp|4369|sg:rabbitmq",
 		"rabbitmq|tcp|25672|sg:rabbitmq",
 		"rds|tcp|3306|sg:core",

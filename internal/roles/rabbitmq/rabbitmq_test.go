@@ -25,6 +25,34 @@ import (
 	"github.com/cso-ssp/platform/internal/status"
 )
 
+// Every node enables the management API and rabbitmq_prometheus (issue 11).
+func TestRenderEnabledPlugins(t *testing.T) {
+	got := string(rabbitmq.RenderEnabledPlugins())
+	if got != "[rabbitmq_management,rabbitmq_prometheus].\n" {
+		t.Errorf("enabled_plugins = %q: want the management and prometheus plugins as one Erlang list", got)
+	}
+}
+
+// A local HA node listens for Prometheus on its own offset port, on loopback.
+func TestPrometheusPortLocal(t *testing.T) {
+	env := &envfile.Env{Name: "local", DomainSuffix: "cso.ss", HA: true}
+	hosts := inventory.ByRole(inventory.Local(env, inventory.LocalOptions{HA: true}), envfile.RoleRabbitMQ)
+	p := agent.Paths{Root: "/x", SSLCerts: "/x/ssl", Etc: "/x/etc", Data: "/x/lib", Log: "/x/log", Run: "/x/run"}
+	seen := map[int]bool{}
+	for _, h := range hosts {
+		n := rabbitmq.NodeFor(h, p)
+		conf := string(rabbitmq.RenderConfig(n, nil))
+		want := fmt.Sprintf("prometheus.tcp.port = %d\n", n.Prometheus)
+		if n.Prometheus == 0 || seen[n.Prometheus] || !strings.Contains(conf, want) {
+			t.Errorf("%s: prometheus port %d (seen %v); rabbitmq.conf:\n%s", h.Name, n.Prometheus, seen, conf)
+		}
+		seen[n.Prometheus] = true
+		if !strings.Contains(conf, "prometheus.tcp.ip = 127.0.0.1\n") {
+			t.Errorf("%s: the local prometheus listener is not on loopback:\n%s", h.Name, conf)
+		}
+	}
+}
+
 func TestRenderConfig(t *testing.T) {
 	env := &envfile.Env{Name: "dev-ha", DomainSuffix: "cso.ss", HA: true}
 	hosts := inventory.Hosts(env)
@@ -41,6 +69,9 @@ func TestRenderConfig(t *testing.T) {
 		"cluster_formation.peer_discovery_backend = classic_config",
 		"cluster_formation.classic_config.nodes.1 = rabbit@rabbitmq-server-1.dev-ha.cso.ss",
 		"cluster_formation.classic_config.nodes.3 = rabbit@rabbitmq-server-3.dev-ha.cso.ss",
+		// rabbitmq_prometheus listens on the inventory's prometheus port (15692 on AWS).
+		"prometheus.tcp.ip = 0.0.0.0",
+		"prometheus.tcp.port = 15692",
 	} {
 		if !strings.Contains(conf, want+"\n") {
 			t.Errorf("rabbitmq.conf lacks %q:\n%s", want, conf)
