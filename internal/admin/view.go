@@ -35,10 +35,22 @@ type View struct {
 	// OtherLogs are logs of what is not a host of the inventory (the local MariaDB).
 	OtherLogs []HostLogs     `json:"other_logs,omitempty"`
 	Results   []check.Result `json:"results"`
-	// LastDeploy is the last deployment's JSON document, indented.
-	LastDeploy      string `json:"-"`
-	LastDeployJSON  any    `json:"last_deploy,omitempty"`
-	LastDeployError string `json:"last_deploy_error,omitempty"`
+	// Queues are the RabbitMQ queues with their depths and consumers, from QueuesFrom.
+	Queues      []check.Queue `json:"rabbitmq_queues"`
+	QueuesFrom  string        `json:"rabbitmq_queues_from,omitempty"`
+	QueuesError string        `json:"rabbitmq_queues_error,omitempty"`
+	// KeySets are the shared Keystone key sets with the age of each key.
+	KeySets []KeySetView `json:"keystone_key_sets"`
+	// HostCharts and ClusterCharts draw the recent check runs (filled in by view).
+	HostCharts    []Chart `json:"host_charts,omitempty"`
+	ClusterCharts []Chart `json:"cluster_charts,omitempty"`
+	// Refresh is the page's reload interval in seconds.
+	Refresh int `json:"-"`
+	// Deploy is the last deployment said in words; LastDeploy its JSON document, indented.
+	Deploy          *DeploySummary `json:"-"`
+	LastDeploy      string         `json:"-"`
+	LastDeployJSON  any            `json:"last_deploy,omitempty"`
+	LastDeployError string         `json:"last_deploy_error,omitempty"`
 }
 
 // HostView is one host: its services' results, setup progress and log tail.
@@ -75,7 +87,8 @@ type CertView struct {
 	DaysLeft int          `json:"days_left"`
 }
 
-// view returns the cached view, refreshing it when older than CacheFor.
+// view returns the cached view, refreshing it when older than CacheFor; each fresh run is
+// added to the history that the charts draw.
 func (s *Server) view(ctx context.Context) *View {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -83,6 +96,11 @@ func (s *Server) view(ctx context.Context) *View {
 		return s.cached
 	}
 	v := s.build(ctx)
+	if v.Error == "" {
+		s.history.add(sampleOf(v))
+	}
+	v.HostCharts, v.ClusterCharts = s.history.charts(v.Hosts)
+	v.Refresh = int(s.cfg.Refresh / time.Second)
 	s.cached, s.cachedAt = v, s.cfg.Now()
 	return v
 }
@@ -168,6 +186,15 @@ func (s *Server) build(ctx context.Context) *View {
 		v.OtherLogs = append(v.OtherLogs, HostLogs{Name: name, Logs: s.tails(t.Logs[name])})
 	}
 	v.LastDeploy, v.LastDeployJSON, v.LastDeployError = lastDeploy(t)
+	if v.LastDeployJSON != nil {
+		v.Deploy = summarizeDeploy(v.LastDeployJSON)
+	}
+	if qs, from, err := checker.RabbitQueues(context.WithoutCancel(ctx)); err != nil {
+		v.QueuesError = err.Error()
+	} else {
+		v.Queues, v.QueuesFrom = qs, from
+	}
+	v.KeySets = keySets(s.cfg.keystoneKeysDir(t), now)
 	return v
 }
 
@@ -241,8 +268,22 @@ func lastDeploy(t *target.Target) (indented string, doc any, errMsg string) {
 }
 
 var funcs = template.FuncMap{
+	"head": func(title string, refresh int) any {
+		return struct {
+			Title   string
+			Refresh int
+		}{title, refresh}
+	},
+	"days": func(d float64) string {
+		if d < 1 {
+			return fmt.Sprintf("%.0f h", d*24)
+		}
+		return fmt.Sprintf("%.1f d", d)
+	},
 	"upper": strings.ToUpper,
-	"str":   func(s check.Status) string { return string(s) },
+
+	"str": func(s any) string { return fmt.Sprint(s) }, // a check.Status, or a literal status
+
 	// problem: a host panel opens for a warning or failure, not for skipped checks.
 	"problem": func(s check.Status) bool { return s.Rank() > check.Skip.Rank() },
 	"ms": func(d time.Duration) string {
