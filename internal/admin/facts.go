@@ -18,15 +18,17 @@ import (
 const AWSKeystoneKeys = "/opt/keystone-keys"
 
 // KeySetView is one shared Keystone key set (fernet or credential) with each key's age.
-// The check engine compares the nodes' sets by digest; the ages come from the shared set
-// the nodes install from, whose files keep their creation time: rotation renames the
-// staged key 0 into the next primary, and rename keeps the modification time.
+// The check engine compares the nodes' sets by digest only; the ages come from the files
+// of the shared set the nodes install from. A rotation (internal/roles/keystone rotate.go)
+// writes the new primary and a new staged key 0 and leaves the secondaries alone, so a
+// key's file time is when it took its place: the primary's is the last rotation, a
+// secondary's when it was the primary.
 type KeySetView struct {
 	Name  string   `json:"name"`
 	Dir   string   `json:"dir"`
 	Keys  []KeyAge `json:"keys,omitempty"`
 	Error string   `json:"error,omitempty"`
-	// LastRotation is when the current staged key (0) was made: the last rotation.
+	// LastRotation is when the primary key took its place: the last rotation (or setup).
 	LastRotation time.Time `json:"last_rotation,omitzero"`
 }
 
@@ -81,9 +83,9 @@ func keySets(dir string, now time.Time) []KeySetView {
 			switch {
 			case kv.Keys[i].Index == 0:
 				kv.Keys[i].Role = "staged"
-				kv.LastRotation = kv.Keys[i].Created
 			case i == len(kv.Keys)-1:
 				kv.Keys[i].Role = "primary"
+				kv.LastRotation = kv.Keys[i].Created
 			default:
 				kv.Keys[i].Role = "secondary"
 			}

@@ -120,7 +120,10 @@ func TestOperatorDashboard(t *testing.T) {
 			t.Errorf("queues: page lacks %s", want)
 		}
 	}
-	// Key ages: 0 staged (the last rotation), the highest primary.
+	// Key ages: 0 staged, the highest primary, whose time is the last rotation.
+	if !regexp.MustCompile(`<caption>fernet keys, last rotation ` + regexp.QuoteMeta(time.Now().Add(-72*time.Hour).UTC().Format("2006-01-02 15")) + `:\d\d:\d\dZ</caption>`).MatchString(page) {
+		t.Errorf("fernet keys: no caption naming the primary's time as the last rotation")
+	}
 	for _, want := range []string{
 		`<tr><td>0</td><td>staged</td><td class="num">1.0 d</td>`,
 		`<tr><td>1</td><td>secondary</td><td class="num">10.0 d</td>`,
