@@ -15,6 +15,9 @@ import (
 // refresh, an hour; memory stays a few hundred kilobytes whatever the uptime.
 const DefaultHistory = 120
 
+// MaxHistory bounds the configurable history (each sample is a few hundred bytes per host).
+const MaxHistory = 10000
+
 // sample is what the charts keep of one check run.
 type sample struct {
 	At      time.Time

@@ -17,6 +17,7 @@ import (
 	"github.com/cso-ssp/platform/internal/check/checktest"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/target"
 )
 
 // operatorFixture is the dashboard of an environment with a RabbitMQ node whose management
@@ -210,5 +211,20 @@ func TestMetrics(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Log(body)
+	}
+}
+
+func TestRefreshAndHistoryBounds(t *testing.T) {
+	tg := &target.Target{Env: "test", Kind: "local"}
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Target: tg, Refresh: 500 * time.Millisecond}, "--refresh 500ms"},
+		{Config{Target: tg, History: MaxHistory + 1}, "--history 10001"},
+	} {
+		if _, err := New(c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("New(%+v): %v, want an error naming %s", c.cfg, err, c.want)
+		}
 	}
 }

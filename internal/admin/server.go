@@ -159,6 +159,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.LogLines <= 0 {
 		cfg.LogLines = 15
 	}
+	if cfg.Refresh > 0 && cfg.Refresh < time.Second {
+		return nil, fmt.Errorf("--refresh %s: the page reloads every whole second at most; give 1s or more", cfg.Refresh)
+	}
+	if cfg.History > MaxHistory {
+		return nil, fmt.Errorf("--history %d: at most %d check runs are kept in memory", cfg.History, MaxHistory)
+	}
 	if cfg.History <= 0 {
 		cfg.History = DefaultHistory
 	}
