@@ -1,8 +1,9 @@
 // Package admin is the jump server's dashboard, `cso admin serve` (LLD 3.5.1): a
 // server-rendered page of every host and service, the Keystone and RabbitMQ clusters,
-// certificates, each host's setup progress and log tail and the last deployment, with the
-// same data as JSON at /admin/api/status and an unauthenticated /health for the load
-// balancer. Operators sign in with Keystone credentials (a server-side session bound to
+// certificates, each host's setup progress and log tail and the last deployment, charts of
+// the recent check runs, RabbitMQ queues and Keystone key ages; it reloads itself. The same
+// data is JSON at /admin/api/status and Prometheus metrics at /admin/metrics; /health is an
+// unauthenticated answer for the load balancer. Operators sign in with Keystone credentials (a server-side session bound to
 // their Keystone token, re-validated so that a revoked token ends it) or, behind the ALB,
 // with the load balancer's signed x-amzn-oidc-data header and a Cognito access token that
 // names the administrators' group.
