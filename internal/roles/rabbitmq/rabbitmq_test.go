@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -235,6 +236,23 @@ func TestCluster(t *testing.T) {
 		}
 		if len(cs.RunningNodes) != 3 || len(cs.Partitions) != 0 {
 			t.Errorf("rabbitmqctl cluster_status: %+v", cs)
+		}
+	})
+
+	t.Run("rabbitmq_prometheus serves the node's metrics on its port", func(t *testing.T) {
+		for _, n := range nodes {
+			url := fmt.Sprintf("http://%s/metrics", n.Addr(n.Prometheus))
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+			if err != nil {
+				t.Errorf("%s: %v", n.Name, err)
+				continue
+			}
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "# TYPE rabbitmq_") {
+				t.Errorf("GET %s: HTTP %d without RabbitMQ metric families", url, resp.StatusCode)
+			}
 		}
 	})
 
