@@ -112,6 +112,18 @@ func (s *Server) build(ctx context.Context) *View {
 		return &View{Generated: now, Error: err.Error(), Summary: check.Summary{Worst: check.Fail, Fail: 1}}
 	}
 	checker := check.New(t, check.Options{Timeout: s.cfg.CheckTimeout, Now: s.cfg.Now})
+	// The queue listing runs beside the probes: a node that does not answer costs its
+	// timeout once, not on top of the run.
+	type queues struct {
+		qs   []check.Queue
+		from string
+		err  error
+	}
+	qc := make(chan queues, 1)
+	go func() {
+		qs, from, err := checker.RabbitQueues(context.WithoutCancel(ctx))
+		qc <- queues{qs, from, err}
+	}()
 	rep := checker.Run(context.WithoutCancel(ctx))
 	v := &View{Env: t.Env, Kind: t.Kind, Generated: now, Summary: rep.Summary, Results: rep.Results,
 		Duration: rep.Duration.Round(time.Millisecond).String()}
@@ -189,10 +201,10 @@ func (s *Server) build(ctx context.Context) *View {
 	if v.LastDeployJSON != nil {
 		v.Deploy = summarizeDeploy(v.LastDeployJSON)
 	}
-	if qs, from, err := checker.RabbitQueues(context.WithoutCancel(ctx)); err != nil {
-		v.QueuesError = err.Error()
+	if q := <-qc; q.err != nil {
+		v.QueuesError = q.err.Error()
 	} else {
-		v.Queues, v.QueuesFrom = qs, from
+		v.Queues, v.QueuesFrom = q.qs, q.from
 	}
 	v.KeySets = keySets(s.cfg.keystoneKeysDir(t), now)
 	return v
