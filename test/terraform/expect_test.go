@@ -197,7 +197,7 @@ func (c envCase) resourceCounts() map[string]int {
 		"aws_lb_listener_rule":                3 * ha,
 		"aws_lb_target_group_attachment":      ha * (c.counts["frontend"] + c.counts["keystone"] + 1 + len(backendServices)*c.counts["backend"]),
 		"aws_security_group":                  9 + 2*ha,
-		"aws_vpc_security_group_ingress_rule": 13 + len(jumpAccessCIDRs) + 9*ha, // 10 of the matrix + 3 jump to frontend probes + direct admin access
+		"aws_vpc_security_group_ingress_rule": 14 + len(jumpAccessCIDRs) + 9*ha, // 10 of the matrix + 3 jump to frontend probes + rabbitmq_prometheus from the jump + direct admin access
 		"aws_cognito_user_group":              ha,
 		"aws_vpc_security_group_egress_rule":  2 + 5*ha,
 		"aws_efs_file_system":                 2,
