@@ -72,6 +72,16 @@ const (
 
 func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 	t.Helper()
+	return newFixtureCA(t, func(_ *checktest.CA, c *Config) {
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+}
+
+// newFixtureCA is newFixture for mutations that need the environment's CA (more servers).
+func newFixtureCA(t *testing.T, mutate func(*checktest.CA, *Config)) *fixture {
+	t.Helper()
 	f := &fixture{adminPW: randomID()}
 	ca := checktest.ValidCA(t)
 	cluster := checktest.NewKeystoneCluster(map[string]checktest.KeystoneUser{
@@ -130,9 +140,7 @@ func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 		Cognito: &CognitoConfig{Region: poolRegion, UserPoolID: poolID, ClientID: appClient, Group: "cso-admins",
 			JWKSURL: jwks.URL + "/" + poolID + "/.well-known/jwks.json"}}
 	cfg.Logger = slog.New(slog.NewTextHandler(tlog{t}, nil))
-	if mutate != nil {
-		mutate(&cfg)
-	}
+	mutate(ca, &cfg)
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -1,8 +1,9 @@
 // Package admin is the jump server's dashboard, `cso admin serve` (LLD 3.5.1): a
 // server-rendered page of every host and service, the Keystone and RabbitMQ clusters,
-// certificates, each host's setup progress and log tail and the last deployment, with the
-// same data as JSON at /admin/api/status and an unauthenticated /health for the load
-// balancer. Operators sign in with Keystone credentials (a server-side session bound to
+// certificates, each host's setup progress and log tail and the last deployment, charts of
+// the recent check runs, RabbitMQ queues and Keystone key ages; it reloads itself. The same
+// data is JSON at /admin/api/status and Prometheus metrics at /admin/metrics; /health is an
+// unauthenticated answer for the load balancer. Operators sign in with Keystone credentials (a server-side session bound to
 // their Keystone token, re-validated so that a revoked token ends it) or, behind the ALB,
 // with the load balancer's signed x-amzn-oidc-data header and a Cognito access token that
 // names the administrators' group.
@@ -72,6 +73,14 @@ type Config struct {
 	FailureWindow time.Duration
 	// LogLines is how many recent lines of each log file are shown (default 15).
 	LogLines int
+	// History is how many check runs the charts remember (default DefaultHistory).
+	History int
+	// Refresh is how often the page reloads itself (default 30 s).
+	Refresh time.Duration
+	// KeystoneKeys is the directory of the shared Keystone key sets (fernet-keys,
+	// credential-keys) whose ages are shown (default: AWSKeystoneKeys on AWS, inside the
+	// shared store locally).
+	KeystoneKeys string
 	// HSTS: send Strict-Transport-Security also on plain HTTP (TLS terminated in front).
 	HSTS   bool
 	Now    func() time.Time
@@ -94,6 +103,7 @@ type Server struct {
 	mu       sync.Mutex // held while a check runs, so concurrent requests share one run
 	cached   *View
 	cachedAt time.Time
+	history  history
 }
 
 // The sign-in throttle's defaults: fewer attempts than Keystone's lockout
@@ -150,7 +160,20 @@ func New(cfg Config) (*Server, error) {
 	if cfg.LogLines <= 0 {
 		cfg.LogLines = 15
 	}
-	s := &Server{cfg: cfg, sessions: newSessionStore(), throttle: newThrottle(cfg.MaxFailures, cfg.FailureWindow)}
+	if cfg.Refresh > 0 && cfg.Refresh < time.Second {
+		return nil, fmt.Errorf("--refresh %s: the page reloads every whole second at most; give 1s or more", cfg.Refresh)
+	}
+	if cfg.History > MaxHistory {
+		return nil, fmt.Errorf("--history %d: at most %d check runs are kept in memory", cfg.History, MaxHistory)
+	}
+	if cfg.History <= 0 {
+		cfg.History = DefaultHistory
+	}
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = 30 * time.Second
+	}
+	s := &Server{cfg: cfg, sessions: newSessionStore(), throttle: newThrottle(cfg.MaxFailures, cfg.FailureWindow),
+		history: history{max: cfg.History}}
 	// The target is read now only to report a broken description early; a missing file is
 	// fine (the jump host starts the dashboard before the local target has written it).
 	if _, err := s.keystone(); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -191,6 +214,7 @@ func New(cfg Config) (*Server, error) {
 	m.Handle("POST /admin/logout", s.authed(http.HandlerFunc(s.logout)))
 	m.Handle("GET /admin/{$}", s.authed(http.HandlerFunc(s.dashboard)))
 	m.Handle("GET /admin/api/status", s.authed(http.HandlerFunc(s.apiStatus)))
+	m.Handle("GET /admin/metrics", s.authed(s.metricsHandler()))
 	m.Handle("/", s.authed(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/admin" || r.URL.Path == "/" {
 			http.Redirect(w, r, "/admin/", http.StatusSeeOther)
@@ -309,7 +333,7 @@ func (s *Server) authed(next http.Handler) http.Handler {
 			if why != "" {
 				s.cfg.Logger.Info("request refused", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", why)
 			}
-			if strings.HasPrefix(r.URL.Path, "/admin/api/") || r.Header.Get(ALBHeader) != "" {
+			if machine(r.URL.Path) || r.Header.Get(ALBHeader) != "" {
 				w.Header().Set("WWW-Authenticate", `Cookie realm="cso-admin"`)
 				s.deny(w, r, http.StatusUnauthorized, "authentication required")
 				return
@@ -324,15 +348,21 @@ func (s *Server) authed(next http.Handler) http.Handler {
 // forbidden answers 403 to a signed-in user who is not an administrator: a page that says
 // so (the user can do nothing about it but ask to be added to the group), JSON for the API.
 func (s *Server) forbidden(w http.ResponseWriter, r *http.Request, p principal) {
-	if strings.HasPrefix(r.URL.Path, "/admin/api/") {
+	if machine(r.URL.Path) {
 		s.deny(w, r, http.StatusForbidden, p.Forbidden)
 		return
 	}
 	s.render(w, http.StatusForbidden, "forbidden.html", struct{ User, Reason string }{p.User, p.Forbidden})
 }
 
+// machine reports whether path is read by programs (the JSON API, /admin/metrics): they get
+// a status code and JSON, never a redirect to the sign-in form.
+func machine(path string) bool {
+	return strings.HasPrefix(path, "/admin/api/") || path == "/admin/metrics"
+}
+
 func (s *Server) deny(w http.ResponseWriter, r *http.Request, code int, msg string) {
-	if strings.HasPrefix(r.URL.Path, "/admin/api/") {
+	if machine(r.URL.Path) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
 		_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})

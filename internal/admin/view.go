@@ -36,10 +36,22 @@ type View struct {
 	// OtherLogs are logs of what is not a host of the inventory (the local MariaDB).
 	OtherLogs []HostLogs     `json:"other_logs,omitempty"`
 	Results   []check.Result `json:"results"`
-	// LastDeploy is the last deployment's JSON document, indented.
-	LastDeploy      string `json:"-"`
-	LastDeployJSON  any    `json:"last_deploy,omitempty"`
-	LastDeployError string `json:"last_deploy_error,omitempty"`
+	// Queues are the RabbitMQ queues with their depths and consumers, from QueuesFrom.
+	Queues      []check.Queue `json:"rabbitmq_queues"`
+	QueuesFrom  string        `json:"rabbitmq_queues_from,omitempty"`
+	QueuesError string        `json:"rabbitmq_queues_error,omitempty"`
+	// KeySets are the shared Keystone key sets with the age of each key.
+	KeySets []KeySetView `json:"keystone_key_sets"`
+	// HostCharts and ClusterCharts draw the recent check runs (filled in by view).
+	HostCharts    []Chart `json:"host_charts,omitempty"`
+	ClusterCharts []Chart `json:"cluster_charts,omitempty"`
+	// Refresh is the page's reload interval in seconds.
+	Refresh int `json:"-"`
+	// Deploy is the last deployment said in words; LastDeploy its JSON document, indented.
+	Deploy          *DeploySummary `json:"-"`
+	LastDeploy      string         `json:"-"`
+	LastDeployJSON  any            `json:"last_deploy,omitempty"`
+	LastDeployError string         `json:"last_deploy_error,omitempty"`
 	// CheckMS is how long the checks took, in milliseconds (internal/jsondur).
 	CheckMS float64 `json:"check_duration_ms"`
 }
@@ -80,7 +92,8 @@ type CertView struct {
 	DaysLeft int          `json:"days_left"`
 }
 
-// view returns the cached view, refreshing it when older than CacheFor.
+// view returns the cached view, refreshing it when older than CacheFor; each fresh run is
+// added to the history that the charts draw.
 func (s *Server) view(ctx context.Context) *View {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -88,6 +101,11 @@ func (s *Server) view(ctx context.Context) *View {
 		return s.cached
 	}
 	v := s.build(ctx)
+	if v.Error == "" {
+		s.history.add(sampleOf(v))
+	}
+	v.HostCharts, v.ClusterCharts = s.history.charts(v.Hosts)
+	v.Refresh = int(s.cfg.Refresh / time.Second)
 	s.cached, s.cachedAt = v, s.cfg.Now()
 	return v
 }
@@ -99,6 +117,18 @@ func (s *Server) build(ctx context.Context) *View {
 		return &View{Generated: now, Error: err.Error(), Summary: check.Summary{Worst: check.Fail, Fail: 1}}
 	}
 	checker := check.New(t, check.Options{Timeout: s.cfg.CheckTimeout, Now: s.cfg.Now})
+	// The queue listing runs beside the probes: a node that does not answer costs its
+	// timeout once, not on top of the run.
+	type queues struct {
+		qs   []check.Queue
+		from string
+		err  error
+	}
+	qc := make(chan queues, 1)
+	go func() {
+		qs, from, err := checker.RabbitQueues(context.WithoutCancel(ctx))
+		qc <- queues{qs, from, err}
+	}()
 	rep := checker.Run(context.WithoutCancel(ctx))
 	v := &View{Env: t.Env, Kind: t.Kind, Generated: now, Summary: rep.Summary, Results: rep.Results,
 		Duration: rep.Duration.Round(time.Millisecond).String(), CheckMS: jsondur.Millis(rep.Duration)}
@@ -176,6 +206,15 @@ func (s *Server) build(ctx context.Context) *View {
 		v.OtherLogs = append(v.OtherLogs, HostLogs{Name: name, Logs: s.tails(t.Logs[name])})
 	}
 	v.LastDeploy, v.LastDeployJSON, v.LastDeployError = lastDeploy(t)
+	if v.LastDeployJSON != nil {
+		v.Deploy = summarizeDeploy(v.LastDeployJSON)
+	}
+	if q := <-qc; q.err != nil {
+		v.QueuesError = q.err.Error()
+	} else {
+		v.Queues, v.QueuesFrom = q.qs, q.from
+	}
+	v.KeySets = keySets(s.cfg.keystoneKeysDir(t), now)
 	return v
 }
 
@@ -249,8 +288,22 @@ func lastDeploy(t *target.Target) (indented string, doc any, errMsg string) {
 }
 
 var funcs = template.FuncMap{
+	"head": func(title string, refresh int) any {
+		return struct {
+			Title   string
+			Refresh int
+		}{title, refresh}
+	},
+	"days": func(d float64) string {
+		if d < 1 {
+			return fmt.Sprintf("%.0f h", d*24)
+		}
+		return fmt.Sprintf("%.1f d", d)
+	},
 	"upper": strings.ToUpper,
-	"str":   func(s check.Status) string { return string(s) },
+
+	"str": func(s any) string { return fmt.Sprint(s) }, // a check.Status, or a literal status
+
 	// problem: a host panel opens for a warning or failure, not for skipped checks.
 	"problem": func(s check.Status) bool { return s.Rank() > check.Skip.Rank() },
 	"ms": func(d time.Duration) string {

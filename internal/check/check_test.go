@@ -369,6 +369,7 @@ func TestRabbitInventoryPlainAMQP(t *testing.T) {
 type fakeRabbit struct {
 	user, password string
 	nodes          []rabbitNode
+	queues         []Queue
 	critical       string
 }
 
@@ -384,6 +385,8 @@ func (f *fakeRabbit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"rabbitmq_version":"3.10.8","cluster_name":"test","node":"rabbit@x"}`))
 	case "/api/nodes":
 		_ = json.NewEncoder(w).Encode(f.nodes)
+	case "/api/queues":
+		_ = json.NewEncoder(w).Encode(f.queues)
 	case "/api/health/checks/node-is-quorum-critical":
 		if f.critical != "" {
 			w.WriteHeader(http.StatusServiceUnavailable)

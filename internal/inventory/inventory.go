@@ -18,6 +18,7 @@ const (
 	PortAMQP         = "amqp"          // rabbitmq: plain AMQP (5672): closed, in Host.Closed
 	PortAMQPS        = "amqps"         // rabbitmq: AMQP over TLS (5671)
 	PortManagement   = "management"    // rabbitmq: management API over TLS (15671)
+	PortPrometheus   = "prometheus"    // rabbitmq: rabbitmq_prometheus /metrics, plain HTTP (15692; not in the LLD)
 	PortDist         = "dist"          // rabbitmq: Erlang distribution (25672)
 	PortEPMD         = "epmd"          // rabbitmq: Erlang port mapper (4369)
 	PortNginx        = "nginx"         // frontend: nginx (8102)
@@ -106,7 +107,7 @@ func productionPorts(r envfile.Role) map[string]int {
 	case envfile.RoleKeystone:
 		return map[string]int{PortKeystone: 5000, PortMemcached: 11211}
 	case envfile.RoleRabbitMQ:
-		return map[string]int{PortAMQPS: 5671, PortManagement: 15671, PortDist: 25672, PortEPMD: 4369}
+		return map[string]int{PortAMQPS: 5671, PortManagement: 15671, PortPrometheus: 15692, PortDist: 25672, PortEPMD: 4369}
 	case envfile.RoleFrontend:
 		return map[string]int{PortNginx: 8102, PortManagementUI: 8080, PortPortalUI: 8202}
 	case envfile.RoleBackend:

@@ -120,6 +120,7 @@ func (c envCase) ingressMatrix() []string {
 		"keystone|tcp|11211|sg:keystone",
 		"rabbitmq|tcp|5671|sg:core",
 		"rabbitmq|tcp|15671|sg:core",
+		"rabbitmq|tcp|15692|sg:jump", // rabbitmq_prometheus, not in the LLD's matrix
 		"rabbitmq|tcp|4369|sg:rabbitmq",
 		"rabbitmq|tcp|25672|sg:rabbitmq",
 		"rds|tcp|3306|sg:core",
@@ -197,7 +198,7 @@ func (c envCase) resourceCounts() map[string]int {
 		"aws_lb_listener_rule":                3 * ha,
 		"aws_lb_target_group_attachment":      ha * (c.counts["frontend"] + c.counts["keystone"] + 1 + len(backendServices)*c.counts["backend"]),
 		"aws_security_group":                  9 + 2*ha,
-		"aws_vpc_security_group_ingress_rule": 14 + len(jumpAccessCIDRs) + 9*ha, // 11 of the matrix + 3 jump to frontend probes + direct admin access
+		"aws_vpc_security_group_ingress_rule": 15 + len(jumpAccessCIDRs) + 9*ha, // 10 of the matrix + 3 jump to frontend probes + memcached between Keystone nodes + rabbitmq_prometheus from the jump + direct admin access
 		"aws_cognito_user_group":              ha,
 		"aws_vpc_security_group_egress_rule":  2 + 5*ha,
 		"aws_efs_file_system":                 2,

@@ -7,12 +7,15 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // Chromium starts headless Chromium trusting exactly the certificate trusted (by its
@@ -83,4 +86,85 @@ func SignIn(ctx context.Context, user, password string) (Page, error) {
 	}
 	p.Screenshot, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	return p, err
+}
+
+// Audit is what the automated accessibility check found on the page ctx shows.
+type Audit struct {
+	Problems []string `json:"problems"` // contrast, names and labels, page width
+	Texts    int      `json:"texts"`    // visible text elements whose contrast was measured
+	// Focusable counts the visible links, buttons, summaries and fields; Unreached lists
+	// those that pressing Tab never reached.
+	Focusable int      `json:"focusable"`
+	Unreached []string `json:"unreached"`
+}
+
+// auditJS measures the WCAG 2 contrast ratio of every visible text against the background
+// it is drawn on (4.5:1, 3:1 for large text), names and labels of controls and charts, and
+// that the page is no wider than the viewport; it marks the focusable elements for the Tab
+// walk.
+const auditJS = `(() => {
+  const problems = [];
+  const parse = c => { const m = c.match(/rgba?\(([^)]+)\)/); if (!m) return null; const p = m[1].split(',').map(Number); return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1}; };
+  const lin = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  const lum = c => 0.2126 * lin(c.r) + 0.7152 * lin(c.g) + 0.0722 * lin(c.b);
+  const bgOf = el => { for (let e = el; e; e = e.parentElement) { const c = parse(getComputedStyle(e).backgroundColor); if (c && c.a > 0) return c; } return {r: 255, g: 255, b: 255, a: 1}; };
+  const visible = el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== 'hidden'; };
+  const seen = new Set();
+  let texts = 0;
+  const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (w.nextNode()) {
+    const n = w.currentNode, el = n.parentElement;
+    if (!n.textContent.trim() || seen.has(el) || el.closest('svg') || !visible(el)) continue;
+    seen.add(el);
+    const cs = getComputedStyle(el), fg = parse(cs.color), bg = bgOf(el);
+    const a = lum(fg), b = lum(bg), ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(cs.fontSize), bold = parseInt(cs.fontWeight, 10) >= 700;
+    const need = (size >= 24 || (bold && size >= 18.66)) ? 3 : 4.5;
+    texts++;
+    if (ratio < need) problems.push('contrast ' + ratio.toFixed(2) + ' < ' + need + ': <' + el.tagName.toLowerCase() + ' class="' + el.className + '"> "' + n.textContent.trim().slice(0, 40) + '" ' + cs.color + ' on rgb(' + bg.r + ', ' + bg.g + ', ' + bg.b + ')');
+  }
+  for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea'))
+    if (!el.labels.length && !el.getAttribute('aria-label')) problems.push('field without a label: ' + el.outerHTML.slice(0, 80));
+  for (const el of document.querySelectorAll('button, a[href], summary'))
+    if (!el.textContent.trim() && !el.getAttribute('aria-label')) problems.push('control without a name: ' + el.outerHTML.slice(0, 80));
+  for (const el of document.querySelectorAll('svg'))
+    if (el.getAttribute('role') !== 'img' || !el.getAttribute('aria-label')) problems.push('chart without role img and a text alternative');
+  if (!document.documentElement.lang) problems.push('no lang on <html>');
+  if (document.documentElement.scrollWidth > window.innerWidth)
+    problems.push('page ' + document.documentElement.scrollWidth + ' px wide in a ' + window.innerWidth + ' px viewport');
+  let focusable = 0;
+  for (const el of document.querySelectorAll('a[href], button, input:not([type=hidden]), summary, [tabindex]')) {
+    if (!visible(el) || el.disabled || el.tabIndex < 0) continue;
+    el.setAttribute('data-audit', String(focusable++));
+  }
+  return {problems, texts, focusable, unreached: []};
+})()`
+
+// AuditPage runs the accessibility check on the page ctx shows, then walks it with the Tab
+// key (at most twice as many presses as focusable elements) and lists what was not reached.
+func AuditPage(ctx context.Context) (Audit, error) {
+	a, err := chromedp.Run(ctx, chromedp.Evaluate[Audit](auditJS))
+	if err != nil {
+		return a, err
+	}
+	reached := map[string]bool{}
+	for i := 0; i < 2*a.Focusable+2 && len(reached) < a.Focusable; i++ {
+		if err := chromedp.Do(ctx, chromedp.KeyEvent(kb.Tab)); err != nil {
+			return a, err
+		}
+		id, err := chromedp.Run(ctx, chromedp.Evaluate[string]("document.activeElement && document.activeElement.getAttribute('data-audit') || ''"))
+		if err != nil {
+			return a, err
+		}
+		if id != "" {
+			reached[id] = true
+		}
+	}
+	for i := range a.Focusable {
+		if !reached[strconv.Itoa(i)] {
+			desc, _ := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf("document.querySelector('[data-audit=\"%d\"]').outerHTML.slice(0, 100)", i)))
+			a.Unreached = append(a.Unreached, desc)
+		}
+	}
+	return a, nil
 }

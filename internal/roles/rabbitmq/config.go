@@ -54,6 +54,15 @@ func RenderConfig(n Node, nodes []Node) []byte {
 	w("definitions.local.path = %s", n.Definitions)
 	w("loopback_users.guest = true")
 	w("")
+	if n.Prometheus != 0 {
+		// rabbitmq_prometheus (enabled_plugins): plain HTTP, reachable from the jump server
+		// only (security group; docs/decisions/check-admin.md).
+		w("# rabbitmq_prometheus scrape endpoint (/metrics), plain HTTP: the security group")
+		w("# admits the jump server only.")
+		w("prometheus.tcp.ip = %s", n.BindAddress)
+		w("prometheus.tcp.port = %d", n.Prometheus)
+		w("")
+	}
 	w("log.file.level = info")
 	w("log.console = false")
 	return []byte(b.String())
@@ -130,8 +139,10 @@ func RenderDistConfig(n Node) []byte {
 	return []byte(b.String())
 }
 
-// RenderEnabledPlugins returns the node's enabled_plugins file.
-func RenderEnabledPlugins() []byte { return []byte("[rabbitmq_management].\n") }
+// RenderEnabledPlugins returns the node's enabled_plugins file: the management API (the
+// agent's and `cso check`'s view of the cluster) and rabbitmq_prometheus (the broker's own
+// metrics on the prometheus port, part of RabbitMQ since 3.8.0).
+func RenderEnabledPlugins() []byte { return []byte("[rabbitmq_management,rabbitmq_prometheus].\n") }
 
 func quote(s string) string { return fmt.Sprintf("%q", s) }
 

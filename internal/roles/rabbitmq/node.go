@@ -56,6 +56,7 @@ type Node struct {
 
 	// Plain AMQP has no listener (listeners.tcp = none): clients use AMQPS only.
 	AMQPS, Management, Dist int
+	Prometheus              int // rabbitmq_prometheus listener (0: none configured)
 	BindAddress             string
 }
 
@@ -91,6 +92,7 @@ func NodeFor(h inventory.Host, p agent.Paths) Node {
 	n.LogBase = filepath.Join(p.Log, "rabbitmq")
 	n.PidFile = filepath.Join(p.Run, "rabbitmq", "rabbitmq.pid")
 	n.AMQPS, n.Management, n.Dist = h.Ports[inventory.PortAMQPS], h.Ports[inventory.PortManagement], h.Ports[inventory.PortDist]
+	n.Prometheus = h.Ports[inventory.PortPrometheus]
 	if n.BindAddress == "" {
 		n.BindAddress = "0.0.0.0" // AWS: the address is the instance's; listen on it
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,6 +26,34 @@ import (
 	"github.com/cso-ssp/platform/internal/status"
 )
 
+// Every node enables the management API and rabbitmq_prometheus (issue 11).
+func TestRenderEnabledPlugins(t *testing.T) {
+	got := string(rabbitmq.RenderEnabledPlugins())
+	if got != "[rabbitmq_management,rabbitmq_prometheus].\n" {
+		t.Errorf("enabled_plugins = %q: want the management and prometheus plugins as one Erlang list", got)
+	}
+}
+
+// A local HA node listens for Prometheus on its own offset port, on loopback.
+func TestPrometheusPortLocal(t *testing.T) {
+	env := &envfile.Env{Name: "local", DomainSuffix: "cso.ss", HA: true}
+	hosts := inventory.ByRole(inventory.Local(env, inventory.LocalOptions{HA: true}), envfile.RoleRabbitMQ)
+	p := agent.Paths{Root: "/x", SSLCerts: "/x/ssl", Etc: "/x/etc", Data: "/x/lib", Log: "/x/log", Run: "/x/run"}
+	seen := map[int]bool{}
+	for _, h := range hosts {
+		n := rabbitmq.NodeFor(h, p)
+		conf := string(rabbitmq.RenderConfig(n, nil))
+		want := fmt.Sprintf("prometheus.tcp.port = %d\n", n.Prometheus)
+		if n.Prometheus == 0 || seen[n.Prometheus] || !strings.Contains(conf, want) {
+			t.Errorf("%s: prometheus port %d (seen %v); rabbitmq.conf:\n%s", h.Name, n.Prometheus, seen, conf)
+		}
+		seen[n.Prometheus] = true
+		if !strings.Contains(conf, "prometheus.tcp.ip = 127.0.0.1\n") {
+			t.Errorf("%s: the local prometheus listener is not on loopback:\n%s", h.Name, conf)
+		}
+	}
+}
+
 func TestRenderConfig(t *testing.T) {
 	env := &envfile.Env{Name: "dev-ha", DomainSuffix: "cso.ss", HA: true}
 	hosts := inventory.Hosts(env)
@@ -41,6 +70,9 @@ func TestRenderConfig(t *testing.T) {
 		"cluster_formation.peer_discovery_backend = classic_config",
 		"cluster_formation.classic_config.nodes.1 = rabbit@rabbitmq-server-1.dev-ha.cso.ss",
 		"cluster_formation.classic_config.nodes.3 = rabbit@rabbitmq-server-3.dev-ha.cso.ss",
+		// rabbitmq_prometheus listens on the inventory's prometheus port (15692 on AWS).
+		"prometheus.tcp.ip = 0.0.0.0",
+		"prometheus.tcp.port = 15692",
 	} {
 		if !strings.Contains(conf, want+"\n") {
 			t.Errorf("rabbitmq.conf lacks %q:\n%s", want, conf)
@@ -204,6 +236,23 @@ func TestCluster(t *testing.T) {
 		}
 		if len(cs.RunningNodes) != 3 || len(cs.Partitions) != 0 {
 			t.Errorf("rabbitmqctl cluster_status: %+v", cs)
+		}
+	})
+
+	t.Run("rabbitmq_prometheus serves the node's metrics on its port", func(t *testing.T) {
+		for _, n := range nodes {
+			url := fmt.Sprintf("http://%s/metrics", n.Addr(n.Prometheus))
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+			if err != nil {
+				t.Errorf("%s: %v", n.Name, err)
+				continue
+			}
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "# TYPE rabbitmq_") {
+				t.Errorf("GET %s: HTTP %d without RabbitMQ metric families", url, resp.StatusCode)
+			}
 		}
 	})
 

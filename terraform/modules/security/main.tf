@@ -46,6 +46,13 @@ locals {
       sg          = "rabbitmq", from = 15671, to = 15671, source = "core", cidr = null, ha_only = false
       description = "RabbitMQ management over TLS 15671 from the core servers"
     }
+    # Not in the LLD's matrix: rabbitmq_prometheus's scrape endpoint (plain HTTP), for the
+    # jump server only, where the dashboard and any Prometheus run
+    # (docs/decisions/check-admin.md).
+    rabbitmq_prometheus_from_jump = {
+      sg          = "rabbitmq", from = 15692, to = 15692, source = "jump", cidr = null, ha_only = false
+      description = "RabbitMQ Prometheus metrics 15692 from the jump server (rabbitmq_prometheus)"
+    }
     rabbitmq_epmd_from_rabbitmq = {
       sg          = "rabbitmq", from = 4369, to = 4369, source = "rabbitmq", cidr = null, ha_only = false
       description = "RabbitMQ clustering: epmd 4369 between RabbitMQ nodes"
