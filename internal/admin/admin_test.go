@@ -333,7 +333,7 @@ func TestKeystoneSignIn(t *testing.T) {
 	resp, page := get(t, c, f.srv.URL+"/admin/", nil)
 	checkHeaders(t, resp)
 	for _, want := range []string{"keystone01", "Keystone cluster", "RabbitMQ cluster", "Certificates", "keystone token",
-		"running</span> 1/2 steps · bootstrap", "<th>Agent</th>", ">v1.2.3 0123456789ab</td>", "setup finished &lt;script&gt;", `&#34;result&#34;: &#34;ok&#34;`, "Sign out"} {
+		"running</span> 1/2 steps · bootstrap", `<th scope="col" class="wide">Agent</th>`, ">v1.2.3 0123456789ab</td>", "setup finished &lt;script&gt;", `&#34;result&#34;: &#34;ok&#34;`, "Sign out"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("dashboard lacks %q", want)
 		}
