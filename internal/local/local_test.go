@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,7 +116,7 @@ func TestJumpAndKeystoneHA(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	env := testEnv(t)
-	o := Options{Dir: dir, HA: true, PortBase: testPortBase(), Env: env, Roles: ksRoles()}
+	o := Options{Dir: dir, HA: true, PortBase: testPortBase(), Env: env, Roles: ksRoles(), Executable: csoBinary(t)}
 	t.Cleanup(func() {
 		var out bytes.Buffer
 		if err := Down(context.Background(), dir, true, &out); err != nil {
@@ -348,7 +349,7 @@ func TestInterruptedUpConverges(t *testing.T) {
 	requireDaemons(t)
 	dir := filepath.Join(tempDir(t), "interrupted")
 	env := testEnv(t)
-	o := Options{Dir: dir, PortBase: testPortBase(), Env: env, Roles: ksRoles()}
+	o := Options{Dir: dir, PortBase: testPortBase(), Env: env, Roles: ksRoles(), Executable: csoBinary(t)}
 	t.Cleanup(func() {
 		var out bytes.Buffer
 		if err := Down(context.Background(), dir, true, &out); err != nil {
@@ -419,4 +420,38 @@ func keystoneClient(conf func(inventory.Host) (*tls.Config, error), h inventory.
 		DisableKeepAlives: true,
 	}
 	return &http.Client{Transport: tr}, nil
+}
+
+var (
+	csoOnce sync.Once
+	csoPath string
+	csoErr  error
+)
+
+// csoBinary builds the cso binary once per test run: the jump role runs the admin
+// dashboard from it (a test binary is not one), and up's closing check probes the
+// dashboard as `cso check` does.
+func csoBinary(t *testing.T) string {
+	t.Helper()
+	csoOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "cso-local-bin-")
+		if err != nil {
+			csoErr = err
+			return
+		}
+		// The daemons' users need not run it, but the supervisor's children must reach it.
+		_ = os.Chmod(dir, 0o755)
+		csoPath = filepath.Join(dir, "cso")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", csoPath, "./cmd/cso")
+		cmd.Dir = filepath.Join("..", "..")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			csoErr = fmt.Errorf("go build ./cmd/cso: %v\n%s", err, out)
+		}
+	})
+	if csoErr != nil {
+		t.Fatal(csoErr)
+	}
+	return csoPath
 }

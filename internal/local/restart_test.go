@@ -53,7 +53,7 @@ func TestRestartIsAReboot(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	// Its own ports: the other tests of this package use testPortBase() itself.
-	o := Options{Dir: dir, HA: true, PortBase: testPortBase() + 700, Env: testEnv(t), Roles: restartRoles()}
+	o := Options{Dir: dir, HA: true, PortBase: testPortBase() + 700, Env: testEnv(t), Roles: restartRoles(), Executable: csoBinary(t)}
 	t.Cleanup(func() {
 		var out bytes.Buffer
 		if err := Down(context.Background(), dir, true, &out); err != nil {
