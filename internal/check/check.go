@@ -256,6 +256,45 @@ func (r *Report) WriteTable(w io.Writer) error {
 	return err
 }
 
+// WriteShort renders what needs attention: failures and warnings one row each, skipped
+// checks counted by reason, then the summary line of WriteTable. The ok results are only
+// counted (WriteTable lists them).
+func (r *Report) WriteShort(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	rows := 0
+	var reasons []string
+	skipped := map[string][]string{}
+	for _, res := range r.Sorted() {
+		switch res.Status {
+		case OK:
+		case Skip:
+			if _, seen := skipped[res.Detail]; !seen {
+				reasons = append(reasons, res.Detail)
+			}
+			skipped[res.Detail] = append(skipped[res.Detail], res.Target)
+		default:
+			if rows == 0 {
+				fmt.Fprintln(tw, "CHECK\tTARGET\tSTATUS\tLATENCY\tDETAIL")
+			}
+			rows++
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", res.Check, res.Target, strings.ToUpper(string(res.Status)),
+				formatLatency(res.Latency), oneLine(res.Detail))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if rows > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, why := range reasons {
+		fmt.Fprintf(w, "SKIP %d checks (%s ...): %s\n", len(skipped[why]), skipped[why][0], oneLine(why))
+	}
+	_, err := fmt.Fprintf(w, "%s: %d ok, %d warn, %d fail, %d skipped in %s\n", strings.ToUpper(string(r.Summary.Worst)),
+		r.Summary.OK, r.Summary.Warn, r.Summary.Fail, r.Summary.Skipped, r.Duration.Round(time.Millisecond))
+	return err
+}
+
 // WriteJSON renders the report as indented JSON.
 func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)

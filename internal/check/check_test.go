@@ -626,3 +626,35 @@ func TestKeystoneCredentialDefaults(t *testing.T) {
 		t.Errorf("user admin: secret %q, want %s", o.KeystoneSecret, agent.SecretKeystoneAdmin)
 	}
 }
+
+// WriteShort lists what needs attention and counts the rest; skipped checks are grouped by
+// reason.
+func TestWriteShort(t *testing.T) {
+	mk := func(check, target string, st Status, detail string) Probe {
+		return Probe{Check: check, Target: target, Run: func(context.Context) Outcome { return Outcome{Status: st, Detail: detail} }}
+	}
+	rep := Run(context.Background(), []Probe{
+		mk("tls", "keystone01:5000", OK, "verified"),
+		mk("tcp", "frontend01:8080", Skip, "no application package"),
+		mk("tcp", "backend01:8202", Skip, "no application package"),
+		mk("cert", "keystone02:5000", Warn, "12 days left"),
+		mk("keystone token", "keystone02", Fail, "401 Unauthorized"),
+	}, time.Second)
+	var b strings.Builder
+	if err := rep.WriteShort(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"keystone token  keystone02", "FAIL", "cert            keystone02:5000", "WARN",
+		"SKIP 2 checks (frontend01:8080 ...): no application package", "FAIL: 1 ok, 1 warn, 1 fail, 2 skipped"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("short table lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "verified") {
+		t.Errorf("short table lists an ok result:\n%s", out)
+	}
+	if strings.Index(out, "keystone token") > strings.Index(out, "cert ") {
+		t.Errorf("the failure is not listed first:\n%s", out)
+	}
+}

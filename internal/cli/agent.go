@@ -143,6 +143,13 @@ Rehearsal:     cso agent --env dev-ha --account-id A --role keystone --index 2 -
 					}
 					return Exit(ExitFailure, err)
 				}
+				// On the local platform rehearsal of EC2 the description with the hosts'
+				// loopback addresses is the one to probe, not the published copy.
+				checkTarget := rt.TargetFile
+				if ec2.targetFile != "" {
+					checkTarget = ec2.targetFile
+				}
+				publishChecks(ctx, g, rt, store, checkTarget)
 				switch {
 				case dryRun && len(res.Changed) > 0:
 					fmt.Fprintf(g.Stdout, "%s: %d change(s) would be made\n", rt.Host.Name, len(res.Changed))

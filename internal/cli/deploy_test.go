@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cso-ssp/platform/internal/check"
 	"github.com/cso-ssp/platform/internal/deploy"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
@@ -224,6 +225,7 @@ func TestPlanAndDeployDevHA(t *testing.T) {
 	}
 	bucketDir := t.TempDir()
 	statusDir := filepath.Join(bucketDir, "status")
+	fakeJumpChecks(t, status.Dir{Path: statusDir}, env.Name, inventory.Hosts(env))
 	// The committed env files hold example values; the offline stack accepts them.
 	common := []string{"--env", "dev-ha", "--env-dir", envDir, "--terraform-dir", w.Dir(), "--allow-placeholders"}
 
@@ -353,6 +355,7 @@ func TestReplaceAndDestroy(t *testing.T) {
 	statePath, _ := deploy.LocalWorkspaceState(env)
 	bucketDir := t.TempDir()
 	statusDir := filepath.Join(bucketDir, "status")
+	fakeJumpChecks(t, status.Dir{Path: statusDir}, env.Name, inventory.Hosts(env))
 	hosts := inventory.Hosts(env)
 	// The committed env files hold example values; the offline stack accepts them.
 	common := []string{"--env", "dev-ha", "--env-dir", envDir, "--terraform-dir", w.Dir(), "--allow-placeholders"}
@@ -436,6 +439,7 @@ func TestDeployApplyFails(t *testing.T) {
 	statePath, _ := deploy.LocalWorkspaceState(env)
 	bucketDir := t.TempDir()
 	statusDir := filepath.Join(bucketDir, "status")
+	fakeJumpChecks(t, status.Dir{Path: statusDir}, env.Name, inventory.Hosts(env))
 	args := []string{"deploy", "--env", "dev", "--env-dir", envDir, "--terraform-dir", w.Dir(), "--auto-approve", "--allow-placeholders",
 		"--bucket-dir", bucketDir, "--poll-interval", "100ms", "--phase-timeout", "2m", "-o", "json"}
 
@@ -588,6 +592,7 @@ func TestSavedPlan(t *testing.T) {
 	// The plan is applied as saved, with the phases after apply as usual.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	fakeJumpChecks(t, status.Dir{Path: filepath.Join(bucketDir, "status")}, env.Name, inventory.Hosts(env))
 	agents := &fakeAgents{store: status.Dir{Path: filepath.Join(bucketDir, "status")}, env: env, statePath: statePath}
 	agents.start(ctx, t, inventory.Hosts(env))
 	code, out, stderr = runCSO(t, append(append([]string{"deploy", "--plan", first, "-o", "json"}, wait...), common...)...)
@@ -630,4 +635,37 @@ func TestSavedPlan(t *testing.T) {
 	if code != ExitUsage || !strings.Contains(stderr, env.Path+" changed") {
 		t.Errorf("plan older than the env file: exit %d, want 2", code)
 	}
+}
+
+// fakeJumpChecks stands in for the jump server's agent on its resync timer: until the test
+// ends, every 100 ms, it runs the check engine with one "setup status" probe per host,
+// judged from the host's document in store, and publishes the report as the jump's agent
+// does (publishChecks).
+func fakeJumpChecks(t *testing.T, store status.Dir, env string, hosts []inventory.Host) {
+	ctx := t.Context()
+	done := make(chan struct{})
+	t.Cleanup(func() { <-done })
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			var probes []check.Probe
+			for _, h := range hosts {
+				probes = append(probes, check.Probe{Check: "setup status", Target: h.Name, Host: h.Name, Run: func(ctx context.Context) check.Outcome {
+					doc, err := store.Get(ctx, h.Name)
+					if err != nil || doc.State != status.StateDone {
+						return check.Outcome{Status: check.Fail, Detail: fmt.Sprintf("state %q (%v)", doc.State, err)}
+					}
+					return check.Outcome{Status: check.OK, Detail: "done"}
+				}})
+			}
+			rep := check.Run(ctx, probes, time.Second)
+			if data, err := json.Marshal(rep); err == nil && ctx.Err() == nil {
+				_ = store.PutCheck(ctx, status.CheckReport{Host: "jump-server-1", Env: env, Started: rep.Started, Published: time.Now(), Report: data})
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
 }

@@ -66,14 +66,17 @@ func localUpCmd(g *Globals) *cobra.Command {
 	var envName string
 	cmd := &cobra.Command{
 		Use:   "up",
-		Short: "Converge every role on this machine and print endpoints and a health table",
+		Short: "Converge every role on this machine and print endpoints and what cso check finds",
 		Long: `up converges the local target: MariaDB and the jump host first, then the Keystone and
 RabbitMQ nodes side by side, then the frontend and backend hosts. A re-run changes only
 what differs. --ha runs two Keystone nodes sharing one fernet key set and three RabbitMQ
 nodes. Progress goes to the terminal and to each host's <role>-setup-progress.log.
 
 The generated Keystone admin credentials are written to <dir>/admin-openrc (0600); they
-are never printed. Exit code 1 when a host fails or a health probe is red.`,
+are never printed. It ends with the checks of ` + "`cso check`" + ` on the target it wrote (the
+same probes, verdicts and reasons): failures, warnings and the counts; -v lists every
+check. Exit code 1 when a host fails or a check fails (warnings and skipped checks alone
+exit 0).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := lf.resolve(cmd); err != nil {
@@ -198,9 +201,17 @@ func writeUpReport(g *Globals, res *local.UpResult, o local.Options) {
 	fmt.Fprintf(w, "Admin credentials:  %s (0600; source it, never printed)\n", l.AdminRC())
 	fmt.Fprintf(w, "Secrets:            %s (one 0600 file each)\n", l.SecretsDir())
 	fmt.Fprintf(w, "Target description: %s\n\n", l.TargetFile())
-	if len(res.Health) > 0 {
-		local.WriteHealth(w, res.Health)
+	if res.Health == nil {
+		return
 	}
+	// The closing check is `cso check`'s: with -v every result, otherwise what needs
+	// attention and the counts.
+	if g.Verbose {
+		_ = res.Health.WriteTable(w)
+		return
+	}
+	_ = res.Health.WriteShort(w)
+	fmt.Fprintf(w, "Every check: cso check --local-dir %s (or cso local up -v)\n", o.Dir)
 }
 
 type namedPort struct {
@@ -295,7 +306,7 @@ every daemon of the local target (as "down": dependents first, the database last
 empties every runtime directory (each host's run directory, MariaDB's included: what a
 tmpfs /run loses; data, logs, secrets and key sets are kept), then converges every host
 again (as "up" on the existing directory, with the environment, HA shape and port base it
-was created with) and prints the health table.
+was created with) and prints the checks as up does.
 
 Exit code 2 when the directory holds no local target, 1 when a daemon does not stop (then
 nothing is emptied), a host fails or a health probe is red, 4 when interrupted.`,

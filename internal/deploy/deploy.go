@@ -374,9 +374,18 @@ func (d *Deployer) waitPhases(ctx context.Context, phases []Phase, hosts []inven
 		}
 		start := time.Now()
 		err := w.Wait(ctx, p, ph, timeout)
+		detail := fmt.Sprintf("%d hosts: %s", len(ph), hostNames(ph))
+		if err == nil && p.Health {
+			// Every host converged: now the environment's checks, run where they reach
+			// the hosts (docs/decisions/check-admin.md "The deploy's health validation").
+			detail, err = w.WaitCheck(ctx, p, time.Now(), start.Add(timeout))
+			if err == nil {
+				fmt.Fprintf(d.Out, "%s: %s\n", p.Name, detail)
+			}
+		}
 		switch {
 		case err == nil:
-			d.phase(p.Name, Done, fmt.Sprintf("%d hosts: %s", len(ph), hostNames(ph)), time.Since(start))
+			d.phase(p.Name, Done, detail, time.Since(start))
 			continue
 		case isInterrupt(ctx, err):
 			d.phase(p.Name, Interrupted, "", time.Since(start))

@@ -19,8 +19,9 @@ import (
 type Phase struct {
 	Name  string
 	Roles []envfile.Role
-	// Health: wait for every step, the agents' health steps included (see IsHealthStep);
-	// otherwise a host is ready when every setup step is done.
+	// Health: wait for every host's whole run (health steps included, see IsHealthStep),
+	// then for a check report published after that (Waiter.WaitCheck); otherwise a host is
+	// ready when every setup step is done.
 	Health bool
 	// Timeout is the default bound: about 1.5 times the LLD's upper estimate.
 	Timeout time.Duration

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/cso-ssp/platform/internal/check"
 )
 
 // TestUpResultJSONInMilliseconds: `cso local up -o json` gives its durations in
@@ -11,7 +13,7 @@ import (
 func TestUpResultJSONInMilliseconds(t *testing.T) {
 	res := UpResult{Dir: "/x", Duration: 2500 * time.Millisecond,
 		Hosts:  []HostResult{{Host: "keystone01", Duration: 1500 * time.Microsecond}},
-		Health: []HealthRow{{Check: "tls", Latency: 3 * time.Millisecond}}}
+		Health: &check.Report{Results: []check.Result{{Check: "tls", Latency: 3 * time.Millisecond}}}}
 	b, err := json.Marshal(res)
 	if err != nil {
 		t.Fatal(err)
@@ -21,14 +23,16 @@ func TestUpResultJSONInMilliseconds(t *testing.T) {
 		Hosts      []struct {
 			DurationMS float64 `json:"duration_ms"`
 		} `json:"hosts"`
-		Health []struct {
-			LatencyMS float64 `json:"latency_ms"`
+		Health struct {
+			Results []struct {
+				LatencyMS float64 `json:"latency_ms"`
+			} `json:"results"`
 		} `json:"health"`
 	}
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	if back.DurationMS != 2500 || back.Hosts[0].DurationMS != 1.5 || back.Health[0].LatencyMS != 3 {
+	if back.DurationMS != 2500 || back.Hosts[0].DurationMS != 1.5 || back.Health.Results[0].LatencyMS != 3 {
 		t.Errorf("JSON %s", b)
 	}
 	var raw map[string]any

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"database/sql"
+	"fmt"
 	"io/fs"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/bench"
+	"github.com/cso-ssp/platform/internal/check"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/local/localtest"
@@ -118,7 +121,7 @@ func TestJumpAndKeystoneHA(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	env := testEnv(t)
-	o := Options{Dir: dir, HA: true, PortBase: testPortBase(), Env: env, Roles: ksRoles()}
+	o := Options{Dir: dir, HA: true, PortBase: testPortBase(), Env: env, Roles: ksRoles(), Executable: csoBinary(t)}
 	t.Cleanup(func() {
 		var out bytes.Buffer
 		if err := Down(context.Background(), dir, true, &out); err != nil {
@@ -140,8 +143,8 @@ func TestJumpAndKeystoneHA(t *testing.T) {
 			failed = true
 		}
 	}
-	for _, r := range res.Health {
-		if !r.OK {
+	for _, r := range healthResults(res.Health) {
+		if r.Status == check.Fail {
 			t.Errorf("health %s %s: %s", r.Check, r.Target, r.Detail)
 			failed = true
 		}
@@ -469,7 +472,7 @@ func TestInterruptedUpConverges(t *testing.T) {
 	requireDaemons(t)
 	dir := filepath.Join(tempDir(t), "interrupted")
 	env := testEnv(t)
-	o := Options{Dir: dir, PortBase: testPortBase(), Env: env, Roles: ksRoles()}
+	o := Options{Dir: dir, PortBase: testPortBase(), Env: env, Roles: ksRoles(), Executable: csoBinary(t)}
 	t.Cleanup(func() {
 		var out bytes.Buffer
 		if err := Down(context.Background(), dir, true, &out); err != nil {
@@ -497,8 +500,8 @@ func TestInterruptedUpConverges(t *testing.T) {
 				t.Errorf("%s: %s", h.Host, h.Error)
 			}
 		}
-		for _, r := range res.Health {
-			if !r.OK {
+		for _, r := range healthResults(res.Health) {
+			if r.Status == check.Fail {
 				t.Errorf("health %s %s: %s", r.Check, r.Target, r.Detail)
 			}
 		}
@@ -513,4 +516,65 @@ func interruptAfter() time.Duration {
 		return d
 	}
 	return 5 * time.Second
+}
+
+// healthResults are the closing check's results (none when it did not run).
+func healthResults(r *check.Report) []check.Result {
+	if r == nil {
+		return nil
+	}
+	return r.Results
+}
+
+// keystoneClient is an HTTPS client of Keystone node h: the address is its loopback port,
+// the TLS name its FQDN.
+func keystoneClient(conf func(inventory.Host) (*tls.Config, error), h inventory.Host) (*http.Client, error) {
+	c, err := conf(h)
+	if err != nil {
+		return nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", h.Ports[inventory.PortKeystone])
+	tr := &http.Transport{
+		TLSClientConfig: c,
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+		DisableKeepAlives: true,
+	}
+	return &http.Client{Transport: tr}, nil
+}
+
+var (
+	csoOnce sync.Once
+	csoPath string
+	csoErr  error
+)
+
+// csoBinary builds the cso binary once per test run: the jump role runs the admin
+// dashboard from it (a test binary is not one), and up's closing check probes the
+// dashboard as `cso check` does.
+func csoBinary(t *testing.T) string {
+	t.Helper()
+	csoOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "cso-local-bin-")
+		if err != nil {
+			csoErr = err
+			return
+		}
+		// The daemons' users need not run it, but the supervisor's children must reach it.
+		_ = os.Chmod(dir, 0o755)
+		csoPath = filepath.Join(dir, "cso")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", csoPath, "./cmd/cso")
+		cmd.Dir = filepath.Join("..", "..")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			csoErr = fmt.Errorf("go build ./cmd/cso: %v\n%s", err, out)
+		}
+	})
+	if csoErr != nil {
+		t.Fatal(csoErr)
+	}
+	return csoPath
 }

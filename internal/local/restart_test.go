@@ -19,6 +19,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/check"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/pki"
@@ -52,7 +53,7 @@ func TestRestartIsAReboot(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	// Its own ports: the other tests of this package use testPortBase() itself.
-	o := Options{Dir: dir, HA: true, PortBase: testPortBase() + 700, Env: testEnv(t), Roles: restartRoles()}
+	o := Options{Dir: dir, HA: true, PortBase: testPortBase() + 700, Env: testEnv(t), Roles: restartRoles(), Executable: csoBinary(t)}
 	t.Cleanup(func() {
 		var out bytes.Buffer
 		if err := Down(context.Background(), dir, true, &out); err != nil {
@@ -139,7 +140,7 @@ func TestRestartIsAReboot(t *testing.T) {
 	if upFailed(t, res) {
 		t.Fatalf("restart output:\n%s", out.String())
 	}
-	if len(res.Health) == 0 {
+	if len(healthResults(res.Health)) == 0 {
 		t.Error("no health probe ran after the restart")
 	}
 	if !strings.Contains(out.String(), "emptied ") {
@@ -240,8 +241,8 @@ func upFailed(t *testing.T, res *UpResult) bool {
 			failed = true
 		}
 	}
-	for _, r := range res.Health {
-		if !r.OK {
+	for _, r := range healthResults(res.Health) {
+		if r.Status == check.Fail {
 			t.Errorf("health %s %s: %s", r.Check, r.Target, r.Detail)
 			failed = true
 		}

@@ -90,3 +90,12 @@ func dash(s string) string {
 	}
 	return s
 }
+
+// oneLine keeps a detail on one table row, at most 160 characters.
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " | ")
+	if len(s) > 160 {
+		s = s[:157] + "..."
+	}
+	return s
+}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/check"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/pki"
@@ -58,26 +59,23 @@ type HostResult struct {
 
 // UpResult is the outcome of `cso local up`.
 type UpResult struct {
-	Dir      string        `json:"dir"`
-	Hosts    []HostResult  `json:"hosts"`
-	Health   []HealthRow   `json:"health,omitempty"`
+	Dir   string       `json:"dir"`
+	Hosts []HostResult `json:"hosts"`
+	// Health is the check engine's report (`cso check -o json`) on the converged target.
+	Health   *check.Report `json:"health,omitempty"`
 	Duration time.Duration `json:"-"` // duration_ms (json.go)
 	Changed  bool          `json:"changed"`
 }
 
-// Failed reports whether a host failed to converge or a health probe is red.
+// Failed reports whether a host failed to converge or a check failed (warnings and
+// skipped checks do not fail, as with `cso check`).
 func (r *UpResult) Failed() bool {
 	for _, h := range r.Hosts {
 		if h.Error != "" {
 			return true
 		}
 	}
-	for _, h := range r.Health {
-		if !h.OK {
-			return true
-		}
-	}
-	return false
+	return r.Health != nil && r.Health.Failed()
 }
 
 // syncWriter serialises whole writes from the roles converging side by side.
@@ -195,7 +193,7 @@ func Up(ctx context.Context, o Options) (*UpResult, error) {
 				}
 			}
 		}
-		res.Health = Health(ctx, l, o.Env, probed, o.PortBase)
+		res.Health = closingCheck(ctx, l.Target(o, hosts), probed)
 	}
 	res.Duration = time.Since(start)
 	t := l.Target(o, hosts)

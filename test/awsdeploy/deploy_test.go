@@ -26,6 +26,7 @@ import (
 
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/awstest"
+	"github.com/cso-ssp/platform/internal/check"
 	"github.com/cso-ssp/platform/internal/deploy"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
@@ -155,6 +156,7 @@ func TestAWSDeployDevHAThroughMoto(t *testing.T) {
 		dep.Process.Kill()
 		t.Fatal("the deploy did not end")
 	}
+	close(agents.stop)
 	agents.wait(t, 5*time.Minute)
 	code := 0
 	if ee, ok := deployRes.(*exec.ExitError); ok {
@@ -187,8 +189,25 @@ func TestAWSDeployDevHAThroughMoto(t *testing.T) {
 		}
 	}
 
-	// The statuses are the agents' own, read from moto's S3.
+	// The health validation judged the checks the jump server's agent ran and published
+	// to moto's S3 after every host converged.
 	store := &status.S3{Client: moto.S3(), Bucket: bucket}
+	if cr, err := store.GetCheck(ctx); err != nil {
+		t.Errorf("the jump server published no check report: %v", err)
+	} else {
+		var jrep check.Report
+		if err := json.Unmarshal(cr.Report, &jrep); err != nil || len(jrep.Results) == 0 || cr.Host != "jump-server-1" {
+			t.Errorf("check report of %s: %d results, %v", cr.Host, len(jrep.Results), err)
+		}
+		t.Logf("check report of %s at %s: %+v (%d timer runs of the jump agent)", cr.Host, cr.Started.Format(time.TimeOnly), jrep.Summary, agents.jumpReruns)
+		for _, p := range rep.Phases {
+			if p.Name == deploy.StatusPhases[3].Name && !strings.Contains(p.Detail, "checks on "+cr.Host) {
+				t.Errorf("phase %s: %q, want the summary of the published checks", p.Name, p.Detail)
+			}
+		}
+	}
+
+	// The statuses are the agents' own, read from moto's S3.
 	docs, err := store.List(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -359,17 +378,24 @@ func secretField(t *testing.T, st rawState, name, field string) string {
 	return ""
 }
 
-// agentProcs are the hosts' agents, as EC2 user data starts them.
+// agentProcs are the hosts' agents, as EC2 user data starts them, and the jump server's
+// later runs, as its resync timer starts them, until stop is closed.
 type agentProcs struct {
 	mu    sync.Mutex
 	codes map[string]int
 	wg    sync.WaitGroup
 	cmds  []*exec.Cmd
+	stop  chan struct{}
+	// jumpReruns counts the timer's runs of the jump server's agent.
+	jumpReruns int
 }
+
+// timerInterval stands in for cso-agent.timer's 5 minutes between runs.
+const timerInterval = 10 * time.Second
 
 func startAgents(ctx context.Context, t *testing.T, accountID string, hosts []inventory.Host, procEnv []string, targetFile, root, logDir, masterARN string) *agentProcs {
 	t.Helper()
-	a := &agentProcs{codes: map[string]int{}}
+	a := &agentProcs{codes: map[string]int{}, stop: make(chan struct{})}
 	// No env file next to the agent: it reads the published one from the bucket, as on EC2.
 	cwd := t.TempDir()
 	for _, h := range hosts {
@@ -382,29 +408,61 @@ func startAgents(ctx context.Context, t *testing.T, accountID string, hosts []in
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.CommandContext(ctx, csoBin, args...)
-		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = cwd, procEnv, logf, logf
+		cmd := a.command(ctx, cwd, procEnv, logf, args)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		a.cmds = append(a.cmds, cmd)
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
 			defer logf.Close()
-			err := cmd.Wait()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			} else if err != nil {
-				code = -1
+			a.record(h.Name, cmd.Wait())
+			if h.Role != envfile.RoleJump {
+				return
 			}
-			a.mu.Lock()
-			a.codes[h.Name] = code
-			a.mu.Unlock()
+			// The jump server's timer: every run publishes the environment's checks,
+			// which the deploy's health validation waits for.
+			for {
+				select {
+				case <-a.stop:
+					return
+				case <-ctx.Done():
+					return
+				case <-time.After(timerInterval):
+				}
+				rerun := a.command(ctx, cwd, procEnv, logf, append(args, "--skip-if-running"))
+				a.record(h.Name, rerun.Run())
+				a.mu.Lock()
+				a.jumpReruns++
+				a.mu.Unlock()
+			}
 		}()
 	}
 	return a
+}
+
+func (a *agentProcs) command(ctx context.Context, cwd string, procEnv []string, logf *os.File, args []string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, csoBin, args...)
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = cwd, procEnv, logf, logf
+	a.mu.Lock()
+	a.cmds = append(a.cmds, cmd)
+	a.mu.Unlock()
+	return cmd
+}
+
+// record keeps a host's worst exit code over its runs.
+func (a *agentProcs) record(host string, err error) {
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		code = -1
+	}
+	a.mu.Lock()
+	if code != 0 || a.codes[host] == 0 {
+		a.codes[host] = code
+	}
+	a.mu.Unlock()
 }
 
 // wait waits for every agent, bounded: one still running after limit is killed.
@@ -415,11 +473,13 @@ func (a *agentProcs) wait(t *testing.T, limit time.Duration) {
 	case <-done:
 	case <-time.After(limit):
 		t.Errorf("agents still running after %s: killed", limit)
+		a.mu.Lock()
 		for _, c := range a.cmds {
 			if c.Process != nil {
 				_ = c.Process.Kill()
 			}
 		}
+		a.mu.Unlock()
 		<-done
 	}
 }

@@ -1,0 +1,24 @@
+package local
+
+import (
+	"context"
+	"time"
+
+	"github.com/cso-ssp/platform/internal/check"
+	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/target"
+)
+
+// CheckTimeout bounds each probe of up's closing check: longer than `cso check`'s 5 s
+// default, because the daemons have only just started (Keystone's first bcrypt token on a
+// busy machine).
+const CheckTimeout = 15 * time.Second
+
+// closingCheck runs the check engine (the probes, verdicts and reasons of `cso check
+// --local-dir`) on the description up wrote, restricted to the hosts whose role ran: a role
+// missing from this build is reported as skipped by up, not as red probes.
+func closingCheck(ctx context.Context, t *target.Target, ran []inventory.Host) *check.Report {
+	sel := *t
+	sel.Hosts = ran
+	return check.New(&sel, check.Options{Timeout: CheckTimeout}).Run(ctx)
+}
