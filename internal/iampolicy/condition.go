@@ -124,7 +124,7 @@ func (c Condition) eval(req *request, vars bool) (bool, error) {
 	if op.fam == famNull {
 		want := strings.EqualFold(c.Values[0], "true")
 		if len(c.Values) != 1 || (!want && !strings.EqualFold(c.Values[0], "false")) {
-			return false, fmt.Errorf("Null %s: value must be true or false", c.Key)
+			return false, fmt.Errorf("operator Null on %s: value must be true or false", c.Key)
 		}
 		return want != present, nil
 	}
@@ -138,7 +138,7 @@ func (c Condition) eval(req *request, vars bool) (bool, error) {
 	for _, v := range c.Values {
 		if op.fam == famBool {
 			if !strings.EqualFold(v, "true") && !strings.EqualFold(v, "false") {
-				return false, fmt.Errorf("Bool %s: value %q is not true or false", c.Key, v)
+				return false, fmt.Errorf("operator Bool on %s: value %q is not true or false", c.Key, v)
 			}
 		}
 		s, ok, err := substitute(v, req, vars && op.fam != famBool, op.fam == famStringLike || op.fam == famArn)

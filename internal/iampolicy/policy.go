@@ -123,7 +123,7 @@ func parseStatement(m map[string]any) (Statement, error) {
 		case "Effect":
 			s, _ := v.(string)
 			if s != "Allow" && s != "Deny" {
-				return st, fmt.Errorf("Effect %v: want Allow or Deny", v)
+				return st, fmt.Errorf("element Effect %v: want Allow or Deny", v)
 			}
 			st.Effect = s
 		case "Action":
@@ -247,11 +247,11 @@ func parseConditions(v any) ([]Condition, error) {
 		}
 		km, ok := keys.(map[string]any)
 		if !ok || len(km) == 0 {
-			return nil, fmt.Errorf("Condition.%s: want an object of condition keys", opName)
+			return nil, fmt.Errorf("element Condition.%s: want an object of condition keys", opName)
 		}
 		for key, vals := range km {
 			if !knownKey(key) {
-				return nil, fmt.Errorf("Condition.%s: unknown condition key %q", opName, key)
+				return nil, fmt.Errorf("element Condition.%s: unknown condition key %q", opName, key)
 			}
 			l, err := stringList("Condition."+opName+"."+key, vals)
 			if err != nil {
@@ -260,7 +260,7 @@ func parseConditions(v any) ([]Condition, error) {
 			if op.fam == famBool || op.fam == famNull {
 				for _, v := range l {
 					if !strings.EqualFold(v, "true") && !strings.EqualFold(v, "false") {
-						return nil, fmt.Errorf("Condition.%s.%s: value %q is not true or false", opName, key, v)
+						return nil, fmt.Errorf("element Condition.%s.%s: value %q is not true or false", opName, key, v)
 					}
 				}
 			}
