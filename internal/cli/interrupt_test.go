@@ -119,6 +119,7 @@ func testInterrupt(t *testing.T, h *tfharness.Harness, bin, stack, marker string
 	}
 
 	// A rerun resumes: Terraform creates the rest, the agents report, every phase is done.
+	fakeJumpChecks(t, status.Dir{Path: statusDir}, env.Name, inventory.Hosts(env))
 	agents := &fakeAgents{store: status.Dir{Path: statusDir}, env: env, statePath: statePath, afterSerial: stateSerial(statePath)}
 	agents.start(ctx, t, inventory.Hosts(env))
 	code, _, stderrText := runCSO(t, args...)

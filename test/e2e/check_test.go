@@ -282,9 +282,12 @@ func TestCheckDetectsFernetKeyDrift(t *testing.T) {
 		}
 	}
 	code, rep, _ := ckRun(t, s, "--local-dir", dir)
+	// The key-set comparison is what finds the drift. The cross-validation probe (a token
+	// issued on one node, validated on the other) cannot any more: Keystone caches every
+	// token it issues ([token] caching; keystone/token/provider.py) in the memcached pool
+	// both nodes share, so keystone01 answers keystone02's fresh token from the cache
+	// without decrypting it (docs/decisions/check-admin.md).
 	ckExpectFail(t, code, rep, "keystone fernet keys", "keystone cluster", "keystone02 differs from keystone01: key 0 differs")
-	ckExpectFail(t, code, rep, "keystone cross-validation", "keystone02 -> keystone01",
-		"keystone01 does not recognize the token issued by keystone02 (HTTP 404")
 }
 
 func TestCheckDetectsWrongDatabasePassword(t *testing.T) {

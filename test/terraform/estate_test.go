@@ -921,7 +921,7 @@ func (x *checker) dns(t *testing.T) {
 // secret and the jump server's RDS master secret): what the agents and cso check use
 // (internal/agent/secrets.go SecretID, internal/check).
 var roleSecrets = map[string][]string{
-	"jump":     {"database/cso_portal", "database/keystone", "keystone/admin", "rabbitmq/ssp_user"},
+	"jump":     {"database/cso_portal", "database/keystone", "keystone/admin", "keystone/automation", "rabbitmq/ssp_user"},
 	"keystone": {"database/keystone", "keystone/admin", "rabbitmq/ssp_user"},
 	"rabbitmq": {"rabbitmq/erlang-cookie", "rabbitmq/ssp_user"},
 	"frontend": {"rabbitmq/ssp_user"},
