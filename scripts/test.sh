@@ -21,7 +21,10 @@ status=${PIPESTATUS[0]}
 [ "$status" -eq 0 ] || { echo "go test failed"; exit "$status"; }
 
 step "fuzz the environment file and application manifest parsers (bounded)"
-go test ./internal/envfile -run '^$' -fuzz FuzzParse -fuzztime 15s
-go test ./internal/apppkg -run '^$' -fuzz FuzzManifest -fuzztime 15s
+# Budgets in executions, not seconds: with a duration, Go 1.26's fuzz coordinator can fail
+# a clean run with "context deadline exceeded" at the deadline and no crasher
+# (golang/go#75804, fixed in Go 1.27). -timeout bounds each run in time.
+go test ./internal/envfile -run '^$' -fuzz FuzzParse -fuzztime 40000x -timeout 5m
+go test ./internal/apppkg -run '^$' -fuzz FuzzManifest -fuzztime 30000x -timeout 5m
 
 step "all tests passed"
