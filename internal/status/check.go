@@ -68,23 +68,7 @@ func (d Dir) PutCheck(_ context.Context, r CheckReport) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".latest.*.tmp")
-	if err != nil {
-		return fmt.Errorf("status: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("status: write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return writeAtomic(path, data)
 }
 
 // GetCheck implements CheckStore.

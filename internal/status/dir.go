@@ -40,12 +40,18 @@ func (d Dir) Put(_ context.Context, h Host) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(d.Path, "."+h.Host+".*.tmp")
+	return writeAtomic(d.file(h.Host), append(data, '\n'))
+}
+
+// writeAtomic replaces path with data (mode 0644) through a temporary file in the same
+// directory and a rename, so a reader sees the old or the new document, never a part.
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return fmt.Errorf("status: write %s: %w", tmp.Name(), err)
 	}
@@ -56,7 +62,7 @@ func (d Dir) Put(_ context.Context, h Host) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), d.file(h.Host))
+	return os.Rename(tmp.Name(), path)
 }
 
 // Get implements Store.
