@@ -64,7 +64,7 @@ install_go_tool tfsec "" github.com/aquasecurity/tfsec/cmd/tfsec@v1.26.0 &
 p3=$!
 install_go_tool staticcheck "(0.8.2)" honnef.co/go/tools/cmd/staticcheck@v0.8.2 &
 p4=$!
-# Provider schemas ship inside these npm packages' .jsii files (see ARCHITECTURE.md).
+# Provider schemas ship inside these npm packages' .jsii files (see docs/decisions/testprovider.md).
 if [ ! -f "$here/.tools/npm/node_modules/@cdktf/provider-aws/.jsii" ]; then
   log "npm install provider schemas"
   mkdir -p "$here/.tools/npm"

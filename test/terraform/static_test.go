@@ -17,7 +17,7 @@ import (
 var modules = []string{"networking", "security", "compute", "storage", "database", "dns", "monitoring"}
 
 // TestNoPasswordLiteral: the LLD's literal passwords, or any password assigned a string
-// literal, must not exist in the stack or the environment files (ARCHITECTURE.md).
+// literal, must not exist in the stack or the environment files (docs/decisions/terraform.md).
 func TestNoPasswordLiteral(t *testing.T) {
 	root := repoRoot(t)
 	// The LLD's example passwords, assembled so that the literals appear nowhere in the tree.

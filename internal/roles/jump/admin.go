@@ -20,7 +20,7 @@ import (
 const AdminService = "cso-admin"
 
 // adminTask runs the admin dashboard (`cso admin serve`, LLD 3.5.1) on the jump host's
-// admin port (8081, ARCHITECTURE.md) with TLS from the project CA. It needs the target
+// admin port (8081, docs/decisions/agent.md) with TLS from the project CA. It needs the target
 // description and the cso executable; without them the role has no admin step.
 //
 // Behind the ALB (an ha environment) the dashboard must trust the load balancer's user

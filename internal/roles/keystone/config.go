@@ -375,7 +375,7 @@ func renderHTTPD(rt *agent.Runtime, l Layout, platform string) string {
 	w(`Header always set Cache-Control "no-store"`)
 	w("")
 	w("# Keystone: one daemon group, preloaded at start (process-group and application-group on")
-	w("# WSGIScriptAlias), served at / and at /api/idm for the load balancer (ARCHITECTURE.md).")
+	w("# WSGIScriptAlias), served at / and at /api/idm for the load balancer (docs/decisions/roles.md).")
 	w("WSGIRestrictEmbedded On")
 	w("WSGISocketPrefix %q", l.RunDir+"/wsgi")
 	pythonHome := ""

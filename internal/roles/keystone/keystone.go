@@ -38,7 +38,7 @@ const (
 	ManageTimeout   = 5 * time.Minute
 	TokenExpiration = 3600
 	// MaxActiveKeys: token lifetime / rotation interval + 2 with at most hourly rotation
-	// (ARCHITECTURE.md), plus one spare key.
+	// (docs/decisions/roles.md), plus one spare key.
 	MaxActiveKeys = 4
 )
 

@@ -15,7 +15,7 @@ import (
 )
 
 // Both shared key sets (fernet and credential) are rotated and distributed in lock step
-// (ARCHITECTURE.md, as kolla-ansible and openstack-ansible do): the shared set is rotated
+// (docs/decisions/roles.md, as kolla-ansible and openstack-ansible do): the shared set is rotated
 // in place, every node installs it on its next agent run and records which set it holds
 // in <shared>/installed/<host>.<kind>; a new rotation is refused until every node holds
 // the current set. Rotating twice without distributing would leave a node without the

@@ -234,7 +234,7 @@ func sameKeys(a, b map[string][]byte) bool {
 // shared store. The first node creates the set (as keystone-manage fernet_setup or
 // credential_setup would) when the store has none and publishes it atomically; every other node waits for it (bounded) and installs
 // it. Rotation, when it comes, rotates the shared set and then distributes it, in lock step
-// (ARCHITECTURE.md): the shared store is the one source of truth.
+// (docs/decisions/roles.md): the shared store is the one source of truth.
 type keySetTask struct {
 	kind, local, shared, setup string
 	// marker records the hash of the installed set in the shared store ("" = none).

@@ -511,7 +511,7 @@ resource "aws_iam_role_policy_attachment" "host_custom" {
 }
 
 # ---------------------------------------------------------------------------------------
-# Generated service secrets (no password literal anywhere; ARCHITECTURE.md)
+# Generated service secrets (no password literal anywhere; docs/decisions/terraform.md)
 # ---------------------------------------------------------------------------------------
 
 # Letters and digits only: these passwords end up in URLs (rabbit://user:pass@host) and
