@@ -158,21 +158,7 @@ func TestAdminKeystoneSession(t *testing.T) {
 		KeystoneClient: &http.Client{Transport: rec, Timeout: 20 * time.Second}, CacheFor: time.Minute,
 		KeystoneURLs: []string{fmt.Sprintf("https://%s:%d", ks[0].FQDN, ks[0].Ports[inventory.PortKeystone])}})
 	ckMust(t, err)
-	// Serve it with the jump host's certificate, as the jump host does.
-	store := pki.Store{Dir: filepath.Dir(filepath.Dir(tg.CACert))}
-	pair, err := tls.LoadX509KeyPair(store.ServerCert(jump.Name), store.ServerKey(jump.Name))
-	ckMust(t, err)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}})
-	ckMust(t, err)
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
-	go func() { _ = hs.Serve(ln) }()
-	t.Cleanup(func() { _ = hs.Close() })
-	caPEM, err := os.ReadFile(tg.CACert)
-	ckMust(t, err)
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(caPEM)
-	addr := ln.Addr().String()
-	base := fmt.Sprintf("https://%s:%d", jump.FQDN, ln.Addr().(*net.TCPAddr).Port)
+	base, addr, roots := admServe(t, tg, jump, srv)
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, Timeout: 60 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -271,4 +257,24 @@ func TestAdminKeystoneSession(t *testing.T) {
 	if resp, _ := do("GET", "/admin/api/status", nil); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("API after sign-out: %d, want 401", resp.StatusCode)
 	}
+}
+
+// admServe serves the dashboard srv as the jump host does: over TLS with the jump host's
+// certificate, here on a loopback port until the test ends. It returns the base URL (the
+// jump host's FQDN and that port), the address to dial for it, and the project CA.
+func admServe(t *testing.T, tg *target.Target, jump inventory.Host, srv *admin.Server) (base, addr string, roots *x509.CertPool) {
+	t.Helper()
+	store := pki.Store{Dir: filepath.Dir(filepath.Dir(tg.CACert))}
+	pair, err := tls.LoadX509KeyPair(store.ServerCert(jump.Name), store.ServerKey(jump.Name))
+	ckMust(t, err)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}})
+	ckMust(t, err)
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+	go func() { _ = hs.Serve(ln) }()
+	t.Cleanup(func() { _ = hs.Close() })
+	caPEM, err := os.ReadFile(tg.CACert)
+	ckMust(t, err)
+	roots = x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	return fmt.Sprintf("https://%s:%d", jump.FQDN, ln.Addr().(*net.TCPAddr).Port), ln.Addr().String(), roots
 }

@@ -3,16 +3,13 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -24,7 +21,6 @@ import (
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/local"
-	"github.com/cso-ssp/platform/internal/pki"
 	"github.com/cso-ssp/platform/internal/target"
 )
 
@@ -167,20 +163,7 @@ func agreeDashboard(ctx context.Context, t *testing.T, s *Stack) []check.Result 
 		CacheFor: time.Nanosecond, CheckTimeout: agreeTimeout,
 		KeystoneURLs: []string{fmt.Sprintf("https://%s:%d", ks[0].FQDN, ks[0].Ports[inventory.PortKeystone])}})
 	ckMust(t, err)
-	store := pki.Store{Dir: filepath.Dir(filepath.Dir(tg.CACert))}
-	pair, err := tls.LoadX509KeyPair(store.ServerCert(jump.Name), store.ServerKey(jump.Name))
-	ckMust(t, err)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}})
-	ckMust(t, err)
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
-	go func() { _ = hs.Serve(ln) }()
-	defer hs.Close()
-	caPEM, err := os.ReadFile(tg.CACert)
-	ckMust(t, err)
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(caPEM)
-	addr := ln.Addr().String()
-	base := fmt.Sprintf("https://%s:%d", jump.FQDN, ln.Addr().(*net.TCPAddr).Port)
+	base, addr, roots := admServe(t, tg, jump, srv)
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, Timeout: 2 * time.Minute,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
