@@ -190,18 +190,19 @@ func TestJumpAndKeystoneHA(t *testing.T) {
 		}
 	})
 
+	// conf is a client's TLS configuration for Keystone node h: the project CA, h's name.
+	conf := func(h inventory.Host) (*tls.Config, error) {
+		caPEM, err := os.ReadFile(pki.Store{Dir: l.SSLCerts()}.CACert())
+		if err != nil {
+			return nil, err
+		}
+		pool, err := pki.Pool(caPEM)
+		return &tls.Config{RootCAs: pool, ServerName: h.FQDN}, err
+	}
 	t.Run("tokens cross-validate between the nodes", func(t *testing.T) {
 		pw, err := secrets.Get(ctx, agent.SecretKeystoneAdmin)
 		if err != nil {
 			t.Fatal(err)
-		}
-		conf := func(h inventory.Host) (*tls.Config, error) {
-			caPEM, err := os.ReadFile(pki.Store{Dir: l.SSLCerts()}.CACert())
-			if err != nil {
-				return nil, err
-			}
-			pool, err := pki.Pool(caPEM)
-			return &tls.Config{RootCAs: pool, ServerName: h.FQDN}, err
 		}
 		tok := map[string]string{}
 		cl := map[string]*http.Client{}
@@ -258,14 +259,6 @@ func TestJumpAndKeystoneHA(t *testing.T) {
 		pw, err := secrets.Get(ctx, agent.SecretKeystoneAdmin)
 		if err != nil {
 			t.Fatal(err)
-		}
-		conf := func(h inventory.Host) (*tls.Config, error) {
-			caPEM, err := os.ReadFile(pki.Store{Dir: l.SSLCerts()}.CACert())
-			if err != nil {
-				return nil, err
-			}
-			pool, err := pki.Pool(caPEM)
-			return &tls.Config{RootCAs: pool, ServerName: h.FQDN}, err
 		}
 		a, b := ks[0], ks[1]
 		ca, _ := keystoneClient(conf, a)
