@@ -5,6 +5,7 @@ package inventory
 
 import (
 	"fmt"
+	"net"
 	"sort"
 
 	"github.com/cso-ssp/platform/internal/envfile"
@@ -58,6 +59,13 @@ type Host struct {
 	// Closed are ports that must refuse connections: services the platform deliberately
 	// does not offer (RabbitMQ's plain AMQP; clients use AMQPS). `cso check` asserts it.
 	Closed map[string]int `json:"closed_ports,omitempty"`
+}
+
+// Loopback says whether h runs on this machine's loopback (the local target), where its
+// names resolve only through the check tools and clients must use localhost.
+func (h Host) Loopback() bool {
+	ip := net.ParseIP(h.Address)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Alias names of the LLD's service CNAMEs (2.7.2), pointing at the first host of a role.

@@ -338,10 +338,10 @@ func writeAdminRC(ctx context.Context, l Layout, o Options, hosts []inventory.Ho
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Keystone admin credentials of the local target %s (generated; keep this file 0600).\n", l.Dir)
-	fmt.Fprintf(&b, "# The names resolve only through the check tools; with the openstack CLI use the address:\n")
+	fmt.Fprintf(&b, "# Keystone nodes (the catalog names the first; every certificate also names localhost):\n")
 	for _, h := range hosts {
 		if h.Role == envfile.RoleKeystone {
-			fmt.Fprintf(&b, "#   %s = https://127.0.0.1:%d/v3 (certificate names %s)\n", h.Name, h.Ports[inventory.PortKeystone], h.FQDN)
+			fmt.Fprintf(&b, "#   %s = https://localhost:%d/v3\n", h.Name, h.Ports[inventory.PortKeystone])
 		}
 	}
 	u := keystoneURL(hosts)

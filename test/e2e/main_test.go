@@ -86,7 +86,7 @@ func (s *Stack) Run(ctx context.Context, args ...string) (stdout, stderr string,
 
 // UpArgs are the arguments of `cso local up` for this stack.
 func (s *Stack) UpArgs(extra ...string) []string {
-	return append([]string{"local", "up", "--ha", "--dir", s.Dir, "--port-base", strconv.Itoa(s.PortBase)}, extra...)
+	return append([]string{"local", "up", "--ha", "--local-dir", s.Dir, "--port-base", strconv.Itoa(s.PortBase)}, extra...)
 }
 
 func repoRoot() (string, error) {

@@ -133,7 +133,7 @@ func dbSyncTask(l Layout) agent.Task {
 }
 
 // endpointURL is the identity endpoint registered in the catalog: the service alias
-// (identity.<env>.<suffix>) on the Keystone port.
+// (identity.<env>.<suffix>) on the Keystone port; localhost on the local target.
 func endpointURL(rt *agent.Runtime) string {
 	ks := inventory.ByRole(rt.Hosts, envfile.RoleKeystone)
 	h := rt.Host
@@ -141,7 +141,12 @@ func endpointURL(rt *agent.Runtime) string {
 		h = ks[0]
 	}
 	name := h.FQDN
-	if len(h.Aliases) > 0 {
+	switch {
+	case h.Loopback():
+		// The local target: its names resolve only through the check tools, and the
+		// openstack CLI follows the catalog; localhost is in every host certificate.
+		name = "localhost"
+	case len(h.Aliases) > 0:
 		name = h.Aliases[0]
 	}
 	return fmt.Sprintf("https://%s:%d/v3", name, h.Ports[inventory.PortKeystone])
