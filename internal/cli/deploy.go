@@ -195,28 +195,27 @@ Exit codes (terraform plan -detailed-exitcode): 0 no changes, 3 changes to apply
 	return cmd
 }
 
-func newApplyCmd(g *Globals, op string) *cobra.Command {
-	var (
-		f            tfFlags
-		autoApprove  bool
-		bucketDir    string
-		agentBinary  string
-		phaseTimeout time.Duration
-		pollInterval time.Duration
-		planFile     string
-	)
-	cmd := &cobra.Command{Args: cobra.NoArgs}
-	switch op {
-	case deploy.OpDeploy:
-		cmd.Use = "deploy --env NAME"
-		cmd.Short = "Create or update an environment and wait until every host is set up and healthy"
-		cmd.Long = `Deploy an environment in the five phases of LLD 8.2:
+// applyFlags are the flags of deploy, replace and destroy.
+type applyFlags struct {
+	tfFlags
+	autoApprove  bool
+	bucketDir    string
+	agentBinary  string
+	phaseTimeout time.Duration
+	pollInterval time.Duration
+	planFile     string
+}
+
+// applyHelp is the help of each operation that applies a change.
+var applyHelp = map[string]struct{ use, short, long string }{
+	deploy.OpDeploy: {"deploy --env NAME", "Create or update an environment and wait until every host is set up and healthy", `Deploy an environment in the five phases of LLD 8.2:
 
   1. infrastructure            terraform plan, confirmation (unless --auto-approve), apply
   2. jump server setup         wait for jump-server-1's agent to finish its setup
   3. service dependencies      wait for the Keystone and RabbitMQ hosts
   4. application installation  wait for the frontend and backend hosts
-  5. health validation         wait for every host's health steps
+  5. health validation         wait for the check result the jump server publishes
+                               (cso check's probes, run where they reach every host)
 
 With --plan FILE (from cso plan --out FILE) phase 1 applies exactly that plan instead of
 planning again. It is refused (exit 2, nothing changed) when it was made for another
@@ -236,79 +235,46 @@ Ctrl-C stops Terraform cleanly (its state is saved and unlocked); run the same c
 again to resume.
 
 Exit codes: 0 deployed, 1 a phase failed, 2 invalid env file or flags, a refused
---plan, or no AWS credentials, 4 not confirmed or interrupted.`
-	case deploy.OpReplace:
-		cmd.Use = "replace HOST --env NAME"
-		cmd.Short = "Rebuild one host (the LLD's taint-and-apply rollback, with -replace)"
-		cmd.Long = `Replace one host's EC2 instance: terraform apply -replace=<its aws_instance address>
+--plan, or no AWS credentials, 4 not confirmed or interrupted.`},
+	deploy.OpReplace: {"replace HOST --env NAME", "Rebuild one host (the LLD's taint-and-apply rollback, with -replace)", `Replace one host's EC2 instance: terraform apply -replace=<its aws_instance address>
 (found in the state), then wait for the new host's setup and health as deploy does.
 
-Exit codes: 0 replaced, 1 failed, 2 invalid input, 4 not confirmed or interrupted.`
-		cmd.Args = cobra.ExactArgs(1)
-	case deploy.OpDestroy:
-		cmd.Use = "destroy --env NAME"
-		cmd.Short = "Destroy every resource of an environment (asks for the environment name)"
-		cmd.Long = `Plan the destruction of the environment, show it, and ask the operator to type the
+Exit codes: 0 replaced, 1 failed, 2 invalid input, 4 not confirmed or interrupted.`},
+	deploy.OpDestroy: {"destroy --env NAME", "Destroy every resource of an environment (asks for the environment name)", `Plan the destruction of the environment, show it, and ask the operator to type the
 environment's name (unless --auto-approve), then apply it with a progress view.
 
-Exit codes: 0 destroyed, 1 failed, 2 invalid input, 4 not confirmed or interrupted.`
+Exit codes: 0 destroyed, 1 failed, 2 invalid input, 4 not confirmed or interrupted.`},
+}
+
+func newApplyCmd(g *Globals, op string) *cobra.Command {
+	var f applyFlags
+	help := applyHelp[op]
+	cmd := &cobra.Command{Use: help.use, Short: help.short, Long: help.long, Args: cobra.NoArgs}
+	if op == deploy.OpReplace {
+		cmd.Args = cobra.ExactArgs(1)
 	}
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		env, tf, err := f.setup(g)
 		if err != nil {
 			return err
 		}
-		if planFile != "" {
-			if fi, err := os.Stat(planFile); err != nil || !fi.Mode().IsRegular() {
-				return Exit(ExitUsage, fmt.Errorf("--plan %s: not a plan file (make one with cso plan --env %s --out FILE)", planFile, env.Name))
-			}
-		}
-		if op != deploy.OpDestroy {
-			// The package is published after Terraform applied: a path that is not a
-			// valid package must stop the deploy before Terraform changes anything.
-			if _, err := deploy.LocalPackage(env); err != nil {
-				return Exit(ExitUsage, err)
-			}
-		}
-		host := ""
-		if op == deploy.OpReplace {
-			host = args[0]
-			if _, ok := inventory.Find(inventory.Hosts(env), host); !ok {
-				var names []string
-				for _, h := range inventory.Hosts(env) {
-					names = append(names, h.Name)
-				}
-				return Exit(ExitUsage, fmt.Errorf("%s is not a host of %s; its hosts are %s", host, env.Name, strings.Join(names, ", ")))
-			}
+		host, err := f.validate(env, op, args)
+		if err != nil {
+			return err
 		}
 		ctx, stop := interruptible(g)
 		defer stop()
 		d := &deploy.Deployer{
 			Env: env, TF: tf, Hosts: inventory.Hosts(env), Out: g.Stderr, TTY: isTerminal(g.Stderr),
-			PhaseTimeout: phaseTimeout, PollInterval: pollInterval,
-			Command: rerunCommand(op, env.Name, host), PlanFile: planFile,
+			PhaseTimeout: f.phaseTimeout, PollInterval: f.pollInterval,
+			Command: rerunCommand(op, env.Name, host), PlanFile: f.planFile,
 		}
-		if !autoApprove {
+		if !f.autoApprove {
 			d.Confirm = confirmer(g, env.Name)
 		}
 		if op != deploy.OpDestroy {
-			if agentBinary == "" {
-				if agentBinary, err = os.Executable(); err != nil {
-					return Exit(ExitUsage, fmt.Errorf("find this cso binary to publish (pass --agent-binary): %w", err))
-				}
-			}
-			d.AgentBinary = agentBinary
-			if bucketDir != "" {
-				d.Store = status.Dir{Path: filepath.Join(bucketDir, strings.TrimSuffix(status.S3Prefix, "/"))}
-				d.Objects = deploy.DirStore{Dir: bucketDir}
-			} else {
-				cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(env.Region))
-				if err != nil {
-					return Exit(ExitUsage, fmt.Errorf("AWS configuration: %w", err))
-				}
-				client, bucket := s3.NewFromConfig(cfg), env.FilesBucket()
-				d.Store = &status.S3{Client: client, Bucket: bucket}
-				d.Objects = deploy.S3Store{Client: client, Bucket: bucket}
+			if err := f.publishTo(ctx, d); err != nil {
+				return err
 			}
 		}
 		report, runErr := d.Run(ctx, op, host)
@@ -320,34 +286,93 @@ Exit codes: 0 destroyed, 1 failed, 2 invalid input, 4 not confirmed or interrupt
 			fmt.Fprintln(g.Stdout)
 			deploy.WriteReport(g.Stdout, report)
 		}
-		var (
-			ie *deploy.InterruptedError
-			pe *deploy.PlanFileError
-		)
-		switch {
-		case runErr == nil:
-			return nil
-		case errors.As(runErr, &pe):
-			return Exit(ExitUsage, runErr)
-		case errors.Is(runErr, deploy.ErrDeclined), errors.As(runErr, &ie):
-			return Exit(ExitAborted, runErr)
-		default:
-			return Exit(ExitFailure, runErr)
-		}
+		return applyExit(runErr)
 	}
 	f.add(cmd)
 	fl := cmd.Flags()
-	fl.BoolVar(&autoApprove, "auto-approve", false, "apply without asking (automation)")
+	fl.BoolVar(&f.autoApprove, "auto-approve", false, "apply without asking (automation)")
 	if op != deploy.OpDestroy {
-		fl.StringVar(&bucketDir, "bucket-dir", "", "a directory standing in for the environment's S3 bucket: publish to it and read host status from its status/ (tests, rehearsals)")
-		fl.StringVar(&agentBinary, "agent-binary", "", "the Linux x86-64 cso binary the hosts run, published as bin/cso (default: this executable)")
-		fl.DurationVar(&phaseTimeout, "phase-timeout", 0, "bound of each waiting phase (default per phase: 25m, 45m, 90m, 15m)")
-		fl.DurationVar(&pollInterval, "poll-interval", 5*time.Second, "how often the host status documents are read")
+		fl.StringVar(&f.bucketDir, "bucket-dir", "", "a directory standing in for the environment's S3 bucket: publish to it and read host status from its status/ (tests, rehearsals)")
+		fl.StringVar(&f.agentBinary, "agent-binary", "", "the Linux x86-64 cso binary the hosts run, published as bin/cso (default: this executable)")
+		fl.DurationVar(&f.phaseTimeout, "phase-timeout", 0, "bound of each waiting phase (default per phase: 25m, 45m, 90m, 15m)")
+		fl.DurationVar(&f.pollInterval, "poll-interval", 5*time.Second, "how often the host status documents are read")
 	}
 	if op == deploy.OpDeploy {
-		fl.StringVar(&planFile, "plan", "", "apply exactly this saved plan (cso plan --out FILE) instead of planning again")
+		fl.StringVar(&f.planFile, "plan", "", "apply exactly this saved plan (cso plan --out FILE) instead of planning again")
 	}
 	return cmd
+}
+
+// validate refuses, before Terraform changes anything, a saved plan that is not a file, an
+// application package that could not be published after the apply, and a host to
+// replace that the environment does not have. It returns the host to replace.
+func (f *applyFlags) validate(env *envfile.Env, op string, args []string) (string, error) {
+	if f.planFile != "" {
+		if fi, err := os.Stat(f.planFile); err != nil || !fi.Mode().IsRegular() {
+			return "", Exit(ExitUsage, fmt.Errorf("--plan %s: not a plan file (make one with cso plan --env %s --out FILE)", f.planFile, env.Name))
+		}
+	}
+	if op != deploy.OpDestroy {
+		if _, err := deploy.LocalPackage(env); err != nil {
+			return "", Exit(ExitUsage, err)
+		}
+	}
+	if op != deploy.OpReplace {
+		return "", nil
+	}
+	host := args[0]
+	if _, ok := inventory.Find(inventory.Hosts(env), host); !ok {
+		var names []string
+		for _, h := range inventory.Hosts(env) {
+			names = append(names, h.Name)
+		}
+		return "", Exit(ExitUsage, fmt.Errorf("%s is not a host of %s; its hosts are %s", host, env.Name, strings.Join(names, ", ")))
+	}
+	return host, nil
+}
+
+// publishTo gives d the agent binary to publish, where to publish the hosts' files and
+// where to read their status: the environment's S3 bucket, or --bucket-dir.
+func (f *applyFlags) publishTo(ctx context.Context, d *deploy.Deployer) error {
+	if f.agentBinary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return Exit(ExitUsage, fmt.Errorf("find this cso binary to publish (pass --agent-binary): %w", err))
+		}
+		f.agentBinary = exe
+	}
+	d.AgentBinary = f.agentBinary
+	if f.bucketDir != "" {
+		d.Store = status.Dir{Path: filepath.Join(f.bucketDir, strings.TrimSuffix(status.S3Prefix, "/"))}
+		d.Objects = deploy.DirStore{Dir: f.bucketDir}
+		return nil
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(d.Env.Region))
+	if err != nil {
+		return Exit(ExitUsage, fmt.Errorf("AWS configuration: %w", err))
+	}
+	client, bucket := s3.NewFromConfig(cfg), d.Env.FilesBucket()
+	d.Store = &status.S3{Client: client, Bucket: bucket}
+	d.Objects = deploy.S3Store{Client: client, Bucket: bucket}
+	return nil
+}
+
+// applyExit maps the result of an apply to the documented exit codes.
+func applyExit(runErr error) error {
+	var (
+		ie *deploy.InterruptedError
+		pe *deploy.PlanFileError
+	)
+	switch {
+	case runErr == nil:
+		return nil
+	case errors.As(runErr, &pe):
+		return Exit(ExitUsage, runErr)
+	case errors.Is(runErr, deploy.ErrDeclined), errors.As(runErr, &ie):
+		return Exit(ExitAborted, runErr)
+	default:
+		return Exit(ExitFailure, runErr)
+	}
 }
 
 func rerunCommand(op, env, host string) string {

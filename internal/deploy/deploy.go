@@ -178,129 +178,156 @@ func (d *Deployer) statusPhases(op string) []Phase {
 	return StatusPhases
 }
 
+// later are the phases that follow Terraform in one run, reported as skipped when it
+// does not get to them.
+type later struct {
+	d     *Deployer
+	names []string
+}
+
+// skip reports the phases from index from on as skipped, for reason why.
+func (l later) skip(from int, why string) {
+	for _, name := range l.names[from:] {
+		l.d.phase(name, Skipped, why, 0)
+	}
+}
+
 func (d *Deployer) run(ctx context.Context, op, host string) error {
 	phases := d.statusPhases(op)
 	publishing := d.Objects != nil && op != OpDestroy
-	// later are the phases after Terraform, skipped when it does not complete.
-	var later []string
+	rest := later{d: d}
 	if publishing {
-		later = append(later, PublishPhase)
+		rest.names = append(rest.names, PublishPhase)
 	}
 	for _, p := range phases {
-		later = append(later, p.Name)
+		rest.names = append(rest.names, p.Name)
 	}
-	skipRest := func(from int, why string) {
-		for _, name := range later[from:] {
-			d.phase(name, Skipped, why, 0)
-		}
-	}
-	infraStart := time.Now()
-	interrupted := func(phase string) error {
-		return &InterruptedError{Phase: phase, Command: d.Command}
-	}
-	// fail ends the run in the infrastructure phase (interrupted when Ctrl-C caused err).
-	fail := func(err error) error {
-		state := Failed
-		if isInterrupt(ctx, err) {
-			state, err = Interrupted, interrupted(Infrastructure)
-		}
-		d.phase(Infrastructure, state, err.Error(), time.Since(infraStart))
-		skipRest(0, "infrastructure "+state)
-		return err
-	}
-
-	dir, err := os.MkdirTemp("", "cso-plan-") // 0700: a plan file may hold secrets
+	hosts, err := d.infrastructure(ctx, op, host, rest)
 	if err != nil {
 		return err
 	}
+	if publishing {
+		if err := d.publishPhase(ctx, rest); err != nil {
+			return err
+		}
+	}
+	if d.Store == nil {
+		rest.skip(len(rest.names)-len(phases), "no status store")
+		return nil
+	}
+	return d.waitPhases(ctx, phases, hosts)
+}
+
+// infrastructure is phase 1: terraform init, plan (or the saved plan), confirmation and
+// apply. It returns the hosts the following phases wait for: every host, or the one
+// being replaced.
+func (d *Deployer) infrastructure(ctx context.Context, op, host string, rest later) ([]inventory.Host, error) {
+	start := time.Now()
+	// fail ends the run in this phase (interrupted when Ctrl-C caused err).
+	fail := func(err error) ([]inventory.Host, error) {
+		state := Failed
+		if isInterrupt(ctx, err) {
+			state, err = Interrupted, &InterruptedError{Phase: Infrastructure, Command: d.Command}
+		}
+		d.phase(Infrastructure, state, err.Error(), time.Since(start))
+		rest.skip(0, "infrastructure "+state)
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "cso-plan-") // 0700: a plan file may hold secrets
+	if err != nil {
+		return nil, err
+	}
 	defer os.RemoveAll(dir)
-	d.announceInit()
-	if err := d.TF.Init(ctx); err != nil {
-		return fail(err)
-	}
-	req := PlanRequest{Destroy: op == OpDestroy, Out: filepath.Join(dir, "plan.tfplan")}
-	hosts := d.Hosts
-	if op == OpReplace {
-		if _, ok := inventory.Find(d.Hosts, host); !ok {
-			return fail(fmt.Errorf("%s is not a host of %s; hosts: %s", host, d.Env.Name, hostNames(d.Hosts)))
-		}
-		addr, err := d.TF.InstanceAddress(ctx, host)
-		if err != nil {
-			return fail(err)
-		}
-		req.Replace = []string{addr}
-		h, _ := inventory.Find(d.Hosts, host)
-		hosts = []inventory.Host{h}
-	}
-	var planned *Planned
-	if d.PlanFile != "" && op == OpDeploy {
-		fmt.Fprintf(d.Out, "reading the saved plan %s ...\n", d.PlanFile)
-		planned, err = d.TF.SavedPlan(ctx, d.PlanFile)
-	} else {
-		planned, err = d.plan(ctx, req)
-	}
+	planned, hosts, err := d.planFor(ctx, op, host, filepath.Join(dir, "plan.tfplan"))
 	if err != nil {
 		return fail(err)
 	}
 	d.report.Plan = planned.Summary
 	WriteChanges(d.Out, planned.Summary)
-
 	if planned.Summary.Empty() {
-		d.phase(Infrastructure, NoChanges, "", time.Since(infraStart))
-	} else {
-		if d.Confirm != nil {
-			ok, err := d.Confirm(op, planned.Summary)
-			if err != nil {
-				return fail(err)
-			}
-			if !ok {
-				d.phase(Infrastructure, Declined, "", time.Since(infraStart))
-				skipRest(0, "not confirmed")
-				return ErrDeclined
-			}
-		}
-		// A host whose instance is (re)created publishes a new document; an old one
-		// must not make the wait below succeed before the new agent has run.
-		if d.Store != nil && op != OpDestroy {
-			for _, name := range recreatedHosts(planned.Summary, d.Hosts) {
-				if err := d.Store.Delete(ctx, name); err != nil {
-					return fail(fmt.Errorf("clear the old status of %s: %w", name, err))
-				}
-			}
-		}
-		detail, err := d.apply(ctx, op, planned)
-		if err != nil {
-			if isInterrupt(ctx, err) {
-				d.phase(Infrastructure, Interrupted, detail, time.Since(infraStart))
-				skipRest(0, "interrupted")
-				return interrupted(Infrastructure)
-			}
-			d.phase(Infrastructure, Failed, detail, time.Since(infraStart))
-			skipRest(0, "infrastructure failed")
-			return err
-		}
-		d.phase(Infrastructure, Done, detail, time.Since(infraStart))
+		d.phase(Infrastructure, NoChanges, "", time.Since(start))
+		return hosts, nil
 	}
+	if d.Confirm != nil {
+		ok, err := d.Confirm(op, planned.Summary)
+		if err != nil {
+			return fail(err)
+		}
+		if !ok {
+			d.phase(Infrastructure, Declined, "", time.Since(start))
+			rest.skip(0, "not confirmed")
+			return nil, ErrDeclined
+		}
+	}
+	// A host whose instance is (re)created publishes a new document; an old one must not
+	// make the waits succeed before the new agent has run.
+	if d.Store != nil && op != OpDestroy {
+		for _, name := range recreatedHosts(planned.Summary, d.Hosts) {
+			if err := d.Store.Delete(ctx, name); err != nil {
+				return fail(fmt.Errorf("clear the old status of %s: %w", name, err))
+			}
+		}
+	}
+	detail, err := d.apply(ctx, op, planned)
+	if err != nil {
+		if isInterrupt(ctx, err) {
+			d.phase(Infrastructure, Interrupted, detail, time.Since(start))
+			rest.skip(0, "interrupted")
+			return nil, &InterruptedError{Phase: Infrastructure, Command: d.Command}
+		}
+		d.phase(Infrastructure, Failed, detail, time.Since(start))
+		rest.skip(0, "infrastructure failed")
+		return nil, err
+	}
+	d.phase(Infrastructure, Done, detail, time.Since(start))
+	return hosts, nil
+}
 
-	if publishing {
-		start := time.Now()
-		detail, err := d.publish(ctx)
-		if err != nil {
-			state := Failed
-			if isInterrupt(ctx, err) {
-				state, err = Interrupted, interrupted(PublishPhase)
-			}
-			d.phase(PublishPhase, state, err.Error(), time.Since(start))
-			skipRest(1, PublishPhase+" "+state)
-			return err
+// planFor initialises Terraform and plans op (a replace targets host's instance), or
+// reads the saved plan of a deploy --plan. It returns the plan and the hosts it concerns.
+func (d *Deployer) planFor(ctx context.Context, op, host, out string) (*Planned, []inventory.Host, error) {
+	d.announceInit()
+	if err := d.TF.Init(ctx); err != nil {
+		return nil, nil, err
+	}
+	req := PlanRequest{Destroy: op == OpDestroy, Out: out}
+	hosts := d.Hosts
+	if op == OpReplace {
+		h, ok := inventory.Find(d.Hosts, host)
+		if !ok {
+			return nil, nil, fmt.Errorf("%s is not a host of %s; hosts: %s", host, d.Env.Name, hostNames(d.Hosts))
 		}
-		d.phase(PublishPhase, Done, detail, time.Since(start))
+		addr, err := d.TF.InstanceAddress(ctx, host)
+		if err != nil {
+			return nil, nil, err
+		}
+		req.Replace = []string{addr}
+		hosts = []inventory.Host{h}
 	}
-	if d.Store == nil {
-		skipRest(len(later)-len(phases), "no status store")
-		return nil
+	if d.PlanFile != "" && op == OpDeploy {
+		fmt.Fprintf(d.Out, "reading the saved plan %s ...\n", d.PlanFile)
+		planned, err := d.TF.SavedPlan(ctx, d.PlanFile)
+		return planned, hosts, err
 	}
-	return d.waitPhases(ctx, phases, hosts)
+	planned, err := d.plan(ctx, req)
+	return planned, hosts, err
+}
+
+// publishPhase uploads the hosts' files after Terraform (skipping the waits when it fails).
+func (d *Deployer) publishPhase(ctx context.Context, rest later) error {
+	start := time.Now()
+	detail, err := d.publish(ctx)
+	if err != nil {
+		state := Failed
+		if isInterrupt(ctx, err) {
+			state, err = Interrupted, &InterruptedError{Phase: PublishPhase, Command: d.Command}
+		}
+		d.phase(PublishPhase, state, err.Error(), time.Since(start))
+		rest.skip(1, PublishPhase+" "+state)
+		return err
+	}
+	d.phase(PublishPhase, Done, detail, time.Since(start))
+	return nil
 }
 
 // PublishPhase uploads what the hosts need from the bucket (between LLD 8.2 steps 1 and 2).
