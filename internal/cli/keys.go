@@ -107,10 +107,10 @@ func loadKeysTarget(ctx context.Context, g *Globals, envName, localDir string) (
 
 // keyStatus is one key of a set as `cso keys status` reports it.
 type keyStatus struct {
-	Name       string    `json:"name"`
-	State      string    `json:"state"`
-	Since      time.Time `json:"since,omitzero"`
-	AgeSeconds int64     `json:"age_seconds,omitempty"`
+	Name  string    `json:"name"`
+	State string    `json:"state"`
+	Since time.Time `json:"since,omitzero"`
+	AgeMS int64     `json:"age_ms,omitempty"`
 }
 
 // nodeKeys is which set one Keystone node holds.
@@ -128,11 +128,13 @@ type keySetStatus struct {
 	Keys   []keyStatus `json:"keys"`
 	Nodes  []nodeKeys  `json:"nodes"`
 	// Fernet only: the schedule and the next rotation.
-	RotationInterval string    `json:"rotation_interval,omitempty"`
-	TokenLifetime    string    `json:"token_lifetime,omitempty"`
-	MaxActiveKeys    int       `json:"max_active_keys,omitempty"`
-	NextRotation     time.Time `json:"next_rotation,omitzero"`
-	NextRotationNote string    `json:"next_rotation_note,omitempty"`
+	RotationInterval time.Duration `json:"-"`
+	TokenLifetime    time.Duration `json:"-"`
+	RotationMS       int64         `json:"rotation_interval_ms,omitempty"`
+	TokenLifetimeMS  int64         `json:"token_lifetime_ms,omitempty"`
+	MaxActiveKeys    int           `json:"max_active_keys,omitempty"`
+	NextRotation     time.Time     `json:"next_rotation,omitzero"`
+	NextRotationNote string        `json:"next_rotation_note,omitempty"`
 }
 
 func keysStatusCmd(g *Globals) *cobra.Command {
@@ -218,7 +220,7 @@ func keySetState(ctx context.Context, kt keysTarget, kind string, now time.Time)
 		s.Source = "shared store " + kt.sharedLayout().SharedDir
 		current = status.KeyDigests{}
 		for _, k := range infos {
-			s.Keys = append(s.Keys, keyStatus{Name: k.Name, State: k.State, Since: k.Since, AgeSeconds: int64(now.Sub(k.Since).Seconds())})
+			s.Keys = append(s.Keys, keyStatus{Name: k.Name, State: k.State, Since: k.Since, AgeMS: now.Sub(k.Since).Milliseconds()})
 			h, _ := status.ParseKeyDigests(k.Name + "=" + k.Digest)
 			current[k.Name] = h[k.Name]
 		}
@@ -239,7 +241,7 @@ func keySetState(ctx context.Context, kt keysTarget, kind string, now time.Time)
 			}
 			k := keyStatus{Name: name, State: st}
 			if t, ok := times[name]; ok {
-				k.Since, k.AgeSeconds = t, int64(now.Sub(t).Seconds())
+				k.Since, k.AgeMS = t, now.Sub(t).Milliseconds()
 			}
 			s.Keys = append(s.Keys, k)
 		}
@@ -261,7 +263,8 @@ func keySetState(ctx context.Context, kt keysTarget, kind string, now time.Time)
 	}
 	if kind == keystone.KindFernet {
 		ks := kt.env.KeystoneSettings()
-		s.RotationInterval, s.TokenLifetime, s.MaxActiveKeys = ks.FernetRotationInterval.String(), ks.TokenExpiration.String(), ks.FernetMaxActiveKeys
+		s.RotationInterval, s.TokenLifetime, s.MaxActiveKeys = ks.FernetRotationInterval, ks.TokenExpiration, ks.FernetMaxActiveKeys
+		s.RotationMS, s.TokenLifetimeMS = ks.FernetRotationInterval.Milliseconds(), ks.TokenExpiration.Milliseconds()
 		for _, k := range s.Keys {
 			if k.State == keystone.KeyPrimary && !k.Since.IsZero() {
 				s.NextRotation = k.Since.Add(ks.FernetRotationInterval).UTC()
@@ -310,7 +313,7 @@ func writeKeySets(w io.Writer, sets []keySetStatus, now time.Time) {
 		for _, k := range s.Keys {
 			since, age := "-", "-"
 			if !k.Since.IsZero() {
-				since, age = k.Since.Format(time.RFC3339), (time.Duration(k.AgeSeconds) * time.Second).String()
+				since, age = k.Since.Format(time.RFC3339), (time.Duration(k.AgeMS) * time.Millisecond).Round(time.Second).String()
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", k.Name, k.State, since, age)
 		}
@@ -325,7 +328,7 @@ func writeKeySets(w io.Writer, sets []keySetStatus, now time.Time) {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\n", n.Host, n.Holds, keys)
 		}
 		tw.Flush()
-		if s.RotationInterval != "" {
+		if s.RotationInterval != 0 {
 			fmt.Fprintf(w, "  schedule: every %s, tokens live %s, max_active_keys %d\n", s.RotationInterval, s.TokenLifetime, s.MaxActiveKeys)
 			if !s.NextRotation.IsZero() {
 				in := s.NextRotation.Sub(now).Round(time.Second)

@@ -91,12 +91,12 @@ func TestKeysStatusLocal(t *testing.T) {
 	}
 	f := doc.KeySets[0]
 	if f.Kind != "fernet" || len(f.Keys) != 3 || f.Keys[2].State != keystone.KeyPrimary || f.Keys[1].State != keystone.KeySecondary ||
-		f.Keys[2].AgeSeconds < 7190 || f.Keys[2].AgeSeconds > 7300 {
+		f.Keys[2].AgeMS < 7_190_000 || f.Keys[2].AgeMS > 7_300_000 {
 		t.Errorf("fernet keys %+v", f.Keys)
 	}
 	// 2h of tokens over 12h rotations: ceil(1/6)=1, + 2, + 1 spare.
-	if f.RotationInterval != "12h0m0s" || f.TokenLifetime != "2h0m0s" || f.MaxActiveKeys != 4 {
-		t.Errorf("schedule %s/%s/%d", f.RotationInterval, f.TokenLifetime, f.MaxActiveKeys)
+	if f.RotationMS != 12*3600_000 || f.TokenLifetimeMS != 2*3600_000 || f.MaxActiveKeys != 4 {
+		t.Errorf("schedule %d/%d/%d", f.RotationMS, f.TokenLifetimeMS, f.MaxActiveKeys)
 	}
 	if in := time.Until(f.NextRotation); in < 9*time.Hour+50*time.Minute || in > 10*time.Hour {
 		t.Errorf("next rotation %s (in %s), want the primary's time + 12h, in 10h", f.NextRotation, in)
@@ -105,7 +105,7 @@ func TestKeysStatusLocal(t *testing.T) {
 		t.Errorf("nodes %+v: want keystone01 current, keystone02 behind with keys 0,1", f.Nodes)
 	}
 	c := doc.KeySets[1]
-	if c.Kind != "credential" || len(c.Keys) != 2 || c.Nodes[0].Holds != "current" || c.Nodes[1].Holds != "current" || c.RotationInterval != "" {
+	if c.Kind != "credential" || len(c.Keys) != 2 || c.Nodes[0].Holds != "current" || c.Nodes[1].Holds != "current" || c.RotationMS != 0 {
 		t.Errorf("credential set %+v", c)
 	}
 	code, out, _ = runCSO(t, "keys", "status", "--local-dir", dir, "--env-dir", envDir)
