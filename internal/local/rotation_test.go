@@ -42,7 +42,8 @@ const (
 // each installation: validations decrypt with the nodes' key sets. Tokens issued before each
 // rotation are validated on both nodes after every later rotation while they are unexpired.
 // Then a rotation right after the last one is refused (it would remove a key of unexpired
-// tokens) with the time it becomes safe, and with --force it proceeds.
+// tokens) with the time it becomes safe, and with --force it proceeds. A control proves the
+// checks can fail: a node without a token's key answers 404 for it.
 func TestFernetRotationUnderLoad(t *testing.T) {
 	requireDaemons(t)
 	if testing.Short() {
@@ -280,6 +281,11 @@ func TestFernetRotationUnderLoad(t *testing.T) {
 		t.Errorf("keys status: exit %d\n%s", code, out)
 	}
 	t.Logf("keys status after %d rotations:\n%s", rotRotations, out)
+	// A token signed with key 4, the primary before the forced rotation: the control below.
+	control, err := IssueToken(ctx, clients[ks[0].Name], urls[ks[0].Name], pw)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out, code = run("keys", "rotate", "fernet", "--local-dir", dir, "--force")
 	if code != 0 || !strings.Contains(out, "every Keystone node (keystone01, keystone02) holds the new fernet key set") {
 		t.Errorf("forced rotation: exit %d\n%s", code, out)
@@ -293,6 +299,32 @@ func TestFernetRotationUnderLoad(t *testing.T) {
 		t.Errorf("keys after the forced rotation: %v, want key 1 removed and 5 the primary", names)
 	}
 	validateOld("after the forced rotation")
+	// The control: the validations above would have caught a missing key. Without key 4 in
+	// keystone02's repository (and an empty cache) keystone02 refuses the control token
+	// (404); once its agent repaired the repository it validates again.
+	key4 := filepath.Join(tg.FernetKeyDirs[ks[1].Name], "4")
+	if err := os.Remove(key4); err != nil {
+		t.Fatal(err)
+	}
+	if err := flush(); err != nil {
+		t.Fatal(err)
+	}
+	own, err := IssueToken(ctx, clients[ks[1].Name], urls[ks[1].Name], pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ValidateToken(ctx, clients[ks[1].Name], urls[ks[1].Name], own, control); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("control: keystone02 without key 4 answered %v for a token signed with key 4; want 404 (else the checks above prove nothing)", err)
+	}
+	if out, code := run("agent", "--local-dir", dir, "--host", ks[1].Name); code != 0 {
+		t.Fatalf("keystone02's repair run: exit %d\n%s", code, out)
+	}
+	if err := flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ValidateToken(ctx, clients[ks[1].Name], urls[ks[1].Name], own, control); err != nil {
+		t.Errorf("control: after the repair keystone02 still refuses the token signed with key 4: %v", err)
+	}
 	stopLoad()
 	wg.Wait()
 	mu.Lock()
