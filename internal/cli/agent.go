@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
@@ -44,7 +45,7 @@ func init() {
 		var envName, accountID, region, roleName, hostName, localDir, mysqlAdmin, mysqlAdminSecret, renderDir string
 		var ec2 ec2Options
 		var index int
-		var dryRun, rotateFernet, rotateCredential, skipIfRunning bool
+		var dryRun, rotateFernet, rotateCredential, forceRotation, skipIfRunning bool
 		cmd := &cobra.Command{
 			Use:   "agent",
 			Short: "Converge this host into its role (run from EC2 user data; re-runnable)",
@@ -76,7 +77,7 @@ Rehearsal:     cso agent --env dev-ha --account-id A --role keystone --index 2 -
 				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 				defer stop()
 				if renderDir != "" {
-					if localDir != "" || dryRun || rotateFernet || rotateCredential {
+					if localDir != "" || dryRun || rotateFernet || rotateCredential || forceRotation {
 						return Exit(ExitUsage, errors.New("--render goes with --env, --role and --index only"))
 					}
 					return renderHost(ctx, g, renderDir, envName, roleName, index, mysqlAdmin)
@@ -131,10 +132,15 @@ Rehearsal:     cso agent --env dev-ha --account-id A --role keystone --index 2 -
 				}
 				defer unlock()
 				rt.Progress, rt.Log, rt.DryRun, rt.Verbose = progress, g.Logger(), dryRun, g.Verbose
+				if forceRotation && !rotateFernet {
+					return Exit(ExitUsage, errors.New("--force-rotation goes with --rotate-fernet"))
+				}
 				if rotateFernet || rotateCredential {
-					if err := rotate(rt, dryRun, rotateFernet, rotateCredential, g); err != nil {
+					if err := rotate(rt, dryRun, rotateFernet, rotateCredential, forceRotation, g); err != nil {
 						return err
 					}
+				} else if !dryRun {
+					scheduledRotation(rt, g)
 				}
 				res, err := agent.Run(ctx, rt, role, store)
 				if err != nil {
@@ -182,6 +188,7 @@ Rehearsal:     cso agent --env dev-ha --account-id A --role keystone --index 2 -
 		f.BoolVar(&dryRun, "dry-run", false, "list what would change, change nothing (exit 3 when something would)")
 		f.BoolVar(&skipIfRunning, "skip-if-running", false, "exit 0 without doing anything when another agent run holds this host's lock (the resync timer)")
 		f.BoolVar(&rotateFernet, "rotate-fernet", false, "on the first Keystone node: rotate the shared fernet key set first (refused until every node installed the current one)")
+		f.BoolVar(&forceRotation, "force-rotation", false, "with --rotate-fernet: rotate even when the rotation removes a key that may still decrypt unexpired tokens (they stop validating); never while a node is behind")
 		f.BoolVar(&rotateCredential, "rotate-credential", false, "on the first Keystone node: rotate the shared credential key set first (refused until every node installed the current one and every credential is encrypted with the primary key); the agent re-encrypts the credentials once every node installed the new set")
 		return cmd
 	})
@@ -467,7 +474,7 @@ func ec2Env(ctx context.Context, g *Globals, name string, bucket agent.Bucket) (
 // that installs it on this node; every other Keystone node installs it on its own next run.
 // After a credential rotation the first node's agent re-encrypts the stored credentials
 // (credential_migrate) on the first run after every node installed the new set.
-func rotate(rt *agent.Runtime, dryRun, fernet, credential bool, g *Globals) error {
+func rotate(rt *agent.Runtime, dryRun, fernet, credential, force bool, g *Globals) error {
 	var kinds []string
 	if fernet {
 		kinds = append(kinds, keystone.KindFernet)
@@ -483,13 +490,15 @@ func rotate(rt *agent.Runtime, dryRun, fernet, credential bool, g *Globals) erro
 		nodes = append(nodes, h.Name)
 	}
 	l := keystone.Paths(rt.Paths, rt.Host.Name)
+	ks := rt.Env.KeystoneSettings()
+	policy := keystone.FernetPolicy{MaxActive: ks.FernetMaxActiveKeys, TokenLifetime: ks.TokenExpiration, Force: force}
 	then := map[string]string{
 		keystone.KindFernet:     "every Keystone node installs it on its next agent run",
 		keystone.KindCredential: "every Keystone node installs it on its next agent run; the first run on " + rt.Host.Name + " after that re-encrypts the stored credentials with it (credential_migrate)",
 	}
 	for _, kind := range kinds {
 		if dryRun {
-			primary, err := keystone.PlanRotation(l, kind, nodes)
+			primary, err := keystone.PlanRotation(l, kind, nodes, policy)
 			if err != nil {
 				return Exit(ExitFailure, err)
 			}
@@ -501,7 +510,7 @@ func rotate(rt *agent.Runtime, dryRun, fernet, credential bool, g *Globals) erro
 		if kind == keystone.KindCredential {
 			primary, err = keystone.RotateCredential(l, nodes)
 		} else {
-			primary, err = keystone.RotateFernet(l, nodes, keystone.MaxActiveKeys)
+			primary, err = keystone.RotateFernet(l, nodes, policy)
 		}
 		if err != nil {
 			return Exit(ExitFailure, err)
@@ -509,4 +518,36 @@ func rotate(rt *agent.Runtime, dryRun, fernet, credential bool, g *Globals) erro
 		fmt.Fprintf(g.Stdout, "rotated the shared %s key set: key %s is the new primary; %s\n", kind, primary, then[kind])
 	}
 	return nil
+}
+
+// scheduledRotation is the fernet rotation schedule (keystone.fernet_rotation in the env
+// file), run by the first Keystone node's agent only: on AWS its cso-agent.timer run, locally
+// the run that `cso keys rotate` or a test starts. When the primary key is at least the
+// interval old it rotates, unless a node is behind or the rotation would remove a key that
+// may still decrypt an unexpired token: then it says why and from when, and the run goes on
+// (a later run rotates). It never forces.
+func scheduledRotation(rt *agent.Runtime, g *Globals) {
+	if rt.Host.Role != envfile.RoleKeystone || rt.Host.Index != 1 {
+		return
+	}
+	l := keystone.Paths(rt.Paths, rt.Host.Name)
+	ks := rt.Env.KeystoneSettings()
+	now := time.Now()
+	due, since, err := keystone.FernetRotationDue(l, ks.FernetRotationInterval, now)
+	if err != nil || !due {
+		return // no set yet (a first run creates it) or not due
+	}
+	var nodes []string
+	for _, h := range inventory.ByRole(rt.Hosts, envfile.RoleKeystone) {
+		nodes = append(nodes, h.Name)
+	}
+	policy := keystone.FernetPolicy{MaxActive: ks.FernetMaxActiveKeys, TokenLifetime: ks.TokenExpiration, Now: now}
+	primary, err := keystone.RotateFernet(l, nodes, policy)
+	if err != nil {
+		fmt.Fprintf(g.Stdout, "scheduled fernet rotation (every %s; the primary key is the primary since %s) postponed: %v\n",
+			ks.FernetRotationInterval, since.UTC().Format(time.RFC3339), err)
+		return
+	}
+	fmt.Fprintf(g.Stdout, "scheduled fernet rotation (every %s): key %s is the new primary; every Keystone node installs it on its next agent run\n",
+		ks.FernetRotationInterval, primary)
 }

@@ -29,6 +29,18 @@ var examples = map[string][]string{
 		"cso bench keystone --local-dir .local --op validate --clients 16 --requests 20000 --duration 2m",
 		"cso bench keystone --local-dir .local --op issue --clients 4 --requests 200 -o json",
 	},
+	"cso keys status": {
+		"# the key sets of the local target: ages, which node holds which set, the next rotation",
+		"cso keys status --local-dir .local",
+		"cso keys status --env prod-ha -o json",
+	},
+	"cso keys rotate": {
+		"# rotate the fernet set now and install it on every Keystone node of the local target",
+		"cso keys rotate fernet --local-dir .local",
+		"cso keys rotate credential --local-dir .local",
+		"# on AWS: prints the SSM command that rotates on keystone01",
+		"cso keys rotate fernet --env prod-ha",
+	},
 	"cso check": {
 		"cso check --local-dir .local",
 		"cso check --env dev --mysql-ca global-bundle.pem",

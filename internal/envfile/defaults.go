@@ -1,6 +1,10 @@
 package envfile
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Role is a host role of the platform.
 type Role string
@@ -174,6 +178,12 @@ type KeystoneSettings struct {
 	MinimumPasswordAge               int // days
 	PasswordRegex                    string
 	PasswordRegexDescription         string
+	// TokenExpiration is the token lifetime ([token] expiration, whole seconds).
+	TokenExpiration time.Duration
+	// FernetRotationInterval is the age of the primary fernet key at which the scheduled
+	// rotation runs; FernetMaxActiveKeys is derived from it (FernetMaxActiveKeys).
+	FernetRotationInterval time.Duration
+	FernetMaxActiveKeys    int
 }
 
 // Defaults of the Keystone settings. The policy defaults are the legacy ones: the portal
@@ -189,7 +199,35 @@ const (
 	DefaultMinimumPasswordAge       = 0
 	DefaultPasswordRegex            = `^(?=.*[a-z])(?=.*[A-Z])(?=.*\d).{12,}$`
 	DefaultPasswordRegexDescription = "at least 12 characters with a lower-case letter, an upper-case letter and a digit"
+	DefaultTokenExpiration          = time.Hour
+	DefaultFernetRotationInterval   = 24 * time.Hour
 )
+
+// Bounds of the token lifetime and the rotation schedule (docs/environments.md).
+const (
+	MinTokenExpiration        = time.Minute
+	MaxTokenExpiration        = 7 * 24 * time.Hour
+	MinFernetRotationInterval = time.Minute
+	MaxFernetRotationInterval = 366 * 24 * time.Hour
+	// MaxFernetActiveKeys bounds the derived key count: Keystone tries every key in turn on
+	// a token no key decrypts, so a long token life over a short interval costs each such
+	// validation one decryption attempt per key.
+	MaxFernetActiveKeys = 12
+)
+
+// FernetMaxActiveKeys is [fernet_tokens] max_active_keys for tokens living expiration under
+// rotations every interval: Keystone's rule ceil(expiration/interval) + 2 (the staged key
+// and the primary; Keystone's fernet FAQ, docs/decisions/roles.md), plus one spare key that
+// covers the time the other nodes take to install a rotated set (they keep signing with the
+// previous primary until then). The rotation refuses to purge a key that may still decrypt
+// an unexpired token, whatever this count (internal/roles/keystone/rotate.go).
+func FernetMaxActiveKeys(expiration, interval time.Duration) int {
+	if interval <= 0 {
+		return 3
+	}
+	n := int((expiration + interval - 1) / interval)
+	return n + 2 + 1
+}
 
 // MinLockoutFailureAttempts is the smallest lockout the file may set (other than 0, none):
 // the dashboard's sign-in throttle lets 4 attempts through per user in 30 minutes, and must
@@ -197,15 +235,24 @@ const (
 const MinLockoutFailureAttempts = 5
 
 // KeystoneSettings returns the file's Keystone settings with the defaults applied.
-func (e *Env) KeystoneSettings() KeystoneSettings {
-	k := KeystoneSettings{
+func (e *Env) KeystoneSettings() (k KeystoneSettings) {
+	k = KeystoneSettings{
 		EnforceScope: DefaultEnforceScope, EnforceNewDefaults: DefaultEnforceNewDefaults,
 		LockoutFailureAttempts: DefaultLockoutFailureAttempts, LockoutDuration: DefaultLockoutDuration,
 		UniqueLastPasswordCount: DefaultUniqueLastPasswordCount, MinimumPasswordAge: DefaultMinimumPasswordAge,
 		PasswordRegex: DefaultPasswordRegex, PasswordRegexDescription: DefaultPasswordRegexDescription,
+		TokenExpiration: DefaultTokenExpiration, FernetRotationInterval: DefaultFernetRotationInterval,
 	}
+	defer func() { k.FernetMaxActiveKeys = FernetMaxActiveKeys(k.TokenExpiration, k.FernetRotationInterval) }()
 	if e == nil {
 		return k
+	}
+	// Validate refuses a file whose durations do not parse; a bad value keeps the default.
+	if d, err := parseDuration(e.Keystone.TokenExpiration); err == nil && d > 0 {
+		k.TokenExpiration = d
+	}
+	if d, err := parseDuration(e.Keystone.FernetRotation.Interval); err == nil && d > 0 {
+		k.FernetRotationInterval = d
 	}
 	ks := e.Keystone
 	if ks.EnforceScope != nil {
@@ -232,4 +279,13 @@ func (e *Env) KeystoneSettings() KeystoneSettings {
 		k.PasswordRegexDescription = *sc.PasswordRegexDescription
 	}
 	return k
+}
+
+// parseDuration parses a duration such as "90m" or "24h" (Go's time.ParseDuration, which
+// also takes "1h30m"); nil is 0 with no error.
+func parseDuration(s *string) (time.Duration, error) {
+	if s == nil {
+		return 0, nil
+	}
+	return time.ParseDuration(strings.TrimSpace(*s))
 }

@@ -110,11 +110,23 @@ type Logs struct {
 }
 
 // Keystone sets Keystone's policy enforcement and password rules (keystone.conf
-// [oslo_policy] and [security_compliance]); KeystoneSettings applies the defaults.
+// [oslo_policy] and [security_compliance]), the token lifetime ([token] expiration) and the
+// fernet rotation schedule; KeystoneSettings applies the defaults.
 type Keystone struct {
 	EnforceScope       *bool              `yaml:"enforce_scope"`
 	EnforceNewDefaults *bool              `yaml:"enforce_new_defaults"`
 	SecurityCompliance SecurityCompliance `yaml:"security_compliance"`
+	// TokenExpiration is a duration such as "1h" (keystone.conf [token] expiration).
+	TokenExpiration *string        `yaml:"token_expiration"`
+	FernetRotation  FernetRotation `yaml:"fernet_rotation"`
+}
+
+// FernetRotation is the schedule of the fernet key rotation that the first Keystone node's
+// agent runs; [fernet_tokens] max_active_keys is derived from it and the token lifetime.
+type FernetRotation struct {
+	// Interval is a duration such as "24h": the age of the primary key at which the
+	// scheduled run rotates.
+	Interval *string `yaml:"interval"`
 }
 
 // SecurityCompliance is keystone.conf's [security_compliance] as the file may set it.

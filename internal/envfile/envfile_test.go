@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // base is a valid ha environment; the broken cases edit one thing in it so the expected
@@ -125,6 +126,13 @@ func TestBrokenFiles(t *testing.T) {
 		{"keystone regex two lines", "", base + "keystone:\n  security_compliance:\n    password_regex: \"a\\nb\"\n    password_regex_description: x\n", 26, "keystone.security_compliance.password_regex", "must be one line"},
 		{"keystone enforce_scope not a bool", "", base + "keystone:\n  enforce_scope: strict\n", 25, "keystone.enforce_scope", "expected true or false"},
 		{"keystone unknown key", "", base + "keystone:\n  enforce_scopes: true\n", 25, "keystone.enforce_scopes", `unknown field "enforce_scopes"`},
+		{"token expiration not a duration", "", base + "keystone:\n  token_expiration: 3600\n", 25, "keystone.token_expiration", `"3600" is not a duration: expected a number with a unit`},
+		{"token expiration too short", "", base + "keystone:\n  token_expiration: 10s\n", 25, "keystone.token_expiration", "10s is out of range: expected 1m0s to 168h0m0s"},
+		{"rotation interval not a duration", "", base + "keystone:\n  fernet_rotation:\n    interval: daily\n", 26, "keystone.fernet_rotation.interval", `"daily" is not a duration`},
+		{"rotation interval fraction of a second", "", base + "keystone:\n  fernet_rotation:\n    interval: 90.5s\n", 26, "keystone.fernet_rotation.interval", "not a whole number of seconds"},
+		{"rotation without interval", "", base + "keystone:\n  fernet_rotation: {}\n", 25, "keystone.fernet_rotation", "give the rotation interval"},
+		{"rotation too frequent for the token life", "", base + "keystone:\n  token_expiration: 24h\n  fernet_rotation:\n    interval: 1h\n", 27, "keystone.fernet_rotation.interval", "need 27 fernet keys (ceil(lifetime/interval) + 2, plus one spare); at most 12 keep validation fast: rotate at most every 2h40m0s"},
+		{"week-long tokens rotated twice a day", "", base + "keystone:\n  token_expiration: 168h\n  fernet_rotation:\n    interval: 12h\n", 27, "keystone.fernet_rotation.interval", "need 17 fernet keys"},
 	}
 	seen := map[string]bool{}
 	for _, c := range cases {
@@ -302,7 +310,8 @@ func TestKeystoneSettings(t *testing.T) {
 	}
 	def := env.KeystoneSettings()
 	want := KeystoneSettings{LockoutFailureAttempts: 5, LockoutDuration: 1800, UniqueLastPasswordCount: 5,
-		PasswordRegex: DefaultPasswordRegex, PasswordRegexDescription: DefaultPasswordRegexDescription}
+		PasswordRegex: DefaultPasswordRegex, PasswordRegexDescription: DefaultPasswordRegexDescription,
+		TokenExpiration: time.Hour, FernetRotationInterval: 24 * time.Hour, FernetMaxActiveKeys: 4}
 	if def != want {
 		t.Errorf("defaults %+v, want %+v (legacy policy, the LLD's lockout)", def, want)
 	}
@@ -316,13 +325,18 @@ func TestKeystoneSettings(t *testing.T) {
     minimum_password_age: 1
     password_regex: '^.{20,}$'
     password_regex_description: at least 20 characters
+  token_expiration: 2h
+  fernet_rotation:
+    interval: 30m
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := env.KeystoneSettings()
+	// 2h of token life over 30m rotations: ceil(4) + 2 + 1 spare = 7 keys.
 	want = KeystoneSettings{EnforceScope: true, EnforceNewDefaults: true, LockoutFailureAttempts: 0, LockoutDuration: 600,
-		UniqueLastPasswordCount: 10, MinimumPasswordAge: 1, PasswordRegex: "^.{20,}$", PasswordRegexDescription: "at least 20 characters"}
+		UniqueLastPasswordCount: 10, MinimumPasswordAge: 1, PasswordRegex: "^.{20,}$", PasswordRegexDescription: "at least 20 characters",
+		TokenExpiration: 2 * time.Hour, FernetRotationInterval: 30 * time.Minute, FernetMaxActiveKeys: 7}
 	if got != want {
 		t.Errorf("settings %+v, want %+v", got, want)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 var (
@@ -380,6 +381,55 @@ func (e *Env) checkKeystone() Problems {
 		if e.Has(f) && ((f == "keystone.enforce_scope" && e.Keystone.EnforceScope == nil) || (f == "keystone.enforce_new_defaults" && e.Keystone.EnforceNewDefaults == nil)) {
 			ps = append(ps, e.problem(f, "expected true or false"))
 		}
+	}
+	return append(ps, e.checkFernetRotation()...)
+}
+
+// checkFernetRotation checks the token lifetime and the rotation interval, and that the key
+// count derived from them stays within MaxFernetActiveKeys.
+func (e *Env) checkFernetRotation() Problems {
+	var ps Problems
+	dur := func(field string, v *string, lo, hi time.Duration, why string) bool {
+		if !e.Has(field) {
+			return true
+		}
+		d, err := parseDuration(v)
+		switch {
+		case v == nil || err != nil:
+			got := "nothing"
+			if v != nil {
+				got = strconv.Quote(*v)
+			}
+			ps = append(ps, e.problem(field, "%s is not a duration: expected a number with a unit such as 90m, 1h or 24h (%s)", got, why))
+			return false
+		case d < lo || d > hi:
+			ps = append(ps, e.problem(field, "%s is out of range: expected %s to %s (%s)", *v, lo, hi, why))
+			return false
+		case d%time.Second != 0:
+			ps = append(ps, e.problem(field, "%s is not a whole number of seconds (Keystone counts seconds)", *v))
+			return false
+		}
+		return true
+	}
+	okExp := dur("keystone.token_expiration", e.Keystone.TokenExpiration, MinTokenExpiration, MaxTokenExpiration,
+		"how long a token stays valid: keystone.conf [token] expiration")
+	okInt := dur("keystone.fernet_rotation.interval", e.Keystone.FernetRotation.Interval, MinFernetRotationInterval, MaxFernetRotationInterval,
+		"the age of the primary fernet key at which the first Keystone node's agent rotates the set")
+	if e.Has("keystone.fernet_rotation") && e.Keystone.FernetRotation.Interval == nil && !e.Has("keystone.fernet_rotation.interval") {
+		ps = append(ps, e.problem("keystone.fernet_rotation", "give the rotation interval (interval: 24h), or remove the key for the default %s", DefaultFernetRotationInterval))
+	}
+	if !okExp || !okInt {
+		return ps
+	}
+	ks := e.KeystoneSettings()
+	if ks.FernetMaxActiveKeys > MaxFernetActiveKeys {
+		field := "keystone.fernet_rotation.interval"
+		if !e.Has(field) {
+			field = "keystone.token_expiration"
+		}
+		minInterval := (ks.TokenExpiration + time.Duration(MaxFernetActiveKeys-3) - 1) / time.Duration(MaxFernetActiveKeys-3)
+		ps = append(ps, e.problem(field, "tokens living %s under rotations every %s need %d fernet keys (ceil(lifetime/interval) + 2, plus one spare); at most %d keep validation fast: rotate at most every %s or shorten keystone.token_expiration",
+			ks.TokenExpiration, ks.FernetRotationInterval, ks.FernetMaxActiveKeys, MaxFernetActiveKeys, minInterval.Round(time.Second)))
 	}
 	return ps
 }

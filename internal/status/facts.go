@@ -16,6 +16,11 @@ const (
 	FactFernetKeys = "fernet_keys"
 	// FactCredentialKeys is the Keystone node's installed credential key set.
 	FactCredentialKeys = "credential_keys"
+	// FactFernetKeyTimes and FactCredentialKeyTimes are the shared sets' key file times
+	// as the node read them ("0=<unix>,1=<unix>,..."): the keys' ages for `cso keys status`
+	// on AWS, where the operator cannot read the shared store.
+	FactFernetKeyTimes     = "fernet_key_times"
+	FactCredentialKeyTimes = "credential_key_times"
 )
 
 // KeyDigests maps a key file name (0, 1, 2 ...) to the SHA-256 of its trimmed content:

@@ -95,7 +95,10 @@ func TestEnvFileErrors(t *testing.T) {
 		if err := w.SelectWorkspace(ctx, "dev-ha"); err != nil {
 			t.Fatal(err)
 		}
-		p := variant(t, "dev-ha", appendYAML("counts:\n  backend: 3\n  rabbitmq: 5\ninstance_types:\n  keystone: t3.large"))
+		// The agent's keystone: settings (durations as strings) are no concern of Terraform's:
+		// yamldecode reads them and the plan goes on.
+		p := variant(t, "dev-ha", appendYAML("counts:\n  backend: 3\n  rabbitmq: 5\ninstance_types:\n  keystone: t3.large\n"+
+			"keystone:\n  token_expiration: 2h\n  fernet_rotation:\n    interval: 12h"))
 		plan, err := w.Plan(ctx, "env_file="+p)
 		if err != nil {
 			t.Fatal(err)

@@ -93,20 +93,23 @@ func renderConfig(rt *agent.Runtime, l Layout) (agent.File, error) {
 	w("connection_recycle_time = 3600")
 	w("max_retries = 10")
 	w("")
+	// Token lifetime and key count from the env file (keystone.token_expiration,
+	// keystone.fernet_rotation): max_active_keys is derived from both (envfile.FernetMaxActiveKeys).
+	ks := rt.Env.KeystoneSettings()
 	w("[token]")
 	w("provider = fernet")
-	w("expiration = %d", TokenExpiration)
+	w("expiration = %d", int(ks.TokenExpiration.Seconds()))
 	// Validated tokens are cached (oslo.cache, [cache] below); a token is cached at issue
 	// too (cache_on_issue, deprecated since Stein, defaults to true and is not written).
 	w("caching = true")
 	w("")
 	w("[fernet_tokens]")
 	w("key_repository = %s", l.FernetKeys)
-	w("max_active_keys = %d", MaxActiveKeys)
+	w("max_active_keys = %d", ks.FernetMaxActiveKeys)
 	w("")
 	w("[fernet_receipts]")
 	w("key_repository = %s", l.FernetKeys)
-	w("max_active_keys = %d", MaxActiveKeys)
+	w("max_active_keys = %d", ks.FernetMaxActiveKeys)
 	w("")
 	w("[credential]")
 	w("key_repository = %s", l.CredentialKeys)
@@ -114,7 +117,6 @@ func renderConfig(rt *agent.Runtime, l Layout) (agent.File, error) {
 	// Policy and password rules from the env file (keystone:), every option written out:
 	// Keystone 22 (local) and 25 (Amazon Linux) have different defaults for some of them
 	// (docs/decisions/roles.md "Keystone policy").
-	ks := rt.Env.KeystoneSettings()
 	w("[security_compliance]")
 	w("lockout_failure_attempts = %d", ks.LockoutFailureAttempts)
 	w("lockout_duration = %d", ks.LockoutDuration)

@@ -36,10 +36,6 @@ const (
 	CertWaitTimeout = 10 * time.Minute
 	ReadyTimeout    = 2 * time.Minute
 	ManageTimeout   = 5 * time.Minute
-	TokenExpiration = 3600
-	// MaxActiveKeys: token lifetime / rotation interval + 2 with at most hourly rotation
-	// (docs/decisions/roles.md), plus one spare key.
-	MaxActiveKeys = 4
 )
 
 // Layout is where the role puts things on a host.

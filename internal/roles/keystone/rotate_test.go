@@ -9,8 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRotateFernetLockStep(t *testing.T) {
@@ -36,11 +38,11 @@ func TestRotateFernetLockStep(t *testing.T) {
 		sort.Strings(n)
 		return strings.Join(n, ",")
 	}
-	if _, err := RotateFernet(l, hosts, 4); err == nil || !strings.Contains(err.Error(), "keystone01, keystone02 have not installed") {
+	if _, err := RotateFernet(l, hosts, FernetPolicy{MaxActive: 4}); err == nil || !strings.Contains(err.Error(), "keystone01, keystone02 have not installed") {
 		t.Fatalf("rotation before distribution: %v", err)
 	}
 	install(hosts...)
-	p, err := RotateFernet(l, hosts, 4)
+	p, err := RotateFernet(l, hosts, FernetPolicy{MaxActive: 4})
 	if err != nil || p != "2" || names() != "0,1,2" {
 		t.Fatalf("first rotation: primary %q, keys %s, %v", p, names(), err)
 	}
@@ -51,17 +53,121 @@ func TestRotateFernetLockStep(t *testing.T) {
 		t.Errorf("new staged key %q: want a fresh 32-byte urlsafe base64 key", b)
 	}
 	install("keystone01")
-	if _, err := RotateFernet(l, hosts, 4); err == nil || !strings.Contains(err.Error(), "keystone02 has not installed") {
+	if _, err := RotateFernet(l, hosts, FernetPolicy{MaxActive: 4}); err == nil || !strings.Contains(err.Error(), "keystone02 has not installed") {
 		t.Fatalf("second rotation before keystone02 installed: %v", err)
 	}
 	install("keystone02")
-	if _, err := RotateFernet(l, hosts, 4); err != nil || names() != "0,1,2,3" {
+	if _, err := RotateFernet(l, hosts, FernetPolicy{MaxActive: 4}); err != nil || names() != "0,1,2,3" {
 		t.Fatalf("rotation: keys %s, %v", names(), err)
 	}
 	install(hosts...)
-	if _, err := RotateFernet(l, hosts, 4); err != nil || names() != "0,2,3,4" {
+	if _, err := RotateFernet(l, hosts, FernetPolicy{MaxActive: 4}); err != nil || names() != "0,2,3,4" {
 		t.Fatalf("rotation beyond max_active_keys: keys %s (want the oldest secondary 1 purged), %v", names(), err)
 	}
+}
+
+// TestRotateFernetRefusesToPurgeKeysOfLiveTokens: with tokens living 1h and 4 keys, the
+// rotations follow the schedule's pace; a rotation that would remove a key some node signed
+// with less than a token lifetime ago is refused with the time it becomes safe, proceeds
+// with Force, and the schedule says when it is due.
+func TestRotateFernetRefusesToPurgeKeysOfLiveTokens(t *testing.T) {
+	dir := t.TempDir()
+	l := Layout{SharedDir: dir, SharedFernet: filepath.Join(dir, "fernet-keys")}
+	os.MkdirAll(l.SharedFernet, 0o700)
+	hosts := []string{"keystone01", "keystone02"}
+	t0 := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	// The set the first node created at t0: staged 0, primary 1.
+	for n, c := range map[string]string{"0": "staged-a", "1": "primary-a"} {
+		os.WriteFile(filepath.Join(l.SharedFernet, n), []byte(c), 0o600)
+		os.Chtimes(filepath.Join(l.SharedFernet, n), t0, t0)
+	}
+	// install records every node's marker at time at, as the agents do after a rotation.
+	install := func(at time.Time) {
+		keys, _ := readKeys(l.SharedFernet)
+		for _, h := range hosts {
+			os.MkdirAll(filepath.Dir(installedMarker(l, h)), 0o755)
+			os.WriteFile(installedMarker(l, h), []byte(SetHash(keys)+"\n"), 0o600)
+			os.Chtimes(installedMarker(l, h), at, at)
+		}
+	}
+	// rotate rotates at time at; the new key files carry that time, as a rename at that time gives them.
+	rotate := func(at time.Time, force bool) (string, error) {
+		p, err := RotateFernet(l, hosts, FernetPolicy{MaxActive: 4, TokenLifetime: time.Hour, Now: at, Force: force})
+		if err == nil {
+			os.Chtimes(filepath.Join(l.SharedFernet, p), at, at)
+			os.Chtimes(filepath.Join(l.SharedFernet, "0"), at, at)
+		}
+		return p, err
+	}
+	install(t0.Add(time.Minute))
+	interval := time.Hour
+	if due, since, err := FernetRotationDue(l, interval, t0.Add(59*time.Minute)); err != nil || due || !since.Equal(t0) {
+		t.Fatalf("due %v since %v (%v): want not yet due, primary since %v", due, since, err, t0)
+	}
+	if due, _, _ := FernetRotationDue(l, interval, t0.Add(interval)); !due {
+		t.Fatal("not due after one interval")
+	}
+	// Three rotations an hour apart (keys 2, 3, 4), each installed by the nodes 2 minutes
+	// later: the third removes key 1, which retired by the time key 3 became the primary
+	// (t0+2h, when every node held key 2's set), so removing it is safe from t0+3h.
+	for i, want := range []string{"2", "3", "4"} {
+		at := t0.Add(time.Duration(i+1) * interval)
+		if p, err := rotate(at, false); err != nil || p != want {
+			t.Fatalf("rotation %d at %s: primary %q, %v", i+1, at, p, err)
+		}
+		install(at.Add(2 * time.Minute))
+	}
+	if names := keyNames(l.SharedFernet); names != "0,2,3,4" {
+		t.Fatalf("keys %s after three rotations: want key 1 removed", names)
+	}
+	// The next rotation removes key 2, which retired by t0+3h (key 4's rotation): tokens it
+	// signed live until t0+4h. One second early it is refused, saying when it is safe.
+	_, err := rotate(t0.Add(4*time.Hour-time.Second), false)
+	var unsafe *UnsafePurgeError
+	if !errors.As(err, &unsafe) || unsafe.Key != "2" || !unsafe.SafeAfter.Equal(t0.Add(4*time.Hour)) ||
+		!strings.Contains(err.Error(), "Safe after 2026-12-05T04:00:00Z") || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("early rotation: %v; want refused, key 2 safe after 04:00:00Z", err)
+	}
+	if names := keyNames(l.SharedFernet); names != "0,2,3,4" {
+		t.Fatalf("a refused rotation changed the set: %s", names)
+	}
+	if p, err := PlanRotation(l, KindFernet, hosts, FernetPolicy{MaxActive: 4, TokenLifetime: time.Hour, Now: t0.Add(4*time.Hour - time.Second)}); !errors.As(err, &unsafe) {
+		t.Fatalf("dry run of the early rotation: %q, %v; want the same refusal", p, err)
+	}
+	if p, err := rotate(t0.Add(4*time.Hour), false); err != nil || p != "5" || keyNames(l.SharedFernet) != "0,3,4,5" {
+		t.Fatalf("rotation on schedule: %q %v, keys %s", p, err, keyNames(l.SharedFernet))
+	}
+	install(t0.Add(4*time.Hour + 2*time.Minute))
+	// Five minutes later: key 3 retired by t0+4h, refused until t0+5h; forced, it proceeds.
+	at := t0.Add(4*time.Hour + 5*time.Minute)
+	if _, err := rotate(at, false); !errors.As(err, &unsafe) || unsafe.Key != "3" || !unsafe.SafeAfter.Equal(t0.Add(5*time.Hour)) {
+		t.Fatalf("rotation 5 minutes after the last: %v; want key 3 refused until 05:00:00Z", err)
+	}
+	if p, err := rotate(at, true); err != nil || p != "6" || keyNames(l.SharedFernet) != "0,4,5,6" {
+		t.Fatalf("forced rotation: %q %v, keys %s", p, err, keyNames(l.SharedFernet))
+	}
+	// Force never skips the lock step: the nodes have not installed key 6's set.
+	if _, err := rotate(at, true); err == nil || !strings.Contains(err.Error(), "have not installed") {
+		t.Fatalf("forced rotation with nodes behind: %v", err)
+	}
+	infos, err := ReadKeySet(l, KindFernet)
+	if err != nil || len(infos) != 4 || infos[0].State != KeyStaged || infos[3].State != KeyPrimary || infos[3].Name != "6" || infos[1].State != KeySecondary {
+		t.Fatalf("key set %+v, %v", infos, err)
+	}
+	times, err := ParseKeyTimes(KeyTimes(infos))
+	if err != nil || !times["6"].Equal(at) || !times["4"].Equal(t0.Add(3*time.Hour)) {
+		t.Fatalf("key times %v, %v", times, err)
+	}
+}
+
+func keyNames(dir string) string {
+	keys, _ := readKeys(dir)
+	var n []string
+	for k := range keys {
+		n = append(n, k)
+	}
+	sort.Slice(n, func(i, j int) bool { a, _ := strconv.Atoi(n[i]); b, _ := strconv.Atoi(n[j]); return a < b })
+	return strings.Join(n, ",")
 }
 
 func TestNewKeySetIsKeystoneLayout(t *testing.T) {
@@ -152,7 +258,7 @@ func TestRotateCredentialRefusalsAndLayout(t *testing.T) {
 	if names() != "0,1" {
 		t.Fatalf("a refused rotation changed the set: %s", names())
 	}
-	if p, err := PlanRotation(l, KindCredential, hosts); err != nil || p != "2" || names() != "0,1" {
+	if p, err := PlanRotation(l, KindCredential, hosts, FernetPolicy{}); err != nil || p != "2" || names() != "0,1" {
 		t.Fatalf("plan: primary %q, keys %s, %v (want 2, nothing changed)", p, names(), err)
 	}
 
