@@ -52,6 +52,18 @@ type Manifest struct {
 	// receives their addresses and credentials (docs/application-packages.md).
 	Bindings []string  `yaml:"bindings"`
 	Services []Service `yaml:"services"`
+	// NameLine is the manifest's line of name (0 when built in memory), for a refusal of
+	// another application's package.
+	NameLine int `yaml:"-"`
+}
+
+// NameProblem refuses a manifest whose application is not want ("" accepts any).
+func (m *Manifest) NameProblem(file, manifest, want string) error {
+	if want == "" || m.Name == want {
+		return nil
+	}
+	return &Problems{File: file, Manifest: manifest, Problems: []Problem{{Field: "name", Line: m.NameLine,
+		Message: fmt.Sprintf("the package is application %q, not %q", m.Name, want)}}}
 }
 
 // Service is one long-running process of the application.
@@ -176,6 +188,9 @@ func ParseManifest(file string, data []byte) (_ *Manifest, err error) {
 		}
 		return nil, err
 	}
+	if f, err := parser.ParseBytes(data, 0); err == nil {
+		m.NameLine = lineOf(f, "name")
+	}
 	return &m, nil
 }
 
@@ -277,7 +292,11 @@ func (m *Manifest) Validate(file string) error {
 			case want == 0:
 				add(f+".name", "unknown %s service %q: the LLD's %s services are %s", s.Role, s.Name, s.Role, strings.Join(serviceNames(s.Role), ", "))
 			case s.Port != want:
-				add(f+".port", "%s listens on %d in the LLD (3.1, 3.2.1), not %d", s.Name, want, s.Port)
+				if other := portOwner(s.Port); other != "" {
+					add(f+".port", "port %d is the LLD's port of service %s, not of %s (which listens on %d, LLD 3.1, 3.2.1)", s.Port, other, s.Name, want)
+				} else {
+					add(f+".port", "%s listens on %d in the LLD (3.1, 3.2.1), not %d", s.Name, want, s.Port)
+				}
 			}
 			if want != 0 {
 				present[string(s.Role)+"/"+s.Name] = true
@@ -327,6 +346,18 @@ func checkVars(add func(string, string, ...any), field, v string) {
 			add(field, "unknown variable ${%s}: use ${%s}", m[1], strings.Join(knownVars, "}, ${"))
 		}
 	}
+}
+
+// portOwner names the LLD service (of either role) whose port is port, or "".
+func portOwner(port int) string {
+	for _, role := range []envfile.Role{envfile.RoleFrontend, envfile.RoleBackend} {
+		for _, n := range serviceNames(role) {
+			if LLDPort(role, n) == port {
+				return fmt.Sprintf("%s (%s)", n, role)
+			}
+		}
+	}
+	return ""
 }
 
 func serviceNames(role envfile.Role) []string {
