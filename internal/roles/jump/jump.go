@@ -35,6 +35,7 @@ var GeneratedSecrets = []string{
 // (terraform/modules/security local.secret_readers).
 var JumpSecrets = []string{
 	agent.SecretKeystoneDB, agent.SecretPortalDB, agent.SecretKeystoneAdmin, agent.SecretRabbitMQ,
+	agent.SecretKeystoneApplication, // it creates the application's identity
 }
 
 // CAKeyPath is where the jump host keeps the CA private key (0600, never in the shared store).
