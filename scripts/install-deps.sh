@@ -17,6 +17,7 @@ runtime_pkgs=(mariadb-server mariadb-client rabbitmq-server apache2 libapache2-m
   python3-keystone python3-pymysql memcached python3-memcache nginx openssl curl ca-certificates libssl3
   openjdk-17-jre-headless procps)
 test_pkgs=(chromium chromium-driver openjdk-17-jdk-headless # javac: the application package fixture
+  libmariadb-java librabbitmq-client-java libslf4j-java # the fixture's clients of its bindings
   systemd) # systemd-analyze verify of the rendered units (test/render); systemd need not run
 
 missing=()
