@@ -66,8 +66,11 @@ func TestApplicationBindingsGreen(t *testing.T) {
 	s := requireStack(t)
 	// A service checks its bindings at start and every minute after: one that started
 	// before the jump host made its Keystone identity is green at its next check.
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
+	// The first service may wait for a recheck (3 min); the others then have one interval
+	// each, so one red service does not eat the others' time.
+	wait := 3 * time.Minute
 	allOK := func(h fixtureHealth) bool {
 		for _, b := range []string{"mysql", "rabbitmq", "keystone"} {
 			if h.Bindings[b].Status != "ok" {
@@ -91,7 +94,10 @@ func TestApplicationBindingsGreen(t *testing.T) {
 				continue
 			}
 			base := "http://" + net.JoinHostPort(h.Address, strconv.Itoa(port))
-			hd := health(ctx, t, base+path, allOK)
+			wctx, wcancel := context.WithTimeout(ctx, wait)
+			hd := health(wctx, t, base+path, allOK)
+			wcancel()
+			wait = 75 * time.Second
 			services++
 			for _, b := range []string{"mysql", "rabbitmq", "keystone"} {
 				if got := hd.Bindings[b]; got.Status != "ok" {
