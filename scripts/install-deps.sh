@@ -18,6 +18,7 @@ runtime_pkgs=(mariadb-server mariadb-client rabbitmq-server apache2 libapache2-m
   openjdk-17-jre-headless procps)
 test_pkgs=(chromium chromium-driver openjdk-17-jdk-headless # javac: the application package fixture
   python3-openstackclient # test/e2e: the operator's openstack CLI against the local target
+  libmariadb-java librabbitmq-client-java libslf4j-java # the fixture's clients of its bindings
   systemd) # systemd-analyze verify of the rendered units (test/render); systemd need not run
 
 missing=()

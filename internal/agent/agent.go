@@ -132,7 +132,15 @@ const (
 	SecretRabbitMQ           = "rabbitmq-ssp-password" // RabbitMQ user ssp_user
 	SecretErlangCookie       = "rabbitmq-erlang-cookie"
 	SecretMySQLAdmin         = "mysql-admin-password" // the RDS master / local MariaDB admin
+	// SecretKeystoneApplication is the password of KeystoneApplicationUser.
+	SecretKeystoneApplication = "keystone-application-password"
 )
+
+// KeystoneApplicationUser is the application's own Keystone identity (its services validate
+// users' tokens with it): role service on project admin, the least role Keystone's policy
+// identity:validate_token admits for another user's token. The jump role creates it; the
+// application's hosts receive its password in their keystone binding (internal/apppkg).
+const KeystoneApplicationUser = "cso-application"
 
 // KeystoneAutomationUser is the Keystone identity of automation (`cso check`, the
 // dashboard's probes): a reader on project admin that Keystone never locks out

@@ -196,7 +196,9 @@ var awsSecretLayout = map[string]struct{ suffix, field string }{
 	// Read by the jump role only (it creates the identity; `cso check` runs there).
 	SecretKeystoneAutomation: {"keystone/automation", "password"},
 	SecretRabbitMQ:           {"rabbitmq/ssp_user", "password"},
-	SecretErlangCookie:       {"rabbitmq/erlang-cookie", "cookie"},
+	// Read by the jump role (it creates the identity) and the application's hosts.
+	SecretKeystoneApplication: {"keystone/application", "password"},
+	SecretErlangCookie:        {"rabbitmq/erlang-cookie", "cookie"},
 }
 
 // SecretID is the Secrets Manager name of secret name in env, and the JSON field that holds

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/user"
 	"path"
 	"path/filepath"
 	"sort"
@@ -134,10 +133,112 @@ func (o HostOptions) Defaults(rt *agent.Runtime) HostOptions {
 
 // App is the application package as one host's run sees it: opened once, on first need.
 type App struct {
-	rt   *agent.Runtime
-	File string
-	mu   sync.Mutex
-	pkg  *Package
+	rt       *agent.Runtime
+	File     string
+	mu       sync.Mutex
+	pkg      *Package
+	bindings *Bindings
+}
+
+// Bindings renders the bindings the package's manifest asks for (once per run): the
+// bindings step writes them, the services receive their environment and restart when
+// they change.
+func (a *App) Bindings(ctx context.Context) (*Bindings, error) {
+	p, err := a.Package()
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.bindings != nil {
+		return a.bindings, nil
+	}
+	b, err := RenderBindings(ctx, a.rt, p.Manifest.Bindings)
+	if err != nil {
+		return nil, err
+	}
+	a.bindings = b
+	return b, nil
+}
+
+// BindingSteps writes the host's bindings (docs/application-packages.md) for the services'
+// own user, which it creates when the agent is root.
+func (a *App) BindingSteps() []agent.Step {
+	var tasks []agent.Task
+	if os.Geteuid() == 0 {
+		tasks = append(tasks, agent.SystemUser{User: BindingsUser, Home: "/nonexistent", Comment: "CSO application services"})
+	}
+	tasks = append(tasks, &lazyBindings{app: a})
+	return []agent.Step{{Name: "application bindings", Tasks: tasks}}
+}
+
+// lazyBindings builds its tasks when first checked: the package names the bindings, and it
+// may only arrive during the run.
+type lazyBindings struct {
+	app   *App
+	tasks []agent.Task
+}
+
+func (l *lazyBindings) Name() string { return "application bindings" }
+
+func (l *lazyBindings) build(ctx context.Context) error {
+	if l.tasks != nil {
+		return nil
+	}
+	b, err := l.app.Bindings(ctx)
+	if err != nil {
+		return err
+	}
+	l.tasks = BindingTasks(b, ServiceUser())
+	return nil
+}
+
+// Render implements agent.Renderer.
+func (l *lazyBindings) Render(_ context.Context, rt *agent.Runtime, r *agent.Rendering) error {
+	return fmt.Errorf("%w: the bindings written under %s (0700, files 0600 for user %s) are those the package's manifest (%s) lists, which a rendering does not open", agent.ErrNeedsLiveHost, BindingsRoot(rt.Paths), BindingsUser, ManifestName)
+}
+
+func (l *lazyBindings) Check(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
+	if err := l.build(ctx); err != nil {
+		if rt.DryRun {
+			return agent.Change{Needed: true, Summary: "write the application's bindings under " + BindingsRoot(rt.Paths) + " (" + err.Error() + ")"}, nil
+		}
+		return agent.Change{}, err
+	}
+	var summaries []string
+	for _, t := range l.tasks {
+		c, err := t.Check(ctx, rt)
+		if err != nil {
+			return agent.Change{}, err
+		}
+		if c.Needed {
+			// Never the content: these are secrets. The file names say what changes.
+			summaries = append(summaries, t.Name())
+		}
+	}
+	if len(summaries) == 0 {
+		return agent.NoChange, nil
+	}
+	return agent.Change{Needed: true, Summary: "update " + strings.Join(summaries, ", ")}, nil
+}
+
+func (l *lazyBindings) Apply(ctx context.Context, rt *agent.Runtime) error {
+	if err := l.build(ctx); err != nil {
+		return err
+	}
+	for _, t := range l.tasks {
+		c, err := t.Check(ctx, rt)
+		if err != nil {
+			return err
+		}
+		if !c.Needed {
+			continue
+		}
+		if err := t.Apply(ctx, rt); err != nil {
+			return fmt.Errorf("%s: %w", t.Name(), err)
+		}
+	}
+	return nil
 }
 
 // NewApp locates the package for rt (ErrNotConfigured when there is none).
@@ -348,16 +449,14 @@ func ProbeRabbitMQ(ctx context.Context, rt *agent.Runtime, h inventory.Host, roo
 	return conn.Close()
 }
 
-// ServiceUser is the account application services run as: nobody when the agent is root
-// (the services need no privilege and own no file), else the agent's own user.
+// ServiceUser is the account application services run as: their own (BindingsUser, which
+// the bindings step creates) when the agent is root, so that they alone read their bindings;
+// else the agent's own user.
 func ServiceUser() string {
 	if os.Geteuid() != 0 {
 		return ""
 	}
-	if _, err := user.Lookup("nobody"); err != nil {
-		return ""
-	}
-	return "nobody"
+	return BindingsUser
 }
 
 // ServiceSteps runs the package's services of role on this host, side by side, each ready
@@ -381,6 +480,10 @@ func (a *App) ServiceSpecs(p *Package, role envfile.Role, o HostOptions) ([]agen
 	if ip := net.ParseIP(rt.Host.Address); ip != nil && ip.IsLoopback() {
 		bind, local = rt.Host.Address, true
 	}
+	b, err := a.Bindings(context.Background())
+	if err != nil {
+		return nil, err
+	}
 	var specs []agent.ServiceSpec
 	for _, s := range p.Manifest.ServicesOf(role) {
 		port := rt.Host.Ports[s.PortKey()]
@@ -399,6 +502,8 @@ func (a *App) ServiceSpecs(p *Package, role envfile.Role, o HostOptions) ([]agen
 		for k, v := range s.Env {
 			env = append(env, k+"="+Expand(v, vars))
 		}
+		// The bindings' names and addresses; their secrets stay in files.
+		env = append(env, b.Env...)
 		sort.Strings(env)
 		name := "cso-" + s.Name
 		if local {
@@ -407,6 +512,9 @@ func (a *App) ServiceSpecs(p *Package, role envfile.Role, o HostOptions) ([]agen
 		health := "http://" + net.JoinHostPort(bind4probe(bind), strconv.Itoa(port)) + s.HealthPath
 		specs = append(specs, agent.ServiceSpec{
 			Name: name, Command: cmd, Env: env, User: ServiceUser(), Dir: dir,
+			// A binding's secret or certificate that changes (rotation, renewal, restore)
+			// restarts the services: the platform hashes these files at each start.
+			ConfigFiles: b.Paths(),
 			// Every application service of the host writes to one file, which the CloudWatch
 			// agent ships (log group /cso/<env>/application, internal/cwagent).
 			LogFile:      agent.ServiceLog(rt.Paths, ApplicationLog),

@@ -7,6 +7,7 @@
 //	name: cso-application
 //	version: 2.4.1
 //	requires: [java]           # runtimes the hosts install (java: a headless JRE)
+//	bindings: [mysql, rabbitmq, keystone]  # platform services it uses (bindings.go)
 //	services:
 //	  - name: customers        # an LLD service name (3.1.2 and 3.2.1)
 //	    role: backend          # frontend or backend
@@ -31,6 +32,8 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
 
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
@@ -42,10 +45,25 @@ const ManifestName = "cso-app.yaml"
 
 // Manifest is cso-app.yaml.
 type Manifest struct {
-	Name     string    `yaml:"name"`
-	Version  string    `yaml:"version"`
-	Requires []string  `yaml:"requires"`
+	Name     string   `yaml:"name"`
+	Version  string   `yaml:"version"`
+	Requires []string `yaml:"requires"`
+	// Bindings are the platform services the application uses (Binding*): each service
+	// receives their addresses and credentials (docs/application-packages.md).
+	Bindings []string  `yaml:"bindings"`
 	Services []Service `yaml:"services"`
+	// NameLine is the manifest's line of name (0 when built in memory), for a refusal of
+	// another application's package.
+	NameLine int `yaml:"-"`
+}
+
+// NameProblem refuses a manifest whose application is not want ("" accepts any).
+func (m *Manifest) NameProblem(file, manifest, want string) error {
+	if want == "" || m.Name == want {
+		return nil
+	}
+	return &Problems{File: file, Manifest: manifest, Problems: []Problem{{Field: "name", Line: m.NameLine,
+		Message: fmt.Sprintf("the package is application %q, not %q", m.Name, want)}}}
 }
 
 // Service is one long-running process of the application.
@@ -92,23 +110,36 @@ func (s Service) PortKey() string {
 
 // Problem is one thing wrong with a manifest.
 type Problem struct {
-	Field   string // e.g. services[3].port
+	Field   string // e.g. services[3] (customers).port
 	Message string
+	// Line is the manifest's line of the field (or of its nearest enclosing key when the
+	// field is missing); 0 when unknown (a manifest built in memory).
+	Line int
 }
 
 // Problems is the error of an invalid manifest: every problem found.
 type Problems struct {
-	File     string
+	File     string // the package (or the directory cso app package reads)
+	Manifest string // the manifest file's name as the reader should look for it
 	Problems []Problem
 }
 
-// Error lists the problems, one a line, with control and bidirectional characters that
-// came from the manifest escaped (userfile.Escape).
+// Error lists the problems, one a line, each with the manifest's file and line, with
+// control and bidirectional characters that came from the manifest escaped
+// (userfile.Escape).
 func (p *Problems) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: invalid application package manifest:", userfile.Escape(p.File))
+	manifest := p.Manifest
+	if manifest == "" {
+		manifest = ManifestName
+	}
 	for _, x := range p.Problems {
-		fmt.Fprintf(&b, "\n  %s: %s", userfile.Escape(x.Field), userfile.Escape(x.Message))
+		loc := manifest
+		if x.Line > 0 {
+			loc = fmt.Sprintf("%s:%d", manifest, x.Line)
+		}
+		fmt.Fprintf(&b, "\n  %s: %s: %s", userfile.Escape(loc), userfile.Escape(x.Field), userfile.Escape(x.Message))
 	}
 	return b.String()
 }
@@ -127,7 +158,8 @@ var knownVars = []string{"APP_DIR", "PORT", "BIND", "NAME"}
 // 64 KiB leaves room for long commands and environments while keeping hostile input small.
 const MaxManifestSize = 64 << 10
 
-// ParseManifest decodes and validates cso-app.yaml; file names the package in errors.
+// ParseManifest decodes and validates cso-app.yaml; file names the package in errors,
+// and every problem names its line of the manifest.
 // Before the YAML is parsed, the size is bounded and anchors, aliases and deep nesting are
 // refused (userfile.CheckYAML); a leading UTF-8 byte-order mark is ignored.
 func ParseManifest(file string, data []byte) (_ *Manifest, err error) {
@@ -150,9 +182,61 @@ func ParseManifest(file string, data []byte) (_ *Manifest, err error) {
 		return nil, fmt.Errorf("%s: %s: %s", userfile.Escape(file), ManifestName, userfile.Escape(yaml.FormatError(err, false, true)))
 	}
 	if err := m.Validate(file); err != nil {
+		var ps *Problems
+		if errors.As(err, &ps) {
+			locate(ps, data)
+		}
 		return nil, err
 	}
+	if f, err := parser.ParseBytes(data, 0); err == nil {
+		m.NameLine = lineOf(f, "name")
+	}
 	return &m, nil
+}
+
+// suffixRE removes the service name a problem's field shows: "services[3] (customers)"
+// is "services[3]" in the YAML path.
+var suffixRE = regexp.MustCompile(` \([^)]*\)`)
+
+// locate sets each problem's line: that of its field, or of the nearest enclosing key
+// present in the file (a missing field is reported where it belongs), else line 1.
+func locate(ps *Problems, data []byte) {
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return
+	}
+	for i := range ps.Problems {
+		field := suffixRE.ReplaceAllString(ps.Problems[i].Field, "")
+		ps.Problems[i].Line = 1
+		for field != "" {
+			if line := lineOf(f, field); line > 0 {
+				ps.Problems[i].Line = line
+				break
+			}
+			cut := strings.LastIndexAny(field, ".[")
+			if cut < 0 {
+				break
+			}
+			field = field[:cut]
+		}
+	}
+}
+
+func lineOf(f *ast.File, field string) (line int) {
+	defer func() {
+		if recover() != nil {
+			line = 0
+		}
+	}()
+	p, err := yaml.PathString("$." + field)
+	if err != nil {
+		return 0
+	}
+	n, err := p.FilterFile(f)
+	if err != nil || n == nil || n.GetToken() == nil {
+		return 0
+	}
+	return n.GetToken().Position.Line
 }
 
 // Validate checks the manifest against the LLD: every service is an LLD service of its
@@ -160,7 +244,12 @@ func ParseManifest(file string, data []byte) (_ *Manifest, err error) {
 // there once.
 func (m *Manifest) Validate(file string) error {
 	var ps []Problem
-	add := func(field, format string, a ...any) { ps = append(ps, Problem{field, fmt.Sprintf(format, a...)}) }
+	add := func(field, format string, a ...any) {
+		ps = append(ps, Problem{Field: field, Message: fmt.Sprintf(format, a...)})
+	}
+	if !nameRE.MatchString(m.Name) {
+		add("name", "missing or not an application name (lower-case letters, digits, dashes): %q", m.Name)
+	}
 	if !versionRE.MatchString(m.Version) {
 		add("version", "missing or not a version (letters, digits, . + _ -): %q", m.Version)
 	}
@@ -168,6 +257,16 @@ func (m *Manifest) Validate(file string) error {
 		if r != RuntimeJava {
 			add(fmt.Sprintf("requires[%d]", i), "unknown runtime %q: the platform provides %q", r, RuntimeJava)
 		}
+	}
+	seenBinding := map[string]bool{}
+	for i, b := range m.Bindings {
+		switch {
+		case !slices.Contains(KnownBindings, b):
+			add(fmt.Sprintf("bindings[%d]", i), "unknown binding %q: the platform binds %s (docs/application-packages.md)", b, strings.Join(KnownBindings, ", "))
+		case seenBinding[b]:
+			add(fmt.Sprintf("bindings[%d]", i), "binding %s is listed twice", b)
+		}
+		seenBinding[b] = true
 	}
 	if len(m.Services) == 0 {
 		add("services", "no services: a package describes the frontend and backend services of the application")
@@ -193,7 +292,11 @@ func (m *Manifest) Validate(file string) error {
 			case want == 0:
 				add(f+".name", "unknown %s service %q: the LLD's %s services are %s", s.Role, s.Name, s.Role, strings.Join(serviceNames(s.Role), ", "))
 			case s.Port != want:
-				add(f+".port", "%s listens on %d in the LLD (3.1, 3.2.1), not %d", s.Name, want, s.Port)
+				if other := portOwner(s.Port); other != "" {
+					add(f+".port", "port %d is the LLD's port of service %s, not of %s (which listens on %d, LLD 3.1, 3.2.1)", s.Port, other, s.Name, want)
+				} else {
+					add(f+".port", "%s listens on %d in the LLD (3.1, 3.2.1), not %d", s.Name, want, s.Port)
+				}
 			}
 			if want != 0 {
 				present[string(s.Role)+"/"+s.Name] = true
@@ -243,6 +346,18 @@ func checkVars(add func(string, string, ...any), field, v string) {
 			add(field, "unknown variable ${%s}: use ${%s}", m[1], strings.Join(knownVars, "}, ${"))
 		}
 	}
+}
+
+// portOwner names the LLD service (of either role) whose port is port, or "".
+func portOwner(port int) string {
+	for _, role := range []envfile.Role{envfile.RoleFrontend, envfile.RoleBackend} {
+		for _, n := range serviceNames(role) {
+			if LLDPort(role, n) == port {
+				return fmt.Sprintf("%s (%s)", n, role)
+			}
+		}
+	}
+	return ""
 }
 
 func serviceNames(role envfile.Role) []string {

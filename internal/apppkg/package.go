@@ -30,6 +30,8 @@ type Package struct {
 	Path     string
 	SHA256   string // of the archive file
 	Manifest *Manifest
+	// HasSums: the package carries its checksum list (SumsName), which Open verified.
+	HasSums bool
 }
 
 // ID names this exact package: its version and the start of its checksum.
@@ -45,14 +47,32 @@ func Open(path string) (*Package, error) {
 	}
 	defer f.Close()
 	h := sha256.New()
-	var manifest []byte
+	var manifest, sums []byte
+	got := map[string]string{} // every file's SHA-256, for the checksum list
 	err = walk(io.TeeReader(f, h), path, func(hdr *tar.Header, name string, r io.Reader) error {
-		if name == ManifestName {
+		if hdr.Typeflag != tar.TypeReg {
+			return nil
+		}
+		fh := sha256.New()
+		switch name {
+		case ManifestName:
 			// One byte over the limit is enough for ParseManifest to refuse it.
 			data, err := io.ReadAll(io.LimitReader(r, MaxManifestSize+1))
 			manifest = data
+			fh.Write(data)
+			if err != nil {
+				return err
+			}
+		case SumsName:
+			data, err := io.ReadAll(io.LimitReader(r, 64<<20))
+			sums = data
 			return err
+		default:
+			if _, err := io.Copy(fh, r); err != nil {
+				return fmt.Errorf("%s: entry %q: %w", path, name, err)
+			}
 		}
+		got[name] = hex.EncodeToString(fh.Sum(nil))
 		return nil
 	})
 	if err != nil {
@@ -69,7 +89,16 @@ func Open(path string) (*Package, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Package{Path: path, SHA256: hex.EncodeToString(h.Sum(nil)), Manifest: m}, nil
+	if sums != nil {
+		listed, err := parseSums(sums)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if err := checkSums(path, listed, got); err != nil {
+			return nil, err
+		}
+	}
+	return &Package{Path: path, SHA256: hex.EncodeToString(h.Sum(nil)), Manifest: m, HasSums: sums != nil}, nil
 }
 
 // walk reads a .tar.gz and calls fn for every entry with its cleaned relative name,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -264,6 +265,9 @@ func (c *Checker) serviceProbes(h inventory.Host, doc *hostStatus) []Probe {
 			ps = append(ps, svc("http /health", c.httpProbe(http.MethodGet, base+"/health", nil, expectCodes("nginx /health", 200))))
 		case h.Role == envfile.RoleFrontend || h.Role == envfile.RoleBackend:
 			ps = append(ps, svc("http /", c.httpProbe(http.MethodGet, base+"/", nil, expectAppUp(name))))
+			if path, ok := c.t.AppHealth[name]; ok && app {
+				ps = append(ps, svc("bindings", c.httpProbe(http.MethodGet, base+path, nil, expectBindings(name))))
+			}
 		}
 	}
 	return ps
@@ -316,4 +320,54 @@ func HTTPClient(t *target.Target, timeout time.Duration) (*http.Client, error) {
 	}
 	c.client.Timeout = timeout
 	return c.client, nil
+}
+
+// appHealth is what an application service reports at its health path: each binding's
+// state (docs/application-packages.md).
+type appHealth struct {
+	Bindings map[string]struct {
+		Status string `json:"status"` // ok, fail or pending
+		Reason string `json:"reason"`
+	} `json:"bindings"`
+}
+
+// expectBindings grades the bindings an application service reports at its health path:
+// fail when one failed (with the service's reason), warn while one is not checked yet, ok
+// when all work (or the service uses none).
+func expectBindings(name string) httpExpect {
+	return func(code int, body []byte) Outcome {
+		if code != http.StatusOK {
+			return fail("%s: health path HTTP %d%s", name, code, snippet(body))
+		}
+		var h appHealth
+		if err := json.Unmarshal(body, &h); err != nil {
+			return warn("%s: the health path's answer is not the JSON document of the bindings contract (%v)", name, err)
+		}
+		if len(h.Bindings) == 0 {
+			return ok("%s uses no binding", name)
+		}
+		names := make([]string, 0, len(h.Bindings))
+		for b := range h.Bindings {
+			names = append(names, b)
+		}
+		sort.Strings(names)
+		var good, bad, pending []string
+		for _, b := range names {
+			switch s := h.Bindings[b]; s.Status {
+			case "ok":
+				good = append(good, b)
+			case "pending":
+				pending = append(pending, b)
+			default:
+				bad = append(bad, fmt.Sprintf("%s %s (%s)", b, s.Status, strings.TrimSpace(s.Reason)))
+			}
+		}
+		switch {
+		case len(bad) > 0:
+			return fail("%s: %s", name, strings.Join(bad, "; "))
+		case len(pending) > 0:
+			return warn("%s: %s not checked yet (ok: %s)", name, strings.Join(pending, ", "), strings.Join(good, ", "))
+		}
+		return ok("%s: %s ok", name, strings.Join(good, ", "))
+	}
 }

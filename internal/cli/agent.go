@@ -392,8 +392,11 @@ func onLocalPlatform(rt *agent.Runtime, o ec2Options) error {
 }
 
 // usesDatabase are the roles whose agent connects to the database (LLD 2.6.2: the jump
-// server creates the databases and users, Keystone keeps its tables there).
-var usesDatabase = map[envfile.Role]bool{envfile.RoleJump: true, envfile.RoleKeystone: true}
+// server creates the databases and users, Keystone keeps its tables there, the
+// application keeps its own).
+var usesDatabase = map[envfile.Role]bool{envfile.RoleJump: true, envfile.RoleKeystone: true,
+	// The application's services, through their mysql binding (internal/apppkg).
+	envfile.RoleFrontend: true, envfile.RoleBackend: true}
 
 // ec2Database is the database's host:port from the target description `cso deploy`
 // published to bucket (the RDS endpoint).

@@ -16,6 +16,15 @@ var examples = map[string][]string{
 		"# against the local target",
 		"cso admin serve --local-dir .local",
 	},
+	"cso app package": {
+		"# build a package from a directory holding cso-app.yaml",
+		"cso app package ./portal-app --out cso-application-2.4.1.tar.gz",
+		"cso app package ./portal-app --name cso-application -o json",
+	},
+	"cso app validate": {
+		"cso app validate cso-application-2.4.1.tar.gz",
+		"cso app validate cso-application-2.4.1.tar.gz --name cso-application",
+	},
 	"cso agent": {
 		"# what user data runs on an EC2 host",
 		"cso agent --env dev --role keystone --index 1 --account-id 123456789012",

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/apppkg"
 	"github.com/cso-ssp/platform/internal/check"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
@@ -298,6 +299,7 @@ func (l Layout) Target(o Options, hosts []inventory.Host) *target.Target {
 		HostDirs:   map[string]string{MySQLHost: l.HostRoot(MySQLHost)},
 		Logs:       map[string][]string{MySQLHost: {filepath.Join(l.Paths(MySQLHost).Log, "mariadb.log")}},
 	}
+	t.AppHealth = appHealth(o.Env)
 	for _, h := range hosts {
 		p := l.Paths(h.Name)
 		t.HostDirs[h.Name] = p.Root
@@ -439,4 +441,23 @@ func allRoles(hosts []inventory.Host) []envfile.Role {
 		}
 	}
 	return rs
+}
+
+// appHealth maps each application service's port name to its manifest's health path, from
+// the environment's package; nil when there is none or it cannot be opened (the hosts'
+// setup reports that).
+func appHealth(env *envfile.Env) map[string]string {
+	file, err := apppkg.Locate(env, agent.Paths{})
+	if err != nil || strings.HasPrefix(env.Application.Package, "s3://") {
+		return nil
+	}
+	p, err := apppkg.Open(file)
+	if err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, s := range p.Manifest.Services {
+		out[s.PortKey()] = s.HealthPath
+	}
+	return out
 }

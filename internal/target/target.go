@@ -54,6 +54,11 @@ type Target struct {
 	// ALB is how the internet-facing load balancer signs users in to the admin dashboard
 	// (kind aws with ha, from the Terraform output admin_dashboard); nil otherwise.
 	ALB *ALBAuth `json:"alb,omitempty"`
+	// AppHealth maps an application service (its inventory port name) to the health path
+	// of the package's manifest, where the service also reports its bindings
+	// (docs/application-packages.md); cso check's bindings probes read it. Empty when the
+	// describer could not open the package.
+	AppHealth map[string]string `json:"app_health,omitempty"`
 	// DeployLog is the JSON document of the last `cso deploy` or `cso local up`.
 	LastDeploy string `json:"last_deploy,omitempty"`
 }

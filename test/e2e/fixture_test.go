@@ -37,7 +37,8 @@ func buildFixture(dir string) (path string, err error) {
 			err = fmt.Errorf("build the fixture application package: %s", s.msg)
 		}
 	}()
-	return fixture.Build(mainTB{}, dir), nil
+	// A real client of its bindings (mysql, rabbitmq, keystone): test/e2e/bindings_test.go.
+	return fixture.Build(mainTB{}, dir, fixture.WithBindings), nil
 }
 
 // writeEnvDir writes an environment directory holding env.dev.yaml of the repository with

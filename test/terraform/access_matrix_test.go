@@ -43,10 +43,11 @@ func notApplicable(row accessRow, role string) bool {
 var accessMatrix = []accessRow{
 	// Secrets Manager (read: GetSecretValue and Decrypt with the secret's key).
 	{"secret cso-pki/root-ca: read", ""},
-	{"secret cso/database/cso_portal: read", "jump"},
+	{"secret cso/database/cso_portal: read", "jump frontend backend"},
 	{"secret cso/database/keystone: read", "jump keystone"},
 	{"secret cso/keystone/admin: read", "jump keystone"},
 	{"secret cso/keystone/automation: read", "jump"},
+	{"secret cso/keystone/application: read", "jump frontend backend"},
 	{"secret cso/rabbitmq/erlang-cookie: read", "rabbitmq"},
 	{"secret cso/rabbitmq/ssp_user: read", allRoles},
 	{"secret cso/tls/{own}: read", allRoles},

@@ -921,11 +921,11 @@ func (x *checker) dns(t *testing.T) {
 // secret and the jump server's RDS master secret): what the agents and cso check use
 // (internal/agent/secrets.go SecretID, internal/check).
 var roleSecrets = map[string][]string{
-	"jump":     {"database/cso_portal", "database/keystone", "keystone/admin", "keystone/automation", "rabbitmq/ssp_user"},
+	"jump":     {"database/cso_portal", "database/keystone", "keystone/admin", "keystone/application", "keystone/automation", "rabbitmq/ssp_user"},
 	"keystone": {"database/keystone", "keystone/admin", "rabbitmq/ssp_user"},
 	"rabbitmq": {"rabbitmq/erlang-cookie", "rabbitmq/ssp_user"},
-	"frontend": {"rabbitmq/ssp_user"},
-	"backend":  {"rabbitmq/ssp_user"},
+	"frontend": {"database/cso_portal", "keystone/application", "rabbitmq/ssp_user"},
+	"backend":  {"database/cso_portal", "keystone/application", "rabbitmq/ssp_user"},
 }
 
 func (x *checker) iamAndKMS(t *testing.T) {
@@ -1100,7 +1100,7 @@ func (x *checker) secretValues(t *testing.T) []string {
 func (x *checker) secrets(t *testing.T) {
 	kms := x.kmsARN(t)
 	want := []string{
-		x.c.name + "/cso/rabbitmq/ssp_user", x.c.name + "/cso/keystone/admin", x.c.name + "/cso/keystone/automation", x.c.name + "/cso/rabbitmq/erlang-cookie",
+		x.c.name + "/cso/rabbitmq/ssp_user", x.c.name + "/cso/keystone/admin", x.c.name + "/cso/keystone/automation", x.c.name + "/cso/keystone/application", x.c.name + "/cso/rabbitmq/erlang-cookie",
 		x.c.name + "/cso/database/keystone", x.c.name + "/cso/database/cso_portal", x.c.name + "/cso-pki/root-ca",
 	}
 	for _, h := range x.c.hostNames() {

@@ -14,6 +14,12 @@ import (
 // file other than its own 0600 secret file and the files in allowed (which must be 0600 or
 // 0640), or in the argument list of any process on the machine. Tests of every role use it.
 //
+// The application's bindings (internal/apppkg: <host>/data/cso-app-bindings/<binding>/<key>)
+// are where its services' secrets belong: each file must be 0600 in a 0700 directory, owned
+// by one account, and their secrets (the truststore's password among them, which is the
+// host's own) are looked for everywhere else too: logs, status documents, every other file
+// and every command line.
+//
 // dir is the local target's directory; its secrets are in dir/secrets.
 func AssertNoSecretLeak(t testing.TB, dir string, allowed map[string]bool) {
 	t.Helper()
@@ -35,6 +41,12 @@ func AssertNoSecretLeak(t testing.TB, dir string, allowed map[string]bool) {
 	if len(secrets) == 0 {
 		t.Fatal("no secrets found to look for")
 	}
+	bindings := bindingFiles(t, l.Dir)
+	for p, v := range bindings {
+		if strings.HasSuffix(p, "password") && len(v) >= 16 {
+			secrets["binding "+strings.TrimPrefix(p, l.Dir+"/")] = v
+		}
+	}
 	for p := range allowed {
 		if st, err := os.Stat(p); err == nil && st.Mode().Perm()&0o027 != 0 {
 			t.Errorf("%s holds secrets with mode %o (want 0600 or 0640)", p, st.Mode().Perm())
@@ -48,7 +60,7 @@ func AssertNoSecretLeak(t testing.TB, dir string, allowed map[string]bool) {
 		if d.IsDir() || !d.Type().IsRegular() {
 			return nil
 		}
-		if filepath.Dir(p) == l.SecretsDir() || allowed[p] {
+		if _, ok := bindings[p]; filepath.Dir(p) == l.SecretsDir() || allowed[p] || ok {
 			return nil
 		}
 		info, err := d.Info()
@@ -91,3 +103,42 @@ func AssertNoSecretLeak(t testing.TB, dir string, allowed map[string]bool) {
 type layout struct{ Dir string }
 
 func (l layout) SecretsDir() string { return filepath.Join(l.Dir, "secrets") }
+
+// bindingsDirName is apppkg.BindingsRoot's last element (localtest imports no role).
+const bindingsDirName = "cso-app-bindings"
+
+// bindingFiles returns every file of the application's bindings directories under dir, with
+// its content, and fails t when one is readable by anyone but its owner or when its
+// directory is open to others.
+func bindingFiles(t testing.TB, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	roots, _ := filepath.Glob(filepath.Join(dir, "*", "*", bindingsDirName))
+	more, _ := filepath.Glob(filepath.Join(dir, "hosts", "*", "*", bindingsDirName))
+	for _, root := range append(roots, more...) {
+		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			info, err := d.Info()
+			if err != nil {
+				return nil
+			}
+			if d.IsDir() {
+				if info.Mode().Perm()&0o077 != 0 {
+					t.Errorf("bindings directory %s has mode %o (want 0700)", p, info.Mode().Perm())
+				}
+				return nil
+			}
+			if info.Mode().Perm()&0o077 != 0 {
+				t.Errorf("binding %s has mode %o (want 0600)", p, info.Mode().Perm())
+			}
+			data, err := os.ReadFile(p)
+			if err == nil {
+				out[p] = bytes.TrimSpace(data)
+			}
+			return nil
+		})
+	}
+	return out
+}

@@ -51,6 +51,7 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		agent.MkdirAll{Paths: []string{rt.Paths.Data, rt.Paths.Log, rt.Paths.Run}}}})
 	steps = append(steps, app.PackageSteps(r.Options)...)
 	steps = append(steps, apppkg.DependencySteps(rt, r.Options)...)
+	steps = append(steps, app.BindingSteps()...)
 	steps = append(steps, app.ServiceSteps(envfile.RoleBackend, r.Options)...)
 	return steps, nil
 }

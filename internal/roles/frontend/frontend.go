@@ -257,6 +257,7 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		agent.File{Path: n.Conf, Content: RenderConf(n)})})
 	if !noPackage {
 		steps = append(steps, apppkg.DependencySteps(rt, r.Options)...)
+		steps = append(steps, app.BindingSteps()...)
 		steps = append(steps, app.ServiceSteps(envfile.RoleFrontend, r.Options)...)
 	}
 	steps = append(steps, agent.Step{Name: "nginx", Tasks: []agent.Task{rt.Platform.Service(n.Spec())}})

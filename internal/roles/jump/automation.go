@@ -39,16 +39,55 @@ var AutomationOptions = map[string]bool{
 // user).
 const AutomationRole = "reader"
 
+// identity is a Keystone user that the platform makes and keeps: its name, the secret
+// holding its password, its role on project admin and its user options.
+type identity struct {
+	User, Secret, Role, Description string
+	Options                         map[string]bool
+	// CreateRole: the role is not one keystone-manage bootstrap makes (service), so the
+	// jump role creates it.
+	CreateRole bool
+}
+
+// automationIdentity is agent.KeystoneAutomationUser.
+var automationIdentity = identity{
+	User: agent.KeystoneAutomationUser, Secret: agent.SecretKeystoneAutomation, Role: AutomationRole,
+	Options: AutomationOptions, Description: "cso automation: cso check and the dashboard's probes (never locked out)",
+}
+
+// ApplicationRole is the application's identity's role on project admin: Keystone's policy
+// identity:validate_token (GET /v3/auth/tokens) is "rule:admin_required or (role:reader and
+// system_scope:all) or rule:service_role or rule:token_subject", and rule:service_role is
+// role:service: the only way short of admin (or a system-scoped token) to validate another
+// user's token (keystone/common/policies/token.py and base.py, Keystone 22.0.2;
+// docs/decisions/roles.md).
+const ApplicationRole = "service"
+
+// applicationIdentity is agent.KeystoneApplicationUser: the application's own account, which
+// its services use to validate users' tokens. Not locked out by strangers' failures, for the
+// same reason as the automation's.
+var applicationIdentity = identity{
+	User: agent.KeystoneApplicationUser, Secret: agent.SecretKeystoneApplication, Role: ApplicationRole,
+	Options: AutomationOptions, CreateRole: true,
+	Description: "cso application services: validate users' tokens (role service)",
+}
+
 // automationTask makes the Keystone identity of automation (agent.KeystoneAutomationUser):
 // created with the admin credentials over Keystone's API, so that only the jump host needs
 // its password (on AWS the secret <env>/cso/keystone/automation is readable by the jump
 // role only).
-func automationTask() agent.Task {
+func automationTask() agent.Task { return identityTask(automationIdentity) }
+
+// applicationTask makes the application's identity (agent.KeystoneApplicationUser). Its
+// password rotates as the secret does: a password that no longer signs in is set again.
+func applicationTask() agent.Task { return identityTask(applicationIdentity) }
+
+func identityTask(id identity) agent.Task {
 	return agent.FuncTask{
-		TaskName: "keystone identity " + agent.KeystoneAutomationUser,
+		TaskName: "keystone identity " + id.User,
 		CheckFunc: func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
-			need := agent.Change{Needed: true, Summary: fmt.Sprintf("make the Keystone user %s (role %s on project admin, options %s)", agent.KeystoneAutomationUser, AutomationRole, optionNames())}
-			k, err := newKeystoneAPI(ctx, rt)
+			need := agent.Change{Needed: true, Summary: fmt.Sprintf("make the Keystone user %s (role %s on project admin, options %s)", id.User, id.Role, optionNames())}
+			k, err := newKeystoneAPI(ctx, rt, id)
 			if err != nil {
 				return need, nil
 			}
@@ -65,9 +104,9 @@ func automationTask() agent.Task {
 		},
 		ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
 			var k *keystoneAPI
-			err := agent.WaitFor(ctx, rt, "Keystone to create "+agent.KeystoneAutomationUser, rt.PeerWait(KeystoneWaitTimeout), func(ctx context.Context) error {
+			err := agent.WaitFor(ctx, rt, "Keystone to create "+id.User, rt.PeerWait(KeystoneWaitTimeout), func(ctx context.Context) error {
 				var err error
-				if k, err = newKeystoneAPI(ctx, rt); err != nil {
+				if k, err = newKeystoneAPI(ctx, rt, id); err != nil {
 					return err
 				}
 				_, err = k.adminToken(ctx)
@@ -80,9 +119,13 @@ func automationTask() agent.Task {
 		},
 		RenderFunc: func(_ context.Context, rt *agent.Runtime, r *agent.Rendering) error {
 			r.NoteWait("Keystone answering a token request as admin (the Keystone role bootstraps it)", rt.PeerWait(KeystoneWaitTimeout))
-			r.Note("Keystone API as admin (password %s): user %s in domain Default with password %s and options %s; role %s on project admin",
-				agent.SecretPlaceholder(agent.SecretKeystoneAdmin), agent.KeystoneAutomationUser,
-				agent.SecretPlaceholder(agent.SecretKeystoneAutomation), optionNames(), AutomationRole)
+			create := ""
+			if id.CreateRole {
+				create = fmt.Sprintf("role %s created if missing; ", id.Role)
+			}
+			r.Note("Keystone API as admin (password %s): %suser %s in domain Default with password %s and options %s; role %s on project admin",
+				agent.SecretPlaceholder(agent.SecretKeystoneAdmin), create, id.User,
+				agent.SecretPlaceholder(id.Secret), optionNames(), id.Role)
 			return nil
 		},
 	}
@@ -96,12 +139,13 @@ func optionNames() string {
 type keystoneAPI struct {
 	base          string
 	client        *http.Client
-	adminPW, auPW string
+	adminPW, auPW string // the admin's password and the identity's
+	id            identity
 	token         string
 	projectID     string
 }
 
-func newKeystoneAPI(ctx context.Context, rt *agent.Runtime) (*keystoneAPI, error) {
+func newKeystoneAPI(ctx context.Context, rt *agent.Runtime, id identity) (*keystoneAPI, error) {
 	nodes := inventory.ByRole(rt.Hosts, envfile.RoleKeystone)
 	if len(nodes) == 0 {
 		return nil, errors.New("no Keystone host")
@@ -111,9 +155,9 @@ func newKeystoneAPI(ctx context.Context, rt *agent.Runtime) (*keystoneAPI, error
 	if err != nil || !ok {
 		return nil, errors.Join(errors.New("no Keystone admin secret yet"), err)
 	}
-	auPW, ok, err := secret(ctx, rt, agent.SecretKeystoneAutomation)
+	auPW, ok, err := secret(ctx, rt, id.Secret)
 	if err != nil || !ok {
-		return nil, errors.Join(errors.New("no Keystone automation secret yet"), err)
+		return nil, errors.Join(fmt.Errorf("no secret %s yet", id.Secret), err)
 	}
 	caPEM, err := os.ReadFile(pki.Store{Dir: rt.Paths.SSLCerts}.CACert())
 	if err != nil {
@@ -137,7 +181,7 @@ func newKeystoneAPI(ctx context.Context, rt *agent.Runtime) (*keystoneAPI, error
 		DisableKeepAlives: true,
 	}
 	return &keystoneAPI{base: "https://" + net.JoinHostPort(h.FQDN, port), client: &http.Client{Transport: tr, Timeout: 30 * time.Second},
-		adminPW: adminPW, auPW: auPW}, nil
+		adminPW: adminPW, auPW: auPW, id: id}, nil
 }
 
 // call sends a JSON request; with token "" it is unauthenticated.
@@ -212,13 +256,13 @@ type ksUser struct {
 	Options map[string]any `json:"options"`
 }
 
-// findUser returns the automation user, or nil.
+// findUser returns the identity's user, or nil.
 func (k *keystoneAPI) findUser(ctx context.Context) (*ksUser, error) {
 	tok, err := k.adminToken(ctx)
 	if err != nil {
 		return nil, err
 	}
-	code, _, b, err := k.call(ctx, http.MethodGet, "/v3/users?domain_id=default&name="+url.QueryEscape(agent.KeystoneAutomationUser), tok, nil)
+	code, _, b, err := k.call(ctx, http.MethodGet, "/v3/users?domain_id=default&name="+url.QueryEscape(k.id.User), tok, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +282,7 @@ func (k *keystoneAPI) findUser(ctx context.Context) (*ksUser, error) {
 }
 
 func (k *keystoneAPI) roleID(ctx context.Context) (string, error) {
-	code, _, b, err := k.call(ctx, http.MethodGet, "/v3/roles?name="+AutomationRole, k.token, nil)
+	code, _, b, err := k.call(ctx, http.MethodGet, "/v3/roles?name="+url.QueryEscape(k.id.Role), k.token, nil)
 	if err != nil {
 		return "", err
 	}
@@ -248,13 +292,28 @@ func (k *keystoneAPI) roleID(ctx context.Context) (string, error) {
 		} `json:"roles"`
 	}
 	if code != http.StatusOK || json.Unmarshal(b, &doc) != nil || len(doc.Roles) == 0 {
-		return "", fmt.Errorf("role %s not found (HTTP %d): keystone-manage bootstrap creates it", AutomationRole, code)
+		return "", fmt.Errorf("role %s not found (HTTP %d): keystone-manage bootstrap creates it", k.id.Role, code)
 	}
 	return doc.Roles[0].ID, nil
 }
 
-func optionsSet(u *ksUser) bool {
-	for name := range AutomationOptions {
+// ensureRole creates the identity's role when Keystone has none of that name.
+func (k *keystoneAPI) ensureRole(ctx context.Context) (string, error) {
+	if id, err := k.roleID(ctx); err == nil || !k.id.CreateRole {
+		return id, err
+	}
+	code, _, b, err := k.call(ctx, http.MethodPost, "/v3/roles", k.token, map[string]any{"role": map[string]any{"name": k.id.Role}})
+	if err != nil {
+		return "", err
+	}
+	if code != http.StatusCreated && code != http.StatusConflict {
+		return "", fmt.Errorf("create role %s: HTTP %d %s", k.id.Role, code, snippet(b))
+	}
+	return k.roleID(ctx)
+}
+
+func (k *keystoneAPI) optionsSet(u *ksUser) bool {
+	for name := range k.id.Options {
 		if v, _ := u.Options[name].(bool); !v {
 			return false
 		}
@@ -271,10 +330,13 @@ func (k *keystoneAPI) inspect(ctx context.Context) (string, error) {
 	if u == nil {
 		return "no such user", nil
 	}
-	if !u.Enabled || !optionsSet(u) {
+	if !u.Enabled || !k.optionsSet(u) {
 		return "user disabled or options missing", nil
 	}
 	rid, err := k.roleID(ctx)
+	if err != nil && k.id.CreateRole {
+		return "role " + k.id.Role + " missing", nil
+	}
 	if err != nil {
 		return "", err
 	}
@@ -283,9 +345,9 @@ func (k *keystoneAPI) inspect(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if code != http.StatusNoContent {
-		return "role " + AutomationRole + " not assigned", nil
+		return "role " + k.id.Role + " not assigned", nil
 	}
-	if _, _, code, err := k.passwordToken(ctx, agent.KeystoneAutomationUser, k.auPW); err != nil {
+	if _, _, code, err := k.passwordToken(ctx, k.id.User, k.auPW); err != nil {
 		if code == http.StatusUnauthorized {
 			return "password differs from the secret", nil
 		}
@@ -301,24 +363,24 @@ func (k *keystoneAPI) ensure(ctx context.Context) error {
 		return err
 	}
 	if u == nil {
-		body := map[string]any{"user": map[string]any{"name": agent.KeystoneAutomationUser, "domain_id": "default",
-			"password": k.auPW, "enabled": true, "options": AutomationOptions,
-			"description": "cso automation: cso check and the dashboard's probes (never locked out)"}}
+		body := map[string]any{"user": map[string]any{"name": k.id.User, "domain_id": "default",
+			"password": k.auPW, "enabled": true, "options": k.id.Options,
+			"description": k.id.Description}}
 		code, _, b, err := k.call(ctx, http.MethodPost, "/v3/users", k.token, body)
 		if err != nil {
 			return err
 		}
 		if code != http.StatusCreated {
-			return fmt.Errorf("create user %s: HTTP %d %s", agent.KeystoneAutomationUser, code, snippet(b))
+			return fmt.Errorf("create user %s: HTTP %d %s", k.id.User, code, snippet(b))
 		}
 		if u, err = k.findUser(ctx); err != nil || u == nil {
-			return errors.Join(fmt.Errorf("user %s not found after its creation", agent.KeystoneAutomationUser), err)
+			return errors.Join(fmt.Errorf("user %s not found after its creation", k.id.User), err)
 		}
 	} else {
-		patch := map[string]any{"enabled": true, "options": AutomationOptions}
+		patch := map[string]any{"enabled": true, "options": k.id.Options}
 		// Only a password that does not work is set again: Keystone's password history
 		// (unique_last_password_count) refuses the current one.
-		if _, _, code, _ := k.passwordToken(ctx, agent.KeystoneAutomationUser, k.auPW); code != http.StatusCreated {
+		if _, _, code, _ := k.passwordToken(ctx, k.id.User, k.auPW); code != http.StatusCreated {
 			patch["password"] = k.auPW
 		}
 		code, _, b, err := k.call(ctx, http.MethodPatch, "/v3/users/"+u.ID, k.token, map[string]any{"user": patch})
@@ -326,10 +388,10 @@ func (k *keystoneAPI) ensure(ctx context.Context) error {
 			return err
 		}
 		if code != http.StatusOK {
-			return fmt.Errorf("update user %s: HTTP %d %s", agent.KeystoneAutomationUser, code, snippet(b))
+			return fmt.Errorf("update user %s: HTTP %d %s", k.id.User, code, snippet(b))
 		}
 	}
-	rid, err := k.roleID(ctx)
+	rid, err := k.ensureRole(ctx)
 	if err != nil {
 		return err
 	}
@@ -338,9 +400,9 @@ func (k *keystoneAPI) ensure(ctx context.Context) error {
 		return err
 	}
 	if code != http.StatusNoContent {
-		return fmt.Errorf("grant %s on project admin to %s: HTTP %d %s", AutomationRole, agent.KeystoneAutomationUser, code, snippet(b))
+		return fmt.Errorf("grant %s on project admin to %s: HTTP %d %s", k.id.Role, k.id.User, code, snippet(b))
 	}
-	if _, _, _, err := k.passwordToken(ctx, agent.KeystoneAutomationUser, k.auPW); err != nil {
+	if _, _, _, err := k.passwordToken(ctx, k.id.User, k.auPW); err != nil {
 		return fmt.Errorf("the new identity cannot sign in: %w", err)
 	}
 	return nil

@@ -26,7 +26,7 @@ func (role) Role() envfile.Role { return envfile.RoleJump }
 // role checks those it reads itself (JumpSecrets): its instance role reads no other.
 var GeneratedSecrets = []string{
 	agent.SecretKeystoneDB, agent.SecretPortalDB, agent.SecretKeystoneAdmin, agent.SecretKeystoneAutomation,
-	agent.SecretRabbitMQ, agent.SecretErlangCookie,
+	agent.SecretRabbitMQ, agent.SecretErlangCookie, agent.SecretKeystoneApplication,
 }
 
 // JumpSecrets are the generated secrets the jump server reads on AWS: the database users'
@@ -35,6 +35,7 @@ var GeneratedSecrets = []string{
 // (terraform/modules/security local.secret_readers).
 var JumpSecrets = []string{
 	agent.SecretKeystoneDB, agent.SecretPortalDB, agent.SecretKeystoneAdmin, agent.SecretRabbitMQ,
+	agent.SecretKeystoneApplication, // it creates the application's identity
 }
 
 // CAKeyPath is where the jump host keeps the CA private key (0600, never in the shared store).
@@ -65,6 +66,8 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	// Last: it waits for Keystone, which the other hosts bring up meanwhile.
 	if len(inventory.ByRole(rt.Hosts, envfile.RoleKeystone)) > 0 {
 		steps = append(steps, agent.Step{Name: "keystone-automation", Tasks: []agent.Task{automationTask()}})
+		// The application's own identity (its services' keystone binding).
+		steps = append(steps, agent.Step{Name: "keystone-application", Tasks: []agent.Task{applicationTask()}})
 	}
 	return steps, nil
 }

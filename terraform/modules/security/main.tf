@@ -330,7 +330,10 @@ locals {
     "rabbitmq/ssp_user"      = ["jump", "keystone", "rabbitmq", "frontend", "backend"]
     "rabbitmq/erlang-cookie" = ["rabbitmq"]
     "database/keystone"      = ["jump", "keystone"]
-    "database/cso_portal"    = ["jump"]
+    "database/cso_portal"    = ["jump", "frontend", "backend"]
+    # The application's bindings (internal/apppkg): its services' database user and
+    # Keystone identity; the jump role creates both.
+    "keystone/application" = ["jump", "frontend", "backend"]
   }
 
   role_secret_arns = {
@@ -517,7 +520,7 @@ resource "aws_iam_role_policy_attachment" "host_custom" {
 # Letters and digits only: these passwords end up in URLs (rabbit://user:pass@host) and
 # ini files; 32 characters of [A-Za-z0-9] carry about 190 bits.
 resource "random_password" "service" {
-  for_each = toset(["rabbitmq_ssp_user", "keystone_admin", "keystone_automation", "erlang_cookie"])
+  for_each = toset(["rabbitmq_ssp_user", "keystone_admin", "keystone_automation", "keystone_application", "erlang_cookie"])
 
   length      = 32
   special     = false
@@ -540,6 +543,12 @@ locals {
     "keystone/automation" = {
       description = "Keystone automation user cso-automation (reader, never locked out)"
       value       = { username = "cso-automation", password = random_password.service["keystone_automation"].result, project = "admin", domain = "Default" }
+    }
+    # The application's own identity: the jump role creates it, the application's hosts
+    # hand it to their services (keystone binding, docs/application-packages.md).
+    "keystone/application" = {
+      description = "Keystone user cso-application of the application's services (role service: validates users' tokens)"
+      value       = { username = "cso-application", password = random_password.service["keystone_application"].result, project = "admin", domain = "Default" }
     }
     "rabbitmq/erlang-cookie" = {
       description = "Erlang cookie shared by the RabbitMQ nodes"

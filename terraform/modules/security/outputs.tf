@@ -44,7 +44,7 @@ output "role_secret_arns" {
 }
 
 output "service_secret_arns" {
-  description = "Secrets Manager ARNs (not values) of the generated service secrets, keyed rabbitmq/ssp_user, keystone/admin, rabbitmq/erlang-cookie."
+  description = "Secrets Manager ARNs (not values) of the generated service secrets, keyed rabbitmq/ssp_user, keystone/admin, keystone/automation, keystone/application, rabbitmq/erlang-cookie."
   value       = { for k, s in aws_secretsmanager_secret.service : k => s.arn }
 }
 
