@@ -211,7 +211,15 @@ func TestRollingReleaseUnderLoad(t *testing.T) {
 	})
 
 	start := time.Now()
-	out, errOut, code := c.run(ctx, "local", "up", "--app-ha", "--dir", dir, "--port-base", strconv.Itoa(portBase), "--env", "dev")
+	upArgs := []string{"local", "up", "--app-ha", "--dir", dir, "--port-base", strconv.Itoa(portBase), "--env", "dev"}
+	out, errOut, code := c.run(ctx, upArgs...)
+	if code != 0 {
+		// The bring-up of the platform tier is not what this test proves, and a machine
+		// shared by many stacks can exceed one of its bounded waits: up resumes where it
+		// stopped, once.
+		t.Logf("cso local up --app-ha: exit %d after %s; running it again\n%s", code, time.Since(start).Round(time.Second), grepLines(out, "FAILED"))
+		out, errOut, code = c.run(ctx, upArgs...)
+	}
 	if code != 0 {
 		t.Fatalf("cso local up --app-ha: exit %d\n%s\n%s", code, out, lastLines(errOut+out, 60))
 	}
