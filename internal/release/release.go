@@ -165,7 +165,11 @@ func Deploy(ctx context.Context, o Options, file string) (*apppkg.Release, error
 	for _, h := range hosts {
 		ro.Hosts = append(ro.Hosts, apppkg.HostRollout{Host: h.Name, State: "pending"})
 	}
-	rec.Rollout, rec.Hosts = ro, map[string]apppkg.PackageRef{}
+	// Hosts a failed rollout left on its version keep their entries until this one reaches them.
+	if rec.Hosts == nil {
+		rec.Hosts = map[string]apppkg.PackageRef{}
+	}
+	rec.Rollout = ro
 	if err := o.Store.Put(ctx, rec); err != nil {
 		return rec, err
 	}
@@ -189,6 +193,9 @@ func Deploy(ctx context.Context, o Options, file string) (*apppkg.Release, error
 type roller struct {
 	o   Options
 	rec *apppkg.Release
+	// before is the record's own entry for the host being updated (left by an earlier
+	// failed rollout), which a rollback restores; nil: the host follows current.
+	before *apppkg.PackageRef
 }
 
 // mark records host i's state.
@@ -214,6 +221,11 @@ func (r *roller) host(ctx context.Context, i int, h inventory.Host, ref apppkg.P
 		// Nothing changed on the host yet: put it back and stop.
 		return r.fail(ctx, i, h, fmt.Errorf("drain: %w", err), false)
 	}
+	var before *apppkg.PackageRef
+	if p, ok := r.rec.Hosts[h.Name]; ok {
+		before = &p
+	}
+	r.before = before
 	r.rec.Hosts[h.Name] = ref
 	if err := r.mark(ctx, i, "updating", ref.String()); err != nil {
 		return err
@@ -243,17 +255,19 @@ func (r *roller) fail(ctx context.Context, i int, h inventory.Host, cause error,
 	_ = r.mark(ctx, i, "failed", cause.Error())
 	var problems []error
 	if revert {
-		delete(r.rec.Hosts, h.Name)
+		back := r.rec.Current
+		if r.before != nil {
+			r.rec.Hosts[h.Name], back = *r.before, r.before
+		} else {
+			delete(r.rec.Hosts, h.Name)
+		}
 		prev := "the env file's application package"
-		if ro.Previous != nil {
-			prev = ro.Previous.String()
+		want := apppkg.PackageRef{}
+		if back != nil {
+			prev, want = back.String(), *back
 		}
 		if err := r.mark(ctx, i, "rolling back", prev); err != nil {
 			problems = append(problems, err)
-		}
-		want := apppkg.PackageRef{}
-		if ro.Previous != nil {
-			want = *ro.Previous
 		}
 		if err := r.o.Driver.Converge(ctx, h, want); err != nil {
 			problems = append(problems, fmt.Errorf("rollback: %w", err))

@@ -108,6 +108,12 @@ func TestDeployOneHostAtATimeRollbackAndLock(t *testing.T) {
 	if rec.Current.Version != "2.0.0" || rec.Rollout.State != apppkg.RolloutRolledBack {
 		t.Errorf("record after the failed rollout: current %v, state %s", rec.Current, rec.Rollout.State)
 	}
+	if p, ok := rec.Hosts["frontend-server-1"]; !ok || p.Version != "3.0.0-broken" {
+		t.Errorf("frontend-server-1, done before the failure, must keep its version: %v", rec.Hosts)
+	}
+	if _, ok := rec.Hosts["frontend-server-2"]; ok {
+		t.Errorf("the failed host must follow current again: %v", rec.Hosts)
+	}
 	states := map[string]string{}
 	for _, h := range rec.Rollout.Hosts {
 		states[h.Host] = h.State
