@@ -107,7 +107,7 @@ exit 0).`,
 	f := cmd.Flags()
 	f.IntVar(&lf.portBase, "port-base", portBaseDefault(), "shift every port by this amount ($CSO_PORT_BASE), to run stacks side by side")
 	f.BoolVar(&ha, "ha", false, "two Keystone nodes and three RabbitMQ nodes")
-	f.BoolVar(&appHA, "app-ha", false, "--ha with two frontend and two backend hosts behind an nginx stand-in for the ALB (https://127.0.0.1:8443+port base), to roll releases (cso app deploy)")
+	f.BoolVar(&appHA, "app-ha", false, "two frontend and two backend hosts behind an nginx stand-in for the ALB (https://127.0.0.1:8443+port base), to roll releases (cso app deploy); combines with --ha")
 	f.BoolVar(&dryRun, "dry-run", false, "list what would change and change nothing (exit 3 when something would)")
 	f.StringVar(&envName, "env", "dev", "environment file whose names (domain, CA name, application package) the local target uses")
 	return cmd

@@ -32,7 +32,7 @@ type Options struct {
 	Dir string
 	HA  bool
 	// AppHA: two frontend and two backend hosts behind the ALB stand-in (alb.go), to show a
-	// rolling release (cso app deploy --local-dir); implies HA.
+	// rolling release (cso app deploy --local-dir); with or without HA.
 	AppHA    bool
 	PortBase int
 	Env      *envfile.Env
@@ -95,7 +95,7 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 
 // Hosts returns the hosts of the local target described by o.
 func (o Options) Hosts() []inventory.Host {
-	lo := inventory.LocalOptions{HA: o.HA || o.AppHA, PortBase: o.PortBase}
+	lo := inventory.LocalOptions{HA: o.HA, PortBase: o.PortBase}
 	if o.AppHA {
 		lo.AppHosts = 2
 	}
