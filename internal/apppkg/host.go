@@ -135,6 +135,7 @@ func (o HostOptions) Defaults(rt *agent.Runtime) HostOptions {
 type App struct {
 	rt       *agent.Runtime
 	File     string
+	want     string // the checksum the release record names, if any
 	mu       sync.Mutex
 	pkg      *Package
 	bindings *Bindings
@@ -241,9 +242,17 @@ func (l *lazyBindings) Apply(ctx context.Context, rt *agent.Runtime) error {
 	return nil
 }
 
-// NewApp locates the package for rt (ErrNotConfigured when there is none).
+// NewApp locates the package for rt: the one the release record gives the host (`cso app
+// deploy`, release.go), else the env file's (ErrNotConfigured when there is none).
 func NewApp(rt *agent.Runtime) (*App, error) {
-	file, err := Locate(rt.Env, rt.Paths)
+	ref, file, err := releasedPackage(rt)
+	if err != nil {
+		return nil, err
+	}
+	if ref != nil {
+		return &App{rt: rt, File: file, want: ref.SHA256}, nil
+	}
+	file, err = Locate(rt.Env, rt.Paths)
 	if err != nil {
 		return nil, err
 	}
@@ -260,6 +269,9 @@ func (a *App) Package() (*Package, error) {
 	p, err := Open(a.File)
 	if err != nil {
 		return nil, err
+	}
+	if a.want != "" && p.SHA256 != a.want {
+		return nil, fmt.Errorf("%s has checksum %s but the release record (%s) names %s: not the released package", a.File, short(p.SHA256), ReleaseKey, short(a.want))
 	}
 	a.pkg = p
 	return p, nil

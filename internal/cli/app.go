@@ -19,7 +19,11 @@ func init() {
 	register(15, func(g *Globals) *cobra.Command {
 		app := &cobra.Command{
 			Use:   "app",
-			Short: "Build and check application packages (docs/application-packages.md)",
+			Short: "The application: build and check packages, roll out a release, see which version runs where",
+			Long: `app handles the CSO application that the frontend and backend hosts run: package builds a
+package from a directory, validate checks one (docs/application-packages.md), deploy rolls
+a new package across the hosts one at a time without downtime, status shows the desired
+version, which version runs where and the last rollout.`,
 		}
 		for _, f := range appSubcommands {
 			app.AddCommand(f(g))

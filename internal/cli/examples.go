@@ -33,6 +33,13 @@ var examples = map[string][]string{
 		"# every file, unit and command of a fresh Amazon Linux 2023 host",
 		"cso agent --render /tmp/render --env dev --role rabbitmq --index 1",
 	},
+	"cso app deploy": {
+		"# roll a new application version across the frontend and backend hosts, one at a time",
+		"cso app deploy --env prod-ha cso-application-2.4.1.tar.gz",
+		"# the same on the local target of cso local up --app-ha",
+		"cso app deploy --local-dir .local cso-application-2.4.1.tar.gz",
+	},
+	"cso app status": {"cso app status --env prod-ha", "cso app status --local-dir .local -o json"},
 	"cso bench keystone": {
 		"# token validations through both Keystone nodes of the local HA target",
 		"cso bench keystone --local-dir .local --op validate --clients 16 --requests 20000 --duration 2m",
@@ -73,6 +80,8 @@ var examples = map[string][]string{
 	"cso local up": {
 		"cso local up",
 		"cso local up --ha --local-dir /srv/cso-ha --port-base 1000",
+		"# two frontends and two backends behind the ALB stand-in, for rolling releases",
+		"cso local up --app-ha --local-dir /srv/cso-app",
 		"cso local up --env dev --dry-run",
 	},
 	"cso plan":    {"cso plan --env dev", "cso plan --env prod -o json", "cso plan --env prod --out prod.tfplan"},

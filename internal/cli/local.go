@@ -62,7 +62,7 @@ exactly what "up" started.`,
 
 func localUpCmd(g *Globals) *cobra.Command {
 	var lf localFlags
-	var ha, dryRun bool
+	var ha, appHA, dryRun bool
 	var envName string
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -89,7 +89,7 @@ exit 0).`,
 			if lf.portBase < 0 || lf.portBase > 20000 {
 				return Exit(ExitUsage, fmt.Errorf("--port-base %d: expected 0 to 20000", lf.portBase))
 			}
-			o := local.Options{Dir: lf.dir, HA: ha, PortBase: lf.portBase, Env: env, DryRun: dryRun}
+			o := local.Options{Dir: lf.dir, HA: ha, AppHA: appHA, PortBase: lf.portBase, Env: env, DryRun: dryRun}
 			res, err := runStack(cmd, g, o, local.Up)
 			if err != nil {
 				return err
@@ -107,6 +107,7 @@ exit 0).`,
 	f := cmd.Flags()
 	f.IntVar(&lf.portBase, "port-base", portBaseDefault(), "shift every port by this amount ($CSO_PORT_BASE), to run stacks side by side")
 	f.BoolVar(&ha, "ha", false, "two Keystone nodes and three RabbitMQ nodes")
+	f.BoolVar(&appHA, "app-ha", false, "two frontend and two backend hosts behind an nginx stand-in for the ALB (https://127.0.0.1:8443+port base), to roll releases (cso app deploy); combines with --ha")
 	f.BoolVar(&dryRun, "dry-run", false, "list what would change and change nothing (exit 3 when something would)")
 	f.StringVar(&envName, "env", "dev", "environment file whose names (domain, CA name, application package) the local target uses")
 	return cmd
@@ -326,7 +327,7 @@ nothing is emptied), a host fails or a health probe is red, 4 when interrupted.`
 			if err != nil {
 				return err
 			}
-			o := local.Options{Dir: lf.dir, HA: ha, PortBase: portBase, Env: env}
+			o := local.Options{Dir: lf.dir, HA: ha, AppHA: local.TargetAppHA(lf.dir), PortBase: portBase, Env: env}
 			res, err := runStack(cmd, g, o, local.Restart)
 			if err != nil {
 				return err

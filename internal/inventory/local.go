@@ -11,7 +11,16 @@ type LocalOptions struct {
 	// PortBase shifts every port by this amount, so that tests can run stacks side by side
 	// (0 in normal use).
 	PortBase int
+	// AppHosts is the number of frontend and backend hosts (0 or 1: one of each). Host i of
+	// them gets ports offset by AppPortStep*(i-1), so a rolling release can be shown
+	// locally (cso local up --app-ha: two of each).
+	AppHosts int
 }
+
+// AppPortStep separates the ports of the local target's frontend (and backend) hosts: more
+// than the span of their own ports (8080 to 8202), and clear of every other port of a local
+// stack, including the stacks of other port bases that tests run side by side.
+const AppPortStep = 300
 
 // LocalMySQLPort is the MariaDB port of the local target (RDS stand-in), before PortBase.
 const LocalMySQLPort = 3306
@@ -24,6 +33,9 @@ func Local(env *envfile.Env, o LocalOptions) []Host {
 		envfile.RoleFrontend: 1, envfile.RoleBackend: 1}
 	if o.HA {
 		counts[envfile.RoleKeystone], counts[envfile.RoleRabbitMQ] = 2, 3
+	}
+	if o.AppHosts > 1 {
+		counts[envfile.RoleFrontend], counts[envfile.RoleBackend] = o.AppHosts, o.AppHosts
 	}
 	var hosts []Host
 	for _, r := range envfile.Roles {
@@ -40,6 +52,8 @@ func Local(env *envfile.Env, o LocalOptions) []Host {
 				step = i - 1
 			case envfile.RoleRabbitMQ:
 				step = 10 * (i - 1)
+			case envfile.RoleFrontend, envfile.RoleBackend:
+				step = AppPortStep * (i - 1)
 			}
 			for name, p := range productionPorts(r) {
 				if name == PortEPMD { // one epmd per machine serves every node

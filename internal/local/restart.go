@@ -47,6 +47,17 @@ func TargetShape(dir string) (envName string, ha bool, portBase int, err error) 
 	return t.Env, len(inventory.ByRole(t.Hosts, envfile.RoleKeystone)) > 1, p - inventory.LocalMySQLPort, nil
 }
 
+// TargetAppHA reports whether the local target in dir was made with --app-ha (two
+// frontend hosts), so that a restart brings its ALB stand-in back too.
+func TargetAppHA(dir string) bool {
+	l, err := NewLayout(dir)
+	if err != nil {
+		return false
+	}
+	t, err := target.Load(l.TargetFile())
+	return err == nil && len(inventory.ByRole(t.Hosts, envfile.RoleFrontend)) > 1
+}
+
 // EmptyRuntimeDirs removes every host's run directory (<dir>/hosts/<host>/run, MariaDB's
 // included): what a tmpfs /run loses at a reboot (pid files, sockets, the supervisor's
 // state, the services' runtime directories). Data, logs, configuration, secrets and key

@@ -30,8 +30,11 @@ import (
 
 // Options shape one `cso local up`.
 type Options struct {
-	Dir      string
-	HA       bool
+	Dir string
+	HA  bool
+	// AppHA: two frontend and two backend hosts behind the ALB stand-in (alb.go), to show a
+	// rolling release (cso app deploy --local-dir); with or without HA.
+	AppHA    bool
 	PortBase int
 	Env      *envfile.Env
 	// Out receives the progress lines and the final report.
@@ -93,7 +96,11 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 
 // Hosts returns the hosts of the local target described by o.
 func (o Options) Hosts() []inventory.Host {
-	return inventory.Local(o.Env, inventory.LocalOptions{HA: o.HA, PortBase: o.PortBase})
+	lo := inventory.LocalOptions{HA: o.HA, PortBase: o.PortBase}
+	if o.AppHA {
+		lo.AppHosts = 2
+	}
+	return inventory.Local(o.Env, lo)
 }
 
 // mysqlHost is the pseudo-host of the local MariaDB.
@@ -192,6 +199,14 @@ func Up(ctx context.Context, o Options) (*UpResult, error) {
 				if hr.Host == h.Name && !hr.missingRole {
 					probed = append(probed, h)
 				}
+			}
+		}
+		if o.AppHA {
+			alb := ALB{L: l, Hosts: hosts, PortBase: o.PortBase}
+			if err := alb.Up(ctx, o.Env, out); err != nil {
+				res.Hosts = append(res.Hosts, HostResult{Host: ALBHost, Role: ALBHost, Error: err.Error()})
+			} else {
+				fmt.Fprintf(out, "%s ALB stand-in on %s (/ui/* and / to the frontends, /api/idm/* to Keystone, /admin/* to the jump server)\n", time.Now().UTC().Format(time.RFC3339), alb.URL())
 			}
 		}
 		res.Health = closingCheck(ctx, l.Target(o, hosts), probed)
