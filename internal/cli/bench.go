@@ -28,6 +28,7 @@ func init() {
 			Args:  cobra.NoArgs,
 		}
 		cmd.AddCommand(benchKeystoneCmd(g))
+		cmd.AddCommand(benchSoakCmd(g))
 		return cmd
 	})
 }
