@@ -21,6 +21,9 @@ import (
 	"github.com/cso-ssp/platform/internal/check"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/roles/jump"
+	"github.com/cso-ssp/platform/internal/roles/keystone"
+	"github.com/cso-ssp/platform/internal/roles/rabbitmq"
 	"github.com/cso-ssp/platform/internal/target"
 )
 
@@ -443,4 +446,68 @@ func agentKillAfterStep(t *testing.T, ctx context.Context, cso, dir, host, step 
 	mu.Lock()
 	defer mu.Unlock()
 	return lines, killed
+}
+
+// soakDuration is the CI soak's length ($CSO_LOCAL_TEST_SOAK, default 1m); the ten-minute
+// soak of issue #12 is `cso bench soak` (docs/reliability.md).
+func soakDuration() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("CSO_LOCAL_TEST_SOAK")); err == nil && d > 0 {
+		return d
+	}
+	return time.Minute
+}
+
+// TestSoakOneMinute (fault 6 of issue #12, its CI version): the LLD's production rate
+// through both Keystone nodes and a confirmed message flow through the RabbitMQ cluster
+// while every agent re-runs once: no error, and every daemon's memory within 10 % of where
+// it was after the warm-up.
+func TestSoakOneMinute(t *testing.T) {
+	requireDaemons(t)
+	dir := filepath.Join(tempDir(t), "soak")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	cso := csoBinary(t)
+	roles := map[envfile.Role]func() agent.Role{envfile.RoleJump: jump.New, envfile.RoleKeystone: keystone.New, envfile.RoleRabbitMQ: rabbitmq.New}
+	o := Options{Dir: dir, HA: true, PortBase: testPortBase(), Env: testEnv(t), Roles: roles, Executable: cso}
+	downOnCleanup(t, dir)
+	upOrFail(t, ctx, o)
+	l, _ := NewLayout(dir)
+	tg, err := target.Load(l.TargetFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := bench.KeystoneNodes(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, err := l.Secrets().Get(ctx, agent.SecretKeystoneAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mqpw, err := l.Secrets().Get(ctx, agent.SecretRabbitMQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := soakDuration()
+	so := bench.SoakOptions{Duration: d, KeystoneRate: bench.ProductionRate, Clients: 8, MessageRate: 10,
+		AgentEvery: time.Minute, Warmup: d / 6, Tolerance: 0.10,
+		User: "admin", Project: "admin", Domain: "Default", Password: pw,
+		MQUser: rabbitmq.User, MQVHost: rabbitmq.VHost, MQPassword: mqpw,
+		RunAgent: func(ctx context.Context, host string) (int, error) {
+			return RunAgent(ctx, cso, envDir(), dir, host)
+		},
+		Daemons: func() (map[string]int, error) { return Daemons(dir) }}
+	res, err := bench.Soak(ctx, tg, nodes, so)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	res.WriteText(&out)
+	t.Logf("soak of %s:\n%s", d, out.String())
+	if len(res.Errors) > 0 {
+		t.Errorf("the soak had errors:\n%s", strings.Join(res.Errors, "\n"))
+	}
+	if res.Keystone == nil || res.Keystone.OK == 0 || res.Published == 0 || res.AgentRuns < len(tg.Hosts) || len(res.Memory) == 0 {
+		t.Errorf("the soak did not run all it should: %+v", res)
+	}
 }
