@@ -53,7 +53,9 @@ type SoakOptions struct {
 	// Keystone credential (as KeystoneOptions) and RabbitMQ's ssp_user password.
 	User, Project, Domain, Password string
 	MQUser, MQVHost, MQPassword     string
-	// RunAgent re-runs host's agent and says how many changes it made.
+	// Hosts whose agents re-run every AgentEvery; RunAgent re-runs one and says how many
+	// changes it made.
+	Hosts    []string
 	RunAgent func(ctx context.Context, host string) (changes int, err error)
 	// Daemons lists the supervised daemons of the target: name -> pid (memory is the RSS of
 	// the process and its descendants, e.g. Apache's WSGI daemons).
@@ -183,11 +185,11 @@ func Soak(ctx context.Context, t *target.Target, nodes []Node, o SoakOptions) (*
 					return
 				case <-next.C:
 				}
-				for _, h := range t.Hosts {
+				for _, h := range o.Hosts {
 					if ctx.Err() != nil {
 						return
 					}
-					changes, err := o.RunAgent(ctx, h.Name)
+					changes, err := o.RunAgent(ctx, h)
 					if ctx.Err() != nil {
 						return // cut off by the end of the soak: not a failure
 					}
@@ -196,7 +198,7 @@ func Soak(ctx context.Context, t *target.Target, nodes []Node, o SoakOptions) (*
 					res.AgentChanges += changes
 					res.mu.Unlock()
 					if err != nil {
-						res.fail("agent of %s: %v", h.Name, err)
+						res.fail("agent of %s: %v", h, err)
 					}
 				}
 				next.Reset(o.AgentEvery)

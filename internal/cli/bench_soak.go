@@ -82,6 +82,11 @@ without a bound, or a target outside loopback, is refused (exit 2, nothing sent)
 			if err != nil {
 				return Exit(ExitFailure, err)
 			}
+			if o.AgentEvery > 0 {
+				if o.Hosts, err = local.AgentHosts(abs); err != nil {
+					return Exit(ExitFailure, err)
+				}
+			}
 			o.RunAgent = func(ctx context.Context, host string) (int, error) {
 				actx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 				defer cancel()

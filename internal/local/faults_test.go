@@ -489,9 +489,13 @@ func TestSoakOneMinute(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := soakDuration()
+	hosts, err := AgentHosts(dir)
+	if err != nil || len(hosts) != 6 {
+		t.Fatalf("agent hosts %v (%v): want jump, 2 Keystone, 3 RabbitMQ", hosts, err)
+	}
 	so := bench.SoakOptions{Duration: d, KeystoneRate: bench.ProductionRate, Clients: 8, MessageRate: 10,
 		AgentEvery: time.Minute, Warmup: d / 6, Tolerance: 0.10,
-		User: "admin", Project: "admin", Domain: "Default", Password: pw,
+		User: "admin", Project: "admin", Domain: "Default", Password: pw, Hosts: hosts,
 		MQUser: rabbitmq.User, MQVHost: rabbitmq.VHost, MQPassword: mqpw,
 		RunAgent: func(ctx context.Context, host string) (int, error) {
 			return RunAgent(ctx, cso, envDir(), dir, host)
@@ -507,7 +511,7 @@ func TestSoakOneMinute(t *testing.T) {
 	if len(res.Errors) > 0 {
 		t.Errorf("the soak had errors:\n%s", strings.Join(res.Errors, "\n"))
 	}
-	if res.Keystone == nil || res.Keystone.OK == 0 || res.Published == 0 || res.AgentRuns < len(tg.Hosts) || len(res.Memory) == 0 {
+	if res.Keystone == nil || res.Keystone.OK == 0 || res.Published == 0 || res.AgentRuns < len(hosts) || len(res.Memory) == 0 {
 		t.Errorf("the soak did not run all it should: %+v", res)
 	}
 }

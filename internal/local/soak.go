@@ -42,6 +42,27 @@ func Daemons(dir string) (map[string]int, error) {
 	return out, nil
 }
 
+// AgentHosts lists the hosts of the local target in dir that have an agent and were
+// converged (a directory under hosts/): what `cso agent --local-dir dir --host H` may re-run.
+// The database is not an agent host.
+func AgentHosts(dir string) ([]string, error) {
+	l, err := NewLayout(dir)
+	if err != nil {
+		return nil, err
+	}
+	names, err := l.hostDirs()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, h := range names {
+		if h != MySQLHost {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
 var changesRE = regexp.MustCompile(`: converged, (\d+) change\(s\) made$`)
 
 // RunAgent runs `<cso> agent --local-dir dir --host host` (as an operator would, in its own
