@@ -380,6 +380,7 @@ func TestAgentKilledAtEveryStepConverges(t *testing.T) {
 	t.Logf("%d progress lines in a fresh converge of %s; %d kill points", len(progress), host, len(points))
 
 	for _, p := range points {
+		began := time.Now()
 		resetHost(t, ctx, l, host)
 		var killed bool
 		var lines []string
@@ -404,6 +405,7 @@ func TestAgentKilledAtEveryStepConverges(t *testing.T) {
 		if err != nil || last != host+": converged, no change" {
 			t.Errorf("after a kill at %q and a converging run, a third run changed something (%v):\n%s", p.what, err, strings.Join(lines, "\n"))
 		}
+		t.Logf("killed at %q (killed: %t): converged, then no change; %s", p.what, killed, time.Since(began).Round(100*time.Millisecond))
 	}
 }
 
