@@ -152,6 +152,9 @@ func Soak(ctx context.Context, t *target.Target, nodes []Node, o SoakOptions) (*
 		}
 	}
 	begin := time.Now()
+	// An agent run in progress when the soak ends is left to finish (bounded): a converge
+	// killed half-way is fault 5's subject, not this one's.
+	agentCtx := context.WithoutCancel(ctx)
 	ctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -189,10 +192,9 @@ func Soak(ctx context.Context, t *target.Target, nodes []Node, o SoakOptions) (*
 					if ctx.Err() != nil {
 						return
 					}
-					changes, err := o.RunAgent(ctx, h)
-					if ctx.Err() != nil {
-						return // cut off by the end of the soak: not a failure
-					}
+					actx, acancel := context.WithTimeout(agentCtx, 5*time.Minute)
+					changes, err := o.RunAgent(actx, h)
+					acancel()
 					res.mu.Lock()
 					res.AgentRuns++
 					res.AgentChanges += changes

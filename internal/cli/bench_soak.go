@@ -88,9 +88,7 @@ without a bound, or a target outside loopback, is refused (exit 2, nothing sent)
 				}
 			}
 			o.RunAgent = func(ctx context.Context, host string) (int, error) {
-				actx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-				defer cancel()
-				return local.RunAgent(actx, self, g.EnvDir, abs, host)
+				return local.RunAgent(ctx, self, g.EnvDir, abs, host)
 			}
 			res, err := bench.Soak(ctx, t, nodes, o)
 			if err != nil {
