@@ -73,8 +73,11 @@ without a bound, or a target outside loopback, is refused (exit 2, nothing sent)
 			}
 			if o.MessageRate > 0 {
 				pw, ok, err := secrets.Lookup(ctx, agent.SecretRabbitMQ)
-				if err != nil || !ok || pw == "" {
-					return Exit(ExitUsage, fmt.Errorf("no credential: secret %s is not in %s (%v)", agent.SecretRabbitMQ, t.SecretsDir, err))
+				if err != nil {
+					return Exit(ExitUsage, fmt.Errorf("no credential: %w", err))
+				}
+				if !ok || pw == "" {
+					return Exit(ExitUsage, fmt.Errorf("no credential: secret %s is not in %s (or --message-rate 0)", agent.SecretRabbitMQ, t.SecretsDir))
 				}
 				o.MQPassword = pw
 			}
