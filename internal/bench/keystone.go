@@ -33,6 +33,8 @@ const (
 	MaxRequests = 1_000_000
 	MaxDuration = 30 * time.Minute
 	MaxClients  = 256
+	// MaxRate bounds a rate-limited run (--rate), requests per second across all clients.
+	MaxRate = 10_000
 	// RequestTimeout bounds one request (Keystone's own Apache Timeout is 60 s).
 	RequestTimeout = 30 * time.Second
 )
@@ -49,8 +51,26 @@ type KeystoneOptions struct {
 	Clients  int           // concurrent clients, spread over the nodes round-robin
 	Requests int           // total requests across all clients (the run stops at the first bound)
 	Duration time.Duration // wall-clock bound of the run
+	// Rate limits the run to this many requests per second across all clients, evenly
+	// spaced (a steady load such as the LLD's production rate); 0 sends as fast as the
+	// clients are answered.
+	Rate float64
 	// Credentials of the password authentication (validation also needs them for its tokens).
 	User, Project, Domain, Password string
+	// Observe, when set, is called after every finished request (from the clients'
+	// goroutines, concurrently): the fault tests place each failure in time with it.
+	Observe func(Sample)
+}
+
+// Sample is one finished request: when it started, how long it took, on which node and
+// how it ended.
+type Sample struct {
+	Node     string
+	Start    time.Time
+	Duration time.Duration
+	Status   string // the HTTP status code, or "error" for a transport error
+	OK       bool
+	Detail   string // what went wrong, when not OK
 }
 
 // Validate refuses options without bounds or without a credential: the error says which
@@ -68,6 +88,9 @@ func (o KeystoneOptions) Validate() error {
 	}
 	if o.Duration <= 0 || o.Duration > MaxDuration {
 		errs = append(errs, fmt.Errorf("duration %s: more than 0 and at most %s (a run is bounded in time)", o.Duration, MaxDuration))
+	}
+	if o.Rate < 0 || o.Rate > MaxRate {
+		errs = append(errs, fmt.Errorf("rate %g: between 0 (unlimited) and %d requests per second", o.Rate, MaxRate))
 	}
 	if o.User == "" || o.Project == "" || o.Domain == "" {
 		errs = append(errs, errors.New("user, project and domain must be named"))
@@ -141,12 +164,13 @@ type Result struct {
 	Nodes      []string       `json:"nodes"`
 	Clients    int            `json:"clients"`
 	Limit      int            `json:"request_limit"`
-	Sent       int            `json:"sent"`       // requests started
-	OK         int            `json:"ok"`         // answered as expected (200 validate, 201 issue)
-	Failed     int            `json:"failed"`     // another status, or a transport error
-	Unfinished int            `json:"unfinished"` // cut off by the duration bound
-	ByStatus   map[string]int `json:"by_status"`  // "200", "404", "error" ...
-	PerNode    map[string]int `json:"per_node"`   // requests started per node
+	RateLimit  float64        `json:"rate_limit_per_second,omitempty"` // --rate; 0 = unlimited
+	Sent       int            `json:"sent"`                            // requests started
+	OK         int            `json:"ok"`                              // answered as expected (200 validate, 201 issue)
+	Failed     int            `json:"failed"`                          // another status, or a transport error
+	Unfinished int            `json:"unfinished"`                      // cut off by the duration bound
+	ByStatus   map[string]int `json:"by_status"`                       // "200", "404", "error" ...
+	PerNode    map[string]int `json:"per_node"`                        // requests started per node
 	Seconds    float64        `json:"-"`
 	DurationMS float64        `json:"duration_ms"`           // wall-clock time of the run
 	PerSec     float64        `json:"throughput_per_second"` // OK answers per second
@@ -195,7 +219,7 @@ func Keystone(ctx context.Context, t *target.Target, nodes []Node, o KeystoneOpt
 	var (
 		mu      sync.Mutex
 		lat     []time.Duration
-		res     = &Result{Op: o.Op, Clients: o.Clients, Limit: o.Requests, ByStatus: map[string]int{}, PerNode: map[string]int{}}
+		res     = &Result{Op: o.Op, Clients: o.Clients, Limit: o.Requests, RateLimit: o.Rate, ByStatus: map[string]int{}, PerNode: map[string]int{}}
 		wg      sync.WaitGroup
 		perNode = make([]atomic.Int64, len(nodes))
 		begin   = time.Now()
@@ -221,6 +245,28 @@ func Keystone(ctx context.Context, t *target.Target, nodes []Node, o KeystoneOpt
 			res.FirstError = detail
 		}
 	}
+	// A rate-limited run hands out one permit per interval; clients wait for one before
+	// each request (a permit not taken in time is not saved up: no bursts after a stall).
+	var permits chan struct{}
+	if o.Rate > 0 {
+		permits = make(chan struct{})
+		interval := time.Duration(float64(time.Second) / o.Rate)
+		go func() {
+			tick := time.NewTicker(interval)
+			defer tick.Stop()
+			for {
+				select {
+				case <-runCtx.Done():
+					return
+				case <-tick.C:
+					select {
+					case permits <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}()
+	}
 	for c := range o.Clients {
 		ni := c % len(nodes)
 		node := nodes[ni]
@@ -234,6 +280,13 @@ func Keystone(ctx context.Context, t *target.Target, nodes []Node, o KeystoneOpt
 		go func() {
 			defer wg.Done()
 			for range quota {
+				if permits != nil {
+					select {
+					case <-runCtx.Done():
+						return
+					case <-permits:
+					}
+				}
 				if runCtx.Err() != nil {
 					return
 				}
@@ -256,14 +309,22 @@ func Keystone(ctx context.Context, t *target.Target, nodes []Node, o KeystoneOpt
 					resp.Body.Close()
 				}
 				d := time.Since(t0)
+				s := Sample{Node: node.Name, Start: t0, Duration: d}
 				switch {
 				case err != nil && runCtx.Err() != nil:
 					record(d, "", false, "", true) // the duration bound cut it off
+					continue
 				case err != nil:
-					record(d, "error", false, fmt.Sprintf("%s: %v", node.Name, err), false)
+					s.Status, s.Detail = "error", fmt.Sprintf("%s: %v", node.Name, err)
 				default:
-					record(d, strconv.Itoa(resp.StatusCode), resp.StatusCode == want,
-						fmt.Sprintf("%s answered HTTP %d, want %d", node.Name, resp.StatusCode, want), false)
+					s.Status, s.OK = strconv.Itoa(resp.StatusCode), resp.StatusCode == want
+					if !s.OK {
+						s.Detail = fmt.Sprintf("%s answered HTTP %d, want %d", node.Name, resp.StatusCode, want)
+					}
+				}
+				record(d, s.Status, s.OK, s.Detail, false)
+				if o.Observe != nil {
+					o.Observe(s)
 				}
 			}
 		}()
@@ -385,14 +446,18 @@ func (r *Result) WriteText(w io.Writer) error {
 	for _, n := range r.Nodes {
 		per = append(per, fmt.Sprintf("%s=%d", n, r.PerNode[n]))
 	}
-	_, err := fmt.Fprintf(w, `keystone %s: %d clients over %s
+	rate := ""
+	if r.RateLimit > 0 {
+		rate = fmt.Sprintf(", limited to %g/s", r.RateLimit)
+	}
+	_, err := fmt.Fprintf(w, `keystone %s: %d clients over %s%s
 requests   %d sent (limit %d): %d ok, %d failed, %d cut off by the duration bound
 by status  %s
 per node   %s
 duration   %.2f s
 throughput %.1f/s
 latency    p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms
-`, r.Op, r.Clients, strings.Join(r.Nodes, ", "), r.Sent, r.Limit, r.OK, r.Failed, r.Unfinished,
+`, r.Op, r.Clients, strings.Join(r.Nodes, ", "), rate, r.Sent, r.Limit, r.OK, r.Failed, r.Unfinished,
 		strings.Join(status, " "), strings.Join(per, " "), r.Seconds, r.PerSec, r.P50, r.P95, r.P99, r.Max)
 	if err == nil && r.FirstError != "" {
 		_, err = fmt.Fprintf(w, "first error %s\n", r.FirstError)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,6 +38,8 @@ func TestOptionsRefuseUnboundedAndMissing(t *testing.T) {
 		{"no password", func(o *KeystoneOptions) { o.Password = "" }, "no password"},
 		{"no user", func(o *KeystoneOptions) { o.User = "" }, "must be named"},
 		{"unknown op", func(o *KeystoneOptions) { o.Op = "flood" }, `operation "flood"`},
+		{"negative rate", func(o *KeystoneOptions) { o.Rate = -1 }, "rate -1"},
+		{"rate without bound", func(o *KeystoneOptions) { o.Rate = MaxRate + 1 }, "requests per second"},
 	} {
 		o := goodOptions()
 		c.edit(&o)
@@ -157,5 +160,47 @@ func TestKeystoneCountsOnTestDoubles(t *testing.T) {
 	}
 	if res.OK != 0 || res.Failed != 30 || res.ByStatus["401"] != 30 || !strings.Contains(res.FirstError, "HTTP 401") {
 		t.Errorf("wrong password: %+v", res)
+	}
+}
+
+// A rate-limited run sends at the rate asked for, not faster, and the observer sees every
+// finished request once, with its node and outcome.
+func TestKeystoneRateAndObserver(t *testing.T) {
+	tg, _ := fakePair(t, "pw")
+	nodes, err := KeystoneNodes(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := goodOptions()
+	o.Password, o.Requests, o.Clients, o.Rate = "pw", 40, 4, 50
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var first, last time.Time
+	o.Observe = func(s Sample) {
+		mu.Lock()
+		defer mu.Unlock()
+		if s.OK && s.Status == "200" {
+			seen[s.Node]++
+		}
+		if first.IsZero() || s.Start.Before(first) {
+			first = s.Start
+		}
+		if s.Start.After(last) {
+			last = s.Start
+		}
+	}
+	res, err := Keystone(context.Background(), tg, nodes, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK != 40 || seen["keystone01"] != 20 || seen["keystone02"] != 20 {
+		t.Errorf("result %+v, observed %v: want 40 ok, 20 per node", res, seen)
+	}
+	// 40 requests at 50/s: the last starts no sooner than 39 intervals after the first.
+	if spread := last.Sub(first); spread < 39*20*time.Millisecond*9/10 {
+		t.Errorf("40 requests at 50/s started within %s: the rate was not kept", spread)
+	}
+	if res.RateLimit != 50 {
+		t.Errorf("rate limit %g in the result, want 50", res.RateLimit)
 	}
 }

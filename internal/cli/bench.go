@@ -28,6 +28,7 @@ func init() {
 			Args:  cobra.NoArgs,
 		}
 		cmd.AddCommand(benchKeystoneCmd(g))
+		cmd.AddCommand(benchSoakCmd(g))
 		return cmd
 	})
 }
@@ -101,6 +102,7 @@ target's secrets directory (keystone-admin-password).`,
 	fl.IntVar(&o.Clients, "clients", 16, fmt.Sprintf("concurrent clients, spread over the nodes (1-%d)", bench.MaxClients))
 	fl.IntVar(&o.Requests, "requests", 2000, fmt.Sprintf("total requests, the count bound (1-%d)", bench.MaxRequests))
 	fl.DurationVar(&o.Duration, "duration", time.Minute, fmt.Sprintf("wall-clock bound of the run (at most %s)", bench.MaxDuration))
+	fl.Float64Var(&o.Rate, "rate", 0, fmt.Sprintf("requests per second across all clients, evenly spaced (0 = as fast as answered; at most %d)", bench.MaxRate))
 	fl.StringVar(&o.User, "user", "admin", "Keystone user")
 	fl.StringVar(&o.Project, "project", "admin", "project of the scoped tokens")
 	fl.StringVar(&o.Domain, "domain", "Default", "domain of the user and the project")

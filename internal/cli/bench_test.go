@@ -131,3 +131,55 @@ func TestBenchKeystoneJSON(t *testing.T) {
 		t.Errorf("result %+v, want 40 ok, 20 per node", res)
 	}
 }
+
+// Bad input to the soak: exit 2, a message naming what is wrong, and not one connection.
+func TestBenchSoakRefusals(t *testing.T) {
+	port, accepted := countingListener(t)
+	dir := t.TempDir()
+	secrets := filepath.Join(dir, "secrets")
+	if err := os.MkdirAll(secrets, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(secrets, secretKeystoneAdmin), []byte("pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host := func(i int, addr string) inventory.Host {
+		name := inventory.HostName(envfile.RoleKeystone, i)
+		return inventory.Host{Name: name, Role: envfile.RoleKeystone, Index: i, FQDN: name + ".dev-ha.cso.ss", Address: addr,
+			Ports: map[string]int{inventory.PortKeystone: port}}
+	}
+	good := filepath.Dir(benchTarget(t, t.TempDir(), []inventory.Host{host(1, "127.0.0.1")}, secrets))
+	outside := filepath.Dir(benchTarget(t, t.TempDir(), []inventory.Host{host(1, "10.0.0.9")}, secrets))
+	noSecrets := filepath.Dir(benchTarget(t, t.TempDir(), []inventory.Host{host(1, "127.0.0.1")}, ""))
+	awsDir := t.TempDir()
+	ca := checktest.ValidCA(t)
+	aws := &target.Target{Env: "dev-ha", Kind: target.KindAWS, CACert: ca.File, Hosts: []inventory.Host{host(1, "127.0.0.1")}}
+	if err := aws.Save(filepath.Join(awsDir, target.FileName)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no time bound", []string{"--local-dir", good, "--duration", "0s"}, "bounded in time"},
+		{"too long", []string{"--local-dir", good, "--duration", "2h"}, "bounded in time"},
+		{"no rate", []string{"--local-dir", good, "--rate", "0"}, "keystone rate 0"},
+		{"a message flood", []string{"--local-dir", good, "--message-rate", "1000000"}, "message rate"},
+		{"agents every second", []string{"--local-dir", good, "--agent-every", "1s"}, "agent interval"},
+		{"no target", []string{"--local-dir", t.TempDir()}, "target.json"},
+		{"an AWS target", []string{"--local-dir", awsDir}, "only a local target"},
+		{"a node outside loopback", []string{"--local-dir", outside}, "10.0.0.9"},
+		{"no credential", []string{"--local-dir", noSecrets}, "no credential"},
+		{"no RabbitMQ credential", []string{"--local-dir", good}, "rabbitmq-ssp-password"},
+	} {
+		var out, errb bytes.Buffer
+		code := Run(append([]string{"bench", "soak"}, c.args...), nil, &out, &errb)
+		if code != ExitUsage || !strings.Contains(errb.String(), c.want) {
+			t.Errorf("%s: exit %d, stderr %q; want %d and %q", c.name, code, errb.String(), ExitUsage, c.want)
+		}
+	}
+	if n := accepted.Load(); n != 0 {
+		t.Errorf("refused soaks opened %d connections", n)
+	}
+}

@@ -44,6 +44,13 @@ var examples = map[string][]string{
 		"# token validations through both Keystone nodes of the local HA target",
 		"cso bench keystone --local-dir .local --op validate --clients 16 --requests 20000 --duration 2m",
 		"cso bench keystone --local-dir .local --op issue --clients 4 --requests 200 -o json",
+		"# the LLD's production rate, evenly spaced",
+		"cso bench keystone --local-dir .local --rate 83.3 --requests 5000 --duration 1m",
+	},
+	"cso bench soak": {
+		"# ten minutes at the LLD's production rate while every agent re-runs each minute",
+		"cso bench soak --local-dir .local",
+		"cso bench soak --local-dir .local --duration 1m -o json",
 	},
 	"cso keys status": {
 		"# the key sets of the local target: ages, which node holds which set, the next rotation",

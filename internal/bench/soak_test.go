@@ -1,0 +1,75 @@
+package bench
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+func goodSoak() SoakOptions {
+	return SoakOptions{Duration: time.Minute, KeystoneRate: ProductionRate, Clients: 8, MessageRate: 10,
+		AgentEvery: time.Minute, Warmup: 10 * time.Second, Tolerance: 0.1, User: "admin", Password: "pw",
+		MQUser: "ssp_user", MQPassword: "mq", Daemons: func() (map[string]int, error) { return nil, nil }}
+}
+
+func TestSoakOptionsRefuseUnboundedAndMissing(t *testing.T) {
+	if err := goodSoak().Validate(); err != nil {
+		t.Fatalf("good options refused: %v", err)
+	}
+	for _, c := range []struct {
+		name string
+		edit func(*SoakOptions)
+		want string
+	}{
+		{"no duration", func(o *SoakOptions) { o.Duration = 0 }, "bounded in time"},
+		{"too long", func(o *SoakOptions) { o.Duration = MaxDuration + time.Second }, "bounded in time"},
+		{"no keystone rate", func(o *SoakOptions) { o.KeystoneRate = 0 }, "keystone rate 0"},
+		{"keystone rate too high", func(o *SoakOptions) { o.KeystoneRate = MaxRate + 1 }, "keystone rate"},
+		{"message rate too high", func(o *SoakOptions) { o.MessageRate = MaxMessageRate + 1 }, "message rate"},
+		{"agents too often", func(o *SoakOptions) { o.AgentEvery = time.Second }, "agent interval"},
+		{"warm-up as long as the soak", func(o *SoakOptions) { o.Warmup = time.Minute }, "warm-up"},
+		{"no tolerance", func(o *SoakOptions) { o.Tolerance = 0 }, "memory tolerance"},
+		{"no keystone password", func(o *SoakOptions) { o.Password = "" }, "no password for Keystone"},
+		{"no rabbitmq password", func(o *SoakOptions) { o.MQPassword = "" }, "no password for RabbitMQ"},
+		{"no daemons", func(o *SoakOptions) { o.Daemons = nil }, "daemons"},
+	} {
+		o := goodSoak()
+		c.edit(&o)
+		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
+		}
+	}
+	o := goodSoak()
+	o.MessageRate, o.MQPassword = 0, ""
+	if err := o.Validate(); err != nil {
+		t.Errorf("no message flow needs no RabbitMQ password: %v", err)
+	}
+}
+
+// A daemon's memory is its own RSS and its descendants'; a daemon that is gone reads 0.
+func TestSampleMemoryCountsChildren(t *testing.T) {
+	child := exec.Command("sleep", "30")
+	if err := child.Start(); err != nil {
+		t.Skip(err)
+	}
+	defer child.Process.Kill()
+	time.Sleep(100 * time.Millisecond)
+	self := os.Getpid()
+	m, err := sampleMemory(func() (map[string]int, error) {
+		return map[string]int{"self": self, "child": child.Process.Pid, "gone": 1 << 30}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m["child"].kib <= 0 || m["self"].kib < rssKiB(self)+m["child"].kib/2 {
+		t.Errorf("self %+v does not include its child %+v", m["self"], m["child"])
+	}
+	if m["gone"].pid != 0 || m["gone"].kib != 0 {
+		t.Errorf("a missing process reads %+v", m["gone"])
+	}
+	if parentOf(child.Process.Pid) != self {
+		t.Errorf("parent of the child: %d, want %d", parentOf(child.Process.Pid), self)
+	}
+}

@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/bench"
+	"github.com/cso-ssp/platform/internal/local"
+	"github.com/cso-ssp/platform/internal/roles/rabbitmq"
+	"github.com/cso-ssp/platform/internal/target"
+)
+
+func benchSoakCmd(g *Globals) *cobra.Command {
+	o := bench.SoakOptions{User: "admin", Project: "admin", Domain: "Default", MQUser: rabbitmq.User, MQVHost: rabbitmq.VHost}
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "soak",
+		Short: "The LLD's production rate through Keystone and a message flow through RabbitMQ while every agent re-runs: errors and each daemon's memory",
+		Long: `soak runs, for --duration (10m), token validations through every Keystone node of the
+local target at --rate per second (83.3: the LLD's 5,000 API requests a minute) and, with
+--message-rate above 0, persistent messages published with confirms to a quorum queue
+(cso-soak, deleted at the end) and consumed through another RabbitMQ node, while every
+host's agent re-runs every --agent-every (1m, the first half an interval in). It reports
+the errors (failed validations, unconfirmed or lost messages, failed agent runs, a daemon
+restarted or gone) and the resident memory (RSS from /proc, with the daemon's children) of
+every daemon the local supervisors run, after --warmup and at the end. Exit 1 when there
+was an error or a daemon's memory grew by more than --tolerance (0.10). Only the local
+target: the agents and /proc are this machine's. Bounds as for cso bench keystone: a run
+without a bound, or a target outside loopback, is refused (exit 2, nothing sent).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			defer stop()
+			if dir == "" {
+				dir = localDirDefault()
+			}
+			abs, err := filepath.Abs(dir)
+			if err != nil {
+				return Exit(ExitUsage, err)
+			}
+			if !cmd.Flags().Changed("warmup") {
+				o.Warmup = min(o.Warmup, o.Duration/6)
+			}
+			o.Daemons = func() (map[string]int, error) { return local.Daemons(abs) }
+			probe := o
+			probe.Password, probe.MQPassword = "-", "-"
+			if err := probe.Validate(); err != nil {
+				return Exit(ExitUsage, err)
+			}
+			t, err := target.Load(filepath.Join(abs, target.FileName))
+			if err != nil {
+				return Exit(ExitUsage, err)
+			}
+			if t.Kind != target.KindLocal {
+				return Exit(ExitUsage, fmt.Errorf("%s describes a %s target: the soak re-runs agents and reads /proc on this machine, so only a local target", abs, t.Kind))
+			}
+			nodes, err := bench.KeystoneNodes(t)
+			if err != nil {
+				return Exit(ExitUsage, err)
+			}
+			secrets := &agent.LocalSecrets{Dir: t.SecretsDir}
+			if o.Password, err = benchPassword(ctx, "", t.SecretsDir); err != nil {
+				return Exit(ExitUsage, err)
+			}
+			if o.MessageRate > 0 {
+				pw, ok, err := secrets.Lookup(ctx, agent.SecretRabbitMQ)
+				if err != nil {
+					return Exit(ExitUsage, fmt.Errorf("no credential: %w", err))
+				}
+				if !ok || pw == "" {
+					return Exit(ExitUsage, fmt.Errorf("no credential: secret %s is not in %s (or --message-rate 0)", agent.SecretRabbitMQ, t.SecretsDir))
+				}
+				o.MQPassword = pw
+			}
+			self, err := os.Executable()
+			if err != nil {
+				return Exit(ExitFailure, err)
+			}
+			if o.AgentEvery > 0 {
+				if o.Hosts, err = local.AgentHosts(abs); err != nil {
+					return Exit(ExitFailure, err)
+				}
+			}
+			o.RunAgent = func(ctx context.Context, host string) (int, error) {
+				return local.RunAgent(ctx, self, g.EnvDir, abs, host)
+			}
+			res, err := bench.Soak(ctx, t, nodes, o)
+			if err != nil {
+				if ctx.Err() != nil {
+					return Exit(ExitAborted, errors.New("soak interrupted"))
+				}
+				return Exit(ExitFailure, err)
+			}
+			if g.JSON() {
+				enc := json.NewEncoder(g.Stdout)
+				enc.SetIndent("", "  ")
+				err = enc.Encode(res)
+			} else {
+				err = res.WriteText(g.Stdout)
+			}
+			if err != nil {
+				return Exit(ExitFailure, err)
+			}
+			if ctx.Err() != nil {
+				return Exit(ExitAborted, errors.New("soak interrupted"))
+			}
+			if len(res.Errors) > 0 {
+				return Exit(ExitFailure, fmt.Errorf("soak: %d error(s)", len(res.Errors)))
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&dir, "local-dir", "", "directory of the local target (default $CSO_LOCAL_DIR, else "+defaultLocalDir+")")
+	fl.DurationVar(&o.Duration, "duration", 10*time.Minute, fmt.Sprintf("how long the soak runs (at most %s)", bench.MaxDuration))
+	fl.Float64Var(&o.KeystoneRate, "rate", bench.ProductionRate, "token validations per second through the Keystone nodes")
+	fl.IntVar(&o.Clients, "clients", 8, "Keystone clients")
+	fl.Float64Var(&o.MessageRate, "message-rate", 10, fmt.Sprintf("messages per second published with confirms (0: no RabbitMQ flow; at most %d)", bench.MaxMessageRate))
+	fl.DurationVar(&o.AgentEvery, "agent-every", time.Minute, "every host's agent re-runs this often (0: never)")
+	fl.DurationVar(&o.Warmup, "warmup", time.Minute, "load before the daemons' memory is first read (default 1m, at most a sixth of --duration)")
+	fl.Float64Var(&o.Tolerance, "tolerance", 0.10, "memory growth of a daemon that fails the soak (0.10 = 10 %)")
+	return cmd
+}
