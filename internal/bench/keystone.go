@@ -123,14 +123,14 @@ func allowedAddress(env string, h inventory.Host) (string, error) {
 	if h.Address != "" {
 		ip := net.ParseIP(h.Address)
 		if ip == nil || !ip.IsLoopback() {
-			return "", fmt.Errorf("keystone node %s: address %q is not loopback (127.0.0.0/8, ::1): the load tool sends only to loopback or to the environment's own hosts", h.Name, h.Address)
+			return "", fmt.Errorf("%s node %s: address %q is not loopback (127.0.0.0/8, ::1): the load tool sends only to loopback or to the environment's own hosts", h.Role, h.Name, h.Address)
 		}
 		return ip.String(), nil
 	}
 	fqdn := strings.ToLower(strings.TrimSuffix(h.FQDN, "."))
 	prefix := strings.ToLower(h.Name) + "." + strings.ToLower(env) + "."
 	if env == "" || h.Name == "" || !strings.HasPrefix(fqdn, prefix) || len(fqdn) == len(prefix) || net.ParseIP(fqdn) != nil {
-		return "", fmt.Errorf("keystone node %s: name %q is not the host's own name in environment %s's zone (%s<suffix>): the load tool sends only to loopback or to the environment's own hosts", h.Name, h.FQDN, env, prefix)
+		return "", fmt.Errorf("%s node %s: name %q is not the host's own name in environment %s's zone (%s<suffix>): the load tool sends only to loopback or to the environment's own hosts", h.Role, h.Name, h.FQDN, env, prefix)
 	}
 	return fqdn, nil
 }
