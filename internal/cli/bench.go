@@ -105,6 +105,7 @@ target's secrets directory (keystone-admin-password).`,
 	fl.StringVar(&o.Project, "project", "admin", "project of the scoped tokens")
 	fl.StringVar(&o.Domain, "domain", "Default", "domain of the user and the project")
 	fl.StringVar(&passwordFile, "password-file", "", "file holding the user's password (default: the local target's keystone-admin-password secret)")
+	fl.BoolVar(&o.RetryOtherNode, "retry-other-node", false, "send a request that fails (transport error or 5xx) once more to the next node, as a client behind the load balancer would")
 	return cmd
 }
 
