@@ -31,6 +31,7 @@ const (
 	MaxMessageSize   = 1 << 20
 	MaxPrefetch      = 10_000
 	MaxConfirmWindow = 10_000
+	MaxRate          = 100_000 // messages per second, all publishers together
 	// QueuePrefix: the tool declares, consumes from and deletes only queues of its own, so
 	// a typo cannot drain an application's queue.
 	QueuePrefix = "cso-bench-"
@@ -61,6 +62,13 @@ type RabbitMQOptions struct {
 	// at the end. A named queue is declared if missing and kept.
 	Queue                 string
 	User, VHost, Password string
+	// Rate paces the publishers: at most this many new messages per second, all
+	// publishers together (0: as fast as confirms allow).
+	Rate int
+	// StopPublishing, when it closes, ends publishing new messages early (the fault tests
+	// keep the load up for as long as their faults take); what was published is still
+	// confirmed and drained. Messages stays the bound.
+	StopPublishing <-chan struct{} `json:"-"`
 }
 
 // Validate refuses options without bounds or without a credential, before anything is sent.
@@ -86,6 +94,9 @@ func (o RabbitMQOptions) Validate() error {
 	}
 	if o.ConfirmWindow < 1 || o.ConfirmWindow > MaxConfirmWindow {
 		errs = append(errs, fmt.Errorf("confirm window %d: between 1 and %d", o.ConfirmWindow, MaxConfirmWindow))
+	}
+	if o.Rate < 0 || o.Rate > MaxRate {
+		errs = append(errs, fmt.Errorf("rate %d: between 0 (unpaced) and %d messages per second", o.Rate, MaxRate))
 	}
 	if o.Queue != "" && (!strings.HasPrefix(o.Queue, QueuePrefix) || len(o.Queue) == len(QueuePrefix) || len(o.Queue) > 255) {
 		errs = append(errs, fmt.Errorf("queue %q: the tool uses only its own queues, named %s<something> (at most 255 bytes)", o.Queue, QueuePrefix))
@@ -139,6 +150,8 @@ type RabbitMQResult struct {
 	Window     int      `json:"confirm_window"`
 	Size       int      `json:"message_bytes"`
 	Limit      int      `json:"message_limit"`
+	// Sent: distinct messages published (Limit unless StopPublishing ended it early).
+	Sent int `json:"sent"`
 	// Published counts every basic.publish, republications included.
 	Published int `json:"published"`
 	// Republished: unconfirmed (nacked, or their connection lost) and published again.
@@ -150,7 +163,7 @@ type RabbitMQResult struct {
 	Lost       int  `json:"lost"`
 	Duplicates int  `json:"duplicates"` // deliveries of a message already delivered
 	Stale      int  `json:"stale"`      // messages of another run found in the queue (acked)
-	Drained    bool `json:"drained"`    // every message published was confirmed and delivered
+	Drained    bool `json:"drained"`    // every message sent was confirmed and delivered
 	// Reconnects: connections opened again after one broke or could not be opened.
 	Reconnects int `json:"reconnects"`
 	// Connections per node (publishers and consumers, reconnections included).
@@ -175,6 +188,7 @@ type rabbitRun struct {
 	queue string
 
 	mu        sync.Mutex
+	sent      map[uint64]bool // published at least once
 	confirmed map[uint64]bool
 	consumed  map[uint64]bool
 	both      int // messages confirmed and consumed
@@ -246,6 +260,11 @@ func (r *rabbitRun) publish(ctx context.Context, start int, ids []uint64) {
 	var out []pending
 	node := start
 	again := false
+	p := &pacer{}
+	if r.o.Rate > 0 {
+		p.every = time.Duration(float64(time.Second) * float64(r.o.Publishers) / float64(r.o.Rate))
+		p.next = time.Now()
+	}
 	for len(todo) > 0 && ctx.Err() == nil {
 		conn, ch, n, err := r.connect(node, again)
 		again = true
@@ -263,7 +282,7 @@ func (r *rabbitRun) publish(ctx context.Context, start int, ids []uint64) {
 			}
 			continue
 		}
-		err = r.publishOn(ctx, ch, n, &todo, &out)
+		err = r.publishOn(ctx, ch, n, p, &todo, &out)
 		// Whatever is not confirmed goes out again on the next connection.
 		requeue := make([]uint64, 0, len(out))
 		for _, p := range out {
@@ -293,11 +312,22 @@ func (r *rabbitRun) publish(ctx context.Context, start int, ids []uint64) {
 
 // publishOn publishes *todo on ch until it is empty and confirmed (nil) or the channel
 // breaks (the error); *out holds what is published and not yet confirmed.
-func (r *rabbitRun) publishOn(ctx context.Context, ch *amqp.Channel, n Node, todo *[]uint64, out *[]pending) error {
+func (r *rabbitRun) publishOn(ctx context.Context, ch *amqp.Channel, n Node, p *pacer, todo *[]uint64, out *[]pending) error {
 	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
 	for len(*todo) > 0 || len(*out) > 0 {
+		r.dropUnsent(todo)
 		for len(*out) < r.o.ConfirmWindow && len(*todo) > 0 {
 			id := (*todo)[0]
+			r.mu.Lock()
+			fresh := !r.sent[id]
+			r.mu.Unlock()
+			if fresh && !p.wait(ctx, r.o.StopPublishing) {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				r.dropUnsent(todo)
+				continue
+			}
 			dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", r.queue, false, false, amqp.Publishing{
 				DeliveryMode: amqp.Persistent, ContentType: "application/octet-stream", Body: r.body(id)})
 			if err != nil {
@@ -305,9 +335,13 @@ func (r *rabbitRun) publishOn(ctx context.Context, ch *amqp.Channel, n Node, tod
 			}
 			r.mu.Lock()
 			r.res.Published++
+			r.sent[id] = true
 			r.mu.Unlock()
 			*todo = (*todo)[1:]
 			*out = append(*out, pending{id, dc})
+		}
+		if len(*out) == 0 {
+			continue
 		}
 		oldest := (*out)[0]
 		timer := time.NewTimer(confirmTimeout)
@@ -341,6 +375,55 @@ func (r *rabbitRun) publishOn(ctx context.Context, ch *amqp.Channel, n Node, tod
 		*out = (*out)[1:]
 	}
 	return nil
+}
+
+// pacer spaces a publisher's new messages every `every` (0: no pacing).
+type pacer struct {
+	every time.Duration
+	next  time.Time
+}
+
+// wait blocks until the next slot; false when ctx ended or stop closed first.
+func (p *pacer) wait(ctx context.Context, stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return false
+	default:
+	}
+	if p.every == 0 {
+		return true
+	}
+	d := time.Until(p.next)
+	p.next = p.next.Add(p.every)
+	if now := time.Now(); p.next.Before(now) {
+		p.next = now // late (a reconnection): no burst to catch up
+	}
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-stop:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// dropUnsent removes from *todo the messages never published once StopPublishing has
+// closed: those already published must still be confirmed.
+func (r *rabbitRun) dropUnsent(todo *[]uint64) {
+	select {
+	case <-r.o.StopPublishing:
+	default:
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	*todo = slices.DeleteFunc(*todo, func(id uint64) bool { return !r.sent[id] })
 }
 
 func (r *rabbitRun) confirm(id uint64) {
@@ -465,7 +548,7 @@ func RabbitMQ(ctx context.Context, t *target.Target, nodes []Node, o RabbitMQOpt
 		return nil, err
 	}
 	r := &rabbitRun{o: o, nodes: nodes, cfg: cfg, queue: o.Queue,
-		confirmed: map[uint64]bool{}, consumed: map[uint64]bool{}, progress: make(chan struct{}, 1),
+		sent: map[uint64]bool{}, confirmed: map[uint64]bool{}, consumed: map[uint64]bool{}, progress: make(chan struct{}, 1),
 		res: &RabbitMQResult{Publishers: o.Publishers, Consumers: o.Consumers, Prefetch: o.Prefetch,
 			Window: o.ConfirmWindow, Size: o.Size, Limit: o.Messages, PerNode: map[string]int{}}}
 	if _, err := rand.Read(r.runID[:]); err != nil {
@@ -509,7 +592,7 @@ func RabbitMQ(ctx context.Context, t *target.Target, nodes []Node, o RabbitMQOpt
 	// Drain: until every published message is confirmed and delivered, or the bound.
 	for {
 		r.mu.Lock()
-		all := r.res.Confirmed == o.Messages && r.both == o.Messages
+		all := r.res.Confirmed == len(r.sent) && r.both == len(r.sent)
 		r.mu.Unlock()
 		if all || runCtx.Err() != nil {
 			break
@@ -531,7 +614,8 @@ func RabbitMQ(ctx context.Context, t *target.Target, nodes []Node, o RabbitMQOpt
 			res.Lost++
 		}
 	}
-	res.Drained = res.Confirmed == o.Messages && r.both == o.Messages
+	res.Sent = len(r.sent)
+	res.Drained = res.Confirmed == res.Sent && r.both == res.Sent && (res.Sent == o.Messages || o.StopPublishing != nil)
 	end := r.last
 	if end.Before(begin) {
 		end = time.Now()
@@ -643,14 +727,14 @@ func (r *RabbitMQResult) WriteText(w io.Writer) error {
 	}
 	_, err := fmt.Fprintf(w, `rabbitmq quorum queue %s: %d publishers, %d consumers over %s
 settings    %d-byte messages, prefetch %d, confirm window %d
-messages    %d confirmed, %d consumed of %d; lost %d, duplicates %d, stale %d, drained %t
+messages    %d confirmed, %d consumed of %d sent (limit %d); lost %d, duplicates %d, stale %d, drained %t
 published   %d (republished %d); reconnections %d
 connections %s
 duration    %.2f s
 throughput  %.1f msgs/s
 latency     p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms
 `, r.Queue, r.Publishers, r.Consumers, strings.Join(r.Nodes, ", "), r.Size, r.Prefetch, r.Window,
-		r.Confirmed, r.Consumed, r.Limit, r.Lost, r.Duplicates, r.Stale, r.Drained,
+		r.Confirmed, r.Consumed, r.Sent, r.Limit, r.Lost, r.Duplicates, r.Stale, r.Drained,
 		r.Published, r.Republished, r.Reconnects, strings.Join(per, " "), r.Seconds, r.PerSec, r.P50, r.P95, r.P99, r.Max)
 	if err == nil && r.FirstError != "" {
 		_, err = fmt.Fprintf(w, "first error %s\n", r.FirstError)

@@ -34,6 +34,8 @@ func TestRabbitMQOptionsRefuseUnboundedAndMissing(t *testing.T) {
 		{"message too big", func(o *RabbitMQOptions) { o.Size = MaxMessageSize + 1 }, "size"},
 		{"no prefetch", func(o *RabbitMQOptions) { o.Prefetch = 0 }, "prefetch 0"},
 		{"no confirm window", func(o *RabbitMQOptions) { o.ConfirmWindow = 0 }, "confirm window 0"},
+		{"a negative rate", func(o *RabbitMQOptions) { o.Rate = -1 }, "rate -1"},
+		{"a rate without bound", func(o *RabbitMQOptions) { o.Rate = MaxRate + 1 }, "rate"},
 		{"an application's queue", func(o *RabbitMQOptions) { o.Queue = "notifications" }, `queue "notifications"`},
 		{"the bare prefix", func(o *RabbitMQOptions) { o.Queue = QueuePrefix }, "queue"},
 		{"no password", func(o *RabbitMQOptions) { o.Password = "" }, "no password"},

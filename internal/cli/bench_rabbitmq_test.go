@@ -50,6 +50,7 @@ func TestBenchRabbitMQRefusals(t *testing.T) {
 		{"too many publishers", []string{"--target", good, "--publishers", "100000"}, "publishers"},
 		{"no prefetch", []string{"--target", good, "--prefetch", "0"}, "prefetch 0"},
 		{"no confirm window", []string{"--target", good, "--confirm-window", "0"}, "confirm window 0"},
+		{"a negative rate", []string{"--target", good, "--rate", "-5"}, "rate -5"},
 		{"an application's queue", []string{"--target", good, "--queue", "notifications"}, `queue "notifications"`},
 		{"a node outside loopback", []string{"--target", outside}, "10.0.0.9"},
 		{"no credential", []string{"--target", noSecrets}, "no credential"},
