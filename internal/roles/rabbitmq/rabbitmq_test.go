@@ -75,10 +75,25 @@ func TestRenderConfig(t *testing.T) {
 		// rabbitmq_prometheus listens on the inventory's prometheus port (15692 on AWS).
 		"prometheus.tcp.ip = 0.0.0.0",
 		"prometheus.tcp.port = 15692",
+		// A host of its own: the memory alarm at 60 % of its RAM.
+		"vm_memory_high_watermark.relative = 0.6",
 	} {
 		if !strings.Contains(conf, want+"\n") {
 			t.Errorf("rabbitmq.conf lacks %q:\n%s", want, conf)
 		}
+	}
+	// Locally three nodes share one machine: a fixed share each, never a fraction of all of it.
+	local := inventory.Local(env, inventory.LocalOptions{HA: true})
+	var lnodes []rabbitmq.Node
+	for _, h := range inventory.ByRole(local, envfile.RoleRabbitMQ) {
+		lnodes = append(lnodes, rabbitmq.NodeFor(h, p))
+	}
+	if lconf := string(rabbitmq.RenderConfig(lnodes[0], lnodes)); !strings.Contains(lconf, "vm_memory_high_watermark.absolute = 1GiB\n") || strings.Contains(lconf, ".relative") {
+		t.Errorf("local rabbitmq.conf: want an absolute memory watermark:\n%s", lconf)
+	}
+	// The unit keeps the open-file limit of RabbitMQ's own packages (its unit is replaced).
+	if spec := nodes[0].ServiceSpec("rabbitmq"); spec.LimitNOFILE != 65536 || !strings.Contains(agent.RenderUnit(spec, ""), "\nLimitNOFILE=65536\n") {
+		t.Errorf("rabbitmq-server unit: LimitNOFILE %d:\n%s", spec.LimitNOFILE, agent.RenderUnit(spec, ""))
 	}
 	for _, bad := range []string{"management.listener.ssl", "ha-mode", "Pass123"} {
 		if strings.Contains(conf+adv, bad) {
