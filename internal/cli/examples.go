@@ -29,6 +29,11 @@ var examples = map[string][]string{
 		"cso bench keystone --local-dir .local --op validate --clients 16 --requests 20000 --duration 2m",
 		"cso bench keystone --local-dir .local --op issue --clients 4 --requests 200 -o json",
 	},
+	"cso bench rabbitmq": {
+		"# publish with confirms and consume across the three RabbitMQ nodes of the local HA target",
+		"cso bench rabbitmq --local-dir .local --messages 5000 --duration 3m",
+		"cso bench rabbitmq --local-dir .local --messages 20000 --confirm-window 16 --prefetch 100 --rate 200 -o json",
+	},
 	"cso check": {
 		"cso check --local-dir .local",
 		"cso check --env dev --mysql-ca global-bundle.pem",
