@@ -44,6 +44,10 @@ type ServiceSpec struct {
 	// StopCommand stops the service gracefully (e.g. rabbitmqctl shutdown); default SIGTERM.
 	StopCommand []string
 	StopTimeout time.Duration
+	// LimitNOFILE is the daemon's open-file limit, soft and hard (systemd LimitNOFILE=);
+	// 0 leaves the platform's default (1024 soft under systemd). The local supervisor
+	// leaves the agent's own limit to its children.
+	LimitNOFILE int
 	// RuntimeDirs are the directories the daemon needs under the host's volatile runtime
 	// tree (/run, a tmpfs: empty after every boot), such as its pid or socket directory.
 	// The platform creates them, with their owner and mode, before every start: systemd

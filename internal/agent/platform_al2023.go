@@ -97,6 +97,9 @@ func RenderUnit(spec ServiceSpec, envFile string) string {
 	if spec.Dir != "" {
 		fmt.Fprintf(&b, "WorkingDirectory=%s\n", spec.Dir)
 	}
+	if spec.LimitNOFILE > 0 {
+		fmt.Fprintf(&b, "LimitNOFILE=%d\n", spec.LimitNOFILE)
+	}
 	writeRuntimeDirectory(&b, spec)
 	for _, e := range spec.Env {
 		fmt.Fprintf(&b, "Environment=%s\n", systemdQuote(e))

@@ -57,6 +57,11 @@ type KeystoneOptions struct {
 	Rate float64
 	// Credentials of the password authentication (validation also needs them for its tokens).
 	User, Project, Domain, Password string
+	// RetryOtherNode: a request that fails with a transport error or a 5xx is sent again,
+	// once, to the next node, as a client behind the load balancer sees a node going away
+	// (the rolling-restart test). Only the retry's answer counts; Result.Retried says how
+	// many there were.
+	RetryOtherNode bool
 	// Observe, when set, is called after every finished request (from the clients'
 	// goroutines, concurrently): the fault tests place each failure in time with it.
 	Observe func(Sample)
@@ -146,14 +151,14 @@ func allowedAddress(env string, h inventory.Host) (string, error) {
 	if h.Address != "" {
 		ip := net.ParseIP(h.Address)
 		if ip == nil || !ip.IsLoopback() {
-			return "", fmt.Errorf("keystone node %s: address %q is not loopback (127.0.0.0/8, ::1): the load tool sends only to loopback or to the environment's own hosts", h.Name, h.Address)
+			return "", fmt.Errorf("%s node %s: address %q is not loopback (127.0.0.0/8, ::1): the load tool sends only to loopback or to the environment's own hosts", h.Role, h.Name, h.Address)
 		}
 		return ip.String(), nil
 	}
 	fqdn := strings.ToLower(strings.TrimSuffix(h.FQDN, "."))
 	prefix := strings.ToLower(h.Name) + "." + strings.ToLower(env) + "."
 	if env == "" || h.Name == "" || !strings.HasPrefix(fqdn, prefix) || len(fqdn) == len(prefix) || net.ParseIP(fqdn) != nil {
-		return "", fmt.Errorf("keystone node %s: name %q is not the host's own name in environment %s's zone (%s<suffix>): the load tool sends only to loopback or to the environment's own hosts", h.Name, h.FQDN, env, prefix)
+		return "", fmt.Errorf("%s node %s: name %q is not the host's own name in environment %s's zone (%s<suffix>): the load tool sends only to loopback or to the environment's own hosts", h.Role, h.Name, h.FQDN, env, prefix)
 	}
 	return fqdn, nil
 }
@@ -171,6 +176,7 @@ type Result struct {
 	Unfinished int            `json:"unfinished"`                      // cut off by the duration bound
 	ByStatus   map[string]int `json:"by_status"`                       // "200", "404", "error" ...
 	PerNode    map[string]int `json:"per_node"`                        // requests started per node
+	Retried    int            `json:"retried"`                         // requests sent again to another node (RetryOtherNode)
 	Seconds    float64        `json:"-"`
 	DurationMS float64        `json:"duration_ms"`           // wall-clock time of the run
 	PerSec     float64        `json:"throughput_per_second"` // OK answers per second
@@ -269,7 +275,6 @@ func Keystone(ctx context.Context, t *target.Target, nodes []Node, o KeystoneOpt
 	}
 	for c := range o.Clients {
 		ni := c % len(nodes)
-		node := nodes[ni]
 		// Each client has its share of the count bound, so the nodes get equal shares
 		// whatever their speed: a slow node is measured, not bypassed.
 		quota := o.Requests / o.Clients
@@ -290,23 +295,38 @@ func Keystone(ctx context.Context, t *target.Target, nodes []Node, o KeystoneOpt
 				if runCtx.Err() != nil {
 					return
 				}
-				perNode[ni].Add(1)
-				var req *http.Request
+				node := nodes[ni]
 				want := http.StatusOK
-				if o.Op == OpValidate {
-					req, _ = http.NewRequestWithContext(runCtx, http.MethodGet, node.URL+"/v3/auth/tokens", nil)
-					req.Header.Set("X-Auth-Token", tokens[ni])
-					req.Header.Set("X-Subject-Token", tokens[(ni+1)%len(nodes)])
-				} else {
+				if o.Op == OpIssue {
 					want = http.StatusCreated
-					req, _ = http.NewRequestWithContext(runCtx, http.MethodPost, node.URL+"/v3/auth/tokens", bytes.NewReader(body))
-					req.Header.Set("Content-Type", "application/json")
+				}
+				send := func(ni int) (*http.Response, error) {
+					node := nodes[ni]
+					perNode[ni].Add(1)
+					var req *http.Request
+					if o.Op == OpValidate {
+						req, _ = http.NewRequestWithContext(runCtx, http.MethodGet, node.URL+"/v3/auth/tokens", nil)
+						req.Header.Set("X-Auth-Token", tokens[ni])
+						req.Header.Set("X-Subject-Token", tokens[(ni+1)%len(nodes)])
+					} else {
+						req, _ = http.NewRequestWithContext(runCtx, http.MethodPost, node.URL+"/v3/auth/tokens", bytes.NewReader(body))
+						req.Header.Set("Content-Type", "application/json")
+					}
+					resp, err := client.Do(req)
+					if err == nil {
+						_, err = io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+					}
+					return resp, err
 				}
 				t0 := time.Now()
-				resp, err := client.Do(req)
-				if err == nil {
-					_, err = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
+				resp, err := send(ni)
+				if o.RetryOtherNode && len(nodes) > 1 && runCtx.Err() == nil && (err != nil || resp.StatusCode >= 500) {
+					node = nodes[(ni+1)%len(nodes)]
+					mu.Lock()
+					res.Retried++
+					mu.Unlock()
+					resp, err = send((ni + 1) % len(nodes))
 				}
 				d := time.Since(t0)
 				s := Sample{Node: node.Name, Start: t0, Duration: d}

@@ -31,8 +31,8 @@ const (
 	// ProductionRate is the LLD's peak API rate (9.7: 5,000 requests a minute), each of
 	// which has its token validated by Keystone.
 	ProductionRate = 5000.0 / 60
-	// MaxMessageRate bounds the message flow of a soak.
-	MaxMessageRate = 1000
+	// MaxSoakMessageRate bounds the message flow of a soak.
+	MaxSoakMessageRate = 1000
 	// SoakQueue is the quorum queue the soak publishes to and consumes from; it is deleted
 	// at the end.
 	SoakQueue = "cso-soak"
@@ -74,8 +74,8 @@ func (o SoakOptions) Validate() error {
 	if o.Clients < 1 || o.Clients > MaxClients {
 		errs = append(errs, fmt.Errorf("clients %d: between 1 and %d", o.Clients, MaxClients))
 	}
-	if o.MessageRate < 0 || o.MessageRate > MaxMessageRate {
-		errs = append(errs, fmt.Errorf("message rate %g: between 0 and %d per second", o.MessageRate, MaxMessageRate))
+	if o.MessageRate < 0 || o.MessageRate > MaxSoakMessageRate {
+		errs = append(errs, fmt.Errorf("message rate %g: between 0 and %d per second", o.MessageRate, MaxSoakMessageRate))
 	}
 	if o.AgentEvery < 0 || (o.AgentEvery > 0 && o.AgentEvery < 10*time.Second) {
 		errs = append(errs, fmt.Errorf("agent interval %s: 0 (never) or at least 10s", o.AgentEvery))

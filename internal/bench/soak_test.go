@@ -27,7 +27,7 @@ func TestSoakOptionsRefuseUnboundedAndMissing(t *testing.T) {
 		{"too long", func(o *SoakOptions) { o.Duration = MaxDuration + time.Second }, "bounded in time"},
 		{"no keystone rate", func(o *SoakOptions) { o.KeystoneRate = 0 }, "keystone rate 0"},
 		{"keystone rate too high", func(o *SoakOptions) { o.KeystoneRate = MaxRate + 1 }, "keystone rate"},
-		{"message rate too high", func(o *SoakOptions) { o.MessageRate = MaxMessageRate + 1 }, "message rate"},
+		{"message rate too high", func(o *SoakOptions) { o.MessageRate = MaxSoakMessageRate + 1 }, "message rate"},
 		{"agents too often", func(o *SoakOptions) { o.AgentEvery = time.Second }, "agent interval"},
 		{"warm-up as long as the soak", func(o *SoakOptions) { o.Warmup = time.Minute }, "warm-up"},
 		{"no tolerance", func(o *SoakOptions) { o.Tolerance = 0 }, "memory tolerance"},

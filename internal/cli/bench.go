@@ -27,8 +27,7 @@ func init() {
 			Short: "Measure a service of an environment under bounded load (loopback or the environment's own hosts only)",
 			Args:  cobra.NoArgs,
 		}
-		cmd.AddCommand(benchKeystoneCmd(g))
-		cmd.AddCommand(benchSoakCmd(g))
+		cmd.AddCommand(benchKeystoneCmd(g), benchRabbitMQCmd(g), benchSoakCmd(g))
 		return cmd
 	})
 }
@@ -107,12 +106,18 @@ target's secrets directory (keystone-admin-password).`,
 	fl.StringVar(&o.Project, "project", "admin", "project of the scoped tokens")
 	fl.StringVar(&o.Domain, "domain", "Default", "domain of the user and the project")
 	fl.StringVar(&passwordFile, "password-file", "", "file holding the user's password (default: the local target's keystone-admin-password secret)")
+	fl.BoolVar(&o.RetryOtherNode, "retry-other-node", false, "send a request that fails (transport error or 5xx) once more to the next node, as a client behind the load balancer would")
 	return cmd
 }
 
 // benchPassword reads the password from file, else from the local target's secret; a
 // missing credential is an error that says where it was looked for.
 func benchPassword(ctx context.Context, file, secretsDir string) (string, error) {
+	return benchSecret(ctx, file, secretsDir, secretKeystoneAdmin)
+}
+
+// benchSecret reads a password from file, else from the local target's secret named secret.
+func benchSecret(ctx context.Context, file, secretsDir, secret string) (string, error) {
 	if file != "" {
 		data, err := userfile.Read(file, 4096)
 		if err != nil {
@@ -127,12 +132,12 @@ func benchPassword(ctx context.Context, file, secretsDir string) (string, error)
 	if secretsDir == "" {
 		return "", errors.New("no credential: pass --password-file (the target description has no secrets directory)")
 	}
-	pw, ok, err := (&agent.LocalSecrets{Dir: secretsDir}).Lookup(ctx, secretKeystoneAdmin)
+	pw, ok, err := (&agent.LocalSecrets{Dir: secretsDir}).Lookup(ctx, secret)
 	if err != nil {
 		return "", fmt.Errorf("no credential: %w", err)
 	}
 	if !ok || pw == "" {
-		return "", fmt.Errorf("no credential: secret %s is not in %s; pass --password-file", secretKeystoneAdmin, secretsDir)
+		return "", fmt.Errorf("no credential: secret %s is not in %s; pass --password-file", secret, secretsDir)
 	}
 	return pw, nil
 }

@@ -64,6 +64,11 @@ var examples = map[string][]string{
 		"# on AWS: prints the SSM command that rotates on keystone01",
 		"cso keys rotate fernet --env prod-ha",
 	},
+	"cso bench rabbitmq": {
+		"# publish with confirms and consume across the three RabbitMQ nodes of the local HA target",
+		"cso bench rabbitmq --local-dir .local --messages 5000 --duration 3m",
+		"cso bench rabbitmq --local-dir .local --messages 20000 --confirm-window 16 --prefetch 100 --rate 200 -o json",
+	},
 	"cso check": {
 		"cso check --local-dir .local",
 		"cso check --env dev --mysql-ca global-bundle.pem",

@@ -22,6 +22,13 @@ var (
 	TLSCurves = []string{"x25519", "secp384r1", "secp256r1"}
 )
 
+// Memory alarm thresholds (vm_memory_high_watermark), measured with `cso bench rabbitmq`
+// (docs/benchmarks.md): a host of its own on AWS, a fixed share of one machine locally.
+const (
+	MemoryWatermark      = "0.6"
+	LocalMemoryWatermark = "1GiB"
+)
+
 // RenderConfig returns rabbitmq.conf for node n in a cluster of nodes (LLD 3.4.1 in the
 // current syntax). The TLS option lists live in advanced.config: see RenderAdvanced.
 func RenderConfig(n Node, nodes []Node) []byte {
@@ -63,6 +70,17 @@ func RenderConfig(n Node, nodes []Node) []byte {
 		w("prometheus.tcp.port = %d", n.Prometheus)
 		w("")
 	}
+	// Memory alarm (publishers blocked above it): on a host of its own, 60 % of the RAM, in
+	// the production checklist's 0.4-0.7 range and leaving 30 % or more to the OS and the
+	// page cache. Locally every node shares one machine's RAM, and a relative limit would
+	// let each of them claim most of it: a fixed share instead (docs/decisions/roles.md).
+	w("# Memory alarm: publishers are blocked above it (docs/decisions/roles.md).")
+	if n.Loopback {
+		w("vm_memory_high_watermark.absolute = %s", LocalMemoryWatermark)
+	} else {
+		w("vm_memory_high_watermark.relative = %s", MemoryWatermark)
+	}
+	w("")
 	w("log.file.level = info")
 	w("log.console = false")
 	return []byte(b.String())

@@ -20,10 +20,12 @@ import (
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/apppkg"
 	"github.com/cso-ssp/platform/internal/apppkg/stacktest"
+	"github.com/cso-ssp/platform/internal/bench"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/roles/rabbitmq"
 	"github.com/cso-ssp/platform/internal/status"
+	"github.com/cso-ssp/platform/internal/target"
 )
 
 // Every node enables the management API and rabbitmq_prometheus (issue 11).
@@ -73,10 +75,25 @@ func TestRenderConfig(t *testing.T) {
 		// rabbitmq_prometheus listens on the inventory's prometheus port (15692 on AWS).
 		"prometheus.tcp.ip = 0.0.0.0",
 		"prometheus.tcp.port = 15692",
+		// A host of its own: the memory alarm at 60 % of its RAM.
+		"vm_memory_high_watermark.relative = 0.6",
 	} {
 		if !strings.Contains(conf, want+"\n") {
 			t.Errorf("rabbitmq.conf lacks %q:\n%s", want, conf)
 		}
+	}
+	// Locally three nodes share one machine: a fixed share each, never a fraction of all of it.
+	local := inventory.Local(env, inventory.LocalOptions{HA: true})
+	var lnodes []rabbitmq.Node
+	for _, h := range inventory.ByRole(local, envfile.RoleRabbitMQ) {
+		lnodes = append(lnodes, rabbitmq.NodeFor(h, p))
+	}
+	if lconf := string(rabbitmq.RenderConfig(lnodes[0], lnodes)); !strings.Contains(lconf, "vm_memory_high_watermark.absolute = 1GiB\n") || strings.Contains(lconf, ".relative") {
+		t.Errorf("local rabbitmq.conf: want an absolute memory watermark:\n%s", lconf)
+	}
+	// The unit keeps the open-file limit of RabbitMQ's own packages (its unit is replaced).
+	if spec := nodes[0].ServiceSpec("rabbitmq"); spec.LimitNOFILE != 65536 || !strings.Contains(agent.RenderUnit(spec, ""), "\nLimitNOFILE=65536\n") {
+		t.Errorf("rabbitmq-server unit: LimitNOFILE %d:\n%s", spec.LimitNOFILE, agent.RenderUnit(spec, ""))
 	}
 	for _, bad := range []string{"management.listener.ssl", "ha-mode", "Pass123"} {
 		if strings.Contains(conf+adv, bad) {
@@ -438,6 +455,33 @@ func TestCluster(t *testing.T) {
 			}
 		}
 		_, _ = ch3.QueueDelete(queue, false, false, false)
+	})
+
+	t.Run("cso bench rabbitmq: every confirmed message delivered through the three nodes", func(t *testing.T) {
+		// Counts only, never timing: the machine may be loaded.
+		tg := &target.Target{Env: s.Env.Name, Kind: "local", Hosts: s.Hosts, CACert: s.Certs.CACert()}
+		bnodes, err := bench.RabbitMQNodes(tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := bench.RabbitMQ(ctx, tg, bnodes, bench.RabbitMQOptions{Publishers: 3, Consumers: 3, Messages: 3000,
+			Duration: 5 * time.Minute, Size: 512, Prefetch: 100, ConfirmWindow: 64, User: rabbitmq.User, VHost: rabbitmq.VHost, Password: pass})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Confirmed != 3000 || res.Consumed != 3000 || res.Lost != 0 || !res.Drained || res.Stale != 0 {
+			t.Errorf("bench: %+v; want 3000 confirmed and consumed, none lost", res)
+		}
+		for _, h := range hosts {
+			if res.PerNode[h.Name] != 2 {
+				t.Errorf("%s had %d connections, want 2 (a publisher and a consumer): %v", h.Name, res.PerNode[h.Name], res.PerNode)
+			}
+		}
+		t.Logf("bench: %.0f msgs/s, p99 %.1f ms, %d duplicates", res.PerSec, res.P99, res.Duplicates)
+		// The tool's own queue is gone.
+		if _, err := mgmt(nodes[0]).Queue(ctx, rabbitmq.VHost, res.Queue); err == nil {
+			t.Errorf("queue %s left behind", res.Queue)
+		}
 	})
 
 	t.Run("second run changes nothing", func(t *testing.T) {

@@ -126,6 +126,12 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	return steps, nil
 }
 
+// LimitNOFILE is the node's open-file limit: RabbitMQ's production checklist asks for at
+// least 50K file descriptors (sockets included), and the unit of RabbitMQ's own packages
+// sets 65536; the agent's unit replaces that unit, and systemd's default would leave
+// 1024 (docs/decisions/roles.md).
+const LimitNOFILE = 65536
+
 // ServiceSpec is how the platform runs the node: rabbitmq-server in the foreground, ready
 // when AMQPS and the management listener answer over TLS verified against the project CA.
 func (n Node) ServiceSpec(owner string) agent.ServiceSpec {
@@ -146,6 +152,7 @@ func (n Node) ServiceSpec(owner string) agent.ServiceSpec {
 		ReadyTimeout: 3 * time.Minute,
 		StopCommand:  stop,
 		StopTimeout:  90 * time.Second,
+		LimitNOFILE:  LimitNOFILE,
 		// The node (running as owner) writes its pid file there; the platform creates it at
 		// every start, as /run is empty after a reboot.
 		RuntimeDirs: []agent.RuntimeDir{{Path: filepath.Dir(n.PidFile), Owner: owner, Mode: 0o755}},
