@@ -8,11 +8,12 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/cso-ssp/platform/internal/inventory"
+
 	"github.com/spf13/cobra"
 
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/bench"
-	"github.com/cso-ssp/platform/internal/roles/rabbitmq"
 )
 
 // Client settings of `cso bench rabbitmq`, chosen by measurement (docs/benchmarks.md,
@@ -103,8 +104,8 @@ was lost or the run did not drain.`,
 	fl.IntVar(&o.ConfirmWindow, "confirm-window", benchConfirmWindow, fmt.Sprintf("each publisher's unconfirmed messages in flight (1-%d)", bench.MaxConfirmWindow))
 	fl.IntVar(&o.Rate, "rate", 0, fmt.Sprintf("new messages per second, all publishers together (0: as fast as confirms allow; at most %d)", bench.MaxMessageRate))
 	fl.StringVar(&o.Queue, "queue", "", "quorum queue to use, named "+bench.QueuePrefix+"... (default: a new one, deleted at the end)")
-	fl.StringVar(&o.User, "user", rabbitmq.User, "RabbitMQ user")
-	fl.StringVar(&o.VHost, "vhost", rabbitmq.VHost, "virtual host")
+	fl.StringVar(&o.User, "user", inventory.RabbitMQUser, "RabbitMQ user")
+	fl.StringVar(&o.VHost, "vhost", inventory.RabbitMQVHost, "virtual host")
 	fl.StringVar(&passwordFile, "password-file", "", "file holding the user's password (default: the local target's rabbitmq-ssp-password secret)")
 	return cmd
 }

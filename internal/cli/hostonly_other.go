@@ -31,3 +31,8 @@ func hostOnlyCmd(use, short, msg string) *cobra.Command {
 		},
 	}
 }
+
+// benchSoakCmd: the soak re-runs the local target's agents, which run on Linux only.
+func benchSoakCmd(*Globals) *cobra.Command {
+	return hostOnlyCmd("soak", "Soak the local target at the LLD's production rate (Linux only)", "cso bench soak runs on Linux only")
+}

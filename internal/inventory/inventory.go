@@ -68,6 +68,13 @@ func (h Host) Loopback() bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// Names of the messaging objects the platform creates (LLD 3.3.1 transport_url), here so
+// that the operator's commands on every OS can name them (the rabbitmq role is Linux-only).
+const (
+	RabbitMQVHost = "ssp"
+	RabbitMQUser  = "ssp_user"
+)
+
 // Alias names of the LLD's service CNAMEs (2.7.2), pointing at the first host of a role.
 var aliasOf = map[envfile.Role]string{
 	envfile.RoleBackend: "api", envfile.RoleFrontend: "portal", envfile.RoleKeystone: "identity", envfile.RoleRabbitMQ: "mq",

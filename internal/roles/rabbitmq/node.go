@@ -24,8 +24,8 @@ var (
 
 // Names of the messaging objects the platform creates (LLD 3.3.1 transport_url).
 const (
-	VHost = "ssp"
-	User  = "ssp_user"
+	VHost = inventory.RabbitMQVHost
+	User  = inventory.RabbitMQUser
 	// UserTags lets ssp_user read cluster health over the management API (GET /api/nodes,
 	// /api/health/checks/...) without administrator rights.
 	UserTags = "monitoring"
