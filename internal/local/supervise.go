@@ -153,6 +153,17 @@ func (w *Watcher) sweepOne(sup agent.Supervisor, host, name string) {
 		pr = nil // another generation died
 	}
 	if pr == nil {
+		// Only under the service's lock: an agent stopping it on purpose holds the lock
+		// until its state file is gone, so a process seen dead under the lock crashed.
+		unlock, ok, err := sup.TryLock(name)
+		if err != nil || !ok {
+			return
+		}
+		dead, st2, err := sup.Died(name)
+		unlock()
+		if err != nil || !dead || st2.PID != st.PID {
+			return
+		}
 		uptime := now.Sub(st.StartedAt)
 		count := w.streak[key] + 1
 		if uptime >= w.StableAfter {
