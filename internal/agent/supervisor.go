@@ -81,7 +81,8 @@ type child struct {
 	state *os.ProcessState
 }
 
-// ExitOf returns how pid ended when this process started it and it has ended.
+// ExitOf returns how pid ended when this process started it. A child that died is a
+// zombie until its Wait returns, and /proc already shows it gone: wait up to a moment.
 func ExitOf(pid int) (*os.ProcessState, bool) {
 	v, ok := children.Load(pid)
 	if !ok {
@@ -91,7 +92,7 @@ func ExitOf(pid int) (*os.ProcessState, bool) {
 	select {
 	case <-c.done:
 		return c.state, c.state != nil
-	default:
+	case <-time.After(2 * time.Second):
 		return nil, false
 	}
 }

@@ -28,10 +28,21 @@ func TestCrashedDaemonsComeBack(t *testing.T) {
 			t.Skipf("%s is missing: run scripts/install-deps.sh --runtime", bin)
 		}
 	}
+	crashedDaemonsComeBack(t, restartRoles(), 300)
+}
+
+// TestCrashedApacheComesBack is the Keystone part alone (jump and Keystone: no RabbitMQ),
+// quicker: Apache (Keystone) killed with SIGKILL comes back by itself, twice.
+func TestCrashedApacheComesBack(t *testing.T) {
+	requireDaemons(t)
+	crashedDaemonsComeBack(t, ksRoles(), 350)
+}
+
+func crashedDaemonsComeBack(t *testing.T, roles map[envfile.Role]func() agent.Role, portShift int) {
 	dir := filepath.Join(tempDir(t), "crash")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	o := Options{Dir: dir, PortBase: testPortBase() + 300, Env: testEnv(t), Roles: restartRoles(), Executable: csoBinary(t)}
+	o := Options{Dir: dir, PortBase: testPortBase() + portShift, Env: testEnv(t), Roles: roles, Executable: csoBinary(t)}
 	t.Cleanup(func() {
 		var out bytes.Buffer
 		if err := Down(context.Background(), dir, true, &out); err != nil {
@@ -117,13 +128,19 @@ func TestCrashedDaemonsComeBack(t *testing.T) {
 		t.Logf("%s/%s SIGKILL: process back after %s, every probe of the host ok after %s", h.Name, svc, back.Round(100*time.Millisecond), serving.Round(100*time.Millisecond))
 		return st, serving
 	}
-	mq := inventory.ByRole(hosts, envfile.RoleRabbitMQ)[0]
-	ks := inventory.ByRole(hosts, envfile.RoleKeystone)[0]
-	fe := inventory.ByRole(hosts, envfile.RoleFrontend)[0]
-	for _, c := range []struct {
+	type victim struct {
 		h    inventory.Host
 		part string
-	}{{mq, "rabbitmq"}, {ks, "httpd"}, {fe, "nginx"}} {
+	}
+	var victims []victim
+	if _, ok := roles[envfile.RoleRabbitMQ]; ok {
+		victims = append(victims, victim{inventory.ByRole(hosts, envfile.RoleRabbitMQ)[0], "rabbitmq"})
+	}
+	victims = append(victims, victim{inventory.ByRole(hosts, envfile.RoleKeystone)[0], "httpd"})
+	if _, ok := roles[envfile.RoleFrontend]; ok {
+		victims = append(victims, victim{inventory.ByRole(hosts, envfile.RoleFrontend)[0], "nginx"})
+	}
+	for _, c := range victims {
 		svc := service(c.h, c.part)
 		kill(c.h, svc)
 		r, _ := probe(c.h)
@@ -132,9 +149,10 @@ func TestCrashedDaemonsComeBack(t *testing.T) {
 		}
 	}
 	// A second crash of a daemon the watcher started itself: it knows the signal.
-	svc := service(mq, "rabbitmq")
-	kill(mq, svc)
-	if r, _ := probe(mq); r.Status != check.Warn || !strings.Contains(r.Detail, "restarted 2 time(s) in the last hour, last after SIGKILL") {
+	again := victims[0]
+	svc := service(again.h, again.part)
+	kill(again.h, svc)
+	if r, _ := probe(again.h); r.Status != check.Warn || !strings.Contains(r.Detail, "restarted 2 time(s) in the last hour, last after SIGKILL") {
 		t.Errorf("check after the second crash of %s: %s %q", svc, r.Status, r.Detail)
 	}
 	// A deliberate stop is not fought: down stops the watcher, then everything.
@@ -146,7 +164,7 @@ func TestCrashedDaemonsComeBack(t *testing.T) {
 		t.Errorf("down output:\n%s", dout.String())
 	}
 	time.Sleep(3 * time.Second)
-	for _, h := range append(hosts, mysqlHost(o.PortBase)) {
+	for _, h := range append(o.Hosts(), mysqlHost(o.PortBase)) {
 		names, _ := agent.Supervisor{RunDir: l.Paths(h.Name).Run}.Services()
 		if len(names) > 0 {
 			t.Errorf("%s: services recorded (restarted?) after down: %v", h.Name, names)
