@@ -29,6 +29,7 @@ import (
 	"github.com/cso-ssp/platform/internal/check"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/logs"
 	"github.com/cso-ssp/platform/internal/target"
 )
 
@@ -73,6 +74,9 @@ type Config struct {
 	FailureWindow time.Duration
 	// LogLines is how many recent lines of each log file are shown (default 15).
 	LogLines int
+	// Logs reads the hosts' logs for /admin/logs (default: the local target's files next
+	// to TargetFile; nil on AWS, where the page says to use cso logs --env).
+	Logs logs.Reader
 	// History is how many check runs the charts remember (default DefaultHistory).
 	History int
 	// Refresh is how often the page reloads itself (default 30 s).
@@ -215,6 +219,7 @@ func New(cfg Config) (*Server, error) {
 	m.Handle("GET /admin/{$}", s.authed(http.HandlerFunc(s.dashboard)))
 	m.Handle("GET /admin/api/status", s.authed(http.HandlerFunc(s.apiStatus)))
 	m.Handle("GET /admin/metrics", s.authed(s.metricsHandler()))
+	m.Handle("GET /admin/logs", s.authed(http.HandlerFunc(s.logsPage)))
 	m.Handle("/", s.authed(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/admin" || r.URL.Path == "/" {
 			http.Redirect(w, r, "/admin/", http.StatusSeeOther)

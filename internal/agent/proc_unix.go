@@ -57,3 +57,22 @@ func fileOwner(st fs.FileInfo) (uid, gid int, ok bool) {
 	}
 	return int(s.Uid), int(s.Gid), true
 }
+
+// flock takes an exclusive lock on f (blocking unless nonBlocking); it is released when f
+// is closed. ok is false when nonBlocking and another holds it.
+func flock(fd uintptr, nonBlocking bool) (ok bool, err error) {
+	how := syscall.LOCK_EX
+	if nonBlocking {
+		how |= syscall.LOCK_NB
+	}
+	for {
+		err = syscall.Flock(int(fd), how)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err == syscall.EWOULDBLOCK {
+			return false, nil
+		}
+		return err == nil, err
+	}
+}

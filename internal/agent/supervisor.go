@@ -43,6 +43,12 @@ type ServiceState struct {
 	StopTimeout Duration  `json:"stop_timeout"`
 	Log         string    `json:"log"`
 	StartedAt   time.Time `json:"started_at"`
+	// What a restart after a crash needs besides Command and Env (Revive); SecretEnv, when
+	// there is one, is kept apart in a 0600 file (secretEnvFile), as systemd keeps it in
+	// a 0600 EnvironmentFile.
+	User        string       `json:"user,omitempty"`
+	Dir         string       `json:"dir,omitempty"`
+	RuntimeDirs []RuntimeDir `json:"runtime_dirs,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "1.5s" in JSON.
@@ -64,10 +70,32 @@ const ReadyProbeTimeout = 5 * time.Second
 
 var serviceNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,100}$`)
 
-// children remembers the processes this agent process started, so that they are reaped
-// (a dead daemon must not linger as a zombie that still looks alive) and an early exit is
-// seen at once while waiting for readiness.
-var children sync.Map // pid -> chan struct{} closed on exit
+// children remembers the processes this process started, so that they are reaped (a dead
+// daemon must not linger as a zombie that still looks alive), an early exit is seen at once
+// while waiting for readiness, and the crash watcher learns how a daemon it started ended.
+var children sync.Map // pid -> *child
+
+// child is a process started by this process.
+type child struct {
+	done  chan struct{} // closed on exit, after state is set
+	state *os.ProcessState
+}
+
+// ExitOf returns how pid ended when this process started it. A child that died is a
+// zombie until its Wait returns, and /proc already shows it gone: wait up to a moment.
+func ExitOf(pid int) (*os.ProcessState, bool) {
+	v, ok := children.Load(pid)
+	if !ok {
+		return nil, false
+	}
+	c := v.(*child)
+	select {
+	case <-c.done:
+		return c.state, c.state != nil
+	case <-time.After(2 * time.Second):
+		return nil, false
+	}
+}
 
 func (s Supervisor) pidFile(name string) string {
 	return filepath.Join(s.RunDir, "supervise", name+".pid")
@@ -168,13 +196,19 @@ func (s Supervisor) Check(spec ServiceSpec) (Change, error) {
 	return NoChange, nil
 }
 
-// Ensure (re)starts spec when Check says so and waits for it to be ready.
+// Ensure (re)starts spec when Check says so and waits for it to be ready. It holds the
+// service's lock throughout, so that the crash watcher does not start it at the same time.
 func (s Supervisor) Ensure(ctx context.Context, rt *Runtime, spec ServiceSpec) error {
 	c, err := s.Check(spec)
 	if err != nil || !c.Needed {
 		return err
 	}
-	if err := s.Stop(ctx, spec.Name); err != nil {
+	unlock, err := s.lock(ctx, spec.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := s.stopLocked(ctx, spec.Name); err != nil {
 		return err
 	}
 	return s.Start(ctx, rt, spec)
@@ -214,58 +248,10 @@ func (s Supervisor) Start(ctx context.Context, rt *Runtime, spec ServiceSpec) er
 }
 
 func (s Supervisor) startOnce(ctx context.Context, rt *Runtime, spec ServiceSpec) error {
-	if len(spec.Command) == 0 {
-		return fmt.Errorf("service %s: no command", spec.Name)
-	}
-	if err := os.MkdirAll(filepath.Join(s.RunDir, "supervise"), 0o755); err != nil {
+	pid, st, exited, err := s.spawn(spec, Hash(spec))
+	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(s.LogDir, 0o755); err != nil {
-		return err
-	}
-	if err := CreateRuntimeDirs(spec.RuntimeDirs); err != nil {
-		return fmt.Errorf("service %s: %w", spec.Name, err)
-	}
-	logPath := filepath.Join(s.LogDir, spec.Name+".log")
-	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
-		return fmt.Errorf("service %s: open log: %w", spec.Name, err)
-	}
-	defer logf.Close()
-	fmt.Fprintf(logf, "=== %s supervisor: starting %s\n", time.Now().UTC().Format(time.RFC3339), strings.Join(spec.Command, " "))
-	hash := Hash(spec)
-	// Not CommandContext: the daemon outlives this run of the agent.
-	cmd := exec.Command(spec.Command[0], spec.Command[1:]...)
-	cmd.Env = append(append(BaseEnv(), spec.Env...), spec.SecretEnv...)
-	cmd.Dir = spec.Dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	attr, err := procAttr(true, spec.User)
-	if err != nil {
-		return fmt.Errorf("service %s: %w", spec.Name, err)
-	}
-	cmd.SysProcAttr = attr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("service %s: start %s: %w", spec.Name, spec.Command[0], err)
-	}
-	pid := cmd.Process.Pid
-	exited := make(chan struct{})
-	children.Store(pid, exited)
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	st := ServiceState{
-		Name: spec.Name, PID: pid, StartTicks: startTicks(pid), Hash: hash, Command: spec.Command,
-		Env: spec.Env, StopCommand: spec.StopCommand, StopTimeout: Duration(spec.StopTimeout),
-		Log: logPath, StartedAt: time.Now().UTC(),
-	}
-	if err := writeJSONAtomic(s.stateFile(spec.Name), st, 0o644); err != nil {
-		_ = killGroup(pid, syscall.SIGKILL)
-		return fmt.Errorf("service %s: record state: %w", spec.Name, err)
-	}
-	// A plain pid file too, for operators' tools (kill $(cat ...)); the JSON state is what
-	// the supervisor trusts (it also tells a reused pid apart).
-	_ = os.WriteFile(s.pidFile(spec.Name), []byte(fmt.Sprintf("%d\n", pid)), 0o644)
 	if spec.Ready == nil {
 		return nil
 	}
@@ -283,12 +269,74 @@ func (s Supervisor) startOnce(ctx context.Context, rt *Runtime, spec ServiceSpec
 	})
 	var ee exitedError
 	if errors.As(err, &ee) || (err != nil && !alive(pid, st.StartTicks)) {
-		return fmt.Errorf("service %s %w; last lines of %s:%s", spec.Name, errExitedDuringStartup, logPath, tailFile(logPath, 20))
+		return fmt.Errorf("service %s %w; last lines of %s:%s", spec.Name, errExitedDuringStartup, st.Log, tailFile(st.Log, 20))
 	}
 	if err != nil {
-		return fmt.Errorf("service %s: %w (log: %s)", spec.Name, err, logPath)
+		return fmt.Errorf("service %s: %w (log: %s)", spec.Name, err, st.Log)
 	}
 	return nil
+}
+
+// spawn starts spec detached and records its state with hash; exited is closed when the
+// process ends.
+func (s Supervisor) spawn(spec ServiceSpec, hash string) (pid int, st ServiceState, exited chan struct{}, err error) {
+	if len(spec.Command) == 0 {
+		return 0, st, nil, fmt.Errorf("service %s: no command", spec.Name)
+	}
+	if err := os.MkdirAll(filepath.Join(s.RunDir, "supervise"), 0o755); err != nil {
+		return 0, st, nil, err
+	}
+	if err := os.MkdirAll(s.LogDir, 0o755); err != nil {
+		return 0, st, nil, err
+	}
+	if err := CreateRuntimeDirs(spec.RuntimeDirs); err != nil {
+		return 0, st, nil, fmt.Errorf("service %s: %w", spec.Name, err)
+	}
+	if err := s.writeSecretEnv(spec.Name, spec.SecretEnv); err != nil {
+		return 0, st, nil, fmt.Errorf("service %s: %w", spec.Name, err)
+	}
+	logPath := filepath.Join(s.LogDir, spec.Name+".log")
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return 0, st, nil, fmt.Errorf("service %s: open log: %w", spec.Name, err)
+	}
+	defer logf.Close()
+	fmt.Fprintf(logf, "=== %s supervisor: starting %s\n", time.Now().UTC().Format(time.RFC3339), strings.Join(spec.Command, " "))
+	// Not CommandContext: the daemon outlives this run of the agent.
+	cmd := exec.Command(spec.Command[0], spec.Command[1:]...)
+	cmd.Env = append(append(BaseEnv(), spec.Env...), spec.SecretEnv...)
+	cmd.Dir = spec.Dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	attr, err := procAttr(true, spec.User)
+	if err != nil {
+		return 0, st, nil, fmt.Errorf("service %s: %w", spec.Name, err)
+	}
+	cmd.SysProcAttr = attr
+	if err := cmd.Start(); err != nil {
+		return 0, st, nil, fmt.Errorf("service %s: start %s: %w", spec.Name, spec.Command[0], err)
+	}
+	pid = cmd.Process.Pid
+	c := &child{done: make(chan struct{})}
+	children.Store(pid, c)
+	go func() {
+		_ = cmd.Wait()
+		c.state = cmd.ProcessState
+		close(c.done)
+	}()
+	st = ServiceState{
+		Name: spec.Name, PID: pid, StartTicks: startTicks(pid), Hash: hash, Command: spec.Command,
+		Env: spec.Env, StopCommand: spec.StopCommand, StopTimeout: Duration(spec.StopTimeout),
+		Log: logPath, StartedAt: time.Now().UTC(),
+		User: spec.User, Dir: spec.Dir, RuntimeDirs: spec.RuntimeDirs,
+	}
+	if err := writeJSONAtomic(s.stateFile(spec.Name), st, 0o644); err != nil {
+		_ = killGroup(pid, syscall.SIGKILL)
+		return 0, st, nil, fmt.Errorf("service %s: record state: %w", spec.Name, err)
+	}
+	// A plain pid file too, for operators' tools (kill $(cat ...)); the JSON state is what
+	// the supervisor trusts (it also tells a reused pid apart).
+	_ = os.WriteFile(s.pidFile(spec.Name), []byte(fmt.Sprintf("%d\n", pid)), 0o644)
+	return pid, st, c.done, nil
 }
 
 // CreateRuntimeDirs creates dirs (parents 0755) and sets their owner and mode, as systemd
@@ -312,14 +360,27 @@ type exitedError struct{}
 func (exitedError) Error() string { return "process exited" }
 
 // Stop stops name if it runs: its StopCommand, or SIGTERM to its process group; SIGKILL
-// when it is still there after the stop timeout. The state file is removed.
+// when it is still there after the stop timeout. The state file is removed, so that the
+// crash watcher, which waits for the service's lock meanwhile, sees a deliberate stop.
 func (s Supervisor) Stop(ctx context.Context, name string) error {
+	unlock, err := s.lock(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return s.stopLocked(ctx, name)
+}
+
+func (s Supervisor) stopLocked(ctx context.Context, name string) error {
 	running, st, err := s.Running(name)
 	if err != nil {
 		return err
 	}
 	if !running {
+		// Helpers a crashed daemon left behind (Apache's children keep its port).
+		killLeftovers(st)
 		_ = os.Remove(s.pidFile(name))
+		_ = os.Remove(s.secretEnvFile(name))
 		if err := os.Remove(s.stateFile(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
@@ -344,6 +405,7 @@ func (s Supervisor) Stop(ctx context.Context, name string) error {
 	// Processes left in the group (a daemon's helpers) go too.
 	_ = killGroup(st.PID, syscall.SIGKILL)
 	_ = os.Remove(s.pidFile(name))
+	_ = os.Remove(s.secretEnvFile(name))
 	if err := os.Remove(s.stateFile(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
@@ -356,9 +418,9 @@ func waitGone(ctx context.Context, pid int, ticks uint64, timeout time.Duration)
 		if !alive(pid, ticks) {
 			return true
 		}
-		if ch, ok := children.Load(pid); ok {
+		if c, ok := children.Load(pid); ok {
 			select {
-			case <-ch.(chan struct{}):
+			case <-c.(*child).done:
 				return true
 			case <-time.After(50 * time.Millisecond):
 			case <-ctx.Done():

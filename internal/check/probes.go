@@ -205,6 +205,9 @@ func (c *Checker) Probes() []Probe {
 	ps = append(ps, c.rabbitmqProbes()...)
 	ps = append(ps, c.mysqlProbes()...)
 	ps = append(ps, c.hostProbes(docs)...)
+	if c.t.Kind == target.KindLocal {
+		ps = append(ps, c.crashProbes()...)
+	}
 	return ps
 }
 

@@ -86,6 +86,16 @@ var examples = map[string][]string{
 		"cso env validate --env prod",
 		"cso env validate my-env.yaml",
 	},
+	"cso local supervise": {
+		"# in the foreground (local up already runs it in the background)",
+		"cso local supervise --local-dir .local",
+	},
+	"cso logs": {
+		"cso logs keystone01 --local-dir .local",
+		"cso logs keystone01 keystone-httpd-error --since 30m --grep Traceback",
+		"cso logs rabbitmq-server-1 rabbitmq --env prod -f",
+		"cso logs jump-server-1 agent --env dev --since 2026-01-02T15:00:00Z -o json",
+	},
 	"cso local down":    {"cso local down", "cso local down --local-dir /srv/cso --purge"},
 	"cso local restart": {"cso local restart --local-dir .local"},
 	"cso local status":  {"cso local status", "cso local status -o json"},

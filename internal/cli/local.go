@@ -55,7 +55,7 @@ MariaDB stands in for RDS, directories for EFS and the S3 bucket, every service 
 127.0.0.1. The daemons are supervised by cso itself (no systemd needed); "down" stops
 exactly what "up" started.`,
 		}
-		cmd.AddCommand(localUpCmd(g), localStatusCmd(g), localDownCmd(g), localRestartCmd(g))
+		cmd.AddCommand(localUpCmd(g), localStatusCmd(g), localDownCmd(g), localRestartCmd(g), localSuperviseCmd(g))
 		return cmd
 	})
 }
@@ -336,6 +336,48 @@ nothing is emptied), a host fails or a health probe is red, 4 when interrupted.`
 				return Exit(ExitFailure, errors.New("the local target is not healthy after the restart (see above)"))
 			}
 			return nil
+		},
+	}
+	lf.add(cmd)
+	return cmd
+}
+
+func localSuperviseCmd(g *Globals) *cobra.Command {
+	var lf localFlags
+	cmd := &cobra.Command{
+		Use:   "supervise",
+		Short: "Restart the local target's daemons that crash (up starts it, down stops it)",
+		Long: `supervise is the local target's crash watcher, what systemd's Restart=on-failure is on
+Amazon Linux: it runs until SIGTERM or Ctrl-C, looks at every supervised daemon twice a
+second, and restarts one whose process is gone although nobody stopped it, after 1 s,
+then 2 s, 4 s... up to 60 s for a daemon that keeps dying (a daemon that ran 5 minutes
+starts again from 1 s). Each crash and restart (time, exit status or signal, count) is
+recorded in <dir>/hosts/<host>/run/supervise/<service>.crashes, which cso check reads.
+
+"cso local up" starts it in the background (pid file and log under <dir>/watcher/) and
+"cso local down" stops it first; run it by hand only to watch in the foreground. A
+deliberate stop (down, restart, an agent restarting a service after a configuration
+change) is never fought: the service's lock and state file tell it apart.
+
+Exit code 2 when the directory holds no local target.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := lf.resolve(cmd); err != nil {
+				return err
+			}
+			if _, _, _, err := local.TargetShape(lf.dir); err != nil {
+				if errors.Is(err, local.ErrNoTarget) {
+					return Exit(ExitUsage, err)
+				}
+				return Exit(ExitFailure, err)
+			}
+			l, err := local.NewLayout(lf.dir)
+			if err != nil {
+				return Exit(ExitUsage, err)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return local.NewWatcher(l, g.Stdout).Run(ctx)
 		},
 	}
 	lf.add(cmd)

@@ -63,6 +63,12 @@ func Down(ctx context.Context, dir string, purge bool, out io.Writer) error {
 			return err
 		}
 	}
+	// The crash watcher first: the daemons it watches are about to stop on purpose.
+	if stopped, err := l.StopWatcher(ctx); err != nil {
+		return fmt.Errorf("stop the crash watcher: %w", err)
+	} else if stopped {
+		fmt.Fprintf(out, "stopped the crash watcher\n")
+	}
 	hosts, err := l.hostDirs()
 	if err != nil {
 		return err

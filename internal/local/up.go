@@ -211,6 +211,13 @@ func Up(ctx context.Context, o Options) (*UpResult, error) {
 		}
 		res.Health = closingCheck(ctx, l.Target(o, hosts), probed)
 	}
+	// The crash watcher restarts a daemon that dies from now on (supervise.go); it needs
+	// the cso binary, which tests that run roles in-process may not give.
+	if o.Executable != "" {
+		if err := l.StartWatcher(ctx, o.Executable); err != nil {
+			res.Hosts = append(res.Hosts, HostResult{Host: "local", Error: "start the crash watcher: " + err.Error()})
+		}
+	}
 	res.Duration = time.Since(start)
 	t := l.Target(o, hosts)
 	t.LastDeploy = filepath.Join(l.Dir, "last-up.json")
