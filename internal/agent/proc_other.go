@@ -31,3 +31,8 @@ func killProcess(pid int, _ syscall.Signal) error {
 
 // fileOwner: no uid/gid on this system, so ownership is never reported as differing.
 func fileOwner(fs.FileInfo) (uid, gid int, ok bool) { return 0, 0, false }
+
+// signalNamed: reloading a daemon by signal needs a Linux host.
+func signalNamed(name string) (syscall.Signal, error) {
+	return 0, errors.New("reload signal " + name + ": reloading a daemon needs a Linux host")
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -37,6 +38,8 @@ type ServiceState struct {
 	PID         int       `json:"pid"`
 	StartTicks  uint64    `json:"start_ticks"` // /proc/<pid>/stat starttime: tells a reused pid apart
 	Hash        string    `json:"hash"`
+	// ReloadHash is ReloadHash(spec) when the daemon last (re)loaded its ReloadFiles.
+	ReloadHash  string    `json:"reload_hash,omitempty"`
 	Command     []string  `json:"command"`
 	Env         []string  `json:"env,omitempty"`
 	StopCommand []string  `json:"stop_command,omitempty"`
@@ -122,7 +125,8 @@ func (s Supervisor) Running(name string) (bool, ServiceState, error) {
 }
 
 // Hash is the identity of a service's configuration: command, environment, user, working
-// directory and the content of its configuration files.
+// directory and the content of its configuration files (restartFiles: not the ReloadFiles
+// of a service that reloads gracefully, which ReloadHash covers).
 func Hash(spec ServiceSpec) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "cmd\x00%q\x00env\x00%q\x00secret\x00%q\x00user\x00%s\x00dir\x00%s\x00", spec.Command, spec.Env, spec.SecretEnv, spec.User, spec.Dir)
@@ -130,7 +134,26 @@ func Hash(spec ServiceSpec) string {
 	for _, d := range spec.RuntimeDirs {
 		fmt.Fprintf(h, "rundir\x00%s\x00%s\x00%s\x00%o\x00", d.Path, d.Owner, d.Group, d.mode())
 	}
-	for _, f := range spec.ConfigFiles {
+	hashFiles(h, spec.restartFiles())
+	if !spec.Reload.IsZero() {
+		fmt.Fprintf(h, "reload\x00%s\x00%q\x00", spec.Reload.Signal, spec.Reload.Command)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// ReloadHash is the identity of the files a service re-reads on a graceful reload; "" when
+// it has none (or no Reload: they are in Hash then).
+func ReloadHash(spec ServiceSpec) string {
+	if spec.Reload.IsZero() || len(spec.ReloadFiles) == 0 {
+		return ""
+	}
+	h := sha256.New()
+	hashFiles(h, spec.ReloadFiles)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func hashFiles(h io.Writer, files []string) {
+	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			fmt.Fprintf(h, "file\x00%s\x00missing\x00", f)
@@ -139,7 +162,6 @@ func Hash(spec ServiceSpec) string {
 		sum := sha256.Sum256(data)
 		fmt.Fprintf(h, "file\x00%s\x00%x\x00", f, sum)
 	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Check says whether spec must be started or restarted.
@@ -165,19 +187,68 @@ func (s Supervisor) Check(spec ServiceSpec) (Change, error) {
 			return Change{Needed: true, Summary: fmt.Sprintf("restart service %s (running but not ready: %v)", spec.Name, err)}, nil
 		}
 	}
+	if st.ReloadHash != ReloadHash(spec) {
+		return Change{Needed: true, Summary: "reload service " + spec.Name + " gracefully (certificate changed)"}, nil
+	}
 	return NoChange, nil
 }
 
-// Ensure (re)starts spec when Check says so and waits for it to be ready.
+// Ensure (re)starts spec when Check says so and waits for it to be ready; a service whose
+// only change is in its ReloadFiles is reloaded gracefully instead.
 func (s Supervisor) Ensure(ctx context.Context, rt *Runtime, spec ServiceSpec) error {
 	c, err := s.Check(spec)
 	if err != nil || !c.Needed {
 		return err
 	}
+	if running, st, err := s.Running(spec.Name); err == nil && running && st.Hash == Hash(spec) && st.ReloadHash != ReloadHash(spec) {
+		return s.reload(ctx, rt, spec, st)
+	}
 	if err := s.Stop(ctx, spec.Name); err != nil {
 		return err
 	}
 	return s.Start(ctx, rt, spec)
+}
+
+// reload asks the running daemon to reload gracefully (spec.Reload), waits for it to be
+// ready again and records the files it now serves. The daemon keeps its process and its
+// listening sockets.
+func (s Supervisor) reload(ctx context.Context, rt *Runtime, spec ServiceSpec, st ServiceState) error {
+	hash := ReloadHash(spec) // before: a file that changes meanwhile is reloaded next run
+	start := time.Now()
+	if spec.Reload.Signal != "" {
+		sig, err := signalNamed(spec.Reload.Signal)
+		if err != nil {
+			return fmt.Errorf("service %s: %w", spec.Name, err)
+		}
+		if err := killProcess(st.PID, sig); err != nil {
+			return fmt.Errorf("service %s: reload (SIG%s to pid %d): %w", spec.Name, spec.Reload.Signal, st.PID, err)
+		}
+	}
+	if len(spec.Reload.Command) > 0 {
+		if _, err := (Command{Args: spec.Reload.Command, Env: spec.Env, Timeout: time.Minute}).Run(ctx); err != nil {
+			return fmt.Errorf("service %s: reload: %w", spec.Name, err)
+		}
+	}
+	if spec.Ready != nil {
+		timeout := spec.ReadyTimeout
+		if timeout == 0 {
+			timeout = 60 * time.Second
+		}
+		if err := WaitFor(ctx, rt, spec.Name+" after its reload", timeout, spec.Ready); err != nil {
+			return fmt.Errorf("service %s: %w", spec.Name, err)
+		}
+	}
+	if !alive(st.PID, st.StartTicks) {
+		return fmt.Errorf("service %s (pid %d) ended during its reload; see %s", spec.Name, st.PID, st.Log)
+	}
+	st.ReloadHash = hash
+	if err := writeJSONAtomic(s.stateFile(spec.Name), st, 0o644); err != nil {
+		return fmt.Errorf("service %s: record state: %w", spec.Name, err)
+	}
+	if rt != nil {
+		rt.Progressf("  reloaded %s gracefully in %s (pid %d kept)", spec.Name, time.Since(start).Round(time.Millisecond), st.PID)
+	}
+	return nil
 }
 
 // StartAttempts and StartRetryDelay: a daemon that exits during start-up is started again,
@@ -233,7 +304,7 @@ func (s Supervisor) startOnce(ctx context.Context, rt *Runtime, spec ServiceSpec
 	}
 	defer logf.Close()
 	fmt.Fprintf(logf, "=== %s supervisor: starting %s\n", time.Now().UTC().Format(time.RFC3339), strings.Join(spec.Command, " "))
-	hash := Hash(spec)
+	hash, reloadHash := Hash(spec), ReloadHash(spec)
 	// Not CommandContext: the daemon outlives this run of the agent.
 	cmd := exec.Command(spec.Command[0], spec.Command[1:]...)
 	cmd.Env = append(append(BaseEnv(), spec.Env...), spec.SecretEnv...)
@@ -255,7 +326,7 @@ func (s Supervisor) startOnce(ctx context.Context, rt *Runtime, spec ServiceSpec
 		close(exited)
 	}()
 	st := ServiceState{
-		Name: spec.Name, PID: pid, StartTicks: startTicks(pid), Hash: hash, Command: spec.Command,
+		Name: spec.Name, PID: pid, StartTicks: startTicks(pid), Hash: hash, ReloadHash: reloadHash, Command: spec.Command,
 		Env: spec.Env, StopCommand: spec.StopCommand, StopTimeout: Duration(spec.StopTimeout),
 		Log: logPath, StartedAt: time.Now().UTC(),
 	}
