@@ -34,10 +34,10 @@ type Supervisor struct {
 // ServiceState is what the supervisor records about a service it started. It never holds
 // SecretEnv (only its share in the hash).
 type ServiceState struct {
-	Name        string    `json:"name"`
-	PID         int       `json:"pid"`
-	StartTicks  uint64    `json:"start_ticks"` // /proc/<pid>/stat starttime: tells a reused pid apart
-	Hash        string    `json:"hash"`
+	Name       string `json:"name"`
+	PID        int    `json:"pid"`
+	StartTicks uint64 `json:"start_ticks"` // /proc/<pid>/stat starttime: tells a reused pid apart
+	Hash       string `json:"hash"`
 	// ReloadHash is ReloadHash(spec) when the daemon last (re)loaded its ReloadFiles.
 	ReloadHash  string    `json:"reload_hash,omitempty"`
 	Command     []string  `json:"command"`
