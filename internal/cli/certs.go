@@ -129,4 +129,6 @@ func writeCertsTable(w io.Writer, rep *check.Report) error {
 	return err
 }
 
-func oneLine(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "\r", " "), "\n", "; ") }
+func oneLine(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\r", " "), "\n", "; ")
+}

@@ -141,8 +141,8 @@ func (n Node) ServiceSpec(owner string) agent.ServiceSpec {
 		// A renewed certificate needs no restart: the listeners (AMQPS, management, the
 		// TLS distribution) read their PEM files through Erlang's ssl PEM cache, and once it
 		// is cleared the next handshake reads the new files (docs/decisions/agent.md).
-		ReloadFiles: []string{n.CACert(), n.Cert(), n.Key()},
-		Reload:      agent.Reload{Command: n.ctl("eval", "ssl:clear_pem_cache().")},
+		ReloadFiles:  []string{n.CACert(), n.Cert(), n.Key()},
+		Reload:       agent.Reload{Command: n.ctl("eval", "ssl:clear_pem_cache().")},
 		Ready:        n.Ready,
 		ReadyTimeout: 3 * time.Minute,
 		StopCommand:  stop,
