@@ -209,6 +209,10 @@ func (s Supervisor) Ensure(ctx context.Context, rt *Runtime, spec ServiceSpec) e
 	return s.Start(ctx, rt, spec)
 }
 
+// ReloadCommandTimeout bounds a Reload.Command: rabbitmqctl starts an Erlang VM, which
+// took 35 s on a loaded two-core machine.
+const ReloadCommandTimeout = 3 * time.Minute
+
 // reload asks the running daemon to reload gracefully (spec.Reload), waits for it to be
 // ready again and records the files it now serves. The daemon keeps its process and its
 // listening sockets.
@@ -225,7 +229,7 @@ func (s Supervisor) reload(ctx context.Context, rt *Runtime, spec ServiceSpec, s
 		}
 	}
 	if len(spec.Reload.Command) > 0 {
-		if _, err := (Command{Args: spec.Reload.Command, Env: spec.Env, Timeout: time.Minute}).Run(ctx); err != nil {
+		if _, err := (Command{Args: spec.Reload.Command, Env: spec.Env, Dir: spec.Dir, Timeout: ReloadCommandTimeout}).Run(ctx); err != nil {
 			return fmt.Errorf("service %s: reload: %w", spec.Name, err)
 		}
 	}
