@@ -165,6 +165,11 @@ type certsDoc struct {
 // expiry.
 func TestCertRenewalUnderLoad(t *testing.T) {
 	s := requireStack(t)
+	for _, h := range s.Up.Hosts {
+		if h.Error != "" {
+			t.Fatalf("the cold up failed on %s (%s): a renewal proof needs a converged stack", h.Host, h.Error)
+		}
+	}
 	caPEM, err := os.ReadFile(s.Target.CACert)
 	if err != nil {
 		t.Fatal(err)
