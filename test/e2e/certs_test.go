@@ -77,6 +77,11 @@ func (e *tlsEndpoint) request(c *tls.Conn) error {
 	return nil
 }
 
+// loadPause is each client's pause between two connections: about five handshakes a
+// second per port, a load a shared two-core machine sustains while the daemons reload
+// (with 20 ms, the Erlang CLI that clears RabbitMQ's PEM cache starved for minutes).
+const loadPause = 200 * time.Millisecond
+
 // load makes handshakes and one request in a loop until ctx ends, each on a new
 // connection verified against the project CA for the host's name.
 func (e *tlsEndpoint) load(ctx context.Context, roots *x509.CertPool) {
@@ -120,7 +125,7 @@ func (e *tlsEndpoint) load(ctx context.Context, roots *x509.CertPool) {
 		c.Close()
 		select {
 		case <-ctx.Done():
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(loadPause):
 		}
 	}
 }
@@ -198,10 +203,8 @@ func TestCertRenewalUnderLoad(t *testing.T) {
 	lctx, stopLoad := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, e := range eps {
-		for range 2 { // two clients per port: 2 x ports goroutines in all
-			wg.Add(1)
-			go func() { defer wg.Done(); e.load(lctx, roots) }()
-		}
+		wg.Add(1) // one client per port: as many goroutines as ports
+		go func() { defer wg.Done(); e.load(lctx, roots) }()
 	}
 	stopped := false
 	stop := func() {
@@ -303,7 +306,7 @@ func TestCertRenewalUnderLoad(t *testing.T) {
 	if reqErr > 0 {
 		t.Errorf("%d requests failed during the renewals", reqErr)
 	}
-	if shakes < int64(len(eps))*10 {
+	if shakes < int64(len(eps))*5 {
 		t.Errorf("only %d handshakes: the load did not run", shakes)
 	}
 	pidsAfter := servicePIDs(t, s.Dir)
