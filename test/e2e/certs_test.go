@@ -215,6 +215,47 @@ func TestCertRenewalUnderLoad(t *testing.T) {
 		}
 	}
 	defer stop()
+	// report logs the load's figures; deferred too, so a failed phase still shows them.
+	reported := false
+	var startShort, startYear time.Time
+	var tookShort, tookYear time.Duration
+	report := func() (shakes, shakeErr, reqErr int64) {
+		if reported {
+			return
+		}
+		reported = true
+		stop()
+		var reloadTimes, slowest []string
+		for _, e := range eps {
+			shakes += e.shakes.Load()
+			shakeErr += e.shakeErr.Load()
+			reqErr += e.reqErr.Load()
+			e.mu.Lock()
+			if len(e.firstNew) != 3 {
+				t.Errorf("%s %s (%s) served %d certificates during the test, want 3 (old, short, renewed)", e.host, e.name, e.addr, len(e.firstNew))
+			}
+			var firsts []time.Time
+			for _, at := range e.firstNew {
+				firsts = append(firsts, at)
+			}
+			e.mu.Unlock()
+			sort.Slice(firsts, func(i, j int) bool { return firsts[i].Before(firsts[j]) })
+			if len(firsts) == 3 {
+				reloadTimes = append(reloadTimes, fmt.Sprintf("%s/%s +%s +%s", e.host, e.name,
+					firsts[1].Sub(startShort).Round(100*time.Millisecond), firsts[2].Sub(startYear).Round(100*time.Millisecond)))
+			}
+			slowest = append(slowest, fmt.Sprintf("%s/%s %s", e.host, e.name, time.Duration(e.maxReq.Load()).Round(10*time.Millisecond)))
+			if n := e.shakeErr.Load() + e.reqErr.Load(); n > 0 {
+				t.Logf("%s %s: %d failed handshakes, %d failed requests; last: %v", e.host, e.name, e.shakeErr.Load(), e.reqErr.Load(), e.lastErr.Load())
+			}
+		}
+		t.Logf("load: %d TLS ports, %d handshakes, %d failed handshakes, %d failed requests; renewals took %s and %s",
+			len(eps), shakes, shakeErr, reqErr, tookShort.Round(100*time.Millisecond), tookYear.Round(100*time.Millisecond))
+		t.Logf("slowest request per port: %s", strings.Join(slowest, "; "))
+		t.Logf("new certificate first served (after the start of each renewal): %s", strings.Join(reloadTimes, "; "))
+		return
+	}
+	defer report()
 	time.Sleep(3 * time.Second) // a baseline under load before anything changes
 
 	renew := func(phase string, args ...string) (time.Time, time.Duration) {
@@ -251,7 +292,7 @@ func TestCertRenewalUnderLoad(t *testing.T) {
 	}
 
 	// Phase 1: short-lived certificates (30 minutes): cso certs says they fail (under 7 days).
-	startShort, tookShort := renew("renew to 30m", "--lifetime", "30m")
+	startShort, tookShort = renew("renew to 30m", "--lifetime", "30m")
 	for _, c := range certs().Certs {
 		if c.Target == "ca" {
 			continue
@@ -261,7 +302,7 @@ func TestCertRenewalUnderLoad(t *testing.T) {
 		}
 	}
 	// Phase 2: the renewal window: every certificate expires within a day, all renewed.
-	startYear, tookYear := renew("renew within 1 day", "--days", "1")
+	startYear, tookYear = renew("renew within 1 day", "--days", "1")
 	time.Sleep(3 * time.Second) // load after the last reload
 	stop()
 
@@ -270,36 +311,7 @@ func TestCertRenewalUnderLoad(t *testing.T) {
 			t.Errorf("after the renewal %s: status %s, %+v; want ok and a year left", c.Target, c.Status, c.Cert)
 		}
 	}
-	var shakes, shakeErr, reqErr int64
-	var reloadTimes, slowest []string
-	for _, e := range eps {
-		shakes += e.shakes.Load()
-		shakeErr += e.shakeErr.Load()
-		reqErr += e.reqErr.Load()
-		e.mu.Lock()
-		if len(e.firstNew) != 3 {
-			t.Errorf("%s %s (%s) served %d certificates during the test, want 3 (old, short, renewed)", e.host, e.name, e.addr, len(e.firstNew))
-		}
-		var firsts []time.Time
-		for _, at := range e.firstNew {
-			firsts = append(firsts, at)
-		}
-		e.mu.Unlock()
-		sort.Slice(firsts, func(i, j int) bool { return firsts[i].Before(firsts[j]) })
-		if len(firsts) == 3 {
-			reloadTimes = append(reloadTimes, fmt.Sprintf("%s/%s +%s +%s", e.host, e.name,
-				firsts[1].Sub(startShort).Round(100*time.Millisecond), firsts[2].Sub(startYear).Round(100*time.Millisecond)))
-		}
-		slow := append(slowest, fmt.Sprintf("%s/%s %s", e.host, e.name, time.Duration(e.maxReq.Load()).Round(10*time.Millisecond)))
-		slowest = slow
-		if n := e.shakeErr.Load() + e.reqErr.Load(); n > 0 {
-			t.Logf("%s %s: %d failed handshakes, %d failed requests; last: %v", e.host, e.name, e.shakeErr.Load(), e.reqErr.Load(), e.lastErr.Load())
-		}
-	}
-	t.Logf("load: %d TLS ports, %d handshakes, %d failed handshakes, %d failed requests; renewals took %s and %s",
-		len(eps), shakes, shakeErr, reqErr, tookShort.Round(100*time.Millisecond), tookYear.Round(100*time.Millisecond))
-	t.Logf("slowest request per port: %s", strings.Join(slowest, "; "))
-	t.Logf("new certificate first served (after the start of each renewal): %s", strings.Join(reloadTimes, "; "))
+	shakes, shakeErr, reqErr := report()
 	if shakeErr > 0 {
 		t.Errorf("%d TLS handshakes failed during the renewals", shakeErr)
 	}
