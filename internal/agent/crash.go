@@ -244,7 +244,7 @@ func (s Supervisor) Revive(name string, died ServiceState) (newPID int, ok bool,
 		Dir: st.Dir, StopCommand: st.StopCommand, StopTimeout: time.Duration(st.StopTimeout),
 		RuntimeDirs: st.RuntimeDirs,
 	}
-	pid, _, _, err := s.spawn(spec, st.Hash)
+	pid, _, _, err := s.spawn(spec, st.Hash, st.ReloadHash)
 	if err != nil {
 		return 0, true, err
 	}

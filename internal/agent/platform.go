@@ -38,6 +38,13 @@ type ServiceSpec struct {
 	Dir     string // working directory
 	// ConfigFiles are hashed at start; a later change restarts the service.
 	ConfigFiles []string
+	// ReloadFiles are files the daemon re-reads when it reloads gracefully (its TLS
+	// certificate, key and CA): a later change of one of them reloads the running daemon
+	// with Reload instead of restarting it, so that renewing a certificate refuses or cuts
+	// no connection. They are hashed apart from ConfigFiles (ReloadHash). Without a Reload
+	// they are ConfigFiles.
+	ReloadFiles []string
+	Reload      Reload
 	// Ready is polled until it returns nil or ReadyTimeout passes.
 	Ready        func(ctx context.Context) error
 	ReadyTimeout time.Duration
@@ -54,6 +61,27 @@ type ServiceSpec struct {
 	// through the unit (RuntimeDirectory=) or tmpfiles.d, the local supervisor itself. A
 	// role must not create them once in a task: they would be gone after a reboot.
 	RuntimeDirs []RuntimeDir
+}
+
+// Reload is how a daemon reloads gracefully: a signal to its main process (Apache's
+// graceful restart is USR1, nginx's reload HUP), or a command run with the service's Env
+// and User (RabbitMQ: rabbitmqctl eval 'ssl:clear_pem_cache().'). Signal names are those
+// of kill -s without "SIG" (HUP, USR1, USR2).
+type Reload struct {
+	Signal  string
+	Command []string
+}
+
+// IsZero reports whether no reload is defined.
+func (r Reload) IsZero() bool { return r.Signal == "" && len(r.Command) == 0 }
+
+// restartFiles are the files whose change restarts spec: ConfigFiles, and ReloadFiles too
+// when spec has no Reload.
+func (spec ServiceSpec) restartFiles() []string {
+	if spec.Reload.IsZero() {
+		return append(append([]string(nil), spec.ConfigFiles...), spec.ReloadFiles...)
+	}
+	return spec.ConfigFiles
 }
 
 // RuntimeDir is a directory of a ServiceSpec's RuntimeDirs.

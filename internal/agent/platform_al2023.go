@@ -91,6 +91,13 @@ func RenderUnit(spec ServiceSpec, envFile string) string {
 	if len(spec.StopCommand) > 0 {
 		fmt.Fprintf(&b, "ExecStop=%s\n", systemdCommand(spec.StopCommand))
 	}
+	// `systemctl reload` of a renewed certificate: $MAINPID is systemd's, not quoted.
+	if spec.Reload.Signal != "" {
+		fmt.Fprintf(&b, "ExecReload=/bin/kill -s %s $MAINPID\n", spec.Reload.Signal)
+	}
+	if len(spec.Reload.Command) > 0 {
+		fmt.Fprintf(&b, "ExecReload=%s\n", systemdCommand(spec.Reload.Command))
+	}
 	if spec.User != "" {
 		fmt.Fprintf(&b, "User=%s\n", spec.User)
 	}
@@ -214,6 +221,21 @@ func (p *AL2023) unitPath(name string) string { return filepath.Join(p.UnitDir, 
 func (p *AL2023) envPath(name string) string  { return filepath.Join(p.EnvDir, name+".env") }
 func (p *AL2023) hashPath(name string) string { return filepath.Join(p.StateDir, name+".hash") }
 
+// reloadHashPath keeps ReloadHash of what the unit last (re)loaded.
+func (p *AL2023) reloadHashPath(name string) string {
+	return filepath.Join(p.StateDir, name+".reload-hash")
+}
+
+// reloadNeeded reports whether the unit's ReloadFiles changed since it last loaded them.
+func (p *AL2023) reloadNeeded(spec ServiceSpec) bool {
+	old, err := os.ReadFile(p.reloadHashPath(spec.Name))
+	want := ReloadHash(spec)
+	if err != nil {
+		return want != ""
+	}
+	return strings.TrimSpace(string(old)) != want
+}
+
 // TmpfilesPath is the tmpfiles.d file of a service's runtime directories.
 func (p *AL2023) TmpfilesPath(name string) string {
 	dir := p.TmpfilesDir
@@ -306,11 +328,30 @@ func (p *AL2023) Service(spec ServiceSpec) Task {
 				why = append(why, "configuration changed")
 			}
 			if len(why) == 0 {
+				if p.reloadNeeded(spec) {
+					return Change{Needed: true, Summary: fmt.Sprintf("reload %s gracefully (certificate changed)", unitName)}, nil
+				}
 				return NoChange, nil
 			}
 			return Change{Needed: true, Summary: fmt.Sprintf("(re)start %s (%s)", unitName, strings.Join(why, ", "))}, nil
 		},
 		ApplyFunc: func(ctx context.Context, rt *Runtime) error {
+			if p.onlyReload(ctx, rt, spec, unit, env, envFile, tmpfiles, unitName) {
+				hash := ReloadHash(spec)
+				if _, err := p.Runner.Run(ctx, Command{Args: []string{"systemctl", "reload", unitName}, Timeout: 2 * time.Minute}); err != nil {
+					return err
+				}
+				if spec.Ready != nil {
+					timeout := spec.ReadyTimeout
+					if timeout == 0 {
+						timeout = 60 * time.Second
+					}
+					if err := WaitFor(ctx, rt, spec.Name+" after its reload", timeout, spec.Ready); err != nil {
+						return err
+					}
+				}
+				return p.writeReloadHash(spec.Name, hash)
+			}
 			changedUnit := false
 			if c, err := unit.Check(ctx, rt); err != nil {
 				return err
@@ -356,6 +397,10 @@ func (p *AL2023) Service(spec ServiceSpec) Task {
 			if err := os.WriteFile(p.hashPath(spec.Name), []byte(Hash(spec)+"\n"), 0o644); err != nil {
 				return err
 			}
+			// A restart loads the current ReloadFiles too.
+			if err := p.writeReloadHash(spec.Name, ReloadHash(spec)); err != nil {
+				return err
+			}
 			if spec.Ready == nil {
 				return nil
 			}
@@ -394,6 +439,44 @@ func (p *AL2023) Service(spec ServiceSpec) Task {
 			return nil
 		},
 	}
+}
+
+// onlyReload reports whether the unit runs with its current unit file, environment,
+// runtime directories and configuration, so that only its ReloadFiles changed: then
+// `systemctl reload` (the unit's ExecReload) applies them without a restart.
+func (p *AL2023) onlyReload(ctx context.Context, rt *Runtime, spec ServiceSpec, unit, env File, envFile string, tmpfiles tmpfilesTask, unitName string) bool {
+	if spec.Reload.IsZero() || !p.reloadNeeded(spec) {
+		return false
+	}
+	if c, err := unit.Check(ctx, rt); err != nil || c.Needed {
+		return false
+	}
+	if envFile != "" {
+		if c, err := env.Check(ctx, rt); err != nil || c.Needed {
+			return false
+		}
+	}
+	if needed, err := tmpfiles.check(ctx, rt); err != nil || needed {
+		return false
+	}
+	if old, err := os.ReadFile(p.hashPath(spec.Name)); err != nil || strings.TrimSpace(string(old)) != Hash(spec) {
+		return false
+	}
+	_, err := p.Runner.Run(ctx, Command{Args: []string{"systemctl", "is-active", "--quiet", unitName}, Timeout: time.Minute})
+	return err == nil
+}
+
+func (p *AL2023) writeReloadHash(name, hash string) error {
+	if hash == "" {
+		if err := os.Remove(p.reloadHashPath(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	if err := os.MkdirAll(p.StateDir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(p.reloadHashPath(name), []byte(hash+"\n"), 0o644)
 }
 
 // applyCommands are the systemctl calls that bring a unit up with its current configuration.

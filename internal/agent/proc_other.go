@@ -34,3 +34,8 @@ func fileOwner(fs.FileInfo) (uid, gid int, ok bool) { return 0, 0, false }
 
 // flock: no advisory locks here; nothing supervises daemons on this system.
 func flock(uintptr, bool) (bool, error) { return true, nil }
+
+// signalNamed: reloading a daemon by signal needs a Linux host.
+func signalNamed(name string) (syscall.Signal, error) {
+	return 0, errors.New("reload signal " + name + ": reloading a daemon needs a Linux host")
+}

@@ -76,3 +76,14 @@ func flock(fd uintptr, nonBlocking bool) (ok bool, err error) {
 		return err == nil, err
 	}
 }
+
+// reloadSignals are the signals a ServiceSpec's Reload may name.
+var reloadSignals = map[string]syscall.Signal{"HUP": syscall.SIGHUP, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2}
+
+// signalNamed returns the reload signal called name (kill -s's name without "SIG").
+func signalNamed(name string) (syscall.Signal, error) {
+	if s, ok := reloadSignals[name]; ok {
+		return s, nil
+	}
+	return 0, fmt.Errorf("reload signal %q: use HUP, USR1 or USR2", name)
+}

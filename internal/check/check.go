@@ -76,6 +76,20 @@ type Result struct {
 	Host    string        `json:"host,omitempty"` // the host the probe is about, if one
 	// NotAfter is the end of validity of the certificate a cert probe looked at.
 	NotAfter time.Time `json:"not_after,omitzero"`
+	// Cert describes that certificate (cert probes only): what `cso certs` lists.
+	Cert *CertInfo `json:"cert,omitempty"`
+}
+
+// CertInfo is what a cert probe read from a certificate.
+type CertInfo struct {
+	Subject   string    `json:"subject"`
+	SANs      []string  `json:"sans,omitempty"`
+	Issuer    string    `json:"issuer"`
+	Serial    string    `json:"serial"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+	// DaysLeft is whole days until NotAfter, negative once expired.
+	DaysLeft int `json:"days_left"`
 }
 
 // MarshalJSON adds the latency in milliseconds.
@@ -92,6 +106,7 @@ type Outcome struct {
 	Status   Status
 	Detail   string
 	NotAfter time.Time
+	Cert     *CertInfo
 }
 
 func ok(format string, a ...any) Outcome {
@@ -205,7 +220,7 @@ func runOne(ctx context.Context, p Probe, defaultTimeout time.Duration) Result {
 		// The probe said ok but only after its deadline; keep its word but say so.
 		out.Detail += fmt.Sprintf(" (after the %s timeout)", timeout)
 	}
-	res.Status, res.Detail, res.NotAfter = out.Status, out.Detail, out.NotAfter
+	res.Status, res.Detail, res.NotAfter, res.Cert = out.Status, out.Detail, out.NotAfter, out.Cert
 	return res
 }
 

@@ -191,6 +191,12 @@ func TestTLSAndCertificateProbes(t *testing.T) {
 			OK, "days left"},
 		{"near expiry", ca.Leaf(fqdn, now.Add(-time.Hour), now.Add(10*24*time.Hour+time.Hour)), OK, "verified",
 			Warn, "10 days left (under 30: renew it)"},
+		{"30 days is a warning", ca.Leaf(fqdn, now.Add(-time.Hour), now.Add(29*24*time.Hour+time.Hour)), OK, "verified",
+			Warn, "29 days left (under 30: renew it)"},
+		{"7 days is still a warning", ca.Leaf(fqdn, now.Add(-time.Hour), now.Add(7*24*time.Hour+time.Hour)), OK, "verified",
+			Warn, "7 days left (under 30: renew it)"},
+		{"under 7 days fails", ca.Leaf(fqdn, now.Add(-time.Hour), now.Add(6*24*time.Hour+time.Hour)), OK, "verified",
+			Fail, "6 days left (under 7: renew it now)"},
 		{"expired", ca.Leaf(fqdn, now.AddDate(0, 0, -30), now.AddDate(0, 0, -3)), Fail, "certificate has expired",
 			Fail, fmt.Sprintf("(CN %s) expired %sT", fqdn, now.AddDate(0, 0, -3).UTC().Format("2006-01-02"))},
 		{"not yet valid", ca.Leaf(fqdn, now.AddDate(0, 0, 2), now.AddDate(1, 0, 0)), Fail, "not yet valid",
@@ -220,6 +226,11 @@ func TestTLSAndCertificateProbes(t *testing.T) {
 			if !o.NotAfter.Equal(tc.cert.Leaf.NotAfter) {
 				t.Errorf("NotAfter %s, want %s", o.NotAfter, tc.cert.Leaf.NotAfter)
 			}
+			// What `cso certs` lists comes from the same probe.
+			if ci := o.Cert; ci == nil || !ci.NotAfter.Equal(tc.cert.Leaf.NotAfter) || ci.Subject != tc.cert.Leaf.Subject.String() ||
+				ci.Issuer != tc.cert.Leaf.Issuer.String() || len(ci.SANs) == 0 || ci.SANs[0] != tc.cert.Leaf.DNSNames[0] {
+				t.Errorf("cert info %+v does not describe the served certificate", ci)
+			}
 		})
 	}
 }
@@ -233,7 +244,8 @@ func TestCAProbe(t *testing.T) {
 		detail string
 	}{
 		{"valid", checktest.ValidCA(t), OK, "days left"},
-		{"near expiry", checktest.NewCA(t, now.AddDate(-1, 0, 0), now.AddDate(0, 0, 5).Add(time.Hour)), Warn, "5 days left"},
+		{"near expiry", checktest.NewCA(t, now.AddDate(-1, 0, 0), now.AddDate(0, 0, 10).Add(time.Hour)), Warn, "10 days left"},
+		{"under the fail threshold", checktest.NewCA(t, now.AddDate(-1, 0, 0), now.AddDate(0, 0, 5).Add(time.Hour)), Fail, "5 days left (under 7: renew it now)"},
 		{"expired", checktest.NewCA(t, now.AddDate(-1, 0, 0), now.AddDate(0, 0, -1)), Fail, "expired"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

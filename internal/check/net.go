@@ -148,15 +148,16 @@ func (c *Checker) caProbe(path, inline string) func(context.Context) Outcome {
 	}
 }
 
-// validity grades a certificate's validity window: fail when expired or not yet valid,
-// warn when it expires within WarnDays.
+// validity grades a certificate's validity window: fail when expired, not yet valid or
+// expiring within FailDays; warn when it expires within WarnDays.
 func (c *Checker) validity(cert *x509.Certificate, what string) Outcome {
 	now := c.now()
 	subject := cert.Subject.CommonName
 	if subject == "" && len(cert.DNSNames) > 0 {
 		subject = cert.DNSNames[0]
 	}
-	o := Outcome{NotAfter: cert.NotAfter}
+	info := certInfo(cert, now)
+	o := Outcome{NotAfter: cert.NotAfter, Cert: info}
 	switch {
 	case now.After(cert.NotAfter):
 		o.Status = Fail
@@ -165,17 +166,36 @@ func (c *Checker) validity(cert *x509.Certificate, what string) Outcome {
 		o.Status = Fail
 		o.Detail = fmt.Sprintf("%s (CN %s) not valid before %s", what, subject, cert.NotBefore.UTC().Format(time.RFC3339))
 	default:
-		days := int(cert.NotAfter.Sub(now).Hours() / 24)
+		days := info.DaysLeft
 		o.Status = OK
-		if days < c.opts.WarnDays {
-			o.Status = Warn
-		}
 		o.Detail = fmt.Sprintf("%s (CN %s) expires %s: %d days left", what, subject, cert.NotAfter.UTC().Format("2006-01-02"), days)
-		if o.Status == Warn {
+		switch {
+		case days < c.opts.FailDays:
+			o.Status = Fail
+			o.Detail += fmt.Sprintf(" (under %d: renew it now)", c.opts.FailDays)
+		case days < c.opts.WarnDays:
+			o.Status = Warn
 			o.Detail += fmt.Sprintf(" (under %d: renew it)", c.opts.WarnDays)
 		}
 	}
 	return o
+}
+
+// certInfo describes cert for `cso certs`.
+func certInfo(cert *x509.Certificate, now time.Time) *CertInfo {
+	sans := append([]string(nil), cert.DNSNames...)
+	for _, ip := range cert.IPAddresses {
+		sans = append(sans, ip.String())
+	}
+	left := cert.NotAfter.Sub(now)
+	days := int(left.Hours() / 24)
+	if left < 0 && left > -24*time.Hour {
+		days = -1 // expired today: not "0 days left"
+	}
+	return &CertInfo{
+		Subject: cert.Subject.String(), SANs: sans, Issuer: cert.Issuer.String(), Serial: fmt.Sprintf("%x", cert.SerialNumber),
+		NotBefore: cert.NotBefore.UTC(), NotAfter: cert.NotAfter.UTC(), DaysLeft: days,
+	}
 }
 
 func ago(d time.Duration) string {

@@ -25,6 +25,9 @@ type Options struct {
 	Timeout time.Duration
 	// WarnDays: a certificate expiring in fewer days is a warning (default 30).
 	WarnDays int
+	// FailDays: a certificate expiring in fewer days fails (default 7): renewal inside the
+	// 30-day window did not happen, and an operator must act now.
+	FailDays int
 	// Now is the clock of the certificate checks (default time.Now).
 	Now func() time.Time
 	// Keystone credentials of the token checks (defaults: the automation identity
@@ -62,6 +65,9 @@ func (o *Options) defaults() {
 	}
 	if o.WarnDays <= 0 {
 		o.WarnDays = 30
+	}
+	if o.FailDays <= 0 {
+		o.FailDays = 7
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -157,6 +163,21 @@ func (c *Checker) Target() *target.Target { return c.t }
 // Run builds every probe and runs them.
 func (c *Checker) Run(ctx context.Context) *Report {
 	rep := Run(ctx, c.Probes(), c.opts.Timeout)
+	rep.Env = c.t.Env
+	c.tr.CloseIdleConnections()
+	return rep
+}
+
+// RunCerts runs only the certificate probes (group cert: the CA and the certificate on
+// every TLS port of every host, the admin dashboard's included): what `cso certs` lists.
+func (c *Checker) RunCerts(ctx context.Context) *Report {
+	var ps []Probe
+	for _, p := range c.Probes() {
+		if p.Group == GroupCert {
+			ps = append(ps, p)
+		}
+	}
+	rep := Run(ctx, ps, c.opts.Timeout)
 	rep.Env = c.t.Env
 	c.tr.CloseIdleConnections()
 	return rep

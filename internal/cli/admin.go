@@ -100,11 +100,20 @@ certificate).`,
 				ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
 				ErrorLog: nil}
 			if certFile != "" {
-				pair, err := loadKeyPair(certFile, keyFile)
+				// Re-read when the files change: a renewed certificate needs no restart.
+				pair, err := admin.NewKeyPair(certFile, keyFile, loadKeyPair)
 				if err != nil {
 					return Exit(ExitUsage, fmt.Errorf("--cert/--key: %w", err))
 				}
-				hs.TLSConfig = admin.ServerTLSConfig(pair)
+				log := g.Logger()
+				pair.OnReload = func(err error) {
+					if err != nil {
+						log.Warn("new certificate files do not load yet; serving the previous pair", "cert", certFile, "error", err)
+						return
+					}
+					log.Info("serving the renewed certificate", "cert", certFile)
+				}
+				hs.TLSConfig = admin.ReloadingTLSConfig(pair)
 			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {

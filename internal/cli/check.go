@@ -119,14 +119,14 @@ func init() {
 		tf := targetFlags{terraform: true}
 		var timeout time.Duration
 		var printTarget bool
-		var warnDays int
+		var warnDays, failDays int
 		var mysqlCA string
 		var mysqlInsecure bool
 		cmd := &cobra.Command{
 			Use:   "check",
 			Short: "Probe every service and cluster of an environment, in parallel",
 			Long: `check probes a running environment: TCP, TLS and HTTP of every service and backend
-port, certificates (warn under 30 days to expiry), the Keystone cluster (tokens issued on
+port, certificates (warn under 30 days to expiry, fail under 7), the Keystone cluster (tokens issued on
 each node and validated on every other, identical fernet key sets), the RabbitMQ cluster
 (nodes running, partitions, alarms, quorum-critical nodes, size), each MySQL service
 user, the shared store and each host's setup status.
@@ -136,6 +136,9 @@ Exit code 1 when any probe fails; warnings alone exit 0.`,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				if timeout <= 0 {
 					return Exit(ExitUsage, fmt.Errorf("--timeout %s: must be positive", timeout))
+				}
+				if warnDays <= 0 || failDays <= 0 || failDays > warnDays {
+					return Exit(ExitUsage, fmt.Errorf("--warn-days %d, --fail-days %d: both positive, fail-days not above warn-days", warnDays, failDays))
 				}
 				if mysqlCA != "" {
 					// Before any probe: a wrong path (a directory, a FIFO, not PEM) is the
@@ -160,7 +163,7 @@ Exit code 1 when any probe fails; warnings alone exit 0.`,
 					}
 					return err
 				}
-				rep := check.New(t, check.Options{Timeout: timeout, WarnDays: warnDays, MySQLInsecure: mysqlInsecure}).Run(ctx)
+				rep := check.New(t, check.Options{Timeout: timeout, WarnDays: warnDays, FailDays: failDays, MySQLInsecure: mysqlInsecure}).Run(ctx)
 				if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 					return Exit(ExitAborted, errors.New("check interrupted"))
 				}
@@ -181,6 +184,7 @@ Exit code 1 when any probe fails; warnings alone exit 0.`,
 		tf.add(cmd)
 		cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "timeout of each probe")
 		cmd.Flags().IntVar(&warnDays, "warn-days", 30, "warn when a certificate expires in fewer days")
+		cmd.Flags().IntVar(&failDays, "fail-days", 7, "fail when a certificate expires in fewer days")
 		cmd.Flags().BoolVar(&printTarget, "print-target", false, "print the target description (what would be probed) and probe nothing")
 		cmd.Flags().StringVar(&mysqlCA, "mysql-ca", "", "PEM bundle that signs the database's certificate (the RDS bundle from truststore.pki.rds.amazonaws.com): the MySQL probes verify TLS against it")
 		cmd.Flags().BoolVar(&mysqlInsecure, "mysql-insecure", false, "when no CA bundle is known (no --mysql-ca, no mysql_ca in the target), connect to the database over TLS without verifying its certificate; each such result says so and is a warning (without this flag it fails)")

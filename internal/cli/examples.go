@@ -74,6 +74,16 @@ var examples = map[string][]string{
 		"cso check --env dev --mysql-ca global-bundle.pem",
 		"cso check --env dev -o json",
 	},
+	"cso certs": {
+		"cso certs --local-dir .local",
+		"cso certs --env dev -o json",
+	},
+	"cso certs renew": {
+		"# every host certificate of the local target, installed and reloaded without a restart",
+		"cso certs renew --local-dir .local",
+		"cso certs renew --local-dir .local --days 30",
+		"cso certs renew keystone-server-1 --local-dir .local --lifetime 2h",
+	},
 	"cso deploy": {
 		"cso deploy --env dev",
 		"cso deploy --env prod --auto-approve",

@@ -139,8 +139,18 @@ func (s ServerSpec) normal() ServerSpec {
 	return ServerSpec{CommonName: s.CommonName, DNSNames: dns, IPs: ips}
 }
 
-// Issue signs a server certificate for spec with a new ECDSA P-256 key.
+// Issue signs a server certificate for spec with a new ECDSA P-256 key, valid for
+// ServerValidity.
 func (ca *CA) Issue(spec ServerSpec, now time.Time) (certPEM, keyPEM []byte, err error) {
+	return ca.IssueFor(spec, now, ServerValidity)
+}
+
+// IssueFor is Issue with another validity (`cso certs renew --lifetime`: short-lived
+// certificates for renewal drills and tests).
+func (ca *CA) IssueFor(spec ServerSpec, now time.Time, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+	if validity <= 0 {
+		return nil, nil, fmt.Errorf("certificate validity %s: must be positive", validity)
+	}
 	spec = spec.normal()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -152,7 +162,7 @@ func (ca *CA) Issue(spec ServerSpec, now time.Time) (certPEM, keyPEM []byte, err
 		DNSNames:              spec.DNSNames,
 		IPAddresses:           spec.IPs,
 		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(ServerValidity),
+		NotAfter:              now.Add(validity),
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
@@ -189,8 +199,8 @@ func ServerProblem(certPEM, keyPEM []byte, ca *x509.Certificate, spec ServerSpec
 	if err := cert.CheckSignatureFrom(ca); err != nil {
 		return "not signed by the project CA"
 	}
-	if now.Add(RenewBefore).After(cert.NotAfter) {
-		return "expires " + cert.NotAfter.Format(time.DateOnly)
+	if now.Add(RenewWindow(cert)).After(cert.NotAfter) {
+		return "expires " + cert.NotAfter.Format(time.RFC3339)
 	}
 	have := ServerSpec{CommonName: cert.Subject.CommonName, DNSNames: cert.DNSNames, IPs: cert.IPAddresses}.normal()
 	if have.CommonName != spec.CommonName || !slices.Equal(have.DNSNames, spec.DNSNames) ||
@@ -199,6 +209,19 @@ func ServerProblem(certPEM, keyPEM []byte, ca *x509.Certificate, spec ServerSpec
 			spec.CommonName, append(spec.DNSNames, ipStrings(spec.IPs)...))
 	}
 	return ""
+}
+
+// RenewWindow is how long before its expiry a server certificate is re-issued:
+// RenewBefore (30 days), or the last third of its lifetime when that is shorter, so that a
+// short-lived certificate (hours) is renewed once it is two thirds through its life and
+// not at every run.
+func RenewWindow(cert *x509.Certificate) time.Duration {
+	// NotBefore is backdated by an hour at issue (clock skew): not part of the lifetime.
+	life := cert.NotAfter.Sub(cert.NotBefore) - time.Hour
+	if third := life / 3; third > 0 && third < RenewBefore {
+		return third
+	}
+	return RenewBefore
 }
 
 // ParseCert parses the first certificate of a PEM document.

@@ -134,3 +134,21 @@ func TestServerCertificate(t *testing.T) {
 		t.Errorf("certificate of another CA accepted: %q", p)
 	}
 }
+
+// A short-lived certificate is renewed in the last third of its life, a year-long one 30
+// days before its expiry.
+func TestRenewWindow(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		life, want time.Duration
+	}{
+		{ServerValidity, RenewBefore},
+		{3 * time.Hour, time.Hour},
+		{30 * time.Minute, 10 * time.Minute},
+	} {
+		cert := &x509.Certificate{NotBefore: now.Add(-time.Hour), NotAfter: now.Add(tc.life)}
+		if got := RenewWindow(cert); got != tc.want {
+			t.Errorf("lifetime %s: window %s, want %s", tc.life, got, tc.want)
+		}
+	}
+}

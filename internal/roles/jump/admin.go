@@ -82,7 +82,9 @@ func adminSpecWith(rt *agent.Runtime, flags []string) agent.ServiceSpec {
 		Name: AdminService,
 		Command: append([]string{exe, "admin", "serve", "--target", rt.TargetFile, "--listen", listen,
 			"--cert", own.Cert, "--key", own.Key}, append(logFormat(rt), flags...)...),
-		ConfigFiles: []string{exe, own.Cert, own.Key, own.CA},
+		// Not the certificate and key: the dashboard re-reads them when they change
+		// (admin.KeyPair), so a renewal needs no restart.
+		ConfigFiles: []string{exe, own.CA},
 		// A file the CloudWatch agent ships (log group /cso/<env>/admin, internal/cwagent).
 		LogFile: agent.ServiceLog(rt.Paths, AdminService),
 		Ready: func(ctx context.Context) error {

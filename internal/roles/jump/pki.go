@@ -128,12 +128,23 @@ type certTask struct {
 
 func (t certTask) Name() string { return "server certificate " + t.host.Name }
 
-func (t certTask) spec() pki.ServerSpec {
+func (t certTask) spec() pki.ServerSpec { return HostCertSpec(t.host) }
+
+// HostCertSpec is what a host's server certificate names: its FQDN, short name, aliases,
+// localhost and its address when known.
+func HostCertSpec(h inventory.Host) pki.ServerSpec {
 	var addrs []string
-	if t.host.Address != "" {
-		addrs = append(addrs, t.host.Address)
+	if h.Address != "" {
+		addrs = append(addrs, h.Address)
 	}
-	return pki.HostSpec(t.host.Name, t.host.FQDN, t.host.Aliases, addrs...)
+	return pki.HostSpec(h.Name, h.FQDN, h.Aliases, addrs...)
+}
+
+// WriteHostPair installs a host's new key and certificate in the shared store as the jump
+// role does (`cso certs renew` on the local target): each host's agent then installs and
+// reloads them on its next run.
+func WriteHostPair(ctx context.Context, store pki.Store, h inventory.Host, cert, key []byte) error {
+	return writePair(ctx, nil, store, h, cert, key)
 }
 
 // keyGID is the group of a host's key: its daemon's group when that exists here, else root.

@@ -411,7 +411,11 @@ func apacheService(rt *agent.Runtime, l Layout, platform string) agent.Task {
 	return rt.Platform.Service(agent.ServiceSpec{
 		Name:        "keystone-httpd",
 		Command:     []string{HTTPDBinary(platform), "-f", l.HTTPDConf, "-DFOREGROUND"},
-		ConfigFiles: []string{l.HTTPDConf, l.Conf, l.WSGI, l.CertFile, l.KeyFile, l.CAFile},
+		ConfigFiles: []string{l.HTTPDConf, l.Conf, l.WSGI},
+		// A renewed certificate: Apache's graceful restart (USR1) re-reads it while the
+		// listening socket stays open and requests in progress finish.
+		ReloadFiles: []string{l.CertFile, l.KeyFile, l.CAFile},
+		Reload:      agent.Reload{Signal: "USR1"},
 		Ready: func(ctx context.Context) error {
 			return probeV3(ctx, l.CAFile, fqdn, fmt.Sprintf("127.0.0.1:%d", port))
 		},

@@ -55,6 +55,16 @@ func TestDistTLSOnAL2023(t *testing.T) {
 	if !slices.Contains(spec.ConfigFiles, self.DistConfig) {
 		t.Errorf("the node is not restarted when %s changes: %v", self.DistConfig, spec.ConfigFiles)
 	}
+	// A renewed certificate (the files the listeners and the distribution name) is reloaded
+	// by clearing the PEM cache, never by a restart.
+	for _, f := range []string{self.CACert(), self.Cert(), self.Key()} {
+		if slices.Contains(spec.ConfigFiles, f) || !slices.Contains(spec.ReloadFiles, f) {
+			t.Errorf("%s: a reload file, not a configuration file (config %v, reload %v)", f, spec.ConfigFiles, spec.ReloadFiles)
+		}
+	}
+	if got := strings.Join(spec.Reload.Command, " "); !strings.Contains(got, "-n "+self.Name) || !strings.HasSuffix(got, " eval ssl:clear_pem_cache().") {
+		t.Errorf("reload command %q", got)
+	}
 	args := "-proto_dist inet_tls -ssl_dist_optfile " + self.DistConfig + " -kernel net_setuptime 30"
 	for _, want := range []string{"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=" + args, "RABBITMQ_CTL_ERL_ARGS=" + args} {
 		if !slices.Contains(spec.Env, want) {

@@ -135,11 +135,7 @@ const LimitNOFILE = 65536
 // ServiceSpec is how the platform runs the node: rabbitmq-server in the foreground, ready
 // when AMQPS and the management listener answer over TLS verified against the project CA.
 func (n Node) ServiceSpec(owner string) agent.ServiceSpec {
-	stop := []string{CtlBin, "-n", n.Name}
-	if n.LongName {
-		stop = append(stop, "--longnames")
-	}
-	stop = append(stop, "shutdown", "--timeout", "60")
+	stop := n.ctl("shutdown", "--timeout", "60")
 	return agent.ServiceSpec{
 		Name:    n.ServiceName,
 		Command: []string{ServerBin},
@@ -147,7 +143,12 @@ func (n Node) ServiceSpec(owner string) agent.ServiceSpec {
 		User:    owner,
 		Dir:     n.Home,
 		ConfigFiles: []string{n.ConfigFile, n.AdvancedConfig, n.DistConfig, n.EnabledPlugins, n.EnvConfig,
-			n.CACert(), n.Cert(), n.Key(), filepath.Join(n.Home, ".erlang.cookie")},
+			filepath.Join(n.Home, ".erlang.cookie")},
+		// A renewed certificate needs no restart: the listeners (AMQPS, management, the
+		// TLS distribution) read their PEM files through Erlang's ssl PEM cache, and once it
+		// is cleared the next handshake reads the new files (docs/decisions/agent.md).
+		ReloadFiles:  []string{n.CACert(), n.Cert(), n.Key()},
+		Reload:       agent.Reload{Command: n.ctl("eval", "ssl:clear_pem_cache().")},
 		Ready:        n.Ready,
 		ReadyTimeout: 3 * time.Minute,
 		StopCommand:  stop,
@@ -157,6 +158,15 @@ func (n Node) ServiceSpec(owner string) agent.ServiceSpec {
 		// every start, as /run is empty after a reboot.
 		RuntimeDirs: []agent.RuntimeDir{{Path: filepath.Dir(n.PidFile), Owner: owner, Mode: 0o755}},
 	}
+}
+
+// ctl is a rabbitmqctl command line addressing this node.
+func (n Node) ctl(args ...string) []string {
+	c := []string{CtlBin, "-n", n.Name}
+	if n.LongName {
+		c = append(c, "--longnames")
+	}
+	return append(c, args...)
 }
 
 // Ready reports whether the node serves AMQPS and the management API over TLS.
