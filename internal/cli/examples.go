@@ -24,6 +24,17 @@ var examples = map[string][]string{
 		"# every file, unit and command of a fresh Amazon Linux 2023 host",
 		"cso agent --render /tmp/render --env dev --role rabbitmq --index 1",
 	},
+	"cso backup": {
+		"cso backup --local-dir .local",
+		"# on the jump server (its timer does this on the env file's schedule)",
+		"cso backup --env prod --keep-count 7 --keep-days 30",
+	},
+	"cso backup list": {"cso backup list --local-dir .local", "cso backup list --env prod -o json"},
+	"cso restore": {
+		"# after cso local down --purge: brings a new stack up and restores into it",
+		"cso restore --local-dir .local 20261205T181500Z-1a2b3c",
+		"cso restore --env prod 20261205T181500Z-1a2b3c --force",
+	},
 	"cso bench keystone": {
 		"# token validations through both Keystone nodes of the local HA target",
 		"cso bench keystone --local-dir .local --op validate --clients 16 --requests 20000 --duration 2m",

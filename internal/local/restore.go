@@ -20,7 +20,7 @@ import (
 
 // ErrRestoreRefused is wrapped by the error of a restore that would replace a stack's data
 // without --force: nothing was changed.
-var ErrRestoreRefused = errors.New("restore refused")
+var ErrRestoreRefused = backup.ErrRefused
 
 // RestoreOptions shape one restore into the local target.
 type RestoreOptions struct {

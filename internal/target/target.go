@@ -41,6 +41,9 @@ type Target struct {
 	StatusDir string `json:"status_dir,omitempty"`
 	// StatusBucket is the S3 bucket whose status/ prefix holds host status (AWS).
 	StatusBucket string `json:"status_bucket,omitempty"`
+	// KMSKeyARN is the environment's KMS key (kind aws, Terraform output kms_key_arn): the
+	// key of the backups' SSE-KMS encryption.
+	KMSKeyARN string `json:"kms_key_arn,omitempty"`
 	// SharedDir is the shared store (EFS /opt/ssl-certs and /opt/scripts stand-in).
 	SharedDir string `json:"shared_dir"`
 	// SecretsDir holds one 0600 file per generated secret (local); "" on AWS.
