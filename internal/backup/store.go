@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/cso-ssp/platform/internal/agent"
 )
 
 // Dir is a store in a local directory: <Path>/<id>/<name>, directories 0700 and files 0600
@@ -157,4 +158,44 @@ func (b S3) Delete(ctx context.Context, id string) error {
 		}
 	}
 	return nil
+}
+
+// BucketStore reads backups through an agent's bucket (the jump server's schedule finds
+// the newest with it); it writes nothing.
+type BucketStore struct{ Bucket agent.Bucket }
+
+func (b BucketStore) Where() string { return b.Bucket.Describe() + "/" + Prefix }
+
+func (b BucketStore) Put(context.Context, string, string, []byte) error {
+	return errors.New("read-only backup store")
+}
+
+func (b BucketStore) Delete(context.Context, string) error {
+	return errors.New("read-only backup store")
+}
+
+func (b BucketStore) Get(ctx context.Context, id, name string) ([]byte, error) {
+	rc, err := b.Bucket.Open(ctx, Prefix+id+"/"+name)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return readBounded(rc)
+}
+
+func (b BucketStore) IDs(ctx context.Context) ([]string, error) {
+	objs, err := b.Bucket.List(ctx, Prefix)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var ids []string
+	for _, o := range objs {
+		id, _, ok := strings.Cut(strings.TrimPrefix(o.Key, Prefix), "/")
+		if ok && ValidID(id) && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"github.com/cso-ssp/platform/internal/backup"
 	"net/http"
 	"sort"
 	"strings"
@@ -47,6 +48,9 @@ type Options struct {
 	// Version is the operator's cso, which the agents' published versions are compared with
 	// (default: the running binary's build information).
 	Version *buildinfo.Info
+	// Backups is where the environment's backups are, for the age of the newest (default:
+	// the target's BackupDir, or for a target of kind aws the backups/ prefix of its bucket).
+	Backups backup.Store
 }
 
 // SecretLookup reads one secret by its agent name (agent.LocalSecrets and agent.AWSSecrets
@@ -204,6 +208,7 @@ func (c *Checker) Probes() []Probe {
 	ps = append(ps, c.rabbitmqProbes()...)
 	ps = append(ps, c.mysqlProbes()...)
 	ps = append(ps, c.hostProbes(docs)...)
+	ps = append(ps, c.backupProbes()...)
 	return ps
 }
 

@@ -77,6 +77,7 @@ func (e *Env) Validate() Problems {
 	ps = append(ps, e.checkApplication()...)
 	ps = append(ps, e.checkLogs()...)
 	ps = append(ps, e.checkKeystone()...)
+	ps = append(ps, e.checkBackup()...)
 	sortProblems(ps)
 	return ps
 }
@@ -379,6 +380,35 @@ func (e *Env) checkKeystone() Problems {
 	for _, f := range []string{"keystone.enforce_scope", "keystone.enforce_new_defaults"} {
 		if e.Has(f) && ((f == "keystone.enforce_scope" && e.Keystone.EnforceScope == nil) || (f == "keystone.enforce_new_defaults" && e.Keystone.EnforceNewDefaults == nil)) {
 			ps = append(ps, e.problem(f, "expected true or false"))
+		}
+	}
+	return ps
+}
+
+// checkBackup checks the backup schedule: whole hours up to a week (0 turns it off), at
+// least one backup kept, an age limit of at most ten years.
+func (e *Env) checkBackup() Problems {
+	var ps Problems
+	b := e.Backup
+	for _, f := range []struct {
+		field  string
+		v      *int
+		lo, hi int
+		why    string
+	}{
+		{"interval_hours", b.IntervalHours, 0, 168, "hours between the jump server's scheduled backups; 0 turns the schedule off"},
+		{"retention_count", b.RetentionCount, 1, 1000, "the newest backups always kept"},
+		{"retention_days", b.RetentionDays, 0, 3650, "backups younger than this are kept too; 0: the count alone decides"},
+	} {
+		if !e.Has("backup." + f.field) {
+			continue
+		}
+		if f.v == nil || *f.v < f.lo || *f.v > f.hi {
+			got := "nothing"
+			if f.v != nil {
+				got = strconv.Itoa(*f.v)
+			}
+			ps = append(ps, e.problem("backup."+f.field, "%s is out of range: expected a whole number from %d to %d (%s)", got, f.lo, f.hi, f.why))
 		}
 	}
 	return ps

@@ -66,5 +66,7 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	if len(inventory.ByRole(rt.Hosts, envfile.RoleKeystone)) > 0 {
 		steps = append(steps, agent.Step{Name: "keystone-automation", Tasks: []agent.Task{automationTask()}})
 	}
+	// After everything: a backup reads Keystone's key sets and RabbitMQ's definitions.
+	steps = append(steps, agent.Step{Name: "backup-schedule", Tasks: []agent.Task{backupTask()}})
 	return steps, nil
 }
