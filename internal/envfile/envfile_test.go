@@ -125,6 +125,9 @@ func TestBrokenFiles(t *testing.T) {
 		{"keystone regex two lines", "", base + "keystone:\n  security_compliance:\n    password_regex: \"a\\nb\"\n    password_regex_description: x\n", 26, "keystone.security_compliance.password_regex", "must be one line"},
 		{"keystone enforce_scope not a bool", "", base + "keystone:\n  enforce_scope: strict\n", 25, "keystone.enforce_scope", "expected true or false"},
 		{"keystone unknown key", "", base + "keystone:\n  enforce_scopes: true\n", 25, "keystone.enforce_scopes", `unknown field "enforce_scopes"`},
+		{"backup interval beyond a week", "", base + "backup:\n  interval_hours: 200\n", 25, "backup.interval_hours", "200 is out of range: expected a whole number from 0 to 168"},
+		{"backup keeps none", "", base + "backup:\n  retention_count: 0\n", 25, "backup.retention_count", "0 is out of range: expected a whole number from 1 to 1000"},
+		{"backup retention days negative", "", base + "backup:\n  retention_days: -1\n", 25, "backup.retention_days", "-1 is out of range"},
 	}
 	seen := map[string]bool{}
 	for _, c := range cases {
