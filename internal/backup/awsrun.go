@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-
-	"github.com/cso-ssp/platform/internal/roles/rabbitmq"
 )
 
 // ErrRefused is wrapped by the error of a restore into a running environment without
@@ -28,7 +26,7 @@ type AWSOptions struct {
 	KeystoneKeys string // the key sets' shared store (/opt/keystone-keys)
 	CAPEM        []byte // the project CA certificate
 	// Rabbit is the management API of one RabbitMQ node as ssp_user.
-	Rabbit    *rabbitmq.Client
+	Rabbit    *RabbitAPI
 	Retention Retention
 	Version   string // cso version recorded in the manifest
 	Now       func() time.Time

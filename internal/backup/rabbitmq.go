@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/cso-ssp/platform/internal/inventory"
-	"github.com/cso-ssp/platform/internal/roles/rabbitmq"
 )
 
 // RabbitDefs is the RabbitMQ artefact: the definitions of the platform's vhost read over
@@ -42,8 +41,8 @@ func vhostPath(parts ...string) string {
 }
 
 // ExportRabbitMQ reads the definitions of vhost ssp over the management API of c.
-func ExportRabbitMQ(ctx context.Context, c *rabbitmq.Client) ([]byte, error) {
-	d := RabbitDefs{VHost: rabbitmq.VHost}
+func ExportRabbitMQ(ctx context.Context, c *RabbitAPI) ([]byte, error) {
+	d := RabbitDefs{VHost: RabbitVHost}
 	var vhosts []struct {
 		Name string `json:"name"`
 	}
@@ -53,7 +52,7 @@ func ExportRabbitMQ(ctx context.Context, c *rabbitmq.Client) ([]byte, error) {
 	for _, v := range vhosts {
 		d.VHosts = append(d.VHosts, v.Name)
 	}
-	vh := url.PathEscape(rabbitmq.VHost)
+	vh := url.PathEscape(RabbitVHost)
 	var queues, exchanges, bindings, policies []map[string]any
 	for _, g := range []struct {
 		path string
@@ -97,13 +96,13 @@ func pick(m map[string]any, keys ...string) map[string]any {
 
 // ImportRabbitMQ declares the exchanges, queues, bindings and policies of data on the
 // cluster c talks to (existing objects with the same definition are left as they are).
-func ImportRabbitMQ(ctx context.Context, c *rabbitmq.Client, data []byte) (int, error) {
+func ImportRabbitMQ(ctx context.Context, c *RabbitAPI, data []byte) (int, error) {
 	var d RabbitDefs
 	if err := json.Unmarshal(data, &d); err != nil {
 		return 0, fmt.Errorf("%s: %w", ArtRabbitMQ, err)
 	}
-	if d.VHost != rabbitmq.VHost {
-		return 0, fmt.Errorf("%s: definitions of vhost %q, expected %q", ArtRabbitMQ, d.VHost, rabbitmq.VHost)
+	if d.VHost != RabbitVHost {
+		return 0, fmt.Errorf("%s: definitions of vhost %q, expected %q", ArtRabbitMQ, d.VHost, RabbitVHost)
 	}
 	n := 0
 	send := func(method, path string, body map[string]any) error {
@@ -145,7 +144,7 @@ func ImportRabbitMQ(ctx context.Context, c *rabbitmq.Client, data []byte) (int, 
 }
 
 // call sends one management API request with a JSON body.
-func call(ctx context.Context, c *rabbitmq.Client, method, path string, body map[string]any) error {
+func call(ctx context.Context, c *RabbitAPI, method, path string, body map[string]any) error {
 	doc, err := json.Marshal(body)
 	if err != nil {
 		return err
@@ -171,7 +170,7 @@ func call(ctx context.Context, c *rabbitmq.Client, method, path string, body map
 // RabbitClient is a management API client of node h as user ssp_user: TLS verified against
 // the CA in caPEM for the node's FQDN, connections to its address when it has one (the
 // local target; on AWS the FQDN resolves in the private zone).
-func RabbitClient(h inventory.Host, caPEM []byte, pass string) (*rabbitmq.Client, error) {
+func RabbitClient(h inventory.Host, caPEM []byte, pass string) (*RabbitAPI, error) {
 	roots := x509.NewCertPool()
 	if !roots.AppendCertsFromPEM(caPEM) {
 		return nil, fmt.Errorf("no CA certificate to verify %s with", h.FQDN)
@@ -188,6 +187,47 @@ func RabbitClient(h inventory.Host, caPEM []byte, pass string) (*rabbitmq.Client
 			return dialer.DialContext(ctx, network, addr)
 		},
 	}
-	return &rabbitmq.Client{Endpoint: "https://" + net.JoinHostPort(h.FQDN, port), User: rabbitmq.User, Pass: pass,
+	return &RabbitAPI{Endpoint: "https://" + net.JoinHostPort(h.FQDN, port), User: RabbitUser, Pass: pass,
 		HTTP: &http.Client{Transport: tr, Timeout: 30 * time.Second}}, nil
+}
+
+// The platform's RabbitMQ vhost and user: internal/roles/rabbitmq's VHost and User (a test
+// keeps them equal). Not imported: that package drives Linux processes, and `cso check`
+// reads backups on any operating system.
+const (
+	RabbitVHost = "ssp"
+	RabbitUser  = "ssp_user"
+)
+
+// RabbitAPI talks to one RabbitMQ node's management API.
+type RabbitAPI struct {
+	Endpoint string // https://host:port
+	User     string
+	Pass     string
+	HTTP     *http.Client
+}
+
+// Get fetches path and decodes the JSON answer into v.
+func (c *RabbitAPI) Get(ctx context.Context, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Endpoint+path, nil)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(c.User, c.Pass)
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s%s: %w", c.Endpoint, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("GET %s%s: %w", c.Endpoint, path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s%s: HTTP %d: %s", c.Endpoint, path, resp.StatusCode, bytes.TrimSpace(body[:min(len(body), 300)]))
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("GET %s%s: not the JSON expected: %w", c.Endpoint, path, err)
+	}
+	return nil
 }
