@@ -13,9 +13,8 @@ import (
 	"time"
 )
 
-// CtlTimeout bounds every rabbitmqctl call (a variable: a test on a machine shared by many
-// stacks may allow its CLI calls longer).
-var CtlTimeout = 60 * time.Second
+// CtlTimeout bounds every rabbitmqctl call.
+const CtlTimeout = 60 * time.Second
 
 // cliAttempt frees a CLI call made inside an agent.WaitFor probe from the probe's 10 s
 // bound: a CLI tool is an Erlang node that loads the ssl application and completes a TLS
