@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"github.com/cso-ssp/platform/internal/backup"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -40,6 +41,10 @@ func (o *Options) awsDefaults(t *target.Target) {
 	}
 	if o.Secrets == nil {
 		o.Secrets = &agent.AWSSecrets{Client: secretsmanager.NewFromConfig(cfg), Env: t.Env}
+	}
+	if o.Backups == nil && t.StatusBucket != "" {
+		client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.DisableLogOutputChecksumValidationSkipped = true })
+		o.Backups = backup.S3{Client: client, Bucket: t.StatusBucket}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"github.com/cso-ssp/platform/internal/backup"
 	"net/http"
 	"sort"
 	"strings"
@@ -51,6 +52,9 @@ type Options struct {
 	// Version is the operator's cso, which the agents' published versions are compared with
 	// (default: the running binary's build information).
 	Version *buildinfo.Info
+	// Backups is where the environment's backups are, for the age of the newest (default:
+	// the target's BackupDir, or for a target of kind aws the backups/ prefix of its bucket).
+	Backups backup.Store
 }
 
 // SecretLookup reads one secret by its agent name (agent.LocalSecrets and agent.AWSSecrets
@@ -229,6 +233,7 @@ func (c *Checker) Probes() []Probe {
 	if c.t.Kind == target.KindLocal {
 		ps = append(ps, c.crashProbes()...)
 	}
+	ps = append(ps, c.backupProbes()...)
 	return ps
 }
 

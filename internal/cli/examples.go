@@ -40,6 +40,17 @@ var examples = map[string][]string{
 		"cso app deploy --local-dir .local cso-application-2.4.1.tar.gz",
 	},
 	"cso app status": {"cso app status --env prod-ha", "cso app status --local-dir .local -o json"},
+	"cso backup": {
+		"cso backup --local-dir .local",
+		"# on the jump server (its timer does this on the env file's schedule)",
+		"cso backup --env prod --keep-count 7 --keep-days 30",
+	},
+	"cso backup list": {"cso backup list --local-dir .local", "cso backup list --env prod -o json"},
+	"cso restore": {
+		"# after cso local down --purge: brings a new stack up and restores into it",
+		"cso restore --local-dir .local 20261205T181500Z-1a2b3c",
+		"cso restore --env prod 20261205T181500Z-1a2b3c --force",
+	},
 	"cso bench keystone": {
 		"# token validations through both Keystone nodes of the local HA target",
 		"cso bench keystone --local-dir .local --op validate --clients 16 --requests 20000 --duration 2m",

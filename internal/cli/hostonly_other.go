@@ -19,6 +19,14 @@ func init() {
 	register(80, func(g *Globals) *cobra.Command {
 		return hostOnlyCmd("local", "Run the platform tier on this machine (Linux only)", "cso local runs on Linux only")
 	})
+	// Backups are taken and restored where the key sets are: the jump server or the local
+	// target (docs/decisions/backup.md).
+	register(85, func(g *Globals) *cobra.Command {
+		return hostOnlyCmd("backup", "Take or list backups (the jump server or the local target: Linux only)", "cso backup runs on the jump server or the local target (Linux) only")
+	})
+	register(86, func(g *Globals) *cobra.Command {
+		return hostOnlyCmd("restore", "Restore a backup (the jump server or the local target: Linux only)", "cso restore runs on the jump server or the local target (Linux) only")
+	})
 }
 
 func hostOnlyCmd(use, short, msg string) *cobra.Command {

@@ -289,3 +289,33 @@ func parseDuration(s *string) (time.Duration, error) {
 	}
 	return time.ParseDuration(strings.TrimSpace(*s))
 }
+
+// Backup defaults: a backup a day, the newest 7 kept and any younger than 30 days.
+const (
+	DefaultBackupIntervalHours  = 24
+	DefaultBackupRetentionCount = 7
+	DefaultBackupRetentionDays  = 30
+)
+
+// BackupSettings is the backup schedule with the defaults applied.
+type BackupSettings struct {
+	// Interval between scheduled backups; 0 turns the schedule (and its check) off.
+	Interval       time.Duration
+	RetentionCount int
+	RetentionDays  int
+}
+
+// BackupSettings returns the backup schedule of the environment.
+func (e *Env) BackupSettings() BackupSettings {
+	s := BackupSettings{Interval: DefaultBackupIntervalHours * time.Hour, RetentionCount: DefaultBackupRetentionCount, RetentionDays: DefaultBackupRetentionDays}
+	if v := e.Backup.IntervalHours; v != nil {
+		s.Interval = time.Duration(*v) * time.Hour
+	}
+	if v := e.Backup.RetentionCount; v != nil {
+		s.RetentionCount = *v
+	}
+	if v := e.Backup.RetentionDays; v != nil {
+		s.RetentionDays = *v
+	}
+	return s
+}

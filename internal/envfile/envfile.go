@@ -44,6 +44,7 @@ type Env struct {
 	Application           Application   `yaml:"application"`
 	Logs                  Logs          `yaml:"logs"`
 	Keystone              Keystone      `yaml:"keystone"`
+	Backup                Backup        `yaml:"backup"`
 
 	// present records which keys the file set (dotted paths), so validation can tell
 	// "missing" from "false"/"0".
@@ -107,6 +108,14 @@ type Application struct {
 // Logs sets how long CloudWatch Logs keeps the hosts' shipped logs.
 type Logs struct {
 	RetentionDays *int `yaml:"retention_days"`
+}
+
+// Backup is the schedule of `cso backup`, run by the jump server's agent timer, and how
+// many backups are kept; BackupSettings applies the defaults.
+type Backup struct {
+	IntervalHours  *int `yaml:"interval_hours"`
+	RetentionCount *int `yaml:"retention_count"`
+	RetentionDays  *int `yaml:"retention_days"`
 }
 
 // Keystone sets Keystone's policy enforcement and password rules (keystone.conf

@@ -133,6 +133,9 @@ func TestBrokenFiles(t *testing.T) {
 		{"rotation without interval", "", base + "keystone:\n  fernet_rotation: {}\n", 25, "keystone.fernet_rotation", "give the rotation interval"},
 		{"rotation too frequent for the token life", "", base + "keystone:\n  token_expiration: 24h\n  fernet_rotation:\n    interval: 1h\n", 27, "keystone.fernet_rotation.interval", "need 27 fernet keys (ceil(lifetime/interval) + 2, plus one spare); at most 12 keep validation fast: rotate at most every 2h40m0s"},
 		{"week-long tokens rotated twice a day", "", base + "keystone:\n  token_expiration: 168h\n  fernet_rotation:\n    interval: 12h\n", 27, "keystone.fernet_rotation.interval", "need 17 fernet keys"},
+		{"backup interval beyond a week", "", base + "backup:\n  interval_hours: 200\n", 25, "backup.interval_hours", "200 is out of range: expected a whole number from 0 to 168"},
+		{"backup keeps none", "", base + "backup:\n  retention_count: 0\n", 25, "backup.retention_count", "0 is out of range: expected a whole number from 1 to 1000"},
+		{"backup retention days negative", "", base + "backup:\n  retention_days: -1\n", 25, "backup.retention_days", "-1 is out of range"},
 	}
 	seen := map[string]bool{}
 	for _, c := range cases {

@@ -78,6 +78,7 @@ func (e *Env) Validate() Problems {
 	ps = append(ps, e.checkApplication()...)
 	ps = append(ps, e.checkLogs()...)
 	ps = append(ps, e.checkKeystone()...)
+	ps = append(ps, e.checkBackup()...)
 	sortProblems(ps)
 	return ps
 }
@@ -430,6 +431,35 @@ func (e *Env) checkFernetRotation() Problems {
 		minInterval := (ks.TokenExpiration + time.Duration(MaxFernetActiveKeys-3) - 1) / time.Duration(MaxFernetActiveKeys-3)
 		ps = append(ps, e.problem(field, "tokens living %s under rotations every %s need %d fernet keys (ceil(lifetime/interval) + 2, plus one spare); at most %d keep validation fast: rotate at most every %s or shorten keystone.token_expiration",
 			ks.TokenExpiration, ks.FernetRotationInterval, ks.FernetMaxActiveKeys, MaxFernetActiveKeys, minInterval.Round(time.Second)))
+	}
+	return ps
+}
+
+// checkBackup checks the backup schedule: whole hours up to a week (0 turns it off), at
+// least one backup kept, an age limit of at most ten years.
+func (e *Env) checkBackup() Problems {
+	var ps Problems
+	b := e.Backup
+	for _, f := range []struct {
+		field  string
+		v      *int
+		lo, hi int
+		why    string
+	}{
+		{"interval_hours", b.IntervalHours, 0, 168, "hours between the jump server's scheduled backups; 0 turns the schedule off"},
+		{"retention_count", b.RetentionCount, 1, 1000, "the newest backups always kept"},
+		{"retention_days", b.RetentionDays, 0, 3650, "backups younger than this are kept too; 0: the count alone decides"},
+	} {
+		if !e.Has("backup." + f.field) {
+			continue
+		}
+		if f.v == nil || *f.v < f.lo || *f.v > f.hi {
+			got := "nothing"
+			if f.v != nil {
+				got = strconv.Itoa(*f.v)
+			}
+			ps = append(ps, e.problem("backup."+f.field, "%s is out of range: expected a whole number from %d to %d (%s)", got, f.lo, f.hi, f.why))
+		}
 	}
 	return ps
 }

@@ -109,10 +109,7 @@ func Down(ctx context.Context, dir string, purge bool, out io.Writer) error {
 		return err
 	}
 	if purge {
-		if err := os.RemoveAll(l.Dir); err != nil {
-			return fmt.Errorf("purge %s: %w", l.Dir, err)
-		}
-		fmt.Fprintf(out, "removed %s\n", l.Dir)
+		return l.purge(out)
 	} else {
 		fmt.Fprintf(out, "stopped; data kept in %s (`cso local down --purge` removes it)\n", l.Dir)
 	}
@@ -156,4 +153,30 @@ func containsStr(xs []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// purge removes the local target's directory. Backups in it (BackupsDir) are kept, with
+// the marker: `down --purge` then `cso restore` is how a stack is rebuilt from one.
+func (l Layout) purge(out io.Writer) error {
+	if entries, _ := os.ReadDir(l.BackupsDir()); len(entries) == 0 {
+		if err := os.RemoveAll(l.Dir); err != nil {
+			return fmt.Errorf("purge %s: %w", l.Dir, err)
+		}
+		fmt.Fprintf(out, "removed %s\n", l.Dir)
+		return nil
+	}
+	entries, err := os.ReadDir(l.Dir)
+	if err != nil {
+		return fmt.Errorf("purge %s: %w", l.Dir, err)
+	}
+	for _, e := range entries {
+		if e.Name() == filepath.Base(l.BackupsDir()) || e.Name() == MarkerName {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(l.Dir, e.Name())); err != nil {
+			return fmt.Errorf("purge %s: %w", l.Dir, err)
+		}
+	}
+	fmt.Fprintf(out, "removed the local target in %s; kept its backups in %s (remove them by hand: rm -rf %s)\n", l.Dir, l.BackupsDir(), shellQuote(l.BackupsDir()))
+	return nil
 }

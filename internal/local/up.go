@@ -313,13 +313,15 @@ func convergeHost(ctx context.Context, o Options, l Layout, hosts []inventory.Ho
 func (l Layout) Target(o Options, hosts []inventory.Host) *target.Target {
 	t := &target.Target{
 		Env: o.Env.Name, Kind: "local", Hosts: hosts,
-		CACert:     pki.Store{Dir: l.SSLCerts()}.CACert(),
-		MySQL:      MySQLAddr(o.PortBase),
-		StatusDir:  l.StatusDir(),
-		SharedDir:  filepath.Join(l.Dir, "shared"),
-		SecretsDir: l.SecretsDir(),
-		HostDirs:   map[string]string{MySQLHost: l.HostRoot(MySQLHost)},
-		Logs:       map[string][]string{MySQLHost: {filepath.Join(l.Paths(MySQLHost).Log, "mariadb.log")}},
+		CACert:              pki.Store{Dir: l.SSLCerts()}.CACert(),
+		MySQL:               MySQLAddr(o.PortBase),
+		StatusDir:           l.StatusDir(),
+		SharedDir:           filepath.Join(l.Dir, "shared"),
+		SecretsDir:          l.SecretsDir(),
+		HostDirs:            map[string]string{MySQLHost: l.HostRoot(MySQLHost)},
+		Logs:                map[string][]string{MySQLHost: {filepath.Join(l.Paths(MySQLHost).Log, "mariadb.log")}},
+		BackupDir:           l.BackupsDir(),
+		BackupIntervalHours: int(o.Env.BackupSettings().Interval.Hours()),
 	}
 	t.AppHealth = appHealth(o.Env)
 	for _, h := range hosts {

@@ -97,6 +97,12 @@ func FromOutputs(env *envfile.Env, out Outputs) (*Target, error) {
 		return nil, fmt.Errorf("terraform output \"database\".endpoint %q is not host:port", db.Endpoint)
 	}
 	t.MySQL = db.Endpoint
+	// The environment's KMS key: `cso backup` writes backups/ with SSE-KMS under it (an
+	// older state without the output leaves it empty: the bucket's default encryption).
+	t.BackupIntervalHours = int(env.BackupSettings().Interval.Hours())
+	if raw, ok := out["kms_key_arn"]; ok {
+		_ = json.Unmarshal(raw, &t.KMSKeyARN)
+	}
 	// The bundle as the hosts keep it: `cso check` on the jump server verifies with it;
 	// elsewhere give --mysql-ca.
 	t.MySQLCA = RDSCABundle

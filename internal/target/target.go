@@ -41,6 +41,15 @@ type Target struct {
 	StatusDir string `json:"status_dir,omitempty"`
 	// StatusBucket is the S3 bucket whose status/ prefix holds host status (AWS).
 	StatusBucket string `json:"status_bucket,omitempty"`
+	// BackupDir is where the local target's backups are (`cso backup --local-dir`); on AWS
+	// they are under backups/ in StatusBucket.
+	BackupDir string `json:"backup_dir,omitempty"`
+	// BackupIntervalHours is the env file's backup schedule (backup.interval_hours): `cso
+	// check` judges the newest backup's age against it; 0 means no schedule.
+	BackupIntervalHours int `json:"backup_interval_hours,omitempty"`
+	// KMSKeyARN is the environment's KMS key (kind aws, Terraform output kms_key_arn): the
+	// key of the backups' SSE-KMS encryption.
+	KMSKeyARN string `json:"kms_key_arn,omitempty"`
 	// SharedDir is the shared store (EFS /opt/ssl-certs and /opt/scripts stand-in).
 	SharedDir string `json:"shared_dir"`
 	// SecretsDir holds one 0600 file per generated secret (local); "" on AWS.

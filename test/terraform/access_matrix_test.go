@@ -67,6 +67,8 @@ var accessMatrix = []accessRow{
 	{"s3 files/scripts/*: write", ""},
 	{"s3 files/packages/*: read", allRoles},
 	{"s3 files/packages/*: write", ""},
+	{"s3 files/backups/*: read", "jump"},
+	{"s3 files/backups/*: write", "jump"},
 	{"s3 files/other/*: read", allRoles},
 	{"s3 files/other/*: write", ""},
 	{"s3 files/status/{own}.json: read", allRoles},

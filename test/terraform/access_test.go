@@ -505,7 +505,7 @@ func (m *accessModel) secrets(t *testing.T, host string, pr principal, set func(
 // (bin/, scripts/, packages/), the status documents (internal/status) and anything else;
 // any other bucket as a whole.
 var s3Prefixes = map[string][]string{
-	"files": {"bin/", "scripts/", "packages/", "status/{host}.json", "other/"},
+	"files": {"bin/", "scripts/", "packages/", "status/{host}.json", "backups/", "other/"},
 }
 
 // buckets: read = GetObject (+ Decrypt through S3 when SSE-KMS), write = PutObject (+

@@ -69,5 +69,7 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		// The application's own identity (its services' keystone binding).
 		steps = append(steps, agent.Step{Name: "keystone-application", Tasks: []agent.Task{applicationTask()}})
 	}
+	// After everything: a backup reads Keystone's key sets and RabbitMQ's definitions.
+	steps = append(steps, agent.Step{Name: "backup-schedule", Tasks: []agent.Task{backupTask()}})
 	return steps, nil
 }

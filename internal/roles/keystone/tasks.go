@@ -494,3 +494,12 @@ func newKeySet() (map[string][]byte, error) {
 	}
 	return keys, nil
 }
+
+// Rebootstrap runs keystone-manage bootstrap on rt's host whatever the database holds: after
+// `cso restore` loaded a database from another stack, it sets the admin password back to
+// this environment's secret and the identity endpoints to this environment's URLs
+// (keystone-manage bootstrap resets the password of an existing admin user).
+func Rebootstrap(ctx context.Context, rt *agent.Runtime) error {
+	l := PathsOn(rt.Paths, rt.Host.Name, rt.Platform.Name())
+	return bootstrapTask(l).(agent.FuncTask).ApplyFunc(ctx, rt)
+}

@@ -93,7 +93,7 @@ func (d *definitions) differences(pass string) (importNeeded []string, guest boo
 			}
 			tags := slices.Clone(u.Tags)
 			sort.Strings(tags)
-			if !slices.Equal(tags, []string{UserTags}) {
+			if !slices.Equal(tags, UserTags) {
 				importNeeded = append(importNeeded, fmt.Sprintf("set tags of %s to %s (were %v)", User, UserTags, tags))
 			}
 		}
@@ -162,7 +162,7 @@ func wantedDefinitions(pass string) ([]byte, error) {
 		"vhosts": []any{map[string]any{"name": VHost, "metadata": map[string]any{
 			"default_queue_type": "quorum", "description": "CSO shared services portal", "tags": []string{}}}},
 		"users": []any{map[string]any{"name": User, "password_hash": h,
-			"hashing_algorithm": "rabbit_password_hashing_sha256", "tags": []string{UserTags}, "limits": map[string]any{}}},
+			"hashing_algorithm": "rabbit_password_hashing_sha256", "tags": UserTags, "limits": map[string]any{}}},
 		"permissions": []any{map[string]any{"user": User, "vhost": VHost, "configure": ".*", "write": ".*", "read": ".*"}},
 	}
 	return json.Marshal(doc)

@@ -26,10 +26,12 @@ var (
 const (
 	VHost = inventory.RabbitMQVHost
 	User  = inventory.RabbitMQUser
-	// UserTags lets ssp_user read cluster health over the management API (GET /api/nodes,
-	// /api/health/checks/...) without administrator rights.
-	UserTags = "monitoring"
 )
+
+// UserTags let ssp_user read cluster health over the management API (GET /api/nodes,
+// /api/health/checks/...) and read and write the policies of its vhost (policymaker:
+// `cso backup` and `cso restore` carry them), without administrator rights.
+var UserTags = []string{"monitoring", "policymaker"}
 
 // Node is where one RabbitMQ node keeps everything, derived from its host and paths.
 type Node struct {

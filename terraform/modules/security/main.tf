@@ -413,6 +413,25 @@ resource "aws_iam_policy" "host" {
         Resource = local.role_secret_arns[each.key]
       }],
       each.key != "jump" ? [] : [{
+        # The scheduled backups (cso backup, the jump server's agent timer): artefacts under
+        # backups/ (the bucket policy denies that prefix to every other host role) and
+        # retention deleting old ones.
+        Sid      = "WriteTheBackups"
+        Effect   = "Allow"
+        Action   = ["s3:PutObject", "s3:DeleteObject"]
+        Resource = "${var.cso_files_bucket_arn}/backups/*"
+      }],
+      each.key != "jump" ? [] : [{
+        # ... the RDS snapshot of each backup (cso-<env>-<id>), and retention deleting it.
+        Sid    = "SnapshotTheDatabase"
+        Effect = "Allow"
+        Action = ["rds:CreateDBSnapshot", "rds:AddTagsToResource", "rds:DescribeDBSnapshots", "rds:DeleteDBSnapshot"]
+        Resource = [
+          var.db_instance_arn,
+          "${local.arn_prefix}:rds:${var.region}:${var.account_id}:snapshot:cso-${var.environment}-*",
+        ]
+      }],
+      each.key != "jump" ? [] : [{
         # Only the jump server bootstraps the databases with the RDS master user.
         Sid      = "ReadTheDatabaseMasterSecret"
         Effect   = "Allow"

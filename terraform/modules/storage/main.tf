@@ -290,14 +290,27 @@ resource "aws_s3_bucket_policy" "files" {
 
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [{
-      Sid       = "DenyInsecureTransport"
-      Effect    = "Deny"
-      Principal = "*"
-      Action    = "s3:*"
-      Resource  = [aws_s3_bucket.files.arn, "${aws_s3_bucket.files.arn}/*"]
-      Condition = { Bool = { "aws:SecureTransport" = "false" } }
-    }]
+    Statement = [
+      {
+        Sid       = "DenyInsecureTransport"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "s3:*"
+        Resource  = [aws_s3_bucket.files.arn, "${aws_s3_bucket.files.arn}/*"]
+        Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      },
+      {
+        # backups/ holds the Keystone key sets (cso backup): of the host roles only the jump
+        # server, which takes the scheduled backups, may read or write it; the operators'
+        # own principals are not host roles and keep their IAM rights.
+        Sid       = "DenyBackupsToOtherHostRoles"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]
+        Resource  = "${aws_s3_bucket.files.arn}/backups/*"
+        Condition = { ArnEquals = { "aws:PrincipalArn" = sort([for r, arn in var.host_role_arns : arn if r != "jump"]) } }
+      },
+    ]
   })
 
   depends_on = [aws_s3_bucket_public_access_block.files]
