@@ -484,12 +484,9 @@ func (l *lazyServices) Apply(ctx context.Context, rt *agent.Runtime) error {
 
 // secretValue returns a generated secret; a dry run only looks (it must not generate one).
 func secretValue(ctx context.Context, rt *agent.Runtime, name string) (string, error) {
-	if l, ok := rt.Secrets.(agent.SecretLookup); ok && rt.DryRun {
-		v, found, err := l.Lookup(ctx, name)
-		if err == nil && !found {
-			err = fmt.Errorf("secret %s is not generated yet", name)
-		}
-		return v, err
+	v, found, err := rt.Secret(ctx, name)
+	if err == nil && !found {
+		err = fmt.Errorf("secret %s is not generated yet", name)
 	}
-	return rt.Secrets.Get(ctx, name)
+	return v, err
 }

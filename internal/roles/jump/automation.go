@@ -107,11 +107,11 @@ func newKeystoneAPI(ctx context.Context, rt *agent.Runtime) (*keystoneAPI, error
 		return nil, errors.New("no Keystone host")
 	}
 	h := nodes[0]
-	adminPW, ok, err := secret(ctx, rt, agent.SecretKeystoneAdmin)
+	adminPW, ok, err := rt.Secret(ctx, agent.SecretKeystoneAdmin)
 	if err != nil || !ok {
 		return nil, errors.Join(errors.New("no Keystone admin secret yet"), err)
 	}
-	auPW, ok, err := secret(ctx, rt, agent.SecretKeystoneAutomation)
+	auPW, ok, err := rt.Secret(ctx, agent.SecretKeystoneAutomation)
 	if err != nil || !ok {
 		return nil, errors.Join(errors.New("no Keystone automation secret yet"), err)
 	}

@@ -36,17 +36,9 @@ func manage(ctx context.Context, l Layout, secretEnv []string, args ...string) e
 	return err
 }
 
-func dbPassword(ctx context.Context, rt *agent.Runtime) (string, bool, error) {
-	if l, ok := rt.Secrets.(agent.SecretLookup); ok && rt.DryRun {
-		return l.Lookup(ctx, agent.SecretKeystoneDB)
-	}
-	v, err := rt.Secrets.Get(ctx, agent.SecretKeystoneDB)
-	return v, err == nil, err
-}
-
 // keystoneDB runs fn with a connection to the keystone database as the keystone user.
 func keystoneQuery(ctx context.Context, rt *agent.Runtime, q string, args ...any) (int, error) {
-	pw, ok, err := dbPassword(ctx, rt)
+	pw, ok, err := rt.Secret(ctx, agent.SecretKeystoneDB)
 	if err != nil || !ok {
 		return 0, errors.Join(errors.New("no keystone database secret yet"), err)
 	}
@@ -66,7 +58,7 @@ func waitDBTask(l Layout) agent.Task {
 	return agent.FuncTask{
 		TaskName: "wait for the keystone database",
 		CheckFunc: func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
-			pw, ok, err := dbPassword(ctx, rt)
+			pw, ok, err := rt.Secret(ctx, agent.SecretKeystoneDB)
 			if err != nil {
 				return agent.Change{}, err
 			}

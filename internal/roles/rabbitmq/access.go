@@ -194,7 +194,7 @@ func accessTasks(st *accessState) []agent.Task {
 	n := st.self
 	check := func(pick func(imp []string, guest bool, other []string) string) func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
 		return func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
-			pass, ok, err := secret(ctx, rt, agent.SecretRabbitMQ)
+			pass, ok, err := rt.Secret(ctx, agent.SecretRabbitMQ)
 			if err != nil {
 				return agent.Change{}, err
 			}
@@ -346,7 +346,7 @@ func vhostDown(err error) bool {
 
 // Login opens and closes an AMQPS connection to n as ssp_user on vhost ssp.
 func Login(ctx context.Context, rt *agent.Runtime, n Node) error {
-	pass, ok, err := secret(ctx, rt, agent.SecretRabbitMQ)
+	pass, ok, err := rt.Secret(ctx, agent.SecretRabbitMQ)
 	if err != nil {
 		return err
 	}
@@ -380,7 +380,7 @@ type DefinitionsFile struct {
 func (d DefinitionsFile) Name() string { return "definitions " + d.Path }
 
 func (d DefinitionsFile) Check(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
-	pass, ok, err := secret(ctx, rt, agent.SecretRabbitMQ)
+	pass, ok, err := rt.Secret(ctx, agent.SecretRabbitMQ)
 	if err != nil {
 		return agent.Change{}, err
 	}

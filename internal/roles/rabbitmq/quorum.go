@@ -51,7 +51,7 @@ func groupSize(v any) int {
 func quorumQueues(ctx context.Context, rt *agent.Runtime, self Node, nodes int) ([]quorumQueue, error) {
 	target := func(size int) int { return min(size, nodes) }
 	var apiErr error
-	if pass, ok, err := secret(ctx, rt, agent.SecretRabbitMQ); err == nil && ok {
+	if pass, ok, err := rt.Secret(ctx, agent.SecretRabbitMQ); err == nil && ok {
 		if roots, err := LoadCAPool(self.CACert()); err == nil {
 			c := NewClient("https://"+self.Addr(self.Management), roots, User, pass)
 			c.HTTP.Timeout = 5 * time.Second

@@ -102,7 +102,7 @@ type SecretFile struct {
 func (s SecretFile) Name() string { return "secret file " + s.Path }
 
 func (s SecretFile) file(ctx context.Context, rt *agent.Runtime) (agent.File, error) {
-	v, ok, err := secret(ctx, rt, s.Secret)
+	v, ok, err := rt.Secret(ctx, s.Secret)
 	if err != nil {
 		return agent.File{}, fmt.Errorf("secret %s: %w", s.Secret, err)
 	}
@@ -184,18 +184,6 @@ func (r Reachable) Check(_ context.Context, rt *agent.Runtime) (agent.Change, er
 func (r Reachable) Apply(ctx context.Context, rt *agent.Runtime) error {
 	_, err := r.Check(ctx, nil)
 	return err
-}
-
-// secret returns a generated secret; in a dry run it only looks (never generates) and ok
-// is false when the secret does not exist yet.
-func secret(ctx context.Context, rt *agent.Runtime, name string) (v string, ok bool, err error) {
-	if rt.DryRun {
-		if l, isLookup := rt.Secrets.(agent.SecretLookup); isLookup {
-			return l.Lookup(ctx, name)
-		}
-	}
-	v, err = rt.Secrets.Get(ctx, name)
-	return v, err == nil, err
 }
 
 // errNoSecret: a dry run found that a secret is not generated yet.
