@@ -2,10 +2,8 @@ package apppkg
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -62,13 +60,6 @@ func Locate(env *envfile.Env, p agent.Paths) (string, error) {
 		}
 		return filepath.Abs(filepath.Join(base, loc))
 	}
-}
-
-// StackID tells local stacks apart on one machine (their shared store differs), so that
-// service names are unique per machine.
-func StackID(p agent.Paths) string {
-	sum := sha256.Sum256([]byte(filepath.Clean(p.SSLCerts)))
-	return hex.EncodeToString(sum[:])[:6]
 }
 
 // SkipError is the answer of a step that does not apply to the host, e.g. no application
@@ -402,7 +393,7 @@ func (a *App) ServiceSpecs(p *Package, role envfile.Role, o HostOptions) ([]agen
 		sort.Strings(env)
 		name := "cso-" + s.Name
 		if local {
-			name = fmt.Sprintf("%s-%s-%s", rt.Host.Name, s.Name, StackID(rt.Paths))
+			name = fmt.Sprintf("%s-%s-%s", rt.Host.Name, s.Name, rt.Paths.StackID())
 		}
 		health := "http://" + net.JoinHostPort(bind4probe(bind), strconv.Itoa(port)) + s.HealthPath
 		specs = append(specs, agent.ServiceSpec{
