@@ -23,6 +23,7 @@ import (
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/pki"
 )
 
 // What the frontend and backend roles share: they host services of the application
@@ -290,14 +291,9 @@ func depTask(what string, hosts []inventory.Host, wait time.Duration, probe Prob
 
 // CAPool reads the project CA from the shared certificate store.
 func CAPool(p agent.Paths) (*x509.CertPool, error) {
-	file := filepath.Join(p.SSLCerts, "ca", "ca.crt")
-	data, err := os.ReadFile(file)
+	pool, err := pki.PoolFile(filepath.Join(p.SSLCerts, "ca", "ca.crt"))
 	if err != nil {
 		return nil, fmt.Errorf("project CA: %w (the jump server writes it)", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", file)
 	}
 	return pool, nil
 }

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"time"
 
@@ -115,11 +114,7 @@ func newKeystoneAPI(ctx context.Context, rt *agent.Runtime) (*keystoneAPI, error
 	if err != nil || !ok {
 		return nil, errors.Join(errors.New("no Keystone automation secret yet"), err)
 	}
-	caPEM, err := os.ReadFile(pki.Store{Dir: rt.Paths.SSLCerts}.CACert())
-	if err != nil {
-		return nil, err
-	}
-	pool, err := pki.Pool(caPEM)
+	pool, err := pki.PoolFile(pki.Store{Dir: rt.Paths.SSLCerts}.CACert())
 	if err != nil {
 		return nil, err
 	}

@@ -419,11 +419,7 @@ func apacheService(rt *agent.Runtime, l Layout, platform string) agent.Task {
 
 // probeV3 is GET /v3 over TLS verified against the CA for name, at addr.
 func probeV3(ctx context.Context, caFile, name, addr string) error {
-	caPEM, err := os.ReadFile(caFile)
-	if err != nil {
-		return err
-	}
-	pool, err := pki.Pool(caPEM)
+	pool, err := pki.PoolFile(caFile)
 	if err != nil {
 		return err
 	}

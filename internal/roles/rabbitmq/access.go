@@ -20,6 +20,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/pki"
 )
 
 // Access control is cluster-wide in RabbitMQ (users, vhosts and permissions are
@@ -353,7 +354,7 @@ func Login(ctx context.Context, rt *agent.Runtime, n Node) error {
 	if !ok {
 		return errNoSecret
 	}
-	roots, err := LoadCAPool(n.CACert())
+	roots, err := pki.PoolFile(n.CACert())
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/pki"
 )
 
 // clusterTask makes sure every RabbitMQ node of the environment runs in this node's
@@ -92,7 +93,7 @@ func clusterTask(self Node, nodes []Node, st *accessState, wait time.Duration) a
 func missingNodes(ctx context.Context, rt *agent.Runtime, self Node, want []string) ([]string, error) {
 	var running []string
 	if pass, ok, err := rt.Secret(ctx, agent.SecretRabbitMQ); err == nil && ok {
-		if roots, err := LoadCAPool(self.CACert()); err == nil {
+		if roots, err := pki.PoolFile(self.CACert()); err == nil {
 			c := NewClient("https://"+self.Addr(self.Management), roots, User, pass)
 			c.HTTP.Timeout = 3 * time.Second
 			if s, err := c.ClusterStatus(ctx); err == nil {
@@ -172,7 +173,7 @@ func staleMember(ctx context.Context, rt *agent.Runtime, self Node, nodes []Node
 	if err != nil || !ok {
 		return Node{}, false
 	}
-	roots, err := LoadCAPool(self.CACert())
+	roots, err := pki.PoolFile(self.CACert())
 	if err != nil {
 		return Node{}, false
 	}

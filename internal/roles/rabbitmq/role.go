@@ -15,6 +15,7 @@ import (
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/pki"
 )
 
 // Role converges a RabbitMQ host.
@@ -154,7 +155,7 @@ func (n Node) ServiceSpec(owner string) agent.ServiceSpec {
 
 // Ready reports whether the node serves AMQPS and the management API over TLS.
 func (n Node) Ready(ctx context.Context) error {
-	roots, err := LoadCAPool(n.CACert())
+	roots, err := pki.PoolFile(n.CACert())
 	if err != nil {
 		return err
 	}
