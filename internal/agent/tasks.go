@@ -234,3 +234,26 @@ func (m MkdirAll) Apply(context.Context, *Runtime) error {
 	}
 	return nil
 }
+
+// WriteFileAtomic replaces path with data through a temporary file in the same directory
+// (mode set before the data is written, so a secret is never readable by others) and a
+// rename: a reader sees the old or the new content, never a part.
+func WriteFileAtomic(path string, data []byte, mode fs.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
