@@ -168,7 +168,7 @@ func (a *App) Dir(p *Package) string { return filepath.Join(a.Root(), p.ID()) }
 func (a *App) PackageSteps(o HostOptions) []agent.Step {
 	o = o.Defaults(a.rt)
 	return []agent.Step{{Name: "application package", Tasks: []agent.Task{
-		waitFile{what: "application package " + a.File, path: a.File, timeout: o.PackageWait},
+		agent.WaitFiles{What: "application package " + a.File, Paths: []string{a.File}, Timeout: o.PackageWait},
 		agent.FuncTask{
 			TaskName: "unpack application package",
 			CheckFunc: func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
@@ -203,33 +203,6 @@ func (a *App) PackageSteps(o HostOptions) []agent.Step {
 			},
 		},
 	}}}
-}
-
-// waitFile waits (bounded, visibly) for a file another host provides.
-type waitFile struct {
-	what, path string
-	timeout    time.Duration
-}
-
-func (w waitFile) Name() string { return "wait for " + w.what }
-func (w waitFile) Check(context.Context, *agent.Runtime) (agent.Change, error) {
-	if _, err := os.Stat(w.path); err != nil {
-		return agent.Change{Needed: true, Summary: fmt.Sprintf("wait up to %s for %s", w.timeout, w.what)}, nil
-	}
-	return agent.NoChange, nil
-}
-
-// Render implements agent.Renderer.
-func (w waitFile) Render(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
-	r.NoteWait(w.what, w.timeout)
-	return nil
-}
-
-func (w waitFile) Apply(ctx context.Context, rt *agent.Runtime) error {
-	return agent.WaitFor(ctx, rt, w.what, w.timeout, func(context.Context) error {
-		_, err := os.Stat(w.path)
-		return err
-	})
 }
 
 // DependencySteps waits, bounded and with visible progress, for what the application

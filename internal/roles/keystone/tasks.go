@@ -441,10 +441,8 @@ func waitCertsTask(l Layout) agent.Task {
 		return "the jump host issues them"
 	}
 	missing := func() error {
-		for _, f := range []string{l.CertFile, l.KeyFile, l.CAFile} {
-			if _, err := os.Stat(f); err != nil {
-				return fmt.Errorf("%s not there yet", f)
-			}
+		if m := agent.MissingFiles(l.CertFile, l.KeyFile, l.CAFile); len(m) > 0 {
+			return fmt.Errorf("%s not there yet", strings.Join(m, ", "))
 		}
 		return nil
 	}

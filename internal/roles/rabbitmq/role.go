@@ -90,7 +90,7 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	}
 	steps = append(steps, []agent.Step{
 		{Name: "certificates", Tasks: []agent.Task{
-			WaitFiles{What: "the host's TLS certificate and key", Paths: []string{shared.ca, shared.crt, shared.key},
+			agent.WaitFiles{What: "the host's TLS certificate and key", Paths: []string{shared.ca, shared.crt, shared.key},
 				Timeout: orDefault(r.CertWait, rt.PeerWait(localCertWait))},
 			agent.MkdirAll{Paths: []string{rt.Paths.Etc, rt.Paths.Data, rt.Paths.Log}},
 			agent.Dir{Path: self.ConfDir, Mode: 0o755},
