@@ -36,7 +36,8 @@ func manage(ctx context.Context, l Layout, secretEnv []string, args ...string) e
 	return err
 }
 
-// keystoneDB runs fn with a connection to the keystone database as the keystone user.
+// keystoneQuery runs q, a query of one integer (a count), on the keystone database as the
+// keystone user.
 func keystoneQuery(ctx context.Context, rt *agent.Runtime, q string, args ...any) (int, error) {
 	pw, ok, err := rt.Secret(ctx, agent.SecretKeystoneDB)
 	if err != nil || !ok {
