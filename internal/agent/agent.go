@@ -6,6 +6,8 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -77,6 +79,14 @@ type Paths struct {
 	// from its own TLS secret (AWS: /etc/cso/tls, OwnTLSTask). "" on the local target,
 	// where the jump role issues them into the shared store (see OwnTLS).
 	HostTLS string
+}
+
+// StackID tells local stacks apart on one machine: the shared certificate store is the
+// same for every host of a stack and differs between stacks, so service and node names
+// that carry it are unique per machine.
+func (p Paths) StackID() string {
+	sum := sha256.Sum256([]byte(filepath.Clean(p.SSLCerts)))
+	return hex.EncodeToString(sum[:])[:6]
 }
 
 // Runtime is everything a role and its tasks may use.

@@ -24,6 +24,16 @@ type SecretLookup interface {
 	Lookup(ctx context.Context, name string) (value string, ok bool, err error)
 }
 
+// Secret returns secret name; a dry run only looks (it must not generate anything) and ok
+// is false when the secret does not exist yet.
+func (rt *Runtime) Secret(ctx context.Context, name string) (value string, ok bool, err error) {
+	if l, isLookup := rt.Secrets.(SecretLookup); isLookup && rt.DryRun {
+		return l.Lookup(ctx, name)
+	}
+	value, err = rt.Secrets.Get(ctx, name)
+	return value, err == nil, err
+}
+
 // HostTLSSource is implemented by secret stores that hold each host's TLS material
 // (AWSSecrets: Terraform's `<env>/cso/tls/<host>`). The jump role installs that material
 // instead of running a CA of its own; without it (local target) the jump role generates

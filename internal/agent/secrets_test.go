@@ -226,3 +226,24 @@ func TestAWSSecretsHostTLS(t *testing.T) {
 		t.Error("LocalSecrets implements HostTLSSource; the local jump role must keep generating its CA")
 	}
 }
+
+// A dry run only looks at a secret; a real run generates it.
+func TestRuntimeSecret(t *testing.T) {
+	ctx := context.Background()
+	store := &LocalSecrets{Dir: filepath.Join(t.TempDir(), "secrets")}
+	dry := &Runtime{Secrets: store, DryRun: true}
+	if v, ok, err := dry.Secret(ctx, "rabbitmq-password"); err != nil || ok || v != "" {
+		t.Fatalf("dry run on a missing secret: %q, %v, %v", v, ok, err)
+	}
+	if _, err := os.Stat(store.Path("rabbitmq-password")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a dry run generated the secret: %v", err)
+	}
+	real := &Runtime{Secrets: store}
+	v, ok, err := real.Secret(ctx, "rabbitmq-password")
+	if err != nil || !ok || v == "" {
+		t.Fatalf("real run: %q, %v, %v", v, ok, err)
+	}
+	if got, ok, err := dry.Secret(ctx, "rabbitmq-password"); err != nil || !ok || got != v {
+		t.Fatalf("dry run on an existing secret: %q, %v, %v; want %q", got, ok, err, v)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // FuncTask is a task made of two functions, for changes that are not files or packages
@@ -233,4 +234,72 @@ func (m MkdirAll) Apply(context.Context, *Runtime) error {
 		}
 	}
 	return nil
+}
+
+// WriteFileAtomic replaces path with data through a temporary file in the same directory
+// (mode set before the data is written, so a secret is never readable by others) and a
+// rename: a reader sees the old or the new content, never a part.
+func WriteFileAtomic(path string, data []byte, mode fs.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// WaitFiles is a task that waits, bounded and with visible progress, until every file of
+// Paths exists (material another host publishes in the shared store, e.g. the jump
+// server's certificates, or an application package).
+type WaitFiles struct {
+	What    string // e.g. "TLS certificates from the jump server"
+	Paths   []string
+	Timeout time.Duration
+}
+
+func (w WaitFiles) Name() string { return "wait for " + w.What }
+
+func (w WaitFiles) Check(context.Context, *Runtime) (Change, error) {
+	if m := MissingFiles(w.Paths...); len(m) > 0 {
+		return Change{Needed: true, Summary: fmt.Sprintf("wait up to %s for %s (%s missing)", w.Timeout, w.What, strings.Join(m, ", "))}, nil
+	}
+	return NoChange, nil
+}
+
+func (w WaitFiles) Apply(ctx context.Context, rt *Runtime) error {
+	return WaitFor(ctx, rt, w.What, w.Timeout, func(context.Context) error {
+		if m := MissingFiles(w.Paths...); len(m) > 0 {
+			return fmt.Errorf("missing %s", strings.Join(m, ", "))
+		}
+		return nil
+	})
+}
+
+// Render implements Renderer: the files are another host's, so a rendering only notes the
+// wait.
+func (w WaitFiles) Render(_ context.Context, _ *Runtime, r *Rendering) error {
+	r.NoteWait(w.What+" ("+strings.Join(w.Paths, ", ")+")", w.Timeout)
+	return nil
+}
+
+// MissingFiles returns the paths that do not exist (or cannot be seen) yet.
+func MissingFiles(paths ...string) []string {
+	var out []string
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -2,10 +2,8 @@ package apppkg
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -24,6 +22,7 @@ import (
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/pki"
 )
 
 // What the frontend and backend roles share: they host services of the application
@@ -61,13 +60,6 @@ func Locate(env *envfile.Env, p agent.Paths) (string, error) {
 		}
 		return filepath.Abs(filepath.Join(base, loc))
 	}
-}
-
-// StackID tells local stacks apart on one machine (their shared store differs), so that
-// service names are unique per machine.
-func StackID(p agent.Paths) string {
-	sum := sha256.Sum256([]byte(filepath.Clean(p.SSLCerts)))
-	return hex.EncodeToString(sum[:])[:6]
 }
 
 // SkipError is the answer of a step that does not apply to the host, e.g. no application
@@ -289,7 +281,7 @@ func (a *App) Dir(p *Package) string { return filepath.Join(a.Root(), p.ID()) }
 func (a *App) PackageSteps(o HostOptions) []agent.Step {
 	o = o.Defaults(a.rt)
 	return []agent.Step{{Name: "application package", Tasks: []agent.Task{
-		waitFile{what: "application package " + a.File, path: a.File, timeout: o.PackageWait},
+		agent.WaitFiles{What: "application package " + a.File, Paths: []string{a.File}, Timeout: o.PackageWait},
 		agent.FuncTask{
 			TaskName: "unpack application package",
 			CheckFunc: func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
@@ -324,33 +316,6 @@ func (a *App) PackageSteps(o HostOptions) []agent.Step {
 			},
 		},
 	}}}
-}
-
-// waitFile waits (bounded, visibly) for a file another host provides.
-type waitFile struct {
-	what, path string
-	timeout    time.Duration
-}
-
-func (w waitFile) Name() string { return "wait for " + w.what }
-func (w waitFile) Check(context.Context, *agent.Runtime) (agent.Change, error) {
-	if _, err := os.Stat(w.path); err != nil {
-		return agent.Change{Needed: true, Summary: fmt.Sprintf("wait up to %s for %s", w.timeout, w.what)}, nil
-	}
-	return agent.NoChange, nil
-}
-
-// Render implements agent.Renderer.
-func (w waitFile) Render(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
-	r.NoteWait(w.what, w.timeout)
-	return nil
-}
-
-func (w waitFile) Apply(ctx context.Context, rt *agent.Runtime) error {
-	return agent.WaitFor(ctx, rt, w.what, w.timeout, func(context.Context) error {
-		_, err := os.Stat(w.path)
-		return err
-	})
 }
 
 // DependencySteps waits, bounded and with visible progress, for what the application
@@ -412,14 +377,9 @@ func depTask(what string, hosts []inventory.Host, wait time.Duration, probe Prob
 
 // CAPool reads the project CA from the shared certificate store.
 func CAPool(p agent.Paths) (*x509.CertPool, error) {
-	file := filepath.Join(p.SSLCerts, "ca", "ca.crt")
-	data, err := os.ReadFile(file)
+	pool, err := pki.PoolFile(filepath.Join(p.SSLCerts, "ca", "ca.crt"))
 	if err != nil {
 		return nil, fmt.Errorf("project CA: %w (the jump server writes it)", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", file)
 	}
 	return pool, nil
 }
@@ -519,7 +479,7 @@ func (a *App) ServiceSpecs(p *Package, role envfile.Role, o HostOptions) ([]agen
 		sort.Strings(env)
 		name := "cso-" + s.Name
 		if local {
-			name = fmt.Sprintf("%s-%s-%s", rt.Host.Name, s.Name, StackID(rt.Paths))
+			name = fmt.Sprintf("%s-%s-%s", rt.Host.Name, s.Name, rt.Paths.StackID())
 		}
 		health := "http://" + net.JoinHostPort(bind4probe(bind), strconv.Itoa(port)) + s.HealthPath
 		specs = append(specs, agent.ServiceSpec{
@@ -604,12 +564,9 @@ func (l *lazyServices) Apply(ctx context.Context, rt *agent.Runtime) error {
 
 // secretValue returns a generated secret; a dry run only looks (it must not generate one).
 func secretValue(ctx context.Context, rt *agent.Runtime, name string) (string, error) {
-	if l, ok := rt.Secrets.(agent.SecretLookup); ok && rt.DryRun {
-		v, found, err := l.Lookup(ctx, name)
-		if err == nil && !found {
-			err = fmt.Errorf("secret %s is not generated yet", name)
-		}
-		return v, err
+	v, found, err := rt.Secret(ctx, name)
+	if err == nil && !found {
+		err = fmt.Errorf("secret %s is not generated yet", name)
 	}
-	return rt.Secrets.Get(ctx, name)
+	return v, err
 }

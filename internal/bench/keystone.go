@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/keystoneapi"
 	"github.com/cso-ssp/platform/internal/target"
 )
 
@@ -202,17 +202,14 @@ func Keystone(ctx context.Context, t *target.Target, nodes []Node, o KeystoneOpt
 		return nil, err
 	}
 	defer client.CloseIdleConnections()
-	body, err := json.Marshal(passwordAuth(o))
-	if err != nil {
-		return nil, err
-	}
+	body := keystoneapi.PasswordAuthBody(o.credentials())
 	// Validation: one token per node, to authenticate (X-Auth-Token) and to validate
 	// (X-Subject-Token, the next node's).
 	tokens := make([]string, len(nodes))
 	if o.Op == OpValidate {
 		for i, n := range nodes {
 			sctx, cancel := context.WithTimeout(ctx, RequestTimeout)
-			tok, err := issue(sctx, client, n, body)
+			tok, _, err := keystoneapi.Client{HTTP: client, URLs: []string{n.URL}}.Issue(sctx, o.credentials())
 			cancel()
 			if err != nil {
 				return nil, fmt.Errorf("a token to validate from %s: %w", n.Name, err)
@@ -415,40 +412,9 @@ func newClient(t *target.Target, nodes []Node, clients int) (*http.Client, error
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, nil
 }
 
-// issue asks node for a project-scoped token.
-func issue(ctx context.Context, c *http.Client, n Node, body []byte) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.URL+"/v3/auth/tokens", bytes.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusCreated {
-		return "", fmt.Errorf("HTTP %d issuing a token", resp.StatusCode)
-	}
-	tok := resp.Header.Get("X-Subject-Token")
-	if tok == "" {
-		return "", errors.New("201 without an X-Subject-Token header")
-	}
-	return tok, nil
-}
-
-// passwordAuth is the body of a project-scoped Keystone v3 password authentication.
-func passwordAuth(o KeystoneOptions) map[string]any {
-	return map[string]any{"auth": map[string]any{
-		"identity": map[string]any{
-			"methods": []string{"password"},
-			"password": map[string]any{"user": map[string]any{
-				"name": o.User, "domain": map[string]string{"name": o.Domain}, "password": o.Password,
-			}},
-		},
-		"scope": map[string]any{"project": map[string]any{"name": o.Project, "domain": map[string]string{"name": o.Domain}}},
-	}}
+// credentials are the password authentication of o.
+func (o KeystoneOptions) credentials() keystoneapi.Credentials {
+	return keystoneapi.Credentials{User: o.User, Password: o.Password, Domain: o.Domain, Project: o.Project}
 }
 
 // WriteText prints r for an operator.

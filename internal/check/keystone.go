@@ -1,11 +1,11 @@
 package check
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/keystoneapi"
 	"github.com/cso-ssp/platform/internal/status"
 )
 
@@ -88,66 +89,44 @@ func (c *Checker) issueToken(ctx context.Context, node inventory.Host) (string, 
 	if err != nil {
 		return "", err
 	}
-	body, _ := json.Marshal(passwordAuth(c.opts.KeystoneUser, pw, c.opts.KeystoneDomain, c.opts.KeystoneProject))
-	url := keystoneURL(node) + "/v3/auth/tokens"
-	code, hdr, resp, err := c.doHeaders(ctx, http.MethodPost, url, http.Header{"Content-Type": {"application/json"}}, bytes.NewReader(body))
-	if err != nil {
-		return "", fmt.Errorf("POST %s: %s", url, httpErr(err))
-	}
-	if code != http.StatusCreated {
-		return "", fmt.Errorf("%s refused a token for %s: HTTP %d%s", node.Name, c.opts.KeystoneUser, code, keystoneMessage(resp))
-	}
-	tok := hdr.Get("X-Subject-Token")
-	if tok == "" {
-		return "", fmt.Errorf("%s answered 201 without an X-Subject-Token header", node.Name)
+	k := keystoneapi.Client{HTTP: c.client, URLs: []string{keystoneURL(node)}}
+	tok, _, err := k.Issue(ctx, keystoneapi.Credentials{User: c.opts.KeystoneUser, Password: pw, Domain: c.opts.KeystoneDomain, Project: c.opts.KeystoneProject})
+	var se *keystoneapi.StatusError
+	switch {
+	case errors.As(err, &se):
+		return "", fmt.Errorf("%s refused a token for %s: HTTP %d%s", node.Name, c.opts.KeystoneUser, se.Status, keystoneMessage(se))
+	case err != nil && errors.As(err, new(*url.Error)):
+		return "", fmt.Errorf("POST %s: %s", keystoneURL(node)+keystoneapi.TokensPath, httpErr(err))
+	case err != nil:
+		return "", fmt.Errorf("%s: %v", node.Name, err)
 	}
 	return tok, nil
 }
 
-// passwordAuth is the body of a Keystone v3 password authentication; project "" asks for an
-// unscoped token.
-func passwordAuth(user, password, domain, project string) map[string]any {
-	auth := map[string]any{
-		"identity": map[string]any{
-			"methods": []string{"password"},
-			"password": map[string]any{"user": map[string]any{
-				"name": user, "domain": map[string]string{"name": domain}, "password": password,
-			}},
-		},
-	}
-	if project != "" {
-		auth["scope"] = map[string]any{"project": map[string]any{"name": project, "domain": map[string]string{"name": domain}}}
-	}
-	return map[string]any{"auth": auth}
-}
-
 func (c *Checker) validateToken(ctx context.Context, issuer, validator inventory.Host, own, subject string) Outcome {
-	url := keystoneURL(validator) + "/v3/auth/tokens"
-	code, body, err := c.do(ctx, http.MethodGet, url, http.Header{"X-Auth-Token": {own}, "X-Subject-Token": {subject}}, nil)
-	if err != nil {
-		return fail("GET %s: %s", url, httpErr(err))
-	}
-	switch code {
-	case http.StatusOK:
+	k := keystoneapi.Client{HTTP: c.client, URLs: []string{keystoneURL(validator)}}
+	_, err := k.Validate(ctx, own, subject)
+	var se *keystoneapi.StatusError
+	switch {
+	case err == nil:
 		return ok("%s accepts the token issued by %s", validator.Name, issuer.Name)
-	case http.StatusNotFound:
+	case errors.As(err, &se) && se.Status == http.StatusNotFound:
 		return fail("%s does not recognize the token issued by %s (HTTP 404%s): their fernet key sets differ",
-			validator.Name, issuer.Name, keystoneMessage(body))
+			validator.Name, issuer.Name, keystoneMessage(se))
+	case se != nil:
+		return fail("%s answered HTTP %d validating the token issued by %s%s", validator.Name, se.Status, issuer.Name, keystoneMessage(se))
+	case errors.As(err, new(*url.Error)):
+		return fail("GET %s: %s", keystoneURL(validator)+keystoneapi.TokensPath, httpErr(err))
 	}
-	return fail("%s answered HTTP %d validating the token issued by %s%s", validator.Name, code, issuer.Name, keystoneMessage(body))
+	return fail("%s: %v", validator.Name, err)
 }
 
-// keystoneMessage extracts Keystone's error message from an answer.
-func keystoneMessage(body []byte) string {
-	var e struct {
-		Error struct {
-			Message string `json:"message"`
-		} `json:"error"`
+// keystoneMessage is Keystone's message in a refusal, as a suffix of the check's detail.
+func keystoneMessage(se *keystoneapi.StatusError) string {
+	if se.Message == "" {
+		return ""
 	}
-	if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
-		return ": " + e.Error.Message
-	}
-	return snippet(body)
+	return ": " + se.Message
 }
 
 func readKeyDir(dir string) (status.KeyDigests, error) {

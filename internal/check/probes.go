@@ -161,9 +161,6 @@ func New(t *target.Target, o Options) *Checker {
 
 func (c *Checker) now() time.Time { return c.opts.Now() }
 
-// Target is the environment this Checker probes.
-func (c *Checker) Target() *target.Target { return c.t }
-
 // Run builds every probe and runs them.
 func (c *Checker) Run(ctx context.Context) *Report {
 	rep := Run(ctx, c.Probes(), c.opts.Timeout)

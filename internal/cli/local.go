@@ -67,9 +67,9 @@ func localUpCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Converge every role on this machine and print endpoints and what cso check finds",
-		Long: `up converges the local target: MariaDB and the jump host first, then the Keystone and
-RabbitMQ nodes side by side, then the frontend and backend hosts. A re-run changes only
-what differs. --ha runs two Keystone nodes sharing one fernet key set and three RabbitMQ
+		Long: `up converges the local target: every host starts at once and each waits, bounded and
+visibly, for what it needs (MariaDB and the jump host's certificates for all; Keystone and
+RabbitMQ for the frontend and backend hosts). A re-run changes only what differs. --ha runs two Keystone nodes sharing one fernet key set and three RabbitMQ
 nodes. Progress goes to the terminal and to each host's <role>-setup-progress.log.
 
 The generated Keystone admin credentials are written to <dir>/admin-openrc (0600); they

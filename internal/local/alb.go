@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/cso-ssp/platform/internal/agent"
-	"github.com/cso-ssp/platform/internal/apppkg"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/pki"
@@ -66,7 +65,7 @@ func (a ALB) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(A
 func (a ALB) URL() string { return "https://" + a.Addr() }
 
 func (a ALB) serviceName() string {
-	return fmt.Sprintf("%s-nginx-%s", ALBHost, apppkg.StackID(a.paths()))
+	return fmt.Sprintf("%s-nginx-%s", ALBHost, a.paths().StackID())
 }
 
 func hostPort(h inventory.Host, name string) string {

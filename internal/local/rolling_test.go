@@ -96,7 +96,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool, err := rabbitmq.LoadCAPool(pki.Store{Dir: l.SSLCerts()}.CACert())
+	pool, err := pki.PoolFile(pki.Store{Dir: l.SSLCerts()}.CACert())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -264,6 +265,19 @@ func Pool(caPEM []byte) (*x509.CertPool, error) {
 	p := x509.NewCertPool()
 	if !p.AppendCertsFromPEM(caPEM) {
 		return nil, errors.New("no certificate in CA file")
+	}
+	return p, nil
+}
+
+// PoolFile returns a certificate pool holding the CA certificates of the PEM file path.
+func PoolFile(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("CA certificate: %w", err)
+	}
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
 	}
 	return p, nil
 }

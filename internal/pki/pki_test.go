@@ -5,7 +5,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
+	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -150,5 +153,31 @@ func TestRenewWindow(t *testing.T) {
 		if got := RenewWindow(cert); got != tc.want {
 			t.Errorf("lifetime %s: window %s, want %s", tc.life, got, tc.want)
 		}
+	}
+}
+
+func TestPoolFile(t *testing.T) {
+	certPEM, _, err := NewCA("dev", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	good, empty := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "empty.crt")
+	if err := os.WriteFile(good, certPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(empty, []byte("not a certificate\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := ParseCert(certPEM)
+	pool, err := PoolFile(good)
+	if err != nil || !pool.Equal(func() *x509.CertPool { p := x509.NewCertPool(); p.AddCert(ca); return p }()) {
+		t.Fatalf("pool of %s: %v", good, err)
+	}
+	if _, err := PoolFile(empty); err == nil || !strings.Contains(err.Error(), empty+" holds no PEM certificate") {
+		t.Errorf("a file without a certificate: %v", err)
+	}
+	if _, err := PoolFile(filepath.Join(dir, "missing.crt")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a missing file: %v", err)
 	}
 }

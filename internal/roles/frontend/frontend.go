@@ -68,7 +68,7 @@ func NginxFor(rt *agent.Runtime) (Nginx, error) {
 	if ip := net.ParseIP(h.Address); ip != nil && ip.IsLoopback() {
 		// Local target: loopback only, and a service name unique on the machine.
 		n.Listen = net.JoinHostPort(h.Address, n.Listen)
-		n.ServiceName = fmt.Sprintf("%s-nginx-%s", h.Name, apppkg.StackID(rt.Paths))
+		n.ServiceName = fmt.Sprintf("%s-nginx-%s", h.Name, rt.Paths.StackID())
 	}
 	return n, nil
 }

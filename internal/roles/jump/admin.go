@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/cso-ssp/platform/internal/agent"
@@ -88,11 +87,7 @@ func adminSpecWith(rt *agent.Runtime, flags []string) agent.ServiceSpec {
 		// A file the CloudWatch agent ships (log group /cso/<env>/admin, internal/cwagent).
 		LogFile: agent.ServiceLog(rt.Paths, AdminService),
 		Ready: func(ctx context.Context) error {
-			caPEM, err := os.ReadFile(own.CA)
-			if err != nil {
-				return err
-			}
-			pool, err := pki.Pool(caPEM)
+			pool, err := pki.PoolFile(own.CA)
 			if err != nil {
 				return err
 			}

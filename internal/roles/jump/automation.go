@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"time"
 
@@ -151,19 +150,15 @@ func newKeystoneAPI(ctx context.Context, rt *agent.Runtime, id identity) (*keyst
 		return nil, errors.New("no Keystone host")
 	}
 	h := nodes[0]
-	adminPW, ok, err := secret(ctx, rt, agent.SecretKeystoneAdmin)
+	adminPW, ok, err := rt.Secret(ctx, agent.SecretKeystoneAdmin)
 	if err != nil || !ok {
 		return nil, errors.Join(errors.New("no Keystone admin secret yet"), err)
 	}
-	auPW, ok, err := secret(ctx, rt, id.Secret)
+	auPW, ok, err := rt.Secret(ctx, id.Secret)
 	if err != nil || !ok {
 		return nil, errors.Join(fmt.Errorf("no secret %s yet", id.Secret), err)
 	}
-	caPEM, err := os.ReadFile(pki.Store{Dir: rt.Paths.SSLCerts}.CACert())
-	if err != nil {
-		return nil, err
-	}
-	pool, err := pki.Pool(caPEM)
+	pool, err := pki.PoolFile(pki.Store{Dir: rt.Paths.SSLCerts}.CACert())
 	if err != nil {
 		return nil, err
 	}

@@ -37,15 +37,6 @@ func AccountHosts(rt *agent.Runtime) []string {
 // DBWaitTimeout bounds the wait for the database server.
 const DBWaitTimeout = 3 * time.Minute
 
-// secret returns a secret; a dry run only looks (it must not generate anything).
-func secret(ctx context.Context, rt *agent.Runtime, name string) (string, bool, error) {
-	if l, ok := rt.Secrets.(agent.SecretLookup); ok && rt.DryRun {
-		return l.Lookup(ctx, name)
-	}
-	v, err := rt.Secrets.Get(ctx, name)
-	return v, err == nil, err
-}
-
 // adminDB opens one administrative connection pool per run, on first use.
 type adminDB struct {
 	mu sync.Mutex
@@ -58,7 +49,7 @@ func (a *adminDB) get(ctx context.Context, rt *agent.Runtime) (*sql.DB, error) {
 	if a.db != nil {
 		return a.db, nil
 	}
-	pw, ok, err := secret(ctx, rt, agent.SecretMySQLAdmin)
+	pw, ok, err := rt.Secret(ctx, agent.SecretMySQLAdmin)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +72,7 @@ func databaseTasks(rt *agent.Runtime) []agent.Task {
 	tasks := []agent.Task{agent.FuncTask{
 		TaskName: "wait for database " + rt.MySQL,
 		CheckFunc: func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
-			pw, ok, err := secret(ctx, rt, agent.SecretMySQLAdmin)
+			pw, ok, err := rt.Secret(ctx, agent.SecretMySQLAdmin)
 			if err != nil {
 				return agent.Change{}, err
 			}
@@ -172,7 +163,7 @@ func accountTask(a *adminDB, u DBUser, host string) agent.Task {
 				}
 				return agent.Change{}, err
 			}
-			pw, ok, err := secret(ctx, rt, u.Secret)
+			pw, ok, err := rt.Secret(ctx, u.Secret)
 			if err != nil {
 				return agent.Change{}, err
 			}

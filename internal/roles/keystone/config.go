@@ -18,11 +18,8 @@ import (
 // secret returns a secret; a dry run only looks and uses "" for a missing one (the file
 // then differs, which is what a dry run on a fresh host must say).
 func secret(ctx context.Context, rt *agent.Runtime, name string) (string, error) {
-	if l, ok := rt.Secrets.(agent.SecretLookup); ok && rt.DryRun {
-		v, _, err := l.Lookup(ctx, name)
-		return v, err
-	}
-	return rt.Secrets.Get(ctx, name)
+	v, _, err := rt.Secret(ctx, name)
+	return v, err
 }
 
 func dbHost(rt *agent.Runtime) string {

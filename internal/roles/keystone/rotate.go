@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/status"
 )
 
@@ -431,23 +432,7 @@ func rotateKeySet(l Layout, kind string, hosts []string, maxActive int, ready fu
 		return "", err
 	}
 	write := func(name string, data []byte) error {
-		tmp, err := os.CreateTemp(dir, ".key.*")
-		if err != nil {
-			return err
-		}
-		defer os.Remove(tmp.Name())
-		if err := tmp.Chmod(0o600); err != nil {
-			tmp.Close()
-			return err
-		}
-		if _, err := tmp.Write(data); err != nil {
-			tmp.Close()
-			return err
-		}
-		if err := tmp.Close(); err != nil {
-			return err
-		}
-		return os.Rename(tmp.Name(), filepath.Join(dir, name))
+		return agent.WriteFileAtomic(filepath.Join(dir, name), data, 0o600)
 	}
 	// 1. the staged key becomes the primary; 2. a new staged key; 3. purge old secondaries.
 	if err := write(primary, keys["0"]); err != nil {

@@ -36,17 +36,10 @@ func manage(ctx context.Context, l Layout, secretEnv []string, args ...string) e
 	return err
 }
 
-func dbPassword(ctx context.Context, rt *agent.Runtime) (string, bool, error) {
-	if l, ok := rt.Secrets.(agent.SecretLookup); ok && rt.DryRun {
-		return l.Lookup(ctx, agent.SecretKeystoneDB)
-	}
-	v, err := rt.Secrets.Get(ctx, agent.SecretKeystoneDB)
-	return v, err == nil, err
-}
-
-// keystoneDB runs fn with a connection to the keystone database as the keystone user.
+// keystoneQuery runs q, a query of one integer (a count), on the keystone database as the
+// keystone user.
 func keystoneQuery(ctx context.Context, rt *agent.Runtime, q string, args ...any) (int, error) {
-	pw, ok, err := dbPassword(ctx, rt)
+	pw, ok, err := rt.Secret(ctx, agent.SecretKeystoneDB)
 	if err != nil || !ok {
 		return 0, errors.Join(errors.New("no keystone database secret yet"), err)
 	}
@@ -66,7 +59,7 @@ func waitDBTask(l Layout) agent.Task {
 	return agent.FuncTask{
 		TaskName: "wait for the keystone database",
 		CheckFunc: func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
-			pw, ok, err := dbPassword(ctx, rt)
+			pw, ok, err := rt.Secret(ctx, agent.SecretKeystoneDB)
 			if err != nil {
 				return agent.Change{}, err
 			}
@@ -431,11 +424,7 @@ func apacheService(rt *agent.Runtime, l Layout, platform string) agent.Task {
 
 // probeV3 is GET /v3 over TLS verified against the CA for name, at addr.
 func probeV3(ctx context.Context, caFile, name, addr string) error {
-	caPEM, err := os.ReadFile(caFile)
-	if err != nil {
-		return err
-	}
-	pool, err := pki.Pool(caPEM)
+	pool, err := pki.PoolFile(caFile)
 	if err != nil {
 		return err
 	}
@@ -457,10 +446,8 @@ func waitCertsTask(l Layout) agent.Task {
 		return "the jump host issues them"
 	}
 	missing := func() error {
-		for _, f := range []string{l.CertFile, l.KeyFile, l.CAFile} {
-			if _, err := os.Stat(f); err != nil {
-				return fmt.Errorf("%s not there yet", f)
-			}
+		if m := agent.MissingFiles(l.CertFile, l.KeyFile, l.CAFile); len(m) > 0 {
+			return fmt.Errorf("%s not there yet", strings.Join(m, ", "))
 		}
 		return nil
 	}

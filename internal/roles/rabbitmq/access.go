@@ -20,6 +20,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/pki"
 )
 
 // Access control is cluster-wide in RabbitMQ (users, vhosts and permissions are
@@ -194,7 +195,7 @@ func accessTasks(st *accessState) []agent.Task {
 	n := st.self
 	check := func(pick func(imp []string, guest bool, other []string) string) func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
 		return func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
-			pass, ok, err := secret(ctx, rt, agent.SecretRabbitMQ)
+			pass, ok, err := rt.Secret(ctx, agent.SecretRabbitMQ)
 			if err != nil {
 				return agent.Change{}, err
 			}
@@ -346,14 +347,14 @@ func vhostDown(err error) bool {
 
 // Login opens and closes an AMQPS connection to n as ssp_user on vhost ssp.
 func Login(ctx context.Context, rt *agent.Runtime, n Node) error {
-	pass, ok, err := secret(ctx, rt, agent.SecretRabbitMQ)
+	pass, ok, err := rt.Secret(ctx, agent.SecretRabbitMQ)
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return errNoSecret
 	}
-	roots, err := LoadCAPool(n.CACert())
+	roots, err := pki.PoolFile(n.CACert())
 	if err != nil {
 		return err
 	}
@@ -380,7 +381,7 @@ type DefinitionsFile struct {
 func (d DefinitionsFile) Name() string { return "definitions " + d.Path }
 
 func (d DefinitionsFile) Check(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
-	pass, ok, err := secret(ctx, rt, agent.SecretRabbitMQ)
+	pass, ok, err := rt.Secret(ctx, agent.SecretRabbitMQ)
 	if err != nil {
 		return agent.Change{}, err
 	}

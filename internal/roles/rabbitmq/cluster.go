@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/pki"
 )
 
 // clusterTask makes sure every RabbitMQ node of the environment runs in this node's
@@ -91,8 +92,8 @@ func clusterTask(self Node, nodes []Node, st *accessState, wait time.Duration) a
 // management API when ssp_user can already log in (fast), else with rabbitmqctl.
 func missingNodes(ctx context.Context, rt *agent.Runtime, self Node, want []string) ([]string, error) {
 	var running []string
-	if pass, ok, err := secret(ctx, rt, agent.SecretRabbitMQ); err == nil && ok {
-		if roots, err := LoadCAPool(self.CACert()); err == nil {
+	if pass, ok, err := rt.Secret(ctx, agent.SecretRabbitMQ); err == nil && ok {
+		if roots, err := pki.PoolFile(self.CACert()); err == nil {
 			c := NewClient("https://"+self.Addr(self.Management), roots, User, pass)
 			c.HTTP.Timeout = 3 * time.Second
 			if s, err := c.ClusterStatus(ctx); err == nil {
@@ -168,11 +169,11 @@ func (n Node) dataDirEmpty() (bool, error) {
 // does, or when that cannot be established: a node is never forgotten on a guess, and
 // never while any peer sees it running.
 func staleMember(ctx context.Context, rt *agent.Runtime, self Node, nodes []Node) (Node, bool) {
-	pass, ok, err := secret(ctx, rt, agent.SecretRabbitMQ)
+	pass, ok, err := rt.Secret(ctx, agent.SecretRabbitMQ)
 	if err != nil || !ok {
 		return Node{}, false
 	}
-	roots, err := LoadCAPool(self.CACert())
+	roots, err := pki.PoolFile(self.CACert())
 	if err != nil {
 		return Node{}, false
 	}

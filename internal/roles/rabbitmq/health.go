@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -237,19 +236,6 @@ func (c *Client) Queue(ctx context.Context, vhost, name string) (*Queue, error) 
 		return nil, err
 	}
 	return &q, nil
-}
-
-// LoadCAPool reads a PEM CA file into a pool.
-func LoadCAPool(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read CA certificate: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", path)
-	}
-	return pool, nil
 }
 
 // ProbeAMQPS checks that an AMQP 0-9-1 broker answers over TLS at addr: the certificate

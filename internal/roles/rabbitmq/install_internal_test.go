@@ -264,7 +264,7 @@ func TestOwnerPlannedBeforeTheUserExists(t *testing.T) {
 				owners[v.Path] = v.Owner
 			case Reachable:
 				owners["reachable "+v.Path] = v.User
-			case WaitFiles:
+			case agent.WaitFiles:
 				waits = append(waits, v.Timeout)
 			}
 		}
@@ -318,7 +318,7 @@ func TestCertWaitLocal(t *testing.T) {
 	}
 	for _, s := range steps {
 		for _, task := range s.Tasks {
-			if w, ok := task.(WaitFiles); ok && w.Timeout != 10*time.Minute {
+			if w, ok := task.(agent.WaitFiles); ok && w.Timeout != 10*time.Minute {
 				t.Errorf("local certificate wait %s, want 10m", w.Timeout)
 			}
 		}

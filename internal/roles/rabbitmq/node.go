@@ -1,8 +1,6 @@
 package rabbitmq
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -62,21 +60,14 @@ type Node struct {
 	BindAddress             string
 }
 
-// stackID tells stacks apart on one machine: the shared certificate store is the same for
-// every host of a stack and differs between stacks.
-func stackID(p agent.Paths) string {
-	sum := sha256.Sum256([]byte(filepath.Clean(p.SSLCerts)))
-	return hex.EncodeToString(sum[:])[:6]
-}
-
 // NodeFor lays out host h of the environment whose shared store is in p.SSLCerts, using the
 // host tree p (only p of the host being converged is known; peers are only named).
 func NodeFor(h inventory.Host, p agent.Paths) Node {
 	n := Node{Host: h, BindAddress: h.Address}
 	n.Loopback = isLoopback(h.Address)
 	if n.Loopback {
-		n.Name = fmt.Sprintf("rabbit-%s-%s@localhost", h.Name, stackID(p))
-		n.ServiceName = fmt.Sprintf("%s-rabbitmq-%s", h.Name, stackID(p))
+		n.Name = fmt.Sprintf("rabbit-%s-%s@localhost", h.Name, p.StackID())
+		n.ServiceName = fmt.Sprintf("%s-rabbitmq-%s", h.Name, p.StackID())
 	} else {
 		n.Name, n.LongName = "rabbit@"+h.FQDN, true
 		n.ServiceName = "rabbitmq-server"

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/pki"
 )
 
 // QueuesBin is RabbitMQ's queue tool, beside rabbitmqctl (Debian and the RabbitMQ team's
@@ -51,8 +52,8 @@ func groupSize(v any) int {
 func quorumQueues(ctx context.Context, rt *agent.Runtime, self Node, nodes int) ([]quorumQueue, error) {
 	target := func(size int) int { return min(size, nodes) }
 	var apiErr error
-	if pass, ok, err := secret(ctx, rt, agent.SecretRabbitMQ); err == nil && ok {
-		if roots, err := LoadCAPool(self.CACert()); err == nil {
+	if pass, ok, err := rt.Secret(ctx, agent.SecretRabbitMQ); err == nil && ok {
+		if roots, err := pki.PoolFile(self.CACert()); err == nil {
 			c := NewClient("https://"+self.Addr(self.Management), roots, User, pass)
 			c.HTTP.Timeout = 5 * time.Second
 			var qs []struct {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/cso-ssp/platform/internal/agent"
@@ -22,11 +21,6 @@ func (signingKeysTask) Render(_ context.Context, _ *agent.Runtime, r *agent.Rend
 
 func (pinnedPackagesTask) Render(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
 	r.AddPackages(agent.DNFInstallCommand(PackageSpecs()), PackageSpecs()...)
-	return nil
-}
-
-func (w WaitFiles) Render(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
-	r.NoteWait(w.What+" ("+strings.Join(w.Paths, ", ")+")", w.Timeout)
 	return nil
 }
 

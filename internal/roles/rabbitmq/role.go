@@ -15,6 +15,7 @@ import (
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/pki"
 )
 
 // Role converges a RabbitMQ host.
@@ -89,7 +90,7 @@ func (r Role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	}
 	steps = append(steps, []agent.Step{
 		{Name: "certificates", Tasks: []agent.Task{
-			WaitFiles{What: "the host's TLS certificate and key", Paths: []string{shared.ca, shared.crt, shared.key},
+			agent.WaitFiles{What: "the host's TLS certificate and key", Paths: []string{shared.ca, shared.crt, shared.key},
 				Timeout: orDefault(r.CertWait, rt.PeerWait(localCertWait))},
 			agent.MkdirAll{Paths: []string{rt.Paths.Etc, rt.Paths.Data, rt.Paths.Log}},
 			agent.Dir{Path: self.ConfDir, Mode: 0o755},
@@ -171,7 +172,7 @@ func (n Node) ctl(args ...string) []string {
 
 // Ready reports whether the node serves AMQPS and the management API over TLS.
 func (n Node) Ready(ctx context.Context) error {
-	roots, err := LoadCAPool(n.CACert())
+	roots, err := pki.PoolFile(n.CACert())
 	if err != nil {
 		return err
 	}

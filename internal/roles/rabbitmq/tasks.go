@@ -7,49 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
-	"time"
 
 	"github.com/cso-ssp/platform/internal/agent"
 )
-
-// WaitFiles is a task that waits, bounded and with visible progress, until every file of
-// Paths exists (material another host publishes in the shared store, e.g. the jump
-// server's certificates).
-type WaitFiles struct {
-	What    string // e.g. "TLS certificates from the jump server"
-	Paths   []string
-	Timeout time.Duration
-}
-
-func (w WaitFiles) Name() string { return "wait for " + w.What }
-
-func (w WaitFiles) missing() []string {
-	var out []string
-	for _, p := range w.Paths {
-		if _, err := os.Stat(p); err != nil {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func (w WaitFiles) Check(context.Context, *agent.Runtime) (agent.Change, error) {
-	if m := w.missing(); len(m) > 0 {
-		return agent.Change{Needed: true, Summary: fmt.Sprintf("wait for %s (%s missing)", w.What, strings.Join(m, ", "))}, nil
-	}
-	return agent.NoChange, nil
-}
-
-func (w WaitFiles) Apply(ctx context.Context, rt *agent.Runtime) error {
-	return agent.WaitFor(ctx, rt, w.What, w.Timeout, func(context.Context) error {
-		if m := w.missing(); len(m) > 0 {
-			return fmt.Errorf("missing %s", strings.Join(m, ", "))
-		}
-		return nil
-	})
-}
 
 // CopyFile installs a copy of Src (read when checked, so it may appear during the run) at
 // Dst with Mode and Owner: services that run as their own user get their own copy of a key
@@ -102,7 +63,7 @@ type SecretFile struct {
 func (s SecretFile) Name() string { return "secret file " + s.Path }
 
 func (s SecretFile) file(ctx context.Context, rt *agent.Runtime) (agent.File, error) {
-	v, ok, err := secret(ctx, rt, s.Secret)
+	v, ok, err := rt.Secret(ctx, s.Secret)
 	if err != nil {
 		return agent.File{}, fmt.Errorf("secret %s: %w", s.Secret, err)
 	}
@@ -184,18 +145,6 @@ func (r Reachable) Check(_ context.Context, rt *agent.Runtime) (agent.Change, er
 func (r Reachable) Apply(ctx context.Context, rt *agent.Runtime) error {
 	_, err := r.Check(ctx, nil)
 	return err
-}
-
-// secret returns a generated secret; in a dry run it only looks (never generates) and ok
-// is false when the secret does not exist yet.
-func secret(ctx context.Context, rt *agent.Runtime, name string) (v string, ok bool, err error) {
-	if rt.DryRun {
-		if l, isLookup := rt.Secrets.(agent.SecretLookup); isLookup {
-			return l.Lookup(ctx, name)
-		}
-	}
-	v, err = rt.Secrets.Get(ctx, name)
-	return v, err == nil, err
 }
 
 // errNoSecret: a dry run found that a secret is not generated yet.
