@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/cso-ssp/platform/internal/agent"
@@ -71,7 +70,7 @@ type Watcher struct {
 	StableAfter time.Duration
 	now         func() time.Time
 
-	mu      sync.Mutex
+	// Touched only by Run's loop: one goroutine, no lock.
 	pending map[string]*pendingRestart // host/service
 	streak  map[string]int             // consecutive crashes
 }
