@@ -126,7 +126,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if first.Failed() && stageFailed(first.Hosts) {
+	if first.Failed() && anyFailed(first.Hosts) {
 		res.Up = first
 		return res, fmt.Errorf("the local target did not come up: nothing was restored")
 	}

@@ -109,7 +109,7 @@ func mysqlHost(portBase int) inventory.Host {
 		InstanceType: "local", Ports: map[string]int{inventory.PortMySQL: inventory.LocalMySQLPort + portBase}}
 }
 
-// Up converges every host of the local target, stage by stage, then probes the endpoints.
+// Up converges every host of the local target at once, then probes the endpoints.
 func Up(ctx context.Context, o Options) (*UpResult, error) {
 	start := time.Now()
 	if o.Env == nil {
@@ -146,37 +146,7 @@ func Up(ctx context.Context, o Options) (*UpResult, error) {
 			return nil, fmt.Errorf("write %s: %w", l.TargetFile(), err)
 		}
 	}
-	// Every host starts at once: each role waits, bounded and visibly, for what it needs
-	// (LLD 2.4.3: certificates and database users from the jump host, Keystone and
-	// RabbitMQ for the application hosts), so independent work overlaps (the CA key is
-	// generated while RabbitMQ boots). Stages order only `down`.
-	for _, stage := range [][]envfile.Role{allRoles(all)} {
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		// A failed host cancels the others: they would only wait for it until their timeouts.
-		sctx, cancel := context.WithCancel(ctx)
-		for _, h := range all {
-			if !contains(stage, h.Role) {
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				hr := convergeHost(sctx, o, l, hosts, h, secrets, out)
-				if hr.Error != "" {
-					cancel()
-				}
-				mu.Lock()
-				res.Hosts = append(res.Hosts, hr)
-				mu.Unlock()
-			}()
-		}
-		wg.Wait()
-		cancel()
-		if stageFailed(res.Hosts) {
-			break
-		}
-	}
+	res.Hosts = convergeAll(ctx, o, l, hosts, all, secrets, out)
 	sort.SliceStable(res.Hosts, func(i, j int) bool { return hostOrder(all, res.Hosts[i].Host) < hostOrder(all, res.Hosts[j].Host) })
 	for _, h := range res.Hosts {
 		if len(h.Changed) > 0 {
@@ -187,29 +157,8 @@ func Up(ctx context.Context, o Options) (*UpResult, error) {
 		res.Duration = time.Since(start)
 		return res, nil
 	}
-	if !stageFailed(res.Hosts) {
-		if err := writeAdminRC(ctx, l, o, hosts, secrets); err != nil {
-			res.Hosts = append(res.Hosts, HostResult{Host: "local", Error: err.Error()})
-		}
-		// Probe only the hosts whose role ran: a role missing from this build is reported
-		// as skipped above, not as a red probe.
-		var probed []inventory.Host
-		for _, h := range hosts {
-			for _, hr := range res.Hosts {
-				if hr.Host == h.Name && !hr.missingRole {
-					probed = append(probed, h)
-				}
-			}
-		}
-		if o.AppHA {
-			alb := ALB{L: l, Hosts: hosts, PortBase: o.PortBase}
-			if err := alb.Up(ctx, o.Env, out); err != nil {
-				res.Hosts = append(res.Hosts, HostResult{Host: ALBHost, Role: ALBHost, Error: err.Error()})
-			} else {
-				fmt.Fprintf(out, "%s ALB stand-in on %s (/ui/* and / to the frontends, /api/idm/* to Keystone, /admin/* to the jump server)\n", time.Now().UTC().Format(time.RFC3339), alb.URL())
-			}
-		}
-		res.Health = closingCheck(ctx, l.Target(o, hosts), probed)
+	if !anyFailed(res.Hosts) {
+		afterConverge(ctx, o, l, hosts, res, secrets, out)
 	}
 	// The crash watcher restarts a daemon that dies from now on (supervise.go); it needs
 	// the cso binary, which tests that run roles in-process may not give.
@@ -230,7 +179,64 @@ func Up(ctx context.Context, o Options) (*UpResult, error) {
 	return res, nil
 }
 
-func stageFailed(hs []HostResult) bool {
+// convergeAll converges every host at once: each role waits, bounded and visibly, for what
+// it needs (LLD 2.4.3: certificates and database users from the jump host, Keystone and
+// RabbitMQ for the application hosts), so independent work overlaps (the CA key is
+// generated while RabbitMQ boots). A failed host cancels the others: they would only wait
+// for it until their timeouts. Only `down` orders hosts in stages.
+func convergeAll(ctx context.Context, o Options, l Layout, hosts, all []inventory.Host, secrets *agent.LocalSecrets, out io.Writer) []HostResult {
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		results []HostResult
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, h := range all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hr := convergeHost(ctx, o, l, hosts, h, secrets, out)
+			if hr.Error != "" {
+				cancel()
+			}
+			mu.Lock()
+			results = append(results, hr)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// afterConverge runs once every host converged: the operator's admin-openrc, the ALB
+// stand-in of --app-ha, and the closing check of the hosts whose role ran.
+func afterConverge(ctx context.Context, o Options, l Layout, hosts []inventory.Host, res *UpResult, secrets *agent.LocalSecrets, out io.Writer) {
+	if err := writeAdminRC(ctx, l, o, hosts, secrets); err != nil {
+		res.Hosts = append(res.Hosts, HostResult{Host: "local", Error: err.Error()})
+	}
+	// Probe only the hosts whose role ran: a role missing from this build is reported
+	// as skipped above, not as a red probe.
+	var probed []inventory.Host
+	for _, h := range hosts {
+		for _, hr := range res.Hosts {
+			if hr.Host == h.Name && !hr.missingRole {
+				probed = append(probed, h)
+			}
+		}
+	}
+	if o.AppHA {
+		alb := ALB{L: l, Hosts: hosts, PortBase: o.PortBase}
+		if err := alb.Up(ctx, o.Env, out); err != nil {
+			res.Hosts = append(res.Hosts, HostResult{Host: ALBHost, Role: ALBHost, Error: err.Error()})
+		} else {
+			fmt.Fprintf(out, "%s ALB stand-in on %s (/ui/* and / to the frontends, /api/idm/* to Keystone, /admin/* to the jump server)\n", time.Now().UTC().Format(time.RFC3339), alb.URL())
+		}
+	}
+	res.Health = closingCheck(ctx, l.Target(o, hosts), probed)
+}
+
+func anyFailed(hs []HostResult) bool {
 	for _, h := range hs {
 		if h.Error != "" {
 			return true
@@ -455,16 +461,6 @@ func searchable(st os.FileInfo, uid uint32, gids map[uint32]bool) bool {
 		return perm&0o010 != 0
 	}
 	return perm&0o001 != 0
-}
-
-func allRoles(hosts []inventory.Host) []envfile.Role {
-	var rs []envfile.Role
-	for _, h := range hosts {
-		if !contains(rs, h.Role) {
-			rs = append(rs, h.Role)
-		}
-	}
-	return rs
 }
 
 // appHealth maps each application service's port name to its manifest's health path, from
