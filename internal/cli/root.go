@@ -142,7 +142,27 @@ func guardParents(cmd *cobra.Command) {
 	for _, c := range cmd.Commands() {
 		guardParents(c)
 	}
-	if !cmd.HasSubCommands() || cmd.Run != nil || cmd.RunE != nil {
+	if !cmd.HasSubCommands() {
+		return
+	}
+	if cmd.Run != nil || cmd.RunE != nil {
+		// A command that acts and also has subcommands (`cso backup` and `cso backup
+		// list`): a positional argument it refuses is an unknown subcommand.
+		if orig := cmd.Args; orig != nil {
+			cmd.Args = func(c *cobra.Command, args []string) error {
+				if err := orig(c, args); err != nil {
+					if len(args) > 0 {
+						return unknownSubcommand(c, args[0])
+					}
+					return err
+				}
+				return nil
+			}
+			if cmd.Annotations == nil {
+				cmd.Annotations = map[string]string{}
+			}
+			cmd.Annotations[actionWithSubcommands] = "true"
+		}
 		return
 	}
 	cmd.Args = cobra.ArbitraryArgs
@@ -150,15 +170,23 @@ func guardParents(cmd *cobra.Command) {
 		if len(args) == 0 {
 			return c.Help()
 		}
-		var valid []string
-		for _, sub := range c.Commands() {
-			if sub.IsAvailableCommand() {
-				valid = append(valid, sub.Name())
-			}
-		}
-		return Exit(ExitUsage, fmt.Errorf("unknown command %q for %q; valid subcommands: %s",
-			args[0], c.CommandPath(), strings.Join(valid, ", ")))
+		return unknownSubcommand(c, args[0])
 	}
+}
+
+// actionWithSubcommands marks a command that acts by itself and also has subcommands.
+const actionWithSubcommands = "cso.action-with-subcommands"
+
+// unknownSubcommand: exit 2, naming the parent and its valid subcommands.
+func unknownSubcommand(c *cobra.Command, arg string) error {
+	var valid []string
+	for _, sub := range c.Commands() {
+		if sub.IsAvailableCommand() {
+			valid = append(valid, sub.Name())
+		}
+	}
+	return Exit(ExitUsage, fmt.Errorf("unknown command %q for %q; valid subcommands: %s",
+		arg, c.CommandPath(), strings.Join(valid, ", ")))
 }
 
 func defaultLogFormat() string {

@@ -69,12 +69,23 @@ func TestSuperviseAndLogsCommands(t *testing.T) {
 		t.Fatalf("not restarted by cso local supervise; its output:\n%s", wout.String())
 		return st
 	}
+	// The watcher records the restart just after it started the daemon: poll (bounded).
+	restartsSay := func(want string) check.Outcome {
+		t.Helper()
+		var o check.Outcome
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if o = restarts(); o.Status == check.Warn && strings.Contains(o.Detail, want) {
+				break
+			}
+		}
+		return o
+	}
 	killAndWait()
-	if o := restarts(); o.Status != check.Warn || !strings.Contains(o.Detail, "restarted 1 time(s) in the last hour, last after an unknown exit status") {
+	if o := restartsSay("restarted 1 time(s) in the last hour, last after an unknown exit status"); o.Status != check.Warn || !strings.Contains(o.Detail, "restarted 1 time(s) in the last hour, last after an unknown exit status") {
 		t.Errorf("after the first crash: %s %q", o.Status, o.Detail)
 	}
 	killAndWait()
-	if o := restarts(); o.Status != check.Warn || !strings.Contains(o.Detail, "restarted 2 time(s) in the last hour, last after SIGKILL") {
+	if o := restartsSay("restarted 2 time(s) in the last hour, last after SIGKILL"); o.Status != check.Warn || !strings.Contains(o.Detail, "restarted 2 time(s) in the last hour, last after SIGKILL") {
 		t.Errorf("after the second crash: %s %q", o.Status, o.Detail)
 	}
 	// cso check reports the same probe.
