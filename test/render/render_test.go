@@ -256,6 +256,7 @@ var notRenderedAllowed = map[string]string{
 	// Only with application.package set (not in env.prod-ha.yaml; the test adds it).
 	"unpack application package: ": "what is unpacked, and where, is the package's content, which a rendering does not open",
 	"application services (":       "the services are those of the package's manifest (cso-app.yaml)",
+	"application bindings: ":       "the bindings written are those the package's manifest lists (docs/application-packages.md)",
 }
 
 // withPackage returns an env directory holding env.prod-ha.yaml with an application
