@@ -77,7 +77,7 @@ func (t OwnTLSTask) material(ctx context.Context, rt *Runtime) (cert, key, ca []
 		return err
 	}
 	wait := t.Wait
-	if wait == 0 && rt.PlatformName() == "al2023" && !rt.DryRun {
+	if wait == 0 && rt.Distro().EC2 && !rt.DryRun {
 		wait = OwnTLSWaitEC2
 	}
 	if wait > 0 {

@@ -10,6 +10,9 @@ import (
 // target on Debian (apt, no systemd: the local supervisor runs the daemons).
 type Platform interface {
 	Name() string // "al2023" or "local"
+	// Distro is what differs between the machines the platform runs on; roles ask it
+	// instead of testing Name.
+	Distro() Distro
 	// Packages returns a task that installs the named packages (the platform's own names).
 	Packages(names ...string) Task
 	// Service returns a task that makes the service run as spec says, (re)starting it when
@@ -21,6 +24,48 @@ type Platform interface {
 	// Running reports whether the named service runs.
 	Running(ctx context.Context, name string) (bool, error)
 }
+
+// Distro is what differs between the machines the platforms run on: Amazon Linux 2023 on
+// EC2, each host an instance of its own, and the local target's Debian 12, every host on
+// one machine. Package names, binaries, users and paths live here, so that a role asks
+// its platform (rt.Distro()) instead of comparing names, as kops' distributions do.
+type Distro struct {
+	Name string // "al2023" or "debian"
+	// EC2: each host is an instance of its own among AWS services (peers take minutes to
+	// boot, a host's grants follow its instance, logs go to CloudWatch, the database is
+	// RDS). False on the local target, where every host shares this machine.
+	EC2 bool
+	// Apache: the binary, the directory of its modules, and whether mod_unixd and
+	// mod_log_config are modules to load (Red Hat's httpd) rather than built in (Debian's
+	// apache2, which refuses to load a built-in module).
+	ApacheBinary, ApacheModulesDir string
+	ApacheLoadsCoreModules        bool
+	NginxUser                     string // the user nginx's workers run as
+	MemcachedUser                 string // the account the memcached package creates
+	MemcachedBinary               string
+	JavaPackage                   string // the headless Java runtime
+	// KeystoneFromPip: the distribution packages neither Keystone nor mod_wsgi; both are
+	// installed with pip into a virtual environment (roles/keystone/install.go).
+	KeystoneFromPip bool
+	// RabbitMQFromVendor: RabbitMQ and Erlang come, pinned, from the RabbitMQ team's
+	// repositories; else the distribution's rabbitmq-server.
+	RabbitMQFromVendor bool
+}
+
+// The distributions of the two platforms (docs/decisions/roles.md has the evidence for
+// each package name).
+var (
+	AL2023Distro = Distro{Name: "al2023", EC2: true,
+		ApacheBinary: "/usr/sbin/httpd", ApacheModulesDir: "/usr/lib64/httpd/modules", ApacheLoadsCoreModules: true,
+		NginxUser: "nginx", MemcachedUser: "memcached", MemcachedBinary: "/usr/bin/memcached",
+		// Amazon Corretto 21 (the LLD's 2.4.2).
+		JavaPackage: "java-21-amazon-corretto-headless", KeystoneFromPip: true, RabbitMQFromVendor: true}
+	DebianDistro = Distro{Name: "debian",
+		ApacheBinary: "/usr/sbin/apache2", ApacheModulesDir: "/usr/lib/apache2/modules",
+		NginxUser: "www-data", MemcachedUser: "memcache", MemcachedBinary: "/usr/bin/memcached",
+		// OpenJDK 17, Debian 12's newest JRE.
+		JavaPackage: "openjdk-17-jre-headless"}
+)
 
 // ServiceSpec describes one long-running daemon.
 type ServiceSpec struct {

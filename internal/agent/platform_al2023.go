@@ -44,6 +44,8 @@ func NewAL2023() *AL2023 {
 
 func (*AL2023) Name() string { return "al2023" }
 
+func (*AL2023) Distro() Distro { return AL2023Distro }
+
 // DNFInstallCommand is the dnf command line that installs names.
 func DNFInstallCommand(names []string) []string {
 	return append([]string{"dnf", "install", "-y", "--setopt=install_weak_deps=False"}, names...)

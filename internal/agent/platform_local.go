@@ -25,6 +25,8 @@ func NewLocal(runDir, logDir string) *Local {
 
 func (*Local) Name() string { return "local" }
 
+func (*Local) Distro() Distro { return DebianDistro }
+
 // Packages returns a task that installs the Debian packages that dpkg does not list as
 // installed.
 func (*Local) Packages(names ...string) Task { return aptTask{names: names} }

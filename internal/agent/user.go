@@ -81,12 +81,12 @@ func RunnerOf(p Platform) Runner {
 	return ExecRunner{}
 }
 
-// PlatformName is the name of rt's platform ("" when there is none, in tests).
-func (rt *Runtime) PlatformName() string {
+// Distro is the distribution of rt's platform; the local target's without one.
+func (rt *Runtime) Distro() Distro {
 	if rt == nil || rt.Platform == nil {
-		return ""
+		return DebianDistro
 	}
-	return rt.Platform.Name()
+	return rt.Platform.Distro()
 }
 
 // PeerWaitEC2 bounds, on Amazon Linux (EC2), every wait of a host on another host: the
@@ -100,7 +100,7 @@ const PeerWaitEC2 = 45 * time.Minute
 // PeerWait is how long rt waits on another host: PeerWaitEC2 on Amazon Linux, else local
 // (the role's bound on the local target, where everything starts within seconds).
 func (rt *Runtime) PeerWait(local time.Duration) time.Duration {
-	if rt.PlatformName() == "al2023" {
+	if rt.Distro().EC2 {
 		return PeerWaitEC2
 	}
 	return local

@@ -91,7 +91,7 @@ func Logs(h inventory.Host, p agent.Paths) []Log {
 			Log{LogS3Sync, filepath.Join(p.Log, jump.SyncLog)},
 			Log{LogAdmin, agent.ServiceLog(p, jump.AdminService)})
 	case envfile.RoleKeystone:
-		l := keystone.PathsOn(p, h.Name, "al2023")
+		l := keystone.PathsOn(p, h.Name, agent.AL2023Distro)
 		// The names renderConfig and renderHTTPD give keystone.conf's log_file and
 		// Apache's CustomLog and ErrorLog.
 		logs = append(logs,

@@ -22,14 +22,9 @@ func New() agent.Role { return Role{} }
 // Role names the role.
 func (Role) Role() envfile.Role { return envfile.RoleBackend }
 
-// JavaPackage is the headless Java runtime package of platform p: Amazon Corretto 21 on
-// Amazon Linux 2023 (the LLD's 2.4.2), OpenJDK 17 on Debian 12 (its newest JRE).
-func JavaPackage(p agent.Platform) string {
-	if p.Name() == "al2023" {
-		return "java-21-amazon-corretto-headless"
-	}
-	return "openjdk-17-jre-headless"
-}
+// JavaPackage is the headless Java runtime package of platform p (agent.Distro: Amazon
+// Corretto 21 on Amazon Linux 2023, the LLD's 2.4.2; OpenJDK 17 on Debian 12).
+func JavaPackage(p agent.Platform) string { return p.Distro().JavaPackage }
 
 // Steps plans the host: Java, the application package, the dependencies, the services.
 // Without an application package the last step says so.

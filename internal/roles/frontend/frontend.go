@@ -59,7 +59,7 @@ func NginxFor(rt *agent.Runtime) (Nginx, error) {
 		AccessLog: filepath.Join(rt.Paths.Log, "nginx", "access.log"),
 		TempDir:   filepath.Join(rt.Paths.Data, "nginx"),
 		Port:      h.Ports[inventory.PortNginx], ManagementUI: h.Ports[inventory.PortManagementUI],
-		PortalUI: h.Ports[inventory.PortPortalUI], WorkerUser: workerUser(rt.PlatformName()), ServiceName: "nginx",
+		PortalUI: h.Ports[inventory.PortPortalUI], WorkerUser: workerUser(rt.Distro()), ServiceName: "nginx",
 	}
 	if n.Port == 0 || n.ManagementUI == 0 || n.PortalUI == 0 {
 		return n, fmt.Errorf("host %s lacks the nginx, management-ui or portal-ui port in the inventory", h.Name)
@@ -86,14 +86,11 @@ var (
 // looking then would plan root (docs/decisions/roles.md); the "user" step makes sure the
 // account exists before anything is chowned to it. An agent that is not root cannot switch
 // users: "".
-func workerUser(platform string) string {
+func workerUser(d agent.Distro) string {
 	if geteuid() != 0 {
 		return ""
 	}
-	if platform == "al2023" {
-		return "nginx"
-	}
-	return "www-data"
+	return d.NginxUser
 }
 
 // Security headers of every answer. HSTS only when the request reached us through TLS

@@ -147,7 +147,7 @@ func albFlags(rt *agent.Runtime) ([]string, error) {
 // log (/cso/<env>/admin) and Logs Insights splits JSON lines into fields; the local
 // target keeps the text an operator reads in its log file.
 func logFormat(rt *agent.Runtime) []string {
-	if rt.Platform != nil && rt.Platform.Name() == "local" {
+	if !rt.Distro().EC2 {
 		return nil
 	}
 	return []string{"--log-format", "json"}

@@ -34,7 +34,7 @@ func scheduleStart(p agent.Paths) string {
 func backupArgs(rt *agent.Runtime) []string {
 	s := rt.Env.BackupSettings()
 	args := []string{rt.Executable, "backup"}
-	if rt.Platform.Name() == "local" {
+	if !rt.Distro().EC2 {
 		args = append(args, "--local-dir", filepath.Dir(rt.Paths.Status))
 	} else {
 		args = append(args, "--env", rt.Env.Name, "--target", filepath.Join(rt.Paths.Scripts, "target.json"))
@@ -45,7 +45,7 @@ func backupArgs(rt *agent.Runtime) []string {
 // backupStore is where the scheduled backups are, to find the newest: the local target's
 // backups directory, or the bucket's backups/ prefix through the agent's bucket.
 func backupStore(rt *agent.Runtime) backup.Store {
-	if rt.Platform.Name() == "local" {
+	if !rt.Distro().EC2 {
 		return backup.Dir{Path: filepath.Join(filepath.Dir(rt.Paths.Status), "backups")}
 	}
 	return backup.BucketStore{Bucket: rt.Bucket}

@@ -28,7 +28,7 @@ var DBUsers = []DBUser{
 // local target (a unix-socket login is 'localhost', TCP is '127.0.0.1'), any host on AWS
 // (the security groups limit who reaches RDS).
 func AccountHosts(rt *agent.Runtime) []string {
-	if rt.Platform != nil && rt.Platform.Name() == "local" {
+	if !rt.Distro().EC2 {
 		return []string{"localhost", "127.0.0.1"}
 	}
 	return []string{"%"}

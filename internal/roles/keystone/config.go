@@ -263,13 +263,10 @@ type apacheModule struct{ name, file string }
 // has only core, http_core and mod_so built in, so there both are loaded too
 // (docs/decisions/roles.md). mod_wsgi is named by its absolute path, l.WSGIModule: on
 // Amazon Linux it is not in httpd's module directory but built by pip in the venv.
-func apacheModules(platform string, l Layout) (dir string, mods []apacheModule) {
-	dir = "/usr/lib/apache2/modules"
-	if platform == "al2023" {
-		dir = "/usr/lib64/httpd/modules"
-	}
+func apacheModules(d agent.Distro, l Layout) (dir string, mods []apacheModule) {
+	dir = d.ApacheModulesDir
 	names := []string{"mpm_event"}
-	if platform == "al2023" {
+	if d.ApacheLoadsCoreModules {
 		names = append(names, "unixd", "log_config")
 	}
 	names = append(names, "authz_core", "reqtimeout", "headers", "socache_shmcb", "ssl")
@@ -279,34 +276,26 @@ func apacheModules(platform string, l Layout) (dir string, mods []apacheModule) 
 	return dir, append(mods, apacheModule{name: "wsgi", file: l.WSGIModule})
 }
 
-// HTTPDBinary is Apache's binary, by platform.
-func HTTPDBinary(platform string) string {
-	if platform == "al2023" {
-		return "/usr/sbin/httpd"
-	}
-	return "/usr/sbin/apache2"
-}
-
 // renderHTTPD is a self-contained Apache configuration for this instance (`apache2 -f`):
 // its own modules, pid file, runtime directory, logs and one preloaded WSGI daemon group
 // that serves Keystone at / and at /api/idm.
-func renderHTTPD(rt *agent.Runtime, l Layout, platform string) string {
+func renderHTTPD(rt *agent.Runtime, l Layout, d agent.Distro) string {
 	port := rt.Host.Ports[inventory.PortKeystone]
 	listen := strconv.Itoa(port)
 	if rt.Host.Address == "127.0.0.1" {
 		listen = net.JoinHostPort("127.0.0.1", listen)
 	}
-	modDir, mods := apacheModules(platform, l)
-	procs, threads := wsgiProcesses(platform, rt.CPUCount(), nodesOnMachine(rt))
+	modDir, mods := apacheModules(d, l)
+	procs, threads := wsgiProcesses(d, rt.CPUCount(), nodesOnMachine(rt))
 	group := "keystone-" + rt.Host.Name
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	w("# Managed by cso agent (keystone role) for %s: changes are overwritten on the next run.", rt.Host.Name)
-	w("# Self-contained: %s -f %s -DFOREGROUND", HTTPDBinary(platform), l.HTTPDConf)
+	w("# Self-contained: %s -f %s -DFOREGROUND", d.ApacheBinary, l.HTTPDConf)
 	w("ServerRoot %q", l.RunDir)
 	w("")
 	w("# Modules, before any directive they provide: the event MPM and every module whose")
-	w("# directives follow, except those %s has built in.", HTTPDBinary(platform))
+	w("# directives follow, except those %s has built in.", d.ApacheBinary)
 	if l.Venv != "" {
 		// Names the pin, so that a new mod_wsgi release changes this file and restarts Apache.
 		w("# mod_wsgi %s, built by pip for %s (install.go).", ModWSGIRelease, l.Venv)

@@ -152,14 +152,14 @@ print(kw["host"], kw["port"], sslp["ca"], ctx.verify_mode == ssl.CERT_REQUIRED, 
 
 func TestWSGIProcessesSizedToHost(t *testing.T) {
 	for _, c := range []struct {
-		platform          string
+		d                 agent.Distro
 		cpus, nodes, want int
 	}{
-		{"local", 2, 2, 1}, {"local", 8, 2, 4}, {"local", 1, 2, 1}, {"local", 4, 1, 4},
-		{"al2023", 1, 1, 2}, {"al2023", 2, 1, 2}, {"al2023", 8, 1, 8},
+		{agent.DebianDistro, 2, 2, 1}, {agent.DebianDistro, 8, 2, 4}, {agent.DebianDistro, 1, 2, 1}, {agent.DebianDistro, 4, 1, 4},
+		{agent.AL2023Distro, 1, 1, 2}, {agent.AL2023Distro, 2, 1, 2}, {agent.AL2023Distro, 8, 1, 8},
 	} {
-		if p, th := wsgiProcesses(c.platform, c.cpus, c.nodes); p != c.want || th != 1 {
-			t.Errorf("%s with %d CPUs, %d nodes on the machine: processes=%d threads=%d, want %d and 1", c.platform, c.cpus, c.nodes, p, th, c.want)
+		if p, th := wsgiProcesses(c.d, c.cpus, c.nodes); p != c.want || th != 1 {
+			t.Errorf("%s with %d CPUs, %d nodes on the machine: processes=%d threads=%d, want %d and 1", c.d.Name, c.cpus, c.nodes, p, th, c.want)
 		}
 	}
 	// The local HA pair shares the machine; a host on EC2 (no address) is alone on its own.
@@ -176,16 +176,16 @@ func TestWSGIProcessesSizedToHost(t *testing.T) {
 func TestMemcachedCommand(t *testing.T) {
 	rt := testRuntime(t, agent.NewLocal(t.TempDir(), t.TempDir()))
 	want := []string{"/usr/bin/memcached", "-l", "127.0.0.1", "-p", "11312", "-U", "0", "-m", "64", "-c", "1024"}
-	if got := MemcachedCommand(rt.Host, "local"); !slices.Equal(got, want) {
+	if got := MemcachedCommand(rt.Host, agent.DebianDistro); !slices.Equal(got, want) {
 		t.Errorf("local memcached: %q, want %q", got, want)
 	}
 	// EC2: every address of the instance (the security group admits Keystone nodes only).
 	h := rt.Host
 	h.Address = ""
-	if got := MemcachedCommand(h, "al2023"); got[2] != "0.0.0.0" {
+	if got := MemcachedCommand(h, agent.AL2023Distro); got[2] != "0.0.0.0" {
 		t.Errorf("al2023 memcached listens on %s, want 0.0.0.0", got[2])
 	}
-	if memcachedUser("local") != "memcache" || memcachedUser("al2023") != "memcached" {
+	if agent.DebianDistro.MemcachedUser != "memcache" || agent.AL2023Distro.MemcachedUser != "memcached" {
 		t.Error("memcached runs as the account its package creates: memcache (Debian), memcached (Amazon Linux)")
 	}
 	// On EC2 the pool names every node by its DNS name.
@@ -201,7 +201,7 @@ func TestMemcachedCommand(t *testing.T) {
 func TestHTTPDConfHardening(t *testing.T) {
 	rt := testRuntime(t, agent.NewLocal(t.TempDir(), t.TempDir()))
 	l := Paths(rt.Paths, rt.Host.Name)
-	conf := renderHTTPD(rt, l, "local")
+	conf := renderHTTPD(rt, l, agent.DebianDistro)
 	for _, want := range []string{
 		"Listen 127.0.0.1:5101", "ServerName keystone02.dev-ha.cso.ss",
 		"SSLProtocol -all +TLSv1.2 +TLSv1.3", "SSLHonorCipherOrder on", "SSLCipherSuite " + TLSCipherSuite12,
@@ -231,8 +231,8 @@ func TestHTTPDConfHardening(t *testing.T) {
 		t.Error("WSGI wrapper does not point Keystone at this instance's configuration")
 	}
 	// Amazon Linux: the mod_wsgi pip built in the venv, and the daemon group runs there.
-	la := PathsOn(rt.Paths, rt.Host.Name, "al2023")
-	al := renderHTTPD(rt, la, "al2023")
+	la := PathsOn(rt.Paths, rt.Host.Name, agent.AL2023Distro)
+	al := renderHTTPD(rt, la, agent.AL2023Distro)
 	for _, want := range []string{
 		"LoadModule wsgi_module /opt/keystone-venv/apache/mod_wsgi.so",
 		"LoadModule ssl_module /usr/lib64/httpd/modules/mod_ssl.so",
@@ -292,6 +292,9 @@ var apacheDirectives = map[string]string{
 	"Header":             "headers",
 }
 
+// distros are the platforms' distributions by platform name.
+var distros = map[string]agent.Distro{"local": agent.DebianDistro, "al2023": agent.AL2023Distro}
+
 // apacheBuiltins are the modules compiled into each platform's Apache (`apache2 -l` on
 // Debian 12; `httpd -l` on the Red Hat family, Amazon Linux 2023 included). Debian refuses
 // to LoadModule a built-in module.
@@ -321,8 +324,8 @@ func TestHTTPDConfModules(t *testing.T) {
 	for _, platform := range []string{"local", "al2023"} {
 		t.Run(platform, func(t *testing.T) {
 			rt := testRuntime(t, agent.NewLocal(t.TempDir(), t.TempDir()))
-			l := PathsOn(rt.Paths, rt.Host.Name, platform)
-			conf := renderHTTPD(rt, l, platform)
+			l := PathsOn(rt.Paths, rt.Host.Name, distros[platform])
+			conf := renderHTTPD(rt, l, distros[platform])
 			modDir := map[string]string{"local": "/usr/lib/apache2/modules/", "al2023": "/usr/lib64/httpd/modules/"}[platform]
 			available := map[string]int{} // module -> line where it became available
 			for _, m := range apacheBuiltins[platform] {
@@ -393,7 +396,7 @@ func TestHTTPDConfModules(t *testing.T) {
 // Debian's and without the LoadModule lines of modules Debian has built in (it refuses
 // them); TestHTTPDConfModules covers that those are loaded on Amazon Linux.
 func TestHTTPDConfSyntax(t *testing.T) {
-	if _, err := os.Stat(HTTPDBinary("local")); err != nil {
+	if _, err := os.Stat(agent.DebianDistro.ApacheBinary); err != nil {
 		t.Skip("no apache2 on this machine: run scripts/install-deps.sh")
 	}
 	if _, err := user.Lookup(User); err != nil {
@@ -402,7 +405,7 @@ func TestHTTPDConfSyntax(t *testing.T) {
 	for _, platform := range []string{"local", "al2023"} {
 		t.Run(platform, func(t *testing.T) {
 			rt := testRuntime(t, agent.NewLocal(t.TempDir(), t.TempDir()))
-			l := PathsOn(rt.Paths, rt.Host.Name, platform)
+			l := PathsOn(rt.Paths, rt.Host.Name, distros[platform])
 			for _, d := range []string{l.RunDir, l.HTTPDLogDir, l.ConfDir, filepath.Dir(l.CertFile), filepath.Dir(l.CAFile), filepath.Dir(l.HTTPDConf)} {
 				if err := os.MkdirAll(d, 0o755); err != nil {
 					t.Fatal(err)
@@ -413,7 +416,7 @@ func TestHTTPDConfSyntax(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			conf := renderHTTPD(rt, l, platform)
+			conf := renderHTTPD(rt, l, distros[platform])
 			if platform == "al2023" {
 				var keep []string
 				for _, line := range strings.Split(conf, "\n") {
@@ -431,9 +434,9 @@ func TestHTTPDConfSyntax(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			out, err := exec.CommandContext(ctx, HTTPDBinary("local"), "-t", "-f", l.HTTPDConf).CombinedOutput()
+			out, err := exec.CommandContext(ctx, agent.DebianDistro.ApacheBinary, "-t", "-f", l.HTTPDConf).CombinedOutput()
 			if err != nil || !strings.Contains(string(out), "Syntax OK") {
-				t.Errorf("%s -t -f %s: %v\n%s\n%s", HTTPDBinary("local"), l.HTTPDConf, err, out, conf)
+				t.Errorf("%s -t -f %s: %v\n%s\n%s", agent.DebianDistro.ApacheBinary, l.HTTPDConf, err, out, conf)
 			}
 		})
 	}
@@ -462,11 +465,11 @@ func TestCertWaitByPlatform(t *testing.T) {
 // A runtime directory too deep for mod_wsgi's daemon sockets is refused when the steps are
 // built, naming the directory, instead of Apache answering 503 to every request.
 func TestSocketPathTooDeep(t *testing.T) {
-	short := PathsOn(agent.Paths{Run: "/tmp/cso-local-1/hosts/keystone01/run"}, "keystone01", "local")
+	short := PathsOn(agent.Paths{Run: "/tmp/cso-local-1/hosts/keystone01/run"}, "keystone01", agent.DebianDistro)
 	if err := checkSocketPath(short); err != nil {
 		t.Errorf("short path refused: %v", err)
 	}
-	deep := PathsOn(agent.Paths{Run: "/tmp/TestInterruptedUpConverges3928968723/001/interrupted/hosts/keystone01/run"}, "keystone01", "local")
+	deep := PathsOn(agent.Paths{Run: "/tmp/TestInterruptedUpConverges3928968723/001/interrupted/hosts/keystone01/run"}, "keystone01", agent.DebianDistro)
 	err := checkSocketPath(deep)
 	if err == nil || !strings.Contains(err.Error(), deep.RunDir) || !strings.Contains(err.Error(), "use a shorter directory") {
 		t.Errorf("deep path: %v", err)

@@ -110,7 +110,7 @@ func TestAL2023StepsInstallKeystoneInVenv(t *testing.T) {
 			t.Errorf("%q or %q comes after %q", venv, wsgi, later)
 		}
 	}
-	l := PathsOn(rt.Paths, rt.Host.Name, "al2023")
+	l := PathsOn(rt.Paths, rt.Host.Name, agent.AL2023Distro)
 	if httpd := fileContent(t, steps, l.HTTPDConf); !strings.Contains(httpd, `python-home="/opt/keystone-venv"`) ||
 		!strings.Contains(httpd, "LoadModule wsgi_module /opt/keystone-venv/apache/mod_wsgi.so\n") ||
 		!strings.Contains(httpd, "# mod_wsgi "+ModWSGIRelease+", built by pip") {
@@ -134,7 +134,7 @@ func TestAL2023StepsInstallKeystoneInVenv(t *testing.T) {
 
 func TestManageCommandLines(t *testing.T) {
 	p := agent.Paths{Etc: "/etc", Data: "/var/lib", Log: "/var/log", Run: "/run", SSLCerts: "/opt/ssl-certs"}
-	al := PathsOn(p, "keystone01", "al2023")
+	al := PathsOn(p, "keystone01", agent.AL2023Distro)
 	want := "/opt/keystone-venv/bin/keystone-manage --config-file /etc/keystone/keystone.conf db_sync"
 	if got := strings.Join(manageCommand(al, "db_sync"), " "); got != want {
 		t.Errorf("al2023: %q, want %q", got, want)
@@ -143,7 +143,7 @@ func TestManageCommandLines(t *testing.T) {
 	if got := strings.Join(manageCommand(Paths(p, "keystone01"), "bootstrap", "--bootstrap-username", "admin"), " "); got != want {
 		t.Errorf("local: %q, want %q", got, want)
 	}
-	if l := PathsOn(p, "keystone01", "local"); l != Paths(p, "keystone01") {
+	if l := PathsOn(p, "keystone01", agent.DebianDistro); l != Paths(p, "keystone01") {
 		t.Error("Paths differs from PathsOn(local)")
 	}
 	// db_sync is tied to the Keystone of the virtual environment.
@@ -284,7 +284,7 @@ func TestWSGIFromVenv(t *testing.T) {
 	}
 	dir := t.TempDir()
 	venv := filepath.Join(dir, "keystone-venv")
-	l := PathsOn(agent.Paths{Etc: filepath.Join(dir, "etc")}, "keystone01", "al2023").withVenv(venv)
+	l := PathsOn(agent.Paths{Etc: filepath.Join(dir, "etc")}, "keystone01", agent.AL2023Distro).withVenv(venv)
 	fakeKeystone := func(site string) {
 		os.MkdirAll(filepath.Join(site, "keystone", "server"), 0o755)
 		os.WriteFile(filepath.Join(site, "keystone", "__init__.py"), nil, 0o644)
@@ -444,7 +444,7 @@ func TestApacheRuntimeDirOnAL2023(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := PathsOn(rt.Paths, rt.Host.Name, "al2023")
+	l := PathsOn(rt.Paths, rt.Host.Name, agent.AL2023Distro)
 	if l.RunDir != "/run/keystone-httpd" {
 		t.Errorf("runtime directory %s", l.RunDir)
 	}

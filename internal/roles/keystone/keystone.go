@@ -55,10 +55,10 @@ type Layout struct {
 
 // Paths returns the file layout of a host with the local platform's Keystone (Debian's
 // python3-keystone). Roles converging a host use PathsOn with the host's platform.
-func Paths(p agent.Paths, host string) Layout { return PathsOn(p, host, "local") }
+func Paths(p agent.Paths, host string) Layout { return PathsOn(p, host, agent.DebianDistro) }
 
-// PathsOn returns the layout of a host on the named platform ("al2023" or "local").
-func PathsOn(p agent.Paths, host, platform string) Layout {
+// PathsOn returns the layout of a host on distribution d.
+func PathsOn(p agent.Paths, host string, d agent.Distro) Layout {
 	own := p.OwnTLS(host)
 	conf := filepath.Join(p.Etc, "keystone")
 	// The key sets' own store: an EFS access point of their own on EC2 (only the Keystone
@@ -80,7 +80,7 @@ func PathsOn(p agent.Paths, host, platform string) Layout {
 		ManageBin:  "keystone-manage",
 		WSGIModule: "/usr/lib/apache2/modules/mod_wsgi.so",
 	}
-	if platform == "al2023" {
+	if d.KeystoneFromPip {
 		l = l.withVenv(VenvDir)
 	}
 	return l
@@ -111,8 +111,8 @@ func first(h inventory.Host) bool { return h.Index == 1 }
 // mod_ssl, pip and what pip needs to build mod_wsgi (apxs from httpd-devel, Python.h and
 // libpython from python3-devel, gcc); Keystone and mod_wsgi go into a virtual environment
 // (install.go).
-func packages(platform string) []string {
-	if platform == "al2023" {
+func packages(d agent.Distro) []string {
+	if d.KeystoneFromPip {
 		return []string{"httpd", "mod_ssl", "python3-pip", "httpd-devel", "python3-devel", "gcc", "memcached"}
 	}
 	// python3-memcache is oslo_cache.memcache_pool's client (python3-oslo.cache depends on
@@ -130,8 +130,8 @@ func packages(platform string) []string {
 // cores). Each process preloads Keystone (3-4 s of CPU) at every start: N processes on N
 // CPUs start side by side, more would lengthen the cold start for no throughput
 // (docs/decisions/roles.md).
-func wsgiProcesses(platform string, cpus, nodesOnMachine int) (processes, threads int) {
-	if platform == "local" {
+func wsgiProcesses(d agent.Distro, cpus, nodesOnMachine int) (processes, threads int) {
+	if !d.EC2 {
 		return max(1, cpus/max(1, nodesOnMachine)), 1
 	}
 	return max(2, cpus), 1
@@ -174,8 +174,8 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 			return nil, fmt.Errorf("host %s has no %s port", rt.Host.Name, p)
 		}
 	}
-	plat := rt.Platform.Name()
-	l := PathsOn(rt.Paths, rt.Host.Name, plat)
+	d := rt.Distro()
+	l := PathsOn(rt.Paths, rt.Host.Name, d)
 	if err := checkSocketPath(l); err != nil {
 		return nil, err
 	}
@@ -183,7 +183,7 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	httpd := renderHTTPD(rt, l, plat)
+	httpd := renderHTTPD(rt, l, d)
 	ks := []agent.Task{
 		agent.Dir{Path: l.ConfDir, Mode: 0o750, Owner: "root", Group: Group},
 		agent.Dir{Path: l.FernetKeys, Mode: 0o700, Owner: User, Group: Group},
@@ -209,12 +209,12 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	// Keystone refuses to start without fernet keys: the keys come before Apache. The schema
 	// does not depend on either and is built side by side (first node only).
 	var bringUp agent.Task = agent.Sequence{TaskName: "keys and Apache", Tasks: []agent.Task{
-		keys, waitCertsTask(l), apacheService(rt, l, plat)}}
+		keys, waitCertsTask(l), apacheService(rt, l, d)}}
 	if first(rt.Host) {
 		bringUp = agent.Parallel{TaskName: "database, keys and Apache", Tasks: []agent.Task{database, bringUp}}
 		bringUp = agent.Sequence{TaskName: "bring-up, then credentials", Tasks: []agent.Task{bringUp, credentialsTask(l)}}
 	}
-	install := []agent.Task{rt.Platform.Packages(packages(plat)...)}
+	install := []agent.Task{rt.Platform.Packages(packages(d)...)}
 	if l.Venv != "" {
 		runner := agent.RunnerOf(rt.Platform)
 		install = append(install, venvTask{venv: l.Venv, runner: runner},
@@ -228,7 +228,7 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		{Name: "configuration", Tasks: ks},
 		// The cache before Keystone, which works without it (oslo.cache skips a dead
 		// server) but would start cold.
-		{Name: "cache", Tasks: []agent.Task{memcachedService(rt, plat)}},
+		{Name: "cache", Tasks: []agent.Task{memcachedService(rt, d)}},
 		{Name: "bring-up", Tasks: []agent.Task{bringUp}},
 	}...), nil
 }

@@ -47,18 +47,6 @@ const (
 // stays disabled.
 const MemcachedService = "keystone-memcached"
 
-// memcachedUser is the account the platform's memcached package creates: Debian's
-// "memcache", Fedora's and Amazon Linux's "memcached".
-func memcachedUser(platform string) string {
-	if platform == "al2023" {
-		return "memcached"
-	}
-	return "memcache"
-}
-
-// memcachedBinary is the platform package's memcached.
-func memcachedBinary(string) string { return "/usr/bin/memcached" }
-
 // memcachedListen is the address memcached binds: the host's address on the local target
 // (127.0.0.1: every node of the machine is there), every address of the instance on EC2,
 // where the Keystone security group admits 11211 from Keystone nodes only (as RabbitMQ's
@@ -72,8 +60,8 @@ func memcachedListen(h inventory.Host) string {
 
 // MemcachedCommand is the memcached command line of host h: its address and port, no UDP,
 // the memory and connection limits.
-func MemcachedCommand(h inventory.Host, platform string) []string {
-	return []string{memcachedBinary(platform),
+func MemcachedCommand(h inventory.Host, d agent.Distro) []string {
+	return []string{d.MemcachedBinary,
 		"-l", memcachedListen(h), "-p", strconv.Itoa(h.Ports[inventory.PortMemcached]), "-U", "0",
 		"-m", strconv.Itoa(MemcachedMemoryMB), "-c", strconv.Itoa(MemcachedConnections)}
 }
@@ -91,12 +79,12 @@ func cacheServers(hosts []inventory.Host) []string {
 }
 
 // memcachedService runs this host's memcached; ready when it answers "version".
-func memcachedService(rt *agent.Runtime, platform string) agent.Task {
+func memcachedService(rt *agent.Runtime, d agent.Distro) agent.Task {
 	port := rt.Host.Ports[inventory.PortMemcached]
 	return rt.Platform.Service(agent.ServiceSpec{
 		Name:    MemcachedService,
-		Command: MemcachedCommand(rt.Host, platform),
-		User:    memcachedUser(platform),
+		Command: MemcachedCommand(rt.Host, d),
+		User:    d.MemcachedUser,
 		Ready: func(ctx context.Context) error {
 			return MemcachedVersion(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		},

@@ -398,12 +398,12 @@ func installKeys(ctx context.Context, rt *agent.Runtime, dir string, keys map[st
 
 // apacheService runs this instance's Apache in the foreground; ready when /v3 answers over
 // TLS verified against the project CA for the host's name.
-func apacheService(rt *agent.Runtime, l Layout, platform string) agent.Task {
+func apacheService(rt *agent.Runtime, l Layout, d agent.Distro) agent.Task {
 	port := rt.Host.Ports[inventory.PortKeystone]
 	fqdn := rt.Host.FQDN
 	return rt.Platform.Service(agent.ServiceSpec{
 		Name:        "keystone-httpd",
-		Command:     []string{HTTPDBinary(platform), "-f", l.HTTPDConf, "-DFOREGROUND"},
+		Command:     []string{d.ApacheBinary, "-f", l.HTTPDConf, "-DFOREGROUND"},
 		ConfigFiles: []string{l.HTTPDConf, l.Conf, l.WSGI},
 		// A renewed certificate: Apache's graceful restart (USR1) re-reads it while the
 		// listening socket stays open and requests in progress finish.
@@ -487,6 +487,6 @@ func newKeySet() (map[string][]byte, error) {
 // this environment's secret and the identity endpoints to this environment's URLs
 // (keystone-manage bootstrap resets the password of an existing admin user).
 func Rebootstrap(ctx context.Context, rt *agent.Runtime) error {
-	l := PathsOn(rt.Paths, rt.Host.Name, rt.Platform.Name())
+	l := PathsOn(rt.Paths, rt.Host.Name, rt.Distro())
 	return bootstrapTask(l).(agent.FuncTask).ApplyFunc(ctx, rt)
 }

@@ -97,7 +97,7 @@ func PackageSpecs() []string {
 // the repository file and the pinned packages, in that order; elsewhere (Debian) the
 // distribution's rabbitmq-server.
 func installTasks(rt *agent.Runtime) []agent.Task {
-	if rt.Platform.Name() != "al2023" {
+	if !rt.Distro().RabbitMQFromVendor {
 		return []agent.Task{rt.Platform.Packages("rabbitmq-server")}
 	}
 	run := agent.RunnerOf(rt.Platform)
