@@ -40,16 +40,22 @@ var EC2Paths = agent.Paths{
 	HostTLS: "/etc/cso/tls",
 }
 
-func init() {
-	register(50, func(g *Globals) *cobra.Command {
-		var envName, accountID, region, roleName, hostName, localDir, mysqlAdmin, mysqlAdminSecret, renderDir string
-		var ec2 ec2Options
-		var index int
-		var dryRun, rotateFernet, rotateCredential, forceRotation, skipIfRunning bool
-		cmd := &cobra.Command{
-			Use:   "agent",
-			Short: "Converge this host into its role (run from EC2 user data; re-runnable)",
-			Long: `agent turns a host into its role (jump, keystone, rabbitmq, frontend, backend) and can be
+// agentFlags are the flags of cso agent.
+type agentFlags struct {
+	envName, accountID, region, roleName, hostName, localDir, mysqlAdmin, mysqlAdminSecret, renderDir string
+	ec2                                                                                               ec2Options
+	index                                                                                             int
+	dryRun, rotateFernet, rotateCredential, forceRotation, skipIfRunning                              bool
+}
+
+func init() { register(50, agentCmd) }
+
+func agentCmd(g *Globals) *cobra.Command {
+	var a agentFlags
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Converge this host into its role (run from EC2 user data; re-runnable)",
+		Long: `agent turns a host into its role (jump, keystone, rabbitmq, frontend, backend) and can be
 re-run at any time: it changes only what differs, says what it changed, and publishes its
 progress to the status store. --dry-run lists what would change and touches nothing
 (exit 3 when something would change).
@@ -72,126 +78,141 @@ Rehearsal:     cso agent --env dev-ha --account-id A --role keystone --index 2 -
                AWS APIs, which AWS_ENDPOINT_URL may point elsewhere - while files, packages
                and daemons go through the local platform under DIR, and the hosts' addresses,
                ports and database come from the target description FILE)`,
-			Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-				defer stop()
-				if renderDir != "" {
-					if localDir != "" || dryRun || rotateFernet || rotateCredential || forceRotation {
-						return Exit(ExitUsage, errors.New("--render goes with --env, --role and --index only"))
-					}
-					return renderHost(ctx, g, renderDir, envName, roleName, index, mysqlAdmin)
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if a.renderDir != "" {
+				if a.localDir != "" || a.dryRun || a.rotateFernet || a.rotateCredential || a.forceRotation {
+					return Exit(ExitUsage, errors.New("--render goes with --env, --role and --index only"))
 				}
-				var (
-					rt    *agent.Runtime
-					role  agent.Role
-					store status.Store
-					ship  *agent.LogShipper
-					err   error
-				)
-				if localDir != "" && ec2 != (ec2Options{platform: platformAL2023}) {
-					return Exit(ExitUsage, errors.New("--platform, --root and --target go with --env, not --local-dir"))
-				}
-				if localDir != "" {
-					rt, role, store, err = localAgent(g, localDir, hostName, roleName, index, dryRun)
-				} else {
-					rt, role, store, ship, err = ec2Agent(ctx, g, envName, accountID, region, roleName, index, mysqlAdmin, mysqlAdminSecret, ec2, dryRun)
-				}
-				if err != nil {
-					return err
-				}
-				progress := io.Writer(g.Stdout)
-				if !dryRun {
-					if err := os.MkdirAll(rt.Paths.Log, 0o755); err != nil {
-						return Exit(ExitFailure, err)
-					}
-					f, err := os.OpenFile(local.ProgressLog(rt.Paths, rt.Host.Role), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-					if err != nil {
-						return Exit(ExitFailure, err)
-					}
-					defer f.Close()
-					progress = io.MultiWriter(f, g.Stdout)
-					if ship != nil {
-						progress = io.MultiWriter(f, g.Stdout, ship)
-						defer func() {
-							if err := ship.Close(); err != nil {
-								fmt.Fprintf(g.Stderr, "warning: %v (the progress is in %s)\n", err, f.Name())
-							}
-						}()
-					}
-				}
-				// One run per host at a time: the resync timer and an operator's run must
-				// not converge the same files side by side.
-				unlock, err := lockHost(rt)
-				if errors.Is(err, errAgentRunning) && skipIfRunning {
-					fmt.Fprintf(g.Stdout, "%s: %v; this run stops\n", rt.Host.Name, err)
-					return nil
-				}
-				if err != nil {
-					return Exit(ExitFailure, err)
-				}
-				defer unlock()
-				rt.Progress, rt.Log, rt.DryRun, rt.Verbose = progress, g.Logger(), dryRun, g.Verbose
-				if forceRotation && !rotateFernet {
-					return Exit(ExitUsage, errors.New("--force-rotation goes with --rotate-fernet"))
-				}
-				if rotateFernet || rotateCredential {
-					if err := rotate(rt, dryRun, rotateFernet, rotateCredential, forceRotation, g); err != nil {
-						return err
-					}
-				} else if !dryRun {
-					scheduledRotation(rt, g)
-				}
-				res, err := agent.Run(ctx, rt, role, store)
-				if err != nil {
-					if ctx.Err() != nil {
-						return Exit(ExitAborted, fmt.Errorf("%w (interrupted: run the agent again, it resumes)", err))
-					}
-					return Exit(ExitFailure, err)
-				}
-				// On the local platform rehearsal of EC2 the description with the hosts'
-				// loopback addresses is the one to probe, not the published copy.
-				checkTarget := rt.TargetFile
-				if ec2.targetFile != "" {
-					checkTarget = ec2.targetFile
-				}
-				publishChecks(ctx, g, rt, store, checkTarget)
-				switch {
-				case dryRun && len(res.Changed) > 0:
-					fmt.Fprintf(g.Stdout, "%s: %d change(s) would be made\n", rt.Host.Name, len(res.Changed))
-					return Exit(ExitChanges, nil)
-				case dryRun:
-					fmt.Fprintf(g.Stdout, "%s: converged, nothing would change\n", rt.Host.Name)
-				case len(res.Changed) == 0:
-					fmt.Fprintf(g.Stdout, "%s: converged, no change\n", rt.Host.Name)
-				default:
-					fmt.Fprintf(g.Stdout, "%s: converged, %d change(s) made\n", rt.Host.Name, len(res.Changed))
-				}
-				return nil
-			},
+				return renderHost(ctx, g, a.renderDir, a.envName, a.roleName, a.index, a.mysqlAdmin)
+			}
+			return a.converge(ctx, g)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&a.envName, "env", "", "environment name (EC2)")
+	f.StringVar(&a.accountID, "account-id", "", "AWS account of the environment (EC2): names its bucket <env>-cso-files-<account>, where the env file is")
+	f.StringVar(&a.region, "region", "", "AWS region of the environment (EC2; default: the instance's region from its metadata)")
+	f.StringVar(&a.roleName, "role", "", "role of this host: jump, keystone, rabbitmq, frontend, backend")
+	f.IntVar(&a.index, "index", 0, "1-based index of this host within its role")
+	f.StringVar(&a.localDir, "local-dir", "", "converge one host of the local target in this directory instead")
+	f.StringVar(&a.hostName, "host", "", "with --local-dir: the host name (e.g. keystone02); or give --role and --index")
+	f.StringVar(&a.mysqlAdmin, "mysql-admin-user", agent.DefaultMySQLAdminUser, "RDS master user name (EC2)")
+	f.StringVar(&a.mysqlAdminSecret, "mysql-admin-secret", "", "ARN of the RDS-managed master user secret (EC2, jump server; user data passes it)")
+	f.StringVar(&a.renderDir, "render", "", "write what the role would apply to a fresh Amazon Linux 2023 host into this new directory (files/, manifest.txt, packages.txt, commands.txt) and run nothing (with --env, --role, --index; env file from --env-dir)")
+	f.StringVar(&a.ec2.platform, "platform", platformAL2023, "EC2: the platform that installs packages and runs services: al2023 (the host itself), or local (rehearsal: daemons under the local supervisor, files under --root)")
+	f.StringVar(&a.ec2.root, "root", "", "with --platform local: the directory standing in for the host's file systems")
+	f.StringVar(&a.ec2.targetFile, "target", "", "with --platform local: target description whose hosts (addresses, ports) and database the roles use instead of the DNS names")
+	f.StringVar(&a.ec2.mysqlCA, "mysql-ca", "", "EC2: PEM bundle that signs the database's certificate, which every database client verifies (default "+target.RDSCABundle+", fetched by user data; with --platform local the --target file's mysql_ca)")
+	f.BoolVar(&a.dryRun, "dry-run", false, "list what would change, change nothing (exit 3 when something would)")
+	f.BoolVar(&a.skipIfRunning, "skip-if-running", false, "exit 0 without doing anything when another agent run holds this host's lock (the resync timer)")
+	f.BoolVar(&a.rotateFernet, "rotate-fernet", false, "on the first Keystone node: rotate the shared fernet key set first (refused until every node installed the current one)")
+	f.BoolVar(&a.forceRotation, "force-rotation", false, "with --rotate-fernet: rotate even when the rotation removes a key that may still decrypt unexpired tokens (they stop validating); never while a node is behind")
+	f.BoolVar(&a.rotateCredential, "rotate-credential", false, "on the first Keystone node: rotate the shared credential key set first (refused until every node installed the current one and every credential is encrypted with the primary key); the agent re-encrypts the credentials once every node installed the new set")
+	return cmd
+}
+
+// converge runs the agent on this host: its runtime (local target or EC2), its progress
+// log, the host lock, a requested or scheduled key rotation, the role, then the checks it
+// publishes.
+func (a *agentFlags) converge(ctx context.Context, g *Globals) error {
+	var (
+		rt    *agent.Runtime
+		role  agent.Role
+		store status.Store
+		ship  *agent.LogShipper
+		err   error
+	)
+	if a.localDir != "" && a.ec2 != (ec2Options{platform: platformAL2023}) {
+		return Exit(ExitUsage, errors.New("--platform, --root and --target go with --env, not --local-dir"))
+	}
+	if a.forceRotation && !a.rotateFernet {
+		return Exit(ExitUsage, errors.New("--force-rotation goes with --rotate-fernet"))
+	}
+	if a.localDir != "" {
+		rt, role, store, err = localAgent(g, a.localDir, a.hostName, a.roleName, a.index, a.dryRun)
+	} else {
+		rt, role, store, ship, err = ec2Agent(ctx, g, a.envName, a.accountID, a.region, a.roleName, a.index, a.mysqlAdmin, a.mysqlAdminSecret, a.ec2, a.dryRun)
+	}
+	if err != nil {
+		return err
+	}
+	progress, closeProgress, err := a.progress(g, rt, ship)
+	if err != nil {
+		return err
+	}
+	defer closeProgress()
+	// One run per host at a time: the resync timer and an operator's run must not
+	// converge the same files side by side.
+	unlock, err := lockHost(rt)
+	if errors.Is(err, errAgentRunning) && a.skipIfRunning {
+		fmt.Fprintf(g.Stdout, "%s: %v; this run stops\n", rt.Host.Name, err)
+		return nil
+	}
+	if err != nil {
+		return Exit(ExitFailure, err)
+	}
+	defer unlock()
+	rt.Progress, rt.Log, rt.DryRun, rt.Verbose = progress, g.Logger(), a.dryRun, g.Verbose
+	if a.rotateFernet || a.rotateCredential {
+		if err := rotate(rt, a.dryRun, a.rotateFernet, a.rotateCredential, a.forceRotation, g); err != nil {
+			return err
 		}
-		f := cmd.Flags()
-		f.StringVar(&envName, "env", "", "environment name (EC2)")
-		f.StringVar(&accountID, "account-id", "", "AWS account of the environment (EC2): names its bucket <env>-cso-files-<account>, where the env file is")
-		f.StringVar(&region, "region", "", "AWS region of the environment (EC2; default: the instance's region from its metadata)")
-		f.StringVar(&roleName, "role", "", "role of this host: jump, keystone, rabbitmq, frontend, backend")
-		f.IntVar(&index, "index", 0, "1-based index of this host within its role")
-		f.StringVar(&localDir, "local-dir", "", "converge one host of the local target in this directory instead")
-		f.StringVar(&hostName, "host", "", "with --local-dir: the host name (e.g. keystone02); or give --role and --index")
-		f.StringVar(&mysqlAdmin, "mysql-admin-user", agent.DefaultMySQLAdminUser, "RDS master user name (EC2)")
-		f.StringVar(&mysqlAdminSecret, "mysql-admin-secret", "", "ARN of the RDS-managed master user secret (EC2, jump server; user data passes it)")
-		f.StringVar(&renderDir, "render", "", "write what the role would apply to a fresh Amazon Linux 2023 host into this new directory (files/, manifest.txt, packages.txt, commands.txt) and run nothing (with --env, --role, --index; env file from --env-dir)")
-		f.StringVar(&ec2.platform, "platform", platformAL2023, "EC2: the platform that installs packages and runs services: al2023 (the host itself), or local (rehearsal: daemons under the local supervisor, files under --root)")
-		f.StringVar(&ec2.root, "root", "", "with --platform local: the directory standing in for the host's file systems")
-		f.StringVar(&ec2.targetFile, "target", "", "with --platform local: target description whose hosts (addresses, ports) and database the roles use instead of the DNS names")
-		f.StringVar(&ec2.mysqlCA, "mysql-ca", "", "EC2: PEM bundle that signs the database's certificate, which every database client verifies (default "+target.RDSCABundle+", fetched by user data; with --platform local the --target file's mysql_ca)")
-		f.BoolVar(&dryRun, "dry-run", false, "list what would change, change nothing (exit 3 when something would)")
-		f.BoolVar(&skipIfRunning, "skip-if-running", false, "exit 0 without doing anything when another agent run holds this host's lock (the resync timer)")
-		f.BoolVar(&rotateFernet, "rotate-fernet", false, "on the first Keystone node: rotate the shared fernet key set first (refused until every node installed the current one)")
-		f.BoolVar(&forceRotation, "force-rotation", false, "with --rotate-fernet: rotate even when the rotation removes a key that may still decrypt unexpired tokens (they stop validating); never while a node is behind")
-		f.BoolVar(&rotateCredential, "rotate-credential", false, "on the first Keystone node: rotate the shared credential key set first (refused until every node installed the current one and every credential is encrypted with the primary key); the agent re-encrypts the credentials once every node installed the new set")
-		return cmd
-	})
+	} else if !a.dryRun {
+		scheduledRotation(rt, g)
+	}
+	res, err := agent.Run(ctx, rt, role, store)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Exit(ExitAborted, fmt.Errorf("%w (interrupted: run the agent again, it resumes)", err))
+		}
+		return Exit(ExitFailure, err)
+	}
+	// On the local platform rehearsal of EC2 the description with the hosts' loopback
+	// addresses is the one to probe, not the published copy.
+	checkTarget := rt.TargetFile
+	if a.ec2.targetFile != "" {
+		checkTarget = a.ec2.targetFile
+	}
+	publishChecks(ctx, g, rt, store, checkTarget)
+	switch {
+	case a.dryRun && len(res.Changed) > 0:
+		fmt.Fprintf(g.Stdout, "%s: %d change(s) would be made\n", rt.Host.Name, len(res.Changed))
+		return Exit(ExitChanges, nil)
+	case a.dryRun:
+		fmt.Fprintf(g.Stdout, "%s: converged, nothing would change\n", rt.Host.Name)
+	case len(res.Changed) == 0:
+		fmt.Fprintf(g.Stdout, "%s: converged, no change\n", rt.Host.Name)
+	default:
+		fmt.Fprintf(g.Stdout, "%s: converged, %d change(s) made\n", rt.Host.Name, len(res.Changed))
+	}
+	return nil
+}
+
+// progress is where the run's progress goes: stdout and, unless a dry run, the role's
+// progress log (LLD 6.2) and on EC2 CloudWatch Logs. close ends the log shipper.
+func (a *agentFlags) progress(g *Globals, rt *agent.Runtime, ship *agent.LogShipper) (w io.Writer, close func(), err error) {
+	if a.dryRun {
+		return g.Stdout, func() {}, nil
+	}
+	if err := os.MkdirAll(rt.Paths.Log, 0o755); err != nil {
+		return nil, nil, Exit(ExitFailure, err)
+	}
+	f, err := os.OpenFile(local.ProgressLog(rt.Paths, rt.Host.Role), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, nil, Exit(ExitFailure, err)
+	}
+	if ship == nil {
+		return io.MultiWriter(f, g.Stdout), func() { f.Close() }, nil
+	}
+	return io.MultiWriter(f, g.Stdout, ship), func() {
+		if err := ship.Close(); err != nil {
+			fmt.Fprintf(g.Stderr, "warning: %v (the progress is in %s)\n", err, f.Name())
+		}
+		f.Close()
+	}, nil
 }
 
 // roleFor returns the agent role of r.
