@@ -280,112 +280,140 @@ func apacheModules(d agent.Distro, l Layout) (dir string, mods []apacheModule) {
 // its own modules, pid file, runtime directory, logs and one preloaded WSGI daemon group
 // that serves Keystone at / and at /api/idm.
 func renderHTTPD(rt *agent.Runtime, l Layout, d agent.Distro) string {
-	port := rt.Host.Ports[inventory.PortKeystone]
-	listen := strconv.Itoa(port)
-	if rt.Host.Address == "127.0.0.1" {
-		listen = net.JoinHostPort("127.0.0.1", listen)
-	}
+	var c confWriter
+	c.w("# Managed by cso agent (keystone role) for %s: changes are overwritten on the next run.", rt.Host.Name)
+	c.w("# Self-contained: %s -f %s -DFOREGROUND", d.ApacheBinary, l.HTTPDConf)
+	c.w("ServerRoot %q", l.RunDir)
+	c.w("")
+	httpdModules(&c, l, d)
+	httpdServer(&c, rt, l)
+	httpdTLS(&c, l)
+	httpdHeaders(&c)
+	httpdWSGI(&c, rt, l, d)
+	return c.String()
+}
+
+// confWriter builds a configuration file line by line.
+type confWriter struct{ strings.Builder }
+
+func (c *confWriter) w(format string, args ...any) { fmt.Fprintf(c, format+"\n", args...) }
+
+// httpdModules loads the modules, before any directive they provide.
+func httpdModules(c *confWriter, l Layout, d agent.Distro) {
 	modDir, mods := apacheModules(d, l)
-	procs, threads := wsgiProcesses(d, rt.CPUCount(), nodesOnMachine(rt))
-	group := "keystone-" + rt.Host.Name
-	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	w("# Managed by cso agent (keystone role) for %s: changes are overwritten on the next run.", rt.Host.Name)
-	w("# Self-contained: %s -f %s -DFOREGROUND", d.ApacheBinary, l.HTTPDConf)
-	w("ServerRoot %q", l.RunDir)
-	w("")
-	w("# Modules, before any directive they provide: the event MPM and every module whose")
-	w("# directives follow, except those %s has built in.", d.ApacheBinary)
+	c.w("# Modules, before any directive they provide: the event MPM and every module whose")
+	c.w("# directives follow, except those %s has built in.", d.ApacheBinary)
 	if l.Venv != "" {
 		// Names the pin, so that a new mod_wsgi release changes this file and restarts Apache.
-		w("# mod_wsgi %s, built by pip for %s (install.go).", ModWSGIRelease, l.Venv)
+		c.w("# mod_wsgi %s, built by pip for %s (install.go).", ModWSGIRelease, l.Venv)
 	}
 	for _, m := range mods {
 		file := m.file
 		if !filepath.IsAbs(file) {
 			file = modDir + "/" + file
 		}
-		w("LoadModule %s_module %s", m.name, file)
+		c.w("LoadModule %s_module %s", m.name, file)
 	}
-	w("")
-	w("ServerName %s", rt.Host.FQDN)
-	w("Listen %s", listen)
-	w("PidFile %q", l.RunDir+"/httpd.pid")
-	w("DefaultRuntimeDir %q", l.RunDir)
-	w("Mutex file:%s default", l.RunDir)
-	w("User %s", User)
-	w("Group %s", Group)
-	w("")
-	w("# Workers: a small event MPM; the WSGI daemon group does the work.")
-	w("StartServers 1")
-	w("ServerLimit 2")
-	w("ThreadsPerChild 25")
-	w("MaxRequestWorkers 50")
-	w("MinSpareThreads 25")
-	w("MaxSpareThreads 50")
-	w("Timeout 60")
-	w("KeepAlive On")
-	w("RequestReadTimeout header=20-40,MinRate=500 body=20,MinRate=500")
-	w("")
-	w("# No version banners, no TRACE.")
-	w("ServerTokens Prod")
-	w("ServerSignature Off")
-	w("TraceEnable Off")
-	w("")
-	w("ErrorLog %q", l.HTTPDLogDir+"/keystone-error.log")
-	w("LogLevel warn")
-	w(`LogFormat "%%h %%l %%u %%t \"%%r\" %%>s %%b %%D \"%%{User-Agent}i\"" keystone`)
-	w("CustomLog %q keystone", l.HTTPDLogDir+"/keystone.log")
-	w("")
-	w("# TLS from the project CA: TLS 1.2 and 1.3 only, ECDHE with AEAD ciphers, server order,")
-	w("# no compression, no session tickets, no client-initiated renegotiation.")
-	w("SSLEngine on")
-	w("SSLCertificateFile %q", l.CertFile)
-	w("SSLCertificateKeyFile %q", l.KeyFile)
-	w("SSLCACertificateFile %q", l.CAFile)
-	w("SSLProtocol -all +TLSv1.2 +TLSv1.3")
-	w("SSLCipherSuite %s", TLSCipherSuite12)
-	w("SSLCipherSuite TLSv1.3 %s", TLSCipherSuite13)
-	w("SSLHonorCipherOrder on")
-	w("SSLOpenSSLConfCmd Groups %s", TLSGroups)
-	w("SSLCompression off")
-	w("SSLSessionTickets off")
-	w("SSLInsecureRenegotiation off")
-	w("SSLSessionCache %q", "shmcb:"+l.RunDir+"/ssl_scache(512000)")
-	w("SSLSessionCacheTimeout 300")
-	w("")
-	w("# Security headers on every answer.")
-	w(`Header always set Strict-Transport-Security "max-age=63072000; includeSubDomains"`)
-	w(`Header always set X-Content-Type-Options "nosniff"`)
-	w(`Header always set X-Frame-Options "DENY"`)
-	w(`Header always set Referrer-Policy "no-referrer"`)
-	w(`Header always set Content-Security-Policy "default-src 'none'; frame-ancestors 'none'"`)
-	w(`Header always set Cache-Control "no-store"`)
-	w("")
-	w("# Keystone: one daemon group, preloaded at start (process-group and application-group on")
-	w("# WSGIScriptAlias), served at / and at /api/idm for the load balancer (docs/decisions/roles.md).")
-	w("WSGIRestrictEmbedded On")
-	w("WSGISocketPrefix %q", l.RunDir+"/wsgi")
+	c.w("")
+}
+
+// httpdServer: the listener, the instance's own runtime files, its workers and logs.
+func httpdServer(c *confWriter, rt *agent.Runtime, l Layout) {
+	listen := strconv.Itoa(rt.Host.Ports[inventory.PortKeystone])
+	if rt.Host.Address == "127.0.0.1" {
+		listen = net.JoinHostPort("127.0.0.1", listen)
+	}
+	c.w("ServerName %s", rt.Host.FQDN)
+	c.w("Listen %s", listen)
+	c.w("PidFile %q", l.RunDir+"/httpd.pid")
+	c.w("DefaultRuntimeDir %q", l.RunDir)
+	c.w("Mutex file:%s default", l.RunDir)
+	c.w("User %s", User)
+	c.w("Group %s", Group)
+	c.w("")
+	c.w("# Workers: a small event MPM; the WSGI daemon group does the work.")
+	c.w("StartServers 1")
+	c.w("ServerLimit 2")
+	c.w("ThreadsPerChild 25")
+	c.w("MaxRequestWorkers 50")
+	c.w("MinSpareThreads 25")
+	c.w("MaxSpareThreads 50")
+	c.w("Timeout 60")
+	c.w("KeepAlive On")
+	c.w("RequestReadTimeout header=20-40,MinRate=500 body=20,MinRate=500")
+	c.w("")
+	c.w("# No version banners, no TRACE.")
+	c.w("ServerTokens Prod")
+	c.w("ServerSignature Off")
+	c.w("TraceEnable Off")
+	c.w("")
+	c.w("ErrorLog %q", l.HTTPDLogDir+"/keystone-error.log")
+	c.w("LogLevel warn")
+	c.w(`LogFormat "%%h %%l %%u %%t \"%%r\" %%>s %%b %%D \"%%{User-Agent}i\"" keystone`)
+	c.w("CustomLog %q keystone", l.HTTPDLogDir+"/keystone.log")
+	c.w("")
+}
+
+// httpdTLS: TLS from the project CA.
+func httpdTLS(c *confWriter, l Layout) {
+	c.w("# TLS from the project CA: TLS 1.2 and 1.3 only, ECDHE with AEAD ciphers, server order,")
+	c.w("# no compression, no session tickets, no client-initiated renegotiation.")
+	c.w("SSLEngine on")
+	c.w("SSLCertificateFile %q", l.CertFile)
+	c.w("SSLCertificateKeyFile %q", l.KeyFile)
+	c.w("SSLCACertificateFile %q", l.CAFile)
+	c.w("SSLProtocol -all +TLSv1.2 +TLSv1.3")
+	c.w("SSLCipherSuite %s", TLSCipherSuite12)
+	c.w("SSLCipherSuite TLSv1.3 %s", TLSCipherSuite13)
+	c.w("SSLHonorCipherOrder on")
+	c.w("SSLOpenSSLConfCmd Groups %s", TLSGroups)
+	c.w("SSLCompression off")
+	c.w("SSLSessionTickets off")
+	c.w("SSLInsecureRenegotiation off")
+	c.w("SSLSessionCache %q", "shmcb:"+l.RunDir+"/ssl_scache(512000)")
+	c.w("SSLSessionCacheTimeout 300")
+	c.w("")
+}
+
+// httpdHeaders: the security headers of every answer.
+func httpdHeaders(c *confWriter) {
+	c.w("# Security headers on every answer.")
+	c.w(`Header always set Strict-Transport-Security "max-age=63072000; includeSubDomains"`)
+	c.w(`Header always set X-Content-Type-Options "nosniff"`)
+	c.w(`Header always set X-Frame-Options "DENY"`)
+	c.w(`Header always set Referrer-Policy "no-referrer"`)
+	c.w(`Header always set Content-Security-Policy "default-src 'none'; frame-ancestors 'none'"`)
+	c.w(`Header always set Cache-Control "no-store"`)
+	c.w("")
+}
+
+// httpdWSGI: Keystone in one preloaded WSGI daemon group.
+func httpdWSGI(c *confWriter, rt *agent.Runtime, l Layout, d agent.Distro) {
+	procs, threads := wsgiProcesses(d, rt.CPUCount(), nodesOnMachine(rt))
+	group := "keystone-" + rt.Host.Name
+	c.w("# Keystone: one daemon group, preloaded at start (process-group and application-group on")
+	c.w("# WSGIScriptAlias), served at / and at /api/idm for the load balancer (docs/decisions/roles.md).")
+	c.w("WSGIRestrictEmbedded On")
+	c.w("WSGISocketPrefix %q", l.RunDir+"/wsgi")
 	pythonHome := ""
 	if l.Venv != "" {
 		// Keystone and its dependencies live in the virtual environment (install.go).
 		pythonHome = fmt.Sprintf(" python-home=%q", l.Venv)
 	}
-	w("WSGIDaemonProcess %s processes=%d threads=%d user=%s group=%s display-name=%%{GROUP} home=%q%s",
+	c.w("WSGIDaemonProcess %s processes=%d threads=%d user=%s group=%s display-name=%%{GROUP} home=%q%s",
 		group, procs, threads, User, Group, l.DataDir, pythonHome)
-	w("WSGIProcessGroup %s", group)
-	w("WSGIApplicationGroup %%{GLOBAL}")
-	w("WSGIPassAuthorization On")
-	w("WSGIScriptAlias /api/idm %q process-group=%s application-group=%%{GLOBAL}", l.WSGI, group)
-	w("WSGIScriptAlias / %q process-group=%s application-group=%%{GLOBAL}", l.WSGI, group)
-	w("<Directory />")
-	w("    AllowOverride None")
-	w("    Require all denied")
-	w("</Directory>")
-	w("<Directory %q>", l.ConfDir)
-	w("    <Files %q>", "keystone-wsgi-public.py")
-	w("        Require all granted")
-	w("    </Files>")
-	w("</Directory>")
-	return b.String()
+	c.w("WSGIProcessGroup %s", group)
+	c.w("WSGIApplicationGroup %%{GLOBAL}")
+	c.w("WSGIPassAuthorization On")
+	c.w("WSGIScriptAlias /api/idm %q process-group=%s application-group=%%{GLOBAL}", l.WSGI, group)
+	c.w("WSGIScriptAlias / %q process-group=%s application-group=%%{GLOBAL}", l.WSGI, group)
+	c.w("<Directory />")
+	c.w("    AllowOverride None")
+	c.w("    Require all denied")
+	c.w("</Directory>")
+	c.w("<Directory %q>", l.ConfDir)
+	c.w("    <Files %q>", "keystone-wsgi-public.py")
+	c.w("        Require all granted")
+	c.w("    </Files>")
+	c.w("</Directory>")
 }
