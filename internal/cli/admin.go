@@ -100,46 +100,11 @@ certificate).`,
 				ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
 				ErrorLog: nil}
 			if certFile != "" {
-				// Re-read when the files change: a renewed certificate needs no restart.
-				pair, err := admin.NewKeyPair(certFile, keyFile, loadKeyPair)
-				if err != nil {
-					return Exit(ExitUsage, fmt.Errorf("--cert/--key: %w", err))
+				if err := reloadingTLS(g, hs, certFile, keyFile); err != nil {
+					return err
 				}
-				log := g.Logger()
-				pair.OnReload = func(err error) {
-					if err != nil {
-						log.Warn("new certificate files do not load yet; serving the previous pair", "cert", certFile, "error", err)
-						return
-					}
-					log.Info("serving the renewed certificate", "cert", certFile)
-				}
-				hs.TLSConfig = admin.ReloadingTLSConfig(pair)
 			}
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
-				return Exit(ExitFailure, fmt.Errorf("listen on %s: %w", listen, err))
-			}
-			scheme := "http"
-			if hs.TLSConfig != nil {
-				ln = tls.NewListener(ln, hs.TLSConfig)
-				scheme = "https"
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			g.Logger().Info("admin dashboard serving", "url", fmt.Sprintf("%s://%s/admin/", scheme, ln.Addr()), "env", envName, "target", cfg.TargetFile)
-			errc := make(chan error, 1)
-			go func() { errc <- hs.Serve(ln) }()
-			select {
-			case err := <-errc:
-				return Exit(ExitFailure, err)
-			case <-ctx.Done():
-			}
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := hs.Shutdown(sctx); err != nil {
-				return Exit(ExitFailure, err)
-			}
-			return nil
+			return serve(cmd.Context(), g, hs, envName, cfg.TargetFile)
 		},
 	}
 	tf.add(cmd)
@@ -181,4 +146,52 @@ func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 		return tls.Certificate{}, err
 	}
 	return tls.X509KeyPair(cert, key)
+}
+
+// reloadingTLS serves hs with the certificate files, re-read when they change: a renewed
+// certificate needs no restart.
+func reloadingTLS(g *Globals, hs *http.Server, certFile, keyFile string) error {
+	pair, err := admin.NewKeyPair(certFile, keyFile, loadKeyPair)
+	if err != nil {
+		return Exit(ExitUsage, fmt.Errorf("--cert/--key: %w", err))
+	}
+	log := g.Logger()
+	pair.OnReload = func(err error) {
+		if err != nil {
+			log.Warn("new certificate files do not load yet; serving the previous pair", "cert", certFile, "error", err)
+			return
+		}
+		log.Info("serving the renewed certificate", "cert", certFile)
+	}
+	hs.TLSConfig = admin.ReloadingTLSConfig(pair)
+	return nil
+}
+
+// serve listens on hs.Addr and serves until SIGINT or SIGTERM, then shuts down (bounded).
+func serve(ctx context.Context, g *Globals, hs *http.Server, envName, targetFile string) error {
+	ln, err := net.Listen("tcp", hs.Addr)
+	if err != nil {
+		return Exit(ExitFailure, fmt.Errorf("listen on %s: %w", hs.Addr, err))
+	}
+	scheme := "http"
+	if hs.TLSConfig != nil {
+		ln = tls.NewListener(ln, hs.TLSConfig)
+		scheme = "https"
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	g.Logger().Info("admin dashboard serving", "url", fmt.Sprintf("%s://%s/admin/", scheme, ln.Addr()), "env", envName, "target", targetFile)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return Exit(ExitFailure, err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return Exit(ExitFailure, err)
+	}
+	return nil
 }
