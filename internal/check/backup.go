@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cso-ssp/platform/internal/backup"
+	"github.com/cso-ssp/platform/internal/jsondur"
 )
 
 // Backup age thresholds, in intervals of the schedule: a missed run warns, two missed fail.
@@ -16,7 +17,7 @@ const (
 // backupProbes judge the newest backup's age against the env file's schedule
 // (backup.interval_hours); an environment without a schedule has no such probe.
 func (c *Checker) backupProbes() []Probe {
-	if c.t.BackupIntervalHours <= 0 {
+	if c.t.BackupIntervalMS <= 0 {
 		return nil
 	}
 	store := c.opts.Backups
@@ -27,7 +28,7 @@ func (c *Checker) backupProbes() []Probe {
 		if store == nil {
 			return fail("no backup store known for %s", c.t.Env)
 		}
-		return BackupAge(ctx, store, time.Duration(c.t.BackupIntervalHours)*time.Hour, c.opts.Now())
+		return BackupAge(ctx, store, jsondur.FromMillis(c.t.BackupIntervalMS), c.opts.Now())
 	}}}
 }
 

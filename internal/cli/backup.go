@@ -23,6 +23,7 @@ import (
 	"github.com/cso-ssp/platform/internal/backup"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/jsondur"
 	"github.com/cso-ssp/platform/internal/local"
 	"github.com/cso-ssp/platform/internal/target"
 )
@@ -181,7 +182,7 @@ type listed struct {
 	ID       string    `json:"id"`
 	Env      string    `json:"env"`
 	Created  time.Time `json:"created"`
-	AgeS     int64     `json:"age_seconds"`
+	AgeMS    float64   `json:"age_ms"`
 	Size     int64     `json:"size"`
 	Holds    string    `json:"holds"`
 	Snapshot string    `json:"db_snapshot,omitempty"`
@@ -220,7 +221,7 @@ func backupListCmd(g *Globals) *cobra.Command {
 			now := time.Now()
 			rows := []listed{}
 			for _, m := range list {
-				r := listed{ID: m.ID, Env: m.Env, Created: m.Created, AgeS: int64(now.Sub(m.Created).Seconds()), Size: m.Size(), Holds: m.Holds()}
+				r := listed{ID: m.ID, Env: m.Env, Created: m.Created, AgeMS: jsondur.Millis(now.Sub(m.Created)), Size: m.Size(), Holds: m.Holds()}
 				if m.Snapshot != nil {
 					r.Snapshot = m.Snapshot.ID
 				}
@@ -236,7 +237,7 @@ func backupListCmd(g *Globals) *cobra.Command {
 			w := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "ID\tCREATED\tAGE\tSIZE\tHOLDS")
 			for _, r := range rows {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Created.Format(time.RFC3339), ageString(time.Duration(r.AgeS)*time.Second), sizeString(r.Size), r.Holds)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Created.Format(time.RFC3339), ageString(jsondur.FromMillis(r.AgeMS)), sizeString(r.Size), r.Holds)
 			}
 			return w.Flush()
 		},

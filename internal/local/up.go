@@ -23,6 +23,7 @@ import (
 	"github.com/cso-ssp/platform/internal/check"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/jsondur"
 	"github.com/cso-ssp/platform/internal/pki"
 	"github.com/cso-ssp/platform/internal/status"
 	"github.com/cso-ssp/platform/internal/target"
@@ -319,15 +320,15 @@ func convergeHost(ctx context.Context, o Options, l Layout, hosts []inventory.Ho
 func (l Layout) Target(o Options, hosts []inventory.Host) *target.Target {
 	t := &target.Target{
 		Env: o.Env.Name, Kind: "local", Hosts: hosts,
-		CACert:              pki.Store{Dir: l.SSLCerts()}.CACert(),
-		MySQL:               MySQLAddr(o.PortBase),
-		StatusDir:           l.StatusDir(),
-		SharedDir:           filepath.Join(l.Dir, "shared"),
-		SecretsDir:          l.SecretsDir(),
-		HostDirs:            map[string]string{MySQLHost: l.HostRoot(MySQLHost)},
-		Logs:                map[string][]string{MySQLHost: {filepath.Join(l.Paths(MySQLHost).Log, "mariadb.log")}},
-		BackupDir:           l.BackupsDir(),
-		BackupIntervalHours: int(o.Env.BackupSettings().Interval.Hours()),
+		CACert:           pki.Store{Dir: l.SSLCerts()}.CACert(),
+		MySQL:            MySQLAddr(o.PortBase),
+		StatusDir:        l.StatusDir(),
+		SharedDir:        filepath.Join(l.Dir, "shared"),
+		SecretsDir:       l.SecretsDir(),
+		HostDirs:         map[string]string{MySQLHost: l.HostRoot(MySQLHost)},
+		Logs:             map[string][]string{MySQLHost: {filepath.Join(l.Paths(MySQLHost).Log, "mariadb.log")}},
+		BackupDir:        l.BackupsDir(),
+		BackupIntervalMS: jsondur.Millis(o.Env.BackupSettings().Interval),
 	}
 	t.AppHealth = appHealth(o.Env)
 	for _, h := range hosts {

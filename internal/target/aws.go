@@ -9,6 +9,7 @@ import (
 
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/jsondur"
 	"github.com/cso-ssp/platform/internal/pki"
 )
 
@@ -99,7 +100,7 @@ func FromOutputs(env *envfile.Env, out Outputs) (*Target, error) {
 	t.MySQL = db.Endpoint
 	// The environment's KMS key: `cso backup` writes backups/ with SSE-KMS under it (an
 	// older state without the output leaves it empty: the bucket's default encryption).
-	t.BackupIntervalHours = int(env.BackupSettings().Interval.Hours())
+	t.BackupIntervalMS = jsondur.Millis(env.BackupSettings().Interval)
 	if raw, ok := out["kms_key_arn"]; ok {
 		_ = json.Unmarshal(raw, &t.KMSKeyARN)
 	}

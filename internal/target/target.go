@@ -44,9 +44,9 @@ type Target struct {
 	// BackupDir is where the local target's backups are (`cso backup --local-dir`); on AWS
 	// they are under backups/ in StatusBucket.
 	BackupDir string `json:"backup_dir,omitempty"`
-	// BackupIntervalHours is the env file's backup schedule (backup.interval_hours): `cso
+	// BackupIntervalMS is the env file's backup schedule (backup.interval_hours): `cso
 	// check` judges the newest backup's age against it; 0 means no schedule.
-	BackupIntervalHours int `json:"backup_interval_hours,omitempty"`
+	BackupIntervalMS float64 `json:"backup_interval_ms,omitempty"`
 	// KMSKeyARN is the environment's KMS key (kind aws, Terraform output kms_key_arn): the
 	// key of the backups' SSE-KMS encryption.
 	KMSKeyARN string `json:"kms_key_arn,omitempty"`
