@@ -2,9 +2,9 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -70,24 +70,8 @@ target's secrets directory (keystone-admin-password).`,
 				return Exit(ExitUsage, err)
 			}
 			res, err := bench.Keystone(ctx, t, nodes, o)
-			if err != nil {
-				if ctx.Err() != nil {
-					return Exit(ExitAborted, errors.New("bench interrupted"))
-				}
-				return Exit(ExitFailure, err)
-			}
-			if g.JSON() {
-				enc := json.NewEncoder(g.Stdout)
-				enc.SetIndent("", "  ")
-				err = enc.Encode(res)
-			} else {
-				err = res.WriteText(g.Stdout)
-			}
-			if err != nil {
-				return Exit(ExitFailure, err)
-			}
-			if ctx.Err() != nil {
-				return Exit(ExitAborted, errors.New("bench interrupted"))
+			if err := finishBench(ctx, g, "bench", res, err); err != nil {
+				return err
 			}
 			if res.Failed > 0 {
 				return Exit(ExitFailure, fmt.Errorf("%d of %d requests failed", res.Failed, res.Sent))
@@ -140,4 +124,29 @@ func benchSecret(ctx context.Context, file, secretsDir, secret string) (string, 
 		return "", fmt.Errorf("no credential: secret %s is not in %s; pass --password-file", secret, secretsDir)
 	}
 	return pw, nil
+}
+
+// finishBench ends every bench command alike: a run that could not start or failed exits 1
+// (4 when Ctrl-C ended it), else the result is printed (text, or JSON with -o json) and an
+// interrupted run exits 4 after its partial figures.
+func finishBench(ctx context.Context, g *Globals, what string, res interface{ WriteText(io.Writer) error }, runErr error) error {
+	if runErr != nil {
+		if ctx.Err() != nil {
+			return Exit(ExitAborted, fmt.Errorf("%s interrupted", what))
+		}
+		return Exit(ExitFailure, runErr)
+	}
+	var err error
+	if g.JSON() {
+		err = writeJSON(g.Stdout, res)
+	} else {
+		err = res.WriteText(g.Stdout)
+	}
+	if err != nil {
+		return Exit(ExitFailure, err)
+	}
+	if ctx.Err() != nil {
+		return Exit(ExitAborted, fmt.Errorf("%s interrupted", what))
+	}
+	return nil
 }

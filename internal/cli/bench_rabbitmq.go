@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -67,24 +65,8 @@ was lost or the run did not drain.`,
 				return Exit(ExitUsage, err)
 			}
 			res, err := bench.RabbitMQ(ctx, t, nodes, o)
-			if err != nil {
-				if ctx.Err() != nil {
-					return Exit(ExitAborted, errors.New("bench interrupted"))
-				}
-				return Exit(ExitFailure, err)
-			}
-			if g.JSON() {
-				enc := json.NewEncoder(g.Stdout)
-				enc.SetIndent("", "  ")
-				err = enc.Encode(res)
-			} else {
-				err = res.WriteText(g.Stdout)
-			}
-			if err != nil {
-				return Exit(ExitFailure, err)
-			}
-			if ctx.Err() != nil {
-				return Exit(ExitAborted, errors.New("bench interrupted"))
+			if err := finishBench(ctx, g, "bench", res, err); err != nil {
+				return err
 			}
 			if res.Lost > 0 || !res.Drained {
 				return Exit(ExitFailure, fmt.Errorf("%d confirmed messages lost, %d of %d confirmed and %d delivered within the bound",

@@ -4,8 +4,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -96,24 +94,8 @@ without a bound, or a target outside loopback, is refused (exit 2, nothing sent)
 				return local.RunAgent(ctx, self, g.EnvDir, abs, host)
 			}
 			res, err := bench.Soak(ctx, t, nodes, o)
-			if err != nil {
-				if ctx.Err() != nil {
-					return Exit(ExitAborted, errors.New("soak interrupted"))
-				}
-				return Exit(ExitFailure, err)
-			}
-			if g.JSON() {
-				enc := json.NewEncoder(g.Stdout)
-				enc.SetIndent("", "  ")
-				err = enc.Encode(res)
-			} else {
-				err = res.WriteText(g.Stdout)
-			}
-			if err != nil {
-				return Exit(ExitFailure, err)
-			}
-			if ctx.Err() != nil {
-				return Exit(ExitAborted, errors.New("soak interrupted"))
+			if err := finishBench(ctx, g, "soak", res, err); err != nil {
+				return err
 			}
 			if len(res.Errors) > 0 {
 				return Exit(ExitFailure, fmt.Errorf("soak: %d error(s)", len(res.Errors)))
