@@ -120,12 +120,18 @@ type Node struct {
 // (<host>.<env>.<suffix>, resolved by the environment's DNS). A target description that
 // points elsewhere is refused whole: nothing is sent to any node.
 func KeystoneNodes(t *target.Target) ([]Node, error) {
+	return nodesOf(t, envfile.RoleKeystone, inventory.PortKeystone, "https", "Keystone")
+}
+
+// nodesOf returns the hosts of role in t as nodes at scheme://<fqdn>:<port>, dialled at
+// the address allowedAddress permits; any host refused refuses the whole target.
+func nodesOf(t *target.Target, role envfile.Role, port, scheme, what string) ([]Node, error) {
 	var nodes []Node
 	var errs []error
-	for _, h := range inventory.ByRole(t.Hosts, envfile.RoleKeystone) {
-		port := h.Ports[inventory.PortKeystone]
-		if port <= 0 || port > 65535 {
-			errs = append(errs, fmt.Errorf("keystone node %s: no valid %s port", h.Name, inventory.PortKeystone))
+	for _, h := range inventory.ByRole(t.Hosts, role) {
+		p := h.Ports[port]
+		if p <= 0 || p > 65535 {
+			errs = append(errs, fmt.Errorf("%s node %s: no valid %s port", role, h.Name, port))
 			continue
 		}
 		dial, err := allowedAddress(t.Env, h)
@@ -133,14 +139,17 @@ func KeystoneNodes(t *target.Target) ([]Node, error) {
 			errs = append(errs, err)
 			continue
 		}
-		nodes = append(nodes, Node{Name: h.Name, URL: fmt.Sprintf("https://%s:%d", h.FQDN, port),
-			dial: net.JoinHostPort(dial, strconv.Itoa(port)), fqdn: h.FQDN})
+		u := fmt.Sprintf("%s://%s:%d", scheme, h.FQDN, p)
+		if scheme == "amqps" {
+			u += "/"
+		}
+		nodes = append(nodes, Node{Name: h.Name, URL: u, dial: net.JoinHostPort(dial, strconv.Itoa(p)), fqdn: h.FQDN})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	if len(nodes) == 0 {
-		return nil, fmt.Errorf("the target description of %s has no Keystone node", t.Env)
+		return nil, fmt.Errorf("the target description of %s has no %s node", t.Env, what)
 	}
 	return nodes, nil
 }

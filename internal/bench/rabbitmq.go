@@ -13,7 +13,6 @@ import (
 	"net"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -114,29 +113,7 @@ func (o RabbitMQOptions) Validate() error {
 // KeystoneNodes: any address that is neither loopback nor the host's own name in the
 // environment's zone refuses the whole target.
 func RabbitMQNodes(t *target.Target) ([]Node, error) {
-	var nodes []Node
-	var errs []error
-	for _, h := range inventory.ByRole(t.Hosts, envfile.RoleRabbitMQ) {
-		port := h.Ports[inventory.PortAMQPS]
-		if port <= 0 || port > 65535 {
-			errs = append(errs, fmt.Errorf("rabbitmq node %s: no valid %s port", h.Name, inventory.PortAMQPS))
-			continue
-		}
-		dial, err := allowedAddress(t.Env, h)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		nodes = append(nodes, Node{Name: h.Name, URL: fmt.Sprintf("amqps://%s:%d/", h.FQDN, port),
-			dial: net.JoinHostPort(dial, strconv.Itoa(port)), fqdn: h.FQDN})
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	if len(nodes) == 0 {
-		return nil, fmt.Errorf("the target description of %s has no RabbitMQ node", t.Env)
-	}
-	return nodes, nil
+	return nodesOf(t, envfile.RoleRabbitMQ, inventory.PortAMQPS, "amqps", "RabbitMQ")
 }
 
 // RabbitMQResult is what a run measured. Latency is end to end (the send time in the
