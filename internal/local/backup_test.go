@@ -148,7 +148,7 @@ func TestBackupPurgeRestore(t *testing.T) {
 
 	// Keystone: a project, a user with a role on it, a credential, a token of that user.
 	proj := field(k.do(t, "POST", "/v3/projects", admin, map[string]any{"project": map[string]any{"name": "bk-proj", "domain_id": "default"}}, 201), "project", "id")
-	user := field(k.do(t, "POST", "/v3/users", admin, map[string]any{"user": map[string]any{"name": "bk-user", "domain_id": "default", "password": "bk-user-pass-1", "default_project_id": proj}}, 201), "user", "id")
+	user := field(k.do(t, "POST", "/v3/users", admin, map[string]any{"user": map[string]any{"name": "bk-user", "domain_id": "default", "password": "Bk-user-Pass-1", "default_project_id": proj}}, 201), "user", "id")
 	roles := k.do(t, "GET", "/v3/roles?name=member", admin, nil, 200)
 	items, _ := roles["roles"].([]any)
 	if len(items) != 1 {
@@ -159,7 +159,7 @@ func TestBackupPurgeRestore(t *testing.T) {
 	const blob = `{"access":"bk-access","secret":"bk-secret-kept-encrypted"}`
 	cred := field(k.do(t, "POST", "/v3/credentials", admin, map[string]any{"credential": map[string]any{"type": "ec2", "user_id": user, "project_id": proj, "blob": blob}}, 201), "credential", "id")
 	tokReq := map[string]any{"auth": map[string]any{
-		"identity": map[string]any{"methods": []string{"password"}, "password": map[string]any{"user": map[string]any{"id": user, "password": "bk-user-pass-1"}}},
+		"identity": map[string]any{"methods": []string{"password"}, "password": map[string]any{"user": map[string]any{"id": user, "password": "Bk-user-Pass-1"}}},
 		"scope":    map[string]any{"project": map[string]any{"id": proj}}}}
 	req, _ := json.Marshal(tokReq)
 	resp, err := k.c.Post(k.base+"/v3/auth/tokens", "application/json", bytes.NewReader(req))

@@ -33,7 +33,7 @@ func TestDifferences(t *testing.T) {
 		return &d
 	}
 	good := `{"vhosts":[{"name":"ssp","metadata":{"default_queue_type":"quorum"}}],
-	  "users":[{"name":"ssp_user","password_hash":"HASH","hashing_algorithm":"rabbit_password_hashing_sha256","tags":["monitoring"]}],
+	  "users":[{"name":"ssp_user","password_hash":"HASH","hashing_algorithm":"rabbit_password_hashing_sha256","tags":["monitoring","policymaker"]}],
 	  "permissions":[{"user":"ssp_user","vhost":"ssp","configure":".*","write":".*","read":".*"}]}`
 	tests := []struct {
 		name, doc string
@@ -48,7 +48,8 @@ func TestDifferences(t *testing.T) {
 		{"password changed", strings.Replace(good, "HASH", "YSVjee0ZcG270CQyx0H7uJ352VEEiHA9uqkkkvlO6Cl0t0TX", 1),
 			[]string{"set the generated password"}, false, nil},
 		{"classic vhost", strings.Replace(good, `"quorum"`, `"classic"`, 1), []string{"set default queue type of vhost ssp to quorum"}, false, nil},
-		{"extra tag", strings.Replace(good, `["monitoring"]`, `["administrator","monitoring"]`, 1), []string{"set tags of ssp_user"}, false, nil},
+		{"extra tag", strings.Replace(good, `["monitoring","policymaker"]`, `["administrator","monitoring","policymaker"]`, 1), []string{"set tags of ssp_user"}, false, nil},
+		{"missing tag", strings.Replace(good, `["monitoring","policymaker"]`, `["monitoring"]`, 1), []string{"set tags of ssp_user"}, false, nil},
 		{"permissions elsewhere", strings.Replace(good, `"permissions":[`, `"permissions":[{"user":"ssp_user","vhost":"/","configure":".*","write":".*","read":".*"},`, 1),
 			nil, false, []string{"/"}},
 	}
