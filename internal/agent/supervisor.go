@@ -235,7 +235,15 @@ func (s Supervisor) Ensure(ctx context.Context, rt *Runtime, spec ServiceSpec) e
 	}
 	defer unlock()
 	if running, st, err := s.Running(spec.Name); err == nil && running && st.Hash == Hash(spec) && st.ReloadHash != ReloadHash(spec) {
-		return s.reload(ctx, rt, spec, st)
+		err := s.reload(ctx, rt, spec, st)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		// A reload that fails leaves the daemon on its old files: restart it instead, so
+		// that the host converges (the restart is what happened before reloads existed).
+		if rt != nil {
+			rt.Progressf("  %v; restarting %s instead", err, spec.Name)
+		}
 	}
 	if err := s.stopLocked(ctx, spec.Name); err != nil {
 		return err
@@ -246,6 +254,12 @@ func (s Supervisor) Ensure(ctx context.Context, rt *Runtime, spec ServiceSpec) e
 // ReloadCommandTimeout bounds a Reload.Command: rabbitmqctl starts an Erlang VM, which
 // took 35 s on a loaded two-core machine.
 const ReloadCommandTimeout = 3 * time.Minute
+
+// ReloadAttempts and ReloadRetryDelay bound the tries of a Reload.Command.
+const (
+	ReloadAttempts   = 3
+	ReloadRetryDelay = 5 * time.Second
+)
 
 // reload asks the running daemon to reload gracefully (spec.Reload), waits for it to be
 // ready again and records the files it now serves. The daemon keeps its process and its
@@ -263,7 +277,21 @@ func (s Supervisor) reload(ctx context.Context, rt *Runtime, spec ServiceSpec, s
 		}
 	}
 	if len(spec.Reload.Command) > 0 {
-		if _, err := (Command{Args: spec.Reload.Command, Env: spec.Env, Dir: spec.Dir, Timeout: ReloadCommandTimeout}).Run(ctx); err != nil {
+		// A CLI that cannot reach its daemon for a moment (rabbitmqctl: exit 69 while the
+		// node is busy) is tried again, a few times, before the reload counts as failed.
+		var err error
+		for attempt := 1; attempt <= ReloadAttempts; attempt++ {
+			if _, err = (Command{Args: spec.Reload.Command, Env: spec.Env, Dir: spec.Dir, Timeout: ReloadCommandTimeout}).Run(ctx); err == nil || ctx.Err() != nil {
+				break
+			}
+			if attempt < ReloadAttempts {
+				select {
+				case <-ctx.Done():
+				case <-time.After(ReloadRetryDelay):
+				}
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("service %s: reload: %w", spec.Name, err)
 		}
 	}
