@@ -213,8 +213,8 @@ func (c envCase) resourceCounts() map[string]int {
 		"tls_self_signed_cert":                1,
 		"tls_locally_signed_cert":             n,
 		"tls_private_key":                     n + 1,
-		"random_password":                     6,             // 4 service secrets (RabbitMQ ssp_user, Keystone admin and automation, Erlang cookie) + 2 database users
-		"aws_secretsmanager_secret":           4 + 2 + n + 1, // service, database users, host TLS, root CA
+		"random_password":                     7,             // 5 service secrets (RabbitMQ ssp_user, Keystone admin, automation and application, Erlang cookie) + 2 database users
+		"aws_secretsmanager_secret":           5 + 2 + n + 1, // service, database users, host TLS, root CA
 		"aws_cloudwatch_metric_alarm":         6*n + 6 + 2*2 + ha*(2*nTG+1),
 		"aws_sns_topic":                       1,
 		"aws_sns_topic_subscription":          1,
