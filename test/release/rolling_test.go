@@ -165,7 +165,9 @@ func TestRollingReleaseUnderLoad(t *testing.T) {
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	portBase := 0
+	// Its own ports: go test runs packages side by side, and test/e2e's stack uses port
+	// base 0, internal/local's 1000 to 2100, the role packages' 2000 to 5000.
+	portBase := 6000
 	if v := os.Getenv("CSO_LOCAL_TEST_PORT_BASE"); v != "" {
 		if portBase, err = strconv.Atoi(v); err != nil {
 			t.Fatal(err)
@@ -211,7 +213,7 @@ func TestRollingReleaseUnderLoad(t *testing.T) {
 	})
 
 	start := time.Now()
-	upArgs := []string{"local", "up", "--app-ha", "--dir", dir, "--port-base", strconv.Itoa(portBase), "--env", "dev"}
+	upArgs := []string{"local", "up", "--app-ha", "--local-dir", dir, "--port-base", strconv.Itoa(portBase), "--env", "dev"}
 	out, errOut, code := c.run(ctx, upArgs...)
 	for try := 2; code != 0 && try <= 4; try++ {
 		// The bring-up of the platform tier is not what this test proves, and a machine
