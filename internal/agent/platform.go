@@ -39,11 +39,11 @@ type Distro struct {
 	// mod_log_config are modules to load (Red Hat's httpd) rather than built in (Debian's
 	// apache2, which refuses to load a built-in module).
 	ApacheBinary, ApacheModulesDir string
-	ApacheLoadsCoreModules        bool
-	NginxUser                     string // the user nginx's workers run as
-	MemcachedUser                 string // the account the memcached package creates
-	MemcachedBinary               string
-	JavaPackage                   string // the headless Java runtime
+	ApacheLoadsCoreModules         bool
+	NginxUser                      string // the user nginx's workers run as
+	MemcachedUser                  string // the account the memcached package creates
+	MemcachedBinary                string
+	JavaPackage                    string // the headless Java runtime
 	// KeystoneFromPip: the distribution packages neither Keystone nor mod_wsgi; both are
 	// installed with pip into a virtual environment (roles/keystone/install.go).
 	KeystoneFromPip bool
