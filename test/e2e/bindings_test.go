@@ -170,7 +170,11 @@ func TestApplicationBindingsRed(t *testing.T) {
 	s := requireStack(t)
 	java, err := exec.LookPath("java")
 	if err != nil {
-		t.Skip("java not found")
+		const msg = "java is missing: run scripts/install-deps.sh (openjdk-17-jdk-headless)"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
 	}
 	var be inventory.Host
 	for _, h := range s.Target.Hosts {
