@@ -458,6 +458,9 @@ func TestApacheRuntimeDirOnAL2023(t *testing.T) {
 	if !strings.Contains(fileContent(t, steps, l.HTTPDConf), `WSGISocketPrefix "/run/keystone-httpd/wsgi"`) {
 		t.Error("WSGI sockets are not in the runtime directory")
 	}
+	if !strings.Contains(fileContent(t, steps, l.HTTPDConf), "\nWSGISocketRotation Off\n") {
+		t.Error("WSGI socket paths rotate at a graceful restart: a certificate reload answers 503 to old workers' keep-alive requests")
+	}
 	i := slices.IndexFunc(p.specs, func(s agent.ServiceSpec) bool { return s.Name == "keystone-httpd" })
 	if i < 0 {
 		t.Fatalf("no keystone-httpd service among %d", len(p.specs))
