@@ -183,6 +183,41 @@ func Run(ctx context.Context, probes []Probe, defaultTimeout time.Duration) *Rep
 	return rep
 }
 
+// Settle runs probes, then re-runs the failed ones every interval until none fails or
+// window has passed. Right after a start some failures mend themselves within seconds: an
+// application service re-checks its bindings once the platform account it signs in with
+// exists. A probe still failing at the end of the window fails; one that recovered says so,
+// so the settling stays visible.
+func Settle(ctx context.Context, probes []Probe, defaultTimeout, window, interval time.Duration) *Report {
+	rep := Run(ctx, probes, defaultTimeout)
+	deadline := rep.Started.Add(window)
+	for rep.Summary.Fail > 0 && time.Now().Add(interval).Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return rep
+		case <-time.After(interval):
+		}
+		var again []Probe
+		var at []int
+		for i, r := range rep.Results {
+			if r.Status == Fail {
+				again, at = append(again, probes[i]), append(at, i)
+			}
+		}
+		retry := Run(ctx, again, defaultTimeout)
+		for j, i := range at {
+			r := retry.Results[j]
+			if r.Status != Fail {
+				r.Detail += fmt.Sprintf(" (failed at first; recovered within %s)", time.Since(rep.Started).Round(time.Second))
+			}
+			rep.Results[i] = r
+		}
+		rep.Summary = summarize(rep.Results)
+	}
+	rep.Duration = time.Since(rep.Started)
+	return rep
+}
+
 func runOne(ctx context.Context, p Probe, defaultTimeout time.Duration) Result {
 	timeout := p.Timeout
 	if timeout <= 0 {

@@ -163,7 +163,16 @@ func (c *Checker) now() time.Time { return c.opts.Now() }
 
 // Run builds every probe and runs them.
 func (c *Checker) Run(ctx context.Context) *Report {
-	rep := Run(ctx, c.Probes(), c.opts.Timeout)
+	return c.finish(Run(ctx, c.Probes(), c.opts.Timeout))
+}
+
+// RunSettled runs every probe of the environment as Settle does.
+func (c *Checker) RunSettled(ctx context.Context, window, interval time.Duration) *Report {
+	return c.finish(Settle(ctx, c.Probes(), c.opts.Timeout, window, interval))
+}
+
+func (c *Checker) finish(rep *Report) *Report {
+	rep.Duration = time.Since(rep.Started)
 	rep.Env = c.t.Env
 	c.tr.CloseIdleConnections()
 	return rep
@@ -178,10 +187,7 @@ func (c *Checker) RunCerts(ctx context.Context) *Report {
 			ps = append(ps, p)
 		}
 	}
-	rep := Run(ctx, ps, c.opts.Timeout)
-	rep.Env = c.t.Env
-	c.tr.CloseIdleConnections()
-	return rep
+	return c.finish(Run(ctx, ps, c.opts.Timeout))
 }
 
 // secret reads one generated secret of the environment.
