@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -106,7 +107,14 @@ func TestCheckAllGreen(t *testing.T) {
 	defer cancel()
 	out, errOut, code, err := s.Run(ctx, "check", "--local-dir", s.Dir)
 	if err != nil || code != 0 {
-		t.Errorf("cso check: exit %d %v\n%s%s", code, err, out, errOut)
+		// The failed lines first: the whole table is long and CI shows only its ends.
+		var failed []string
+		for _, l := range strings.Split(out, "\n") {
+			if f := strings.Fields(l); len(f) > 3 && slices.Contains(f, "FAIL") {
+				failed = append(failed, l)
+			}
+		}
+		t.Errorf("cso check: exit %d %v; failed:\n%s\n%s%s", code, err, strings.Join(failed, "\n"), out, errOut)
 	}
 }
 
