@@ -132,6 +132,15 @@ func TestCredentialRotationOnSchedule(t *testing.T) {
 		t.Fatalf("EC2 credential: %v", created)
 	}
 	credID := fmt.Sprintf("%x", sha256.Sum256([]byte(access))) // Keystone's id of an EC2 credential
+	// The control: the credential works before any rotation, so a failure after them is
+	// the rotations', not the signing's.
+	if err := ec2Token(ctx, k1, admin, access, secret); err != nil {
+		t.Fatalf("the new EC2 credential before any rotation: %v", err)
+	}
+	// And a wrong secret is refused: the check can fail.
+	if err := ec2Token(ctx, k1, admin, access, secret+"x"); err == nil || !strings.Contains(err.Error(), "HTTP 401") {
+		t.Fatalf("an EC2 request signed with a wrong secret: %v, want HTTP 401", err)
+	}
 	mpw, err := l.Secrets().Get(ctx, agent.SecretMySQLAdmin)
 	if err != nil {
 		t.Fatal(err)
@@ -223,7 +232,7 @@ func TestCredentialRotationOnSchedule(t *testing.T) {
 			if s := field(got, "credential", "secret"); s != secret {
 				t.Errorf("%s, %s: the EC2 credential's secret reads %q, want the one created", when, h.Name, s)
 			}
-			if err := ec2Token(ctx, k, access, secret); err != nil {
+			if err := ec2Token(ctx, k, tok, access, secret); err != nil {
 				t.Errorf("%s, %s: an EC2-signed request: %v", when, h.Name, err)
 			}
 		}
@@ -255,8 +264,9 @@ func firstID(t *testing.T, m map[string]any, key string) string {
 
 // ec2Token asks Keystone for a token with an EC2 signature (version 2, HMAC-SHA256, as
 // keystoneclient's Ec2Signer computes it): Keystone reads the credential, decrypts its
-// secret and compares the signature.
-func ec2Token(ctx context.Context, k *ksAPI, access, secret string) error {
+// secret and compares the signature. The caller is an administrator or a service (policy
+// identity:ec2tokens_validate, ADMIN_OR_SERVICE), as the EC2/S3 front ends that call it are.
+func ec2Token(ctx context.Context, k *ksAPI, adminToken, access, secret string) error {
 	params := map[string]string{"Action": "DescribeInstances", "AWSAccessKeyId": access, "SignatureMethod": "HmacSHA256",
 		"SignatureVersion": "2", "Timestamp": time.Now().UTC().Format("2006-01-02T15:04:05Z")}
 	names := make([]string, 0, len(params))
@@ -278,6 +288,7 @@ func ec2Token(ctx context.Context, k *ksAPI, access, secret string) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Auth-Token", adminToken)
 	resp, err := k.c.Do(req)
 	if err != nil {
 		return err
