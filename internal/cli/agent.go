@@ -544,12 +544,14 @@ func rotate(rt *agent.Runtime, dryRun, fernet, credential, force bool, g *Global
 	return nil
 }
 
-// scheduledRotation is the fernet rotation schedule (keystone.fernet_rotation in the env
-// file), run by the first Keystone node's agent only: on AWS its cso-agent.timer run, locally
-// the run that `cso keys rotate` or a test starts. When the primary key is at least the
-// interval old it rotates, unless a node is behind or the rotation would remove a key that
-// may still decrypt an unexpired token: then it says why and from when, and the run goes on
-// (a later run rotates). It never forces.
+// scheduledRotation runs the key rotation schedules of the env file
+// (keystone.fernet_rotation and keystone.credential_rotation), on the first Keystone node's
+// agent only: on AWS its cso-agent.timer run, locally the run that `cso keys rotate` or a
+// test starts. When a set's primary key is at least its interval old, the set is rotated
+// with the same function and the same refusals as `cso keys rotate`: not while a node is
+// behind; for fernet, not while a key it would remove may still decrypt an unexpired
+// token; for credentials, not while the credential_migrate of the previous rotation is
+// pending. A refusal says why and the run goes on (a later run rotates). It never forces.
 func scheduledRotation(rt *agent.Runtime, g *Globals) {
 	if rt.Host.Role != envfile.RoleKeystone || rt.Host.Index != 1 {
 		return
@@ -557,21 +559,34 @@ func scheduledRotation(rt *agent.Runtime, g *Globals) {
 	l := keystone.Paths(rt.Paths, rt.Host.Name)
 	ks := rt.Env.KeystoneSettings()
 	now := time.Now()
-	due, since, err := keystone.FernetRotationDue(l, ks.FernetRotationInterval, now)
-	if err != nil || !due {
-		return // no set yet (a first run creates it) or not due
-	}
 	var nodes []string
 	for _, h := range inventory.ByRole(rt.Hosts, envfile.RoleKeystone) {
 		nodes = append(nodes, h.Name)
 	}
-	policy := keystone.FernetPolicy{MaxActive: ks.FernetMaxActiveKeys, TokenLifetime: ks.TokenExpiration, Now: now}
-	primary, err := keystone.RotateFernet(l, nodes, policy)
-	if err != nil {
-		fmt.Fprintf(g.Stdout, "scheduled fernet rotation (every %s; the primary key is the primary since %s) postponed: %v\n",
-			ks.FernetRotationInterval, since.UTC().Format(time.RFC3339), err)
-		return
+	schedules := []struct {
+		kind     string
+		interval time.Duration
+		rotate   func() (string, error)
+		then     string
+	}{
+		{keystone.KindFernet, ks.FernetRotationInterval, func() (string, error) {
+			return keystone.RotateFernet(l, nodes, keystone.FernetPolicy{MaxActive: ks.FernetMaxActiveKeys, TokenLifetime: ks.TokenExpiration, Now: now})
+		}, "every Keystone node installs it on its next agent run"},
+		{keystone.KindCredential, ks.CredentialRotationInterval, func() (string, error) {
+			return keystone.RotateCredential(l, nodes)
+		}, "every Keystone node installs it on its next agent run; the first run on " + rt.Host.Name + " after that re-encrypts the stored credentials with it (credential_migrate)"},
 	}
-	fmt.Fprintf(g.Stdout, "scheduled fernet rotation (every %s): key %s is the new primary; every Keystone node installs it on its next agent run\n",
-		ks.FernetRotationInterval, primary)
+	for _, sc := range schedules {
+		due, since, err := keystone.RotationDue(l, sc.kind, sc.interval, now)
+		if err != nil || !due {
+			continue // no set yet (a first run creates it) or not due
+		}
+		primary, err := sc.rotate()
+		if err != nil {
+			fmt.Fprintf(g.Stdout, "scheduled %s rotation (every %s; the primary key is the primary since %s) postponed: %v\n",
+				sc.kind, sc.interval, since.UTC().Format(time.RFC3339), err)
+			continue
+		}
+		fmt.Fprintf(g.Stdout, "scheduled %s rotation (every %s): key %s is the new primary; %s\n", sc.kind, sc.interval, primary, sc.then)
+	}
 }

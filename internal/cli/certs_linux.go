@@ -27,8 +27,9 @@ func certsRenewCmd(g *Globals) *cobra.Command {
 		Long: `renew re-issues the server certificates of the local target's hosts (all, or the HOSTs
 named) with its project CA, then runs every host's agent, which installs its new
 certificate and reloads its daemon without a restart: Apache graceful (Keystone), RabbitMQ's
-listeners re-reading their PEM files, the admin dashboard re-reading its files. Nothing is
-refused or cut while it runs. The closing checks show the new expiry (or run cso certs).
+listeners re-reading their PEM files, the admin dashboard re-reading its files, MariaDB's
+FLUSH SSL (host "mysql": new connections get the new certificate, open ones are kept).
+Nothing is refused or cut while it runs. The closing checks show the new expiry (or run cso certs).
 
 --days N renews only the certificates that expire within N days. --lifetime sets the
 validity of the new certificates (default a year; short ones for renewal drills).

@@ -94,6 +94,8 @@ var examples = map[string][]string{
 		"cso certs renew --local-dir .local",
 		"cso certs renew --local-dir .local --days 30",
 		"cso certs renew keystone-server-1 --local-dir .local --lifetime 2h",
+		"# the local MariaDB's certificate alone (reloaded with FLUSH SSL, connections kept)",
+		"cso certs renew mysql --local-dir .local",
 	},
 	"cso deploy": {
 		"cso deploy --env dev",

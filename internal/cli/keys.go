@@ -127,7 +127,7 @@ type keySetStatus struct {
 	Source string      `json:"source"`
 	Keys   []keyStatus `json:"keys"`
 	Nodes  []nodeKeys  `json:"nodes"`
-	// Fernet only: the schedule and the next rotation.
+	// The schedule and the next rotation (the token lifetime: fernet only).
 	RotationInterval time.Duration `json:"-"`
 	TokenLifetime    time.Duration `json:"-"`
 	RotationMS       int64         `json:"rotation_interval_ms,omitempty"`
@@ -145,9 +145,11 @@ func keysStatusCmd(g *Globals) *cobra.Command {
 		Long: `status shows each shared key set of the environment's Keystone nodes (fernet, credential):
 its keys with their state (staged 0, primary, secondary) and age, which set each node holds
 (from the digests its agent publishes in its status document: current, or behind when it
-has not installed the current set yet), and for the fernet set the schedule from the env
-file (keystone.fernet_rotation.interval, keystone.token_expiration), the derived
-max_active_keys and when the next scheduled rotation runs. Locally the shared store is read;
+has not installed the current set yet), and the schedule from the env file with when the
+next scheduled rotation runs: for the fernet set keystone.fernet_rotation.interval,
+keystone.token_expiration and the derived max_active_keys; for the credential set
+keystone.credential_rotation.interval (and, locally, why a rotation would be refused now:
+a node behind, or the credential_migrate of the previous rotation pending). Locally the shared store is read;
 on AWS the Keystone nodes' status documents in the environment's bucket. -o json for scripts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -287,6 +289,23 @@ func keySetState(ctx context.Context, kt keysTarget, kind string, now time.Time)
 			}
 		}
 	}
+	if kind == keystone.KindCredential {
+		ks := kt.env.KeystoneSettings()
+		s.RotationInterval, s.RotationMS = ks.CredentialRotationInterval, ks.CredentialRotationInterval.Milliseconds()
+		s.MaxActiveKeys = keystone.CredentialMaxActiveKeys
+		for _, k := range s.Keys {
+			if k.State == keystone.KeyPrimary && !k.Since.IsZero() {
+				s.NextRotation = k.Since.Add(ks.CredentialRotationInterval).UTC()
+			}
+		}
+		// Locally: would the rotation be refused now (a node behind, a credential_migrate
+		// pending)? The scheduled run then postpones it until that is resolved.
+		if kt.layout != nil && !s.NextRotation.IsZero() {
+			if _, err := keystone.PlanRotation(kt.sharedLayout(), kind, nodes, keystone.FernetPolicy{}); err != nil {
+				s.NextRotationNote = "refused now: " + err.Error()
+			}
+		}
+	}
 	return s, nil
 }
 
@@ -329,7 +348,11 @@ func writeKeySets(w io.Writer, sets []keySetStatus, now time.Time) {
 		}
 		tw.Flush()
 		if s.RotationInterval != 0 {
-			fmt.Fprintf(w, "  schedule: every %s, tokens live %s, max_active_keys %d\n", s.RotationInterval, s.TokenLifetime, s.MaxActiveKeys)
+			if s.Kind == keystone.KindCredential {
+				fmt.Fprintf(w, "  schedule: every %s, then credential_migrate once every node holds the set; %d keys (Keystone's fixed count)\n", s.RotationInterval, s.MaxActiveKeys)
+			} else {
+				fmt.Fprintf(w, "  schedule: every %s, tokens live %s, max_active_keys %d\n", s.RotationInterval, s.TokenLifetime, s.MaxActiveKeys)
+			}
 			if !s.NextRotation.IsZero() {
 				in := s.NextRotation.Sub(now).Round(time.Second)
 				when := "due now"

@@ -74,7 +74,7 @@ func keysFixture(t *testing.T, envYAML string) (dir, envDir string) {
 // TestKeysStatusLocal: the key sets with their states and ages, which node holds which,
 // the schedule from the env file and the next rotation.
 func TestKeysStatusLocal(t *testing.T) {
-	dir, envDir := keysFixture(t, "keystone:\n  token_expiration: 2h\n  fernet_rotation:\n    interval: 12h\n")
+	dir, envDir := keysFixture(t, "keystone:\n  token_expiration: 2h\n  fernet_rotation:\n    interval: 12h\n  credential_rotation:\n    interval: 72h\n")
 	code, out, errOut := runCSO(t, "keys", "status", "--local-dir", dir, "--env-dir", envDir, "-o", "json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -105,11 +105,23 @@ func TestKeysStatusLocal(t *testing.T) {
 		t.Errorf("nodes %+v: want keystone01 current, keystone02 behind with keys 0,1", f.Nodes)
 	}
 	c := doc.KeySets[1]
-	if c.Kind != "credential" || len(c.Keys) != 2 || c.Nodes[0].Holds != "current" || c.Nodes[1].Holds != "current" || c.RotationMS != 0 {
+	if c.Kind != "credential" || len(c.Keys) != 2 || c.Nodes[0].Holds != "current" || c.Nodes[1].Holds != "current" {
 		t.Errorf("credential set %+v", c)
 	}
+	// The credential schedule: the primary (key 1) is 50h old, so due in 22h; no node has
+	// recorded the set it installed (no marker in the fixture): a rotation now is refused.
+	if c.RotationMS != 72*3600_000 || c.MaxActiveKeys != keystone.CredentialMaxActiveKeys {
+		t.Errorf("credential schedule %d ms, %d keys; want 72h and 3", c.RotationMS, c.MaxActiveKeys)
+	}
+	if in := time.Until(c.NextRotation); in < 21*time.Hour+50*time.Minute || in > 22*time.Hour {
+		t.Errorf("credential next rotation %s (in %s), want the primary's time + 72h, in 22h", c.NextRotation, in)
+	}
+	if !strings.Contains(c.NextRotationNote, "refused now") || !strings.Contains(c.NextRotationNote, "not installed the current credential key set") {
+		t.Errorf("credential next rotation note %q, want the refusal (nodes behind)", c.NextRotationNote)
+	}
 	code, out, _ = runCSO(t, "keys", "status", "--local-dir", dir, "--env-dir", envDir)
-	for _, want := range []string{"fernet key set (shared store", "keystone02  behind", "schedule: every 12h0m0s, tokens live 2h0m0s, max_active_keys 4", "next rotation: "} {
+	for _, want := range []string{"fernet key set (shared store", "keystone02  behind", "schedule: every 12h0m0s, tokens live 2h0m0s, max_active_keys 4", "next rotation: ",
+		"credential key set (shared store", "schedule: every 72h0m0s, then credential_migrate once every node holds the set; 3 keys"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}

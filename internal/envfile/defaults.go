@@ -184,6 +184,9 @@ type KeystoneSettings struct {
 	// rotation runs; FernetMaxActiveKeys is derived from it (FernetMaxActiveKeys).
 	FernetRotationInterval time.Duration
 	FernetMaxActiveKeys    int
+	// CredentialRotationInterval is the age of the primary credential key at which the
+	// scheduled credential rotation runs.
+	CredentialRotationInterval time.Duration
 }
 
 // Defaults of the Keystone settings. The policy defaults are the legacy ones: the portal
@@ -201,6 +204,10 @@ const (
 	DefaultPasswordRegexDescription = "at least 12 characters with a lower-case letter, an upper-case letter and a digit"
 	DefaultTokenExpiration          = time.Hour
 	DefaultFernetRotationInterval   = 24 * time.Hour
+	// DefaultCredentialRotationInterval: every 30 days. Each rotation re-encrypts every
+	// stored credential (credential_migrate), and the next waits for that, so a credential
+	// key lives at most three intervals (Keystone keeps three).
+	DefaultCredentialRotationInterval = 30 * 24 * time.Hour
 )
 
 // Bounds of the token lifetime and the rotation schedule (docs/environments.md).
@@ -209,6 +216,9 @@ const (
 	MaxTokenExpiration        = 7 * 24 * time.Hour
 	MinFernetRotationInterval = time.Minute
 	MaxFernetRotationInterval = 366 * 24 * time.Hour
+	// The credential schedule's bounds are the fernet schedule's.
+	MinCredentialRotationInterval = MinFernetRotationInterval
+	MaxCredentialRotationInterval = MaxFernetRotationInterval
 	// MaxFernetActiveKeys bounds the derived key count: Keystone tries every key in turn on
 	// a token no key decrypts, so a long token life over a short interval costs each such
 	// validation one decryption attempt per key.
@@ -242,6 +252,7 @@ func (e *Env) KeystoneSettings() (k KeystoneSettings) {
 		UniqueLastPasswordCount: DefaultUniqueLastPasswordCount, MinimumPasswordAge: DefaultMinimumPasswordAge,
 		PasswordRegex: DefaultPasswordRegex, PasswordRegexDescription: DefaultPasswordRegexDescription,
 		TokenExpiration: DefaultTokenExpiration, FernetRotationInterval: DefaultFernetRotationInterval,
+		CredentialRotationInterval: DefaultCredentialRotationInterval,
 	}
 	defer func() { k.FernetMaxActiveKeys = FernetMaxActiveKeys(k.TokenExpiration, k.FernetRotationInterval) }()
 	if e == nil {
@@ -253,6 +264,9 @@ func (e *Env) KeystoneSettings() (k KeystoneSettings) {
 	}
 	if d, err := parseDuration(e.Keystone.FernetRotation.Interval); err == nil && d > 0 {
 		k.FernetRotationInterval = d
+	}
+	if d, err := parseDuration(e.Keystone.CredentialRotation.Interval); err == nil && d > 0 {
+		k.CredentialRotationInterval = d
 	}
 	ks := e.Keystone
 	if ks.EnforceScope != nil {

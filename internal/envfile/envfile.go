@@ -120,14 +120,23 @@ type Backup struct {
 
 // Keystone sets Keystone's policy enforcement and password rules (keystone.conf
 // [oslo_policy] and [security_compliance]), the token lifetime ([token] expiration) and the
-// fernet rotation schedule; KeystoneSettings applies the defaults.
+// fernet and credential rotation schedules; KeystoneSettings applies the defaults.
 type Keystone struct {
 	EnforceScope       *bool              `yaml:"enforce_scope"`
 	EnforceNewDefaults *bool              `yaml:"enforce_new_defaults"`
 	SecurityCompliance SecurityCompliance `yaml:"security_compliance"`
 	// TokenExpiration is a duration such as "1h" (keystone.conf [token] expiration).
-	TokenExpiration *string        `yaml:"token_expiration"`
-	FernetRotation  FernetRotation `yaml:"fernet_rotation"`
+	TokenExpiration    *string            `yaml:"token_expiration"`
+	FernetRotation     FernetRotation     `yaml:"fernet_rotation"`
+	CredentialRotation CredentialRotation `yaml:"credential_rotation"`
+}
+
+// CredentialRotation is the schedule of the credential key rotation that the first
+// Keystone node's agent runs (rotate, every node installs, then credential_migrate).
+type CredentialRotation struct {
+	// Interval is a duration such as "720h": the age of the primary credential key at which
+	// the scheduled run rotates.
+	Interval *string `yaml:"interval"`
 }
 
 // FernetRotation is the schedule of the fernet key rotation that the first Keystone node's

@@ -133,6 +133,11 @@ func TestBrokenFiles(t *testing.T) {
 		{"rotation without interval", "", base + "keystone:\n  fernet_rotation: {}\n", 25, "keystone.fernet_rotation", "give the rotation interval"},
 		{"rotation too frequent for the token life", "", base + "keystone:\n  token_expiration: 24h\n  fernet_rotation:\n    interval: 1h\n", 27, "keystone.fernet_rotation.interval", "need 27 fernet keys (ceil(lifetime/interval) + 2, plus one spare); at most 12 keep validation fast: rotate at most every 2h40m0s"},
 		{"week-long tokens rotated twice a day", "", base + "keystone:\n  token_expiration: 168h\n  fernet_rotation:\n    interval: 12h\n", 27, "keystone.fernet_rotation.interval", "need 17 fernet keys"},
+		{"credential rotation not a duration", "", base + "keystone:\n  credential_rotation:\n    interval: monthly\n", 26, "keystone.credential_rotation.interval", `"monthly" is not a duration`},
+		{"credential rotation too frequent", "", base + "keystone:\n  credential_rotation:\n    interval: 30s\n", 26, "keystone.credential_rotation.interval", "30s is out of range: expected 1m0s to 8784h0m0s"},
+		{"credential rotation beyond a year", "", base + "keystone:\n  credential_rotation:\n    interval: 9000h\n", 26, "keystone.credential_rotation.interval", "9000h is out of range"},
+		{"credential rotation without interval", "", base + "keystone:\n  credential_rotation: {}\n", 25, "keystone.credential_rotation", "give the rotation interval (interval: 720h)"},
+		{"credential rotation unknown key", "", base + "keystone:\n  credential_rotation:\n    every: 24h\n", 26, "keystone.credential_rotation.every", `unknown field "every"`},
 		{"backup interval beyond a week", "", base + "backup:\n  interval_hours: 200\n", 25, "backup.interval_hours", "200 is out of range: expected a whole number from 0 to 168"},
 		{"backup keeps none", "", base + "backup:\n  retention_count: 0\n", 25, "backup.retention_count", "0 is out of range: expected a whole number from 1 to 1000"},
 		{"backup retention days negative", "", base + "backup:\n  retention_days: -1\n", 25, "backup.retention_days", "-1 is out of range"},
@@ -314,7 +319,7 @@ func TestKeystoneSettings(t *testing.T) {
 	def := env.KeystoneSettings()
 	want := KeystoneSettings{LockoutFailureAttempts: 5, LockoutDuration: 1800, UniqueLastPasswordCount: 5,
 		PasswordRegex: DefaultPasswordRegex, PasswordRegexDescription: DefaultPasswordRegexDescription,
-		TokenExpiration: time.Hour, FernetRotationInterval: 24 * time.Hour, FernetMaxActiveKeys: 4}
+		TokenExpiration: time.Hour, FernetRotationInterval: 24 * time.Hour, FernetMaxActiveKeys: 4, CredentialRotationInterval: 720 * time.Hour}
 	if def != want {
 		t.Errorf("defaults %+v, want %+v (legacy policy, the LLD's lockout)", def, want)
 	}
@@ -331,6 +336,8 @@ func TestKeystoneSettings(t *testing.T) {
   token_expiration: 2h
   fernet_rotation:
     interval: 30m
+  credential_rotation:
+    interval: 168h
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -339,7 +346,7 @@ func TestKeystoneSettings(t *testing.T) {
 	// 2h of token life over 30m rotations: ceil(4) + 2 + 1 spare = 7 keys.
 	want = KeystoneSettings{EnforceScope: true, EnforceNewDefaults: true, LockoutFailureAttempts: 0, LockoutDuration: 600,
 		UniqueLastPasswordCount: 10, MinimumPasswordAge: 1, PasswordRegex: "^.{20,}$", PasswordRegexDescription: "at least 20 characters",
-		TokenExpiration: 2 * time.Hour, FernetRotationInterval: 30 * time.Minute, FernetMaxActiveKeys: 7}
+		TokenExpiration: 2 * time.Hour, FernetRotationInterval: 30 * time.Minute, FernetMaxActiveKeys: 7, CredentialRotationInterval: 168 * time.Hour}
 	if got != want {
 		t.Errorf("settings %+v, want %+v", got, want)
 	}

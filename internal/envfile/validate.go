@@ -386,8 +386,9 @@ func (e *Env) checkKeystone() Problems {
 	return append(ps, e.checkFernetRotation()...)
 }
 
-// checkFernetRotation checks the token lifetime and the rotation interval, and that the key
-// count derived from them stays within MaxFernetActiveKeys.
+// checkFernetRotation checks the token lifetime and the rotation intervals (fernet and
+// credential), and that the fernet key count derived from them stays within
+// MaxFernetActiveKeys.
 func (e *Env) checkFernetRotation() Problems {
 	var ps Problems
 	dur := func(field string, v *string, lo, hi time.Duration, why string) bool {
@@ -418,6 +419,11 @@ func (e *Env) checkFernetRotation() Problems {
 		"the age of the primary fernet key at which the first Keystone node's agent rotates the set")
 	if e.Has("keystone.fernet_rotation") && e.Keystone.FernetRotation.Interval == nil && !e.Has("keystone.fernet_rotation.interval") {
 		ps = append(ps, e.problem("keystone.fernet_rotation", "give the rotation interval (interval: 24h), or remove the key for the default %s", DefaultFernetRotationInterval))
+	}
+	dur("keystone.credential_rotation.interval", e.Keystone.CredentialRotation.Interval, MinCredentialRotationInterval, MaxCredentialRotationInterval,
+		"the age of the primary credential key at which the first Keystone node's agent rotates the set")
+	if e.Has("keystone.credential_rotation") && e.Keystone.CredentialRotation.Interval == nil && !e.Has("keystone.credential_rotation.interval") {
+		ps = append(ps, e.problem("keystone.credential_rotation", "give the rotation interval (interval: 720h), or remove the key for the default %s", DefaultCredentialRotationInterval))
 	}
 	if !okExp || !okInt {
 		return ps

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/pki"
@@ -52,7 +53,8 @@ func (e *UsageError) Unwrap() error { return e.Err }
 // RenewCerts re-issues host certificates with the local CA (the jump host's, the same one
 // its agent uses), writes them to the shared store, then runs every host's agent as its
 // timer would: each installs its new certificate and reloads its daemon gracefully
-// (Apache graceful, RabbitMQ's PEM cache cleared, the dashboard re-reading its files).
+// (Apache graceful, RabbitMQ's PEM cache cleared, the dashboard re-reading its files,
+// MariaDB's FLUSH SSL).
 // Every host name is checked before anything is written.
 func RenewCerts(ctx context.Context, o RenewOptions) (*RenewResult, error) {
 	if o.Env == nil {
@@ -74,7 +76,12 @@ func RenewCerts(ctx context.Context, o RenewOptions) (*RenewResult, error) {
 	if _, err := os.Stat(l.TargetFile()); errors.Is(err, os.ErrNotExist) {
 		return nil, &UsageError{fmt.Errorf("%w in %s (no %s): run `cso local up` first", ErrNoTarget, l.Dir, l.TargetFile())}
 	}
+	// The local MariaDB (RDS's stand-in) has a certificate of the same CA, named "mysql":
+	// renewed with the hosts' and reloaded by FLUSH SSL (mariadb.go).
 	hosts := o.Options.Hosts()
+	if db, ok := jump.DatabaseCertHost(&agent.Runtime{Env: o.Env, MySQL: MySQLAddr(o.PortBase)}); ok {
+		hosts = append(hosts, db)
+	}
 	selected, err := selectHosts(hosts, o.Hosts)
 	if err != nil {
 		return nil, &UsageError{err}

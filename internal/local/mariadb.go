@@ -109,8 +109,13 @@ func (m mariaDB) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	// socket (adminTask) still works.
 	spec.Command = append(spec.Command, "--ssl-cert="+cert, "--ssl-key="+key, "--ssl-ca="+ca,
 		"--require-secure-transport=ON")
-	// A new certificate takes effect at the next start.
-	spec.ConfigFiles = append(spec.ConfigFiles, cert, key, ca)
+	// A renewed certificate is loaded without a restart: FLUSH SSL (MariaDB >= 10.4,
+	// MDEV-16266) re-reads the files named by --ssl-* for new connections and leaves the
+	// open ones, whose TLS sessions are already set up, alone. It needs the RELOAD
+	// privilege; MariaDB's root account has it and logs in over the socket by unix_socket
+	// authentication as the agent's user, as adminTask does (docs/decisions/roles.md).
+	spec.ReloadFiles = []string{cert, key, ca}
+	spec.Reload = agent.Reload{Command: []string{"mariadb", "--no-defaults", "--socket=" + m.socket(p), "-u", "root", "--batch", "-e", "FLUSH SSL"}}
 	tlsTasks := []agent.Task{
 		agent.Dir{Path: p.Etc, Mode: 0o755},
 		agent.Dir{Path: filepath.Dir(m.tlsDir(p)), Mode: 0o755},

@@ -212,11 +212,18 @@ func retiredBy(l Layout, kind string, hosts []string, dir string, nonzero []int,
 	return last, nil
 }
 
-// FernetRotationDue reports whether the scheduled rotation is due: the primary key of the
-// shared fernet set became the primary at least interval before now. since is when it did
-// (the modification time of its file).
+// FernetRotationDue reports whether the scheduled fernet rotation is due: the primary key
+// of the shared fernet set became the primary at least interval before now. since is when
+// it did (the modification time of its file).
 func FernetRotationDue(l Layout, interval time.Duration, now time.Time) (due bool, since time.Time, err error) {
-	infos, err := ReadKeySet(l, KindFernet)
+	return RotationDue(l, KindFernet, interval, now)
+}
+
+// RotationDue reports whether the scheduled rotation of the shared set of kind is due:
+// its primary key became the primary at least interval before now (rotateKeySet writes the
+// primary's file once, when it promotes the staged key). since is when it did.
+func RotationDue(l Layout, kind string, interval time.Duration, now time.Time) (due bool, since time.Time, err error) {
+	infos, err := ReadKeySet(l, kind)
 	if err != nil {
 		return false, time.Time{}, err
 	}
@@ -225,7 +232,7 @@ func FernetRotationDue(l Layout, interval time.Duration, now time.Time) (due boo
 			return !now.Before(k.Since.Add(interval)), k.Since, nil
 		}
 	}
-	return false, time.Time{}, fmt.Errorf("no primary key in %s: converge the first Keystone node first", l.SharedFernet)
+	return false, time.Time{}, fmt.Errorf("no primary key in %s: converge the first Keystone node first", sharedKeys(l, kind))
 }
 
 // Key states in a repository.

@@ -307,3 +307,30 @@ func TestDBFromConf(t *testing.T) {
 		t.Errorf("a connection that is not MySQL: %v", err)
 	}
 }
+
+// The credential schedule reads its own set: the primary credential key's file time, not
+// the fernet set's, and no set is an error naming the credential directory.
+func TestRotationDueCredential(t *testing.T) {
+	dir := t.TempDir()
+	l := Layout{SharedDir: dir, SharedCred: filepath.Join(dir, "credential-keys"), SharedFernet: filepath.Join(dir, "fernet-keys")}
+	if _, _, err := RotationDue(l, KindCredential, time.Hour, time.Now()); err == nil || !strings.Contains(err.Error(), l.SharedCred) {
+		t.Fatalf("no credential set: %v, want an error naming %s", err, l.SharedCred)
+	}
+	t0 := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	os.MkdirAll(l.SharedCred, 0o700)
+	os.MkdirAll(l.SharedFernet, 0o700)
+	for n, at := range map[string]time.Time{"0": t0.Add(2 * time.Hour), "1": t0.Add(-time.Hour), "2": t0} {
+		os.WriteFile(filepath.Join(l.SharedCred, n), []byte("c"+n), 0o600)
+		os.Chtimes(filepath.Join(l.SharedCred, n), at, at)
+	}
+	// A fernet primary written later must not move the credential schedule.
+	os.WriteFile(filepath.Join(l.SharedFernet, "1"), []byte("f1"), 0o600)
+	os.Chtimes(filepath.Join(l.SharedFernet, "1"), t0.Add(10*time.Hour), t0.Add(10*time.Hour))
+	interval := 720 * time.Hour
+	if due, since, err := RotationDue(l, KindCredential, interval, t0.Add(interval-time.Second)); err != nil || due || !since.Equal(t0) {
+		t.Fatalf("due %v since %v (%v): want not yet due, primary (key 2) since %v", due, since, err, t0)
+	}
+	if due, _, err := RotationDue(l, KindCredential, interval, t0.Add(interval)); err != nil || !due {
+		t.Fatalf("after one interval: due %v (%v), want due", due, err)
+	}
+}
