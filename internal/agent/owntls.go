@@ -54,8 +54,9 @@ func OwnTLSSteps(rt *Runtime) []Step {
 // OwnTLSTask installs this host's certificate, private key (0600 root) and the CA
 // certificate into Paths.HostTLS from its own TLS secret (`<env>/cso/tls/<host>`), after
 // checking that the CA is the environment's root CA and the pair belongs together, chains
-// to it, names the host and has not expired. Renewal is Terraform's (early_renewal_hours):
-// `cso deploy` writes a new secret and the next agent run installs it.
+// to it, names the host and has not expired. Terraform writes the first pair; the jump
+// server's agent timer renews it inside its renewal window as a new version of the secret
+// (internal/roles/jump renew.go), and the next agent run here installs it.
 type OwnTLSTask struct {
 	Src HostTLSSource
 	// Wait overrides how long the task waits for the secret to become readable (0: the

@@ -41,22 +41,40 @@ func notApplicable(row accessRow, role string) bool {
 // keystone host other than the asking one, and so on; a row is checked in every
 // environment where it exists (dev has no second Keystone host).
 var accessMatrix = []accessRow{
-	// Secrets Manager (read: GetSecretValue and Decrypt with the secret's key).
-	{"secret cso-pki/root-ca: read", ""},
+	// Secrets Manager (read: GetSecretValue and Decrypt with the secret's key; write:
+	// PutSecretValue and GenerateDataKey with it). The jump role reads the CA key and
+	// reads and writes every host's TLS secret: it renews the host certificates on a
+	// schedule (issue #13, docs/decisions/terraform.md).
+	{"secret cso-pki/root-ca: read", "jump"},
+	{"secret cso-pki/root-ca: write", ""},
 	{"secret cso/database/cso_portal: read", "jump frontend backend"},
+	{"secret cso/database/cso_portal: write", ""},
 	{"secret cso/database/keystone: read", "jump keystone"},
+	{"secret cso/database/keystone: write", ""},
 	{"secret cso/keystone/admin: read", "jump keystone"},
+	{"secret cso/keystone/admin: write", ""},
 	{"secret cso/keystone/automation: read", "jump"},
+	{"secret cso/keystone/automation: write", ""},
 	{"secret cso/keystone/application: read", "jump frontend backend"},
+	{"secret cso/keystone/application: write", ""},
 	{"secret cso/rabbitmq/erlang-cookie: read", "rabbitmq"},
+	{"secret cso/rabbitmq/erlang-cookie: write", ""},
 	{"secret cso/rabbitmq/ssp_user: read", allRoles},
+	{"secret cso/rabbitmq/ssp_user: write", ""},
 	{"secret cso/tls/{own}: read", allRoles},
+	{"secret cso/tls/{own}: write", "jump"},
 	{"secret cso/tls/{jump}: read", ""},
-	{"secret cso/tls/{keystone}: read", ""},
-	{"secret cso/tls/{rabbitmq}: read", ""},
-	{"secret cso/tls/{frontend}: read", ""},
-	{"secret cso/tls/{backend}: read", ""},
+	{"secret cso/tls/{jump}: write", ""},
+	{"secret cso/tls/{keystone}: read", "jump"},
+	{"secret cso/tls/{keystone}: write", "jump"},
+	{"secret cso/tls/{rabbitmq}: read", "jump"},
+	{"secret cso/tls/{rabbitmq}: write", "jump"},
+	{"secret cso/tls/{frontend}: read", "jump"},
+	{"secret cso/tls/{frontend}: write", "jump"},
+	{"secret cso/tls/{backend}: read", "jump"},
+	{"secret cso/tls/{backend}: write", "jump"},
 	{"secret rds!db (RDS master user): read", "jump"},
+	{"secret rds!db (RDS master user): write", ""},
 
 	// The files bucket <env>-cso-files-<account>; other/* is any key outside the
 	// prefixes listed (s3Prefixes).
@@ -176,7 +194,9 @@ How to read a row:
   every environment where it exists (dev has one Keystone host, so "another Keystone host"
   exists only in the HA environments).
 - Secrets: read = ` + "`secretsmanager:GetSecretValue`" + ` and ` + "`kms:Decrypt`" + ` of the secret's key through
-  Secrets Manager.
+  Secrets Manager; write = ` + "`secretsmanager:PutSecretValue`" + ` (a new version) and ` + "`kms:GenerateDataKey`" + `
+  through Secrets Manager. The jump server reads the CA key and reads and writes every
+  host's TLS secret: it renews the host certificates on its agent timer (issue #13).
 - S3: read = ` + "`s3:GetObject`" + `, write = ` + "`s3:PutObject`" + `, each with the KMS call S3 makes for an
   SSE-KMS bucket (` + "`Decrypt`" + ` / ` + "`GenerateDataKey`" + ` with the bucket ARN as encryption context).
 - KMS (direct): calling KMS yourself, which is what a host could do with a ciphertext it

@@ -438,7 +438,8 @@ func (m *accessModel) hostAccess(t *testing.T, name string, inst res) map[string
 }
 
 // secrets: read = GetSecretValue on the secret and Decrypt of its key through Secrets
-// Manager (https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html).
+// Manager, write = PutSecretValue and GenerateDataKey through Secrets Manager
+// (https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html).
 func (m *accessModel) secrets(t *testing.T, host string, pr principal, set func(string, bool)) {
 	t.Helper()
 	type secret struct {
@@ -497,6 +498,13 @@ func (m *accessModel) secrets(t *testing.T, host string, pr principal, set func(
 			ok = ok && m.kmsVia(t, pr, m.keyARN(t, s.key), "kms:Decrypt", "secretsmanager", map[string]string{"SecretARN": s.arn})
 		}
 		set(m.relative(s.label, host)+": read", ok)
+		// write = PutSecretValue and GenerateDataKey of its key through Secrets Manager (the
+		// new version's data key).
+		ok = m.can(t, pr, "secretsmanager:PutSecretValue", s.arn, s.policy, false, ctx)
+		if s.key != "" {
+			ok = ok && m.kmsVia(t, pr, m.keyARN(t, s.key), "kms:GenerateDataKey", "secretsmanager", map[string]string{"SecretARN": s.arn})
+		}
+		set(m.relative(s.label, host)+": write", ok)
 	}
 }
 

@@ -1064,6 +1064,61 @@ func (x *checker) iamAndKMS(t *testing.T) {
 			t.Errorf("%s own-host grants %v, want %v", name, got, wantOwn)
 		}
 	}
+	x.certificateRenewal(t, roles["jump"], secretARN, key.str("arn"))
+}
+
+// certificateRenewal: the jump role's policy of the scheduled certificate renewal (issue
+// #13) reads the CA key and reads and writes exactly the hosts' TLS secrets, with the KMS
+// key through Secrets Manager only; it is the only grant on either.
+func (x *checker) certificateRenewal(t *testing.T, jump res, secretARN map[string]string, keyARN string) {
+	t.Helper()
+	renew := x.e.of("module.security", "aws_iam_role_policy", "jump_certificate_renewal")
+	if len(renew) != 1 {
+		t.Fatalf("jump_certificate_renewal: %d policies, want 1", len(renew))
+	}
+	var p res
+	for _, r := range renew {
+		p = r
+	}
+	if p.str("role") != jump.str("name") {
+		t.Errorf("certificate renewal policy on role %q, want the jump role %q", p.str("role"), jump.str("name"))
+	}
+	var tls []string
+	for _, h := range x.c.hostNames() {
+		tls = append(tls, secretARN["tls/"+h])
+	}
+	want := map[string]struct {
+		resources []string
+		via       bool // under kms:ViaService Secrets Manager
+	}{
+		"secretsmanager:GetSecretValue": {sortedCopy(append([]string{secretARN[x.c.name+"/cso-pki/root-ca"]}, tls...)), false},
+		"secretsmanager:PutSecretValue": {sortedCopy(tls), false},
+		"kms:Decrypt":                   {[]string{keyARN}, true},
+		"kms:GenerateDataKey":           {[]string{keyARN}, true},
+	}
+	got := map[string][]string{}
+	for _, s := range decodePolicy(t, "certificate renewal policy", p.str("policy")).Statement {
+		if s["Effect"] != "Allow" {
+			t.Errorf("certificate renewal statement %v: not an Allow", s["Sid"])
+		}
+		cond := fmt.Sprint(s["Condition"])
+		for _, a := range asList(s["Action"]) {
+			w, ok := want[a]
+			if !ok {
+				t.Errorf("certificate renewal policy grants %s: want only the secret reads and writes and their KMS calls", a)
+				continue
+			}
+			if w.via != strings.Contains(cond, "kms:ViaService:secretsmanager."+x.ef.Region+".amazonaws.com") {
+				t.Errorf("certificate renewal statement %v: %s condition %s", s["Sid"], a, cond)
+			}
+			got[a] = append(got[a], asList(s["Resource"])...)
+		}
+	}
+	for a, w := range want {
+		if g := sortedCopy(got[a]); !reflect.DeepEqual(g, w.resources) {
+			t.Errorf("certificate renewal policy: %s on %v, want %v", a, g, w.resources)
+		}
+	}
 }
 
 func keysOf[V any](m map[string]V) []string {

@@ -56,6 +56,10 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 			agent.Dir{Path: filepath.Dir(CAKeyPath(p)), Mode: 0o700},
 		}},
 		{Name: "pki", Tasks: pkiTasks(rt, store)},
+	}...)
+	// AWS: the host certificates are renewed here, on the agent timer (issue #13).
+	steps = append(steps, renewSteps(rt)...)
+	steps = append(steps, []agent.Step{
 		{Name: "secrets", Tasks: secretTasks(rt)},
 		{Name: "database", Tasks: databaseTasks(rt)},
 		{Name: "s3-sync", Tasks: []agent.Task{syncTask{}}},

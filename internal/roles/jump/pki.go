@@ -27,9 +27,10 @@ var keyGroup = map[envfile.Role]string{envfile.RoleRabbitMQ: "rabbitmq"}
 
 // pkiTasks keep the project CA certificate in the shared store. On AWS (the secret store is
 // an agent.HostTLSSource) Terraform is the CA: the jump host installs the CA certificate
-// of its own `<env>/cso/tls/<host>` secret and never holds a CA key; each host installs
-// its own certificate and key from its own secret (agent.OwnTLSTask), which no other host
-// may read, and no private key stays in the shared store. Locally the jump host is the
+// of its own `<env>/cso/tls/<host>` secret and keeps no CA key on disk (it reads it into
+// memory only to renew a host certificate: renewSteps); each host installs its own
+// certificate and key from its own secret (agent.OwnTLSTask), which no other host may
+// read, and no private key stays in the shared store. Locally the jump host is the
 // CA: it generates one and issues every host's certificate and key into the shared store.
 func pkiTasks(rt *agent.Runtime, store pki.Store) []agent.Task {
 	if src, ok := rt.Secrets.(agent.HostTLSSource); ok {

@@ -508,6 +508,44 @@ resource "aws_iam_role_policy" "own_host" {
   })
 }
 
+# Scheduled certificate renewal (issue #13, docs/decisions/terraform.md): the jump server's
+# agent timer re-issues a host's certificate inside its renewal window. It reads every
+# host's TLS secret (to see the certificate's expiry and names), the root CA's key (into
+# memory, only for a run that must issue) and writes a new version of the TLS secrets. No
+# other role reads the CA key or writes a TLS secret. Its own policy, not the role policy
+# above: that one never names the CA key or a TLS secret.
+resource "aws_iam_role_policy" "jump_certificate_renewal" {
+  name = "${var.environment}-cso-jump-certificate-renewal"
+  role = aws_iam_role.host["jump"].id
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "ReadTheRootCA"
+        Effect   = "Allow"
+        Action   = ["secretsmanager:GetSecretValue"]
+        Resource = aws_secretsmanager_secret.root_ca.arn
+      },
+      {
+        Sid      = "RenewTheHostCertificates"
+        Effect   = "Allow"
+        Action   = ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"]
+        Resource = [for h in sort(keys(var.hosts)) : aws_secretsmanager_secret.host_tls[h].arn]
+      },
+      {
+        # Decrypt the CA and the TLS secrets, encrypt their new versions: through Secrets
+        # Manager only (the role policy's direct grant may be narrowed; this one stays).
+        Sid       = "UseTheKeyThroughSecretsManager"
+        Effect    = "Allow"
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Resource  = aws_kms_key.this.arn
+        Condition = { StringEquals = { "kms:ViaService" = "secretsmanager.${var.region}.amazonaws.com" } }
+      },
+    ]
+  })
+}
+
 locals {
   host_policies = {
     ssm_core  = "${local.arn_prefix}:iam::aws:policy/AmazonSSMManagedInstanceCore"
@@ -670,6 +708,15 @@ resource "aws_secretsmanager_secret_version" "host_tls" {
     ca_certificate = tls_self_signed_cert.root_ca.cert_pem
     dns_names      = each.value.dns_names
   })
+
+  # Terraform seeds the first pair; later ones are the jump server's (scheduled renewal,
+  # internal/roles/jump renew.go), so an apply must not roll a renewed certificate back to
+  # this older one. A new root CA replaces every host's pair at once: the hosts then move
+  # to the new CA together instead of one by one at their renewals.
+  lifecycle {
+    ignore_changes       = [secret_string]
+    replace_triggered_by = [tls_self_signed_cert.root_ca]
+  }
 }
 
 # The CA key stays outside <env>/cso/, so no host role can read it.
