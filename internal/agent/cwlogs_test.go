@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -13,11 +12,7 @@ import (
 	"github.com/cso-ssp/platform/internal/awstest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	awstest.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { awstest.Main(m) }
 
 // The shipper creates the group and stream when they are missing, sends whole lines in
 // batches (the last unterminated one on Close), and a second run appends to the stream.

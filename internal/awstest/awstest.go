@@ -74,6 +74,14 @@ func Moto(t testing.TB) *Server {
 	return server
 }
 
+// Main runs a package's tests, then stops the moto_server they started on first use:
+// `func TestMain(m *testing.M) { awstest.Main(m) }`.
+func Main(m *testing.M) {
+	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
 // Stop kills the moto_server if one was started (call it from TestMain after m.Run).
 func Stop() {
 	if server == nil {

@@ -19,11 +19,7 @@ import (
 	"github.com/cso-ssp/platform/internal/roles/rabbitmq"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	awstest.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { awstest.Main(m) }
 
 // keyStore writes a shared store with both key sets, as the Keystone role publishes them.
 func keyStore(t *testing.T, fernet string) string {

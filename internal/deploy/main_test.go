@@ -1,15 +1,10 @@
 package deploy
 
 import (
-	"os"
 	"testing"
 
 	"github.com/cso-ssp/platform/internal/awstest"
 )
 
 // TestMain stops the moto_server that the S3 tests start on first use.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	awstest.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { awstest.Main(m) }

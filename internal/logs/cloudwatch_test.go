@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,11 +18,7 @@ import (
 	"github.com/cso-ssp/platform/internal/inventory"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	awstest.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { awstest.Main(m) }
 
 func put(t *testing.T, c *cloudwatchlogs.Client, group, stream string, at time.Time, msgs ...string) {
 	t.Helper()

@@ -3,7 +3,6 @@ package status
 import (
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,11 +13,7 @@ import (
 	"github.com/cso-ssp/platform/internal/awstest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	awstest.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { awstest.Main(m) }
 
 // motoS3 returns a client of moto's S3 holding buckets (removed when the test ends).
 func motoS3(t *testing.T, buckets ...string) *s3.Client {

@@ -1,15 +1,10 @@
 package jump
 
 import (
-	"os"
 	"testing"
 
 	"github.com/cso-ssp/platform/internal/awstest"
 )
 
 // TestMain stops the moto_server the certificate renewal tests start (internal/awstest).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	awstest.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { awstest.Main(m) }
