@@ -28,7 +28,8 @@ func benchSoakCmd(g *Globals) *cobra.Command {
 		Long: `soak runs, for --duration (10m), token validations through every Keystone node of the
 local target at --rate per second (83.3: the LLD's 5,000 API requests a minute) and, with
 --message-rate above 0, persistent messages published with confirms to a quorum queue
-(cso-soak, deleted at the end) and consumed through another RabbitMQ node, while every
+of its own (cso-bench-..., deleted at the end) and consumed through the next RabbitMQ node
+(cso bench rabbitmq's machinery, one publisher and one consumer), while every
 host's agent re-runs every --agent-every (1m, the first half an interval in). It reports
 the errors (failed validations, unconfirmed or lost messages, failed agent runs, a daemon
 restarted or gone) and the resident memory (RSS from /proc, with the daemon's children) of
