@@ -163,11 +163,7 @@ func Soak(ctx context.Context, t *target.Target, nodes []Node, o SoakOptions) (*
 	ko := KeystoneOptions{Op: OpValidate, Clients: o.Clients, Requests: MaxRequests, Duration: o.Duration,
 		Rate: o.KeystoneRate, User: o.User, Project: o.Project, Domain: o.Domain, Password: o.Password}
 	var kerr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		res.Keystone, kerr = Keystone(ctx, t, nodes, ko)
-	}()
+	wg.Go(func() { res.Keystone, kerr = Keystone(ctx, t, nodes, ko) })
 	// Messages through RabbitMQ with bench.RabbitMQ's machinery, paced at the message rate
 	// until the soak ends, then drained (bounded by soakDrain).
 	var mq *RabbitMQResult
@@ -175,60 +171,12 @@ func Soak(ctx context.Context, t *target.Target, nodes []Node, o SoakOptions) (*
 	if mqNodes != nil {
 		stop := make(chan struct{})
 		context.AfterFunc(ctx, func() { close(stop) })
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			mq, mqErr = RabbitMQ(parent, t, mqNodes, o.messageFlow(stop))
-		}()
+		wg.Go(func() { mq, mqErr = RabbitMQ(parent, t, mqNodes, o.messageFlow(stop)) })
 	}
-	// Every agent, every AgentEvery, half an interval in (a one-minute soak re-runs them once).
 	if o.AgentEvery > 0 && o.RunAgent != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			next := time.NewTimer(o.AgentEvery / 2)
-			defer next.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-next.C:
-				}
-				for _, h := range o.Hosts {
-					if ctx.Err() != nil {
-						return
-					}
-					actx, acancel := context.WithTimeout(agentCtx, 5*time.Minute)
-					changes, err := o.RunAgent(actx, h)
-					acancel()
-					res.mu.Lock()
-					res.AgentRuns++
-					res.AgentChanges += changes
-					res.mu.Unlock()
-					if err != nil {
-						res.fail("agent of %s: %v", h, err)
-					}
-				}
-				next.Reset(o.AgentEvery)
-			}
-		}()
+		wg.Go(func() { rerunAgents(ctx, agentCtx, o, res) })
 	}
-
-	// Memory at the end of the warm-up and at the end of the soak.
-	var start map[string]memSample
-	select {
-	case <-ctx.Done():
-	case <-time.After(o.Warmup):
-		var err error
-		if start, err = sampleMemory(o.Daemons); err != nil {
-			res.fail("memory at the start: %v", err)
-		}
-	}
-	<-ctx.Done()
-	end, err := sampleMemory(o.Daemons)
-	if err != nil {
-		res.fail("memory at the end: %v", err)
-	}
+	start, end := sampleAfterWarmupAndAtEnd(ctx, o, res)
 	wg.Wait()
 	if kerr != nil {
 		return nil, kerr
@@ -243,6 +191,63 @@ func Soak(ctx context.Context, t *target.Target, nodes []Node, o SoakOptions) (*
 	if k := res.Keystone; k != nil && k.Failed > 0 {
 		res.fail("keystone: %d of %d validations failed (%s)", k.Failed, k.Sent, k.FirstError)
 	}
+	res.compareMemory(start, end, o.Tolerance)
+	return res, nil
+}
+
+// rerunAgents re-runs every host's agent every o.AgentEvery, the first time half an
+// interval in (a one-minute soak re-runs them once), until ctx ends. A run is bounded by
+// five minutes of agentCtx, which the soak's end does not cut.
+func rerunAgents(ctx, agentCtx context.Context, o SoakOptions, res *SoakResult) {
+	next := time.NewTimer(o.AgentEvery / 2)
+	defer next.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-next.C:
+		}
+		for _, h := range o.Hosts {
+			if ctx.Err() != nil {
+				return
+			}
+			actx, acancel := context.WithTimeout(agentCtx, 5*time.Minute)
+			changes, err := o.RunAgent(actx, h)
+			acancel()
+			res.mu.Lock()
+			res.AgentRuns++
+			res.AgentChanges += changes
+			res.mu.Unlock()
+			if err != nil {
+				res.fail("agent of %s: %v", h, err)
+			}
+		}
+		next.Reset(o.AgentEvery)
+	}
+}
+
+// sampleAfterWarmupAndAtEnd reads the daemons' memory at the end of the warm-up and, when
+// ctx ends, at the end of the soak (start is nil when the soak ended first).
+func sampleAfterWarmupAndAtEnd(ctx context.Context, o SoakOptions, res *SoakResult) (start, end map[string]memSample) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(o.Warmup):
+		var err error
+		if start, err = sampleMemory(o.Daemons); err != nil {
+			res.fail("memory at the start: %v", err)
+		}
+	}
+	<-ctx.Done()
+	end, err := sampleMemory(o.Daemons)
+	if err != nil {
+		res.fail("memory at the end: %v", err)
+	}
+	return start, end
+}
+
+// compareMemory records each daemon's memory at the start and the end, and fails the soak
+// for a daemon gone, restarted or grown by more than tolerance.
+func (r *SoakResult) compareMemory(start, end map[string]memSample, tolerance float64) {
 	names := make([]string, 0, len(start))
 	for n := range start {
 		names = append(names, n)
@@ -254,17 +259,16 @@ func Soak(ctx context.Context, t *target.Target, nodes []Node, o SoakOptions) (*
 		if s.kib > 0 {
 			m.Growth = float64(e.kib-s.kib) / float64(s.kib)
 		}
-		res.Memory = append(res.Memory, m)
+		r.Memory = append(r.Memory, m)
 		switch {
 		case e.pid == 0:
-			res.fail("%s: gone at the end of the soak", n)
+			r.fail("%s: gone at the end of the soak", n)
 		case m.Restarted:
-			res.fail("%s: restarted during the soak (pid %d, then %d)", n, s.pid, e.pid)
-		case m.Growth > o.Tolerance:
-			res.fail("%s: memory grew %.1f %% (%d KiB to %d KiB), more than %.0f %%", n, 100*m.Growth, s.kib, e.kib, 100*o.Tolerance)
+			r.fail("%s: restarted during the soak (pid %d, then %d)", n, s.pid, e.pid)
+		case m.Growth > tolerance:
+			r.fail("%s: memory grew %.1f %% (%d KiB to %d KiB), more than %.0f %%", n, 100*m.Growth, s.kib, e.kib, 100*tolerance)
 		}
 	}
-	return res, nil
 }
 
 type memSample struct {

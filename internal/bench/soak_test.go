@@ -113,3 +113,14 @@ func TestSoakCountsTheMessageFlow(t *testing.T) {
 		t.Errorf("errors %q, duplicates %d, lost %d", r.Errors, r.Duplicates, r.Lost)
 	}
 }
+
+func TestSoakComparesMemory(t *testing.T) {
+	var r SoakResult
+	r.compareMemory(map[string]memSample{"a": {1, 100}, "b": {2, 100}, "c": {3, 100}, "d": {4, 100}},
+		map[string]memSample{"a": {1, 105}, "b": {2, 120}, "c": {9, 100}}, 0.10)
+	want := []string{"b: memory grew 20.0 % (100 KiB to 120 KiB), more than 10 %",
+		"c: restarted during the soak (pid 3, then 9)", "d: gone at the end of the soak"}
+	if strings.Join(r.Errors, "\n") != strings.Join(want, "\n") || len(r.Memory) != 4 || r.Memory[0].Growth != 0.05 {
+		t.Errorf("errors %q, memory %+v", r.Errors, r.Memory)
+	}
+}
