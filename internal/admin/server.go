@@ -125,6 +125,30 @@ const (
 
 // New checks cfg and builds the server.
 func New(cfg Config) (*Server, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, sessions: newSessionStore(), throttle: newThrottle(cfg.MaxFailures, cfg.FailureWindow),
+		history: history{max: cfg.History}}
+	// The target is read now only to report a broken description early; a missing file is
+	// fine (the jump host starts the dashboard before the local target has written it).
+	if _, err := s.keystone(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if err := s.setUpALBSignIn(); err != nil {
+		return nil, err
+	}
+	var err error
+	s.tmpl, err = template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	s.mux = s.routes()
+	return s, nil
+}
+
+// setDefaults fills what cfg leaves out and refuses a refresh or history out of bounds.
+func (cfg *Config) setDefaults() error {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -165,10 +189,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.LogLines = 15
 	}
 	if cfg.Refresh > 0 && cfg.Refresh < time.Second {
-		return nil, fmt.Errorf("--refresh %s: the page reloads every whole second at most; give 1s or more", cfg.Refresh)
+		return fmt.Errorf("--refresh %s: the page reloads every whole second at most; give 1s or more", cfg.Refresh)
 	}
 	if cfg.History > MaxHistory {
-		return nil, fmt.Errorf("--history %d: at most %d check runs are kept in memory", cfg.History, MaxHistory)
+		return fmt.Errorf("--history %d: at most %d check runs are kept in memory", cfg.History, MaxHistory)
 	}
 	if cfg.History <= 0 {
 		cfg.History = DefaultHistory
@@ -176,36 +200,38 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = 30 * time.Second
 	}
-	s := &Server{cfg: cfg, sessions: newSessionStore(), throttle: newThrottle(cfg.MaxFailures, cfg.FailureWindow),
-		history: history{max: cfg.History}}
-	// The target is read now only to report a broken description early; a missing file is
-	// fine (the jump host starts the dashboard before the local target has written it).
-	if _, err := s.keystone(); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
+	return nil
+}
+
+// setUpALBSignIn builds the verifiers of the ALB's signed headers and of the Cognito
+// administrators' group; each needs the other.
+func (s *Server) setUpALBSignIn() error {
+	cfg := s.cfg
 	var err error
 	if cfg.ALB != nil {
 		if s.alb, err = newALBVerifier(*cfg.ALB, cfg.Now); err != nil {
-			return nil, err
+			return err
 		}
 		// Every user of the pool passes the ALB's Cognito sign-in (portal customers too):
 		// without the group check the dashboard would be open to all of them.
 		if cfg.Cognito == nil {
-			return nil, errors.New("ALB sign-in needs the Cognito administrators' group check: give --cognito-user-pool and --cognito-client-id with --alb-signer")
+			return errors.New("ALB sign-in needs the Cognito administrators' group check: give --cognito-user-pool and --cognito-client-id with --alb-signer")
 		}
 	}
 	if cfg.Cognito != nil {
 		if cfg.ALB == nil {
-			return nil, errors.New("the Cognito group check applies to ALB sign-in: give --alb-signer too")
+			return errors.New("the Cognito group check applies to ALB sign-in: give --alb-signer too")
 		}
 		if s.cognito, err = newCognitoVerifier(*cfg.Cognito, cfg.Now); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	s.tmpl, err = template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
-	if err != nil {
-		return nil, err
-	}
+	return nil
+}
+
+// routes are the dashboard's pages and APIs: everything under /admin/ but the sign-in
+// form and the static files needs a session; /health is the load balancer's.
+func (s *Server) routes() *http.ServeMux {
 	static, _ := fs.Sub(staticFS, "static")
 	m := http.NewServeMux()
 	m.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
@@ -227,8 +253,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		http.NotFound(w, r)
 	})))
-	s.mux = m
-	return s, nil
+	return m
 }
 
 // keystone returns the Keystone client for the current target description, rebuilt when

@@ -119,21 +119,45 @@ func (s *Server) build(ctx context.Context) *View {
 	checker := check.New(t, check.Options{Timeout: s.cfg.CheckTimeout, Now: s.cfg.Now})
 	// The queue listing runs beside the probes: a node that does not answer costs its
 	// timeout once, not on top of the run.
-	type queues struct {
-		qs   []check.Queue
-		from string
-		err  error
-	}
-	qc := make(chan queues, 1)
+	qc := make(chan queueListing, 1)
 	go func() {
 		qs, from, err := checker.RabbitQueues(context.WithoutCancel(ctx))
-		qc <- queues{qs, from, err}
+		qc <- queueListing{qs, from, err}
 	}()
 	rep := checker.Run(context.WithoutCancel(ctx))
 	v := &View{Env: t.Env, Kind: t.Kind, Generated: now, Summary: rep.Summary, Results: rep.Results,
 		Duration: rep.Duration.Round(time.Millisecond).String(), CheckMS: jsondur.Millis(rep.Duration)}
+	byHost := v.groupResults(rep.Results, now)
+	store := checker.StatusStore()
+	for _, h := range t.Hosts {
+		v.Hosts = append(v.Hosts, s.hostView(ctx, h, rep.Results, byHost[h.Name], store, t.Logs[h.Name]))
+	}
+	v.OtherLogs = s.otherLogs(t)
+	v.LastDeploy, v.LastDeployJSON, v.LastDeployError = lastDeploy(t)
+	if v.LastDeployJSON != nil {
+		v.Deploy = summarizeDeploy(v.LastDeployJSON)
+	}
+	if q := <-qc; q.err != nil {
+		v.QueuesError = q.err.Error()
+	} else {
+		v.Queues, v.QueuesFrom = q.qs, q.from
+	}
+	v.KeySets = keySets(s.cfg.keystoneKeysDir(t), now)
+	return v
+}
+
+// queueListing is checker.RabbitQueues's answer.
+type queueListing struct {
+	qs   []check.Queue
+	from string
+	err  error
+}
+
+// groupResults sorts the results into the view's panels (Keystone, RabbitMQ, MySQL,
+// certificates, shared) and returns each host's service and host results.
+func (v *View) groupResults(results []check.Result, now time.Time) map[string][]check.Result {
 	byHost := map[string][]check.Result{}
-	for _, r := range rep.Results {
+	for _, r := range results {
 		switch r.Group {
 		case check.GroupKeystone:
 			v.Keystone = append(v.Keystone, r)
@@ -160,41 +184,49 @@ func (s *Server) build(ctx context.Context) *View {
 			byHost[r.Host] = append(byHost[r.Host], r)
 		}
 	}
-	store := checker.StatusStore()
-	for _, h := range t.Hosts {
-		hv := HostView{Host: h, Status: check.OK, Services: byHost[h.Name]}
-		for _, r := range rep.Results {
-			// A host whose application is not installed shows skip; anything worse wins.
-			if r.Host == h.Name && r.Status.Rank() > hv.Status.Rank() {
-				hv.Status = r.Status
-			}
+	return byHost
+}
+
+// hostView is host h's panel: its worst result, its set-up progress and agent version from
+// its status document (store nil: none), and the tails of its logs.
+func (s *Server) hostView(ctx context.Context, h inventory.Host, results, services []check.Result, store status.Store, logs []string) HostView {
+	hv := HostView{Host: h, Status: check.OK, Services: services}
+	for _, r := range results {
+		// A host whose application is not installed shows skip; anything worse wins.
+		if r.Host == h.Name && r.Status.Rank() > hv.Status.Rank() {
+			hv.Status = r.Status
 		}
-		if store != nil {
-			if st, err := store.Get(ctx, h.Name); err == nil {
-				hv.Setup = &st
-				if st.Agent != nil {
-					hv.Agent = st.Agent.Short()
-				}
-				hv.Total = len(st.Steps)
-				for _, step := range st.Steps {
-					if step.State == status.StateDone || step.State == status.StateSkipped {
-						hv.Done++
-					}
-				}
-			}
-		}
-		hv.Logs = s.tails(t.Logs[h.Name])
-		if len(hv.Logs) == 0 && hv.Setup != nil && len(hv.Setup.Log) > 0 {
-			// On AWS the host's files are not readable from here: the agent's own newest
-			// progress lines travel in its status document.
-			lines := hv.Setup.Log
-			if len(lines) > s.cfg.LogLines {
-				lines = lines[len(lines)-s.cfg.LogLines:]
-			}
-			hv.Logs = []LogView{{File: "agent progress (from its status document)", Lines: lines}}
-		}
-		v.Hosts = append(v.Hosts, hv)
 	}
+	if store != nil {
+		if st, err := store.Get(ctx, h.Name); err == nil {
+			hv.Setup = &st
+			if st.Agent != nil {
+				hv.Agent = st.Agent.Short()
+			}
+			hv.Total = len(st.Steps)
+			for _, step := range st.Steps {
+				if step.State == status.StateDone || step.State == status.StateSkipped {
+					hv.Done++
+				}
+			}
+		}
+	}
+	hv.Logs = s.tails(logs)
+	if len(hv.Logs) == 0 && hv.Setup != nil && len(hv.Setup.Log) > 0 {
+		// On AWS the host's files are not readable from here: the agent's own newest
+		// progress lines travel in its status document.
+		lines := hv.Setup.Log
+		if len(lines) > s.cfg.LogLines {
+			lines = lines[len(lines)-s.cfg.LogLines:]
+		}
+		hv.Logs = []LogView{{File: "agent progress (from its status document)", Lines: lines}}
+	}
+	return hv
+}
+
+// otherLogs are the tails of the logs of t that belong to no host (the local target's
+// shared daemons), by name.
+func (s *Server) otherLogs(t *target.Target) []HostLogs {
 	var others []string
 	for name := range t.Logs {
 		if _, isHost := inventory.Find(t.Hosts, name); !isHost {
@@ -202,20 +234,11 @@ func (s *Server) build(ctx context.Context) *View {
 		}
 	}
 	sort.Strings(others)
+	var out []HostLogs
 	for _, name := range others {
-		v.OtherLogs = append(v.OtherLogs, HostLogs{Name: name, Logs: s.tails(t.Logs[name])})
+		out = append(out, HostLogs{Name: name, Logs: s.tails(t.Logs[name])})
 	}
-	v.LastDeploy, v.LastDeployJSON, v.LastDeployError = lastDeploy(t)
-	if v.LastDeployJSON != nil {
-		v.Deploy = summarizeDeploy(v.LastDeployJSON)
-	}
-	if q := <-qc; q.err != nil {
-		v.QueuesError = q.err.Error()
-	} else {
-		v.Queues, v.QueuesFrom = q.qs, q.from
-	}
-	v.KeySets = keySets(s.cfg.keystoneKeysDir(t), now)
-	return v
+	return out
 }
 
 func (s *Server) tails(files []string) []LogView {

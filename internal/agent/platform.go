@@ -90,7 +90,7 @@ type ServiceSpec struct {
 	// they are ConfigFiles.
 	ReloadFiles []string
 	Reload      Reload
-	// Ready is polled until it returns nil or ReadyTimeout passes.
+	// Ready is polled until it returns nil or ReadyTimeout (default a minute) passes.
 	Ready        func(ctx context.Context) error
 	ReadyTimeout time.Duration
 	// StopCommand stops the service gracefully (e.g. rabbitmqctl shutdown); default SIGTERM.
@@ -106,6 +106,14 @@ type ServiceSpec struct {
 	// through the unit (RuntimeDirectory=) or tmpfiles.d, the local supervisor itself. A
 	// role must not create them once in a task: they would be gone after a reboot.
 	RuntimeDirs []RuntimeDir
+}
+
+// readyWait is how long Ready is polled: ReadyTimeout, else a minute.
+func (s ServiceSpec) readyWait() time.Duration {
+	if s.ReadyTimeout == 0 {
+		return 60 * time.Second
+	}
+	return s.ReadyTimeout
 }
 
 // Reload is how a daemon reloads gracefully: a signal to its main process (Apache's

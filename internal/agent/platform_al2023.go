@@ -295,176 +295,213 @@ func (p *AL2023) Service(spec ServiceSpec) Task {
 	if len(spec.SecretEnv) > 0 {
 		envFile = p.envPath(spec.Name)
 	}
-	unit := File{Path: p.unitPath(spec.Name), Content: []byte(RenderUnit(spec, envFile)), Mode: 0o644}
-	env := File{Path: envFile, Content: []byte(RenderEnvFile(spec.SecretEnv)), Mode: 0o600, Secret: true}
-	unitName := UnitName(spec.Name)
-	tmpfiles := tmpfilesTask{p: p, spec: spec}
-	return FuncTask{
-		TaskName: "service " + spec.Name,
-		CheckFunc: func(ctx context.Context, rt *Runtime) (Change, error) {
-			var why []string
-			if c, err := unit.Check(ctx, rt); err != nil {
-				return Change{}, err
-			} else if c.Needed {
-				why = append(why, "unit file")
-			}
-			if needed, err := tmpfiles.check(ctx, rt); err != nil {
-				return Change{}, err
-			} else if needed {
-				why = append(why, "runtime directories")
-			}
-			if envFile != "" {
-				if c, err := env.Check(ctx, rt); err != nil {
-					return Change{}, err
-				} else if c.Needed {
-					why = append(why, "environment file")
-				}
-			}
-			if _, err := p.Runner.Run(ctx, Command{Args: []string{"systemctl", "is-enabled", "--quiet", unitName}, Timeout: time.Minute}); err != nil {
-				why = append(why, "not enabled")
-			}
-			if _, err := p.Runner.Run(ctx, Command{Args: []string{"systemctl", "is-active", "--quiet", unitName}, Timeout: time.Minute}); err != nil {
-				why = append(why, "not running")
-			}
-			if old, err := os.ReadFile(p.hashPath(spec.Name)); err != nil || strings.TrimSpace(string(old)) != Hash(spec) {
-				why = append(why, "configuration changed")
-			}
-			if len(why) == 0 {
-				if p.reloadNeeded(spec) {
-					return Change{Needed: true, Summary: fmt.Sprintf("reload %s gracefully (certificate changed)", unitName)}, nil
-				}
-				return NoChange, nil
-			}
-			return Change{Needed: true, Summary: fmt.Sprintf("(re)start %s (%s)", unitName, strings.Join(why, ", "))}, nil
-		},
-		ApplyFunc: func(ctx context.Context, rt *Runtime) error {
-			if p.onlyReload(ctx, rt, spec, unit, env, envFile, tmpfiles, unitName) {
-				hash := ReloadHash(spec)
-				if _, err := p.Runner.Run(ctx, Command{Args: []string{"systemctl", "reload", unitName}, Timeout: 2 * time.Minute}); err != nil {
-					return err
-				}
-				if spec.Ready != nil {
-					timeout := spec.ReadyTimeout
-					if timeout == 0 {
-						timeout = 60 * time.Second
-					}
-					if err := WaitFor(ctx, rt, spec.Name+" after its reload", timeout, spec.Ready); err != nil {
-						return err
-					}
-				}
-				return p.writeReloadHash(spec.Name, hash)
-			}
-			changedUnit := false
-			if c, err := unit.Check(ctx, rt); err != nil {
-				return err
-			} else if c.Needed {
-				if err := unit.Apply(ctx, rt); err != nil {
-					return err
-				}
-				changedUnit = true
-			}
-			// systemd creates the log file but not its directory.
-			if spec.LogFile != "" {
-				if err := os.MkdirAll(filepath.Dir(spec.LogFile), 0o755); err != nil {
-					return err
-				}
-			}
-			if envFile != "" {
-				if err := os.MkdirAll(p.EnvDir, 0o700); err != nil {
-					return err
-				}
-				if c, err := env.Check(ctx, rt); err != nil {
-					return err
-				} else if c.Needed {
-					if err := env.Apply(ctx, rt); err != nil {
-						return err
-					}
-				}
-			}
-			if needed, err := tmpfiles.check(ctx, rt); err != nil {
-				return err
-			} else if needed {
-				if err := tmpfiles.apply(ctx, rt); err != nil {
-					return err
-				}
-			}
-			for _, args := range p.applyCommands(unitName, changedUnit) {
-				if _, err := p.Runner.Run(ctx, Command{Args: args, Timeout: 5 * time.Minute}); err != nil {
-					return err
-				}
-			}
-			if err := os.MkdirAll(p.StateDir, 0o755); err != nil {
-				return err
-			}
-			if err := os.WriteFile(p.hashPath(spec.Name), []byte(Hash(spec)+"\n"), 0o644); err != nil {
-				return err
-			}
-			// A restart loads the current ReloadFiles too.
-			if err := p.writeReloadHash(spec.Name, ReloadHash(spec)); err != nil {
-				return err
-			}
-			if spec.Ready == nil {
-				return nil
-			}
-			timeout := spec.ReadyTimeout
-			if timeout == 0 {
-				timeout = 60 * time.Second
-			}
-			return WaitFor(ctx, rt, spec.Name, timeout, spec.Ready)
-		},
-		// A fresh host: the unit and its environment file are new, so the unit is loaded,
-		// enabled and started; the configuration hash (internal bookkeeping of this machine's
-		// files) is left out.
-		RenderFunc: func(_ context.Context, _ *Runtime, r *Rendering) error {
-			r.AddFile(unit)
-			if spec.LogFile != "" {
-				r.AddMkdirAll(filepath.Dir(spec.LogFile))
-			}
-			if envFile != "" {
-				r.AddDir(Dir{Path: p.EnvDir, Mode: 0o700})
-				r.AddFile(env)
-			}
-			if f, want := tmpfiles.file(); want {
-				r.AddFile(f)
-				r.AddCommand(Command{Args: []string{"systemd-tmpfiles", "--create", f.Path}})
-			}
-			for _, args := range p.applyCommands(unitName, true) {
-				r.AddCommand(Command{Args: args})
-			}
-			if spec.Ready != nil {
-				timeout := spec.ReadyTimeout
-				if timeout == 0 {
-					timeout = 60 * time.Second
-				}
-				r.NoteWait(spec.Name+" to be ready", timeout)
-			}
-			return nil
-		},
+	u := unitTask{p: p, spec: spec, name: UnitName(spec.Name), envFile: envFile,
+		unit:     File{Path: p.unitPath(spec.Name), Content: []byte(RenderUnit(spec, envFile)), Mode: 0o644},
+		env:      File{Path: envFile, Content: []byte(RenderEnvFile(spec.SecretEnv)), Mode: 0o600, Secret: true},
+		tmpfiles: tmpfilesTask{p: p, spec: spec}}
+	return FuncTask{TaskName: "service " + spec.Name, CheckFunc: u.check, ApplyFunc: u.apply, RenderFunc: u.render}
+}
+
+// unitTask keeps one systemd unit as its ServiceSpec says: the unit file, its environment
+// file (secrets; envFile "" when there are none), its runtime directories, enabled and
+// running with the current configuration.
+type unitTask struct {
+	p         *AL2023
+	spec      ServiceSpec
+	name      string // the unit's name (cso-<service>.service)
+	unit, env File
+	envFile   string
+	tmpfiles  tmpfilesTask
+}
+
+func (u unitTask) check(ctx context.Context, rt *Runtime) (Change, error) {
+	why, err := u.differences(ctx, rt)
+	if err != nil {
+		return Change{}, err
 	}
+	if len(why) == 0 {
+		if u.p.reloadNeeded(u.spec) {
+			return Change{Needed: true, Summary: fmt.Sprintf("reload %s gracefully (certificate changed)", u.name)}, nil
+		}
+		return NoChange, nil
+	}
+	return Change{Needed: true, Summary: fmt.Sprintf("(re)start %s (%s)", u.name, strings.Join(why, ", "))}, nil
+}
+
+// differences says what makes a (re)start needed: files, state or configuration.
+func (u unitTask) differences(ctx context.Context, rt *Runtime) ([]string, error) {
+	var why []string
+	if c, err := u.unit.Check(ctx, rt); err != nil {
+		return nil, err
+	} else if c.Needed {
+		why = append(why, "unit file")
+	}
+	if needed, err := u.tmpfiles.check(ctx, rt); err != nil {
+		return nil, err
+	} else if needed {
+		why = append(why, "runtime directories")
+	}
+	if u.envFile != "" {
+		if c, err := u.env.Check(ctx, rt); err != nil {
+			return nil, err
+		} else if c.Needed {
+			why = append(why, "environment file")
+		}
+	}
+	if _, err := u.p.Runner.Run(ctx, Command{Args: []string{"systemctl", "is-enabled", "--quiet", u.name}, Timeout: time.Minute}); err != nil {
+		why = append(why, "not enabled")
+	}
+	if _, err := u.p.Runner.Run(ctx, Command{Args: []string{"systemctl", "is-active", "--quiet", u.name}, Timeout: time.Minute}); err != nil {
+		why = append(why, "not running")
+	}
+	if !u.configApplied() {
+		why = append(why, "configuration changed")
+	}
+	return why, nil
+}
+
+// configApplied: the unit last (re)started with the spec's current configuration hash.
+func (u unitTask) configApplied() bool {
+	old, err := os.ReadFile(u.p.hashPath(u.spec.Name))
+	return err == nil && strings.TrimSpace(string(old)) == Hash(u.spec)
+}
+
+func (u unitTask) apply(ctx context.Context, rt *Runtime) error {
+	if u.onlyReload(ctx, rt) {
+		return u.reload(ctx, rt)
+	}
+	return u.restart(ctx, rt)
+}
+
+// reload applies changed ReloadFiles with `systemctl reload` and waits for the service.
+func (u unitTask) reload(ctx context.Context, rt *Runtime) error {
+	hash := ReloadHash(u.spec)
+	if _, err := u.p.Runner.Run(ctx, Command{Args: []string{"systemctl", "reload", u.name}, Timeout: 2 * time.Minute}); err != nil {
+		return err
+	}
+	if u.spec.Ready != nil {
+		if err := WaitFor(ctx, rt, u.spec.Name+" after its reload", u.spec.readyWait(), u.spec.Ready); err != nil {
+			return err
+		}
+	}
+	return u.p.writeReloadHash(u.spec.Name, hash)
+}
+
+// restart writes what differs, (re)starts the unit, records its configuration and waits
+// for the service.
+func (u unitTask) restart(ctx context.Context, rt *Runtime) error {
+	changedUnit, err := u.writeFiles(ctx, rt)
+	if err != nil {
+		return err
+	}
+	for _, args := range u.p.applyCommands(u.name, changedUnit) {
+		if _, err := u.p.Runner.Run(ctx, Command{Args: args, Timeout: 5 * time.Minute}); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(u.p.StateDir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(u.p.hashPath(u.spec.Name), []byte(Hash(u.spec)+"\n"), 0o644); err != nil {
+		return err
+	}
+	// A restart loads the current ReloadFiles too.
+	if err := u.p.writeReloadHash(u.spec.Name, ReloadHash(u.spec)); err != nil {
+		return err
+	}
+	if u.spec.Ready == nil {
+		return nil
+	}
+	return WaitFor(ctx, rt, u.spec.Name, u.spec.readyWait(), u.spec.Ready)
+}
+
+// writeFiles writes the unit file, the log and environment files' directories, the
+// environment file and the runtime directories where they differ; changedUnit says whether
+// systemd must reload its units.
+func (u unitTask) writeFiles(ctx context.Context, rt *Runtime) (changedUnit bool, err error) {
+	if c, err := u.unit.Check(ctx, rt); err != nil {
+		return false, err
+	} else if c.Needed {
+		if err := u.unit.Apply(ctx, rt); err != nil {
+			return false, err
+		}
+		changedUnit = true
+	}
+	// systemd creates the log file but not its directory.
+	if u.spec.LogFile != "" {
+		if err := os.MkdirAll(filepath.Dir(u.spec.LogFile), 0o755); err != nil {
+			return changedUnit, err
+		}
+	}
+	if u.envFile != "" {
+		if err := os.MkdirAll(u.p.EnvDir, 0o700); err != nil {
+			return changedUnit, err
+		}
+		if c, err := u.env.Check(ctx, rt); err != nil {
+			return changedUnit, err
+		} else if c.Needed {
+			if err := u.env.Apply(ctx, rt); err != nil {
+				return changedUnit, err
+			}
+		}
+	}
+	if needed, err := u.tmpfiles.check(ctx, rt); err != nil {
+		return changedUnit, err
+	} else if needed {
+		if err := u.tmpfiles.apply(ctx, rt); err != nil {
+			return changedUnit, err
+		}
+	}
+	return changedUnit, nil
+}
+
+// render: a fresh host: the unit and its environment file are new, so the unit is loaded,
+// enabled and started; the configuration hash (internal bookkeeping of this machine's
+// files) is left out.
+func (u unitTask) render(_ context.Context, _ *Runtime, r *Rendering) error {
+	r.AddFile(u.unit)
+	if u.spec.LogFile != "" {
+		r.AddMkdirAll(filepath.Dir(u.spec.LogFile))
+	}
+	if u.envFile != "" {
+		r.AddDir(Dir{Path: u.p.EnvDir, Mode: 0o700})
+		r.AddFile(u.env)
+	}
+	if f, want := u.tmpfiles.file(); want {
+		r.AddFile(f)
+		r.AddCommand(Command{Args: []string{"systemd-tmpfiles", "--create", f.Path}})
+	}
+	for _, args := range u.p.applyCommands(u.name, true) {
+		r.AddCommand(Command{Args: args})
+	}
+	if u.spec.Ready != nil {
+		r.NoteWait(u.spec.Name+" to be ready", u.spec.readyWait())
+	}
+	return nil
 }
 
 // onlyReload reports whether the unit runs with its current unit file, environment,
 // runtime directories and configuration, so that only its ReloadFiles changed: then
 // `systemctl reload` (the unit's ExecReload) applies them without a restart.
-func (p *AL2023) onlyReload(ctx context.Context, rt *Runtime, spec ServiceSpec, unit, env File, envFile string, tmpfiles tmpfilesTask, unitName string) bool {
-	if spec.Reload.IsZero() || !p.reloadNeeded(spec) {
+func (u unitTask) onlyReload(ctx context.Context, rt *Runtime) bool {
+	if u.spec.Reload.IsZero() || !u.p.reloadNeeded(u.spec) {
 		return false
 	}
-	if c, err := unit.Check(ctx, rt); err != nil || c.Needed {
+	if c, err := u.unit.Check(ctx, rt); err != nil || c.Needed {
 		return false
 	}
-	if envFile != "" {
-		if c, err := env.Check(ctx, rt); err != nil || c.Needed {
+	if u.envFile != "" {
+		if c, err := u.env.Check(ctx, rt); err != nil || c.Needed {
 			return false
 		}
 	}
-	if needed, err := tmpfiles.check(ctx, rt); err != nil || needed {
+	if needed, err := u.tmpfiles.check(ctx, rt); err != nil || needed {
 		return false
 	}
-	if old, err := os.ReadFile(p.hashPath(spec.Name)); err != nil || strings.TrimSpace(string(old)) != Hash(spec) {
+	if !u.configApplied() {
 		return false
 	}
-	_, err := p.Runner.Run(ctx, Command{Args: []string{"systemctl", "is-active", "--quiet", unitName}, Timeout: time.Minute})
+	_, err := u.p.Runner.Run(ctx, Command{Args: []string{"systemctl", "is-active", "--quiet", u.name}, Timeout: time.Minute})
 	return err == nil
 }
 

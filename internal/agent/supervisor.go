@@ -296,11 +296,7 @@ func (s Supervisor) reload(ctx context.Context, rt *Runtime, spec ServiceSpec, s
 		}
 	}
 	if spec.Ready != nil {
-		timeout := spec.ReadyTimeout
-		if timeout == 0 {
-			timeout = 60 * time.Second
-		}
-		if err := WaitFor(ctx, rt, spec.Name+" after its reload", timeout, spec.Ready); err != nil {
+		if err := WaitFor(ctx, rt, spec.Name+" after its reload", spec.readyWait(), spec.Ready); err != nil {
 			return fmt.Errorf("service %s: %w", spec.Name, err)
 		}
 	}
@@ -358,11 +354,7 @@ func (s Supervisor) startOnce(ctx context.Context, rt *Runtime, spec ServiceSpec
 	if spec.Ready == nil {
 		return nil
 	}
-	timeout := spec.ReadyTimeout
-	if timeout == 0 {
-		timeout = 60 * time.Second
-	}
-	err = WaitFor(ctx, rt, spec.Name, timeout, func(ctx context.Context) error {
+	err = WaitFor(ctx, rt, spec.Name, spec.readyWait(), func(ctx context.Context) error {
 		select {
 		case <-exited:
 			return &PermanentError{Err: exitedError{}}

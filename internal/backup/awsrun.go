@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/cso-ssp/platform/internal/rabbitmqapi"
 )
 
 // ErrRefused is wrapped by the error of a restore into a running environment without
@@ -26,7 +28,7 @@ type AWSOptions struct {
 	KeystoneKeys string // the key sets' shared store (/opt/keystone-keys)
 	CAPEM        []byte // the project CA certificate
 	// Rabbit is the management API of one RabbitMQ node as ssp_user.
-	Rabbit    *RabbitAPI
+	Rabbit    *rabbitmqapi.Client
 	Retention Retention
 	Version   string // cso version recorded in the manifest
 	Now       func() time.Time

@@ -16,7 +16,6 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/cso-ssp/platform/internal/awstest"
-	"github.com/cso-ssp/platform/internal/roles/rabbitmq"
 )
 
 func TestMain(m *testing.M) { awstest.Main(m) }
@@ -258,9 +257,3 @@ func TestAWSBackupRestoreMoto(t *testing.T) {
 func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
 
 func lower(s string) string { return strings.ToLower(s) }
-
-func TestRabbitNamesAreTheRolesOwn(t *testing.T) {
-	if RabbitVHost != rabbitmq.VHost || RabbitUser != rabbitmq.User {
-		t.Errorf("backup's RabbitMQ vhost/user %s/%s, the role's %s/%s", RabbitVHost, RabbitUser, rabbitmq.VHost, rabbitmq.User)
-	}
-}

@@ -1,21 +1,16 @@
 package backup
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/rabbitmqapi"
 )
 
 // RabbitDefs is the RabbitMQ artefact: the definitions of the platform's vhost read over
@@ -41,8 +36,8 @@ func vhostPath(parts ...string) string {
 }
 
 // ExportRabbitMQ reads the definitions of vhost ssp over the management API of c.
-func ExportRabbitMQ(ctx context.Context, c *RabbitAPI) ([]byte, error) {
-	d := RabbitDefs{VHost: RabbitVHost}
+func ExportRabbitMQ(ctx context.Context, c *rabbitmqapi.Client) ([]byte, error) {
+	d := RabbitDefs{VHost: inventory.RabbitMQVHost}
 	var vhosts []struct {
 		Name string `json:"name"`
 	}
@@ -52,7 +47,7 @@ func ExportRabbitMQ(ctx context.Context, c *RabbitAPI) ([]byte, error) {
 	for _, v := range vhosts {
 		d.VHosts = append(d.VHosts, v.Name)
 	}
-	vh := url.PathEscape(RabbitVHost)
+	vh := url.PathEscape(inventory.RabbitMQVHost)
 	var queues, exchanges, bindings, policies []map[string]any
 	for _, g := range []struct {
 		path string
@@ -96,18 +91,18 @@ func pick(m map[string]any, keys ...string) map[string]any {
 
 // ImportRabbitMQ declares the exchanges, queues, bindings and policies of data on the
 // cluster c talks to (existing objects with the same definition are left as they are).
-func ImportRabbitMQ(ctx context.Context, c *RabbitAPI, data []byte) (int, error) {
+func ImportRabbitMQ(ctx context.Context, c *rabbitmqapi.Client, data []byte) (int, error) {
 	var d RabbitDefs
 	if err := json.Unmarshal(data, &d); err != nil {
 		return 0, fmt.Errorf("%s: %w", ArtRabbitMQ, err)
 	}
-	if d.VHost != RabbitVHost {
-		return 0, fmt.Errorf("%s: definitions of vhost %q, expected %q", ArtRabbitMQ, d.VHost, RabbitVHost)
+	if d.VHost != inventory.RabbitMQVHost {
+		return 0, fmt.Errorf("%s: definitions of vhost %q, expected %q", ArtRabbitMQ, d.VHost, inventory.RabbitMQVHost)
 	}
 	n := 0
 	send := func(method, path string, body map[string]any) error {
 		n++
-		return call(ctx, c, method, path, body)
+		return c.Send(ctx, method, path, body)
 	}
 	for _, p := range d.Policies {
 		name, _ := p["name"].(string)
@@ -143,91 +138,12 @@ func ImportRabbitMQ(ctx context.Context, c *RabbitAPI, data []byte) (int, error)
 	return n, nil
 }
 
-// call sends one management API request with a JSON body.
-func call(ctx context.Context, c *RabbitAPI, method, path string, body map[string]any) error {
-	doc, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.Endpoint+path, bytes.NewReader(doc))
-	if err != nil {
-		return err
-	}
-	req.SetBasicAuth(c.User, c.Pass)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s%s: HTTP %d: %s", method, c.Endpoint, path, resp.StatusCode, bytes.TrimSpace(msg))
-	}
-	return nil
-}
-
-// RabbitClient is a management API client of node h as user ssp_user: TLS verified against
-// the CA in caPEM for the node's FQDN, connections to its address when it has one (the
-// local target; on AWS the FQDN resolves in the private zone).
-func RabbitClient(h inventory.Host, caPEM []byte, pass string) (*RabbitAPI, error) {
+// RabbitClient is a management API client of node h as user ssp_user, TLS verified against
+// the CA in caPEM (rabbitmqapi.ForHost).
+func RabbitClient(h inventory.Host, caPEM []byte, pass string) (*rabbitmqapi.Client, error) {
 	roots := x509.NewCertPool()
 	if !roots.AppendCertsFromPEM(caPEM) {
 		return nil, fmt.Errorf("no CA certificate to verify %s with", h.FQDN)
 	}
-	port := strconv.Itoa(h.Ports[inventory.PortManagement])
-	dialer := &net.Dialer{Timeout: 10 * time.Second}
-	tr := &http.Transport{
-		TLSClientConfig:   &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12, ServerName: h.FQDN},
-		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if h.Address != "" {
-				addr = net.JoinHostPort(h.Address, port)
-			}
-			return dialer.DialContext(ctx, network, addr)
-		},
-	}
-	return &RabbitAPI{Endpoint: "https://" + net.JoinHostPort(h.FQDN, port), User: RabbitUser, Pass: pass,
-		HTTP: &http.Client{Transport: tr, Timeout: 30 * time.Second}}, nil
-}
-
-// The platform's RabbitMQ vhost and user: internal/roles/rabbitmq's VHost and User (a test
-// keeps them equal). Not imported: that package drives Linux processes, and `cso check`
-// reads backups on any operating system.
-const (
-	RabbitVHost = "ssp"
-	RabbitUser  = "ssp_user"
-)
-
-// RabbitAPI talks to one RabbitMQ node's management API.
-type RabbitAPI struct {
-	Endpoint string // https://host:port
-	User     string
-	Pass     string
-	HTTP     *http.Client
-}
-
-// Get fetches path and decodes the JSON answer into v.
-func (c *RabbitAPI) Get(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Endpoint+path, nil)
-	if err != nil {
-		return err
-	}
-	req.SetBasicAuth(c.User, c.Pass)
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return fmt.Errorf("GET %s%s: %w", c.Endpoint, path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("GET %s%s: %w", c.Endpoint, path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s%s: HTTP %d: %s", c.Endpoint, path, resp.StatusCode, bytes.TrimSpace(body[:min(len(body), 300)]))
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("GET %s%s: not the JSON expected: %w", c.Endpoint, path, err)
-	}
-	return nil
+	return rabbitmqapi.ForHost(h, roots, inventory.RabbitMQUser, pass), nil
 }

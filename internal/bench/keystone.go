@@ -211,167 +211,207 @@ func Keystone(ctx context.Context, t *target.Target, nodes []Node, o KeystoneOpt
 		return nil, err
 	}
 	defer client.CloseIdleConnections()
-	body := keystoneapi.PasswordAuthBody(o.credentials())
-	// Validation: one token per node, to authenticate (X-Auth-Token) and to validate
-	// (X-Subject-Token, the next node's).
-	tokens := make([]string, len(nodes))
+	r := &keystoneRun{o: o, nodes: nodes, client: client, body: keystoneapi.PasswordAuthBody(o.credentials()),
+		perNode: make([]atomic.Int64, len(nodes)),
+		res:     &Result{Op: o.Op, Clients: o.Clients, Limit: o.Requests, RateLimit: o.Rate, ByStatus: map[string]int{}, PerNode: map[string]int{}}}
 	if o.Op == OpValidate {
-		for i, n := range nodes {
-			sctx, cancel := context.WithTimeout(ctx, RequestTimeout)
-			tok, _, err := keystoneapi.Client{HTTP: client, URLs: []string{n.URL}}.Issue(sctx, o.credentials())
-			cancel()
-			if err != nil {
-				return nil, fmt.Errorf("a token to validate from %s: %w", n.Name, err)
-			}
-			tokens[i] = tok
+		if r.tokens, err = r.issueTokensToValidate(ctx); err != nil {
+			return nil, err
 		}
 	}
 	runCtx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
-	var (
-		mu      sync.Mutex
-		lat     []time.Duration
-		res     = &Result{Op: o.Op, Clients: o.Clients, Limit: o.Requests, RateLimit: o.Rate, ByStatus: map[string]int{}, PerNode: map[string]int{}}
-		wg      sync.WaitGroup
-		perNode = make([]atomic.Int64, len(nodes))
-		begin   = time.Now()
-	)
 	for _, n := range nodes {
-		res.Nodes = append(res.Nodes, n.Name)
+		r.res.Nodes = append(r.res.Nodes, n.Name)
 	}
-	record := func(d time.Duration, key string, ok bool, detail string, cut bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		if cut {
-			res.Unfinished++
-			return
-		}
-		lat = append(lat, d)
-		res.ByStatus[key]++
-		if ok {
-			res.OK++
-			return
-		}
-		res.Failed++
-		if res.FirstError == "" {
-			res.FirstError = detail
-		}
-	}
-	// A rate-limited run hands out one permit per interval; clients wait for one before
-	// each request (a permit not taken in time is not saved up: no bursts after a stall).
-	var permits chan struct{}
-	if o.Rate > 0 {
-		permits = make(chan struct{})
-		interval := time.Duration(float64(time.Second) / o.Rate)
-		go func() {
-			tick := time.NewTicker(interval)
-			defer tick.Stop()
-			for {
-				select {
-				case <-runCtx.Done():
-					return
-				case <-tick.C:
-					select {
-					case permits <- struct{}{}:
-					default:
-					}
-				}
-			}
-		}()
-	}
+	begin := time.Now()
+	permits := ratePermits(runCtx, o.Rate)
+	var wg sync.WaitGroup
 	for c := range o.Clients {
-		ni := c % len(nodes)
 		// Each client has its share of the count bound, so the nodes get equal shares
 		// whatever their speed: a slow node is measured, not bypassed.
 		quota := o.Requests / o.Clients
 		if c < o.Requests%o.Clients {
 			quota++
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range quota {
-				if permits != nil {
-					select {
-					case <-runCtx.Done():
-						return
-					case <-permits:
-					}
-				}
-				if runCtx.Err() != nil {
-					return
-				}
-				node := nodes[ni]
-				want := http.StatusOK
-				if o.Op == OpIssue {
-					want = http.StatusCreated
-				}
-				send := func(ni int) (*http.Response, error) {
-					node := nodes[ni]
-					perNode[ni].Add(1)
-					var req *http.Request
-					if o.Op == OpValidate {
-						req, _ = http.NewRequestWithContext(runCtx, http.MethodGet, node.URL+"/v3/auth/tokens", nil)
-						req.Header.Set("X-Auth-Token", tokens[ni])
-						req.Header.Set("X-Subject-Token", tokens[(ni+1)%len(nodes)])
-					} else {
-						req, _ = http.NewRequestWithContext(runCtx, http.MethodPost, node.URL+"/v3/auth/tokens", bytes.NewReader(body))
-						req.Header.Set("Content-Type", "application/json")
-					}
-					resp, err := client.Do(req)
-					if err == nil {
-						_, err = io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-					}
-					return resp, err
-				}
-				t0 := time.Now()
-				resp, err := send(ni)
-				if o.RetryOtherNode && len(nodes) > 1 && runCtx.Err() == nil && (err != nil || resp.StatusCode >= 500) {
-					node = nodes[(ni+1)%len(nodes)]
-					mu.Lock()
-					res.Retried++
-					mu.Unlock()
-					resp, err = send((ni + 1) % len(nodes))
-				}
-				d := time.Since(t0)
-				s := Sample{Node: node.Name, Start: t0, Duration: d}
-				switch {
-				case err != nil && runCtx.Err() != nil:
-					record(d, "", false, "", true) // the duration bound cut it off
-					continue
-				case err != nil:
-					s.Status, s.Detail = "error", fmt.Sprintf("%s: %v", node.Name, err)
-				default:
-					s.Status, s.OK = strconv.Itoa(resp.StatusCode), resp.StatusCode == want
-					if !s.OK {
-						s.Detail = fmt.Sprintf("%s answered HTTP %d, want %d", node.Name, resp.StatusCode, want)
-					}
-				}
-				record(d, s.Status, s.OK, s.Detail, false)
-				if o.Observe != nil {
-					o.Observe(s)
-				}
-			}
-		}()
+		wg.Go(func() { r.runClient(runCtx, c%len(nodes), quota, permits) })
 	}
 	wg.Wait()
-	elapsed := time.Since(begin)
+	r.summarize(time.Since(begin))
+	return r.res, nil
+}
+
+// keystoneRun is the shared state of one Keystone run.
+type keystoneRun struct {
+	o       KeystoneOptions
+	nodes   []Node
+	client  *http.Client
+	body    []byte   // the password authentication, built once
+	tokens  []string // per node, for validations: its own token
+	perNode []atomic.Int64
+
+	mu  sync.Mutex
+	lat []time.Duration
+	res *Result
+}
+
+// issueTokensToValidate gets one token per node, to authenticate (X-Auth-Token) and to
+// validate (X-Subject-Token, the next node's).
+func (r *keystoneRun) issueTokensToValidate(ctx context.Context) ([]string, error) {
+	tokens := make([]string, len(r.nodes))
+	for i, n := range r.nodes {
+		sctx, cancel := context.WithTimeout(ctx, RequestTimeout)
+		tok, _, err := keystoneapi.Client{HTTP: r.client, URLs: []string{n.URL}}.Issue(sctx, r.o.credentials())
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("a token to validate from %s: %w", n.Name, err)
+		}
+		tokens[i] = tok
+	}
+	return tokens, nil
+}
+
+// ratePermits hands out one permit per interval of a rate-limited run until ctx ends (nil:
+// no limit); clients wait for one before each request. A permit not taken in time is not
+// saved up: no bursts after a stall.
+func ratePermits(ctx context.Context, rate float64) <-chan struct{} {
+	if rate <= 0 {
+		return nil
+	}
+	permits := make(chan struct{})
+	interval := time.Duration(float64(time.Second) / rate)
+	go func() {
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				select {
+				case permits <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return permits
+}
+
+// runClient sends quota requests to node ni, each after a permit when the run is
+// rate-limited, until ctx ends.
+func (r *keystoneRun) runClient(ctx context.Context, ni, quota int, permits <-chan struct{}) {
+	for range quota {
+		if permits != nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-permits:
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		r.measureOne(ctx, ni)
+	}
+}
+
+// measureOne sends one request to node ni (again to the next node after a failure, with
+// RetryOtherNode) and records its outcome and latency.
+func (r *keystoneRun) measureOne(ctx context.Context, ni int) {
+	node := r.nodes[ni]
+	want := http.StatusOK
+	if r.o.Op == OpIssue {
+		want = http.StatusCreated
+	}
+	t0 := time.Now()
+	resp, err := r.send(ctx, ni)
+	if r.o.RetryOtherNode && len(r.nodes) > 1 && ctx.Err() == nil && (err != nil || resp.StatusCode >= 500) {
+		node = r.nodes[(ni+1)%len(r.nodes)]
+		r.mu.Lock()
+		r.res.Retried++
+		r.mu.Unlock()
+		resp, err = r.send(ctx, (ni+1)%len(r.nodes))
+	}
+	d := time.Since(t0)
+	s := Sample{Node: node.Name, Start: t0, Duration: d}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		r.record(d, "", false, "", true) // the duration bound cut it off
+		return
+	case err != nil:
+		s.Status, s.Detail = "error", fmt.Sprintf("%s: %v", node.Name, err)
+	default:
+		s.Status, s.OK = strconv.Itoa(resp.StatusCode), resp.StatusCode == want
+		if !s.OK {
+			s.Detail = fmt.Sprintf("%s answered HTTP %d, want %d", node.Name, resp.StatusCode, want)
+		}
+	}
+	r.record(d, s.Status, s.OK, s.Detail, false)
+	if r.o.Observe != nil {
+		r.o.Observe(s)
+	}
+}
+
+// send sends the run's request to node ni and reads the answer to its end.
+func (r *keystoneRun) send(ctx context.Context, ni int) (*http.Response, error) {
+	node := r.nodes[ni]
+	r.perNode[ni].Add(1)
+	var req *http.Request
+	if r.o.Op == OpValidate {
+		req, _ = http.NewRequestWithContext(ctx, http.MethodGet, node.URL+"/v3/auth/tokens", nil)
+		req.Header.Set("X-Auth-Token", r.tokens[ni])
+		req.Header.Set("X-Subject-Token", r.tokens[(ni+1)%len(r.nodes)])
+	} else {
+		req, _ = http.NewRequestWithContext(ctx, http.MethodPost, node.URL+"/v3/auth/tokens", bytes.NewReader(r.body))
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := r.client.Do(req)
+	if err == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	return resp, err
+}
+
+// record counts one request: cut off by the duration bound (not measured), or its latency
+// and status.
+func (r *keystoneRun) record(d time.Duration, key string, ok bool, detail string, cut bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cut {
+		r.res.Unfinished++
+		return
+	}
+	r.lat = append(r.lat, d)
+	r.res.ByStatus[key]++
+	if ok {
+		r.res.OK++
+		return
+	}
+	r.res.Failed++
+	if r.res.FirstError == "" {
+		r.res.FirstError = detail
+	}
+}
+
+// summarize fills the result's counts, rate and latency percentiles after the run.
+func (r *keystoneRun) summarize(elapsed time.Duration) {
+	res := r.res
 	res.Sent = res.OK + res.Failed + res.Unfinished
-	for i, n := range nodes {
-		res.PerNode[n.Name] = int(perNode[i].Load())
+	for i, n := range r.nodes {
+		res.PerNode[n.Name] = int(r.perNode[i].Load())
 	}
 	res.Seconds = elapsed.Seconds()
 	res.DurationMS = float64(elapsed.Microseconds()) / 1000
 	if res.Seconds > 0 {
 		res.PerSec = float64(res.OK) / res.Seconds
 	}
-	slices.Sort(lat)
-	res.P50, res.P95, res.P99 = ms(percentile(lat, 50)), ms(percentile(lat, 95)), ms(percentile(lat, 99))
-	if len(lat) > 0 {
-		res.Max = ms(lat[len(lat)-1])
+	slices.Sort(r.lat)
+	res.P50, res.P95, res.P99 = ms(percentile(r.lat, 50)), ms(percentile(r.lat, 95)), ms(percentile(r.lat, 99))
+	if len(r.lat) > 0 {
+		res.Max = ms(r.lat[len(r.lat)-1])
 	}
-	return res, nil
 }
 
 // percentile is the nearest-rank percentile p of sorted durations (0 when there are none).

@@ -63,7 +63,7 @@ type RabbitMQOptions struct {
 	User, VHost, Password string
 	// Rate paces the publishers: at most this many new messages per second, all
 	// publishers together (0: as fast as confirms allow).
-	Rate int
+	Rate float64
 	// StopPublishing, when it closes, ends publishing new messages early (the fault tests
 	// keep the load up for as long as their faults take); what was published is still
 	// confirmed and drained. Messages stays the bound.
@@ -95,7 +95,7 @@ func (o RabbitMQOptions) Validate() error {
 		errs = append(errs, fmt.Errorf("confirm window %d: between 1 and %d", o.ConfirmWindow, MaxConfirmWindow))
 	}
 	if o.Rate < 0 || o.Rate > MaxMessageRate {
-		errs = append(errs, fmt.Errorf("rate %d: between 0 (unpaced) and %d messages per second", o.Rate, MaxMessageRate))
+		errs = append(errs, fmt.Errorf("rate %g: between 0 (unpaced) and %d messages per second", o.Rate, MaxMessageRate))
 	}
 	if o.Queue != "" && (!strings.HasPrefix(o.Queue, QueuePrefix) || len(o.Queue) == len(QueuePrefix) || len(o.Queue) > 255) {
 		errs = append(errs, fmt.Errorf("queue %q: the tool uses only its own queues, named %s<something> (at most 255 bytes)", o.Queue, QueuePrefix))
@@ -239,7 +239,7 @@ func (r *rabbitRun) publish(ctx context.Context, start int, ids []uint64) {
 	again := false
 	p := &pacer{}
 	if r.o.Rate > 0 {
-		p.every = time.Duration(float64(time.Second) * float64(r.o.Publishers) / float64(r.o.Rate))
+		p.every = time.Duration(float64(time.Second) * float64(r.o.Publishers) / r.o.Rate)
 		p.next = time.Now()
 	}
 	for len(todo) > 0 && ctx.Err() == nil {

@@ -2,25 +2,18 @@ package bench
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
-	"github.com/cso-ssp/platform/internal/envfile"
-	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/target"
 )
 
@@ -33,9 +26,9 @@ const (
 	ProductionRate = 5000.0 / 60
 	// MaxSoakMessageRate bounds the message flow of a soak.
 	MaxSoakMessageRate = 1000
-	// SoakQueue is the quorum queue the soak publishes to and consumes from; it is deleted
-	// at the end.
-	SoakQueue = "cso-soak"
+	// soakDrain is how long the message flow may take after the soak to have its last
+	// messages confirmed and delivered.
+	soakDrain = 30 * time.Second
 )
 
 // SoakOptions describe one soak run.
@@ -77,6 +70,9 @@ func (o SoakOptions) Validate() error {
 	if o.MessageRate < 0 || o.MessageRate > MaxSoakMessageRate {
 		errs = append(errs, fmt.Errorf("message rate %g: between 0 and %d per second", o.MessageRate, MaxSoakMessageRate))
 	}
+	if o.MessageRate > 0 && o.Duration > MaxDuration-soakDrain && o.Duration <= MaxDuration {
+		errs = append(errs, fmt.Errorf("duration %s: at most %s with a message flow (its last messages drain within the %s bound of a run)", o.Duration, MaxDuration-soakDrain, MaxDuration))
+	}
 	if o.AgentEvery < 0 || (o.AgentEvery > 0 && o.AgentEvery < 10*time.Second) {
 		errs = append(errs, fmt.Errorf("agent interval %s: 0 (never) or at least 10s", o.AgentEvery))
 	}
@@ -88,6 +84,9 @@ func (o SoakOptions) Validate() error {
 	}
 	if o.Password == "" {
 		errs = append(errs, fmt.Errorf("no password for Keystone user %q", o.User))
+	}
+	if o.MessageRate > 0 && (o.MQUser == "" || o.MQVHost == "") {
+		errs = append(errs, errors.New("RabbitMQ user and vhost must be named"))
 	}
 	if o.MessageRate > 0 && o.MQPassword == "" {
 		errs = append(errs, fmt.Errorf("no password for RabbitMQ user %q", o.MQUser))
@@ -144,17 +143,18 @@ func Soak(ctx context.Context, t *target.Target, nodes []Node, o SoakOptions) (*
 		return nil, err
 	}
 	res := &SoakResult{}
-	var mq *messageFlow
+	var mqNodes []Node
 	if o.MessageRate > 0 {
 		var err error
-		if mq, err = newMessageFlow(ctx, t, o); err != nil {
-			return nil, err
+		if mqNodes, err = RabbitMQNodes(t); err != nil {
+			return nil, fmt.Errorf("%w (use --message-rate 0)", err)
 		}
 	}
 	begin := time.Now()
 	// An agent run in progress when the soak ends is left to finish (bounded): a converge
 	// killed half-way is fault 5's subject, not this one's.
 	agentCtx := context.WithoutCancel(ctx)
+	parent := ctx // the message flow drains past the soak's end; an interrupt ends it
 	ctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -163,53 +163,72 @@ func Soak(ctx context.Context, t *target.Target, nodes []Node, o SoakOptions) (*
 	ko := KeystoneOptions{Op: OpValidate, Clients: o.Clients, Requests: MaxRequests, Duration: o.Duration,
 		Rate: o.KeystoneRate, User: o.User, Project: o.Project, Domain: o.Domain, Password: o.Password}
 	var kerr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		res.Keystone, kerr = Keystone(ctx, t, nodes, ko)
-	}()
-	if mq != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			mq.run(ctx, o.MessageRate, res)
-		}()
+	wg.Go(func() { res.Keystone, kerr = Keystone(ctx, t, nodes, ko) })
+	// Messages through RabbitMQ with bench.RabbitMQ's machinery, paced at the message rate
+	// until the soak ends, then drained (bounded by soakDrain).
+	var mq *RabbitMQResult
+	var mqErr error
+	if mqNodes != nil {
+		stop := make(chan struct{})
+		context.AfterFunc(ctx, func() { close(stop) })
+		wg.Go(func() { mq, mqErr = RabbitMQ(parent, t, mqNodes, o.messageFlow(stop)) })
 	}
-	// Every agent, every AgentEvery, half an interval in (a one-minute soak re-runs them once).
 	if o.AgentEvery > 0 && o.RunAgent != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			next := time.NewTimer(o.AgentEvery / 2)
-			defer next.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-next.C:
-				}
-				for _, h := range o.Hosts {
-					if ctx.Err() != nil {
-						return
-					}
-					actx, acancel := context.WithTimeout(agentCtx, 5*time.Minute)
-					changes, err := o.RunAgent(actx, h)
-					acancel()
-					res.mu.Lock()
-					res.AgentRuns++
-					res.AgentChanges += changes
-					res.mu.Unlock()
-					if err != nil {
-						res.fail("agent of %s: %v", h, err)
-					}
-				}
-				next.Reset(o.AgentEvery)
-			}
-		}()
+		wg.Go(func() { rerunAgents(ctx, agentCtx, o, res) })
 	}
+	start, end := sampleAfterWarmupAndAtEnd(ctx, o, res)
+	wg.Wait()
+	if kerr != nil {
+		return nil, kerr
+	}
+	if mqErr != nil {
+		return nil, fmt.Errorf("rabbitmq: %w", mqErr)
+	}
+	if mq != nil {
+		res.countMessages(mq)
+	}
+	res.DurationMS = float64(time.Since(begin).Microseconds()) / 1000
+	if k := res.Keystone; k != nil && k.Failed > 0 {
+		res.fail("keystone: %d of %d validations failed (%s)", k.Failed, k.Sent, k.FirstError)
+	}
+	res.compareMemory(start, end, o.Tolerance)
+	return res, nil
+}
 
-	// Memory at the end of the warm-up and at the end of the soak.
-	var start map[string]memSample
+// rerunAgents re-runs every host's agent every o.AgentEvery, the first time half an
+// interval in (a one-minute soak re-runs them once), until ctx ends. A run is bounded by
+// five minutes of agentCtx, which the soak's end does not cut.
+func rerunAgents(ctx, agentCtx context.Context, o SoakOptions, res *SoakResult) {
+	next := time.NewTimer(o.AgentEvery / 2)
+	defer next.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-next.C:
+		}
+		for _, h := range o.Hosts {
+			if ctx.Err() != nil {
+				return
+			}
+			actx, acancel := context.WithTimeout(agentCtx, 5*time.Minute)
+			changes, err := o.RunAgent(actx, h)
+			acancel()
+			res.mu.Lock()
+			res.AgentRuns++
+			res.AgentChanges += changes
+			res.mu.Unlock()
+			if err != nil {
+				res.fail("agent of %s: %v", h, err)
+			}
+		}
+		next.Reset(o.AgentEvery)
+	}
+}
+
+// sampleAfterWarmupAndAtEnd reads the daemons' memory at the end of the warm-up and, when
+// ctx ends, at the end of the soak (start is nil when the soak ended first).
+func sampleAfterWarmupAndAtEnd(ctx context.Context, o SoakOptions, res *SoakResult) (start, end map[string]memSample) {
 	select {
 	case <-ctx.Done():
 	case <-time.After(o.Warmup):
@@ -223,17 +242,12 @@ func Soak(ctx context.Context, t *target.Target, nodes []Node, o SoakOptions) (*
 	if err != nil {
 		res.fail("memory at the end: %v", err)
 	}
-	wg.Wait()
-	if kerr != nil {
-		return nil, kerr
-	}
-	if mq != nil {
-		mq.finish(res)
-	}
-	res.DurationMS = float64(time.Since(begin).Microseconds()) / 1000
-	if k := res.Keystone; k != nil && k.Failed > 0 {
-		res.fail("keystone: %d of %d validations failed (%s)", k.Failed, k.Sent, k.FirstError)
-	}
+	return start, end
+}
+
+// compareMemory records each daemon's memory at the start and the end, and fails the soak
+// for a daemon gone, restarted or grown by more than tolerance.
+func (r *SoakResult) compareMemory(start, end map[string]memSample, tolerance float64) {
 	names := make([]string, 0, len(start))
 	for n := range start {
 		names = append(names, n)
@@ -245,17 +259,16 @@ func Soak(ctx context.Context, t *target.Target, nodes []Node, o SoakOptions) (*
 		if s.kib > 0 {
 			m.Growth = float64(e.kib-s.kib) / float64(s.kib)
 		}
-		res.Memory = append(res.Memory, m)
+		r.Memory = append(r.Memory, m)
 		switch {
 		case e.pid == 0:
-			res.fail("%s: gone at the end of the soak", n)
+			r.fail("%s: gone at the end of the soak", n)
 		case m.Restarted:
-			res.fail("%s: restarted during the soak (pid %d, then %d)", n, s.pid, e.pid)
-		case m.Growth > o.Tolerance:
-			res.fail("%s: memory grew %.1f %% (%d KiB to %d KiB), more than %.0f %%", n, 100*m.Growth, s.kib, e.kib, 100*o.Tolerance)
+			r.fail("%s: restarted during the soak (pid %d, then %d)", n, s.pid, e.pid)
+		case m.Growth > tolerance:
+			r.fail("%s: memory grew %.1f %% (%d KiB to %d KiB), more than %.0f %%", n, 100*m.Growth, s.kib, e.kib, 100*tolerance)
 		}
 	}
-	return res, nil
 }
 
 type memSample struct {
@@ -335,139 +348,29 @@ func rssKiB(pid int) int64 {
 	return 0
 }
 
-// messageFlow publishes persistent messages with confirms to a quorum queue through the
-// first RabbitMQ node and consumes them through the last, counting what was confirmed and
-// what arrived. (A small client of its own; `cso bench rabbitmq` may replace it.)
-type messageFlow struct {
-	pub, sub   *amqp.Connection
-	confirmed  atomic.Int64
-	consumed   atomic.Int64
-	duplicates atomic.Int64
-	seen       sync.Map // body -> struct{}
-	done       chan struct{}
+// messageFlow is the soak's message flow as a bench.RabbitMQ run: one publisher, each
+// message confirmed before the next (a service that must know its message is safe), one
+// consumer on the next node (the same one in a single-node cluster), on a quorum queue of
+// the run's own (deleted at the end); publishing stops when stop closes, the count bounds
+// it too.
+func (o SoakOptions) messageFlow(stop <-chan struct{}) RabbitMQOptions {
+	return RabbitMQOptions{Publishers: 1, Consumers: 1, Size: headerSize, Prefetch: 100, ConfirmWindow: 1,
+		Messages: min(MaxMessages, int(math.Ceil(o.MessageRate*o.Duration.Seconds()))+1),
+		Duration: o.Duration + soakDrain, Rate: o.MessageRate, StopPublishing: stop,
+		User: o.MQUser, VHost: o.MQVHost, Password: o.MQPassword}
 }
 
-func newMessageFlow(ctx context.Context, t *target.Target, o SoakOptions) (*messageFlow, error) {
-	mqs := inventory.ByRole(t.Hosts, envfile.RoleRabbitMQ)
-	if len(mqs) == 0 {
-		return nil, fmt.Errorf("the target description of %s has no RabbitMQ node (use --message-rate 0)", t.Env)
+// countMessages takes the message flow's counts and failures into the soak's result.
+func (r *SoakResult) countMessages(mq *RabbitMQResult) {
+	r.Published, r.Consumed, r.Lost, r.Duplicates = int64(mq.Confirmed), int64(mq.Consumed), int64(mq.Lost), int64(mq.Duplicates)
+	if mq.FirstError != "" {
+		r.fail("rabbitmq: %s", mq.FirstError)
 	}
-	pem, err := t.CACertPEM()
-	if err != nil {
-		return nil, err
+	if n := mq.Sent - mq.Confirmed; n > 0 {
+		r.fail("rabbitmq: %d of %d messages published were never confirmed", n, mq.Sent)
 	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pem) {
-		return nil, errors.New("the target description's CA certificate holds no PEM certificate")
-	}
-	dial := func(h inventory.Host) (*amqp.Connection, error) {
-		addr, err := allowedAddress(t.Env, h)
-		if err != nil {
-			return nil, err // the same rule as for Keystone: loopback or the environment's own host
-		}
-		port := h.Ports[inventory.PortAMQPS]
-		return amqp.DialConfig("amqps://"+net.JoinHostPort(addr, strconv.Itoa(port))+"/", amqp.Config{
-			SASL:            []amqp.Authentication{&amqp.PlainAuth{Username: o.MQUser, Password: o.MQPassword}},
-			Vhost:           o.MQVHost,
-			TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: h.FQDN, MinVersion: tls.VersionTLS12},
-			Dial:            amqp.DefaultDial(10 * time.Second),
-		})
-	}
-	f := &messageFlow{done: make(chan struct{})}
-	if f.pub, err = dial(mqs[0]); err != nil {
-		return nil, fmt.Errorf("rabbitmq %s: %w", mqs[0].Name, err)
-	}
-	if f.sub, err = dial(mqs[len(mqs)-1]); err != nil {
-		f.pub.Close()
-		return nil, fmt.Errorf("rabbitmq %s: %w", mqs[len(mqs)-1].Name, err)
-	}
-	return f, nil
-}
-
-// run publishes at rate until ctx ends, each message confirmed before the next (a service
-// that must know its message is safe), while the consumer acknowledges what arrives.
-func (f *messageFlow) run(ctx context.Context, rate float64, res *SoakResult) {
-	pch, err := f.pub.Channel()
-	if err != nil {
-		res.fail("rabbitmq publisher channel: %v", err)
-		return
-	}
-	if _, err := pch.QueueDeclare(SoakQueue, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
-		res.fail("declare %s: %v", SoakQueue, err)
-		return
-	}
-	if err := pch.Confirm(false); err != nil {
-		res.fail("rabbitmq confirms: %v", err)
-		return
-	}
-	sch, err := f.sub.Channel()
-	if err == nil {
-		err = sch.Qos(100, 0, false)
-	}
-	var deliveries <-chan amqp.Delivery
-	if err == nil {
-		deliveries, err = sch.Consume(SoakQueue, "cso-soak", false, false, false, false, nil)
-	}
-	if err != nil {
-		res.fail("rabbitmq consumer: %v", err)
-		return
-	}
-	go func() {
-		defer close(f.done)
-		for d := range deliveries {
-			if _, dup := f.seen.LoadOrStore(string(d.Body), struct{}{}); dup {
-				f.duplicates.Add(1)
-			} else {
-				f.consumed.Add(1)
-			}
-			if err := d.Ack(false); err != nil {
-				res.fail("rabbitmq ack: %v", err)
-			}
-		}
-	}()
-	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
-	defer tick.Stop()
-	for i := 0; ; i++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		// The confirm wait is not cut by the soak's end: a message published is waited for.
-		pctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		dc, err := pch.PublishWithDeferredConfirmWithContext(pctx, "", SoakQueue, true, false,
-			amqp.Publishing{DeliveryMode: amqp.Persistent, Body: fmt.Appendf(nil, "soak-%d", i)})
-		if err == nil {
-			var ok bool
-			ok, err = dc.WaitContext(pctx)
-			if err == nil && !ok {
-				err = errors.New("nacked")
-			}
-		}
-		cancel()
-		if err != nil {
-			res.fail("rabbitmq publish: %v", err)
-			continue
-		}
-		f.confirmed.Add(1)
-	}
-}
-
-// finish waits (bounded) for the consumer to receive every confirmed message, deletes the
-// queue and closes the connections.
-func (f *messageFlow) finish(res *SoakResult) {
-	deadline := time.Now().Add(30 * time.Second)
-	for f.consumed.Load() < f.confirmed.Load() && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if ch, err := f.pub.Channel(); err == nil {
-		ch.QueueDelete(SoakQueue, false, false, false)
-	}
-	f.sub.Close()
-	f.pub.Close()
-	res.Published, res.Consumed, res.Duplicates = f.confirmed.Load(), f.consumed.Load(), f.duplicates.Load()
-	if res.Lost = res.Published - res.Consumed; res.Lost > 0 {
-		res.fail("rabbitmq: %d of %d confirmed messages never arrived", res.Lost, res.Published)
+	if r.Lost > 0 {
+		r.fail("rabbitmq: %d of %d confirmed messages never arrived", r.Lost, r.Published)
 	}
 }
 

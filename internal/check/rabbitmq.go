@@ -11,37 +11,29 @@ import (
 
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/rabbitmqapi"
 )
 
 func managementURL(h inventory.Host) string {
 	return fmt.Sprintf("https://%s:%d", h.FQDN, h.Ports[inventory.PortManagement])
 }
 
-// rabbitAuth returns the Basic credentials of the management API user.
-func (c *Checker) rabbitAuth(ctx context.Context) (http.Header, error) {
-	pw, err := c.secret(ctx, secretRabbitMQ)
-	if err != nil {
-		return nil, err
-	}
-	req, _ := http.NewRequest(http.MethodGet, "/", nil)
-	req.SetBasicAuth(c.opts.RabbitMQUser, pw)
-	return http.Header{"Authorization": req.Header["Authorization"]}, nil
-}
-
-// rabbitGet requests path from node's management API and decodes a 200 answer into v.
+// rabbitGet requests path from node's management API (rabbitmqapi, through the checker's
+// HTTP client) and decodes a 200 answer into v; any other status is returned with its body
+// for the probe to judge.
 func (c *Checker) rabbitGet(ctx context.Context, node inventory.Host, path string, v any) (int, []byte, error) {
-	hdr, err := c.rabbitAuth(ctx)
+	pw, err := c.secret(ctx, secretRabbitMQ)
 	if err != nil {
 		return 0, nil, err
 	}
-	url := managementURL(node) + path
-	code, body, err := c.do(ctx, http.MethodGet, url, hdr, nil)
+	api := rabbitmqapi.Client{Endpoint: managementURL(node), User: c.opts.RabbitMQUser, Pass: pw, HTTP: c.client}
+	code, body, err := api.Do(ctx, http.MethodGet, path, nil)
 	if err != nil {
-		return 0, nil, fmt.Errorf("GET %s: %s", url, httpErr(err))
+		return 0, nil, fmt.Errorf("GET %s: %s", api.Endpoint+path, httpErr(err))
 	}
 	if code == http.StatusOK && v != nil {
 		if err := json.Unmarshal(body, v); err != nil {
-			return code, body, fmt.Errorf("GET %s: not the expected JSON: %w", url, err)
+			return code, body, fmt.Errorf("GET %s: not the expected JSON: %w", api.Endpoint+path, err)
 		}
 	}
 	return code, body, nil

@@ -84,7 +84,7 @@ was lost or the run did not drain.`,
 	fl.IntVar(&o.Size, "size", 1024, fmt.Sprintf("message body in bytes (24-%d)", bench.MaxMessageSize))
 	fl.IntVar(&o.Prefetch, "prefetch", benchPrefetch, fmt.Sprintf("each consumer's prefetch (basic.qos), unacknowledged deliveries in flight (1-%d)", bench.MaxPrefetch))
 	fl.IntVar(&o.ConfirmWindow, "confirm-window", benchConfirmWindow, fmt.Sprintf("each publisher's unconfirmed messages in flight (1-%d)", bench.MaxConfirmWindow))
-	fl.IntVar(&o.Rate, "rate", 0, fmt.Sprintf("new messages per second, all publishers together (0: as fast as confirms allow; at most %d)", bench.MaxMessageRate))
+	fl.Float64Var(&o.Rate, "rate", 0, fmt.Sprintf("new messages per second, all publishers together (0: as fast as confirms allow; at most %d)", bench.MaxMessageRate))
 	fl.StringVar(&o.Queue, "queue", "", "quorum queue to use, named "+bench.QueuePrefix+"... (default: a new one, deleted at the end)")
 	fl.StringVar(&o.User, "user", inventory.RabbitMQUser, "RabbitMQ user")
 	fl.StringVar(&o.VHost, "vhost", inventory.RabbitMQVHost, "virtual host")

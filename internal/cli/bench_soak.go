@@ -28,7 +28,8 @@ func benchSoakCmd(g *Globals) *cobra.Command {
 		Long: `soak runs, for --duration (10m), token validations through every Keystone node of the
 local target at --rate per second (83.3: the LLD's 5,000 API requests a minute) and, with
 --message-rate above 0, persistent messages published with confirms to a quorum queue
-(cso-soak, deleted at the end) and consumed through another RabbitMQ node, while every
+of its own (cso-bench-..., deleted at the end) and consumed through the next RabbitMQ node
+(cso bench rabbitmq's machinery, one publisher and one consumer), while every
 host's agent re-runs every --agent-every (1m, the first half an interval in). It reports
 the errors (failed validations, unconfirmed or lost messages, failed agent runs, a daemon
 restarted or gone) and the resident memory (RSS from /proc, with the daemon's children) of
@@ -40,58 +41,15 @@ without a bound, or a target outside loopback, is refused (exit 2, nothing sent)
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
-			if dir == "" {
-				dir = localDirDefault()
-			}
-			abs, err := filepath.Abs(dir)
+			abs, t, nodes, err := soakTarget(cmd, &o, dir)
 			if err != nil {
-				return Exit(ExitUsage, err)
+				return err
 			}
-			if !cmd.Flags().Changed("warmup") {
-				o.Warmup = min(o.Warmup, o.Duration/6)
+			if err := soakCredentials(ctx, &o, t); err != nil {
+				return err
 			}
-			o.Daemons = func() (map[string]int, error) { return local.Daemons(abs) }
-			probe := o
-			probe.Password, probe.MQPassword = "-", "-"
-			if err := probe.Validate(); err != nil {
-				return Exit(ExitUsage, err)
-			}
-			t, err := target.Load(filepath.Join(abs, target.FileName))
-			if err != nil {
-				return Exit(ExitUsage, err)
-			}
-			if t.Kind != target.KindLocal {
-				return Exit(ExitUsage, fmt.Errorf("%s describes a %s target: the soak re-runs agents and reads /proc on this machine, so only a local target", abs, t.Kind))
-			}
-			nodes, err := bench.KeystoneNodes(t)
-			if err != nil {
-				return Exit(ExitUsage, err)
-			}
-			secrets := &agent.LocalSecrets{Dir: t.SecretsDir}
-			if o.Password, err = benchPassword(ctx, "", t.SecretsDir); err != nil {
-				return Exit(ExitUsage, err)
-			}
-			if o.MessageRate > 0 {
-				pw, ok, err := secrets.Lookup(ctx, agent.SecretRabbitMQ)
-				if err != nil {
-					return Exit(ExitUsage, fmt.Errorf("no credential: %w", err))
-				}
-				if !ok || pw == "" {
-					return Exit(ExitUsage, fmt.Errorf("no credential: secret %s is not in %s (or --message-rate 0)", agent.SecretRabbitMQ, t.SecretsDir))
-				}
-				o.MQPassword = pw
-			}
-			self, err := os.Executable()
-			if err != nil {
-				return Exit(ExitFailure, err)
-			}
-			if o.AgentEvery > 0 {
-				if o.Hosts, err = local.AgentHosts(abs); err != nil {
-					return Exit(ExitFailure, err)
-				}
-			}
-			o.RunAgent = func(ctx context.Context, host string) (int, error) {
-				return local.RunAgent(ctx, self, g.EnvDir, abs, host)
+			if err := soakAgents(&o, g, abs); err != nil {
+				return err
 			}
 			res, err := bench.Soak(ctx, t, nodes, o)
 			if err := finishBench(ctx, g, "soak", res, err); err != nil {
@@ -113,4 +71,77 @@ without a bound, or a target outside loopback, is refused (exit 2, nothing sent)
 	fl.DurationVar(&o.Warmup, "warmup", time.Minute, "load before the daemons' memory is first read (default 1m, at most a sixth of --duration)")
 	fl.Float64Var(&o.Tolerance, "tolerance", 0.10, "memory growth of a daemon that fails the soak (0.10 = 10 %)")
 	return cmd
+}
+
+// soakTarget checks the soak's bounds (before any credential is read) and loads the local
+// target in dir (default $CSO_LOCAL_DIR) with its Keystone nodes; bad input exits 2.
+func soakTarget(cmd *cobra.Command, o *bench.SoakOptions, dir string) (string, *target.Target, []bench.Node, error) {
+	if dir == "" {
+		dir = localDirDefault()
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", nil, nil, Exit(ExitUsage, err)
+	}
+	if !cmd.Flags().Changed("warmup") {
+		o.Warmup = min(o.Warmup, o.Duration/6)
+	}
+	o.Daemons = func() (map[string]int, error) { return local.Daemons(abs) }
+	probe := *o
+	probe.Password, probe.MQPassword = "-", "-"
+	if err := probe.Validate(); err != nil {
+		return "", nil, nil, Exit(ExitUsage, err)
+	}
+	t, err := target.Load(filepath.Join(abs, target.FileName))
+	if err != nil {
+		return "", nil, nil, Exit(ExitUsage, err)
+	}
+	if t.Kind != target.KindLocal {
+		return "", nil, nil, Exit(ExitUsage, fmt.Errorf("%s describes a %s target: the soak re-runs agents and reads /proc on this machine, so only a local target", abs, t.Kind))
+	}
+	nodes, err := bench.KeystoneNodes(t)
+	if err != nil {
+		return "", nil, nil, Exit(ExitUsage, err)
+	}
+	return abs, t, nodes, nil
+}
+
+// soakCredentials reads the Keystone admin's password and, with a message flow, ssp_user's
+// from the local target's secrets; a missing one exits 2.
+func soakCredentials(ctx context.Context, o *bench.SoakOptions, t *target.Target) error {
+	var err error
+	if o.Password, err = benchPassword(ctx, "", t.SecretsDir); err != nil {
+		return Exit(ExitUsage, err)
+	}
+	if o.MessageRate == 0 {
+		return nil
+	}
+	secrets := &agent.LocalSecrets{Dir: t.SecretsDir}
+	pw, ok, err := secrets.Lookup(ctx, agent.SecretRabbitMQ)
+	if err != nil {
+		return Exit(ExitUsage, fmt.Errorf("no credential: %w", err))
+	}
+	if !ok || pw == "" {
+		return Exit(ExitUsage, fmt.Errorf("no credential: secret %s is not in %s (or --message-rate 0)", agent.SecretRabbitMQ, t.SecretsDir))
+	}
+	o.MQPassword = pw
+	return nil
+}
+
+// soakAgents lists the hosts whose agents the soak re-runs and how: this binary's
+// `cso agent` on the local target in dir.
+func soakAgents(o *bench.SoakOptions, g *Globals, dir string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return Exit(ExitFailure, err)
+	}
+	if o.AgentEvery > 0 {
+		if o.Hosts, err = local.AgentHosts(dir); err != nil {
+			return Exit(ExitFailure, err)
+		}
+	}
+	o.RunAgent = func(ctx context.Context, host string) (int, error) {
+		return local.RunAgent(ctx, self, g.EnvDir, dir, host)
+	}
+	return nil
 }

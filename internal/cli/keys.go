@@ -186,71 +186,110 @@ on AWS the Keystone nodes' status documents in the environment's bucket. -o json
 func keySetState(ctx context.Context, kt keysTarget, kind string, now time.Time) (keySetStatus, error) {
 	s := keySetStatus{Kind: kind}
 	nodes := kt.nodes()
+	pub := readPublishedKeys(ctx, kt, nodes, kind)
+	var current status.KeyDigests
+	if kt.layout != nil {
+		var err error
+		if current, err = s.keysOfSharedStore(kt, kind, now); err != nil {
+			return s, err
+		}
+	} else {
+		current = s.keysOfStatusDocuments(nodes, pub, now)
+	}
+	s.compareNodes(nodes, pub, current)
+	switch kind {
+	case keystone.KindFernet:
+		s.nextFernetRotation(kt, nodes, now)
+	case keystone.KindCredential:
+		s.nextCredentialRotation(kt, nodes)
+	}
+	return s, nil
+}
+
+// publishedKeys are the key digests each Keystone node's agent published, the key times of
+// the newest status document that has them, and why a node has none.
+type publishedKeys struct {
+	digests  map[string]status.KeyDigests
+	times    map[string]time.Time
+	problems map[string]string
+}
+
+// readPublishedKeys reads each node's published set of kind from its status document.
+func readPublishedKeys(ctx context.Context, kt keysTarget, nodes []string, kind string) publishedKeys {
 	digestFact, timesFact := status.FactFernetKeys, status.FactFernetKeyTimes
 	if kind == keystone.KindCredential {
 		digestFact, timesFact = status.FactCredentialKeys, status.FactCredentialKeyTimes
 	}
-	// Each node's published set.
-	published := map[string]status.KeyDigests{}
-	times := map[string]time.Time{}
+	p := publishedKeys{digests: map[string]status.KeyDigests{}, times: map[string]time.Time{}, problems: map[string]string{}}
 	var newestDoc time.Time
-	problems := map[string]string{}
 	for _, n := range nodes {
 		doc, err := kt.store.Get(ctx, n)
 		if err != nil {
-			problems[n] = err.Error()
+			p.problems[n] = err.Error()
 			continue
 		}
 		d, err := status.ParseKeyDigests(doc.Facts[digestFact])
 		if err != nil || len(d) == 0 {
-			problems[n] = "its agent has published no " + kind + " key digests"
+			p.problems[n] = "its agent has published no " + kind + " key digests"
 			continue
 		}
-		published[n] = d
+		p.digests[n] = d
 		if t, err := keystone.ParseKeyTimes(doc.Facts[timesFact]); err == nil && len(t) > 0 && doc.UpdatedAt.After(newestDoc) {
-			times, newestDoc = t, doc.UpdatedAt
+			p.times, newestDoc = t, doc.UpdatedAt
 		}
 	}
-	// The current set: the shared store locally; on AWS the published set with the highest
-	// primary (a rotation only ever raises it).
+	return p
+}
+
+// keysOfSharedStore lists the local target's current set, the shared store's, and
+// returns its digests.
+func (s *keySetStatus) keysOfSharedStore(kt keysTarget, kind string, now time.Time) (status.KeyDigests, error) {
+	infos, err := keystone.ReadKeySet(kt.sharedLayout(), kind)
+	if err != nil {
+		return nil, err
+	}
+	s.Source = "shared store " + kt.sharedLayout().SharedDir
+	current := status.KeyDigests{}
+	for _, k := range infos {
+		s.Keys = append(s.Keys, keyStatus{Name: k.Name, State: k.State, Since: k.Since, AgeMS: now.Sub(k.Since).Milliseconds()})
+		h, _ := status.ParseKeyDigests(k.Name + "=" + k.Digest)
+		current[k.Name] = h[k.Name]
+	}
+	return current, nil
+}
+
+// keysOfStatusDocuments lists an AWS environment's current set: the published set with the
+// highest primary (a rotation only ever raises it), and returns its digests.
+func (s *keySetStatus) keysOfStatusDocuments(nodes []string, pub publishedKeys, now time.Time) status.KeyDigests {
+	s.Source = "the Keystone nodes' status documents"
 	var current status.KeyDigests
-	if kt.layout != nil {
-		infos, err := keystone.ReadKeySet(kt.sharedLayout(), kind)
-		if err != nil {
-			return s, err
-		}
-		s.Source = "shared store " + kt.sharedLayout().SharedDir
-		current = status.KeyDigests{}
-		for _, k := range infos {
-			s.Keys = append(s.Keys, keyStatus{Name: k.Name, State: k.State, Since: k.Since, AgeMS: now.Sub(k.Since).Milliseconds()})
-			h, _ := status.ParseKeyDigests(k.Name + "=" + k.Digest)
-			current[k.Name] = h[k.Name]
-		}
-	} else {
-		s.Source = "the Keystone nodes' status documents"
-		for _, n := range nodes {
-			if d, ok := published[n]; ok && (current == nil || highest(d) > highest(current)) {
-				current = d
-			}
-		}
-		for _, name := range current.Names() {
-			st := keystone.KeySecondary
-			switch name {
-			case "0":
-				st = keystone.KeyStaged
-			case fmt.Sprint(highest(current)):
-				st = keystone.KeyPrimary
-			}
-			k := keyStatus{Name: name, State: st}
-			if t, ok := times[name]; ok {
-				k.Since, k.AgeMS = t, now.Sub(t).Milliseconds()
-			}
-			s.Keys = append(s.Keys, k)
+	for _, n := range nodes {
+		if d, ok := pub.digests[n]; ok && (current == nil || highest(d) > highest(current)) {
+			current = d
 		}
 	}
+	for _, name := range current.Names() {
+		st := keystone.KeySecondary
+		switch name {
+		case "0":
+			st = keystone.KeyStaged
+		case fmt.Sprint(highest(current)):
+			st = keystone.KeyPrimary
+		}
+		k := keyStatus{Name: name, State: st}
+		if t, ok := pub.times[name]; ok {
+			k.Since, k.AgeMS = t, now.Sub(t).Milliseconds()
+		}
+		s.Keys = append(s.Keys, k)
+	}
+	return current
+}
+
+// compareNodes says of each node whether it holds the current set, is behind or differs.
+func (s *keySetStatus) compareNodes(nodes []string, pub publishedKeys, current status.KeyDigests) {
 	for _, n := range nodes {
-		nk := nodeKeys{Host: n, Holds: "unknown", Problem: problems[n]}
-		if d, ok := published[n]; ok {
+		nk := nodeKeys{Host: n, Holds: "unknown", Problem: pub.problems[n]}
+		if d, ok := pub.digests[n]; ok {
 			nk.Keys = d.Names()
 			switch {
 			case d.String() == current.String():
@@ -263,50 +302,56 @@ func keySetState(ctx context.Context, kt keysTarget, kind string, now time.Time)
 		}
 		s.Nodes = append(s.Nodes, nk)
 	}
-	if kind == keystone.KindFernet {
-		ks := kt.env.KeystoneSettings()
-		s.RotationInterval, s.TokenLifetime, s.MaxActiveKeys = ks.FernetRotationInterval, ks.TokenExpiration, ks.FernetMaxActiveKeys
-		s.RotationMS, s.TokenLifetimeMS = ks.FernetRotationInterval.Milliseconds(), ks.TokenExpiration.Milliseconds()
-		for _, k := range s.Keys {
-			if k.State == keystone.KeyPrimary && !k.Since.IsZero() {
-				s.NextRotation = k.Since.Add(ks.FernetRotationInterval).UTC()
-			}
-		}
-		if kt.layout != nil && !s.NextRotation.IsZero() {
-			at := s.NextRotation
-			if at.Before(now) {
-				at = now
-			}
-			_, err := keystone.PlanRotation(kt.sharedLayout(), kind, nodes,
-				keystone.FernetPolicy{MaxActive: ks.FernetMaxActiveKeys, TokenLifetime: ks.TokenExpiration, Now: at})
-			var unsafe *keystone.UnsafePurgeError
-			switch {
-			case errors.As(err, &unsafe):
-				s.NextRotation = unsafe.SafeAfter.UTC()
-				s.NextRotationNote = fmt.Sprintf("postponed until key %s's tokens have expired", unsafe.Key)
-			case err != nil:
-				s.NextRotationNote = "refused now: " + err.Error()
-			}
+}
+
+// nextFernetRotation fills the rotation policy and when the next rotation is due; locally,
+// a rotation that would purge a key of unexpired tokens is postponed or refused as the
+// rotation itself would.
+func (s *keySetStatus) nextFernetRotation(kt keysTarget, nodes []string, now time.Time) {
+	ks := kt.env.KeystoneSettings()
+	s.RotationInterval, s.TokenLifetime, s.MaxActiveKeys = ks.FernetRotationInterval, ks.TokenExpiration, ks.FernetMaxActiveKeys
+	s.RotationMS, s.TokenLifetimeMS = ks.FernetRotationInterval.Milliseconds(), ks.TokenExpiration.Milliseconds()
+	for _, k := range s.Keys {
+		if k.State == keystone.KeyPrimary && !k.Since.IsZero() {
+			s.NextRotation = k.Since.Add(ks.FernetRotationInterval).UTC()
 		}
 	}
-	if kind == keystone.KindCredential {
-		ks := kt.env.KeystoneSettings()
-		s.RotationInterval, s.RotationMS = ks.CredentialRotationInterval, ks.CredentialRotationInterval.Milliseconds()
-		s.MaxActiveKeys = keystone.CredentialMaxActiveKeys
-		for _, k := range s.Keys {
-			if k.State == keystone.KeyPrimary && !k.Since.IsZero() {
-				s.NextRotation = k.Since.Add(ks.CredentialRotationInterval).UTC()
-			}
-		}
-		// Locally: would the rotation be refused now (a node behind, a credential_migrate
-		// pending)? The scheduled run then postpones it until that is resolved.
-		if kt.layout != nil && !s.NextRotation.IsZero() {
-			if _, err := keystone.PlanRotation(kt.sharedLayout(), kind, nodes, keystone.FernetPolicy{}); err != nil {
-				s.NextRotationNote = "refused now: " + err.Error()
-			}
+	if kt.layout == nil || s.NextRotation.IsZero() {
+		return
+	}
+	at := s.NextRotation
+	if at.Before(now) {
+		at = now
+	}
+	_, err := keystone.PlanRotation(kt.sharedLayout(), keystone.KindFernet, nodes,
+		keystone.FernetPolicy{MaxActive: ks.FernetMaxActiveKeys, TokenLifetime: ks.TokenExpiration, Now: at})
+	var unsafe *keystone.UnsafePurgeError
+	switch {
+	case errors.As(err, &unsafe):
+		s.NextRotation = unsafe.SafeAfter.UTC()
+		s.NextRotationNote = fmt.Sprintf("postponed until key %s's tokens have expired", unsafe.Key)
+	case err != nil:
+		s.NextRotationNote = "refused now: " + err.Error()
+	}
+}
+
+// nextCredentialRotation fills the credential set's schedule; locally it says when the
+// rotation would be refused now (a node behind, a credential_migrate pending), which makes
+// the scheduled run postpone it until that is resolved.
+func (s *keySetStatus) nextCredentialRotation(kt keysTarget, nodes []string) {
+	ks := kt.env.KeystoneSettings()
+	s.RotationInterval, s.RotationMS = ks.CredentialRotationInterval, ks.CredentialRotationInterval.Milliseconds()
+	s.MaxActiveKeys = keystone.CredentialMaxActiveKeys
+	for _, k := range s.Keys {
+		if k.State == keystone.KeyPrimary && !k.Since.IsZero() {
+			s.NextRotation = k.Since.Add(ks.CredentialRotationInterval).UTC()
 		}
 	}
-	return s, nil
+	if kt.layout != nil && !s.NextRotation.IsZero() {
+		if _, err := keystone.PlanRotation(kt.sharedLayout(), keystone.KindCredential, nodes, keystone.FernetPolicy{}); err != nil {
+			s.NextRotationNote = "refused now: " + err.Error()
+		}
+	}
 }
 
 // highest is the primary key's index of a set (-1 for none).

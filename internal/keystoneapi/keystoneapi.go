@@ -1,8 +1,8 @@
 // Package keystoneapi is the one client of Keystone's v3 token API that the admin
-// dashboard, `cso check`, `cso bench` and the local target's tests share: password
-// authentication, token validation and revocation, with Keystone's HTTP status and message
-// kept in the errors (the check and the load tool report them). See
-// docs/decisions/check-admin.md for why it is not gophercloud.
+// dashboard, `cso check`, `cso bench`, the jump role's identity tasks and the local
+// target's tests share: password authentication, token validation and revocation, with
+// Keystone's HTTP status and message kept in the errors (the check and the load tool report
+// them). See docs/decisions/check-admin.md for why it is not gophercloud.
 package keystoneapi
 
 import (
@@ -32,10 +32,11 @@ type Credentials struct {
 
 // Identity is what a token says about its holder.
 type Identity struct {
-	User    string
-	Project string // "" for an unscoped token
-	Roles   []string
-	Expires time.Time
+	User      string
+	Project   string // "" for an unscoped token
+	ProjectID string // the scope's id, for the identity API's paths (/v3/projects/<id>/...)
+	Roles     []string
+	Expires   time.Time
 }
 
 // ErrDenied matches (errors.Is) a StatusError whose status means Keystone refused the
@@ -198,6 +199,7 @@ func ParseIdentity(body []byte) (Identity, error) {
 				Name string `json:"name"`
 			} `json:"user"`
 			Project struct {
+				ID   string `json:"id"`
 				Name string `json:"name"`
 			} `json:"project"`
 			Roles []struct {
@@ -209,7 +211,7 @@ func ParseIdentity(body []byte) (Identity, error) {
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return Identity{}, fmt.Errorf("token document: %w", err)
 	}
-	id := Identity{User: doc.Token.User.Name, Project: doc.Token.Project.Name}
+	id := Identity{User: doc.Token.User.Name, Project: doc.Token.Project.Name, ProjectID: doc.Token.Project.ID}
 	for _, r := range doc.Token.Roles {
 		id.Roles = append(id.Roles, r.Name)
 	}

@@ -43,7 +43,7 @@ func TestIssueValidateRevoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok == "" || id.User != "admin" || id.Project != "admin" || !slices.Equal(id.Roles, []string{"admin", "reader"}) || id.Expires.Year() != 2099 {
+	if tok == "" || id.User != "admin" || id.Project != "admin" || id.ProjectID != checktest.AdminProjectID || !slices.Equal(id.Roles, []string{"admin", "reader"}) || id.Expires.Year() != 2099 {
 		t.Fatalf("issue: token %q, identity %+v", tok, id)
 	}
 	// Cross-validation: b's own token authenticates the validation of a's token on b.

@@ -19,6 +19,7 @@ import (
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/pki"
+	"github.com/cso-ssp/platform/internal/rabbitmqapi"
 	"github.com/cso-ssp/platform/internal/target"
 )
 
@@ -202,25 +203,23 @@ func loadDump(ctx context.Context, l Layout, portBase int, dump []byte) error {
 	return nil
 }
 
-// rabbitNode is the first RabbitMQ node of hosts.
-func rabbitNode(hosts []inventory.Host) (inventory.Host, error) {
+// rabbitAPI is the management API of the first RabbitMQ node of hosts as ssp_user, TLS
+// verified against the CA in caPEM.
+func rabbitAPI(ctx context.Context, l Layout, hosts []inventory.Host, caPEM []byte) (*rabbitmqapi.Client, inventory.Host, error) {
 	rs := inventory.ByRole(hosts, envfile.RoleRabbitMQ)
 	if len(rs) == 0 {
-		return inventory.Host{}, errors.New("the target has no RabbitMQ node")
-	}
-	return rs[0], nil
-}
-
-func exportRabbit(ctx context.Context, l Layout, hosts []inventory.Host, ca []byte) ([]byte, error) {
-	h, err := rabbitNode(hosts)
-	if err != nil {
-		return nil, err
+		return nil, inventory.Host{}, errors.New("the target has no RabbitMQ node")
 	}
 	pw, err := l.Secrets().Get(ctx, agent.SecretRabbitMQ)
 	if err != nil {
-		return nil, err
+		return nil, rs[0], err
 	}
-	c, err := backup.RabbitClient(h, ca, pw)
+	c, err := backup.RabbitClient(rs[0], caPEM, pw)
+	return c, rs[0], err
+}
+
+func exportRabbit(ctx context.Context, l Layout, hosts []inventory.Host, ca []byte) ([]byte, error) {
+	c, h, err := rabbitAPI(ctx, l, hosts, ca)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/pki"
+	"github.com/cso-ssp/platform/internal/rabbitmqapi"
 	"github.com/cso-ssp/platform/internal/roles/jump"
 	"github.com/cso-ssp/platform/internal/roles/keystone"
 	"github.com/cso-ssp/platform/internal/roles/rabbitmq"
@@ -102,9 +103,9 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	mq := inventory.ByRole(hosts, envfile.RoleRabbitMQ)
-	mgmt := func(h inventory.Host) *rabbitmq.Client {
+	mgmt := func(h inventory.Host) *rabbitmqapi.Client {
 		n := rabbitmq.NodeFor(h, l.Paths(h.Name))
-		c := rabbitmq.NewClient("https://"+n.Addr(n.Management), pool, rabbitmq.User, mqPW)
+		c := rabbitmqapi.New("https://"+n.Addr(n.Management), pool, rabbitmq.User, mqPW)
 		c.HTTP.Timeout = 10 * time.Second
 		return c
 	}

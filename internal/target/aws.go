@@ -44,60 +44,21 @@ type Outputs map[string]json.RawMessage
 // given the private address Terraform reports; a host in one and not in the other means
 // the env file changed since the last apply and is an error, not a guess.
 func FromOutputs(env *envfile.Env, out Outputs) (*Target, error) {
-	var hosts map[string]struct {
-		Role         string `json:"role"`
-		Index        int    `json:"index"`
-		PrivateIP    string `json:"private_ip"`
-		FQDN         string `json:"fqdn"`
-		InstanceType string `json:"instance_type"`
-		AZ           string `json:"availability_zone"`
+	var o awsOutputs
+	if err := o.read(env, out); err != nil {
+		return nil, err
 	}
-	var db struct {
-		Endpoint string `json:"endpoint"`
-		Hostname string `json:"hostname"`
-	}
-	var buckets struct {
-		Files string `json:"files"`
-	}
-	var caPEM string
-	for _, o := range []struct {
-		name string
-		into any
-	}{{"hosts", &hosts}, {"database", &db}, {"buckets", &buckets}, {"root_ca_certificate_pem", &caPEM}} {
-		raw, ok := out[o.name]
-		if !ok || string(raw) == "null" {
-			return nil, fmt.Errorf("terraform output %q is missing: apply the environment first (cso deploy --env %s)", o.name, env.Name)
-		}
-		if err := json.Unmarshal(raw, o.into); err != nil {
-			return nil, fmt.Errorf("terraform output %q: unexpected shape: %w", o.name, err)
-		}
-	}
-	var err error
 	t := &Target{
 		Env: env.Name, Kind: KindAWS, Region: env.Region,
 		CACert:       pki.Store{Dir: EC2SSLCerts}.CACert(),
-		CAPEM:        caPEM,
-		StatusBucket: buckets.Files,
+		CAPEM:        o.caPEM,
+		StatusBucket: o.buckets.Files,
 		SharedDir:    EC2Scripts,
 	}
-	if !strings.Contains(caPEM, "BEGIN CERTIFICATE") {
-		return nil, fmt.Errorf("terraform output \"root_ca_certificate_pem\" holds no PEM certificate")
+	if err := o.checkSharedResources(env); err != nil {
+		return nil, err
 	}
-	if buckets.Files == "" {
-		return nil, fmt.Errorf("terraform output \"buckets\" names no files bucket")
-	}
-	// Terraform and Go each spell the bucket name once; the agents find their env file by
-	// Go's name, so a difference would strand every host.
-	if want := env.FilesBucket(); buckets.Files != want {
-		return nil, fmt.Errorf("terraform output \"buckets\".files is %q but the agents look for %q (<env>-cso-files-<account_id>): the stack and the cso binary disagree on the bucket name", buckets.Files, want)
-	}
-	// RDS reports its endpoint as address:port. Clients dial the endpoint's own name, not
-	// the private zone's CNAME (mysql.<zone>): the RDS certificate names the endpoint, and
-	// every client verifies it (docs/decisions/roles.md). The agents take it from here.
-	if _, _, err := net.SplitHostPort(db.Endpoint); err != nil {
-		return nil, fmt.Errorf("terraform output \"database\".endpoint %q is not host:port", db.Endpoint)
-	}
-	t.MySQL = db.Endpoint
+	t.MySQL = o.db.Endpoint
 	// The environment's KMS key: `cso backup` writes backups/ with SSE-KMS under it (an
 	// older state without the output leaves it empty: the bucket's default encryption).
 	t.BackupIntervalMS = jsondur.Millis(env.BackupSettings().Interval)
@@ -109,42 +70,118 @@ func FromOutputs(env *envfile.Env, out Outputs) (*Target, error) {
 	t.MySQLCA = RDSCABundle
 
 	if env.HA {
+		var err error
 		if t.ALB, err = albFromOutputs(env, out); err != nil {
 			return nil, err
 		}
 	}
+	hosts, problems := o.hostsOf(env)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("the env file and the applied infrastructure differ (run cso deploy --env %s): %s", env.Name, strings.Join(problems, "; "))
+	}
+	t.Hosts = hosts
+	return t, nil
+}
 
+// awsOutputs are the outputs FromOutputs needs.
+type awsOutputs struct {
+	hosts map[string]hostOutput
+	db    struct {
+		Endpoint string `json:"endpoint"`
+		Hostname string `json:"hostname"`
+	}
+	buckets struct {
+		Files string `json:"files"`
+	}
+	caPEM string
+}
+
+// hostOutput is one instance of the "hosts" output.
+type hostOutput struct {
+	Role         string `json:"role"`
+	Index        int    `json:"index"`
+	PrivateIP    string `json:"private_ip"`
+	FQDN         string `json:"fqdn"`
+	InstanceType string `json:"instance_type"`
+	AZ           string `json:"availability_zone"`
+}
+
+// read decodes the outputs every environment has; a missing one means the environment was
+// not applied.
+func (o *awsOutputs) read(env *envfile.Env, out Outputs) error {
+	for _, want := range []struct {
+		name string
+		into any
+	}{{"hosts", &o.hosts}, {"database", &o.db}, {"buckets", &o.buckets}, {"root_ca_certificate_pem", &o.caPEM}} {
+		raw, ok := out[want.name]
+		if !ok || string(raw) == "null" {
+			return fmt.Errorf("terraform output %q is missing: apply the environment first (cso deploy --env %s)", want.name, env.Name)
+		}
+		if err := json.Unmarshal(raw, want.into); err != nil {
+			return fmt.Errorf("terraform output %q: unexpected shape: %w", want.name, err)
+		}
+	}
+	return nil
+}
+
+// checkSharedResources refuses a CA, files bucket or database endpoint that the hosts
+// could not use.
+func (o *awsOutputs) checkSharedResources(env *envfile.Env) error {
+	if !strings.Contains(o.caPEM, "BEGIN CERTIFICATE") {
+		return fmt.Errorf("terraform output \"root_ca_certificate_pem\" holds no PEM certificate")
+	}
+	if o.buckets.Files == "" {
+		return fmt.Errorf("terraform output \"buckets\" names no files bucket")
+	}
+	// Terraform and Go each spell the bucket name once; the agents find their env file by
+	// Go's name, so a difference would strand every host.
+	if want := env.FilesBucket(); o.buckets.Files != want {
+		return fmt.Errorf("terraform output \"buckets\".files is %q but the agents look for %q (<env>-cso-files-<account_id>): the stack and the cso binary disagree on the bucket name", o.buckets.Files, want)
+	}
+	// RDS reports its endpoint as address:port. Clients dial the endpoint's own name, not
+	// the private zone's CNAME (mysql.<zone>): the RDS certificate names the endpoint, and
+	// every client verifies it (docs/decisions/roles.md). The agents take it from here.
+	if _, _, err := net.SplitHostPort(o.db.Endpoint); err != nil {
+		return fmt.Errorf("terraform output \"database\".endpoint %q is not host:port", o.db.Endpoint)
+	}
+	return nil
+}
+
+// hostsOf gives each host of the env file the private address (and FQDN, instance type,
+// zone) of its instance in the outputs, and lists every host in one and not in the other.
+func (o *awsOutputs) hostsOf(env *envfile.Env) ([]inventory.Host, []string) {
+	var hosts []inventory.Host
 	var problems []string
 	seen := map[string]bool{}
 	for _, h := range inventory.Hosts(env) {
-		o, ok := hosts[h.Name]
+		out, ok := o.hosts[h.Name]
 		if !ok {
 			problems = append(problems, fmt.Sprintf("%s is in %s's env file but has no instance in the Terraform outputs", h.Name, env.Name))
 			continue
 		}
 		seen[h.Name] = true
-		if o.Role != string(h.Role) || o.Index != h.Index {
-			problems = append(problems, fmt.Sprintf("%s is %s %d in the outputs, %s %d in the env file", h.Name, o.Role, o.Index, h.Role, h.Index))
+		if out.Role != string(h.Role) || out.Index != h.Index {
+			problems = append(problems, fmt.Sprintf("%s is %s %d in the outputs, %s %d in the env file", h.Name, out.Role, out.Index, h.Role, h.Index))
 			continue
 		}
-		if net.ParseIP(o.PrivateIP) == nil {
-			problems = append(problems, fmt.Sprintf("%s: private_ip %q is not an IP address", h.Name, o.PrivateIP))
+		if net.ParseIP(out.PrivateIP) == nil {
+			problems = append(problems, fmt.Sprintf("%s: private_ip %q is not an IP address", h.Name, out.PrivateIP))
 			continue
 		}
-		h.Address = o.PrivateIP
-		if o.FQDN != "" {
-			h.FQDN = o.FQDN
+		h.Address = out.PrivateIP
+		if out.FQDN != "" {
+			h.FQDN = out.FQDN
 		}
-		if o.InstanceType != "" {
-			h.InstanceType = o.InstanceType
+		if out.InstanceType != "" {
+			h.InstanceType = out.InstanceType
 		}
-		if o.AZ != "" {
-			h.AZ = o.AZ
+		if out.AZ != "" {
+			h.AZ = out.AZ
 		}
-		t.Hosts = append(t.Hosts, h)
+		hosts = append(hosts, h)
 	}
 	var extra []string
-	for name := range hosts {
+	for name := range o.hosts {
 		if !seen[name] {
 			extra = append(extra, name)
 		}
@@ -153,10 +190,7 @@ func FromOutputs(env *envfile.Env, out Outputs) (*Target, error) {
 	for _, name := range extra {
 		problems = append(problems, fmt.Sprintf("%s has an instance in the Terraform outputs but is not in %s's env file", name, env.Name))
 	}
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("the env file and the applied infrastructure differ (run cso deploy --env %s): %s", env.Name, strings.Join(problems, "; "))
-	}
-	return t, nil
+	return hosts, problems
 }
 
 // albFromOutputs reads the admin_dashboard output of an ha environment: without it the

@@ -191,6 +191,9 @@ func (k *Keystone) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// AdminProjectID is the id of project admin in the double's tokens.
+const AdminProjectID = "5c0ad3b1e2f64a7d9c8e0f1a2b3c4d5e"
+
 func tokenBody(user string, roles []string) map[string]any {
 	rs := make([]map[string]string, len(roles))
 	for i, r := range roles {
@@ -198,7 +201,7 @@ func tokenBody(user string, roles []string) map[string]any {
 	}
 	return map[string]any{"token": map[string]any{
 		"user":       map[string]any{"name": user, "domain": map[string]string{"name": "Default"}},
-		"project":    map[string]any{"name": "admin", "domain": map[string]string{"name": "Default"}},
+		"project":    map[string]any{"id": AdminProjectID, "name": "admin", "domain": map[string]string{"name": "Default"}},
 		"roles":      rs,
 		"expires_at": "2099-01-01T00:00:00.000000Z",
 	}}

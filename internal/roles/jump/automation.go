@@ -17,6 +17,7 @@ import (
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/keystoneapi"
 	"github.com/cso-ssp/platform/internal/pki"
 )
 
@@ -140,6 +141,7 @@ type keystoneAPI struct {
 	client        *http.Client
 	adminPW, auPW string // the admin's password and the identity's
 	id            identity
+	tokens        keystoneapi.Client // the token requests, to the same node
 	token         string
 	projectID     string
 }
@@ -175,23 +177,25 @@ func newKeystoneAPI(ctx context.Context, rt *agent.Runtime, id identity) (*keyst
 		},
 		DisableKeepAlives: true,
 	}
-	return &keystoneAPI{base: "https://" + net.JoinHostPort(h.FQDN, port), client: &http.Client{Transport: tr, Timeout: 30 * time.Second},
+	base, client := "https://"+net.JoinHostPort(h.FQDN, port), &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	return &keystoneAPI{base: base, client: client, tokens: keystoneapi.Client{HTTP: client, URLs: []string{base}},
 		adminPW: adminPW, auPW: auPW, id: id}, nil
 }
 
-// call sends a JSON request; with token "" it is unauthenticated.
-func (k *keystoneAPI) call(ctx context.Context, method, path, token string, body any) (int, http.Header, []byte, error) {
+// call sends a JSON request to the identity API (users, roles, grants) with the admin's
+// token; token requests go through keystoneapi, the one client.
+func (k *keystoneAPI) call(ctx context.Context, method, path, token string, body any) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return 0, nil, nil, err
+			return 0, nil, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, k.base+path, rd)
 	if err != nil {
-		return 0, nil, nil, err
+		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
@@ -199,50 +203,41 @@ func (k *keystoneAPI) call(ctx context.Context, method, path, token string, body
 	}
 	resp, err := k.client.Do(req)
 	if err != nil {
-		return 0, nil, nil, err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, resp.Header, b, err
+	return resp.StatusCode, b, err
 }
 
-// passwordToken issues a token of user scoped to project admin; it returns the project's id.
-func (k *keystoneAPI) passwordToken(ctx context.Context, user, password string) (token, projectID string, code int, err error) {
-	body := map[string]any{"auth": map[string]any{
-		"identity": map[string]any{"methods": []string{"password"}, "password": map[string]any{
-			"user": map[string]any{"name": user, "domain": map[string]string{"id": "default"}, "password": password}}},
-		"scope": map[string]any{"project": map[string]any{"name": "admin", "domain": map[string]string{"id": "default"}}},
-	}}
-	code, hdr, b, err := k.call(ctx, http.MethodPost, "/v3/auth/tokens", "", body)
-	if err != nil {
-		return "", "", 0, err
-	}
-	if code != http.StatusCreated {
-		return "", "", code, fmt.Errorf("token for %s: HTTP %d", user, code)
-	}
-	var doc struct {
-		Token struct {
-			Project struct {
-				ID string `json:"id"`
-			} `json:"project"`
-		} `json:"token"`
-	}
-	if err := json.Unmarshal(b, &doc); err != nil || hdr.Get("X-Subject-Token") == "" {
-		return "", "", code, fmt.Errorf("token for %s: not a token answer", user)
-	}
-	return hdr.Get("X-Subject-Token"), doc.Token.Project.ID, code, nil
+// adminScope is project admin in domain Default, whose id is "default" (keystone-manage
+// bootstrap makes both).
+func adminScope(user, password string) keystoneapi.Credentials {
+	return keystoneapi.Credentials{User: user, Password: password, Domain: "Default", Project: "admin"}
 }
 
+// adminToken signs in as admin once and keeps the token and project admin's id.
 func (k *keystoneAPI) adminToken(ctx context.Context) (string, error) {
 	if k.token != "" {
 		return k.token, nil
 	}
-	tok, pid, _, err := k.passwordToken(ctx, "admin", k.adminPW)
+	tok, id, err := k.tokens.Issue(ctx, adminScope("admin", k.adminPW))
 	if err != nil {
 		return "", err
 	}
-	k.token, k.projectID = tok, pid
+	k.token, k.projectID = tok, id.ProjectID
 	return tok, nil
+}
+
+// signsIn says whether the identity's password (the secret's) still issues a token; a
+// refusal of the password (401) is false, any other failure an error.
+func (k *keystoneAPI) signsIn(ctx context.Context) (bool, error) {
+	_, _, err := k.tokens.Issue(ctx, adminScope(k.id.User, k.auPW))
+	var se *keystoneapi.StatusError
+	if errors.As(err, &se) && se.Status == http.StatusUnauthorized {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 type ksUser struct {
@@ -257,7 +252,7 @@ func (k *keystoneAPI) findUser(ctx context.Context) (*ksUser, error) {
 	if err != nil {
 		return nil, err
 	}
-	code, _, b, err := k.call(ctx, http.MethodGet, "/v3/users?domain_id=default&name="+url.QueryEscape(k.id.User), tok, nil)
+	code, b, err := k.call(ctx, http.MethodGet, "/v3/users?domain_id=default&name="+url.QueryEscape(k.id.User), tok, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +272,7 @@ func (k *keystoneAPI) findUser(ctx context.Context) (*ksUser, error) {
 }
 
 func (k *keystoneAPI) roleID(ctx context.Context) (string, error) {
-	code, _, b, err := k.call(ctx, http.MethodGet, "/v3/roles?name="+url.QueryEscape(k.id.Role), k.token, nil)
+	code, b, err := k.call(ctx, http.MethodGet, "/v3/roles?name="+url.QueryEscape(k.id.Role), k.token, nil)
 	if err != nil {
 		return "", err
 	}
@@ -297,12 +292,12 @@ func (k *keystoneAPI) ensureRole(ctx context.Context) (string, error) {
 	if id, err := k.roleID(ctx); err == nil || !k.id.CreateRole {
 		return id, err
 	}
-	code, _, b, err := k.call(ctx, http.MethodPost, "/v3/roles", k.token, map[string]any{"role": map[string]any{"name": k.id.Role}})
+	code, b, err := k.call(ctx, http.MethodPost, "/v3/roles", k.token, map[string]any{"role": map[string]any{"name": k.id.Role}})
 	if err != nil {
 		return "", err
 	}
 	if code != http.StatusCreated && code != http.StatusConflict {
-		return "", fmt.Errorf("create role %s: HTTP %d %s", k.id.Role, code, snippet(b))
+		return "", fmt.Errorf("create role %s: HTTP %d %s", k.id.Role, code, keystoneapi.Message(b))
 	}
 	return k.roleID(ctx)
 }
@@ -335,18 +330,19 @@ func (k *keystoneAPI) inspect(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	code, _, _, err := k.call(ctx, http.MethodHead, "/v3/projects/"+k.projectID+"/users/"+u.ID+"/roles/"+rid, k.token, nil)
+	code, _, err := k.call(ctx, http.MethodHead, "/v3/projects/"+k.projectID+"/users/"+u.ID+"/roles/"+rid, k.token, nil)
 	if err != nil {
 		return "", err
 	}
 	if code != http.StatusNoContent {
 		return "role " + k.id.Role + " not assigned", nil
 	}
-	if _, _, code, err := k.passwordToken(ctx, k.id.User, k.auPW); err != nil {
-		if code == http.StatusUnauthorized {
-			return "password differs from the secret", nil
-		}
+	ok, err := k.signsIn(ctx)
+	if err != nil {
 		return "", err
+	}
+	if !ok {
+		return "password differs from the secret", nil
 	}
 	return "", nil
 }
@@ -361,12 +357,12 @@ func (k *keystoneAPI) ensure(ctx context.Context) error {
 		body := map[string]any{"user": map[string]any{"name": k.id.User, "domain_id": "default",
 			"password": k.auPW, "enabled": true, "options": k.id.Options,
 			"description": k.id.Description}}
-		code, _, b, err := k.call(ctx, http.MethodPost, "/v3/users", k.token, body)
+		code, b, err := k.call(ctx, http.MethodPost, "/v3/users", k.token, body)
 		if err != nil {
 			return err
 		}
 		if code != http.StatusCreated {
-			return fmt.Errorf("create user %s: HTTP %d %s", k.id.User, code, snippet(b))
+			return fmt.Errorf("create user %s: HTTP %d %s", k.id.User, code, keystoneapi.Message(b))
 		}
 		if u, err = k.findUser(ctx); err != nil || u == nil {
 			return errors.Join(fmt.Errorf("user %s not found after its creation", k.id.User), err)
@@ -375,37 +371,30 @@ func (k *keystoneAPI) ensure(ctx context.Context) error {
 		patch := map[string]any{"enabled": true, "options": k.id.Options}
 		// Only a password that does not work is set again: Keystone's password history
 		// (unique_last_password_count) refuses the current one.
-		if _, _, code, _ := k.passwordToken(ctx, k.id.User, k.auPW); code != http.StatusCreated {
+		if ok, _ := k.signsIn(ctx); !ok {
 			patch["password"] = k.auPW
 		}
-		code, _, b, err := k.call(ctx, http.MethodPatch, "/v3/users/"+u.ID, k.token, map[string]any{"user": patch})
+		code, b, err := k.call(ctx, http.MethodPatch, "/v3/users/"+u.ID, k.token, map[string]any{"user": patch})
 		if err != nil {
 			return err
 		}
 		if code != http.StatusOK {
-			return fmt.Errorf("update user %s: HTTP %d %s", k.id.User, code, snippet(b))
+			return fmt.Errorf("update user %s: HTTP %d %s", k.id.User, code, keystoneapi.Message(b))
 		}
 	}
 	rid, err := k.ensureRole(ctx)
 	if err != nil {
 		return err
 	}
-	code, _, b, err := k.call(ctx, http.MethodPut, "/v3/projects/"+k.projectID+"/users/"+u.ID+"/roles/"+rid, k.token, nil)
+	code, b, err := k.call(ctx, http.MethodPut, "/v3/projects/"+k.projectID+"/users/"+u.ID+"/roles/"+rid, k.token, nil)
 	if err != nil {
 		return err
 	}
 	if code != http.StatusNoContent {
-		return fmt.Errorf("grant %s on project admin to %s: HTTP %d %s", k.id.Role, k.id.User, code, snippet(b))
+		return fmt.Errorf("grant %s on project admin to %s: HTTP %d %s", k.id.Role, k.id.User, code, keystoneapi.Message(b))
 	}
-	if _, _, _, err := k.passwordToken(ctx, k.id.User, k.auPW); err != nil {
+	if _, _, err := k.tokens.Issue(ctx, adminScope(k.id.User, k.auPW)); err != nil {
 		return fmt.Errorf("the new identity cannot sign in: %w", err)
 	}
 	return nil
-}
-
-func snippet(b []byte) string {
-	if len(b) > 300 {
-		b = b[:300]
-	}
-	return string(bytes.TrimSpace(b))
 }

@@ -192,115 +192,135 @@ func (s *accessState) get(ctx context.Context) (*definitions, error) {
 
 // accessTasks are the first node's: definitions, then guest and stray permissions.
 func accessTasks(st *accessState) []agent.Task {
-	n := st.self
-	check := func(pick func(imp []string, guest bool, other []string) string) func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
-		return func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
-			pass, ok, err := rt.Secret(ctx, agent.SecretRabbitMQ)
-			if err != nil {
-				return agent.Change{}, err
-			}
-			d, err := st.get(ctx)
-			if err != nil || !ok {
-				if rt.DryRun {
-					return agent.Change{Needed: true, Summary: "configure vhost " + VHost + ", user " + User + " and its permissions (node not answering yet)"}, nil
-				}
-				return agent.Change{}, err
-			}
-			if s := pick(d.differences(pass)); s != "" {
-				return agent.Change{Needed: true, Summary: s}, nil
-			}
-			return agent.NoChange, nil
+	return []agent.Task{st.definitionsTask(), st.strayPermissionsTask(), st.guestTask()}
+}
+
+// accessDifferences reads what differs from the wanted access: the definitions to import,
+// whether user guest exists, the other vhosts ssp_user has permissions on.
+type accessDifferences func(imp []string, guest bool, other []string) string
+
+// checkWith is a task's check: the change that pick says is needed ("" when none).
+func (st *accessState) checkWith(pick accessDifferences) func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
+	return func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
+		pass, ok, err := rt.Secret(ctx, agent.SecretRabbitMQ)
+		if err != nil {
+			return agent.Change{}, err
 		}
+		d, err := st.get(ctx)
+		if err != nil || !ok {
+			if rt.DryRun {
+				return agent.Change{Needed: true, Summary: "configure vhost " + VHost + ", user " + User + " and its permissions (node not answering yet)"}, nil
+			}
+			return agent.Change{}, err
+		}
+		if s := pick(d.differences(pass)); s != "" {
+			return agent.Change{Needed: true, Summary: s}, nil
+		}
+		return agent.NoChange, nil
 	}
-	// settle waits until the node reports the change: import_definitions is asynchronous.
-	settle := func(ctx context.Context, rt *agent.Runtime, what string, done func(imp []string, guest bool, other []string) bool) error {
-		pass, err := rt.Secrets.Get(ctx, agent.SecretRabbitMQ)
+}
+
+// settle waits until the node reports the change: import_definitions is asynchronous.
+func (st *accessState) settle(ctx context.Context, rt *agent.Runtime, what string, done func(imp []string, guest bool, other []string) bool) error {
+	pass, err := rt.Secrets.Get(ctx, agent.SecretRabbitMQ)
+	if err != nil {
+		return err
+	}
+	return agent.WaitFor(ctx, rt, what, time.Minute, func(ctx context.Context) error {
+		st.invalidate()
+		d, err := st.get(cliAttempt(ctx))
 		if err != nil {
 			return err
 		}
-		return agent.WaitFor(ctx, rt, what, time.Minute, func(ctx context.Context) error {
-			st.invalidate()
-			d, err := st.get(cliAttempt(ctx))
+		if imp, g, o := d.differences(pass); !done(imp, g, o) {
+			return fmt.Errorf("not yet: %s", strings.Join(imp, "; "))
+		}
+		return nil
+	})
+}
+
+// definitionsTask imports vhost ssp, user ssp_user and its permissions.
+func (st *accessState) definitionsTask() agent.Task {
+	n := st.self
+	return agent.FuncTask{
+		TaskName:  "vhost " + VHost + ", user " + User + " and its permissions",
+		CheckFunc: st.checkWith(func(imp []string, _ bool, _ []string) string { return strings.Join(imp, "; ") }),
+		ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
+			pass, err := rt.Secrets.Get(ctx, agent.SecretRabbitMQ)
 			if err != nil {
 				return err
 			}
-			if imp, g, o := d.differences(pass); !done(imp, g, o) {
-				return fmt.Errorf("not yet: %s", strings.Join(imp, "; "))
+			doc, err := wantedDefinitions(pass)
+			if err != nil {
+				return err
+			}
+			if _, err := Ctl(ctx, n, doc, "import_definitions", "--format", "json"); err != nil {
+				return err
+			}
+			return st.settle(ctx, rt, "definitions imported on "+n.Name, func(imp []string, _ bool, _ []string) bool { return len(imp) == 0 })
+		},
+		RenderFunc: func(ctx context.Context, rt *agent.Runtime, r *agent.Rendering) error {
+			return renderImport(ctx, rt, r, n)
+		},
+	}
+}
+
+// strayPermissionsTask revokes ssp_user's permissions on any vhost but ssp.
+func (st *accessState) strayPermissionsTask() agent.Task {
+	n := st.self
+	return agent.FuncTask{
+		TaskName: "no permissions of " + User + " outside " + VHost,
+		CheckFunc: st.checkWith(func(_ []string, _ bool, other []string) string {
+			if len(other) == 0 {
+				return ""
+			}
+			return fmt.Sprintf("revoke %s's permissions on vhosts %s", User, strings.Join(other, ", "))
+		}),
+		ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
+			defer st.invalidate()
+			pass, err := rt.Secrets.Get(ctx, agent.SecretRabbitMQ)
+			if err != nil {
+				return err
+			}
+			d, err := st.get(ctx)
+			if err != nil {
+				return err
+			}
+			_, _, other := d.differences(pass)
+			for _, v := range other {
+				if _, err := Ctl(ctx, n, nil, "clear_permissions", "-p", v, User); err != nil {
+					return err
+				}
 			}
 			return nil
-		})
+		},
+		RenderFunc: func(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
+			r.Note("%s has permissions on no other vhost of a fresh node: nothing to revoke (the vhosts the node lists decide; each would get rabbitmqctl clear_permissions -p VHOST %s)", User, User)
+			return nil
+		},
 	}
-	return []agent.Task{
-		agent.FuncTask{
-			TaskName:  "vhost " + VHost + ", user " + User + " and its permissions",
-			CheckFunc: check(func(imp []string, _ bool, _ []string) string { return strings.Join(imp, "; ") }),
-			ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
-				pass, err := rt.Secrets.Get(ctx, agent.SecretRabbitMQ)
-				if err != nil {
-					return err
-				}
-				doc, err := wantedDefinitions(pass)
-				if err != nil {
-					return err
-				}
-				if _, err := Ctl(ctx, n, doc, "import_definitions", "--format", "json"); err != nil {
-					return err
-				}
-				return settle(ctx, rt, "definitions imported on "+n.Name, func(imp []string, _ bool, _ []string) bool { return len(imp) == 0 })
-			},
-			RenderFunc: func(ctx context.Context, rt *agent.Runtime, r *agent.Rendering) error {
-				return renderImport(ctx, rt, r, n)
-			},
+}
+
+// guestTask deletes the default user guest.
+func (st *accessState) guestTask() agent.Task {
+	n := st.self
+	return agent.FuncTask{
+		TaskName: "no guest user",
+		CheckFunc: st.checkWith(func(_ []string, guest bool, _ []string) string {
+			if guest {
+				return "delete the default guest user"
+			}
+			return ""
+		}),
+		ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
+			defer st.invalidate()
+			_, err := Ctl(ctx, n, nil, "delete_user", "guest")
+			return err
 		},
-		agent.FuncTask{
-			TaskName: "no permissions of " + User + " outside " + VHost,
-			CheckFunc: check(func(_ []string, _ bool, other []string) string {
-				if len(other) == 0 {
-					return ""
-				}
-				return fmt.Sprintf("revoke %s's permissions on vhosts %s", User, strings.Join(other, ", "))
-			}),
-			ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
-				defer st.invalidate()
-				pass, err := rt.Secrets.Get(ctx, agent.SecretRabbitMQ)
-				if err != nil {
-					return err
-				}
-				d, err := st.get(ctx)
-				if err != nil {
-					return err
-				}
-				_, _, other := d.differences(pass)
-				for _, v := range other {
-					if _, err := Ctl(ctx, n, nil, "clear_permissions", "-p", v, User); err != nil {
-						return err
-					}
-				}
-				return nil
-			},
-			RenderFunc: func(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
-				r.Note("%s has permissions on no other vhost of a fresh node: nothing to revoke (the vhosts the node lists decide; each would get rabbitmqctl clear_permissions -p VHOST %s)", User, User)
-				return nil
-			},
-		},
-		agent.FuncTask{
-			TaskName: "no guest user",
-			CheckFunc: check(func(_ []string, guest bool, _ []string) string {
-				if guest {
-					return "delete the default guest user"
-				}
-				return ""
-			}),
-			ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
-				defer st.invalidate()
-				_, err := Ctl(ctx, n, nil, "delete_user", "guest")
-				return err
-			},
-			RenderFunc: func(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
-				r.Note("when the node lists the default user guest (the users it exports decide):")
-				r.AddCommand(ctlCommand(n, nil, "delete_user", "guest"))
-				return nil
-			},
+		RenderFunc: func(_ context.Context, _ *agent.Runtime, r *agent.Rendering) error {
+			r.Note("when the node lists the default user guest (the users it exports decide):")
+			r.AddCommand(ctlCommand(n, nil, "delete_user", "guest"))
+			return nil
 		},
 	}
 }

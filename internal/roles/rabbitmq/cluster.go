@@ -13,6 +13,7 @@ import (
 
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/pki"
+	"github.com/cso-ssp/platform/internal/rabbitmqapi"
 )
 
 // clusterTask makes sure every RabbitMQ node of the environment runs in this node's
@@ -94,7 +95,7 @@ func missingNodes(ctx context.Context, rt *agent.Runtime, self Node, want []stri
 	var running []string
 	if pass, ok, err := rt.Secret(ctx, agent.SecretRabbitMQ); err == nil && ok {
 		if roots, err := pki.PoolFile(self.CACert()); err == nil {
-			c := NewClient("https://"+self.Addr(self.Management), roots, User, pass)
+			c := rabbitmqapi.New("https://"+self.Addr(self.Management), roots, User, pass)
 			c.HTTP.Timeout = 3 * time.Second
 			if s, err := c.ClusterStatus(ctx); err == nil {
 				running = s.Running()
@@ -181,9 +182,9 @@ func staleMember(ctx context.Context, rt *agent.Runtime, self Node, nodes []Node
 		if p.Name == self.Name {
 			continue
 		}
-		c := NewClient("https://"+p.Addr(p.Management), roots, User, pass)
+		c := rabbitmqapi.New("https://"+p.Addr(p.Management), roots, User, pass)
 		c.HTTP.Timeout = 3 * time.Second
-		var members []NodeStatus
+		var members []rabbitmqapi.NodeStatus
 		if c.Get(ctx, "/api/nodes", &members) != nil {
 			continue
 		}

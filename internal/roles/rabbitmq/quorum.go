@@ -12,6 +12,7 @@ import (
 
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/pki"
+	"github.com/cso-ssp/platform/internal/rabbitmqapi"
 )
 
 // QueuesBin is RabbitMQ's queue tool, beside rabbitmqctl (Debian and the RabbitMQ team's
@@ -54,7 +55,7 @@ func quorumQueues(ctx context.Context, rt *agent.Runtime, self Node, nodes int) 
 	var apiErr error
 	if pass, ok, err := rt.Secret(ctx, agent.SecretRabbitMQ); err == nil && ok {
 		if roots, err := pki.PoolFile(self.CACert()); err == nil {
-			c := NewClient("https://"+self.Addr(self.Management), roots, User, pass)
+			c := rabbitmqapi.New("https://"+self.Addr(self.Management), roots, User, pass)
 			c.HTTP.Timeout = 5 * time.Second
 			var qs []struct {
 				Name      string         `json:"name"`

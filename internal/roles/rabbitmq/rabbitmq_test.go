@@ -23,6 +23,7 @@ import (
 	"github.com/cso-ssp/platform/internal/bench"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/rabbitmqapi"
 	"github.com/cso-ssp/platform/internal/roles/rabbitmq"
 	"github.com/cso-ssp/platform/internal/status"
 	"github.com/cso-ssp/platform/internal/target"
@@ -230,13 +231,13 @@ func TestCluster(t *testing.T) {
 		nodes = append(nodes, rabbitmq.NodeFor(h, s.Paths(h.Name)))
 	}
 	want := rabbitmq.NodeNames(nodes)
-	mgmt := func(n rabbitmq.Node) *rabbitmq.Client {
-		return rabbitmq.NewClient("https://"+n.Addr(n.Management), s.Pool, rabbitmq.User, pass)
+	mgmt := func(n rabbitmq.Node) *rabbitmqapi.Client {
+		return rabbitmqapi.New("https://"+n.Addr(n.Management), s.Pool, rabbitmq.User, pass)
 	}
 
 	t.Run("three running nodes, no partition, no alarm", func(t *testing.T) {
 		for _, n := range nodes {
-			st, err := rabbitmq.ClusterStatus(ctx, "https://"+n.Addr(n.Management), s.Pool, rabbitmq.User, pass)
+			st, err := mgmt(n).ClusterStatus(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -580,7 +581,7 @@ func TestReachable(t *testing.T) {
 func testReplacedNode(ctx context.Context, t *testing.T, s *stacktest.Stack, hosts []inventory.Host, nodes []rabbitmq.Node, pass string) {
 	const queue = "cso-e2-replace-test"
 	want := slices.Sorted(slices.Values(rabbitmq.NodeNames(nodes)))
-	mgmt := rabbitmq.NewClient("https://"+nodes[0].Addr(nodes[0].Management), s.Pool, rabbitmq.User, pass)
+	mgmt := rabbitmqapi.New("https://"+nodes[0].Addr(nodes[0].Management), s.Pool, rabbitmq.User, pass)
 	ch := declareQueue(t, nodes[0], s, pass, queue)
 	defer ch.QueueDelete(queue, false, false, false)
 	q, err := mgmt.Queue(ctx, rabbitmq.VHost, queue)

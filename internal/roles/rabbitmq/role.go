@@ -2,8 +2,9 @@
 // AMQPS and the management API over TLS from the project CA (no plain AMQP listener),
 // clustered with every RabbitMQ host of the environment by classic_config peer discovery
 // over TLS Erlang distribution, the Erlang cookie from the environment's secrets, vhost ssp
-// with quorum queues by default, and ssp_user with the generated password. It also provides the cluster health functions the checks reuse
-// (ClusterStatus, ProbeAMQPS).
+// with quorum queues by default, and ssp_user with the generated password. Its management
+// API reads (cluster health, queues) are internal/rabbitmqapi's, the one client; the role's
+// own readiness probes are ProbeAMQPS and ProbeTLS.
 package rabbitmq
 
 import (
