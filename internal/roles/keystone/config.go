@@ -160,7 +160,7 @@ func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 // writeCache writes oslo.cache's [cache] section, the pool of every Keystone node's
 // memcached (memcached.go), and turns on the caching of the subsystems every token
 // validation reads: roles and their assignments, projects and domains, the catalog, the
-// revocation events. Keystone has no [assignment] caching option: assignments are cached
+// revocation events (the last through revocationCachePy in the WSGI entry point). Keystone has no [assignment] caching option: assignments are cached
 // under [role] (keystone/conf/role.py).
 func writeCache(w func(string, ...any), hosts []inventory.Host) {
 	servers := cacheServers(hosts)
@@ -179,6 +179,12 @@ func writeCache(w func(string, ...any), hosts []inventory.Host) {
 	for _, section := range []string{"catalog", "resource", "role", "revoke"} {
 		w("[%s]", section)
 		w("caching = true")
+		if section == "revoke" {
+			// Revocation checks are served from this region (revocationCachePy); Keystone's
+			// default of an hour would be the bound of a revocation whose invalidation
+			// could not reach memcached.
+			w("cache_time = %d", RevokeCacheTime)
+		}
 		w("")
 	}
 }
@@ -214,11 +220,11 @@ import os
 
 os.environ["OS_KEYSTONE_CONFIG_DIR"] = %[2]q
 os.environ["OS_KEYSTONE_CONFIG_FILES"] = "keystone.conf"
-
+%[3]s
 from keystone.server.wsgi import initialize_public_application
 
 application = initialize_public_application()
-`, l.Conf, l.ConfDir)
+`, l.Conf, l.ConfDir, revocationCachePy)
 	}
 	return fmt.Sprintf(`# Managed by cso agent (keystone role): the Keystone public WSGI application of this
 # instance, reading %[1]s.
@@ -236,11 +242,11 @@ import keystone
 if not os.path.realpath(keystone.__file__).startswith(os.path.realpath(VENV) + os.sep):
     raise ImportError("keystone was imported from %%s, not from %%s: check python-home in %[6]s"
                       %% (keystone.__file__, VENV))
-
+%[7]s
 from keystone.server.wsgi import initialize_public_application
 
 application = initialize_public_application()
-`, l.Conf, l.ConfDir, KeystoneRelease, OpenStackSeries, l.Venv, l.HTTPDConf)
+`, l.Conf, l.ConfDir, KeystoneRelease, OpenStackSeries, l.Venv, l.HTTPDConf, revocationCachePy)
 }
 
 // TLS hardening of every Apache endpoint (recorded in docs/decisions/agent.md).
