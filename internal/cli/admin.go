@@ -29,15 +29,18 @@ func init() {
 	})
 }
 
+// adminServeOptions are the flags of `cso admin serve`.
+type adminServeOptions struct {
+	tf                              targetFlags
+	listen, certFile, keyFile       string
+	cfg                             admin.Config
+	albSigner, albRegion, albKeyURL string
+	cognito                         admin.CognitoConfig
+	keystoneURLs                    []string
+}
+
 func adminServeCmd(g *Globals) *cobra.Command {
-	var (
-		tf                              targetFlags
-		listen, certFile, keyFile       string
-		cfg                             admin.Config
-		albSigner, albRegion, albKeyURL string
-		cognito                         admin.CognitoConfig
-		keystoneURLs                    []string
-	)
+	var o adminServeOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the dashboard under /admin/ (JSON at /admin/api/status, /health for the load balancer)",
@@ -53,86 +56,106 @@ forwards (x-amzn-oidc-accesstoken) is valid for --cognito-client-id of --cognito
 and names --admin-group (others get 403). Serve TLS with --cert/--key (the jump server's
 certificate).`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			path := tf.file
-			switch {
-			case path != "":
-			case tf.localDir != "":
-				path = filepath.Join(tf.localDir, target.FileName)
-			default:
-				// The local target's description, else the jump server's.
-				path = filepath.Join(localDirDefault(), target.FileName)
-				if _, err := os.Stat(path); err != nil {
-					path = ec2TargetFile
-				}
-				tf.file = path
-			}
-			// The jump host may start the dashboard before the target description exists;
-			// it is read again on every refresh.
-			t, err := tf.load(cmd.Context(), g)
-			if err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return err
-			}
-			envName := tf.env
-			if t != nil {
-				envName = t.Env
-			}
-			cfg.TargetFile, _ = filepath.Abs(path)
-			cfg.KeystoneURLs = keystoneURLs
-			cfg.Logger = g.Logger()
-			if (certFile == "") != (keyFile == "") {
-				return Exit(ExitUsage, errors.New("give both --cert and --key, or neither"))
-			}
-			if albSigner != "" {
-				cfg.ALB = &admin.ALBConfig{Signer: albSigner, Region: albRegion, KeyURL: albKeyURL}
-			}
-			if cognito.UserPoolID != "" || cognito.ClientID != "" {
-				if cognito.Region == "" {
-					cognito.Region = albRegion
-				}
-				cfg.Cognito = &cognito
-			}
-			srv, err := admin.New(cfg)
-			if err != nil {
-				return Exit(ExitUsage, err)
-			}
-			hs := &http.Server{Addr: listen, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
-				ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
-				ErrorLog: nil}
-			if certFile != "" {
-				if err := reloadingTLS(g, hs, certFile, keyFile); err != nil {
-					return err
-				}
-			}
-			return serve(cmd.Context(), g, hs, envName, cfg.TargetFile)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), g) },
 	}
-	tf.add(cmd)
-	f := cmd.Flags()
-	f.StringVar(&listen, "listen", "127.0.0.1:8081", "address to listen on")
-	f.StringVar(&certFile, "cert", "", "TLS certificate (PEM) to serve HTTPS")
-	f.StringVar(&keyFile, "key", "", "TLS private key (PEM)")
-	f.StringSliceVar(&keystoneURLs, "keystone-url", nil, "Keystone base URL for sign-in (default: every Keystone host of the target)")
-	f.StringVar(&cfg.Project, "project", "admin", "Keystone project the sign-in token is scoped to")
-	f.StringVar(&cfg.Domain, "domain", "Default", "Keystone domain of users and project")
-	f.StringVar(&cfg.RequireRole, "require-role", "admin", "role required on --project (\"-\" accepts any)")
-	f.DurationVar(&cfg.Revalidate, "revalidate", 30*time.Second, "how long Keystone's validation of a session's token is trusted")
-	f.DurationVar(&cfg.SessionTTL, "session-ttl", 8*time.Hour, "longest session (never beyond the token's expiry)")
-	f.DurationVar(&cfg.CacheFor, "cache", 5*time.Second, "how long one check run is shown before probing again")
-	f.DurationVar(&cfg.CheckTimeout, "check-timeout", 3*time.Second, "timeout of each probe")
-	f.DurationVar(&cfg.Refresh, "refresh", 30*time.Second, "how often the page reloads itself (at least 1s)")
-	f.IntVar(&cfg.History, "history", admin.DefaultHistory, "how many check runs the charts remember (at most 10000)")
-	f.StringVar(&cfg.KeystoneKeys, "keystone-keys", "", "directory of the shared Keystone key sets whose ages are shown (default "+admin.AWSKeystoneKeys+" on AWS, <shared>/ssl-certs/keystone locally)")
-	f.BoolVar(&cfg.HSTS, "hsts", false, "send Strict-Transport-Security on plain HTTP too (TLS terminated by the load balancer)")
-	f.StringVar(&albSigner, "alb-signer", "", "ARN of the ALB whose x-amzn-oidc-data header is accepted (enables ALB authentication)")
-	f.StringVar(&albRegion, "alb-region", "", "region of the ALB's public key endpoint")
-	f.StringVar(&albKeyURL, "alb-key-url", admin.DefaultALBKeyURL, "ALB public key URL template ({region}, {kid})")
-	f.StringVar(&cognito.UserPoolID, "cognito-user-pool", "", "Cognito user pool id (<region>_<id>) whose access tokens are checked (required with --alb-signer)")
-	f.StringVar(&cognito.Region, "cognito-region", "", "region of the user pool (default: --alb-region)")
-	f.StringVar(&cognito.ClientID, "cognito-client-id", "", "the ALB's Cognito app client id (the access token's client_id)")
-	f.StringVar(&cognito.Group, "admin-group", admin.DefaultAdminGroup, "Cognito group whose members may use the dashboard through the ALB")
-	f.StringVar(&cognito.JWKSURL, "cognito-jwks-url", "", "the pool's key set (default https://cognito-idp.<region>.amazonaws.com/<pool>/.well-known/jwks.json)")
+	o.addFlags(cmd)
 	return cmd
+}
+
+// targetPath is the target description the dashboard shows: --target, --local-dir's, else
+// the local target's default directory's, else the jump server's.
+func (o *adminServeOptions) targetPath() string {
+	switch {
+	case o.tf.file != "":
+		return o.tf.file
+	case o.tf.localDir != "":
+		return filepath.Join(o.tf.localDir, target.FileName)
+	}
+	path := filepath.Join(localDirDefault(), target.FileName)
+	if _, err := os.Stat(path); err != nil {
+		path = ec2TargetFile
+	}
+	o.tf.file = path
+	return path
+}
+
+func (o *adminServeOptions) run(ctx context.Context, g *Globals) error {
+	path := o.targetPath()
+	// The jump host may start the dashboard before the target description exists; it is
+	// read again on every refresh.
+	t, err := o.tf.load(ctx, g)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	envName := o.tf.env
+	if t != nil {
+		envName = t.Env
+	}
+	if (o.certFile == "") != (o.keyFile == "") {
+		return Exit(ExitUsage, errors.New("give both --cert and --key, or neither"))
+	}
+	cfg := o.config()
+	cfg.TargetFile, _ = filepath.Abs(path)
+	cfg.Logger = g.Logger()
+	srv, err := admin.New(cfg)
+	if err != nil {
+		return Exit(ExitUsage, err)
+	}
+	hs := &http.Server{Addr: o.listen, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: nil}
+	if o.certFile != "" {
+		if err := reloadingTLS(g, hs, o.certFile, o.keyFile); err != nil {
+			return err
+		}
+	}
+	return serve(ctx, g, hs, envName, cfg.TargetFile)
+}
+
+// config is the dashboard's configuration from the flags: sign-in through Keystone, and
+// through the ALB with Cognito when --alb-signer or a user pool is given.
+func (o *adminServeOptions) config() admin.Config {
+	cfg := o.cfg
+	cfg.KeystoneURLs = o.keystoneURLs
+	if o.albSigner != "" {
+		cfg.ALB = &admin.ALBConfig{Signer: o.albSigner, Region: o.albRegion, KeyURL: o.albKeyURL}
+	}
+	if o.cognito.UserPoolID != "" || o.cognito.ClientID != "" {
+		cognito := o.cognito
+		if cognito.Region == "" {
+			cognito.Region = o.albRegion
+		}
+		cfg.Cognito = &cognito
+	}
+	return cfg
+}
+
+func (o *adminServeOptions) addFlags(cmd *cobra.Command) {
+	o.tf.add(cmd)
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", "127.0.0.1:8081", "address to listen on")
+	f.StringVar(&o.certFile, "cert", "", "TLS certificate (PEM) to serve HTTPS")
+	f.StringVar(&o.keyFile, "key", "", "TLS private key (PEM)")
+	f.StringSliceVar(&o.keystoneURLs, "keystone-url", nil, "Keystone base URL for sign-in (default: every Keystone host of the target)")
+	f.StringVar(&o.cfg.Project, "project", "admin", "Keystone project the sign-in token is scoped to")
+	f.StringVar(&o.cfg.Domain, "domain", "Default", "Keystone domain of users and project")
+	f.StringVar(&o.cfg.RequireRole, "require-role", "admin", "role required on --project (\"-\" accepts any)")
+	f.DurationVar(&o.cfg.Revalidate, "revalidate", 30*time.Second, "how long Keystone's validation of a session's token is trusted")
+	f.DurationVar(&o.cfg.SessionTTL, "session-ttl", 8*time.Hour, "longest session (never beyond the token's expiry)")
+	f.DurationVar(&o.cfg.CacheFor, "cache", 5*time.Second, "how long one check run is shown before probing again")
+	f.DurationVar(&o.cfg.CheckTimeout, "check-timeout", 3*time.Second, "timeout of each probe")
+	f.DurationVar(&o.cfg.Refresh, "refresh", 30*time.Second, "how often the page reloads itself (at least 1s)")
+	f.IntVar(&o.cfg.History, "history", admin.DefaultHistory, "how many check runs the charts remember (at most 10000)")
+	f.StringVar(&o.cfg.KeystoneKeys, "keystone-keys", "", "directory of the shared Keystone key sets whose ages are shown (default "+admin.AWSKeystoneKeys+" on AWS, <shared>/ssl-certs/keystone locally)")
+	f.BoolVar(&o.cfg.HSTS, "hsts", false, "send Strict-Transport-Security on plain HTTP too (TLS terminated by the load balancer)")
+	f.StringVar(&o.albSigner, "alb-signer", "", "ARN of the ALB whose x-amzn-oidc-data header is accepted (enables ALB authentication)")
+	f.StringVar(&o.albRegion, "alb-region", "", "region of the ALB's public key endpoint")
+	f.StringVar(&o.albKeyURL, "alb-key-url", admin.DefaultALBKeyURL, "ALB public key URL template ({region}, {kid})")
+	f.StringVar(&o.cognito.UserPoolID, "cognito-user-pool", "", "Cognito user pool id (<region>_<id>) whose access tokens are checked (required with --alb-signer)")
+	f.StringVar(&o.cognito.Region, "cognito-region", "", "region of the user pool (default: --alb-region)")
+	f.StringVar(&o.cognito.ClientID, "cognito-client-id", "", "the ALB's Cognito app client id (the access token's client_id)")
+	f.StringVar(&o.cognito.Group, "admin-group", admin.DefaultAdminGroup, "Cognito group whose members may use the dashboard through the ALB")
+	f.StringVar(&o.cognito.JWKSURL, "cognito-jwks-url", "", "the pool's key set (default https://cognito-idp.<region>.amazonaws.com/<pool>/.well-known/jwks.json)")
 }
 
 // loadKeyPair is tls.LoadX509KeyPair reading only regular, bounded files (userfile).
