@@ -319,69 +319,83 @@ commands that make the workspace name the restored instance (docs/runbooks/resto
 			}
 			ctx, stop := signalContext(cmd)
 			defer stop()
-			exitOf := func(err error) error {
-				if errors.Is(err, backup.ErrInvalid) || errors.Is(err, backup.ErrRefused) {
-					return Exit(ExitUsage, err)
-				}
-				if ctx.Err() != nil {
-					return Exit(ExitAborted, err)
-				}
-				return Exit(ExitFailure, err)
-			}
 			if f.env != "" {
-				o, err := f.awsOptions(ctx, g)
-				if err != nil {
-					return err
-				}
-				res, err := backup.RestoreAWS(ctx, o, id, force)
-				if err != nil {
-					return exitOf(err)
-				}
-				if g.JSON() {
-					return writeJSON(g.Stdout, res)
-				}
-				fmt.Fprintf(g.Stdout, "restored %s: database %s (%s), %d RabbitMQ objects; the previous database is %s\n",
-					id, res.Database.Instance, res.Database.Endpoint, res.RabbitMQObjects, res.Database.Previous)
-				fmt.Fprintln(g.Stdout, "make the Terraform workspace name the restored instance:")
-				for _, c := range res.Terraform {
-					fmt.Fprintln(g.Stdout, "  "+c)
-				}
-				return nil
+				return restoreAWS(ctx, g, f, id, force)
 			}
-			store, err := f.localStore()
-			if err != nil {
-				return err
-			}
-			// The environment file the stack is (or was) built from: the backup's.
-			m, err := backup.ReadManifest(ctx, store, id)
-			if err != nil {
-				return exitOf(err)
-			}
-			env, err := loadLocalEnv(g, m.Env)
-			if err != nil {
-				return err
-			}
-			exe, _ := os.Executable()
-			o := local.RestoreOptions{Up: local.Options{Dir: f.localDir, Env: env, Out: g.Stderr, Log: g.Logger(), Executable: exe, Verbose: g.Verbose},
-				Store: store, ID: id, Force: force}
-			res, err := local.Restore(ctx, o)
-			if err != nil {
-				if res != nil && res.Up != nil && !g.JSON() {
-					writeUpReport(g, res.Up, o.Up)
-				}
-				return exitOf(err)
-			}
-			if g.JSON() {
-				return writeJSON(g.Stdout, res)
-			}
-			writeUpReport(g, res.Up, o.Up)
-			fmt.Fprintf(g.Stdout, "restored %s (taken %s) into %s in %s\n", id, m.Created.Format(time.RFC3339), absOr(f.localDir), res.Duration.Round(time.Second))
-			return nil
+			return restoreLocal(ctx, g, f, id, force)
 		},
 	}
 	f.add(cmd)
 	cmd.Flags().BoolVar(&force, "force", false, "restore into an environment that is running, replacing its data")
 	return cmd
+}
+
+// restoreExit is the exit of a failed restore: 2 for a backup that is invalid or a restore
+// refused, 4 when interrupted, else 1.
+func restoreExit(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, backup.ErrInvalid) || errors.Is(err, backup.ErrRefused):
+		return Exit(ExitUsage, err)
+	case ctx.Err() != nil:
+		return Exit(ExitAborted, err)
+	}
+	return Exit(ExitFailure, err)
+}
+
+// restoreAWS restores backup id of --env from the jump server and prints the Terraform
+// state commands that make the workspace name the restored instance.
+func restoreAWS(ctx context.Context, g *Globals, f backupFlags, id string, force bool) error {
+	o, err := f.awsOptions(ctx, g)
+	if err != nil {
+		return err
+	}
+	res, err := backup.RestoreAWS(ctx, o, id, force)
+	if err != nil {
+		return restoreExit(ctx, err)
+	}
+	if g.JSON() {
+		return writeJSON(g.Stdout, res)
+	}
+	fmt.Fprintf(g.Stdout, "restored %s: database %s (%s), %d RabbitMQ objects; the previous database is %s\n",
+		id, res.Database.Instance, res.Database.Endpoint, res.RabbitMQObjects, res.Database.Previous)
+	fmt.Fprintln(g.Stdout, "make the Terraform workspace name the restored instance:")
+	for _, c := range res.Terraform {
+		fmt.Fprintln(g.Stdout, "  "+c)
+	}
+	return nil
+}
+
+// restoreLocal restores backup id into --local-dir, with the environment file the stack is
+// (or was) built from: the backup's.
+func restoreLocal(ctx context.Context, g *Globals, f backupFlags, id string, force bool) error {
+	store, err := f.localStore()
+	if err != nil {
+		return err
+	}
+	m, err := backup.ReadManifest(ctx, store, id)
+	if err != nil {
+		return restoreExit(ctx, err)
+	}
+	env, err := loadLocalEnv(g, m.Env)
+	if err != nil {
+		return err
+	}
+	exe, _ := os.Executable()
+	o := local.RestoreOptions{Up: local.Options{Dir: f.localDir, Env: env, Out: g.Stderr, Log: g.Logger(), Executable: exe, Verbose: g.Verbose},
+		Store: store, ID: id, Force: force}
+	res, err := local.Restore(ctx, o)
+	if err != nil {
+		if res != nil && res.Up != nil && !g.JSON() {
+			writeUpReport(g, res.Up, o.Up)
+		}
+		return restoreExit(ctx, err)
+	}
+	if g.JSON() {
+		return writeJSON(g.Stdout, res)
+	}
+	writeUpReport(g, res.Up, o.Up)
+	fmt.Fprintf(g.Stdout, "restored %s (taken %s) into %s in %s\n", id, m.Created.Format(time.RFC3339), absOr(f.localDir), res.Duration.Round(time.Second))
+	return nil
 }
 
 func absOr(p string) string {
