@@ -115,6 +115,13 @@ func Read(ctx context.Context, s Store, key string) (*Record, string, error) {
 // TryAcquire makes one attempt: the lease for who, or (nil, holder) when another holds it
 // and its lease is younger than staleAfter (staleAfter <= 0: never taken over).
 func TryAcquire(ctx context.Context, s Store, key, who, purpose string, staleAfter time.Duration, now time.Time) (*Lease, *Record, error) {
+	return tryAcquire(ctx, s, key, who, purpose, func(cur *Record) bool {
+		return staleAfter > 0 && now.Sub(cur.Since) >= staleAfter
+	}, now)
+}
+
+// tryAcquire: takeOver says whether a held lease may be replaced.
+func tryAcquire(ctx context.Context, s Store, key, who, purpose string, takeOver func(*Record) bool, now time.Time) (*Lease, *Record, error) {
 	// A lost race (another taker's write came between our read and write) is retried
 	// from the read: the second read sees the winner.
 	for range 5 {
@@ -124,7 +131,7 @@ func TryAcquire(ctx context.Context, s Store, key, who, purpose string, staleAft
 		}
 		var took *Record
 		if cur.Held() {
-			if staleAfter <= 0 || now.Sub(cur.Since) < staleAfter {
+			if !takeOver(cur) {
 				return nil, cur, nil
 			}
 			took = cur
@@ -159,6 +166,9 @@ type WaitOptions struct {
 	StaleAfter time.Duration
 	// Wait bounds the whole wait; Poll is the interval between attempts.
 	Wait, Poll time.Duration
+	// Reentrant: a lease held under the same holder name is taken over at once (a host's
+	// agent runs one at a time: its own lease is left by its previous run, which failed).
+	Reentrant bool
 	// Logf reports the wait (who holds the lease); nil: silent.
 	Logf func(format string, args ...any)
 	Now  func() time.Time
@@ -191,13 +201,19 @@ func Acquire(ctx context.Context, s Store, key, who, purpose string, o WaitOptio
 	start := o.Now()
 	lastHolder := ""
 	for {
-		l, holder, err := TryAcquire(ctx, s, key, who, purpose, o.StaleAfter, o.Now())
+		now := o.Now()
+		l, holder, err := tryAcquire(ctx, s, key, who, purpose, func(cur *Record) bool {
+			return o.StaleAfter > 0 && now.Sub(cur.Since) >= o.StaleAfter || o.Reentrant && cur.Holder == who
+		}, now)
 		if err != nil {
 			return nil, err
 		}
 		if l != nil {
-			if l.TookOver != nil {
-				logf("took over the lease %s from %s: older than %s, its holder is taken for dead", key, l.TookOver.String(), o.StaleAfter)
+			switch t := l.TookOver; {
+			case t != nil && t.Holder == who:
+				logf("took back the lease %s from this host's previous run (%s)", key, t.String())
+			case t != nil:
+				logf("took over the lease %s from %s: older than %s, its holder is taken for dead", key, t.String(), o.StaleAfter)
 			}
 			return l, nil
 		}

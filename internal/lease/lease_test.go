@@ -143,6 +143,15 @@ func TestAcquireWaitsAndNamesTheHolder(t *testing.T) {
 		if len(logs) != 1 || !strings.Contains(logs[0], "held by backend-server-1") {
 			t.Fatalf("wait log: %q", logs)
 		}
+		// The holder's own next run (its previous one failed holding it) takes it back at once.
+		again, err := lease.Acquire(ctx, s, lease.RestartKey, "backend-server-1", "restart", lease.WaitOptions{StaleAfter: time.Hour, Wait: time.Second, Reentrant: true, Logf: logf})
+		if err != nil || again.TookOver == nil || again.TookOver.Holder != "backend-server-1" {
+			t.Fatalf("reentrant take: %v", err)
+		}
+		if err := a.Release(ctx, time.Now()); err == nil {
+			t.Fatal("the replaced lease's release succeeded")
+		}
+		a = again
 		go func() {
 			time.Sleep(200 * time.Millisecond)
 			_ = a.Release(ctx, time.Now())
