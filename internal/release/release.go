@@ -7,8 +7,9 @@
 // application.package. The rollout goes one host at a time: the host leaves the load
 // balancer, the record gives it (and only it) the new version, it converges and passes its
 // health checks, and it rejoins. A host that fails gets the previous version back and the
-// rollout stops, the other hosts untouched. The record's rollout state is the lock: a
-// second deploy while one is running changes nothing (BusyError, exit 2).
+// rollout stops, the other hosts untouched. One rollout at a time: the deploy lease
+// (lease.DeployKey, a conditional write in the bucket) is the lock; a second deploy while it
+// is held changes nothing (BusyError, exit 2), and BreakLock ends a lease whose rollout died.
 package release
 
 import (
@@ -25,6 +26,7 @@ import (
 	"github.com/cso-ssp/platform/internal/deploy"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/lease"
 	"github.com/cso-ssp/platform/internal/status"
 	"github.com/cso-ssp/platform/internal/userfile"
 )
@@ -34,6 +36,15 @@ import (
 type Store struct {
 	Objects deploy.ObjectStore
 	Bucket  agent.Bucket
+	// Lease holds the deploy lock; nil: the lease store of Bucket.
+	Lease lease.Store
+}
+
+func (s Store) leases() (lease.Store, error) {
+	if s.Lease != nil {
+		return s.Lease, nil
+	}
+	return lease.ForBucket(s.Bucket)
 }
 
 // Get returns the record (an empty one when no release was ever made).
@@ -68,13 +79,15 @@ type Driver interface {
 	Restore(ctx context.Context, h inventory.Host) error
 }
 
-// BusyError: a rollout is unfinished; nothing was changed.
-type BusyError struct{ Rollout *apppkg.Rollout }
+// BusyError: a rollout is unfinished (the deploy lock is held); nothing was changed.
+type BusyError struct {
+	Holder lease.Record
+	Where  string // the lock object
+}
 
 func (e *BusyError) Error() string {
-	r := e.Rollout
-	return fmt.Sprintf("a rollout of %s started by %s at %s is unfinished (state %s, record %s): wait for it to end; nothing was changed",
-		r.Package, r.By, r.StartedAt.Format(time.RFC3339), r.State, apppkg.ReleaseKey)
+	return fmt.Sprintf("a rollout is unfinished: the deploy lock %s is held by %s; wait for it to end (cso app status), or, if that rollout's cso died, run cso app deploy --break-lock; nothing was changed",
+		e.Where, e.Holder.String())
 }
 
 // FailedError: a host failed; it was given the previous version back.
@@ -140,12 +153,29 @@ func Deploy(ctx context.Context, o Options, file string) (*apppkg.Release, error
 	if err != nil {
 		return nil, err
 	}
-	rec, err := o.Store.Get(ctx)
+	leases, err := o.Store.leases()
 	if err != nil {
 		return nil, err
 	}
-	if rec.Rollout != nil && rec.Rollout.State == apppkg.RolloutRunning {
-		return rec, &BusyError{Rollout: rec.Rollout}
+	// Never taken over by age: a rollout may rightly take hours (BreakLock is the way out).
+	lock, holder, err := lease.TryAcquire(ctx, leases, lease.DeployKey, o.By, "cso app deploy "+ref.String(), 0, o.Now())
+	if err != nil {
+		return nil, err
+	}
+	if holder != nil {
+		rec, _ := o.Store.Get(ctx)
+		return rec, &BusyError{Holder: *holder, Where: leases.Describe() + "/" + lease.DeployKey}
+	}
+	defer func() {
+		// Whatever the outcome, this rollout is over; the rollback ignored an interrupt, so
+		// does the release.
+		if err := lock.Release(context.WithoutCancel(ctx), o.Now()); err != nil {
+			fmt.Fprintf(o.Out, "warning: %v\n", err)
+		}
+	}()
+	rec, err := o.Store.Get(ctx)
+	if err != nil {
+		return nil, err
 	}
 	hosts := Targets(o.Hosts)
 	if len(hosts) == 0 {
@@ -188,6 +218,33 @@ func Deploy(ctx context.Context, o Options, file string) (*apppkg.Release, error
 	}
 	fmt.Fprintf(o.Out, "release %s: done, every host runs it\n", ref)
 	return rec, nil
+}
+
+// BreakLock ends the deploy lock of a rollout whose cso died (its machine, its session):
+// it returns who held the lock and since when, and marks the record's rollout, if it says
+// running, interrupted. lease.ErrNotHeld (with the last holder, if any) when no lock is
+// held: nothing is changed.
+func BreakLock(ctx context.Context, s Store, by string, now time.Time) (*lease.Record, error) {
+	leases, err := s.leases()
+	if err != nil {
+		return nil, err
+	}
+	was, err := lease.Break(ctx, leases, lease.DeployKey, by, now)
+	if err != nil {
+		return was, err
+	}
+	rec, err := s.Get(ctx)
+	if err != nil {
+		return was, err
+	}
+	if ro := rec.Rollout; ro != nil && ro.State == apppkg.RolloutRunning {
+		ro.State, ro.UpdatedAt, ro.FinishedAt = apppkg.RolloutInterrupted, now, now
+		ro.Error = fmt.Sprintf("interrupted: the deploy lock of %s was broken by %s at %s", was.String(), by, now.UTC().Format(time.RFC3339))
+		if err := s.Put(ctx, rec); err != nil {
+			return was, err
+		}
+	}
+	return was, nil
 }
 
 type roller struct {
