@@ -658,3 +658,27 @@ func secretValue(ctx context.Context, rt *agent.Runtime, name string) (string, e
 	}
 	return v, err
 }
+
+// HealthPaths maps each application service of env's configured package (its inventory
+// port name) to its manifest's health path, for the target description's app_health, from
+// which cso check reads each service's bindings. nil when the package is not a file this
+// machine has (none set, or an s3:// location: the operator's machine does not download
+// it) or cannot be opened (the deploy and the hosts' setup report that).
+func HealthPaths(env *envfile.Env) map[string]string {
+	if strings.Contains(env.Application.Package, "://") {
+		return nil
+	}
+	file, err := Locate(env, agent.Paths{})
+	if err != nil {
+		return nil
+	}
+	p, err := Open(file)
+	if err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, s := range p.Manifest.Services {
+		out[s.PortKey()] = s.HealthPath
+	}
+	return out
+}
