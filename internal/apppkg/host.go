@@ -659,12 +659,18 @@ func secretValue(ctx context.Context, rt *agent.Runtime, name string) (string, e
 	return v, err
 }
 
-// HealthPaths maps each application service of env's configured package (its inventory
-// port name) to its manifest's health path, for the target description's app_health, from
-// which cso check reads each service's bindings. nil when the package is not a file this
-// machine has (none set, or an s3:// location: the operator's machine does not download
-// it) or cannot be opened (the deploy and the hosts' setup report that).
-func HealthPaths(env *envfile.Env) map[string]string {
+// ConfiguredName is the application name of env's configured package (its manifest's
+// name), "" when the package is not a file this machine has or cannot be opened.
+func ConfiguredName(env *envfile.Env) string {
+	p := configured(env)
+	if p == nil {
+		return ""
+	}
+	return p.Manifest.Name
+}
+
+// configured opens env's configured package when it is a file on this machine.
+func configured(env *envfile.Env) *Package {
 	if strings.Contains(env.Application.Package, "://") {
 		return nil
 	}
@@ -674,6 +680,19 @@ func HealthPaths(env *envfile.Env) map[string]string {
 	}
 	p, err := Open(file)
 	if err != nil {
+		return nil
+	}
+	return p
+}
+
+// HealthPaths maps each application service of env's configured package (its inventory
+// port name) to its manifest's health path, for the target description's app_health, from
+// which cso check reads each service's bindings. nil when the package is not a file this
+// machine has (none set, or an s3:// location: the operator's machine does not download
+// it) or cannot be opened (the deploy and the hosts' setup report that).
+func HealthPaths(env *envfile.Env) map[string]string {
+	p := configured(env)
+	if p == nil {
 		return nil
 	}
 	out := map[string]string{}

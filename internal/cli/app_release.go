@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/apppkg"
 	"github.com/cso-ssp/platform/internal/deploy"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/lease"
@@ -32,6 +33,9 @@ type releaseTarget struct {
 	Status status.Store
 	Hosts  []inventory.Host
 	Driver release.Driver
+	// App is the application the environment file configures (its package's manifest name;
+	// "" when unknown).
+	App string
 }
 
 // localRelease opens the local target in dir for a release (app_release_linux.go); nil
@@ -113,6 +117,7 @@ func (f *appFlags) aws(ctx context.Context, g *Globals, out io.Writer) (*release
 			Lease: lease.S3{Client: client, Bucket: bucket}},
 		Status: docs, Hosts: t.Hosts,
 		Driver: &release.AWS{ELB: elb.NewFromConfig(cfg), Env: env.Name, Instances: ids, Status: docs, Out: out},
+		App:    apppkg.ConfiguredName(env),
 	}, nil
 }
 
@@ -185,7 +190,7 @@ Exit 2 when no lock is held (nothing changed).`,
 			if err != nil {
 				return err
 			}
-			rec, err := release.Deploy(ctx, release.Options{Store: rt.Store, Driver: rt.Driver, Hosts: rt.Hosts, By: operator(), Out: out}, args[0])
+			rec, err := release.Deploy(ctx, release.Options{Store: rt.Store, Driver: rt.Driver, Hosts: rt.Hosts, By: operator(), Out: out, App: rt.App}, args[0])
 			if g.JSON() && rec != nil {
 				if jerr := writeJSON(g.Stdout, rec); jerr != nil {
 					return jerr
@@ -193,10 +198,11 @@ Exit 2 when no lock is held (nothing changed).`,
 			}
 			var busy *release.BusyError
 			var failed *release.FailedError
+			var other *release.OtherAppError
 			switch {
 			case err == nil:
 				return nil
-			case errors.As(err, &busy):
+			case errors.As(err, &busy), errors.As(err, &other):
 				return Exit(ExitUsage, err)
 			case errors.As(err, &failed):
 				return Exit(ExitFailure, err)

@@ -109,9 +109,24 @@ type Options struct {
 	// Hosts of the environment; the rollout takes its frontend and backend hosts.
 	Hosts []inventory.Host
 	// By names the operator in the record.
-	By  string
+	By string
+	// App is the application the environment file configures (its package's manifest
+	// name); the release record's current package, when there is one, names it instead.
+	// A package of another application is refused (OtherAppError). "": not known.
+	App string
 	Out io.Writer
 	Now func() time.Time
+}
+
+// OtherAppError: the package is of another application than the environment runs;
+// nothing was changed.
+type OtherAppError struct {
+	Package, Want, Source string
+}
+
+func (e *OtherAppError) Error() string {
+	return fmt.Sprintf("the package is application %q, but the environment runs %q (%s): not deploying another application; nothing was changed",
+		e.Package, e.Want, e.Source)
 }
 
 // OpenPackage reads and verifies a package file the operator names (a regular file,
@@ -152,6 +167,11 @@ func Deploy(ctx context.Context, o Options, file string) (*apppkg.Release, error
 	_, ref, err := OpenPackage(file)
 	if err != nil {
 		return nil, err
+	}
+	if cur, err := o.Store.Get(ctx); err != nil {
+		return nil, err
+	} else if want, source := expectedApp(cur, o.App); want != "" && want != ref.Name {
+		return cur, &OtherAppError{Package: ref.Name, Want: want, Source: source}
 	}
 	leases, err := o.Store.leases()
 	if err != nil {
@@ -218,6 +238,15 @@ func Deploy(ctx context.Context, o Options, file string) (*apppkg.Release, error
 	}
 	fmt.Fprintf(o.Out, "release %s: done, every host runs it\n", ref)
 	return rec, nil
+}
+
+// expectedApp is the application name a new release must have: the record's current
+// package's, else the env file's configured package's.
+func expectedApp(rec *apppkg.Release, configured string) (name, source string) {
+	if rec != nil && rec.Current != nil && rec.Current.Name != "" {
+		return rec.Current.Name, "the release record's current version " + rec.Current.String()
+	}
+	return configured, "the environment file's application.package"
 }
 
 // BreakLock ends the deploy lock of a rollout whose cso died (its machine, its session):

@@ -215,3 +215,38 @@ func (j *slowJournal) Drain(ctx context.Context, h inventory.Host) error {
 	time.Sleep(100 * time.Millisecond)
 	return j.journal.Drain(ctx, h)
 }
+
+// TestDeployRefusesAnotherApplication: the expected application name comes from what the
+// environment runs (the record's current package), else from the env file's configured
+// package; a package of another application is refused, nothing published or locked.
+func TestDeployRefusesAnotherApplication(t *testing.T) {
+	dir := t.TempDir()
+	store := Store{Objects: deploy.DirStore{Dir: dir}, Bucket: agent.DirBucket{Dir: dir}}
+	env := &envfile.Env{Name: "rel", DomainSuffix: "cso.test"}
+	hosts := inventory.Local(env, inventory.LocalOptions{})
+	other := fixture.Build(t, t.TempDir(), func(m *apppkg.Manifest) { m.Name = "another-app" })
+	v1 := fixture.Build(t, t.TempDir())
+
+	// No record yet: the env file's configured package names the application.
+	_, err := Deploy(context.Background(), Options{Store: store, Driver: &journal{store: store}, Hosts: hosts, By: "t", App: "cso-fixture"}, other)
+	var oe *OtherAppError
+	if !errors.As(err, &oe) || !strings.Contains(err.Error(), `"another-app", but the environment runs "cso-fixture" (the environment file's application.package)`) {
+		t.Fatalf("another application without a record: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the refused deploy wrote %v", entries)
+	}
+	// After a release, the record's current package names it (the env file's says nothing).
+	if _, err := Deploy(context.Background(), Options{Store: store, Driver: &journal{store: store}, Hosts: hosts, By: "t"}, v1); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "packages", "release.json"))
+	_, err = Deploy(context.Background(), Options{Store: store, Driver: &journal{store: store}, Hosts: hosts, By: "t"}, other)
+	if !errors.As(err, &oe) || oe.Want != "cso-fixture" || !strings.Contains(err.Error(), "release record's current version cso-fixture") {
+		t.Fatalf("another application after a release: %v", err)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "packages", "release.json"))
+	if string(before) != string(after) {
+		t.Error("the refused deploy changed the record")
+	}
+}
