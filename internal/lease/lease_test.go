@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/awstest"
 	"github.com/cso-ssp/platform/internal/lease"
 )
@@ -197,5 +198,21 @@ func TestDirLeaseIsExclusive(t *testing.T) {
 	wg.Wait()
 	if maxHolders != 1 || done != 8 {
 		t.Fatalf("max %d holders at once, %d of 8 done", maxHolders, done)
+	}
+}
+
+// TestForBucket: the agent's bucket gives its lease store: the directory locally, S3 with
+// the agent's own client on AWS; no bucket, no store.
+func TestForBucket(t *testing.T) {
+	dir := t.TempDir()
+	if s, err := lease.ForBucket(agent.DirBucket{Dir: dir}); err != nil || s.Describe() != dir {
+		t.Errorf("directory bucket: %v %v", s, err)
+	}
+	m := awstest.Moto(t)
+	if s, err := lease.ForBucket(agent.S3Bucket{Client: m.S3(), Name: "b"}); err != nil || s.Describe() != "s3://b" {
+		t.Errorf("S3 bucket: %v %v", s, err)
+	}
+	if _, err := lease.ForBucket(agent.NoBucket{}); err == nil {
+		t.Error("no bucket gave a lease store")
 	}
 }

@@ -548,7 +548,7 @@ func (m *accessModel) buckets(t *testing.T, host string, pr principal, set func(
 		}
 		for _, pfx := range prefixes {
 			objects := []string{pfx + "probe"}
-			exact := !strings.HasSuffix(pfx, "/") && !strings.Contains(pfx, "{host}")
+			exact := pfx != "" && !strings.HasSuffix(pfx, "/") && !strings.Contains(pfx, "{host}")
 			if exact {
 				objects = []string{pfx}
 			}
