@@ -578,7 +578,13 @@ func (l *lazyServices) Apply(ctx context.Context, rt *agent.Runtime) error {
 		return err
 	}
 	if len(restarts) == 0 {
-		return agent.Parallel{TaskName: l.Name(), Tasks: l.tasks}.Apply(ctx, rt)
+		if err := (agent.Parallel{TaskName: l.Name(), Tasks: l.tasks}).Apply(ctx, rt); err != nil {
+			return err
+		}
+		// Every service is up: a restart lease this host kept from a failed run (a
+		// rollback put the previous version back on stopped services) is released.
+		releaseOwnLease(ctx, rt)
+		return nil
 	}
 	release, err := takeRestartLease(ctx, rt, restarts, l.o)
 	if err != nil {
@@ -617,6 +623,22 @@ func (l *lazyServices) restarts(ctx context.Context, rt *agent.Runtime) ([]strin
 		}
 	}
 	return names, nil
+}
+
+// releaseOwnLease releases the restart lease if this host holds it (kept by an earlier
+// failed run); it only logs a failure: the others take a stale lease over anyway.
+func releaseOwnLease(ctx context.Context, rt *agent.Runtime) {
+	store, err := lease.ForBucket(rt.Bucket)
+	if err != nil {
+		return
+	}
+	released, err := lease.ReleaseHeldBy(ctx, store, lease.RestartKey, rt.Host.Name, time.Now())
+	switch {
+	case err != nil:
+		rt.Progressf("  the restart lease %s/%s: %v", store.Describe(), lease.RestartKey, err)
+	case released:
+		rt.Progressf("  released the restart lease %s/%s kept by this host's failed run: its services are up", store.Describe(), lease.RestartKey)
+	}
 }
 
 // takeRestartLease takes the environment's restart lease (lease.RestartKey) before this

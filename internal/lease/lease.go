@@ -256,6 +256,20 @@ func (l *Lease) Release(ctx context.Context, now time.Time) error {
 	return nil
 }
 
+// ReleaseHeldBy releases a lease that who holds, left by an earlier run of who (one that
+// failed holding it): reports whether there was one. Nothing is written otherwise.
+func ReleaseHeldBy(ctx context.Context, s Store, key, who string, now time.Time) (bool, error) {
+	cur, ver, err := Read(ctx, s, key)
+	if err != nil || !cur.Held() || cur.Holder != who {
+		return false, err
+	}
+	l := &Lease{store: s, key: key, rec: *cur, version: ver}
+	if err := l.Release(ctx, now); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // Break ends a held lease on behalf of by (the operator): it returns the record as it was
 // (who held it, since when). ErrNotHeld when no lease is held: nothing is written.
 func Break(ctx context.Context, s Store, key, by string, now time.Time) (*Record, error) {

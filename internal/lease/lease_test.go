@@ -99,6 +99,17 @@ func TestLeaseLifecycle(t *testing.T) {
 		if err != nil || !rec.Held() || rec.Holder != "backend-server-1" {
 			t.Fatalf("after the late release: %+v %v", rec, err)
 		}
+		// A host whose later run is healthy releases what its failed run kept; another's
+		// name releases nothing.
+		if ok, err := lease.ReleaseHeldBy(ctx, s, lease.RestartKey, "frontend-server-2", now.Add(16*time.Minute)); ok || err != nil {
+			t.Fatalf("release by a host that does not hold it: %v %v", ok, err)
+		}
+		if ok, err := lease.ReleaseHeldBy(ctx, s, lease.RestartKey, "backend-server-1", now.Add(16*time.Minute)); !ok || err != nil {
+			t.Fatalf("release by its holder's later run: %v %v", ok, err)
+		}
+		if rec, _, _ := lease.Read(ctx, s, lease.RestartKey); rec.Held() {
+			t.Fatalf("still held: %+v", rec)
+		}
 		// Without a bound (the deploy lock) a lease is never taken over, however old.
 		d, _, err := lease.TryAcquire(ctx, s, lease.DeployKey, "alice@laptop", "rollout", 0, now)
 		if err != nil || d == nil {
