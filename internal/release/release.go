@@ -398,7 +398,9 @@ type HostVersion struct {
 type Status struct {
 	Current *apppkg.PackageRef `json:"current,omitempty"`
 	Rollout *apppkg.Rollout    `json:"rollout,omitempty"`
-	Hosts   []HostVersion      `json:"hosts"`
+	// Lock is the deploy lock's record (held or last released); absent when never taken.
+	Lock  *lease.Record `json:"lock,omitempty"`
+	Hosts []HostVersion `json:"hosts"`
 }
 
 // ReadStatus gathers the record and what each frontend and backend host's status document
@@ -409,6 +411,11 @@ func ReadStatus(ctx context.Context, s Store, docs status.Store, hosts []invento
 		return nil, err
 	}
 	st := &Status{Current: rec.Current, Rollout: rec.Rollout, Hosts: []HostVersion{}}
+	if leases, err := s.leases(); err == nil {
+		if st.Lock, _, err = lease.Read(ctx, leases, lease.DeployKey); err != nil {
+			return nil, err
+		}
+	}
 	for _, h := range Targets(hosts) {
 		hv := HostVersion{Host: h.Name, Role: string(h.Role)}
 		if p := rec.For(h.Name); p != nil {
@@ -435,6 +442,11 @@ func (st *Status) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "desired version: %s, published as %s\n", st.Current, st.Current.Key)
 	} else {
 		fmt.Fprintln(w, "desired version: none released (the hosts install the env file's application.package)")
+	}
+	if l := st.Lock; l.Held() {
+		fmt.Fprintf(w, "deploy lock:     held by %s\n", l.String())
+	} else {
+		fmt.Fprintln(w, "deploy lock:     free")
 	}
 	if ro := st.Rollout; ro != nil {
 		fmt.Fprintf(w, "last rollout:    %s by %s, %s, started %s", ro.Package, ro.By, ro.State, ro.StartedAt.Format(time.RFC3339))

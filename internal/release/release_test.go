@@ -18,6 +18,7 @@ import (
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/lease"
+	"github.com/cso-ssp/platform/internal/status"
 )
 
 // journal is a driver that records what the rollout asks of each host, what the record
@@ -148,6 +149,17 @@ func TestDeployOneHostAtATimeRollbackAndLock(t *testing.T) {
 	pkgs2, _ := filepath.Glob(filepath.Join(dir, "packages", "*"))
 	if string(before) != string(after) || len(pkgs) != len(pkgs2) || len(j.steps) != 0 {
 		t.Errorf("a refused deploy changed something: record changed %v, packages %d -> %d, steps %v", string(before) != string(after), len(pkgs), len(pkgs2), j.steps)
+	}
+
+	// cso app status shows who holds it, so that the operator can judge before breaking it.
+	st, err := ReadStatus(context.Background(), store, status.Dir{Path: t.TempDir()}, hosts)
+	if err != nil || !st.Lock.Held() || st.Lock.Holder != "alice@laptop" {
+		t.Fatalf("status: lock %+v, %v", st, err)
+	}
+	var text strings.Builder
+	st.WriteText(&text)
+	if !strings.Contains(text.String(), "deploy lock:     held by alice@laptop since 2026-12-05T09:00:00Z (cso app deploy 3.1.0)") {
+		t.Errorf("status text:\n%s", text.String())
 	}
 
 	// --break-lock: says who held it since when, marks that rollout interrupted; then a
