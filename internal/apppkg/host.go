@@ -22,6 +22,7 @@ import (
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/lease"
 	"github.com/cso-ssp/platform/internal/pki"
 )
 
@@ -105,6 +106,10 @@ type HostOptions struct {
 	PackageWait    time.Duration // for the jump server to sync the package (10 min; EC2: agent.PeerWaitEC2)
 	DependencyWait time.Duration // for Keystone and RabbitMQ (10 min; EC2: agent.PeerWaitEC2)
 	ServiceReady   time.Duration // for each service's health path (3 min)
+	// RestartWait bounds the wait for the restart lease held by another host (20 min);
+	// RestartStale is the age after which a held restart lease is taken over, its holder
+	// taken for dead (15 min: longer than a stop, a start and ServiceReady).
+	RestartWait, RestartStale time.Duration
 }
 
 // Defaults returns o with every unset bound set to rt's default: 10 minutes for the waits
@@ -119,6 +124,13 @@ func (o HostOptions) Defaults(rt *agent.Runtime) HostOptions {
 	}
 	if o.ServiceReady <= 0 {
 		o.ServiceReady = 3 * time.Minute
+	}
+	if o.RestartStale <= 0 {
+		o.RestartStale = 15 * time.Minute
+	}
+	if o.RestartWait <= 0 {
+		// Longer than the stale bound: a waiter outlives a dead holder's lease.
+		o.RestartWait = o.RestartStale + 5*time.Minute
 	}
 	return o
 }
@@ -517,6 +529,7 @@ type lazyServices struct {
 	app   *App
 	role  envfile.Role
 	o     HostOptions
+	specs []agent.ServiceSpec
 	tasks []agent.Task
 }
 
@@ -537,6 +550,7 @@ func (l *lazyServices) build(rt *agent.Runtime) error {
 	for _, s := range specs {
 		l.tasks = append(l.tasks, rt.Platform.Service(s))
 	}
+	l.specs = specs
 	return nil
 }
 
@@ -559,7 +573,103 @@ func (l *lazyServices) Apply(ctx context.Context, rt *agent.Runtime) error {
 	if err := l.build(rt); err != nil {
 		return err
 	}
-	return agent.Parallel{TaskName: l.Name(), Tasks: l.tasks}.Apply(ctx, rt)
+	restarts, err := l.restarts(ctx, rt)
+	if err != nil {
+		return err
+	}
+	if len(restarts) == 0 {
+		if err := (agent.Parallel{TaskName: l.Name(), Tasks: l.tasks}).Apply(ctx, rt); err != nil {
+			return err
+		}
+		// Every service is up: a restart lease this host kept from a failed run (a
+		// rollback put the previous version back on stopped services) is released.
+		releaseOwnLease(ctx, rt)
+		return nil
+	}
+	release, err := takeRestartLease(ctx, rt, restarts, l.o)
+	if err != nil {
+		return err
+	}
+	if err := (agent.Parallel{TaskName: l.Name(), Tasks: l.tasks}).Apply(ctx, rt); err != nil {
+		// Kept: the other hosts do not restart into what broke this one (as a rollout
+		// stops at a failing host). This host's next run takes it back; the others take
+		// it over once it is RestartStale old.
+		rt.Progressf("  keeping the restart lease %s: the restart failed", lease.RestartKey)
+		return err
+	}
+	release()
+	return nil
+}
+
+// restarts names the services this run restarts: running, and changed (a binding's
+// secret or certificate, a new package). A service that does not run serves nobody and
+// starts without waiting for anyone (a new host, a boot).
+func (l *lazyServices) restarts(ctx context.Context, rt *agent.Runtime) ([]string, error) {
+	var names []string
+	for i, t := range l.tasks {
+		c, err := t.Check(ctx, rt)
+		if err != nil {
+			return nil, err
+		}
+		if !c.Needed {
+			continue
+		}
+		running, err := rt.Platform.Running(ctx, l.specs[i].Name)
+		if err != nil {
+			return nil, err
+		}
+		if running {
+			names = append(names, l.specs[i].Name)
+		}
+	}
+	return names, nil
+}
+
+// releaseOwnLease releases the restart lease if this host holds it (kept by an earlier
+// failed run); it only logs a failure: the others take a stale lease over anyway.
+func releaseOwnLease(ctx context.Context, rt *agent.Runtime) {
+	store, err := lease.ForBucket(rt.Bucket)
+	if err != nil {
+		return
+	}
+	released, err := lease.ReleaseHeldBy(ctx, store, lease.RestartKey, rt.Host.Name, time.Now())
+	switch {
+	case err != nil:
+		rt.Progressf("  the restart lease %s/%s: %v", store.Describe(), lease.RestartKey, err)
+	case released:
+		rt.Progressf("  released the restart lease %s/%s kept by this host's failed run: its services are up", store.Describe(), lease.RestartKey)
+	}
+}
+
+// takeRestartLease takes the environment's restart lease (lease.RestartKey) before this
+// host restarts running services, so that the application hosts restart one at a time
+// and the others keep serving. It waits (bounded by o.RestartWait, naming the holder) and
+// takes over a lease older than o.RestartStale, or left by this host's own failed run.
+// The returned function releases it, once the services passed their health paths (the
+// service tasks wait for them).
+func takeRestartLease(ctx context.Context, rt *agent.Runtime, services []string, o HostOptions) (func(), error) {
+	store, err := lease.ForBucket(rt.Bucket)
+	if err != nil {
+		// No shared bucket to coordinate through (an agent run by hand without one).
+		rt.Progressf("  restarting %s without the restart lease: %v", strings.Join(services, ", "), err)
+		return func() {}, nil
+	}
+	purpose := "restart " + strings.Join(services, ", ")
+	l, err := lease.Acquire(ctx, store, lease.RestartKey, rt.Host.Name, purpose, lease.WaitOptions{
+		StaleAfter: o.RestartStale, Wait: o.RestartWait, Poll: 2 * time.Second, Reentrant: true,
+		Logf: func(f string, args ...any) { rt.Progressf("  "+f, args...) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("restart of %s: %w", strings.Join(services, ", "), err)
+	}
+	rt.Progressf("  took the restart lease %s/%s: restarting %s", store.Describe(), lease.RestartKey, strings.Join(services, ", "))
+	return func() {
+		if err := l.Release(context.WithoutCancel(ctx), time.Now()); err != nil {
+			rt.Progressf("  %v", err)
+			return
+		}
+		rt.Progressf("  released the restart lease %s/%s", store.Describe(), lease.RestartKey)
+	}, nil
 }
 
 // secretValue returns a generated secret; a dry run only looks (it must not generate one).
@@ -569,4 +679,47 @@ func secretValue(ctx context.Context, rt *agent.Runtime, name string) (string, e
 		err = fmt.Errorf("secret %s is not generated yet", name)
 	}
 	return v, err
+}
+
+// ConfiguredName is the application name of env's configured package (its manifest's
+// name), "" when the package is not a file this machine has or cannot be opened.
+func ConfiguredName(env *envfile.Env) string {
+	p := configured(env)
+	if p == nil {
+		return ""
+	}
+	return p.Manifest.Name
+}
+
+// configured opens env's configured package when it is a file on this machine.
+func configured(env *envfile.Env) *Package {
+	if strings.Contains(env.Application.Package, "://") {
+		return nil
+	}
+	file, err := Locate(env, agent.Paths{})
+	if err != nil {
+		return nil
+	}
+	p, err := Open(file)
+	if err != nil {
+		return nil
+	}
+	return p
+}
+
+// HealthPaths maps each application service of env's configured package (its inventory
+// port name) to its manifest's health path, for the target description's app_health, from
+// which cso check reads each service's bindings. nil when the package is not a file this
+// machine has (none set, or an s3:// location: the operator's machine does not download
+// it) or cannot be opened (the deploy and the hosts' setup report that).
+func HealthPaths(env *envfile.Env) map[string]string {
+	p := configured(env)
+	if p == nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, s := range p.Manifest.Services {
+		out[s.PortKey()] = s.HealthPath
+	}
+	return out
 }

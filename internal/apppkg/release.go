@@ -48,9 +48,10 @@ func short(s string) string {
 
 // Rollout states.
 const (
-	RolloutRunning    = "running"     // a `cso app deploy` is rolling: a new one is refused
-	RolloutDone       = "done"        // every host runs the new version
-	RolloutRolledBack = "rolled-back" // a host failed: it got the previous version back, the rest untouched
+	RolloutRunning     = "running"     // a `cso app deploy` is rolling (it holds the deploy lock)
+	RolloutDone        = "done"        // every host runs the new version
+	RolloutRolledBack  = "rolled-back" // a host failed: it got the previous version back, the rest untouched
+	RolloutInterrupted = "interrupted" // its cso died; an operator broke its lock (cso app deploy --break-lock)
 )
 
 // HostRollout is one host's part in a rollout.

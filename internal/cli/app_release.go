@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"os/user"
 	"syscall"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
@@ -17,8 +18,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/apppkg"
 	"github.com/cso-ssp/platform/internal/deploy"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/lease"
 	"github.com/cso-ssp/platform/internal/release"
 	"github.com/cso-ssp/platform/internal/status"
 )
@@ -30,6 +33,9 @@ type releaseTarget struct {
 	Status status.Store
 	Hosts  []inventory.Host
 	Driver release.Driver
+	// App is the application the environment file configures (its package's manifest name;
+	// "" when unknown).
+	App string
 }
 
 // localRelease opens the local target in dir for a release (app_release_linux.go); nil
@@ -107,9 +113,11 @@ func (f *appFlags) aws(ctx context.Context, g *Globals, out io.Writer) (*release
 	client, bucket := s3.NewFromConfig(cfg), env.FilesBucket()
 	docs := &status.S3{Client: client, Bucket: bucket}
 	return &releaseTarget{
-		Store:  release.Store{Objects: deploy.S3Store{Client: client, Bucket: bucket}, Bucket: agent.S3Bucket{Client: client, Name: bucket}},
+		Store: release.Store{Objects: deploy.S3Store{Client: client, Bucket: bucket}, Bucket: agent.S3Bucket{Client: client, Name: bucket},
+			Lease: lease.S3{Client: client, Bucket: bucket}},
 		Status: docs, Hosts: t.Hosts,
 		Driver: &release.AWS{ELB: elb.NewFromConfig(cfg), Env: env.Name, Instances: ids, Status: docs, Out: out},
+		App:    apppkg.ConfiguredName(env),
 	}, nil
 }
 
@@ -131,8 +139,9 @@ func init() {
 
 func appDeployCmd(g *Globals) *cobra.Command {
 	var f appFlags
+	var breakLock bool
 	cmd := &cobra.Command{
-		Use:   "deploy FILE",
+		Use:   "deploy FILE | --break-lock",
 		Short: "Publish an application package and roll it across the frontend and backend hosts, one at a time",
 		Long: `deploy verifies the package FILE, publishes it to the environment's bucket
 (packages/<name>-<version>-<sha12>.tar.gz; locally the target's bucket directory) and
@@ -149,13 +158,31 @@ role runs now), passes its health checks (locally: every probe of cso check abou
 host) and rejoins before the next host starts. A host that fails gets the previous
 version back and rejoins; the rollout stops there, the other hosts untouched; exit 1.
 
-A deploy while a previous rollout is unfinished (the record's lock) changes nothing: exit
-2. So does a package that is not valid (cso app validate explains why).`,
-		Args: cobra.ExactArgs(1),
+One rollout at a time: deploy holds the environment's deploy lock (locks/app-deploy.json
+in the bucket, taken with a conditional write) from start to end. A deploy while it is
+held changes nothing and names the holder: exit 2. So does a package that is not valid
+(cso app validate explains why).
+
+--break-lock (without FILE) ends the lock of a rollout whose cso died (its machine, its
+session): it prints who held it and since when, and marks that rollout interrupted in the
+record. Check cso app status first: a rollout that still runs would go on without a lock.
+Exit 2 when no lock is held (nothing changed).`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case breakLock && len(args) > 0:
+				return Exit(ExitUsage, errors.New("--break-lock takes no package FILE"))
+			case !breakLock && len(args) != 1:
+				return Exit(ExitUsage, fmt.Errorf("deploy takes one package FILE (got %d), or --break-lock", len(args)))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := g.Stderr
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if breakLock {
+				return breakDeployLock(ctx, g, &f, out)
+			}
 			if _, _, err := release.OpenPackage(args[0]); err != nil {
 				return Exit(ExitUsage, err)
 			}
@@ -163,7 +190,7 @@ A deploy while a previous rollout is unfinished (the record's lock) changes noth
 			if err != nil {
 				return err
 			}
-			rec, err := release.Deploy(ctx, release.Options{Store: rt.Store, Driver: rt.Driver, Hosts: rt.Hosts, By: operator(), Out: out}, args[0])
+			rec, err := release.Deploy(ctx, release.Options{Store: rt.Store, Driver: rt.Driver, Hosts: rt.Hosts, By: operator(), Out: out, App: rt.App}, args[0])
 			if g.JSON() && rec != nil {
 				if jerr := writeJSON(g.Stdout, rec); jerr != nil {
 					return jerr
@@ -171,10 +198,11 @@ A deploy while a previous rollout is unfinished (the record's lock) changes noth
 			}
 			var busy *release.BusyError
 			var failed *release.FailedError
+			var other *release.OtherAppError
 			switch {
 			case err == nil:
 				return nil
-			case errors.As(err, &busy):
+			case errors.As(err, &busy), errors.As(err, &other):
 				return Exit(ExitUsage, err)
 			case errors.As(err, &failed):
 				return Exit(ExitFailure, err)
@@ -185,7 +213,40 @@ A deploy while a previous rollout is unfinished (the record's lock) changes noth
 		},
 	}
 	f.add(cmd)
+	cmd.Flags().BoolVar(&breakLock, "break-lock", false, "end the deploy lock of a rollout whose cso died; prints who held it and since when")
 	return cmd
+}
+
+// breakDeployLock is cso app deploy --break-lock.
+func breakDeployLock(ctx context.Context, g *Globals, f *appFlags, out io.Writer) error {
+	rt, err := f.open(ctx, g, out)
+	if err != nil {
+		return err
+	}
+	was, err := release.BreakLock(ctx, rt.Store, operator(), time.Now().UTC())
+	if errors.Is(err, lease.ErrNotHeld) {
+		last := "it was never taken"
+		if was != nil {
+			last = "last held by " + was.String()
+			if !was.Released.IsZero() {
+				last += ", released " + was.Released.UTC().Format(time.RFC3339)
+			}
+		}
+		return Exit(ExitUsage, fmt.Errorf("no rollout holds the deploy lock %s (%s): nothing to break, nothing changed", lease.DeployKey, last))
+	}
+	if was != nil {
+		if g.JSON() {
+			if jerr := writeJSON(g.Stdout, was); jerr != nil {
+				return jerr
+			}
+		} else {
+			fmt.Fprintf(g.Stdout, "broke the deploy lock %s held by %s\n", lease.DeployKey, was.String())
+		}
+	}
+	if err != nil {
+		return Exit(ExitFailure, err)
+	}
+	return nil
 }
 
 func appStatusCmd(g *Globals) *cobra.Command {

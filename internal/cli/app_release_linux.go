@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/cso-ssp/platform/internal/agent"
+	"github.com/cso-ssp/platform/internal/apppkg"
 	"github.com/cso-ssp/platform/internal/deploy"
 	"github.com/cso-ssp/platform/internal/local"
 	"github.com/cso-ssp/platform/internal/release"
@@ -27,7 +28,7 @@ func init() {
 		}
 		return &releaseTarget{
 			Store:  release.Store{Objects: deploy.DirStore{Dir: r.L.Bucket()}, Bucket: agent.DirBucket{Dir: r.L.Bucket()}},
-			Status: r.StatusStore(), Hosts: r.Hosts, Driver: r,
+			Status: r.StatusStore(), Hosts: r.Hosts, Driver: r, App: apppkg.ConfiguredName(env),
 		}, nil
 	}
 }

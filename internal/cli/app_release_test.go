@@ -24,6 +24,10 @@ func TestAppDeployBadInput(t *testing.T) {
 		{[]string{"app", "deploy", filepath.Join(dir, "missing.tar.gz")}, "missing.tar.gz"},
 		{[]string{"app", "deploy", dir}, "app"},
 		{[]string{"app", "status"}, "give --env NAME"},
+		{[]string{"app", "deploy"}, "one package FILE (got 0), or --break-lock"},
+		{[]string{"app", "deploy", "--break-lock", notPkg}, "--break-lock takes no package FILE"},
+		{[]string{"app", "deploy", "--break-lock"}, "give --env NAME"},
+		{[]string{"app", "deploy", "--break-lock", "--local-dir", dir}, "no local target"},
 		{[]string{"app", "status", "--env", "dev", "--local-dir", dir}, "not both"},
 		{[]string{"app", "status", "--local-dir", dir}, "no local target"},
 	} {

@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/terraform-exec/tfexec"
 	tfjson "github.com/hashicorp/terraform-json"
 
+	"github.com/cso-ssp/platform/internal/apppkg"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/target"
 )
@@ -342,5 +343,17 @@ func (t *Terraform) outputsTarget(ctx context.Context) (*target.Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	return target.FromOutputs(t.Env, outs)
+	return Describe(t.Env, outs)
+}
+
+// Describe is the AWS environment env as its Terraform outputs describe it, with the
+// health paths of its configured application package (app_health), so that cso check
+// reads each application service's bindings on AWS as it does locally.
+func Describe(env *envfile.Env, outs target.Outputs) (*target.Target, error) {
+	t, err := target.FromOutputs(env, outs)
+	if err != nil {
+		return nil, err
+	}
+	t.AppHealth = apppkg.HealthPaths(env)
+	return t, nil
 }

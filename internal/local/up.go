@@ -467,18 +467,4 @@ func searchable(st os.FileInfo, uid uint32, gids map[uint32]bool) bool {
 // appHealth maps each application service's port name to its manifest's health path, from
 // the environment's package; nil when there is none or it cannot be opened (the hosts'
 // setup reports that).
-func appHealth(env *envfile.Env) map[string]string {
-	file, err := apppkg.Locate(env, agent.Paths{})
-	if err != nil || strings.HasPrefix(env.Application.Package, "s3://") {
-		return nil
-	}
-	p, err := apppkg.Open(file)
-	if err != nil {
-		return nil
-	}
-	out := map[string]string{}
-	for _, s := range p.Manifest.Services {
-		out[s.PortKey()] = s.HealthPath
-	}
-	return out
-}
+func appHealth(env *envfile.Env) map[string]string { return apppkg.HealthPaths(env) }

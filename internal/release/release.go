@@ -7,8 +7,9 @@
 // application.package. The rollout goes one host at a time: the host leaves the load
 // balancer, the record gives it (and only it) the new version, it converges and passes its
 // health checks, and it rejoins. A host that fails gets the previous version back and the
-// rollout stops, the other hosts untouched. The record's rollout state is the lock: a
-// second deploy while one is running changes nothing (BusyError, exit 2).
+// rollout stops, the other hosts untouched. One rollout at a time: the deploy lease
+// (lease.DeployKey, a conditional write in the bucket) is the lock; a second deploy while it
+// is held changes nothing (BusyError, exit 2), and BreakLock ends a lease whose rollout died.
 package release
 
 import (
@@ -25,6 +26,7 @@ import (
 	"github.com/cso-ssp/platform/internal/deploy"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/lease"
 	"github.com/cso-ssp/platform/internal/status"
 	"github.com/cso-ssp/platform/internal/userfile"
 )
@@ -34,6 +36,15 @@ import (
 type Store struct {
 	Objects deploy.ObjectStore
 	Bucket  agent.Bucket
+	// Lease holds the deploy lock; nil: the lease store of Bucket.
+	Lease lease.Store
+}
+
+func (s Store) leases() (lease.Store, error) {
+	if s.Lease != nil {
+		return s.Lease, nil
+	}
+	return lease.ForBucket(s.Bucket)
 }
 
 // Get returns the record (an empty one when no release was ever made).
@@ -68,13 +79,15 @@ type Driver interface {
 	Restore(ctx context.Context, h inventory.Host) error
 }
 
-// BusyError: a rollout is unfinished; nothing was changed.
-type BusyError struct{ Rollout *apppkg.Rollout }
+// BusyError: a rollout is unfinished (the deploy lock is held); nothing was changed.
+type BusyError struct {
+	Holder lease.Record
+	Where  string // the lock object
+}
 
 func (e *BusyError) Error() string {
-	r := e.Rollout
-	return fmt.Sprintf("a rollout of %s started by %s at %s is unfinished (state %s, record %s): wait for it to end; nothing was changed",
-		r.Package, r.By, r.StartedAt.Format(time.RFC3339), r.State, apppkg.ReleaseKey)
+	return fmt.Sprintf("a rollout is unfinished: the deploy lock %s is held by %s; wait for it to end (cso app status), or, if that rollout's cso died, run cso app deploy --break-lock; nothing was changed",
+		e.Where, e.Holder.String())
 }
 
 // FailedError: a host failed; it was given the previous version back.
@@ -96,9 +109,24 @@ type Options struct {
 	// Hosts of the environment; the rollout takes its frontend and backend hosts.
 	Hosts []inventory.Host
 	// By names the operator in the record.
-	By  string
+	By string
+	// App is the application the environment file configures (its package's manifest
+	// name); the release record's current package, when there is one, names it instead.
+	// A package of another application is refused (OtherAppError). "": not known.
+	App string
 	Out io.Writer
 	Now func() time.Time
+}
+
+// OtherAppError: the package is of another application than the environment runs;
+// nothing was changed.
+type OtherAppError struct {
+	Package, Want, Source string
+}
+
+func (e *OtherAppError) Error() string {
+	return fmt.Sprintf("the package is application %q, but the environment runs %q (%s): not deploying another application; nothing was changed",
+		e.Package, e.Want, e.Source)
 }
 
 // OpenPackage reads and verifies a package file the operator names (a regular file,
@@ -140,12 +168,34 @@ func Deploy(ctx context.Context, o Options, file string) (*apppkg.Release, error
 	if err != nil {
 		return nil, err
 	}
-	rec, err := o.Store.Get(ctx)
+	if cur, err := o.Store.Get(ctx); err != nil {
+		return nil, err
+	} else if want, source := expectedApp(cur, o.App); want != "" && want != ref.Name {
+		return cur, &OtherAppError{Package: ref.Name, Want: want, Source: source}
+	}
+	leases, err := o.Store.leases()
 	if err != nil {
 		return nil, err
 	}
-	if rec.Rollout != nil && rec.Rollout.State == apppkg.RolloutRunning {
-		return rec, &BusyError{Rollout: rec.Rollout}
+	// Never taken over by age: a rollout may rightly take hours (BreakLock is the way out).
+	lock, holder, err := lease.TryAcquire(ctx, leases, lease.DeployKey, o.By, "cso app deploy "+ref.String(), 0, o.Now())
+	if err != nil {
+		return nil, err
+	}
+	if holder != nil {
+		rec, _ := o.Store.Get(ctx)
+		return rec, &BusyError{Holder: *holder, Where: leases.Describe() + "/" + lease.DeployKey}
+	}
+	defer func() {
+		// Whatever the outcome, this rollout is over; the rollback ignored an interrupt, so
+		// does the release.
+		if err := lock.Release(context.WithoutCancel(ctx), o.Now()); err != nil {
+			fmt.Fprintf(o.Out, "warning: %v\n", err)
+		}
+	}()
+	rec, err := o.Store.Get(ctx)
+	if err != nil {
+		return nil, err
 	}
 	hosts := Targets(o.Hosts)
 	if len(hosts) == 0 {
@@ -188,6 +238,42 @@ func Deploy(ctx context.Context, o Options, file string) (*apppkg.Release, error
 	}
 	fmt.Fprintf(o.Out, "release %s: done, every host runs it\n", ref)
 	return rec, nil
+}
+
+// expectedApp is the application name a new release must have: the record's current
+// package's, else the env file's configured package's.
+func expectedApp(rec *apppkg.Release, configured string) (name, source string) {
+	if rec != nil && rec.Current != nil && rec.Current.Name != "" {
+		return rec.Current.Name, "the release record's current version " + rec.Current.String()
+	}
+	return configured, "the environment file's application.package"
+}
+
+// BreakLock ends the deploy lock of a rollout whose cso died (its machine, its session):
+// it returns who held the lock and since when, and marks the record's rollout, if it says
+// running, interrupted. lease.ErrNotHeld (with the last holder, if any) when no lock is
+// held: nothing is changed.
+func BreakLock(ctx context.Context, s Store, by string, now time.Time) (*lease.Record, error) {
+	leases, err := s.leases()
+	if err != nil {
+		return nil, err
+	}
+	was, err := lease.Break(ctx, leases, lease.DeployKey, by, now)
+	if err != nil {
+		return was, err
+	}
+	rec, err := s.Get(ctx)
+	if err != nil {
+		return was, err
+	}
+	if ro := rec.Rollout; ro != nil && ro.State == apppkg.RolloutRunning {
+		ro.State, ro.UpdatedAt, ro.FinishedAt = apppkg.RolloutInterrupted, now, now
+		ro.Error = fmt.Sprintf("interrupted: the deploy lock of %s was broken by %s at %s", was.String(), by, now.UTC().Format(time.RFC3339))
+		if err := s.Put(ctx, rec); err != nil {
+			return was, err
+		}
+	}
+	return was, nil
 }
 
 type roller struct {
@@ -312,7 +398,9 @@ type HostVersion struct {
 type Status struct {
 	Current *apppkg.PackageRef `json:"current,omitempty"`
 	Rollout *apppkg.Rollout    `json:"rollout,omitempty"`
-	Hosts   []HostVersion      `json:"hosts"`
+	// Lock is the deploy lock's record (held or last released); absent when never taken.
+	Lock  *lease.Record `json:"lock,omitempty"`
+	Hosts []HostVersion `json:"hosts"`
 }
 
 // ReadStatus gathers the record and what each frontend and backend host's status document
@@ -323,6 +411,11 @@ func ReadStatus(ctx context.Context, s Store, docs status.Store, hosts []invento
 		return nil, err
 	}
 	st := &Status{Current: rec.Current, Rollout: rec.Rollout, Hosts: []HostVersion{}}
+	if leases, err := s.leases(); err == nil {
+		if st.Lock, _, err = lease.Read(ctx, leases, lease.DeployKey); err != nil {
+			return nil, err
+		}
+	}
 	for _, h := range Targets(hosts) {
 		hv := HostVersion{Host: h.Name, Role: string(h.Role)}
 		if p := rec.For(h.Name); p != nil {
@@ -349,6 +442,11 @@ func (st *Status) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "desired version: %s, published as %s\n", st.Current, st.Current.Key)
 	} else {
 		fmt.Fprintln(w, "desired version: none released (the hosts install the env file's application.package)")
+	}
+	if l := st.Lock; l.Held() {
+		fmt.Fprintf(w, "deploy lock:     held by %s\n", l.String())
+	} else {
+		fmt.Fprintln(w, "deploy lock:     free")
 	}
 	if ro := st.Rollout; ro != nil {
 		fmt.Fprintf(w, "last rollout:    %s by %s, %s, started %s", ro.Package, ro.By, ro.State, ro.StartedAt.Format(time.RFC3339))

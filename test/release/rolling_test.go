@@ -25,6 +25,7 @@ import (
 	"github.com/cso-ssp/platform/internal/apppkg"
 	"github.com/cso-ssp/platform/internal/apppkg/fixture"
 	"github.com/cso-ssp/platform/internal/inventory"
+	"github.com/cso-ssp/platform/internal/lease"
 	"github.com/cso-ssp/platform/internal/local"
 	"github.com/cso-ssp/platform/internal/release"
 	"github.com/cso-ssp/platform/internal/target"
@@ -355,30 +356,32 @@ func TestRollingReleaseUnderLoad(t *testing.T) {
 		}
 	}
 
-	// 3. A rollout while one is unfinished (its record says running) changes nothing: exit 2.
+	// 3. A rollout while one is unfinished (its cso died holding the deploy lock) changes
+	// nothing: exit 2 naming the holder. --break-lock says who held it, then frees it.
 	rec := filepath.Join(l.Bucket(), filepath.FromSlash(apppkg.ReleaseKey))
 	saved, err := os.ReadFile(rec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r apppkg.Release
-	if err := json.Unmarshal(saved, &r); err != nil {
-		t.Fatal(err)
-	}
-	r.Rollout.State = apppkg.RolloutRunning
-	running, _ := json.MarshalIndent(&r, "", "  ")
-	if err := os.WriteFile(rec, running, 0o644); err != nil {
-		t.Fatal(err)
+	if dead, _, err := lease.TryAcquire(ctx, lease.Dir{Dir: l.Bucket()}, lease.DeployKey, "alice@laptop", "cso app deploy (died)", 0, time.Now()); err != nil || dead == nil {
+		t.Fatalf("take the deploy lock as a dead rollout: %v", err)
 	}
 	pkgsBefore, _ := filepath.Glob(filepath.Join(l.Bucket(), "packages", "*"))
 	_, errOut, code = c.run(ctx, "app", "deploy", "--local-dir", dir, v1)
-	if code != 2 || !strings.Contains(errOut, "unfinished") {
-		t.Errorf("cso app deploy during an unfinished rollout: exit %d, want 2 naming it: %s", code, errOut)
+	if code != 2 || !strings.Contains(errOut, "unfinished") || !strings.Contains(errOut, "held by alice@laptop") {
+		t.Errorf("cso app deploy during an unfinished rollout: exit %d, want 2 naming its holder: %s", code, errOut)
 	}
 	after, _ := os.ReadFile(rec)
 	pkgsAfter, _ := filepath.Glob(filepath.Join(l.Bucket(), "packages", "*"))
-	if !bytes.Equal(after, running) || len(pkgsAfter) != len(pkgsBefore) {
-		t.Errorf("the refused deploy changed the bucket: record changed %v, packages %d -> %d", !bytes.Equal(after, running), len(pkgsBefore), len(pkgsAfter))
+	if !bytes.Equal(after, saved) || len(pkgsAfter) != len(pkgsBefore) {
+		t.Errorf("the refused deploy changed the bucket: record changed %v, packages %d -> %d", !bytes.Equal(after, saved), len(pkgsBefore), len(pkgsAfter))
+	}
+	out, errOut, code = c.run(ctx, "app", "deploy", "--break-lock", "--local-dir", dir)
+	if code != 0 || !strings.Contains(out, "held by alice@laptop since") {
+		t.Errorf("cso app deploy --break-lock: exit %d, stdout %q, stderr %s", code, out, errOut)
+	}
+	if _, errOut, code = c.run(ctx, "app", "deploy", "--break-lock", "--local-dir", dir); code != 2 || !strings.Contains(errOut, "no rollout holds the deploy lock") {
+		t.Errorf("cso app deploy --break-lock without a held lock: exit %d, want 2: %s", code, errOut)
 	}
 }
 

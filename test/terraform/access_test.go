@@ -510,10 +510,11 @@ func (m *accessModel) secrets(t *testing.T, host string, pr principal, set func(
 
 // s3Prefixes are the key prefixes the matrix probes, by bucket (its name without
 // "<env>-cso-" and "-<account>"): for the files bucket what internal/deploy publishes
-// (bin/, scripts/, packages/), the status documents (internal/status) and anything else;
+// (bin/, scripts/, packages/), the status documents (internal/status), the leases
+// (internal/lease: a key without a trailing slash is that one object) and anything else;
 // any other bucket as a whole.
 var s3Prefixes = map[string][]string{
-	"files": {"bin/", "scripts/", "packages/", "status/{host}.json", "backups/", "other/"},
+	"files": {"bin/", "scripts/", "packages/", "status/{host}.json", "backups/", "locks/app-restart.json", "locks/", "other/"},
 }
 
 // buckets: read = GetObject (+ Decrypt through S3 when SSE-KMS), write = PutObject (+
@@ -555,6 +556,10 @@ func (m *accessModel) buckets(t *testing.T, host string, pr principal, set func(
 		}
 		for _, pfx := range prefixes {
 			objects := []string{pfx + "probe"}
+			exact := pfx != "" && !strings.HasSuffix(pfx, "/") && !strings.Contains(pfx, "{host}")
+			if exact {
+				objects = []string{pfx}
+			}
 			if strings.Contains(pfx, "{host}") {
 				objects = nil
 				for _, h := range hosts {
@@ -563,7 +568,7 @@ func (m *accessModel) buckets(t *testing.T, host string, pr principal, set func(
 			}
 			for _, obj := range objects {
 				label := "s3 " + short + "/" + m.relative(obj, host)
-				if !strings.Contains(pfx, "{host}") {
+				if !strings.Contains(pfx, "{host}") && !exact {
 					label = "s3 " + short + "/" + pfx + "*"
 				}
 				oarn := arn + "/" + obj

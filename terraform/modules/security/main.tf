@@ -421,6 +421,15 @@ resource "aws_iam_policy" "host" {
         Action   = ["s3:PutObject", "s3:DeleteObject"]
         Resource = "${var.cso_files_bucket_arn}/backups/*"
       }],
+      !contains(["frontend", "backend"], each.key) ? [] : [{
+        # The application hosts restart their running services one host at a time (a
+        # binding's secret or certificate changed): each takes the restart lease, one
+        # object written with S3's conditional writes (internal/lease, docs/decisions/cli.md).
+        Sid      = "TakeTheApplicationRestartLease"
+        Effect   = "Allow"
+        Action   = ["s3:PutObject"]
+        Resource = "${var.cso_files_bucket_arn}/locks/app-restart.json"
+      }],
       each.key != "jump" ? [] : [{
         # ... the RDS snapshot of each backup (cso-<env>-<id>), and retention deleting it.
         Sid    = "SnapshotTheDatabase"
