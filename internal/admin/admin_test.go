@@ -31,6 +31,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/cso-ssp/platform/internal/awstest"
 	"github.com/cso-ssp/platform/internal/buildinfo"
 	"github.com/cso-ssp/platform/internal/check"
 	"github.com/cso-ssp/platform/internal/check/checktest"
@@ -666,3 +667,5 @@ func TestSkippedChecksHaveTheirOwnRow(t *testing.T) {
 		t.Errorf("stylesheet has no skip colours: %d", resp.StatusCode)
 	}
 }
+
+func TestMain(m *testing.M) { awstest.Main(m) }

@@ -3,18 +3,23 @@ package admin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strconv"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/cso-ssp/platform/internal/logs"
 	"github.com/cso-ssp/platform/internal/target"
 )
 
 // logsReader is the reader behind /admin/logs: Config.Logs when set, else the local
-// target's files next to its target description.
-func (s *Server) logsReader() (logs.Reader, error) {
+// target's files next to its target description, else (AWS) the CloudWatch Logs groups the
+// hosts ship to, read with the jump server's instance role (logs:FilterLogEvents on those
+// groups only: terraform/modules/security).
+func (s *Server) logsReader(ctx context.Context) (logs.Reader, error) {
 	if s.cfg.Logs != nil {
 		return s.cfg.Logs, nil
 	}
@@ -22,10 +27,33 @@ func (s *Server) logsReader() (logs.Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.Kind != target.KindLocal || s.cfg.TargetFile == "" {
-		return nil, errors.New("this dashboard reads no CloudWatch Logs (the jump server's role does not allow logs:FilterLogEvents): use cso logs HOST --env " + t.Env + " from an operator's machine")
+	switch {
+	case t.Kind == target.KindAWS:
+		client, err := s.cloudWatchLogs(ctx, t.Region)
+		if err != nil {
+			return nil, err
+		}
+		return logs.NewCloudWatch(client, t.Env, t.Hosts), nil
+	case t.Kind == target.KindLocal && s.cfg.TargetFile != "":
+		return logs.NewLocal(filepath.Dir(s.cfg.TargetFile))
 	}
-	return logs.NewLocal(filepath.Dir(s.cfg.TargetFile))
+	return nil, fmt.Errorf("the target description of %s (kind %q) names no logs to read", t.Env, t.Kind)
+}
+
+// cloudWatchLogs is one CloudWatch Logs client for the dashboard's life, from the default
+// credential chain (the instance role on the jump server).
+func (s *Server) cloudWatchLogs(ctx context.Context, region string) (*cloudwatchlogs.Client, error) {
+	s.cwMu.Lock()
+	defer s.cwMu.Unlock()
+	if s.cwClient != nil && s.cwRegion == region {
+		return s.cwClient, nil
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
+	if err != nil {
+		return nil, fmt.Errorf("AWS configuration for CloudWatch Logs: %w", err)
+	}
+	s.cwClient, s.cwRegion = cloudwatchlogs.NewFromConfig(cfg), region
+	return s.cwClient, nil
 }
 
 // logsPage is the view of `cso logs HOST [SERVICE] --since --grep` in the dashboard: the
@@ -49,7 +77,7 @@ func (s *Server) logsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	code := http.StatusOK
 	render := func() { s.render(w, code, "logs.html", page) }
-	reader, err := s.logsReader()
+	reader, err := s.logsReader(r.Context())
 	if err != nil {
 		page.Error, code = err.Error(), http.StatusServiceUnavailable
 		render()

@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/cso-ssp/platform/internal/check"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
@@ -75,7 +76,7 @@ type Config struct {
 	// LogLines is how many recent lines of each log file are shown (default 15).
 	LogLines int
 	// Logs reads the hosts' logs for /admin/logs (default: the local target's files next
-	// to TargetFile; nil on AWS, where the page says to use cso logs --env).
+	// to TargetFile; on AWS the hosts' CloudWatch Logs groups).
 	Logs logs.Reader
 	// History is how many check runs the charts remember (default DefaultHistory).
 	History int
@@ -103,6 +104,10 @@ type Server struct {
 	throttle *throttle
 	tmpl     *template.Template
 	mux      *http.ServeMux
+
+	cwMu     sync.Mutex // guards the CloudWatch Logs client of /admin/logs on AWS
+	cwClient *cloudwatchlogs.Client
+	cwRegion string
 
 	mu       sync.Mutex // held while a check runs, so concurrent requests share one run
 	cached   *View

@@ -111,6 +111,35 @@ var accessMatrix = []accessRow{
 	{"s3 logs/*: read", ""},
 	{"s3 logs/*: write", ""},
 
+	// The host log groups /cso/<env>/<log> (read: FilterLogEvents; write: PutLogEvents on
+	// the host's own stream). The jump server reads them for the dashboard's logs page;
+	// every host ships into every group (the CloudWatch agent's configuration names the
+	// groups of its role; the grant is per environment, not per role).
+	{"logs admin: read", "jump"},
+	{"logs admin: write", allRoles},
+	{"logs agent: read", "jump"},
+	{"logs agent: write", allRoles},
+	{"logs application: read", "jump"},
+	{"logs application: write", allRoles},
+	{"logs cloud-init: read", "jump"},
+	{"logs cloud-init: write", allRoles},
+	{"logs efs-s3-sync: read", "jump"},
+	{"logs efs-s3-sync: write", allRoles},
+	{"logs keystone: read", "jump"},
+	{"logs keystone: write", allRoles},
+	{"logs keystone-httpd: read", "jump"},
+	{"logs keystone-httpd: write", allRoles},
+	{"logs keystone-httpd-error: read", "jump"},
+	{"logs keystone-httpd-error: write", allRoles},
+	{"logs nginx-access: read", "jump"},
+	{"logs nginx-access: write", allRoles},
+	{"logs nginx-error: read", "jump"},
+	{"logs nginx-error: write", allRoles},
+	{"logs rabbitmq: read", "jump"},
+	{"logs rabbitmq: write", allRoles},
+	{"logs setup: read", "jump"},
+	{"logs setup: write", allRoles},
+
 	// The environment's KMS key, called directly.
 	{"kms cso: Decrypt (direct)", allRoles},
 	{"kms cso: GenerateDataKey (direct)", allRoles},

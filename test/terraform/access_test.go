@@ -434,7 +434,24 @@ func (m *accessModel) hostAccess(t *testing.T, name string, inst res) map[string
 	m.buckets(t, name, pr, set)
 	m.kmsKeys(t, pr, set)
 	m.efs(t, pr, set)
+	m.hostLogs(t, name, pr, set)
 	return out
+}
+
+// hostLogs: read = FilterLogEvents on a host log group (/cso/<env>/<log>), write =
+// PutLogEvents on the asking host's stream in it. CloudWatch Logs decrypts and encrypts the
+// events with the key itself (the key policy's grant to the logs service).
+func (m *accessModel) hostLogs(t *testing.T, host string, pr principal, set func(string, bool)) {
+	t.Helper()
+	prefix := "/cso/" + m.env + "/"
+	for _, g := range m.e.all {
+		if g.Type != "aws_cloudwatch_log_group" || !strings.HasPrefix(g.str("name"), prefix) {
+			continue
+		}
+		arn, label := g.str("arn"), "logs "+strings.TrimPrefix(g.str("name"), prefix)
+		set(label+": read", m.can(t, pr, "logs:FilterLogEvents", arn, nil, false, nil))
+		set(label+": write", m.can(t, pr, "logs:PutLogEvents", arn+":log-stream:"+host, nil, false, nil))
+	}
 }
 
 // secrets: read = GetSecretValue on the secret and Decrypt of its key through Secrets

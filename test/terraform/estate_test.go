@@ -987,8 +987,12 @@ func (x *checker) iamAndKMS(t *testing.T) {
 				if strings.HasPrefix(a, "kms:") {
 					keyActions = append(keyActions, a)
 				}
-				// The jump server alone writes the scheduled backups (backups/*, docs/decisions/backup.md).
-				if a == "s3:PutObject" && !(name == "jump" && onlyBackups(asList(s["Resource"]))) {
+				// The jump server alone writes the scheduled backups (backups/*,
+				// docs/decisions/backup.md); the frontends and backends write the lease that
+				// restarts the application one host at a time (locks/app-restart.json,
+				// docs/decisions/cli.md), and nothing else.
+				writesLease := (name == "frontend" || name == "backend") && onlyObjects(asList(s["Resource"]), "/locks/app-restart.json")
+				if a == "s3:PutObject" && !(name == "jump" && onlyObjects(asList(s["Resource"]), "/backups/*")) && !writesLease {
 					t.Errorf("%s policy lets every %s host write %v: each host writes its own status only", name, name, s["Resource"])
 				}
 			}
@@ -1485,10 +1489,10 @@ func tagOf(r res, k string) string {
 	return s
 }
 
-// onlyBackups: every resource is the files bucket's backups/ prefix.
-func onlyBackups(resources []string) bool {
+// onlyObjects says whether every resource is a bucket's key ending in suffix.
+func onlyObjects(resources []string, suffix string) bool {
 	for _, r := range resources {
-		if !strings.HasSuffix(r, "/backups/*") {
+		if !strings.HasSuffix(r, suffix) {
 			return false
 		}
 	}

@@ -221,7 +221,7 @@ func (c envCase) resourceCounts() map[string]int {
 		"aws_iam_role":                        2 + 5, // RDS monitoring, flow logs; one per host role
 		"aws_iam_instance_profile":            5,
 		"aws_iam_policy":                      5,
-		"aws_iam_role_policy":                 1 + 5 + 1, // flow logs; each host role's own-host grants; the jump's certificate renewal
+		"aws_iam_role_policy":                 1 + 5 + 1 + 1, // flow logs; each host role's own-host grants; the jump's certificate renewal and host logs
 		"aws_s3_bucket_public_access_block":   2,
 		"aws_s3_bucket_versioning":            2,
 		"aws_s3_bucket_server_side_encryption_configuration": 2,

@@ -555,6 +555,27 @@ resource "aws_iam_role_policy" "jump_certificate_renewal" {
   })
 }
 
+# The admin dashboard on the jump server shows each host's logs (/admin/logs, as `cso logs
+# --env`): it reads the groups the hosts ship to, and only those. CloudWatch Logs decrypts
+# the KMS-encrypted events itself (the key policy's grant to the logs service): no kms
+# grant here.
+resource "aws_iam_role_policy" "jump_host_logs" {
+  name = "${var.environment}-cso-jump-host-logs"
+  role = aws_iam_role.host["jump"].id
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "ReadTheHostsLogs"
+        Effect   = "Allow"
+        Action   = ["logs:FilterLogEvents"]
+        Resource = flatten([for arn in sort(var.host_log_group_arns) : [arn, "${arn}:*"]])
+      },
+    ]
+  })
+}
+
 locals {
   host_policies = {
     ssm_core  = "${local.arn_prefix}:iam::aws:policy/AmazonSSMManagedInstanceCore"
