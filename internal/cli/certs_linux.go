@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,54 +49,14 @@ inside its renewal window and each host's own timer installs and reloads it
 			if lifetime < 0 || (cmd.Flags().Changed("lifetime") && lifetime < time.Minute) {
 				return Exit(ExitUsage, fmt.Errorf("--lifetime %s: must be at least 1m", lifetime))
 			}
-			envName, ha, portBase, err := local.TargetShape(lf.dir)
-			if errors.Is(err, local.ErrNoTarget) {
-				hint := ""
-				if env != "" {
-					hint = fmt.Sprintf(": environment %s has no local target here; on AWS the jump server's timer renews certificates (docs/cli.md, cso certs)", env)
-				}
-				return Exit(ExitUsage, fmt.Errorf("%w%s", err, hint))
-			}
-			if err != nil {
-				return Exit(ExitFailure, err)
-			}
-			if env != "" && env != envName {
-				return Exit(ExitUsage, fmt.Errorf("the local target in %s is environment %q, not %q; on AWS the jump server's timer renews certificates", lf.dir, envName, env))
-			}
-			e, err := loadLocalEnv(g, envName)
+			o, err := renewOptions(g, lf.dir, env)
 			if err != nil {
 				return err
 			}
-			o := local.RenewOptions{Options: local.Options{Dir: lf.dir, HA: ha, PortBase: portBase, Env: e},
-				Hosts: hosts, Within: time.Duration(days) * 24 * time.Hour, Lifetime: lifetime}
-			o.Executable, _ = os.Executable()
-			o.Out, o.Log, o.Verbose = g.Stdout, g.Logger(), g.Verbose
-			if g.JSON() {
-				o.Out = g.Stderr
-			}
+			o.Hosts, o.Within, o.Lifetime = hosts, time.Duration(days)*24*time.Hour, lifetime
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			res, err := local.RenewCerts(ctx, o)
-			if _, ok := errors.AsType[*local.UsageError](err); ok {
-				return Exit(ExitUsage, err)
-			}
-			if err != nil && ctx.Err() != nil {
-				return Exit(ExitAborted, err)
-			}
-			if g.JSON() && res != nil {
-				enc := json.NewEncoder(g.Stdout)
-				enc.SetIndent("", "  ")
-				_ = enc.Encode(res)
-			} else if res != nil && res.Up != nil {
-				writeUpReport(g, res.Up, o.Options)
-			}
-			if err != nil {
-				return Exit(ExitFailure, err)
-			}
-			if res.Up != nil && res.Up.Failed() {
-				return Exit(ExitFailure, errors.New("the local target is not healthy after the renewal (see above)"))
-			}
-			return nil
+			return renewCerts(ctx, g, o)
 		},
 	}
 	lf.add(cmd)
@@ -103,4 +64,61 @@ inside its renewal window and each host's own timer installs and reloads it
 	cmd.Flags().IntVar(&days, "days", 0, "renew only the certificates that expire within N days (default: every one named)")
 	cmd.Flags().DurationVar(&lifetime, "lifetime", 0, "validity of the new certificates (default 8760h, a year)")
 	return cmd
+}
+
+// renewOptions describes the local target in dir (its environment, layout and ports), which
+// --env, when given, must name.
+func renewOptions(g *Globals, dir, env string) (local.RenewOptions, error) {
+	envName, ha, portBase, err := local.TargetShape(dir)
+	if errors.Is(err, local.ErrNoTarget) {
+		hint := ""
+		if env != "" {
+			hint = fmt.Sprintf(": environment %s has no local target here; on AWS the jump server's timer renews certificates (docs/cli.md, cso certs)", env)
+		}
+		return local.RenewOptions{}, Exit(ExitUsage, fmt.Errorf("%w%s", err, hint))
+	}
+	if err != nil {
+		return local.RenewOptions{}, Exit(ExitFailure, err)
+	}
+	if env != "" && env != envName {
+		return local.RenewOptions{}, Exit(ExitUsage, fmt.Errorf("the local target in %s is environment %q, not %q; on AWS the jump server's timer renews certificates", dir, envName, env))
+	}
+	e, err := loadLocalEnv(g, envName)
+	if err != nil {
+		return local.RenewOptions{}, err
+	}
+	o := local.RenewOptions{Options: local.Options{Dir: dir, HA: ha, PortBase: portBase, Env: e}}
+	o.Executable, _ = os.Executable()
+	o.Out, o.Log, o.Verbose = g.Stdout, g.Logger(), g.Verbose
+	if g.JSON() {
+		o.Out = g.Stderr
+	}
+	return o, nil
+}
+
+// renewCerts renews, reports (the agents' run and closing checks, or JSON) and maps the
+// outcome to the exit code: 2 for a usage error, 4 when interrupted, 1 when a host failed
+// or a check is red.
+func renewCerts(ctx context.Context, g *Globals, o local.RenewOptions) error {
+	res, err := local.RenewCerts(ctx, o)
+	if _, ok := errors.AsType[*local.UsageError](err); ok {
+		return Exit(ExitUsage, err)
+	}
+	if err != nil && ctx.Err() != nil {
+		return Exit(ExitAborted, err)
+	}
+	if g.JSON() && res != nil {
+		enc := json.NewEncoder(g.Stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(res)
+	} else if res != nil && res.Up != nil {
+		writeUpReport(g, res.Up, o.Options)
+	}
+	if err != nil {
+		return Exit(ExitFailure, err)
+	}
+	if res.Up != nil && res.Up.Failed() {
+		return Exit(ExitFailure, errors.New("the local target is not healthy after the renewal (see above)"))
+	}
+	return nil
 }
