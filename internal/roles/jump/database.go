@@ -163,40 +163,11 @@ func accountTask(a *adminDB, u DBUser, host string) agent.Task {
 				}
 				return agent.Change{}, err
 			}
-			pw, ok, err := rt.Secret(ctx, u.Secret)
+			if c, err := passwordChange(ctx, rt, u, host, acct, plugin, hash); err != nil || c.Needed {
+				return c, err
+			}
+			found, err := hasGrant(ctx, db, acct, grant)
 			if err != nil {
-				return agent.Change{}, err
-			}
-			if !ok {
-				return agent.Change{Needed: true, Summary: "set password of " + acct + " (new secret)"}, nil
-			}
-			switch {
-			case plugin == "mysql_native_password" || (plugin == "" && strings.HasPrefix(hash, "*")):
-				if hash != agent.NativePasswordHash(pw) {
-					return agent.Change{Needed: true, Summary: "set password of " + acct + " (differs from its secret)"}, nil
-				}
-			case host == "%" || host == "127.0.0.1":
-				// Salted hashes (caching_sha2_password): prove the password by logging in.
-				if err := agent.MySQLLogin(ctx, rt.Database(), u.User, pw); err != nil {
-					return agent.Change{Needed: true, Summary: "set password of " + acct + " (login failed)"}, nil
-				}
-			}
-			rows, err := db.QueryContext(ctx, "SHOW GRANTS FOR "+acct)
-			if err != nil {
-				return agent.Change{}, err
-			}
-			defer rows.Close()
-			found := false
-			for rows.Next() {
-				var g string
-				if err := rows.Scan(&g); err != nil {
-					return agent.Change{}, err
-				}
-				if strings.HasPrefix(unquote(g), unquote(grant)) {
-					found = true
-				}
-			}
-			if err := rows.Err(); err != nil {
 				return agent.Change{}, err
 			}
 			if !found {
@@ -238,6 +209,50 @@ func accountTask(a *adminDB, u DBUser, host string) agent.Task {
 			return nil
 		},
 	}
+}
+
+// passwordChange says whether account acct's password (its plugin and stored hash) differs
+// from its secret: compared by hash for mysql_native_password, proven by logging in for
+// salted hashes (caching_sha2_password) where the agent can reach the account.
+func passwordChange(ctx context.Context, rt *agent.Runtime, u DBUser, host, acct, plugin, hash string) (agent.Change, error) {
+	pw, ok, err := rt.Secret(ctx, u.Secret)
+	if err != nil {
+		return agent.Change{}, err
+	}
+	if !ok {
+		return agent.Change{Needed: true, Summary: "set password of " + acct + " (new secret)"}, nil
+	}
+	switch {
+	case plugin == "mysql_native_password" || (plugin == "" && strings.HasPrefix(hash, "*")):
+		if hash != agent.NativePasswordHash(pw) {
+			return agent.Change{Needed: true, Summary: "set password of " + acct + " (differs from its secret)"}, nil
+		}
+	case host == "%" || host == "127.0.0.1":
+		if err := agent.MySQLLogin(ctx, rt.Database(), u.User, pw); err != nil {
+			return agent.Change{Needed: true, Summary: "set password of " + acct + " (login failed)"}, nil
+		}
+	}
+	return agent.NoChange, nil
+}
+
+// hasGrant says whether SHOW GRANTS for acct holds grant (quoting aside).
+func hasGrant(ctx context.Context, db *sql.DB, acct, grant string) (bool, error) {
+	rows, err := db.QueryContext(ctx, "SHOW GRANTS FOR "+acct)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	found := false
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			return false, err
+		}
+		if strings.HasPrefix(unquote(g), unquote(grant)) {
+			found = true
+		}
+	}
+	return found, rows.Err()
 }
 
 // unquote drops identifier and string quotes: MySQL and MariaDB print grants with
