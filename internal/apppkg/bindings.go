@@ -118,19 +118,69 @@ func (b *Bindings) Digest() string {
 // The truststore's password is the host's own (kept in the bindings directory, generated
 // once): a truststore protects nothing secret, its password only its integrity.
 func RenderBindings(ctx context.Context, rt *agent.Runtime, names []string) (*Bindings, error) {
+	if err := checkBindingNames(names); err != nil {
+		return nil, err
+	}
+	w := &bindingsWriter{b: &Bindings{Root: BindingsRoot(rt.Paths), Files: map[string][]byte{}}}
+	caPEM, err := w.loadTruststore(rt)
+	if err != nil {
+		return nil, err
+	}
+	w.commonBinding(rt, caPEM)
 	for _, n := range names {
-		if !slices.Contains(KnownBindings, n) {
-			return nil, fmt.Errorf("unknown binding %q (known: %s)", n, strings.Join(KnownBindings, ", "))
+		var err error
+		switch n {
+		case BindingMySQL:
+			err = w.mysqlBinding(ctx, rt)
+		case BindingRabbitMQ:
+			err = w.rabbitmqBinding(ctx, rt)
+		case BindingKeystone:
+			err = w.keystoneBinding(ctx, rt)
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
-	root := BindingsRoot(rt.Paths)
-	b := &Bindings{Root: root, Files: map[string][]byte{}}
-	file := func(rel string) string { return filepath.Join(root, filepath.FromSlash(rel)) }
-	put := func(rel, v string) { b.Files[rel] = []byte(v) }
-	secret := func(rel, v string) { put(rel, v); b.Secrets = append(b.Secrets, v) }
-	env := func(k, v string) { b.Env = append(b.Env, k+"="+v) }
-	local := isLocal(rt.Host)
+	// Sorted so that the rendering and the services' environment do not depend on the
+	// order of the manifest's bindings.
+	sort.Strings(w.b.Env)
+	return w.b, nil
+}
 
+// checkBindingNames refuses a binding the platform does not provide before anything is
+// read or generated.
+func checkBindingNames(names []string) error {
+	for _, n := range names {
+		if !slices.Contains(KnownBindings, n) {
+			return fmt.Errorf("unknown binding %q (known: %s)", n, strings.Join(KnownBindings, ", "))
+		}
+	}
+	return nil
+}
+
+// bindingsWriter fills one Bindings: each binding adds its files and its environment
+// through it, so that every secret lands in Secrets.
+type bindingsWriter struct{ b *Bindings }
+
+// file is the absolute path of a binding file rel (slash-separated, relative to the root).
+func (w *bindingsWriter) file(rel string) string {
+	return filepath.Join(w.b.Root, filepath.FromSlash(rel))
+}
+
+func (w *bindingsWriter) put(rel, v string) { w.b.Files[rel] = []byte(v) }
+
+// secret puts a file whose value must never leak (see Bindings.Secrets).
+func (w *bindingsWriter) secret(rel, v string) {
+	w.put(rel, v)
+	w.b.Secrets = append(w.b.Secrets, v)
+}
+
+func (w *bindingsWriter) env(k, v string) { w.b.Env = append(w.b.Env, k+"="+v) }
+
+// loadTruststore reads the project CA and the host's truststore password (generating it
+// the first time), and returns the CA's PEM.
+func (w *bindingsWriter) loadTruststore(rt *agent.Runtime) ([]byte, error) {
+	b := w.b
 	caPEM, err := os.ReadFile(pki.Store{Dir: rt.Paths.SSLCerts}.CACert())
 	if err != nil {
 		return nil, fmt.Errorf("project CA: %w (the jump server writes it)", err)
@@ -138,7 +188,7 @@ func RenderBindings(ctx context.Context, rt *agent.Runtime, names []string) (*Bi
 	if b.ca, err = parseCerts(caPEM); err != nil {
 		return nil, fmt.Errorf("project CA %s: %w", pki.Store{Dir: rt.Paths.SSLCerts}.CACert(), err)
 	}
-	pw, err := os.ReadFile(file(truststorePasswordFile))
+	pw, err := os.ReadFile(w.file(truststorePasswordFile))
 	switch {
 	case err == nil && len(bytes.TrimSpace(pw)) > 0:
 		b.truststorePW = string(bytes.TrimSpace(pw))
@@ -149,117 +199,131 @@ func RenderBindings(ctx context.Context, rt *agent.Runtime, names []string) (*Bi
 	default:
 		return nil, err
 	}
-	env("CSO_BINDINGS_VERSION", BindingsVersion)
-	env("SERVICE_BINDING_ROOT", root)
-	env("CSO_ENVIRONMENT", rt.Env.Name)
-	put(BindingCA+"/type", "ca")
-	put(BindingCA+"/ca.crt", string(caPEM))
-	secret(truststorePasswordFile, b.truststorePW)
-	env("CSO_CA_FILE", file(BindingCA+"/ca.crt"))
-	env("CSO_TRUSTSTORE", file(TruststoreFile))
-	env("CSO_TRUSTSTORE_TYPE", "PKCS12")
-	env("CSO_TRUSTSTORE_PASSWORD_FILE", file(truststorePasswordFile))
+	return caPEM, nil
+}
 
-	for _, n := range names {
-		switch n {
-		case BindingMySQL:
-			if rt.MySQL == "" || rt.MySQLCAFile == "" {
-				return nil, errors.New("mysql binding: this host's agent knows no database server or CA bundle")
-			}
-			host, port, err := net.SplitHostPort(rt.MySQL)
-			if err != nil {
-				return nil, fmt.Errorf("mysql binding: database %q is not host:port", rt.MySQL)
-			}
-			ca, err := os.ReadFile(rt.MySQLCAFile)
-			if err != nil {
-				return nil, fmt.Errorf("mysql binding: CA bundle: %w", err)
-			}
-			pass, err := secretValue(ctx, rt, agent.SecretPortalDB)
-			if err != nil {
-				return nil, fmt.Errorf("mysql binding: %w", err)
-			}
-			put("mysql/type", "mysql")
-			put("mysql/host", host)
-			put("mysql/port", port)
-			put("mysql/database", PortalDatabase)
-			put("mysql/username", PortalDBUser)
-			put("mysql/ca.crt", string(ca))
-			secret("mysql/password", pass)
-			env("CSO_MYSQL_HOST", host)
-			env("CSO_MYSQL_PORT", port)
-			// The LLD's name (a CNAME to the RDS endpoint, 2.7.2); the RDS certificate
-			// carries the endpoint's name, which CSO_MYSQL_HOST is, so clients that
-			// verify the host name connect to CSO_MYSQL_HOST.
-			env("CSO_MYSQL_DNS_NAME", rt.Env.FQDN("mysql"))
-			env("CSO_MYSQL_DATABASE", PortalDatabase)
-			env("CSO_MYSQL_USER", PortalDBUser)
-			env("CSO_MYSQL_CA_FILE", file("mysql/ca.crt"))
-			env("CSO_MYSQL_PASSWORD_FILE", file("mysql/password"))
-			env("CSO_MYSQL_JDBC_URL", fmt.Sprintf("jdbc:mariadb://%s/%s?useSsl=true&serverSslCert=%s", net.JoinHostPort(host, port), PortalDatabase, file("mysql/ca.crt")))
-		case BindingRabbitMQ:
-			nodes := inventory.ByRole(rt.Hosts, envfile.RoleRabbitMQ)
-			if len(nodes) == 0 {
-				return nil, errors.New("rabbitmq binding: the environment has no RabbitMQ host")
-			}
-			addrs := make([]string, len(nodes))
-			for i, h := range nodes {
-				addrs[i] = net.JoinHostPort(HostAddr(h), strconv.Itoa(h.Ports[inventory.PortAMQPS]))
-			}
-			pass, err := secretValue(ctx, rt, agent.SecretRabbitMQ)
-			if err != nil {
-				return nil, fmt.Errorf("rabbitmq binding: %w", err)
-			}
-			put("rabbitmq/type", "rabbitmq")
-			put("rabbitmq/addresses", strings.Join(addrs, ","))
-			put("rabbitmq/vhost", RabbitMQVhost)
-			put("rabbitmq/username", RabbitMQUser)
-			secret("rabbitmq/password", pass)
-			env("CSO_RABBITMQ_ADDRESSES", strings.Join(addrs, ","))
-			env("CSO_RABBITMQ_VHOST", RabbitMQVhost)
-			env("CSO_RABBITMQ_USER", RabbitMQUser)
-			env("CSO_RABBITMQ_PASSWORD_FILE", file("rabbitmq/password"))
-		case BindingKeystone:
-			nodes := inventory.ByRole(rt.Hosts, envfile.RoleKeystone)
-			if len(nodes) == 0 {
-				return nil, errors.New("keystone binding: the environment has no Keystone host")
-			}
-			urls := make([]string, len(nodes))
-			for i, h := range nodes {
-				urls[i] = "https://" + net.JoinHostPort(HostAddr(h), strconv.Itoa(h.Ports[inventory.PortKeystone]))
-			}
-			// The identity alias of LLD 2.7.2 (in Keystone's certificates); locally, where
-			// no DNS serves the zone, the first node.
-			base := urls[0]
-			if !local {
-				base = "https://" + net.JoinHostPort(rt.Env.FQDN("identity"), strconv.Itoa(nodes[0].Ports[inventory.PortKeystone]))
-			}
-			pass, err := secretValue(ctx, rt, agent.SecretKeystoneApplication)
-			if err != nil {
-				return nil, fmt.Errorf("keystone binding: %w", err)
-			}
-			put("keystone/type", "keystone")
-			put("keystone/url", base+"/v3")
-			put("keystone/idm-url", base+"/api/idm/v3")
-			put("keystone/username", agent.KeystoneApplicationUser)
-			put("keystone/user-domain", KeystoneDomain)
-			put("keystone/project", KeystoneProject)
-			put("keystone/project-domain", KeystoneDomain)
-			secret("keystone/password", pass)
-			env("CSO_KEYSTONE_URL", base+"/v3")
-			env("CSO_KEYSTONE_IDM_URL", base+"/api/idm/v3")
-			for i := range urls {
-				urls[i] += "/v3"
-			}
-			env("CSO_KEYSTONE_URLS", strings.Join(urls, ","))
-			env("CSO_KEYSTONE_USER", agent.KeystoneApplicationUser)
-			env("CSO_KEYSTONE_USER_DOMAIN", KeystoneDomain)
-			env("CSO_KEYSTONE_PROJECT", KeystoneProject)
-			env("CSO_KEYSTONE_PROJECT_DOMAIN", KeystoneDomain)
-			env("CSO_KEYSTONE_PASSWORD_FILE", file("keystone/password"))
-		}
+// commonBinding is what every service receives whatever its manifest binds: the
+// environment's name and the CA binding with its truststore.
+func (w *bindingsWriter) commonBinding(rt *agent.Runtime, caPEM []byte) {
+	w.env("CSO_BINDINGS_VERSION", BindingsVersion)
+	w.env("SERVICE_BINDING_ROOT", w.b.Root)
+	w.env("CSO_ENVIRONMENT", rt.Env.Name)
+	w.put(BindingCA+"/type", "ca")
+	w.put(BindingCA+"/ca.crt", string(caPEM))
+	w.secret(truststorePasswordFile, w.b.truststorePW)
+	w.env("CSO_CA_FILE", w.file(BindingCA+"/ca.crt"))
+	w.env("CSO_TRUSTSTORE", w.file(TruststoreFile))
+	w.env("CSO_TRUSTSTORE_TYPE", "PKCS12")
+	w.env("CSO_TRUSTSTORE_PASSWORD_FILE", w.file(truststorePasswordFile))
+}
+
+// mysqlBinding binds the portal database through the host agent's database server and
+// CA bundle.
+func (w *bindingsWriter) mysqlBinding(ctx context.Context, rt *agent.Runtime) error {
+	if rt.MySQL == "" || rt.MySQLCAFile == "" {
+		return errors.New("mysql binding: this host's agent knows no database server or CA bundle")
 	}
-	sort.Strings(b.Env)
-	return b, nil
+	host, port, err := net.SplitHostPort(rt.MySQL)
+	if err != nil {
+		return fmt.Errorf("mysql binding: database %q is not host:port", rt.MySQL)
+	}
+	ca, err := os.ReadFile(rt.MySQLCAFile)
+	if err != nil {
+		return fmt.Errorf("mysql binding: CA bundle: %w", err)
+	}
+	pass, err := secretValue(ctx, rt, agent.SecretPortalDB)
+	if err != nil {
+		return fmt.Errorf("mysql binding: %w", err)
+	}
+	w.put("mysql/type", "mysql")
+	w.put("mysql/host", host)
+	w.put("mysql/port", port)
+	w.put("mysql/database", PortalDatabase)
+	w.put("mysql/username", PortalDBUser)
+	w.put("mysql/ca.crt", string(ca))
+	w.secret("mysql/password", pass)
+	w.env("CSO_MYSQL_HOST", host)
+	w.env("CSO_MYSQL_PORT", port)
+	// The LLD's name (a CNAME to the RDS endpoint, 2.7.2); the RDS certificate
+	// carries the endpoint's name, which CSO_MYSQL_HOST is, so clients that
+	// verify the host name connect to CSO_MYSQL_HOST.
+	w.env("CSO_MYSQL_DNS_NAME", rt.Env.FQDN("mysql"))
+	w.env("CSO_MYSQL_DATABASE", PortalDatabase)
+	w.env("CSO_MYSQL_USER", PortalDBUser)
+	w.env("CSO_MYSQL_CA_FILE", w.file("mysql/ca.crt"))
+	w.env("CSO_MYSQL_PASSWORD_FILE", w.file("mysql/password"))
+	w.env("CSO_MYSQL_JDBC_URL", fmt.Sprintf("jdbc:mariadb://%s/%s?useSsl=true&serverSslCert=%s", net.JoinHostPort(host, port), PortalDatabase, w.file("mysql/ca.crt")))
+	return nil
+}
+
+// rabbitmqBinding binds the portal's vhost on every RabbitMQ node (AMQPS), so that a
+// client fails over between them.
+func (w *bindingsWriter) rabbitmqBinding(ctx context.Context, rt *agent.Runtime) error {
+	nodes := inventory.ByRole(rt.Hosts, envfile.RoleRabbitMQ)
+	if len(nodes) == 0 {
+		return errors.New("rabbitmq binding: the environment has no RabbitMQ host")
+	}
+	addrs := make([]string, len(nodes))
+	for i, h := range nodes {
+		addrs[i] = net.JoinHostPort(HostAddr(h), strconv.Itoa(h.Ports[inventory.PortAMQPS]))
+	}
+	pass, err := secretValue(ctx, rt, agent.SecretRabbitMQ)
+	if err != nil {
+		return fmt.Errorf("rabbitmq binding: %w", err)
+	}
+	w.put("rabbitmq/type", "rabbitmq")
+	w.put("rabbitmq/addresses", strings.Join(addrs, ","))
+	w.put("rabbitmq/vhost", RabbitMQVhost)
+	w.put("rabbitmq/username", RabbitMQUser)
+	w.secret("rabbitmq/password", pass)
+	w.env("CSO_RABBITMQ_ADDRESSES", strings.Join(addrs, ","))
+	w.env("CSO_RABBITMQ_VHOST", RabbitMQVhost)
+	w.env("CSO_RABBITMQ_USER", RabbitMQUser)
+	w.env("CSO_RABBITMQ_PASSWORD_FILE", w.file("rabbitmq/password"))
+	return nil
+}
+
+// keystoneBinding binds the application's own Keystone identity: the identity alias for
+// clients that take one URL, every node for those that fail over.
+func (w *bindingsWriter) keystoneBinding(ctx context.Context, rt *agent.Runtime) error {
+	nodes := inventory.ByRole(rt.Hosts, envfile.RoleKeystone)
+	if len(nodes) == 0 {
+		return errors.New("keystone binding: the environment has no Keystone host")
+	}
+	urls := make([]string, len(nodes))
+	for i, h := range nodes {
+		urls[i] = "https://" + net.JoinHostPort(HostAddr(h), strconv.Itoa(h.Ports[inventory.PortKeystone]))
+	}
+	// The identity alias of LLD 2.7.2 (in Keystone's certificates); locally, where
+	// no DNS serves the zone, the first node.
+	base := urls[0]
+	if !isLocal(rt.Host) {
+		base = "https://" + net.JoinHostPort(rt.Env.FQDN("identity"), strconv.Itoa(nodes[0].Ports[inventory.PortKeystone]))
+	}
+	pass, err := secretValue(ctx, rt, agent.SecretKeystoneApplication)
+	if err != nil {
+		return fmt.Errorf("keystone binding: %w", err)
+	}
+	w.put("keystone/type", "keystone")
+	w.put("keystone/url", base+"/v3")
+	w.put("keystone/idm-url", base+"/api/idm/v3")
+	w.put("keystone/username", agent.KeystoneApplicationUser)
+	w.put("keystone/user-domain", KeystoneDomain)
+	w.put("keystone/project", KeystoneProject)
+	w.put("keystone/project-domain", KeystoneDomain)
+	w.secret("keystone/password", pass)
+	w.env("CSO_KEYSTONE_URL", base+"/v3")
+	w.env("CSO_KEYSTONE_IDM_URL", base+"/api/idm/v3")
+	for i := range urls {
+		urls[i] += "/v3"
+	}
+	w.env("CSO_KEYSTONE_URLS", strings.Join(urls, ","))
+	w.env("CSO_KEYSTONE_USER", agent.KeystoneApplicationUser)
+	w.env("CSO_KEYSTONE_USER_DOMAIN", KeystoneDomain)
+	w.env("CSO_KEYSTONE_PROJECT", KeystoneProject)
+	w.env("CSO_KEYSTONE_PROJECT_DOMAIN", KeystoneDomain)
+	w.env("CSO_KEYSTONE_PASSWORD_FILE", w.file("keystone/password"))
+	return nil
 }
 
 func isLocal(h inventory.Host) bool {

@@ -243,10 +243,34 @@ func lineOf(f *ast.File, field string) (line int) {
 // role on the LLD's port, has a command and a health path, and every LLD service is
 // there once.
 func (m *Manifest) Validate(file string) error {
-	var ps []Problem
-	add := func(field, format string, a ...any) {
-		ps = append(ps, Problem{Field: field, Message: fmt.Sprintf(format, a...)})
+	var l problemList
+	m.validateHeader(l.add)
+	m.validateBindings(l.add)
+	if len(m.Services) == 0 {
+		l.add("services", "no services: a package describes the frontend and backend services of the application")
 	}
+	seen := map[string]int{}
+	present := map[string]bool{} // role/name of each valid LLD service
+	for i, s := range m.Services {
+		s.validate(l.add, i, seen, present)
+	}
+	requireLLDServices(l.add, present)
+	if len(l) > 0 {
+		return &Problems{File: file, Problems: l}
+	}
+	return nil
+}
+
+// problemList collects every problem of a manifest, so that its author fixes them in one
+// pass instead of one per run.
+type problemList []Problem
+
+func (l *problemList) add(field, format string, a ...any) {
+	*l = append(*l, Problem{Field: field, Message: fmt.Sprintf(format, a...)})
+}
+
+// validateHeader checks the package's name, version and runtimes.
+func (m *Manifest) validateHeader(add func(string, string, ...any)) {
 	if !nameRE.MatchString(m.Name) {
 		add("name", "missing or not an application name (lower-case letters, digits, dashes): %q", m.Name)
 	}
@@ -258,75 +282,97 @@ func (m *Manifest) Validate(file string) error {
 			add(fmt.Sprintf("requires[%d]", i), "unknown runtime %q: the platform provides %q", r, RuntimeJava)
 		}
 	}
-	seenBinding := map[string]bool{}
+}
+
+// validateBindings checks that each binding is one the platform provides, listed once.
+func (m *Manifest) validateBindings(add func(string, string, ...any)) {
+	seen := map[string]bool{}
 	for i, b := range m.Bindings {
 		switch {
 		case !slices.Contains(KnownBindings, b):
 			add(fmt.Sprintf("bindings[%d]", i), "unknown binding %q: the platform binds %s (docs/application-packages.md)", b, strings.Join(KnownBindings, ", "))
-		case seenBinding[b]:
+		case seen[b]:
 			add(fmt.Sprintf("bindings[%d]", i), "binding %s is listed twice", b)
 		}
-		seenBinding[b] = true
+		seen[b] = true
 	}
-	if len(m.Services) == 0 {
-		add("services", "no services: a package describes the frontend and backend services of the application")
+}
+
+// validate checks service i of the manifest. seen maps each service name to its index
+// plus one (duplicates name the first); present records each valid LLD service for
+// requireLLDServices.
+func (s Service) validate(add func(string, string, ...any), i int, seen map[string]int, present map[string]bool) {
+	f := fmt.Sprintf("services[%d]", i)
+	if s.Name != "" {
+		f += fmt.Sprintf(" (%s)", s.Name)
 	}
-	seen := map[string]int{}
-	present := map[string]bool{} // role/name of each valid LLD service
-	for i, s := range m.Services {
-		f := fmt.Sprintf("services[%d]", i)
-		if s.Name != "" {
-			f += fmt.Sprintf(" (%s)", s.Name)
-		}
-		switch {
-		case !nameRE.MatchString(s.Name):
-			add(f+".name", "missing or not a service name (lower-case letters, digits, dashes): %q", s.Name)
-		case seen[s.Name] > 0:
-			add(f+".name", "service %s is also services[%d]", s.Name, seen[s.Name]-1)
-		}
-		seen[s.Name] = i + 1
-		switch s.Role {
-		case envfile.RoleFrontend, envfile.RoleBackend:
-			want := LLDPort(s.Role, s.Name)
-			switch {
-			case want == 0:
-				add(f+".name", "unknown %s service %q: the LLD's %s services are %s", s.Role, s.Name, s.Role, strings.Join(serviceNames(s.Role), ", "))
-			case s.Port != want:
-				if other := portOwner(s.Port); other != "" {
-					add(f+".port", "port %d is the LLD's port of service %s, not of %s (which listens on %d, LLD 3.1, 3.2.1)", s.Port, other, s.Name, want)
-				} else {
-					add(f+".port", "%s listens on %d in the LLD (3.1, 3.2.1), not %d", s.Name, want, s.Port)
-				}
-			}
-			if want != 0 {
-				present[string(s.Role)+"/"+s.Name] = true
-			}
-		default:
-			add(f+".role", "must be frontend or backend, not %q", s.Role)
-		}
-		if len(s.Command) == 0 || strings.TrimSpace(s.Command[0]) == "" {
-			add(f+".command", "missing: the command that runs the service in the foreground, as a list")
-		}
-		if s.HealthPath == "" {
-			add(f+".health_path", "missing: the HTTP path that answers 200 when the service is healthy (e.g. /health)")
-		} else if !strings.HasPrefix(s.HealthPath, "/") || strings.ContainsAny(s.HealthPath, " \t\n?#") {
-			add(f+".health_path", "must be an absolute URL path such as /health, not %q", s.HealthPath)
-		}
-		keys := make([]string, 0, len(s.Env))
-		for k := range s.Env {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if !envKeyRE.MatchString(k) {
-				add(f+".env", "%q is not an environment variable name", k)
-			}
-			checkVars(add, f+".env."+k, s.Env[k])
-		}
-		for j, a := range s.Command {
-			checkVars(add, fmt.Sprintf("%s.command[%d]", f, j), a)
+	switch {
+	case !nameRE.MatchString(s.Name):
+		add(f+".name", "missing or not a service name (lower-case letters, digits, dashes): %q", s.Name)
+	case seen[s.Name] > 0:
+		add(f+".name", "service %s is also services[%d]", s.Name, seen[s.Name]-1)
+	}
+	seen[s.Name] = i + 1
+	if s.validateRolePort(add, f) {
+		present[string(s.Role)+"/"+s.Name] = true
+	}
+	if len(s.Command) == 0 || strings.TrimSpace(s.Command[0]) == "" {
+		add(f+".command", "missing: the command that runs the service in the foreground, as a list")
+	}
+	if s.HealthPath == "" {
+		add(f+".health_path", "missing: the HTTP path that answers 200 when the service is healthy (e.g. /health)")
+	} else if !strings.HasPrefix(s.HealthPath, "/") || strings.ContainsAny(s.HealthPath, " \t\n?#") {
+		add(f+".health_path", "must be an absolute URL path such as /health, not %q", s.HealthPath)
+	}
+	s.validateVars(add, f)
+}
+
+// validateRolePort checks that the service is an LLD service of its role on the LLD's
+// port (field f), and reports whether it is an LLD service at all.
+func (s Service) validateRolePort(add func(string, string, ...any), f string) bool {
+	switch s.Role {
+	case envfile.RoleFrontend, envfile.RoleBackend:
+	default:
+		add(f+".role", "must be frontend or backend, not %q", s.Role)
+		return false
+	}
+	want := LLDPort(s.Role, s.Name)
+	switch {
+	case want == 0:
+		add(f+".name", "unknown %s service %q: the LLD's %s services are %s", s.Role, s.Name, s.Role, strings.Join(serviceNames(s.Role), ", "))
+	case s.Port != want:
+		if other := portOwner(s.Port); other != "" {
+			add(f+".port", "port %d is the LLD's port of service %s, not of %s (which listens on %d, LLD 3.1, 3.2.1)", s.Port, other, s.Name, want)
+		} else {
+			add(f+".port", "%s listens on %d in the LLD (3.1, 3.2.1), not %d", s.Name, want, s.Port)
 		}
 	}
+	return want != 0
+}
+
+// validateVars checks the environment's names and the ${...} variables of the
+// environment and the command (field f); keys are sorted so problems come in a stable
+// order.
+func (s Service) validateVars(add func(string, string, ...any), f string) {
+	keys := make([]string, 0, len(s.Env))
+	for k := range s.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !envKeyRE.MatchString(k) {
+			add(f+".env", "%q is not an environment variable name", k)
+		}
+		checkVars(add, f+".env."+k, s.Env[k])
+	}
+	for j, a := range s.Command {
+		checkVars(add, fmt.Sprintf("%s.command[%d]", f, j), a)
+	}
+}
+
+// requireLLDServices reports every LLD frontend and backend service the manifest lacks:
+// a package replaces the whole application, not part of it.
+func requireLLDServices(add func(string, string, ...any), present map[string]bool) {
 	for _, role := range []envfile.Role{envfile.RoleFrontend, envfile.RoleBackend} {
 		for _, n := range serviceNames(role) {
 			if !present[string(role)+"/"+n] {
@@ -334,10 +380,6 @@ func (m *Manifest) Validate(file string) error {
 			}
 		}
 	}
-	if len(ps) > 0 {
-		return &Problems{File: file, Problems: ps}
-	}
-	return nil
 }
 
 func checkVars(add func(string, string, ...any), field, v string) {

@@ -524,20 +524,9 @@ func RabbitMQ(ctx context.Context, t *target.Target, nodes []Node, o RabbitMQOpt
 	if err != nil {
 		return nil, err
 	}
-	r := &rabbitRun{o: o, nodes: nodes, cfg: cfg, queue: o.Queue,
-		sent: map[uint64]bool{}, confirmed: map[uint64]bool{}, consumed: map[uint64]bool{}, progress: make(chan struct{}, 1),
-		res: &RabbitMQResult{Publishers: o.Publishers, Consumers: o.Consumers, Prefetch: o.Prefetch,
-			Window: o.ConfirmWindow, Size: o.Size, Limit: o.Messages, PerNode: map[string]int{}}}
-	if _, err := rand.Read(r.runID[:]); err != nil {
+	r, own, err := newRabbitRun(nodes, cfg, o)
+	if err != nil {
 		return nil, err
-	}
-	own := r.queue == ""
-	if own {
-		r.queue = QueuePrefix + hex.EncodeToString(r.runID[:])
-	}
-	r.res.Queue = r.queue
-	for _, n := range nodes {
-		r.res.Nodes = append(r.res.Nodes, n.Name)
 	}
 	runCtx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
@@ -547,42 +536,84 @@ func RabbitMQ(ctx context.Context, t *target.Target, nodes []Node, o RabbitMQOpt
 	if own {
 		defer r.remove()
 	}
-
 	begin := time.Now()
+	r.run(runCtx)
+	return r.summarize(begin), nil
+}
+
+// newRabbitRun prepares the state of a run. own reports that the run names its queue
+// (o.Queue is empty) and so removes it at the end.
+func newRabbitRun(nodes []Node, cfg func(Node) amqp.Config, o RabbitMQOptions) (r *rabbitRun, own bool, err error) {
+	r = &rabbitRun{o: o, nodes: nodes, cfg: cfg, queue: o.Queue,
+		sent: map[uint64]bool{}, confirmed: map[uint64]bool{}, consumed: map[uint64]bool{}, progress: make(chan struct{}, 1),
+		res: &RabbitMQResult{Publishers: o.Publishers, Consumers: o.Consumers, Prefetch: o.Prefetch,
+			Window: o.ConfirmWindow, Size: o.Size, Limit: o.Messages, PerNode: map[string]int{}}}
+	if _, err := rand.Read(r.runID[:]); err != nil {
+		return nil, false, err
+	}
+	own = r.queue == ""
+	if own {
+		r.queue = QueuePrefix + hex.EncodeToString(r.runID[:])
+	}
+	r.res.Queue = r.queue
+	for _, n := range nodes {
+		r.res.Nodes = append(r.res.Nodes, n.Name)
+	}
+	return r, own, nil
+}
+
+// run starts the consumers and the publishers, waits for the publishers, drains, then
+// stops the consumers.
+func (r *rabbitRun) run(ctx context.Context) {
 	done := make(chan struct{})
 	var cons, pubs sync.WaitGroup
-	for i := range o.Consumers {
-		cons.Go(func() { r.consume(runCtx, i+1, done) })
+	for i := range r.o.Consumers {
+		cons.Go(func() { r.consume(ctx, i+1, done) })
 	}
-	for i := range o.Publishers {
-		quota := o.Messages / o.Publishers
-		if i < o.Messages%o.Publishers {
-			quota++
-		}
-		ids := make([]uint64, quota)
-		for k := range ids {
-			ids[k] = uint64(i)<<32 | uint64(k)
-		}
-		pubs.Go(func() { r.publish(runCtx, i, ids) })
+	for i := range r.o.Publishers {
+		ids := publisherIDs(i, r.o)
+		pubs.Go(func() { r.publish(ctx, i, ids) })
 	}
 	pubs.Wait()
-	// Drain: until every published message is confirmed and delivered, or the bound.
+	r.drain(ctx)
+	close(done)
+	cons.Wait()
+}
+
+// publisherIDs are the message ids of publisher i: its share of o.Messages (the first
+// publishers take the remainder), the publisher in the high 32 bits so ids never collide.
+func publisherIDs(i int, o RabbitMQOptions) []uint64 {
+	quota := o.Messages / o.Publishers
+	if i < o.Messages%o.Publishers {
+		quota++
+	}
+	ids := make([]uint64, quota)
+	for k := range ids {
+		ids[k] = uint64(i)<<32 | uint64(k)
+	}
+	return ids
+}
+
+// drain waits until every published message is confirmed and delivered, or the bound.
+func (r *rabbitRun) drain(ctx context.Context) {
 	for {
 		r.mu.Lock()
 		all := r.res.Confirmed == len(r.sent) && r.both == len(r.sent)
 		r.mu.Unlock()
-		if all || runCtx.Err() != nil {
-			break
+		if all || ctx.Err() != nil {
+			return
 		}
 		select {
-		case <-runCtx.Done():
+		case <-ctx.Done():
 		case <-r.progress:
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	close(done)
-	cons.Wait()
+}
 
+// summarize completes the result of a run that began at begin: losses, whether it
+// drained, throughput and latency percentiles.
+func (r *rabbitRun) summarize(begin time.Time) *RabbitMQResult {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	res := r.res
@@ -592,7 +623,8 @@ func RabbitMQ(ctx context.Context, t *target.Target, nodes []Node, o RabbitMQOpt
 		}
 	}
 	res.Sent = len(r.sent)
-	res.Drained = res.Confirmed == res.Sent && r.both == res.Sent && (res.Sent == o.Messages || o.StopPublishing != nil)
+	res.Drained = res.Confirmed == res.Sent && r.both == res.Sent && (res.Sent == r.o.Messages || r.o.StopPublishing != nil)
+	// The run ends at the latest message's first delivery; with none, now.
 	end := r.last
 	if end.Before(begin) {
 		end = time.Now()
@@ -608,7 +640,7 @@ func RabbitMQ(ctx context.Context, t *target.Target, nodes []Node, o RabbitMQOpt
 	if len(r.lat) > 0 {
 		res.Max = ms(r.lat[len(r.lat)-1])
 	}
-	return res, nil
+	return res
 }
 
 // declare creates the durable quorum queue on the first node that answers.
