@@ -570,7 +570,7 @@ resource "aws_iam_role_policy" "jump_host_logs" {
         Sid      = "ReadTheHostsLogs"
         Effect   = "Allow"
         Action   = ["logs:FilterLogEvents"]
-        Resource = flatten([for arn in sort(var.host_log_group_arns) : [arn, "${arn}:*"]])
+        Resource = sort(var.host_log_group_arns) # the log-group resource type of FilterLogEvents: arn:...:log-group:<name>
       },
     ]
   })
