@@ -17,8 +17,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/spf13/cobra"
 
 	"github.com/cso-ssp/platform/internal/agent"
@@ -54,6 +56,7 @@ type keysTarget struct {
 	hosts  []inventory.Host
 	layout *local.Layout // local target
 	store  status.Store
+	aws    aws.Config // AWS environment: the operator's configuration
 }
 
 func (k keysTarget) nodes() []string {
@@ -102,7 +105,7 @@ func loadKeysTarget(ctx context.Context, g *Globals, envName, localDir string) (
 		return keysTarget{}, Exit(ExitFailure, fmt.Errorf("AWS configuration: %w", err))
 	}
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.DisableLogOutputChecksumValidationSkipped = true })
-	return keysTarget{env: env, hosts: hosts, store: &status.S3{Client: client, Bucket: env.FilesBucket()}}, nil
+	return keysTarget{env: env, hosts: hosts, store: &status.S3{Client: client, Bucket: env.FilesBucket()}, aws: cfg}, nil
 }
 
 // keyStatus is one key of a set as `cso keys status` reports it.
@@ -416,7 +419,7 @@ func writeKeySets(w io.Writer, sets []keySetStatus, now time.Time) {
 
 func keysRotateCmd(g *Globals) *cobra.Command {
 	var envName, localDir string
-	var force bool
+	var force, printOnly bool
 	cmd := &cobra.Command{
 		Use:   "rotate fernet|credential",
 		Short: "Rotate a key set now, then distribute it to every Keystone node",
@@ -427,9 +430,12 @@ Locally (--local-dir) it runs the agent of keystone01 with --rotate-fernet (or
 for the credential set keystone01's agent then runs once more and re-encrypts the stored
 credentials (credential_migrate).
 
-On AWS (--env) it prints the AWS Systems Manager command that runs the same agent on
-keystone01 (and the one for the other nodes); it changes nothing itself
-(docs/decisions/agent.md "Key rotation on a schedule").
+On AWS (--env) it does the same through AWS Systems Manager (the operator's credentials
+need ssm:SendCommand, ssm:ListCommands and ssm:ListCommandInvocations): it runs the agent
+with the rotation on keystone01 (the instance tagged Environment=<env>, Name=keystone01),
+waits for it, runs every other node's agent, then checks the key sets the nodes published.
+--print prints those aws ssm commands instead (docs/decisions/agent.md "Key rotation on a
+schedule").
 
 A rotation is refused while a node has not installed the current set, and a fernet
 rotation is refused when it would remove a key that may still decrypt unexpired tokens:
@@ -455,13 +461,18 @@ validating); it never skips a node that is behind.`,
 				flags = append(flags, "--force-rotation")
 			}
 			if kt.layout == nil {
-				printSSMRotation(g.Stdout, kt, flags)
-				return nil
+				if printOnly {
+					printSSMRotation(g.Stdout, kt, flags)
+					return nil
+				}
+				r := ssmRunner{client: ssm.NewFromConfig(kt.aws), env: kt.env.Name, timeout: 15 * time.Minute, poll: 5 * time.Second}
+				return rotateAWS(ctx, g, kt, r, kind, flags)
 			}
 			return rotateLocal(ctx, g, kt, kind, flags)
 		},
 	}
-	cmd.Flags().StringVar(&envName, "env", "", "AWS environment: print the SSM command that rotates on keystone01")
+	cmd.Flags().StringVar(&envName, "env", "", "AWS environment: rotate on keystone01 through AWS Systems Manager, then run the other nodes' agents")
+	cmd.Flags().BoolVar(&printOnly, "print", false, "with --env: print the aws ssm commands instead of running them")
 	cmd.Flags().StringVar(&localDir, "local-dir", "", "local target directory: rotate and distribute now")
 	cmd.Flags().BoolVar(&force, "force", false, "fernet: rotate even when a key that may still decrypt unexpired tokens is removed (never while a node is behind)")
 	return cmd
@@ -518,12 +529,18 @@ func rotateLocal(ctx context.Context, g *Globals, kt keysTarget, kind string, fl
 	return nil
 }
 
+// awsAgentCommand is keystone01's agent run with the rotation flags, as its timer runs it.
+func awsAgentCommand(kt keysTarget, flags []string) string {
+	env := kt.env
+	return fmt.Sprintf("/usr/local/bin/cso agent --env %s --account-id %s --role keystone --index 1 --region %s %s",
+		env.Name, env.AccountID, env.Region, strings.Join(flags, " "))
+}
+
 // printSSMRotation prints how to rotate on an AWS environment: the operator's workstation
 // cannot reach the keys' EFS access point, keystone01 can.
 func printSSMRotation(w io.Writer, kt keysTarget, flags []string) {
 	env := kt.env
-	agentArgs := fmt.Sprintf("/usr/local/bin/cso agent --env %s --account-id %s --role keystone --index 1 --region %s %s",
-		env.Name, env.AccountID, env.Region, strings.Join(flags, " "))
+	agentArgs := awsAgentCommand(kt, flags)
 	target := func(host string) string {
 		return fmt.Sprintf("--targets Key=tag:Environment,Values=%s Key=tag:Name,Values=%s", env.Name, host)
 	}

@@ -148,10 +148,10 @@ func TestKeysBadInput(t *testing.T) {
 	}
 }
 
-// TestKeysRotateAWSPrintsSSM: on AWS the command says how keystone01 rotates.
+// TestKeysRotateAWSPrintsSSM: with --print, on AWS the command says how keystone01 rotates.
 func TestKeysRotateAWSPrintsSSM(t *testing.T) {
 	_, envDir := keysFixture(t, "")
-	code, out, _ := runCSO(t, "keys", "rotate", "fernet", "--env", "t", "--force", "--env-dir", envDir)
+	code, out, _ := runCSO(t, "keys", "rotate", "fernet", "--env", "t", "--force", "--print", "--env-dir", envDir)
 	for _, want := range []string{"aws ssm send-command --region eu-west-2", "Key=tag:Name,Values=keystone01",
 		"cso agent --env t --account-id 111122223333 --role keystone --index 1 --region eu-west-2 --rotate-fernet --force-rotation", "keystone02"} {
 		if code != 0 || !strings.Contains(out, want) {
