@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -127,14 +126,8 @@ func (r *Local) Read(ctx context.Context, q Query, emit func(Line) error) error 
 		}
 		lines = append(lines, ls...)
 	}
-	sort.SliceStable(lines, func(i, j int) bool { return lines[i].Time.Before(lines[j].Time) })
-	if n := q.limit(); len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	for _, l := range lines {
-		if err := emit(l); err != nil {
-			return err
-		}
+	if err := emitNewest(lines, q, emit); err != nil {
+		return err
 	}
 	if !q.Follow {
 		return nil

@@ -180,3 +180,18 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(ks)
 	return ks
 }
+
+// emitNewest emits lines merged by time, the newest q.limit() of them: what a read without
+// -f shows, the same on both targets.
+func emitNewest(lines []Line, q Query, emit func(Line) error) error {
+	sort.SliceStable(lines, func(i, j int) bool { return lines[i].Time.Before(lines[j].Time) })
+	if n := q.limit(); len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	for _, l := range lines {
+		if err := emit(l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
