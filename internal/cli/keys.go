@@ -12,7 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"sort"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -478,6 +478,27 @@ validating); it never skips a node that is behind.`,
 	return cmd
 }
 
+// agentRun is one Keystone node's agent run of a rotation; rotate: with the rotation flags.
+type agentRun struct {
+	host   string
+	rotate bool
+}
+
+// rotationRuns is the order of a rotation on both targets: the first node's agent rotates,
+// every other node's installs the new set, and for the credential set the first node's next
+// run re-encrypts the stored credentials (credential_migrate) once every node holds it.
+func rotationRuns(kind string, nodes []string) []agentRun {
+	nodes = slices.Sorted(slices.Values(nodes))
+	runs := []agentRun{{host: nodes[0], rotate: true}}
+	for _, n := range nodes[1:] {
+		runs = append(runs, agentRun{host: n})
+	}
+	if kind == keystone.KindCredential && len(nodes) > 1 {
+		runs = append(runs, agentRun{host: nodes[0]})
+	}
+	return runs
+}
+
 // rotateLocal runs keystone01's agent with the rotation flags, then the other nodes'.
 func rotateLocal(ctx context.Context, g *Globals, kt keysTarget, kind string, flags []string) error {
 	exe, err := os.Executable()
@@ -503,18 +524,12 @@ func rotateLocal(ctx context.Context, g *Globals, kt keysTarget, kind string, fl
 		}
 		return nil
 	}
-	sort.Strings(nodes)
-	if err := run(nodes[0], flags...); err != nil {
-		return err
-	}
-	for _, n := range nodes[1:] {
-		if err := run(n); err != nil {
-			return err
+	for _, r := range rotationRuns(kind, nodes) {
+		var extra []string
+		if r.rotate {
+			extra = flags
 		}
-	}
-	if kind == keystone.KindCredential && len(nodes) > 1 {
-		// Every node holds the new set now: the first node's next run re-encrypts.
-		if err := run(nodes[0]); err != nil {
+		if err := run(r.host, extra...); err != nil {
 			return err
 		}
 	}

@@ -12,8 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-
-	"github.com/cso-ssp/platform/internal/roles/keystone"
 )
 
 // ssmAPI is the part of the Systems Manager client that runs the agent on Keystone nodes.
@@ -93,10 +91,9 @@ func (r ssmRunner) output(ctx context.Context, id string) string {
 	return b.String()
 }
 
-// rotateAWS rotates on an AWS environment as rotateLocal does locally: keystone01's agent
-// with the rotation flags, then every other node's agent run (cso-agent.service, which
-// installs the new set), for the credential set keystone01's once more
-// (credential_migrate); then the nodes' published key sets must all be the new one.
+// rotateAWS rotates on an AWS environment in the order of rotationRuns, as rotateLocal does
+// locally (the other nodes' runs are their timer's cso-agent.service); then the nodes'
+// published key sets must all be the new one.
 func rotateAWS(ctx context.Context, g *Globals, kt keysTarget, r ssmRunner, kind string, flags []string) error {
 	nodes := kt.nodes()
 	if len(nodes) == 0 {
@@ -112,17 +109,12 @@ func rotateAWS(ctx context.Context, g *Globals, kt keysTarget, r ssmRunner, kind
 		}
 		return nil
 	}
-	if err := step(nodes[0], awsAgentCommand(kt, flags)); err != nil {
-		return err
-	}
-	const agentRun = "systemctl start cso-agent.service"
-	for _, n := range nodes[1:] {
-		if err := step(n, agentRun); err != nil {
-			return err
+	for _, r := range rotationRuns(kind, nodes) {
+		command := "systemctl start cso-agent.service" // the timer's agent run
+		if r.rotate {
+			command = awsAgentCommand(kt, flags)
 		}
-	}
-	if kind == keystone.KindCredential && len(nodes) > 1 {
-		if err := step(nodes[0], agentRun); err != nil {
+		if err := step(r.host, command); err != nil {
 			return err
 		}
 	}
