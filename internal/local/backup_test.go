@@ -131,12 +131,7 @@ func TestBackupPurgeRestore(t *testing.T) {
 	env := testEnv(t)
 	var out bytes.Buffer
 	o := Options{Dir: dir, PortBase: testPortBase(), Env: env, Roles: backupRoles(), Executable: csoBinary(t), Out: &out}
-	t.Cleanup(func() {
-		var out bytes.Buffer
-		if err := Down(context.Background(), dir, true, &out); err != nil {
-			t.Errorf("down: %v\n%s", err, out.String())
-		}
-	})
+	downOnCleanup(t, dir)
 	start := time.Now()
 	stagedUp(ctx, t, o)
 	t.Logf("up: %s", time.Since(start).Round(time.Second))

@@ -46,12 +46,7 @@ func crashedDaemonsComeBack(t *testing.T, roles map[envfile.Role]func() agent.Ro
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	o := Options{Dir: dir, PortBase: testPortBase() + portShift, Env: testEnv(t), Roles: roles, Executable: csoBinary(t)}
-	t.Cleanup(func() {
-		var out bytes.Buffer
-		if err := Down(context.Background(), dir, true, &out); err != nil {
-			t.Errorf("down: %v\n%s", err, out.String())
-		}
-	})
+	downOnCleanup(t, dir)
 	var out bytes.Buffer
 	o.Out = &out
 	res, err := Up(ctx, o)

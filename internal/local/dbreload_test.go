@@ -35,12 +35,7 @@ func TestDatabaseCertRenewalReloads(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	o := Options{Dir: dir, PortBase: testPortBase(), Env: testEnv(t), Roles: ksRoles(), Executable: csoBinary(t)}
-	t.Cleanup(func() {
-		var out bytes.Buffer
-		if err := Down(context.Background(), dir, true, &out); err != nil {
-			t.Errorf("down: %v\n%s", err, out.String())
-		}
-	})
+	downOnCleanup(t, dir)
 	stagedUp(ctx, t, o)
 	l, _ := NewLayout(dir)
 	sup := agent.Supervisor{RunDir: l.Paths(MySQLHost).Run}

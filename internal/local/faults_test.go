@@ -18,7 +18,6 @@ import (
 
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/bench"
-	"github.com/cso-ssp/platform/internal/check"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/roles/jump"
@@ -39,20 +38,7 @@ func upOrFail(t *testing.T, ctx context.Context, o Options) *UpResult {
 	if err != nil {
 		t.Fatalf("up: %v\n%s", err, out.String())
 	}
-	failed := false
-	for _, h := range res.Hosts {
-		if h.Error != "" {
-			t.Errorf("%s failed: %s", h.Host, h.Error)
-			failed = true
-		}
-	}
-	for _, r := range healthResults(res.Health) {
-		if r.Status == check.Fail {
-			t.Errorf("health %s %s: %s", r.Check, r.Target, r.Detail)
-			failed = true
-		}
-	}
-	if failed {
+	if upFailed(t, res) {
 		t.Fatalf("up output:\n%s", out.String())
 	}
 	return res

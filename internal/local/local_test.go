@@ -124,12 +124,7 @@ func TestJumpAndKeystoneHA(t *testing.T) {
 	defer cancel()
 	env := testEnv(t)
 	o := Options{Dir: dir, HA: true, PortBase: testPortBase(), Env: env, Roles: ksRoles(), Executable: csoBinary(t)}
-	t.Cleanup(func() {
-		var out bytes.Buffer
-		if err := Down(context.Background(), dir, true, &out); err != nil {
-			t.Errorf("down: %v\n%s", err, out.String())
-		}
-	})
+	downOnCleanup(t, dir)
 	var out bytes.Buffer
 	o.Out = &out
 	start := time.Now()
@@ -522,12 +517,7 @@ func TestInterruptedUpConverges(t *testing.T) {
 	dir := filepath.Join(tempDir(t), "interrupted")
 	env := testEnv(t)
 	o := Options{Dir: dir, PortBase: testPortBase(), Env: env, Roles: ksRoles(), Executable: csoBinary(t)}
-	t.Cleanup(func() {
-		var out bytes.Buffer
-		if err := Down(context.Background(), dir, true, &out); err != nil {
-			t.Errorf("down: %v\n%s", err, out.String())
-		}
-	})
+	downOnCleanup(t, dir)
 	var out bytes.Buffer
 	o.Out = &out
 	ctx, cancel := context.WithTimeout(context.Background(), interruptAfter())

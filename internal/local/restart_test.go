@@ -54,12 +54,7 @@ func TestRestartIsAReboot(t *testing.T) {
 	defer cancel()
 	// Its own ports: the other tests of this package use testPortBase() itself.
 	o := Options{Dir: dir, HA: true, PortBase: testPortBase() + 700, Env: testEnv(t), Roles: restartRoles(), Executable: csoBinary(t)}
-	t.Cleanup(func() {
-		var out bytes.Buffer
-		if err := Down(context.Background(), dir, true, &out); err != nil {
-			t.Errorf("down: %v\n%s", err, out.String())
-		}
-	})
+	downOnCleanup(t, dir)
 	var out bytes.Buffer
 	o.Out = &out
 	start := time.Now()

@@ -52,12 +52,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 	// Its own ports: TestRestartIsAReboot uses +700, the other tests testPortBase() itself.
 	o := Options{Dir: dir, HA: true, PortBase: testPortBase() + 1100, Env: testEnv(t), Executable: csoBinary(t),
 		Roles: map[envfile.Role]func() agent.Role{envfile.RoleJump: jump.New, envfile.RoleKeystone: keystone.New, envfile.RoleRabbitMQ: rabbitmq.New}}
-	t.Cleanup(func() {
-		var out bytes.Buffer
-		if err := Down(context.Background(), dir, true, &out); err != nil {
-			t.Errorf("down: %v\n%s", err, out.String())
-		}
-	})
+	downOnCleanup(t, dir)
 	var out bytes.Buffer
 	o.Out = &out
 	res, err := Up(ctx, o)

@@ -73,12 +73,7 @@ func TestFernetRotationUnderLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	bin := csoBinary(t)
-	t.Cleanup(func() {
-		var out bytes.Buffer
-		if err := Down(context.Background(), dir, true, &out); err != nil {
-			t.Errorf("down: %v\n%s", err, out.String())
-		}
-	})
+	downOnCleanup(t, dir)
 	var upOut bytes.Buffer
 	res, err := Up(ctx, Options{Dir: dir, HA: true, PortBase: testPortBase(), Env: env, Roles: ksRoles(), Executable: bin, Out: &upOut})
 	if err != nil {
