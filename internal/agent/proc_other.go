@@ -29,8 +29,8 @@ func killProcess(pid int, _ syscall.Signal) error {
 	return p.Kill()
 }
 
-// fileOwner: no uid/gid on this system, so ownership is never reported as differing.
-func fileOwner(fs.FileInfo) (uid, gid int, ok bool) { return 0, 0, false }
+// FileOwner: no uid/gid on this system, so ownership is never reported as differing.
+func FileOwner(fs.FileInfo) (uid, gid int, ok bool) { return 0, 0, false }
 
 // flock: no advisory locks here; nothing supervises daemons on this system.
 func flock(uintptr, bool) (bool, error) { return true, nil }

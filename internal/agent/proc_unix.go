@@ -49,8 +49,9 @@ func credential(name string) (*syscall.Credential, error) {
 	return cred, nil
 }
 
-// fileOwner is the uid and gid of a file's FileInfo.
-func fileOwner(st fs.FileInfo) (uid, gid int, ok bool) {
+// FileOwner is the uid and gid of a file's FileInfo; roles use it so that they build on
+// Windows too (proc_other.go), where files have no uid/gid.
+func FileOwner(st fs.FileInfo) (uid, gid int, ok bool) {
 	s, ok := st.Sys().(*syscall.Stat_t)
 	if !ok {
 		return 0, 0, false

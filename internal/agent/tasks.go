@@ -73,7 +73,7 @@ func (f File) Check(_ context.Context, _ *Runtime) (Change, error) {
 		why = append(why, fmt.Sprintf("mode %o, want %o", st.Mode().Perm(), f.mode()))
 	}
 	if uid, gid, err := lookupOwner(f.Owner, f.Group); err == nil && uid >= 0 {
-		if u, g, ok := fileOwner(st); ok && (u != uid || g != gid) {
+		if u, g, ok := FileOwner(st); ok && (u != uid || g != gid) {
 			why = append(why, "owner differs")
 		}
 	}
@@ -153,7 +153,7 @@ func (d Dir) Check(_ context.Context, _ *Runtime) (Change, error) {
 		return Change{Needed: true, Summary: fmt.Sprintf("chmod %o %s", d.mode(), d.Path)}, nil
 	}
 	if uid, gid, err := lookupOwner(d.Owner, d.Group); err == nil && uid >= 0 {
-		if u, g, ok := fileOwner(st); ok && (u != uid || g != gid) {
+		if u, g, ok := FileOwner(st); ok && (u != uid || g != gid) {
 			return Change{Needed: true, Summary: "chown " + d.Path}, nil
 		}
 	}

@@ -1,5 +1,3 @@
-//go:build linux
-
 package cli
 
 import (
@@ -26,10 +24,8 @@ import (
 	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
-	"github.com/cso-ssp/platform/internal/local"
 	"github.com/cso-ssp/platform/internal/roles/keystone"
 	"github.com/cso-ssp/platform/internal/status"
-	"github.com/cso-ssp/platform/internal/target"
 )
 
 // `cso keys`: the Keystone key sets of an environment (docs/cli.md, docs/decisions/agent.md
@@ -49,14 +45,20 @@ func init() {
 	})
 }
 
-// keysTarget is the environment `cso keys` looks at: a local target (layout set) or an
-// AWS environment (its status store in the bucket).
+// keysTarget is the environment `cso keys` looks at: a local target (local set: Linux
+// only, keys_linux.go) or an AWS environment (its status store in the bucket; every OS).
 type keysTarget struct {
-	env    *envfile.Env
-	hosts  []inventory.Host
-	layout *local.Layout // local target
-	store  status.Store
-	aws    aws.Config // AWS environment: the operator's configuration
+	env   *envfile.Env
+	hosts []inventory.Host
+	local *localKeys // local target
+	store status.Store
+	aws   aws.Config // AWS environment: the operator's configuration
+}
+
+// localKeys is where a local target keeps its key sets.
+type localKeys struct {
+	dir    string          // the local target's directory
+	shared keystone.Layout // the keystone role's layout of the first node: its SharedDir is the store of key sets
 }
 
 func (k keysTarget) nodes() []string {
@@ -67,13 +69,6 @@ func (k keysTarget) nodes() []string {
 	return out
 }
 
-// sharedLayout is the keystone role's layout of the first node (its SharedDir is the
-// environment's store of key sets).
-func (k keysTarget) sharedLayout() keystone.Layout {
-	first := inventory.HostName(envfile.RoleKeystone, 1)
-	return keystone.Paths(k.layout.Paths(first), first)
-}
-
 func loadKeysTarget(ctx context.Context, g *Globals, envName, localDir string) (keysTarget, error) {
 	switch {
 	case envName != "" && localDir != "":
@@ -81,19 +76,7 @@ func loadKeysTarget(ctx context.Context, g *Globals, envName, localDir string) (
 	case envName == "" && localDir == "":
 		return keysTarget{}, Exit(ExitUsage, errors.New("give --env NAME (an AWS environment) or --local-dir DIR (a local target)"))
 	case localDir != "":
-		l, err := local.NewLayout(localDir)
-		if err != nil {
-			return keysTarget{}, Exit(ExitUsage, err)
-		}
-		t, err := target.Load(l.TargetFile())
-		if err != nil {
-			return keysTarget{}, Exit(ExitUsage, fmt.Errorf("%w (is %s a local target that cso local up created?)", err, localDir))
-		}
-		env, err := loadLocalEnv(g, t.Env)
-		if err != nil {
-			return keysTarget{}, err
-		}
-		return keysTarget{env: env, hosts: t.Hosts, layout: &l, store: l.Store()}, nil
+		return loadLocalKeysTarget(g, localDir)
 	}
 	env, err := envfile.Load(envfile.PathFor(g.EnvDir, envName))
 	if err != nil {
@@ -191,7 +174,7 @@ func keySetState(ctx context.Context, kt keysTarget, kind string, now time.Time)
 	nodes := kt.nodes()
 	pub := readPublishedKeys(ctx, kt, nodes, kind)
 	var current status.KeyDigests
-	if kt.layout != nil {
+	if kt.local != nil {
 		var err error
 		if current, err = s.keysOfSharedStore(kt, kind, now); err != nil {
 			return s, err
@@ -247,11 +230,11 @@ func readPublishedKeys(ctx context.Context, kt keysTarget, nodes []string, kind 
 // keysOfSharedStore lists the local target's current set, the shared store's, and
 // returns its digests.
 func (s *keySetStatus) keysOfSharedStore(kt keysTarget, kind string, now time.Time) (status.KeyDigests, error) {
-	infos, err := keystone.ReadKeySet(kt.sharedLayout(), kind)
+	infos, err := keystone.ReadKeySet(kt.local.shared, kind)
 	if err != nil {
 		return nil, err
 	}
-	s.Source = "shared store " + kt.sharedLayout().SharedDir
+	s.Source = "shared store " + kt.local.shared.SharedDir
 	current := status.KeyDigests{}
 	for _, k := range infos {
 		s.Keys = append(s.Keys, keyStatus{Name: k.Name, State: k.State, Since: k.Since, AgeMS: now.Sub(k.Since).Milliseconds()})
@@ -319,14 +302,14 @@ func (s *keySetStatus) nextFernetRotation(kt keysTarget, nodes []string, now tim
 			s.NextRotation = k.Since.Add(ks.FernetRotationInterval).UTC()
 		}
 	}
-	if kt.layout == nil || s.NextRotation.IsZero() {
+	if kt.local == nil || s.NextRotation.IsZero() {
 		return
 	}
 	at := s.NextRotation
 	if at.Before(now) {
 		at = now
 	}
-	_, err := keystone.PlanRotation(kt.sharedLayout(), keystone.KindFernet, nodes,
+	_, err := keystone.PlanRotation(kt.local.shared, keystone.KindFernet, nodes,
 		keystone.FernetPolicy{MaxActive: ks.FernetMaxActiveKeys, TokenLifetime: ks.TokenExpiration, Now: at})
 	var unsafe *keystone.UnsafePurgeError
 	switch {
@@ -350,8 +333,8 @@ func (s *keySetStatus) nextCredentialRotation(kt keysTarget, nodes []string) {
 			s.NextRotation = k.Since.Add(ks.CredentialRotationInterval).UTC()
 		}
 	}
-	if kt.layout != nil && !s.NextRotation.IsZero() {
-		if _, err := keystone.PlanRotation(kt.sharedLayout(), keystone.KindCredential, nodes, keystone.FernetPolicy{}); err != nil {
+	if kt.local != nil && !s.NextRotation.IsZero() {
+		if _, err := keystone.PlanRotation(kt.local.shared, keystone.KindCredential, nodes, keystone.FernetPolicy{}); err != nil {
 			s.NextRotationNote = "refused now: " + err.Error()
 		}
 	}
@@ -460,7 +443,7 @@ validating); it never skips a node that is behind.`,
 			if force {
 				flags = append(flags, "--force-rotation")
 			}
-			if kt.layout == nil {
+			if kt.local == nil {
 				if printOnly {
 					printSSMRotation(g.Stdout, kt, flags)
 					return nil
@@ -510,7 +493,7 @@ func rotateLocal(ctx context.Context, g *Globals, kt keysTarget, kind string, fl
 		return Exit(ExitUsage, errors.New("the local target has no Keystone node"))
 	}
 	run := func(host string, extra ...string) error {
-		args := append([]string{"agent", "--local-dir", kt.layout.Dir, "--host", host, "--env-dir", g.EnvDir}, extra...)
+		args := append([]string{"agent", "--local-dir", kt.local.dir, "--host", host, "--env-dir", g.EnvDir}, extra...)
 		fmt.Fprintf(g.Stderr, "running cso %s\n", strings.Join(args, " "))
 		c := exec.CommandContext(ctx, exe, args...)
 		var out bytes.Buffer
@@ -533,7 +516,7 @@ func rotateLocal(ctx context.Context, g *Globals, kt keysTarget, kind string, fl
 			return err
 		}
 	}
-	behind, err := keystone.BehindHosts(kt.sharedLayout(), kind, nodes)
+	behind, err := keystone.BehindHosts(kt.local.shared, kind, nodes)
 	if err != nil {
 		return Exit(ExitFailure, err)
 	}

@@ -12,7 +12,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/cso-ssp/platform/internal/agent"
@@ -216,7 +215,7 @@ func pairModeChange(store pki.Store, h inventory.Host) (agent.Change, error) {
 	if st.Mode().Perm() != 0o640 {
 		return agent.Change{Needed: true, Summary: "chmod 0640 " + store.ServerKey(h.Name)}, nil
 	}
-	if s, ok := st.Sys().(*syscall.Stat_t); ok && int(s.Gid) != keyGID(h) && keyGID(h) != 0 {
+	if _, gid, ok := agent.FileOwner(st); ok && gid != keyGID(h) && keyGID(h) != 0 {
 		return agent.Change{Needed: true, Summary: "chgrp " + store.ServerKey(h.Name)}, nil
 	}
 	return agent.NoChange, nil

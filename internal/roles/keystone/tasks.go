@@ -15,7 +15,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/cso-ssp/platform/internal/agent"
@@ -281,8 +280,8 @@ func keyModes(dir string) string {
 		if err != nil {
 			continue
 		}
-		s, ok := st.Sys().(*syscall.Stat_t)
-		if st.Mode().Perm() != 0o600 || (ok && (int(s.Uid) != uid || int(s.Gid) != gid)) {
+		u, g, ok := agent.FileOwner(st)
+		if st.Mode().Perm() != 0o600 || (ok && (u != uid || g != gid)) {
 			return "fix owner and mode of " + filepath.Join(dir, e.Name())
 		}
 	}
