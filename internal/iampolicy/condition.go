@@ -128,52 +128,11 @@ func (c Condition) eval(req *request, vars bool) (bool, error) {
 		}
 		return want != present, nil
 	}
-	// The policy values after variable substitution; a value whose variable the request
-	// lacks matches nothing.
-	type pval struct {
-		s  string
-		ok bool
+	pvals, err := c.policyValues(req, vars)
+	if err != nil {
+		return false, err
 	}
-	pvals := make([]pval, 0, len(c.Values))
-	for _, v := range c.Values {
-		if op.fam == famBool {
-			if !strings.EqualFold(v, "true") && !strings.EqualFold(v, "false") {
-				return false, fmt.Errorf("operator Bool on %s: value %q is not true or false", c.Key, v)
-			}
-		}
-		s, ok, err := substitute(v, req, vars && op.fam != famBool, op.fam == famStringLike || op.fam == famArn)
-		if err != nil {
-			return false, err
-		}
-		pvals = append(pvals, pval{s, ok})
-	}
-	// matchOne: does one request value match one of the policy values (positive sense)?
-	matchOne := func(cv string) bool {
-		for _, pv := range pvals {
-			if !pv.ok {
-				continue
-			}
-			switch op.fam {
-			case famString:
-				if cv == pv.s {
-					return true
-				}
-			case famStringIgnoreCase, famBool:
-				if strings.EqualFold(cv, pv.s) {
-					return true
-				}
-			case famStringLike:
-				if globMatch(pv.s, cv, false) {
-					return true
-				}
-			case famArn:
-				if arnMatch(pv.s, cv) {
-					return true
-				}
-			}
-		}
-		return false
-	}
+	matchOne := func(cv string) bool { return op.fam.matchesAny(pvals, cv) }
 	switch op.set {
 	case "ForAnyValue":
 		if !present {
@@ -202,4 +161,57 @@ func (c Condition) eval(req *request, vars bool) (bool, error) {
 		return false, fmt.Errorf("condition %s on %s: the request has %d values for this key: a multivalued key needs ForAnyValue or ForAllValues", c.Operator, c.Key, len(ctxVals))
 	}
 	return matchOne(ctxVals[0]) != op.negated, nil
+}
+
+// policyValue is one of a condition's values after variable substitution; ok is false when
+// the request lacks its variable (it then matches nothing).
+type policyValue struct {
+	s  string
+	ok bool
+}
+
+// policyValues are the condition's values with the request's policy variables substituted.
+func (c Condition) policyValues(req *request, vars bool) ([]policyValue, error) {
+	fam := c.op.fam
+	pvals := make([]policyValue, 0, len(c.Values))
+	for _, v := range c.Values {
+		if fam == famBool && !strings.EqualFold(v, "true") && !strings.EqualFold(v, "false") {
+			return nil, fmt.Errorf("operator Bool on %s: value %q is not true or false", c.Key, v)
+		}
+		s, ok, err := substitute(v, req, vars && fam != famBool, fam == famStringLike || fam == famArn)
+		if err != nil {
+			return nil, err
+		}
+		pvals = append(pvals, policyValue{s, ok})
+	}
+	return pvals, nil
+}
+
+// matchesAny says whether one request value matches one of the policy values (in the
+// positive sense: the caller applies negation and the set operators).
+func (fam family) matchesAny(pvals []policyValue, cv string) bool {
+	for _, pv := range pvals {
+		if !pv.ok {
+			continue
+		}
+		switch fam {
+		case famString:
+			if cv == pv.s {
+				return true
+			}
+		case famStringIgnoreCase, famBool:
+			if strings.EqualFold(cv, pv.s) {
+				return true
+			}
+		case famStringLike:
+			if globMatch(pv.s, cv, false) {
+				return true
+			}
+		case famArn:
+			if arnMatch(pv.s, cv) {
+				return true
+			}
+		}
+	}
+	return false
 }

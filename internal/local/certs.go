@@ -76,21 +76,49 @@ func RenewCerts(ctx context.Context, o RenewOptions) (*RenewResult, error) {
 	if _, err := os.Stat(l.TargetFile()); errors.Is(err, os.ErrNotExist) {
 		return nil, &UsageError{fmt.Errorf("%w in %s (no %s): run `cso local up` first", ErrNoTarget, l.Dir, l.TargetFile())}
 	}
-	// The local MariaDB (RDS's stand-in) has a certificate of the same CA, named "mysql":
-	// renewed with the hosts' and reloaded by FLUSH SSL (mariadb.go).
-	hosts := o.Options.Hosts()
-	if db, ok := jump.DatabaseCertHost(&agent.Runtime{Env: o.Env, MySQL: MySQLAddr(o.PortBase)}); ok {
-		hosts = append(hosts, db)
-	}
+	hosts := o.certHosts()
 	selected, err := selectHosts(hosts, o.Hosts)
 	if err != nil {
 		return nil, &UsageError{err}
 	}
+	store := pki.Store{Dir: l.SSLCerts()}
+	ca, err := localCA(l, store, hosts)
+	if err != nil {
+		return nil, err
+	}
+	res, err := reissue(ctx, o, store, ca, selected)
+	if err != nil {
+		return res, err
+	}
+	if len(res.Renewed) == 0 {
+		fmt.Fprintf(o.Out, "no certificate expires within %s: nothing renewed\n", o.Within)
+		return res, nil
+	}
+	// The agents' run: each host installs what changed and reloads, never restarts, for a
+	// certificate.
+	up, err := Up(ctx, o.Options)
+	res.Up = up
+	return res, err
+}
+
+// certHosts are the hosts with a server certificate: the target's, and the local MariaDB
+// (RDS's stand-in), whose certificate of the same CA is named "mysql", renewed with the
+// hosts' and reloaded by FLUSH SSL (mariadb.go).
+func (o RenewOptions) certHosts() []inventory.Host {
+	hosts := o.Options.Hosts()
+	if db, ok := jump.DatabaseCertHost(&agent.Runtime{Env: o.Env, MySQL: MySQLAddr(o.PortBase)}); ok {
+		hosts = append(hosts, db)
+	}
+	return hosts
+}
+
+// localCA is the project CA of the local target: its certificate in the shared store, its
+// key the jump host's.
+func localCA(l Layout, store pki.Store, hosts []inventory.Host) (*pki.CA, error) {
 	jumps := inventory.ByRole(hosts, envfile.RoleJump)
 	if len(jumps) == 0 {
 		return nil, errors.New("the local target has no jump host: no CA to issue with")
 	}
-	store := pki.Store{Dir: l.SSLCerts()}
 	caCert, err := os.ReadFile(store.CACert())
 	if err != nil {
 		return nil, fmt.Errorf("the project CA certificate: %w", err)
@@ -99,10 +127,12 @@ func RenewCerts(ctx context.Context, o RenewOptions) (*RenewResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the project CA key (the jump host's): %w", err)
 	}
-	ca, err := pki.LoadCA(caCert, caKey)
-	if err != nil {
-		return nil, err
-	}
+	return pki.LoadCA(caCert, caKey)
+}
+
+// reissue issues a new certificate for each selected host (but those outside o.Within) and
+// writes it with its key to the store.
+func reissue(ctx context.Context, o RenewOptions, store pki.Store, ca *pki.CA, selected []inventory.Host) (*RenewResult, error) {
 	now := time.Now()
 	res := &RenewResult{}
 	for _, h := range selected {
@@ -128,15 +158,7 @@ func RenewCerts(ctx context.Context, o RenewOptions) (*RenewResult, error) {
 		fmt.Fprintf(o.Out, "%s %s certificate re-issued: valid until %s (was %s)\n", time.Now().UTC().Format(time.RFC3339), h.Name,
 			c.NotAfter.UTC().Format(time.RFC3339), fmtTime(old))
 	}
-	if len(res.Renewed) == 0 {
-		fmt.Fprintf(o.Out, "no certificate expires within %s: nothing renewed\n", o.Within)
-		return res, nil
-	}
-	// The agents' run: each host installs what changed and reloads, never restarts, for a
-	// certificate.
-	up, err := Up(ctx, o.Options)
-	res.Up = up
-	return res, err
+	return res, nil
 }
 
 // selectHosts returns the hosts named (all when none), or an error naming every unknown one.

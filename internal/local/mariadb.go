@@ -66,17 +66,41 @@ func (l Layout) MariaDBSocket() string { return mariaDB{}.socket(l.Paths(MySQLHo
 func (m mariaDB) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 	p := rt.Paths
 	data := m.datadir(p)
-	spec := agent.ServiceSpec{
+	tlsTasks, err := m.tlsTasks(p)
+	if err != nil {
+		return nil, err
+	}
+	return []agent.Step{
+		{Name: "layout", Tasks: []agent.Task{
+			agent.Dir{Path: p.Root, Mode: 0o755},
+			agent.Dir{Path: p.Data, Mode: 0o755},
+			agent.Dir{Path: data, Mode: 0o750, Owner: "mysql", Group: "mysql"},
+			agent.Dir{Path: p.Log, Mode: 0o750, Owner: "mysql", Group: "mysql"},
+		}},
+		{Name: "tls", Tasks: tlsTasks},
+		{Name: "install-db", Tasks: []agent.Task{installDBTask(data)}},
+		{Name: "service", Tasks: []agent.Task{rt.Platform.Service(m.serviceSpec(p))}},
+		{Name: "admin-user", Tasks: []agent.Task{m.adminTask()}},
+	}, nil
+}
+
+// serviceSpec is mariadbd under the platform's supervisor: TLS always, and a TCP connection
+// without it refused (RDS's require_secure_transport = 1); the unix socket counts as secure
+// transport in MariaDB, so the root login over the socket (adminTask) still works.
+func (m mariaDB) serviceSpec(p agent.Paths) agent.ServiceSpec {
+	cert, key, ca := m.tlsFiles(p)
+	return agent.ServiceSpec{
 		Name: "mariadb",
 		// mariadbd logs to --log-error, not syslog (the --skip-syslog of mysqld_safe is not
 		// an option of the server itself).
 		Command: []string{"/usr/sbin/mariadbd", "--no-defaults",
-			"--datadir=" + data, "--socket=" + m.socket(p), "--port=" + fmt.Sprint(m.port),
+			"--datadir=" + m.datadir(p), "--socket=" + m.socket(p), "--port=" + fmt.Sprint(m.port),
 			"--bind-address=127.0.0.1", "--skip-name-resolve", "--user=mysql",
 			"--pid-file=" + filepath.Join(p.Run, "mysqld.pid"),
 			"--log-error=" + filepath.Join(p.Log, "mariadb.log"),
 			"--skip-log-bin", "--innodb-buffer-pool-size=128M", "--max-connections=300",
-			"--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci"},
+			"--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
+			"--ssl-cert=" + cert, "--ssl-key=" + key, "--ssl-ca=" + ca, "--require-secure-transport=ON"},
 		Ready: func(ctx context.Context) error {
 			var d net.Dialer
 			c, err := d.DialContext(ctx, "unix", m.socket(p))
@@ -94,29 +118,21 @@ func (m mariaDB) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		StopTimeout:  30 * time.Second,
 		// Socket and pid file: mariadbd (switched to mysql) creates them.
 		RuntimeDirs: []agent.RuntimeDir{{Path: p.Run, Owner: "mysql", Mode: 0o755}},
+		// A renewed certificate is loaded without a restart: FLUSH SSL (MariaDB >= 10.4,
+		// MDEV-16266) re-reads the files named by --ssl-* for new connections and leaves the
+		// open ones, whose TLS sessions are already set up, alone. It needs the RELOAD
+		// privilege; MariaDB's root account has it and logs in over the socket by unix_socket
+		// authentication as the agent's user, as adminTask does (docs/decisions/roles.md).
+		ReloadFiles: []string{cert, key, ca},
+		Reload:      agent.Reload{Command: []string{"mariadb", "--no-defaults", "--socket=" + m.socket(p), "-u", "root", "--batch", "-e", "FLUSH SSL"}},
 	}
-	steps := []agent.Step{
-		{Name: "layout", Tasks: []agent.Task{
-			agent.Dir{Path: p.Root, Mode: 0o755},
-			agent.Dir{Path: p.Data, Mode: 0o755},
-			agent.Dir{Path: data, Mode: 0o750, Owner: "mysql", Group: "mysql"},
-			agent.Dir{Path: p.Log, Mode: 0o750, Owner: "mysql", Group: "mysql"},
-		}},
-	}
+}
+
+// tlsTasks install the server's TLS material: the TLS given (DatabaseWithTLS), or the
+// jump host's certificate from the store (Database).
+func (m mariaDB) tlsTasks(p agent.Paths) ([]agent.Task, error) {
 	cert, key, ca := m.tlsFiles(p)
-	// TLS always, and a TCP connection without it refused (RDS's require_secure_transport =
-	// 1); the unix socket counts as secure transport in MariaDB, so the root login over the
-	// socket (adminTask) still works.
-	spec.Command = append(spec.Command, "--ssl-cert="+cert, "--ssl-key="+key, "--ssl-ca="+ca,
-		"--require-secure-transport=ON")
-	// A renewed certificate is loaded without a restart: FLUSH SSL (MariaDB >= 10.4,
-	// MDEV-16266) re-reads the files named by --ssl-* for new connections and leaves the
-	// open ones, whose TLS sessions are already set up, alone. It needs the RELOAD
-	// privilege; MariaDB's root account has it and logs in over the socket by unix_socket
-	// authentication as the agent's user, as adminTask does (docs/decisions/roles.md).
-	spec.ReloadFiles = []string{cert, key, ca}
-	spec.Reload = agent.Reload{Command: []string{"mariadb", "--no-defaults", "--socket=" + m.socket(p), "-u", "root", "--batch", "-e", "FLUSH SSL"}}
-	tlsTasks := []agent.Task{
+	tasks := []agent.Task{
 		agent.Dir{Path: p.Etc, Mode: 0o755},
 		agent.Dir{Path: filepath.Dir(m.tlsDir(p)), Mode: 0o755},
 		agent.Dir{Path: m.tlsDir(p), Mode: 0o750, Owner: "mysql", Group: "mysql"},
@@ -126,33 +142,32 @@ func (m mariaDB) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		if len(m.tls.CertPEM) == 0 || len(m.tls.KeyPEM) == 0 || len(m.tls.CAPEM) == 0 {
 			return nil, fmt.Errorf("database TLS: certificate, key and CA are all required")
 		}
-		tlsTasks = append(tlsTasks,
+		return append(tasks,
 			agent.File{Path: ca, Content: m.tls.CAPEM, Mode: 0o644, Owner: "mysql", Group: "mysql"},
 			agent.File{Path: cert, Content: m.tls.CertPEM, Mode: 0o644, Owner: "mysql", Group: "mysql"},
-			agent.File{Path: key, Content: m.tls.KeyPEM, Mode: 0o600, Owner: "mysql", Group: "mysql", Secret: true})
+			agent.File{Path: key, Content: m.tls.KeyPEM, Mode: 0o600, Owner: "mysql", Group: "mysql", Secret: true}), nil
 	case m.store != "":
-		tlsTasks = append(tlsTasks, storeTLSTask{store: pki.Store{Dir: m.store}, cert: cert, key: key, ca: ca})
+		return append(tasks, storeTLSTask{store: pki.Store{Dir: m.store}, cert: cert, key: key, ca: ca}), nil
 	default:
 		return nil, fmt.Errorf("database TLS: no certificate (neither TLS material nor a certificate store)")
 	}
-	steps = append(steps, agent.Step{Name: "tls", Tasks: tlsTasks})
-	return append(steps,
-		agent.Step{Name: "install-db", Tasks: []agent.Task{agent.FuncTask{
-			TaskName: "initialise " + data,
-			CheckFunc: func(context.Context, *agent.Runtime) (agent.Change, error) {
-				if _, err := os.Stat(filepath.Join(data, "mysql", "user.frm")); err == nil {
-					return agent.NoChange, nil
-				}
-				if _, err := os.Stat(filepath.Join(data, "mysql", "global_priv.MAD")); err == nil {
-					return agent.NoChange, nil
-				}
-				return agent.Change{Needed: true, Summary: "initialise MariaDB data directory " + data}, nil
-			},
-			ApplyFunc: func(ctx context.Context, _ *agent.Runtime) error { return installDB(ctx, data) },
-		}}},
-		agent.Step{Name: "service", Tasks: []agent.Task{rt.Platform.Service(spec)}},
-		agent.Step{Name: "admin-user", Tasks: []agent.Task{m.adminTask()}},
-	), nil
+}
+
+// installDBTask initialises the data directory once (installDB).
+func installDBTask(data string) agent.Task {
+	return agent.FuncTask{
+		TaskName: "initialise " + data,
+		CheckFunc: func(context.Context, *agent.Runtime) (agent.Change, error) {
+			if _, err := os.Stat(filepath.Join(data, "mysql", "user.frm")); err == nil {
+				return agent.NoChange, nil
+			}
+			if _, err := os.Stat(filepath.Join(data, "mysql", "global_priv.MAD")); err == nil {
+				return agent.NoChange, nil
+			}
+			return agent.Change{Needed: true, Summary: "initialise MariaDB data directory " + data}, nil
+		},
+		ApplyFunc: func(ctx context.Context, _ *agent.Runtime) error { return installDB(ctx, data) },
+	}
 }
 
 // installDB initialises the data directory atomically: mariadb-install-db writes into a

@@ -193,6 +193,12 @@ func Deploy(ctx context.Context, o Options, file string) (*apppkg.Release, error
 			fmt.Fprintf(o.Out, "warning: %v\n", err)
 		}
 	}()
+	return rollOut(ctx, o, file, ref)
+}
+
+// rollOut publishes the package file, records the rollout and takes it across the hosts one
+// at a time, then records it done; the caller holds the deploy lock.
+func rollOut(ctx context.Context, o Options, file string, ref apppkg.PackageRef) (*apppkg.Release, error) {
 	rec, err := o.Store.Get(ctx)
 	if err != nil {
 		return nil, err

@@ -52,6 +52,8 @@ func addrOf(h inventory.Host) string {
 	return h.FQDN
 }
 
+// renderConfig is keystone.conf ([DEFAULT], then the sections the write* functions below
+// write, then messaging and middleware).
 func renderConfig(rt *agent.Runtime, l Layout) (agent.File, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -62,6 +64,9 @@ func renderConfig(rt *agent.Runtime, l Layout) (agent.File, error) {
 	mqPW, err := secret(ctx, rt, agent.SecretRabbitMQ)
 	if err != nil {
 		return agent.File{}, err
+	}
+	if rt.MySQLCAFile == "" {
+		return agent.File{}, fmt.Errorf("keystone.conf: no CA bundle to verify the database %s with", dbHost(rt))
 	}
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
@@ -77,27 +82,46 @@ func renderConfig(rt *agent.Runtime, l Layout) (agent.File, error) {
 		w("transport_url = %s", tu)
 	}
 	w("")
+	writeDatabase(w, rt, dbPW)
+	ks := rt.Env.KeystoneSettings()
+	writeKeySets(w, l, ks)
+	writePolicy(w, ks)
+	writeCache(w, rt.Hosts)
+	w("[oslo_messaging_notifications]")
+	w("driver = noop")
+	w("")
+	w("[oslo_messaging_rabbit]")
+	w("ssl = true")
+	w("ssl_ca_file = %s", l.CAFile)
+	w("")
+	w("[oslo_middleware]")
+	w("enable_proxy_headers_parsing = true")
+	return agent.File{Path: l.Conf, Content: []byte(b.String()), Mode: 0o640, Owner: "root", Group: Group, Secret: true}, nil
+}
+
+// writeDatabase writes [database]: TLS verified as the agent verifies it (issue #10):
+// SQLAlchemy's MySQLdb/PyMySQL dialect turns ssl_ca and ssl_check_hostname into PyMySQL's
+// ssl dict; with a CA PyMySQL requires the certificate (CERT_REQUIRED) and checks the URL's
+// host name against it. Hostname checking is its default with a CA; said explicitly so
+// that a reader need not know (docs/decisions/roles.md).
+func writeDatabase(w func(string, ...any), rt *agent.Runtime, password string) {
 	w("[database]")
-	// TLS verified as the agent verifies it (issue #10): SQLAlchemy's MySQLdb/PyMySQL
-	// dialect turns ssl_ca and ssl_check_hostname into PyMySQL's ssl dict; with a CA
-	// PyMySQL requires the certificate (CERT_REQUIRED) and checks the URL's host name
-	// against it. Hostname checking is its default with a CA; said explicitly so that a
-	// reader need not know (docs/decisions/roles.md).
-	if rt.MySQLCAFile == "" {
-		return agent.File{}, fmt.Errorf("keystone.conf: no CA bundle to verify the database %s with", dbHost(rt))
-	}
-	w("connection = mysql+pymysql://keystone:%s@%s/keystone?%s", url.QueryEscape(dbPW), dbHost(rt), dbQuery(rt.MySQLCAFile))
+	w("connection = mysql+pymysql://keystone:%s@%s/keystone?%s", url.QueryEscape(password), dbHost(rt), dbQuery(rt.MySQLCAFile))
 	w("connection_recycle_time = 3600")
 	w("max_retries = 10")
 	w("")
-	// Token lifetime and key count from the env file (keystone.token_expiration,
-	// keystone.fernet_rotation): max_active_keys is derived from both (envfile.FernetMaxActiveKeys).
-	ks := rt.Env.KeystoneSettings()
+}
+
+// writeKeySets writes [token], [fernet_tokens], [fernet_receipts] and [credential]: the
+// token lifetime and key count from the env file (keystone.token_expiration,
+// keystone.fernet_rotation): max_active_keys is derived from both
+// (envfile.FernetMaxActiveKeys).
+func writeKeySets(w func(string, ...any), l Layout, ks envfile.KeystoneSettings) {
 	w("[token]")
 	w("provider = fernet")
 	w("expiration = %d", int(ks.TokenExpiration.Seconds()))
-	// Validated tokens are cached (oslo.cache, [cache] below); a token is cached at issue
-	// too (cache_on_issue, deprecated since Stein, defaults to true and is not written).
+	// Validated tokens are cached (oslo.cache, [cache]); a token is cached at issue too
+	// (cache_on_issue, deprecated since Stein, defaults to true and is not written).
 	w("caching = true")
 	w("")
 	w("[fernet_tokens]")
@@ -111,9 +135,13 @@ func renderConfig(rt *agent.Runtime, l Layout) (agent.File, error) {
 	w("[credential]")
 	w("key_repository = %s", l.CredentialKeys)
 	w("")
-	// Policy and password rules from the env file (keystone:), every option written out:
-	// Keystone 22 (local) and 25 (Amazon Linux) have different defaults for some of them
-	// (docs/decisions/roles.md "Keystone policy").
+}
+
+// writePolicy writes [security_compliance] and [oslo_policy]: policy and password rules
+// from the env file (keystone:), every option written out: Keystone 22 (local) and 25
+// (Amazon Linux) have different defaults for some of them (docs/decisions/roles.md
+// "Keystone policy").
+func writePolicy(w func(string, ...any), ks envfile.KeystoneSettings) {
 	w("[security_compliance]")
 	w("lockout_failure_attempts = %d", ks.LockoutFailureAttempts)
 	w("lockout_duration = %d", ks.LockoutDuration)
@@ -127,17 +155,6 @@ func renderConfig(rt *agent.Runtime, l Layout) (agent.File, error) {
 	w("enforce_scope = %t", ks.EnforceScope)
 	w("enforce_new_defaults = %t", ks.EnforceNewDefaults)
 	w("")
-	writeCache(w, rt.Hosts)
-	w("[oslo_messaging_notifications]")
-	w("driver = noop")
-	w("")
-	w("[oslo_messaging_rabbit]")
-	w("ssl = true")
-	w("ssl_ca_file = %s", l.CAFile)
-	w("")
-	w("[oslo_middleware]")
-	w("enable_proxy_headers_parsing = true")
-	return agent.File{Path: l.Conf, Content: []byte(b.String()), Mode: 0o640, Owner: "root", Group: Group, Secret: true}, nil
 }
 
 // confValue escapes a value for oslo.config, which substitutes $name and ${name}: "$$" is a
