@@ -439,72 +439,11 @@ func dataSecretsRandomPassword(f *filler, m map[string]tftypes.Value) error {
 // dataIAMPolicyDocument renders the statements as the AWS provider does: single values
 // as strings, several as sorted lists, principals by type, conditions by test and key.
 func dataIAMPolicyDocument(f *filler, m map[string]tftypes.Value) error {
-	type stmt = map[string]any
+	var st statementSet
+	if err := st.gather(m); err != nil {
+		return err
+	}
 	doc := map[string]any{}
-	var statements []stmt
-	bySid := map[string]int{}
-	add := func(s stmt) {
-		if sid, ok := s["Sid"].(string); ok && sid != "" {
-			if i, ok := bySid[sid]; ok {
-				statements[i] = s
-				return
-			}
-			bySid[sid] = len(statements)
-		}
-		statements = append(statements, s)
-	}
-	merge := func(raw string) error {
-		var d struct {
-			Version   string          `json:"Version"`
-			Statement json.RawMessage `json:"Statement"`
-		}
-		if err := json.Unmarshal([]byte(raw), &d); err != nil {
-			return fmt.Errorf("policy document is not JSON: %w", err)
-		}
-		var list []stmt
-		if len(d.Statement) > 0 && d.Statement[0] == '{' {
-			var one stmt
-			if err := json.Unmarshal(d.Statement, &one); err != nil {
-				return err
-			}
-			list = []stmt{one}
-		} else if len(d.Statement) > 0 {
-			if err := json.Unmarshal(d.Statement, &list); err != nil {
-				return err
-			}
-		}
-		for _, s := range list {
-			add(s)
-		}
-		return nil
-	}
-	for _, key := range []string{"source_json"} {
-		if s, ok := str(m[key]); ok && s != "" {
-			if err := merge(s); err != nil {
-				return fmt.Errorf("%s: %w", key, err)
-			}
-		}
-	}
-	for _, s := range strList(m["source_policy_documents"]) {
-		if err := merge(s); err != nil {
-			return fmt.Errorf("source_policy_documents: %w", err)
-		}
-	}
-	if v, ok := m["statement"]; ok && v.IsKnown() && !v.IsNull() {
-		for _, e := range elems(v) {
-			add(policyStatement(objMap(e)))
-		}
-	}
-	for _, s := range strList(m["override_policy_documents"]) {
-		if err := merge(s); err != nil {
-			return fmt.Errorf("override_policy_documents: %w", err)
-		}
-	}
-	if s, ok := str(m["override_json"]); ok && s != "" {
-		if err := merge(s); err != nil {
-			return fmt.Errorf("override_json: %w", err)
-		}
-	}
 	version, ok := str(m["version"])
 	if !ok || version == "" {
 		version = "2012-10-17"
@@ -513,10 +452,10 @@ func dataIAMPolicyDocument(f *filler, m map[string]tftypes.Value) error {
 	if id, ok := str(m["policy_id"]); ok && id != "" {
 		doc["Id"] = id
 	}
-	if statements == nil {
-		statements = []stmt{}
+	if st.list == nil {
+		st.list = []map[string]any{}
 	}
-	doc["Statement"] = statements
+	doc["Statement"] = st.list
 	pretty, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return err
@@ -528,6 +467,85 @@ func dataIAMPolicyDocument(f *filler, m map[string]tftypes.Value) error {
 	setStr(m, "json", string(pretty))
 	setStr(m, "minified_json", string(mini))
 	setStr(m, "id", fmt.Sprint(hashString(string(mini))))
+	return nil
+}
+
+// statementSet holds the statements of an aws_iam_policy_document as the provider merges
+// them: a statement with the Sid of an earlier one replaces it in place.
+type statementSet struct {
+	list  []map[string]any
+	bySid map[string]int
+}
+
+// gather merges, in the provider's order, source_json, source_policy_documents, the
+// statement blocks, override_policy_documents and override_json.
+func (p *statementSet) gather(m map[string]tftypes.Value) error {
+	if s, ok := str(m["source_json"]); ok && s != "" {
+		if err := p.merge(s); err != nil {
+			return fmt.Errorf("source_json: %w", err)
+		}
+	}
+	for _, s := range strList(m["source_policy_documents"]) {
+		if err := p.merge(s); err != nil {
+			return fmt.Errorf("source_policy_documents: %w", err)
+		}
+	}
+	if v, ok := m["statement"]; ok && v.IsKnown() && !v.IsNull() {
+		for _, e := range elems(v) {
+			p.add(policyStatement(objMap(e)))
+		}
+	}
+	for _, s := range strList(m["override_policy_documents"]) {
+		if err := p.merge(s); err != nil {
+			return fmt.Errorf("override_policy_documents: %w", err)
+		}
+	}
+	if s, ok := str(m["override_json"]); ok && s != "" {
+		if err := p.merge(s); err != nil {
+			return fmt.Errorf("override_json: %w", err)
+		}
+	}
+	return nil
+}
+
+func (p *statementSet) add(s map[string]any) {
+	if sid, ok := s["Sid"].(string); ok && sid != "" {
+		if i, ok := p.bySid[sid]; ok {
+			p.list[i] = s
+			return
+		}
+		if p.bySid == nil {
+			p.bySid = map[string]int{}
+		}
+		p.bySid[sid] = len(p.list)
+	}
+	p.list = append(p.list, s)
+}
+
+// merge adds the statements of a policy document (Statement one object or a list).
+func (p *statementSet) merge(raw string) error {
+	var d struct {
+		Version   string          `json:"Version"`
+		Statement json.RawMessage `json:"Statement"`
+	}
+	if err := json.Unmarshal([]byte(raw), &d); err != nil {
+		return fmt.Errorf("policy document is not JSON: %w", err)
+	}
+	var list []map[string]any
+	if len(d.Statement) > 0 && d.Statement[0] == '{' {
+		var one map[string]any
+		if err := json.Unmarshal(d.Statement, &one); err != nil {
+			return err
+		}
+		list = []map[string]any{one}
+	} else if len(d.Statement) > 0 {
+		if err := json.Unmarshal(d.Statement, &list); err != nil {
+			return err
+		}
+	}
+	for _, s := range list {
+		p.add(s)
+	}
 	return nil
 }
 

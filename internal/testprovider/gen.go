@@ -102,100 +102,131 @@ func ec2ID(prefix string, parts ...string) string {
 	return prefix + "-0" + hexOf(16, parts...)
 }
 
-// genString is the plausible value of a string attribute named name.
+// emptyPolicy is a policy document without statements.
+const emptyPolicy = `{"Version":"2012-10-17","Statement":[]}`
+
+// fixedStrings are the string attributes whose plausible value is the same everywhere.
+var fixedStrings = map[string]string{
+	"availability_zone_id":         "euw2-az2",
+	"zone_id_az":                   "euw2-az2",
+	"owner_id":                     AccountID,
+	"account_id":                   AccountID,
+	"owner":                        AccountID,
+	"aws_account_id":               AccountID,
+	"cidr_block":                   "10.0.0.0/16",
+	"instance_tenancy":             "default",
+	"tenancy":                      "default",
+	"ami":                          AL2023AMI,
+	"image_id":                     AL2023AMI,
+	"policy":                       emptyPolicy,
+	"json":                         emptyPolicy,
+	"assume_role_policy":           emptyPolicy,
+	"version":                      "1",
+	"latest_version":               "1",
+	"default_version":              "1",
+	"maintenance_window":           "sun:04:00-sun:05:00",
+	"preferred_maintenance_window": "sun:04:00-sun:05:00",
+	"backup_window":                "02:00-03:00",
+	"preferred_backup_window":      "02:00-03:00",
+	"username":                     "admin",
+	"master_username":              "admin",
+	"storage_type":                 "gp3",
+}
+
+// genString is the plausible value of a string attribute named name: a fixed one, one the
+// name alone decides (namedString), else one its suffix decides (suffixString).
 func (p *providerState) genString(f *filler, name string, optional bool, path string) string {
+	if v, ok := fixedStrings[name]; ok {
+		return v
+	}
 	seed := []string{f.typeName, f.seed, path}
+	if v, ok := p.namedString(f, name, path, seed); ok {
+		return v
+	}
+	return p.suffixString(f, name, optional, seed)
+}
+
+// namedString is the value of an attribute whose name alone says what it holds, derived
+// from the resource (its type, its seed, the region); ok false for any other name.
+func (p *providerState) namedString(f *filler, name, path string, seed []string) (v string, ok bool) {
 	region := p.regionOr()
 	stem := resourceStem(f.typeName)
 	switch name {
 	case "id":
-		if pre, ok := idPrefixes[stem]; ok && pre != "" {
-			return ec2ID(pre, seed...)
-		}
-		if stem == "route53_zone" {
-			return "Z" + strings.ToUpper(hexOf(20, seed...))
-		}
-		if stem == "kms_key" {
-			return uuidOf(seed...)
-		}
-		if strings.Contains(path, ".") { // nested objects: keep ids short
-			return hexOf(12, seed...)
-		}
-		return stem + "-" + hexOf(12, seed...)
+		return genID(stem, path, seed), true
 	case "arn":
-		return arnFor(f.typeName, region, hexOf(12, seed...))
+		return arnFor(f.typeName, region, hexOf(12, seed...)), true
 	case "availability_zone":
-		return AvailabilityZones[int(hexOf(2, seed...)[0])%len(AvailabilityZones)]
-	case "availability_zone_id", "zone_id_az":
-		return "euw2-az2"
+		return AvailabilityZones[int(hexOf(2, seed...)[0])%len(AvailabilityZones)], true
 	case "region":
-		return region
-	case "owner_id", "account_id", "owner", "aws_account_id":
-		return AccountID
+		return region, true
 	case "zone_id", "hosted_zone_id", "canonical_hosted_zone_id":
 		if strings.Contains(stem, "lb") {
-			return "ZHURV8PSTC4K8" // ALB hosted zone of eu-west-2
+			return "ZHURV8PSTC4K8", true // ALB hosted zone of eu-west-2
 		}
-		return "Z" + strings.ToUpper(hexOf(20, seed...))
-	case "name":
-		return "terraform-" + hexOf(20, seed...)
-	case "identifier":
-		return "terraform-" + hexOf(20, seed...)
+		return "Z" + strings.ToUpper(hexOf(20, seed...)), true
+	case "name", "identifier", "bucket":
+		return "terraform-" + hexOf(20, seed...), true
 	case "private_ip", "private_ip_address":
-		return privateIP(seed...)
+		return privateIP(seed...), true
 	case "public_ip", "public_ip_address", "carrier_ip", "customer_owned_ip":
 		h := hexOf(4, seed...)
-		return fmt.Sprintf("18.%d.%d.%d", 130+int(h[0])%40, int(h[1])*7%250+1, int(h[2])*5%250+1)
+		return fmt.Sprintf("18.%d.%d.%d", 130+int(h[0])%40, int(h[1])*7%250+1, int(h[2])*5%250+1), true
 	case "private_dns", "private_dns_name":
-		return "ip-" + strings.ReplaceAll(privateIP(seed...), ".", "-") + "." + region + ".compute.internal"
+		return "ip-" + strings.ReplaceAll(privateIP(seed...), ".", "-") + "." + region + ".compute.internal", true
 	case "public_dns":
-		return "ec2-18-130-0-1." + region + ".compute.amazonaws.com"
+		return "ec2-18-130-0-1." + region + ".compute.amazonaws.com", true
 	case "dns_name", "domain_name", "address", "endpoint", "hostname", "fqdn", "bucket_domain_name",
 		"bucket_regional_domain_name", "primary_endpoint_address", "reader_endpoint", "configuration_endpoint_address":
-		return p.dnsName(f, name, f.typeName, f.seed)
-	case "cidr_block":
-		return "10.0.0.0/16"
+		return p.dnsName(f, name, f.typeName, f.seed), true
 	case "name_servers":
 		h := hexOf(6, seed...)
-		return fmt.Sprintf("ns-%d.awsdns-%02d.%s", int(h[0])*7+int(h[1]), int(h[2])%64, []string{"com", "net", "org", "co.uk"}[int(h[3])%4])
-	case "instance_tenancy", "tenancy":
-		return "default"
+		return fmt.Sprintf("ns-%d.awsdns-%02d.%s", int(h[0])*7+int(h[1]), int(h[2])%64, []string{"com", "net", "org", "co.uk"}[int(h[3])%4]), true
 	case "status", "instance_state", "state":
-		if strings.HasPrefix(stem, "instance") {
-			return "running"
+		switch {
+		case strings.HasPrefix(stem, "instance"):
+			return "running", true
+		case strings.HasPrefix(stem, "acm"):
+			return "ISSUED", true
 		}
-		if strings.HasPrefix(stem, "acm") {
-			return "ISSUED"
-		}
-		return "available"
-	case "ami", "image_id":
-		return AL2023AMI
+		return "available", true
 	case "engine_version", "engine_version_actual":
 		if strings.HasPrefix(stem, "db_") || strings.HasPrefix(stem, "rds_") {
-			return "8.4.7"
+			return "8.4.7", true
 		}
-		return "1.0"
-	case "bucket":
-		return "terraform-" + hexOf(20, seed...)
+		return "1.0", true
 	case "arn_suffix":
-		return "app/" + "terraform-" + hexOf(8, seed...) + "/" + hexOf(16, seed...)
-	case "policy", "json", "assume_role_policy":
-		return `{"Version":"2012-10-17","Statement":[]}`
+		return "app/" + "terraform-" + hexOf(8, seed...) + "/" + hexOf(16, seed...), true
 	case "kms_key_id", "key_id":
-		return "arn:aws:kms:" + region + ":" + AccountID + ":key/" + uuidOf(seed...)
-	case "version", "latest_version", "default_version":
-		return "1"
-	case "maintenance_window", "preferred_maintenance_window":
-		return "sun:04:00-sun:05:00"
-	case "backup_window", "preferred_backup_window":
-		return "02:00-03:00"
-	case "username", "master_username":
-		return "admin"
-	case "storage_type":
-		return "gp3"
+		return "arn:aws:kms:" + region + ":" + AccountID + ":key/" + uuidOf(seed...), true
 	case "url":
-		return "https://" + p.dnsName(f, "endpoint", f.typeName, f.seed) + "/"
+		return "https://" + p.dnsName(f, "endpoint", f.typeName, f.seed) + "/", true
 	}
+	return "", false
+}
+
+// genID is a resource's id in its type's shape (EC2 prefixes, a hosted zone's, a KMS key's).
+func genID(stem, path string, seed []string) string {
+	if pre, ok := idPrefixes[stem]; ok && pre != "" {
+		return ec2ID(pre, seed...)
+	}
+	if stem == "route53_zone" {
+		return "Z" + strings.ToUpper(hexOf(20, seed...))
+	}
+	if stem == "kms_key" {
+		return uuidOf(seed...)
+	}
+	if strings.Contains(path, ".") { // nested objects: keep ids short
+		return hexOf(12, seed...)
+	}
+	return stem + "-" + hexOf(12, seed...)
+}
+
+// suffixString is the value of any other attribute: by its suffix (_arn, _id, _ip, a DNS
+// name), else "" when optional, else a value that names it.
+func (p *providerState) suffixString(f *filler, name string, optional bool, seed []string) string {
+	region := p.regionOr()
+	stem := resourceStem(f.typeName)
 	switch {
 	case strings.HasSuffix(name, "_arn"):
 		base := strings.TrimSuffix(name, "_arn")

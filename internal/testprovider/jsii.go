@@ -133,89 +133,108 @@ func parseJSFile(path string) (jsFile, error) {
 		return nil, err
 	}
 	defer f.Close()
-	out := jsFile{}
-	scope := func(name string) *jsScope {
-		s := out[name]
-		if s == nil {
-			s = &jsScope{hcl: map[string]jsHCLAttr{}, getters: map[string]jsGetter{}}
-			out[name] = s
-		}
-		return s
-	}
-	var cur *jsScope
-	ctorFields := map[string]jsGetter{}  // _field -> what the ctor built, per class
-	pendingFields := map[string]string{} // getter -> _field, resolved at class end
-	flushClass := func() {
-		if cur == nil {
-			return
-		}
-		for getter, field := range pendingFields {
-			if g, ok := ctorFields[field]; ok {
-				cur.getters[getter] = g
-			}
-		}
-		ctorFields = map[string]jsGetter{}
-		pendingFields = map[string]string{}
-	}
+	p := newJSParser()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	var entry string
-	var entryAttr jsHCLAttr
-	var getter string
 	for sc.Scan() {
-		line := sc.Text()
-		if m := reJSClass.FindStringSubmatch(line); m != nil {
-			flushClass()
-			cur = scope(m[1])
-			continue
-		}
-		if m := reJSHCLFunc.FindStringSubmatch(line); m != nil {
-			flushClass()
-			cur = scope(upperFirst(m[1]))
-			continue
-		}
-		if reJSFunc.MatchString(line) {
-			flushClass()
-			cur = nil
-			continue
-		}
-		if cur == nil {
-			continue
-		}
-		if m := reJSCtor.FindStringSubmatch(line); m != nil {
-			ctorFields[m[1]] = jsGetter{TFName: m[2], Set: m[3] == "true"}
-		}
-		if getter != "" {
-			if m := reJSAttrRead.FindStringSubmatch(line); m != nil {
-				cur.getters[getter] = jsGetter{TFName: m[1], Set: strings.Contains(line, "cdktf.Fn.tolist(")}
-			} else if m := reJSField.FindStringSubmatch(line); m != nil {
-				pendingFields[getter] = m[1]
-			}
-			getter = ""
-			continue
-		}
-		if m := reJSGetter.FindStringSubmatch(line); m != nil {
-			getter = m[1]
-			continue
-		}
-		if m := reJSHCLEntry.FindStringSubmatch(line); m != nil {
-			entry, entryAttr = m[1], jsHCLAttr{}
-			continue
-		}
-		if entry != "" {
-			if reJSAttrVal.MatchString(line) {
-				entryAttr.AttrSyntax = true
-			} else if m := reJSIsBlock.FindStringSubmatch(line); m != nil {
-				entryAttr.IsBlock = m[1] == "true"
-			} else if m := reJSType.FindStringSubmatch(line); m != nil {
-				entryAttr.Type = m[1]
-				cur.hcl[entry] = entryAttr
-				entry = ""
-			}
+		p.line(sc.Text())
+	}
+	p.flushClass()
+	return p.out, sc.Err()
+}
+
+// jsParser is the state of parseJSFile between lines.
+type jsParser struct {
+	out           jsFile
+	cur           *jsScope            // the class or HCL function being read; nil outside
+	ctorFields    map[string]jsGetter // _field -> what the ctor built, per class
+	pendingFields map[string]string   // getter -> _field, resolved at class end
+	entry         string              // the HCL entry being read
+	entryAttr     jsHCLAttr
+	getter        string // the getter whose body is next
+}
+
+func newJSParser() *jsParser {
+	return &jsParser{out: jsFile{}, ctorFields: map[string]jsGetter{}, pendingFields: map[string]string{}}
+}
+
+func (p *jsParser) scope(name string) *jsScope {
+	s := p.out[name]
+	if s == nil {
+		s = &jsScope{hcl: map[string]jsHCLAttr{}, getters: map[string]jsGetter{}}
+		p.out[name] = s
+	}
+	return s
+}
+
+// flushClass resolves the getters of the class that ends, which return a field its
+// constructor built.
+func (p *jsParser) flushClass() {
+	if p.cur == nil {
+		return
+	}
+	for getter, field := range p.pendingFields {
+		if g, ok := p.ctorFields[field]; ok {
+			p.cur.getters[getter] = g
 		}
 	}
-	flushClass()
-	return out, sc.Err()
+	p.ctorFields = map[string]jsGetter{}
+	p.pendingFields = map[string]string{}
+}
+
+// line reads one line: a class or function starts a scope; inside one, constructor
+// fields, getters and HCL entries are recorded.
+func (p *jsParser) line(line string) {
+	if m := reJSClass.FindStringSubmatch(line); m != nil {
+		p.flushClass()
+		p.cur = p.scope(m[1])
+		return
+	}
+	if m := reJSHCLFunc.FindStringSubmatch(line); m != nil {
+		p.flushClass()
+		p.cur = p.scope(upperFirst(m[1]))
+		return
+	}
+	if reJSFunc.MatchString(line) {
+		p.flushClass()
+		p.cur = nil
+		return
+	}
+	if p.cur == nil {
+		return
+	}
+	if m := reJSCtor.FindStringSubmatch(line); m != nil {
+		p.ctorFields[m[1]] = jsGetter{TFName: m[2], Set: m[3] == "true"}
+	}
+	if p.getter != "" {
+		if m := reJSAttrRead.FindStringSubmatch(line); m != nil {
+			p.cur.getters[p.getter] = jsGetter{TFName: m[1], Set: strings.Contains(line, "cdktf.Fn.tolist(")}
+		} else if m := reJSField.FindStringSubmatch(line); m != nil {
+			p.pendingFields[p.getter] = m[1]
+		}
+		p.getter = ""
+		return
+	}
+	if m := reJSGetter.FindStringSubmatch(line); m != nil {
+		p.getter = m[1]
+		return
+	}
+	if m := reJSHCLEntry.FindStringSubmatch(line); m != nil {
+		p.entry, p.entryAttr = m[1], jsHCLAttr{}
+		return
+	}
+	if p.entry == "" {
+		return
+	}
+	if reJSAttrVal.MatchString(line) {
+		p.entryAttr.AttrSyntax = true
+	} else if m := reJSIsBlock.FindStringSubmatch(line); m != nil {
+		p.entryAttr.IsBlock = m[1] == "true"
+	} else if m := reJSType.FindStringSubmatch(line); m != nil {
+		p.entryAttr.Type = m[1]
+		p.cur.hcl[p.entry] = p.entryAttr
+		p.entry = ""
+	}
 }
 
 // extractor turns one assembly into a ProviderSchema.
@@ -557,69 +576,20 @@ func (x *extractor) objectOfClass(cls *jsiiType, depth int) *Type {
 
 // ExtractSchema reads one cdktf provider package directory (the one holding .jsii and lib/).
 func ExtractSchema(pkgDir string) (*ProviderSchema, error) {
-	data, err := os.ReadFile(filepath.Join(pkgDir, ".jsii"))
+	asm, err := readAssembly(pkgDir)
 	if err != nil {
-		return nil, fmt.Errorf("read provider schema package: %w (run scripts/install-deps.sh)", err)
+		return nil, err
 	}
-	asm := &jsiiAssembly{}
-	if err := json.Unmarshal(data, asm); err != nil {
-		return nil, fmt.Errorf("parse %s: %w", filepath.Join(pkgDir, ".jsii"), err)
-	}
-	data = nil
-	var pkg struct {
-		Cdktf struct {
-			Provider struct {
-				Name    string `json:"name"`
-				Version string `json:"version"`
-			} `json:"provider"`
-		} `json:"cdktf"`
-	}
-	if raw, err := os.ReadFile(filepath.Join(pkgDir, "package.json")); err == nil {
-		_ = json.Unmarshal(raw, &pkg)
-	}
+	name, version := providerPackage(pkgDir)
 	x := &extractor{asm: asm, libDir: filepath.Join(pkgDir, "lib"), jsCache: map[string]jsFile{}}
-	ps := &ProviderSchema{Version: pkg.Cdktf.Provider.Version, Resources: map[string]*Block{}, DataSources: map[string]*Block{}}
-	if n := pkg.Cdktf.Provider.Name; n != "" {
-		ps.Name = n[strings.LastIndex(n, "/")+1:]
-	}
+	ps := &ProviderSchema{Name: name, Version: version, Resources: map[string]*Block{}, DataSources: map[string]*Block{}}
 	fqns := make([]string, 0, len(asm.Types))
 	for fqn := range asm.Types {
 		fqns = append(fqns, fqn)
 	}
 	sort.Strings(fqns)
 	for _, fqn := range fqns {
-		t := asm.Types[fqn]
-		if t.Kind != "class" || t.Initializer == nil {
-			continue
-		}
-		if t.Base != "cdktf.TerraformResource" && t.Base != "cdktf.TerraformDataSource" && t.Base != "cdktf.TerraformProvider" {
-			continue
-		}
-		cfg := ""
-		for _, p := range t.Initializer.Parameters {
-			if p.Name == "config" {
-				cfg = p.Type.FQN
-			}
-		}
-		if cfg == "" {
-			x.errs = append(x.errs, "no config struct for "+fqn)
-			continue
-		}
-		if t.Base == "cdktf.TerraformProvider" {
-			ps.Provider = x.buildBlock(cfg, "", t.Name, true)
-			continue
-		}
-		m := reTypeLink.FindStringSubmatch(t.Docs.Summary)
-		if m == nil {
-			x.errs = append(x.errs, "no Terraform type name in docs of "+fqn)
-			continue
-		}
-		b := x.buildBlock(cfg, fqn, t.Name, false)
-		if t.Base == "cdktf.TerraformResource" {
-			ps.Resources[m[1]] = b
-		} else {
-			ps.DataSources[strings.TrimPrefix(m[1], "data.")] = b
-		}
+		x.addType(ps, fqn, asm.Types[fqn])
 	}
 	if ps.Provider == nil {
 		ps.Provider = &Block{}
@@ -644,6 +614,75 @@ func ExtractSchema(pkgDir string) (*ProviderSchema, error) {
 		return nil, fmt.Errorf("extract schema from %s: %s", pkgDir, strings.Join(x.errs, "; "))
 	}
 	return ps, nil
+}
+
+// readAssembly reads the package's jsii assembly (.jsii).
+func readAssembly(pkgDir string) (*jsiiAssembly, error) {
+	data, err := os.ReadFile(filepath.Join(pkgDir, ".jsii"))
+	if err != nil {
+		return nil, fmt.Errorf("read provider schema package: %w (run scripts/install-deps.sh)", err)
+	}
+	asm := &jsiiAssembly{}
+	if err := json.Unmarshal(data, asm); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", filepath.Join(pkgDir, ".jsii"), err)
+	}
+	return asm, nil
+}
+
+// providerPackage is the provider's short name (without its namespace) and version from
+// the package's package.json ("" when it has none).
+func providerPackage(pkgDir string) (name, version string) {
+	var pkg struct {
+		Cdktf struct {
+			Provider struct {
+				Name    string `json:"name"`
+				Version string `json:"version"`
+			} `json:"provider"`
+		} `json:"cdktf"`
+	}
+	if raw, err := os.ReadFile(filepath.Join(pkgDir, "package.json")); err == nil {
+		_ = json.Unmarshal(raw, &pkg)
+	}
+	if n := pkg.Cdktf.Provider.Name; n != "" {
+		name = n[strings.LastIndex(n, "/")+1:]
+	}
+	return name, pkg.Cdktf.Provider.Version
+}
+
+// addType adds the schema of one assembly type to ps when it is the provider, a resource or
+// a data source; what cannot be read is recorded in x.errs.
+func (x *extractor) addType(ps *ProviderSchema, fqn string, t *jsiiType) {
+	if t.Kind != "class" || t.Initializer == nil {
+		return
+	}
+	if t.Base != "cdktf.TerraformResource" && t.Base != "cdktf.TerraformDataSource" && t.Base != "cdktf.TerraformProvider" {
+		return
+	}
+	cfg := ""
+	for _, p := range t.Initializer.Parameters {
+		if p.Name == "config" {
+			cfg = p.Type.FQN
+		}
+	}
+	if cfg == "" {
+		x.errs = append(x.errs, "no config struct for "+fqn)
+		return
+	}
+	if t.Base == "cdktf.TerraformProvider" {
+		ps.Provider = x.buildBlock(cfg, "", t.Name, true)
+		return
+	}
+	m := reTypeLink.FindStringSubmatch(t.Docs.Summary)
+	if m == nil {
+		x.errs = append(x.errs, "no Terraform type name in docs of "+fqn)
+		return
+	}
+	b := x.buildBlock(cfg, fqn, t.Name, false)
+	if t.Base == "cdktf.TerraformResource" {
+		ps.Resources[m[1]] = b
+	} else {
+		ps.DataSources[strings.TrimPrefix(m[1], "data.")] = b
+	}
 }
 
 // hasDynamic reports whether a block holds an attribute of dynamic type at any depth.
