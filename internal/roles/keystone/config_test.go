@@ -374,7 +374,7 @@ func TestKeySetChecks(t *testing.T) {
 	}
 }
 
-// apacheDirectives is the module that provides each directive renderHTTPD writes, as
+// apacheDirectives is the module that provides each directive renderHTTPD and renderTLS write, as
 // `apache2 -L` (httpd 2.4) lists them: core.c, http_core.c, mod_so.c, event.c (the MPM),
 // mod_unixd.c, mod_log_config.c, ... Directives starting with SSL belong to mod_ssl and
 // those starting with WSGI to mod_wsgi. A directive missing here fails the test: add it
@@ -441,70 +441,66 @@ func TestHTTPDConfModules(t *testing.T) {
 // checkModules is TestHTTPDConfModules for one rendered configuration.
 func checkModules(t *testing.T, platform string, l Layout, conf string) {
 	t.Helper()
-	{
-		{
-			modDir := map[string]string{"local": "/usr/lib/apache2/modules/", "al2023": "/usr/lib64/httpd/modules/"}[platform]
-			available := map[string]int{} // module -> line where it became available
-			for _, m := range apacheBuiltins[platform] {
-				available[m] = 0
-			}
-			needs := func(line int, what, module string) {
-				if at, ok := available[module]; !ok || at > line {
-					t.Errorf("line %d: %s needs mod_%s, which is neither built into %s's Apache nor loaded before it",
-						line, what, module, platform)
-				}
-			}
-			for i, raw := range strings.Split(conf, "\n") {
-				line := i + 1
-				s := strings.TrimSpace(raw)
-				if s == "" || strings.HasPrefix(s, "#") || strings.HasPrefix(s, "</") {
-					continue
-				}
-				f := strings.Fields(s)
-				if f[0] == "LoadModule" {
-					// mod_wsgi comes from the layout (on al2023 built by pip into the venv).
-					fromLayout := len(f) == 3 && f[1] == "wsgi_module" && f[2] == l.WSGIModule
-					if len(f) != 3 || !strings.HasSuffix(f[1], "_module") || !(strings.HasPrefix(f[2], modDir) || fromLayout) {
-						t.Errorf("line %d: %q is not a LoadModule of a module in %s or of the layout's mod_wsgi", line, s, modDir)
-						continue
-					}
-					m := strings.TrimSuffix(f[1], "_module")
-					if at, ok := available[m]; ok {
-						if at == 0 {
-							t.Errorf("line %d: mod_%s is built into %s's Apache and cannot be loaded", line, m, platform)
-						} else {
-							t.Errorf("line %d: mod_%s loaded again (first on line %d)", line, m, at)
-						}
-						continue
-					}
-					available[m] = line
-					continue
-				}
-				m, ok := directiveModule(f[0])
-				if !ok {
-					t.Errorf("line %d: directive %s is not in apacheDirectives: add it with the module that provides it", line, f[0])
-					continue
-				}
-				needs(line, f[0], m)
-				// The shared-memory session cache is a socache provider of its own.
-				if strings.Contains(s, "shmcb:") {
-					needs(line, f[0]+" shmcb:", "socache_shmcb")
-				}
-			}
-			if t.Failed() {
-				t.Logf("the rendered configuration:\n%s", conf)
-			}
-			// One MPM, and the one whose directives the configuration uses.
-			var mpms []string
-			for m := range available {
-				if strings.HasPrefix(m, "mpm_") {
-					mpms = append(mpms, m)
-				}
-			}
-			if len(mpms) != 1 || mpms[0] != "mpm_event" {
-				t.Errorf("MPMs loaded: %v, want mpm_event only", mpms)
-			}
+	modDir := map[string]string{"local": "/usr/lib/apache2/modules/", "al2023": "/usr/lib64/httpd/modules/"}[platform]
+	available := map[string]int{} // module -> line where it became available
+	for _, m := range apacheBuiltins[platform] {
+		available[m] = 0
+	}
+	needs := func(line int, what, module string) {
+		if at, ok := available[module]; !ok || at > line {
+			t.Errorf("line %d: %s needs mod_%s, which is neither built into %s's Apache nor loaded before it",
+				line, what, module, platform)
 		}
+	}
+	for i, raw := range strings.Split(conf, "\n") {
+		line := i + 1
+		s := strings.TrimSpace(raw)
+		if s == "" || strings.HasPrefix(s, "#") || strings.HasPrefix(s, "</") {
+			continue
+		}
+		f := strings.Fields(s)
+		if f[0] == "LoadModule" {
+			// mod_wsgi comes from the layout (on al2023 built by pip into the venv).
+			fromLayout := len(f) == 3 && f[1] == "wsgi_module" && f[2] == l.WSGIModule
+			if len(f) != 3 || !strings.HasSuffix(f[1], "_module") || !(strings.HasPrefix(f[2], modDir) || fromLayout) {
+				t.Errorf("line %d: %q is not a LoadModule of a module in %s or of the layout's mod_wsgi", line, s, modDir)
+				continue
+			}
+			m := strings.TrimSuffix(f[1], "_module")
+			if at, ok := available[m]; ok {
+				if at == 0 {
+					t.Errorf("line %d: mod_%s is built into %s's Apache and cannot be loaded", line, m, platform)
+				} else {
+					t.Errorf("line %d: mod_%s loaded again (first on line %d)", line, m, at)
+				}
+				continue
+			}
+			available[m] = line
+			continue
+		}
+		m, ok := directiveModule(f[0])
+		if !ok {
+			t.Errorf("line %d: directive %s is not in apacheDirectives: add it with the module that provides it", line, f[0])
+			continue
+		}
+		needs(line, f[0], m)
+		// The shared-memory session cache is a socache provider of its own.
+		if strings.Contains(s, "shmcb:") {
+			needs(line, f[0]+" shmcb:", "socache_shmcb")
+		}
+	}
+	if t.Failed() {
+		t.Logf("the rendered configuration:\n%s", conf)
+	}
+	// One MPM, and the one whose directives the configuration uses.
+	var mpms []string
+	for m := range available {
+		if strings.HasPrefix(m, "mpm_") {
+			mpms = append(mpms, m)
+		}
+	}
+	if len(mpms) != 1 || mpms[0] != "mpm_event" {
+		t.Errorf("MPMs loaded: %v, want mpm_event only", mpms)
 	}
 }
 
@@ -546,30 +542,26 @@ func TestHTTPDConfSyntax(t *testing.T) {
 // checkSyntax is TestHTTPDConfSyntax for one rendered configuration, written to path.
 func checkSyntax(t *testing.T, platform, path, conf string) {
 	t.Helper()
-	{
-		{
-			if platform == "al2023" {
-				var keep []string
-				for _, line := range strings.Split(conf, "\n") {
-					if strings.HasPrefix(line, "LoadModule unixd_module ") || strings.HasPrefix(line, "LoadModule log_config_module ") {
-						continue
-					}
-					keep = append(keep, line)
-				}
-				conf = strings.Join(keep, "\n")
-				conf = strings.ReplaceAll(conf, ModWSGIPath(VenvDir), "/usr/lib/apache2/modules/mod_wsgi.so")
-				conf = strings.ReplaceAll(conf, "/usr/lib64/httpd/modules/", "/usr/lib/apache2/modules/")
+	if platform == "al2023" {
+		var keep []string
+		for _, line := range strings.Split(conf, "\n") {
+			if strings.HasPrefix(line, "LoadModule unixd_module ") || strings.HasPrefix(line, "LoadModule log_config_module ") {
+				continue
 			}
-			if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			out, err := exec.CommandContext(ctx, agent.DebianDistro.ApacheBinary, "-t", "-f", path).CombinedOutput()
-			if err != nil || !strings.Contains(string(out), "Syntax OK") {
-				t.Errorf("%s -t -f %s: %v\n%s\n%s", agent.DebianDistro.ApacheBinary, path, err, out, conf)
-			}
+			keep = append(keep, line)
 		}
+		conf = strings.Join(keep, "\n")
+		conf = strings.ReplaceAll(conf, ModWSGIPath(VenvDir), "/usr/lib/apache2/modules/mod_wsgi.so")
+		conf = strings.ReplaceAll(conf, "/usr/lib64/httpd/modules/", "/usr/lib/apache2/modules/")
+	}
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, agent.DebianDistro.ApacheBinary, "-t", "-f", path).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Syntax OK") {
+		t.Errorf("%s -t -f %s: %v\n%s\n%s", agent.DebianDistro.ApacheBinary, path, err, out, conf)
 	}
 }
 
