@@ -263,6 +263,9 @@ func (c *Checker) serviceProbes(h inventory.Host, doc *hostStatus) []Probe {
 			Host: h.Name, Run: c.closedProbe(h.FQDN, port)})
 	}
 	for _, name := range names {
+		if name == inventory.PortKeystoneWSGI {
+			continue // loopback-only, the TLS front's back end: the keystone port's probes go through it
+		}
 		if c.t.Kind == target.KindAWS && clusterInternal[name] {
 			continue // only the other RabbitMQ nodes may connect; the cluster probes cover it
 		}

@@ -14,7 +14,8 @@ import (
 // Named ports. A host's Ports map uses these keys.
 const (
 	PortAdmin        = "admin"         // jump: cso admin dashboard (8081)
-	PortKeystone     = "keystone"      // keystone: Apache mod_wsgi, HTTPS (5000)
+	PortKeystone     = "keystone"      // keystone: Apache mod_ssl, HTTPS (5000), reverse proxy to keystone-wsgi
+	PortKeystoneWSGI = "keystone-wsgi" // keystone: Apache mod_wsgi, plain HTTP on 127.0.0.1 only, in no security group (5050)
 	PortMemcached    = "memcached"     // keystone: memcached behind oslo.cache, Keystone nodes only (11211)
 	PortAMQP         = "amqp"          // rabbitmq: plain AMQP (5672): closed, in Host.Closed
 	PortAMQPS        = "amqps"         // rabbitmq: AMQP over TLS (5671)
@@ -120,7 +121,7 @@ func productionPorts(r envfile.Role) map[string]int {
 	case envfile.RoleJump:
 		return map[string]int{PortAdmin: 8081}
 	case envfile.RoleKeystone:
-		return map[string]int{PortKeystone: 5000, PortMemcached: 11211}
+		return map[string]int{PortKeystone: 5000, PortKeystoneWSGI: 5050, PortMemcached: 11211}
 	case envfile.RoleRabbitMQ:
 		return map[string]int{PortAMQPS: 5671, PortManagement: 15671, PortPrometheus: 15692, PortDist: 25672, PortEPMD: 4369}
 	case envfile.RoleFrontend:

@@ -27,7 +27,8 @@ const LocalMySQLPort = 3306
 
 // Local returns the hosts of the local target: one jump, frontend and backend host; one
 // Keystone and one RabbitMQ node, or two and three with HA. Node i of a clustered role gets
-// ports offset by 10*(i-1) for RabbitMQ (5671, 5681, 5691 ...) and (i-1) for Keystone (5000, 5001; memcached 11211, 11212).
+// ports offset by 10*(i-1) for RabbitMQ (5671, 5681, 5691 ...) and (i-1) for Keystone (5000, 5001;
+// keystone-wsgi 5050, 5051; memcached 11211, 11212).
 func Local(env *envfile.Env, o LocalOptions) []Host {
 	counts := map[envfile.Role]int{envfile.RoleJump: 1, envfile.RoleKeystone: 1, envfile.RoleRabbitMQ: 1,
 		envfile.RoleFrontend: 1, envfile.RoleBackend: 1}

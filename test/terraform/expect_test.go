@@ -118,6 +118,8 @@ func (c envCase) ingressMatrix() []string {
 		"backend|tcp|8080-8105|sg:core",
 		"keystone|tcp|5000|sg:core",
 		"keystone|tcp|11211|sg:keystone",
+		// No rule for keystone-wsgi (5050): Keystone's own Apache listens on 127.0.0.1 only,
+		// behind the node's TLS front on 5000 (docs/decisions/roles.md).
 		"rabbitmq|tcp|5671|sg:core",
 		"rabbitmq|tcp|15671|sg:core",
 		"rabbitmq|tcp|15692|sg:jump", // rabbitmq_prometheus, not in the LLD's matrix

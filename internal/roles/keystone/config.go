@@ -278,43 +278,117 @@ const (
 // in the platform's module directory, or its absolute path.
 type apacheModule struct{ name, file string }
 
-// apacheModules are the modules renderHTTPD loads on platform, in load order: the MPM, then
-// one module for every directive the configuration uses that the platform's Apache does not
-// have built in (the directive table is in config_test.go). Debian's apache2 has mod_unixd
-// (User, Group) and mod_log_config (LogFormat, CustomLog) built in (`apache2 -l`) and refuses
-// to LoadModule a built-in module; the Red Hat family's httpd, Amazon Linux 2023's included,
+// The modules each Apache of a Keystone node needs beyond the MPM (and, on the Red Hat
+// family, mod_unixd and mod_log_config): the back (renderHTTPD) runs Keystone in mod_wsgi,
+// the front (renderTLS) terminates TLS and proxies to the back.
+var (
+	backModules  = []string{"authz_core", "reqtimeout"}
+	frontModules = []string{"authz_core", "reqtimeout", "headers", "socache_shmcb", "ssl", "proxy", "proxy_http"}
+)
+
+// apacheModules are the modules one of the role's configurations loads on platform, in
+// load order: the MPM, then one module for every directive the configuration uses that the
+// platform's Apache does not have built in (the directive table is in config_test.go), the
+// names given, and mod_wsgi when wsgi is set. Debian's apache2 has mod_unixd (User, Group)
+// and mod_log_config (LogFormat, CustomLog) built in (`apache2 -l`) and refuses to
+// LoadModule a built-in module; the Red Hat family's httpd, Amazon Linux 2023's included,
 // has only core, http_core and mod_so built in, so there both are loaded too
-// (docs/decisions/roles.md). mod_wsgi is named by its absolute path, l.WSGIModule: on
-// Amazon Linux it is not in httpd's module directory but built by pip in the venv.
-func apacheModules(d agent.Distro, l Layout) (dir string, mods []apacheModule) {
+// (docs/decisions/roles.md). mod_proxy and mod_proxy_http are in the httpd package on Amazon
+// Linux (/usr/lib64/httpd/modules) and in apache2 on Debian. mod_wsgi is named by its
+// absolute path, l.WSGIModule: on Amazon Linux it is not in httpd's module directory but
+// built by pip in the venv.
+func apacheModules(d agent.Distro, l Layout, wsgi bool, extra []string) (dir string, mods []apacheModule) {
 	dir = d.ApacheModulesDir
 	names := []string{"mpm_event"}
 	if d.ApacheLoadsCoreModules {
 		names = append(names, "unixd", "log_config")
 	}
-	names = append(names, "authz_core", "reqtimeout", "headers", "socache_shmcb", "ssl")
+	names = append(names, extra...)
 	for _, n := range names {
 		mods = append(mods, apacheModule{name: n, file: "mod_" + n + ".so"})
 	}
-	return dir, append(mods, apacheModule{name: "wsgi", file: l.WSGIModule})
+	if wsgi {
+		mods = append(mods, apacheModule{name: "wsgi", file: l.WSGIModule})
+	}
+	return dir, mods
 }
 
-// renderHTTPD is a self-contained Apache configuration for this instance (`apache2 -f`):
-// its own modules, pid file, runtime directory, logs and one preloaded WSGI daemon group
-// that serves Keystone at / and at /api/idm.
+// apacheInstance is what tells the role's two Apache configurations apart.
+type apacheInstance struct {
+	listen  string // the Listen argument
+	runDir  string // pid file, mutexes, sockets
+	access  string // the access log's file name in l.HTTPDLogDir
+	wsgi    bool
+	modules []string
+}
+
+// backInstance is Keystone's own Apache: mod_wsgi, plain HTTP, on 127.0.0.1 only. It
+// shares the error log with the front (one file for the node, as before the split).
+func backInstance(rt *agent.Runtime, l Layout) apacheInstance {
+	return apacheInstance{listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(rt.Host.Ports[inventory.PortKeystoneWSGI])),
+		runDir: l.RunDir, access: "keystone-wsgi.log", wsgi: true, modules: backModules}
+}
+
+// frontInstance terminates TLS on the Keystone port; its access log is the node's public one.
+func frontInstance(rt *agent.Runtime, l Layout) apacheInstance {
+	listen := strconv.Itoa(rt.Host.Ports[inventory.PortKeystone])
+	if rt.Host.Address == "127.0.0.1" {
+		listen = net.JoinHostPort("127.0.0.1", listen)
+	}
+	return apacheInstance{listen: listen, runDir: l.TLSRunDir, access: "keystone.log", modules: frontModules}
+}
+
+// renderHTTPD is the self-contained Apache configuration of Keystone itself (`apache2 -f`),
+// the back of the node: its own modules, pid file, runtime directory, logs and one
+// preloaded WSGI daemon group that serves Keystone at / and at /api/idm, in plain HTTP on
+// 127.0.0.1 (the keystone-wsgi port). Only the TLS front (renderTLS) reaches it. It does
+// not read the certificate, so a renewal leaves it and its WSGI daemons alone
+// (docs/decisions/roles.md "Keystone: a TLS front and a WSGI back").
 func renderHTTPD(rt *agent.Runtime, l Layout, d agent.Distro) string {
+	in := backInstance(rt, l)
 	var c confWriter
 	c.w("# Managed by cso agent (keystone role) for %s: changes are overwritten on the next run.", rt.Host.Name)
 	c.w("# Self-contained: %s -f %s -DFOREGROUND", d.ApacheBinary, l.HTTPDConf)
-	c.w("ServerRoot %q", l.RunDir)
+	c.w("# Keystone in mod_wsgi, plain HTTP on %s: the TLS front %s is its one client.", in.listen, l.TLSConf)
+	c.w("ServerRoot %q", in.runDir)
 	c.w("")
-	httpdModules(&c, l, d)
-	httpdServer(&c, rt, l)
-	httpdTLS(&c, l)
-	httpdHeaders(&c)
+	httpdModules(&c, l, d, in)
+	httpdServer(&c, rt, l, in)
+	// Longer than the front's pool keeps an idle connection (ttl in httpdProxy), so that the
+	// back never closes a connection the front is about to reuse.
+	c.w("KeepAliveTimeout %d", backKeepAlive)
+	c.w("")
 	httpdWSGI(&c, rt, l, d)
 	return c.String()
 }
+
+// renderTLS is the self-contained Apache configuration of the node's TLS front: the
+// Keystone port with the project CA's certificate, the security headers, and a reverse
+// proxy to the back (renderHTTPD). It runs no application, so its graceful restart on a
+// certificate renewal loses no request: old workers finish what they proxy, the listening
+// socket stays open.
+func renderTLS(rt *agent.Runtime, l Layout, d agent.Distro) string {
+	in := frontInstance(rt, l)
+	var c confWriter
+	c.w("# Managed by cso agent (keystone role) for %s: changes are overwritten on the next run.", rt.Host.Name)
+	c.w("# Self-contained: %s -f %s -DFOREGROUND", d.ApacheBinary, l.TLSConf)
+	c.w("# TLS for Keystone, a reverse proxy to %s (Keystone in mod_wsgi, %s).", backInstance(rt, l).listen, l.HTTPDConf)
+	c.w("ServerRoot %q", in.runDir)
+	c.w("")
+	httpdModules(&c, l, d, in)
+	httpdServer(&c, rt, l, in)
+	httpdTLS(&c, in.runDir, l)
+	httpdHeaders(&c)
+	httpdProxy(&c, rt)
+	return c.String()
+}
+
+// Keep-alive between the front and the back, in seconds: the front drops an idle pooled
+// connection (ttl) before the back would close it (KeepAliveTimeout).
+const (
+	frontPoolTTL  = 5
+	backKeepAlive = 15
+)
 
 // confWriter builds a configuration file line by line.
 type confWriter struct{ strings.Builder }
@@ -322,11 +396,11 @@ type confWriter struct{ strings.Builder }
 func (c *confWriter) w(format string, args ...any) { fmt.Fprintf(c, format+"\n", args...) }
 
 // httpdModules loads the modules, before any directive they provide.
-func httpdModules(c *confWriter, l Layout, d agent.Distro) {
-	modDir, mods := apacheModules(d, l)
+func httpdModules(c *confWriter, l Layout, d agent.Distro, in apacheInstance) {
+	modDir, mods := apacheModules(d, l, in.wsgi, in.modules)
 	c.w("# Modules, before any directive they provide: the event MPM and every module whose")
 	c.w("# directives follow, except those %s has built in.", d.ApacheBinary)
-	if l.Venv != "" {
+	if l.Venv != "" && in.wsgi {
 		// Names the pin, so that a new mod_wsgi release changes this file and restarts Apache.
 		c.w("# mod_wsgi %s, built by pip for %s (install.go).", ModWSGIRelease, l.Venv)
 	}
@@ -341,20 +415,16 @@ func httpdModules(c *confWriter, l Layout, d agent.Distro) {
 }
 
 // httpdServer: the listener, the instance's own runtime files, its workers and logs.
-func httpdServer(c *confWriter, rt *agent.Runtime, l Layout) {
-	listen := strconv.Itoa(rt.Host.Ports[inventory.PortKeystone])
-	if rt.Host.Address == "127.0.0.1" {
-		listen = net.JoinHostPort("127.0.0.1", listen)
-	}
+func httpdServer(c *confWriter, rt *agent.Runtime, l Layout, in apacheInstance) {
 	c.w("ServerName %s", rt.Host.FQDN)
-	c.w("Listen %s", listen)
-	c.w("PidFile %q", l.RunDir+"/httpd.pid")
-	c.w("DefaultRuntimeDir %q", l.RunDir)
-	c.w("Mutex file:%s default", l.RunDir)
+	c.w("Listen %s", in.listen)
+	c.w("PidFile %q", in.runDir+"/httpd.pid")
+	c.w("DefaultRuntimeDir %q", in.runDir)
+	c.w("Mutex file:%s default", in.runDir)
 	c.w("User %s", User)
 	c.w("Group %s", Group)
 	c.w("")
-	c.w("# Workers: a small event MPM; the WSGI daemon group does the work.")
+	c.w("# Workers: a small event MPM; the WSGI daemon group of the back does the work.")
 	c.w("StartServers 1")
 	c.w("ServerLimit 2")
 	c.w("ThreadsPerChild 25")
@@ -372,13 +442,18 @@ func httpdServer(c *confWriter, rt *agent.Runtime, l Layout) {
 	c.w("")
 	c.w("ErrorLog %q", l.HTTPDLogDir+"/keystone-error.log")
 	c.w("LogLevel warn")
-	c.w(`LogFormat "%%h %%l %%u %%t \"%%r\" %%>s %%b %%D \"%%{User-Agent}i\"" keystone`)
-	c.w("CustomLog %q keystone", l.HTTPDLogDir+"/keystone.log")
+	if in.wsgi {
+		// Every request comes from the front: the client is its X-Forwarded-For.
+		c.w(`LogFormat "%%{X-Forwarded-For}i %%l %%u %%t \"%%r\" %%>s %%b %%D \"%%{User-Agent}i\"" keystone`)
+	} else {
+		c.w(`LogFormat "%%h %%l %%u %%t \"%%r\" %%>s %%b %%D \"%%{User-Agent}i\"" keystone`)
+	}
+	c.w("CustomLog %q keystone", l.HTTPDLogDir+"/"+in.access)
 	c.w("")
 }
 
 // httpdTLS: TLS from the project CA.
-func httpdTLS(c *confWriter, l Layout) {
+func httpdTLS(c *confWriter, runDir string, l Layout) {
 	c.w("# TLS from the project CA: TLS 1.2 and 1.3 only, ECDHE with AEAD ciphers, server order,")
 	c.w("# no compression, no session tickets, no client-initiated renegotiation.")
 	c.w("SSLEngine on")
@@ -393,7 +468,7 @@ func httpdTLS(c *confWriter, l Layout) {
 	c.w("SSLCompression off")
 	c.w("SSLSessionTickets off")
 	c.w("SSLInsecureRenegotiation off")
-	c.w("SSLSessionCache %q", "shmcb:"+l.RunDir+"/ssl_scache(512000)")
+	c.w("SSLSessionCache %q", "shmcb:"+runDir+"/ssl_scache(512000)")
 	c.w("SSLSessionCacheTimeout 300")
 	c.w("")
 }
@@ -408,6 +483,31 @@ func httpdHeaders(c *confWriter) {
 	c.w(`Header always set Content-Security-Policy "default-src 'none'; frame-ancestors 'none'"`)
 	c.w(`Header always set Cache-Control "no-store"`)
 	c.w("")
+}
+
+// httpdProxy: everything to the back over HTTP/1.1, pooled connections kept alive. Keystone
+// builds its URLs (version links, the catalog's self links) from the request: the client's
+// Host is kept (ProxyPreserveHost) and X-Forwarded-Proto says https, which Keystone reads
+// with [oslo_middleware] enable_proxy_headers_parsing (keystone.conf). That middleware also
+// takes Forwarded, X-Forwarded-Host and X-Forwarded-Prefix, which a client could otherwise
+// send to change those URLs: they are removed (mod_proxy then sets X-Forwarded-Host to the
+// client's Host itself). retry=0: after the back restarts (a configuration change) the next
+// request tries it again at once instead of 503 for a minute.
+func httpdProxy(c *confWriter, rt *agent.Runtime) {
+	back := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(rt.Host.Ports[inventory.PortKeystoneWSGI])) + "/"
+	c.w("# Keystone (the back, mod_wsgi) at / and at /api/idm: one reverse proxy for both paths.")
+	c.w("ProxyRequests Off")
+	c.w("ProxyPreserveHost On")
+	c.w("RequestHeader unset Forwarded")
+	c.w("RequestHeader unset X-Forwarded-Host")
+	c.w("RequestHeader unset X-Forwarded-Prefix")
+	c.w(`RequestHeader set X-Forwarded-Proto "https"`)
+	c.w("ProxyPass / %s retry=0 ttl=%d", back, frontPoolTTL)
+	c.w("ProxyPassReverse / %s", back)
+	c.w("<Directory />")
+	c.w("    AllowOverride None")
+	c.w("    Require all denied")
+	c.w("</Directory>")
 }
 
 // httpdWSGI: Keystone in one preloaded WSGI daemon group.

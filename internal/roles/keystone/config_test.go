@@ -198,10 +198,14 @@ func TestMemcachedCommand(t *testing.T) {
 	}
 }
 
+// TestHTTPDConfHardening: the TLS front (renderTLS) holds the TLS settings, the security
+// headers and the reverse proxy, and no mod_wsgi; the back (renderHTTPD) holds Keystone in
+// mod_wsgi, listens on 127.0.0.1 on the keystone-wsgi port only and has no mod_ssl.
 func TestHTTPDConfHardening(t *testing.T) {
 	rt := testRuntime(t, agent.NewLocal(t.TempDir(), t.TempDir()))
 	l := Paths(rt.Paths, rt.Host.Name)
-	conf := renderHTTPD(rt, l, agent.DebianDistro)
+	front := renderTLS(rt, l, agent.DebianDistro)
+	back := renderHTTPD(rt, l, agent.DebianDistro)
 	for _, want := range []string{
 		"Listen 127.0.0.1:5101", "ServerName keystone02.dev-ha.cso.ss",
 		"SSLProtocol -all +TLSv1.2 +TLSv1.3", "SSLHonorCipherOrder on", "SSLCipherSuite " + TLSCipherSuite12,
@@ -209,14 +213,47 @@ func TestHTTPDConfHardening(t *testing.T) {
 		"ServerTokens Prod", "ServerSignature Off", "TraceEnable Off",
 		"Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options",
 		"SSLCertificateFile \"" + l.CertFile, "SSLCertificateKeyFile \"" + l.KeyFile,
+		"LoadModule proxy_module /usr/lib/apache2/modules/mod_proxy.so",
+		"LoadModule proxy_http_module /usr/lib/apache2/modules/mod_proxy_http.so",
+		"ProxyPreserveHost On", `RequestHeader set X-Forwarded-Proto "https"`,
+		"RequestHeader unset Forwarded", "RequestHeader unset X-Forwarded-Host", "RequestHeader unset X-Forwarded-Prefix",
+		"ProxyPass / http://127.0.0.1:5151/ retry=0 ttl=5",
+		"PidFile \"" + l.TLSRunDir + "/httpd.pid\"",
+		"CustomLog \"" + l.HTTPDLogDir + "/keystone.log\" keystone",
+	} {
+		if !strings.Contains(front, want) {
+			t.Errorf("TLS front config lacks %q", want)
+		}
+	}
+	for _, not := range []string{"\nWSGI", "wsgi_module", "Listen 127.0.0.1:5151"} {
+		if strings.Contains(front, not) {
+			t.Errorf("TLS front config has %q", not)
+		}
+	}
+	for _, want := range []string{
+		"Listen 127.0.0.1:5151", "ServerName keystone02.dev-ha.cso.ss", "ServerTokens Prod", "TraceEnable Off",
 		fmt.Sprintf("WSGIDaemonProcess keystone-keystone02 processes=%d threads=1 user=keystone group=keystone", max(1, runtime.NumCPU()/2)),
 		"WSGIScriptAlias /api/idm \"" + l.WSGI + "\" process-group=keystone-keystone02 application-group=%{GLOBAL}",
 		"WSGIScriptAlias / \"" + l.WSGI + "\" process-group=keystone-keystone02 application-group=%{GLOBAL}",
 		"WSGIPassAuthorization On", "LoadModule wsgi_module /usr/lib/apache2/modules/mod_wsgi.so",
+		"PidFile \"" + l.RunDir + "/httpd.pid\"",
+		fmt.Sprintf("KeepAliveTimeout %d", backKeepAlive),
 	} {
-		if !strings.Contains(conf, want) {
-			t.Errorf("httpd config lacks %q", want)
+		if !strings.Contains(back, want) {
+			t.Errorf("back (WSGI) config lacks %q", want)
 		}
+	}
+	// The back: one Listen, on the loopback address; no TLS, no certificate.
+	if got := regexp.MustCompile(`(?m)^Listen .*$`).FindAllString(back, -1); len(got) != 1 || got[0] != "Listen 127.0.0.1:5151" {
+		t.Errorf("back listens on %q, want 127.0.0.1:5151 only", got)
+	}
+	for _, not := range []string{"SSL", "mod_ssl", l.CertFile, l.KeyFile, "5101", "proxy"} {
+		if strings.Contains(back, not) {
+			t.Errorf("back (WSGI) config has %q", not)
+		}
+	}
+	if frontPoolTTL >= backKeepAlive {
+		t.Errorf("the front keeps idle connections %ds, the back %ds: the back could close one the front reuses", frontPoolTTL, backKeepAlive)
 	}
 	for _, c := range strings.Split(TLSCipherSuite12, ":") {
 		if !strings.HasPrefix(c, "ECDHE-") || !(strings.Contains(c, "GCM") || strings.Contains(c, "CHACHA20-POLY1305")) {
@@ -224,18 +261,18 @@ func TestHTTPDConfHardening(t *testing.T) {
 		}
 	}
 	// The local platform takes Debian's Keystone: no virtual environment anywhere.
-	if strings.Contains(conf, "python-home") || strings.Contains(renderWSGI(l), "keystone-venv") || l.Venv != "" || l.ManageBin != "keystone-manage" {
+	if strings.Contains(back, "python-home") || strings.Contains(renderWSGI(l), "keystone-venv") || l.Venv != "" || l.ManageBin != "keystone-manage" {
 		t.Errorf("local layout uses a virtual environment: Venv %q, ManageBin %q", l.Venv, l.ManageBin)
 	}
 	if !strings.Contains(renderWSGI(l), `os.environ["OS_KEYSTONE_CONFIG_DIR"] = "`+l.ConfDir+`"`) {
 		t.Error("WSGI wrapper does not point Keystone at this instance's configuration")
 	}
-	// Amazon Linux: the mod_wsgi pip built in the venv, and the daemon group runs there.
+	// Amazon Linux: the mod_wsgi pip built in the venv, and the daemon group runs there;
+	// mod_ssl and mod_proxy from the httpd package's module directory.
 	la := PathsOn(rt.Paths, rt.Host.Name, agent.AL2023Distro)
 	al := renderHTTPD(rt, la, agent.AL2023Distro)
 	for _, want := range []string{
 		"LoadModule wsgi_module /opt/keystone-venv/apache/mod_wsgi.so",
-		"LoadModule ssl_module /usr/lib64/httpd/modules/mod_ssl.so",
 		`home="` + la.DataDir + `" python-home="/opt/keystone-venv"`,
 		"WSGIScriptAlias / \"" + la.WSGI + "\" process-group=keystone-keystone02 application-group=%{GLOBAL}",
 	} {
@@ -243,8 +280,75 @@ func TestHTTPDConfHardening(t *testing.T) {
 			t.Errorf("al2023 httpd config lacks %q", want)
 		}
 	}
-	if strings.Contains(al, "/usr/lib/apache2") {
+	alFront := renderTLS(rt, la, agent.AL2023Distro)
+	for _, want := range []string{
+		"LoadModule ssl_module /usr/lib64/httpd/modules/mod_ssl.so",
+		"LoadModule proxy_module /usr/lib64/httpd/modules/mod_proxy.so",
+		"LoadModule proxy_http_module /usr/lib64/httpd/modules/mod_proxy_http.so",
+	} {
+		if !strings.Contains(alFront, want) {
+			t.Errorf("al2023 TLS front config lacks %q", want)
+		}
+	}
+	if strings.Contains(al+alFront, "/usr/lib/apache2") {
 		t.Error("al2023 httpd config refers to Debian's Apache modules")
+	}
+}
+
+// platformRecorder is a platform that also records the services it is asked for.
+type platformRecorder struct {
+	agent.Platform
+	specs []agent.ServiceSpec
+}
+
+func (r *platformRecorder) Service(spec agent.ServiceSpec) agent.Task {
+	r.specs = append(r.specs, spec)
+	return r.Platform.Service(spec)
+}
+
+// TestApacheServicesReloadFiles: a renewed certificate reloads the TLS front gracefully and
+// does not concern the back, whose restart would restart Keystone's WSGI daemons.
+func TestApacheServicesReloadFiles(t *testing.T) {
+	for _, platform := range []string{"local", "al2023"} {
+		t.Run(platform, func(t *testing.T) {
+			var p agent.Platform = agent.NewLocal(t.TempDir(), t.TempDir())
+			if platform == "al2023" {
+				p = al2023(t, &fakeRunner{})
+			}
+			rec := &platformRecorder{Platform: p}
+			rt := testRuntime(t, rec)
+			d := distros[platform]
+			l := PathsOn(rt.Paths, rt.Host.Name, d)
+			if _, err := New().Steps(rt); err != nil {
+				t.Fatal(err)
+			}
+			specs := map[string]agent.ServiceSpec{}
+			for _, s := range rec.specs {
+				specs[s.Name] = s
+			}
+			front, back := specs["keystone-tls"], specs["keystone-httpd"]
+			tlsFiles := []string{l.CertFile, l.KeyFile, l.CAFile}
+			if !slices.Equal(front.ReloadFiles, tlsFiles) || front.Reload.Signal != "USR1" {
+				t.Errorf("front reloads on %v with %+v, want %v with USR1", front.ReloadFiles, front.Reload, tlsFiles)
+			}
+			if !slices.Equal(front.ConfigFiles, []string{l.TLSConf}) || !slices.Contains(front.Command, l.TLSConf) {
+				t.Errorf("front: config files %v, command %v", front.ConfigFiles, front.Command)
+			}
+			if len(back.ReloadFiles) != 0 || !back.Reload.IsZero() {
+				t.Errorf("back reloads on %v with %+v: a renewal must not touch it", back.ReloadFiles, back.Reload)
+			}
+			for _, f := range tlsFiles {
+				if slices.Contains(back.ConfigFiles, f) {
+					t.Errorf("back restarts when %s changes", f)
+				}
+			}
+			if !slices.Equal(back.ConfigFiles, []string{l.HTTPDConf, l.Conf, l.WSGI}) {
+				t.Errorf("back config files %v", back.ConfigFiles)
+			}
+			if back.RuntimeDirs[0].Path == front.RuntimeDirs[0].Path {
+				t.Errorf("front and back share the runtime directory %s", back.RuntimeDirs[0].Path)
+			}
+		})
 	}
 }
 
@@ -270,7 +374,7 @@ func TestKeySetChecks(t *testing.T) {
 	}
 }
 
-// apacheDirectives is the module that provides each directive renderHTTPD writes, as
+// apacheDirectives is the module that provides each directive renderHTTPD and renderTLS write, as
 // `apache2 -L` (httpd 2.4) lists them: core.c, http_core.c, mod_so.c, event.c (the MPM),
 // mod_unixd.c, mod_log_config.c, ... Directives starting with SSL belong to mod_ssl and
 // those starting with WSGI to mod_wsgi. A directive missing here fails the test: add it
@@ -289,7 +393,9 @@ var apacheDirectives = map[string]string{
 	"LogFormat": "log_config", "CustomLog": "log_config",
 	"Require":            "authz_core",
 	"RequestReadTimeout": "reqtimeout",
-	"Header":             "headers",
+	"Header":             "headers", "RequestHeader": "headers",
+	"KeepAliveTimeout": "http_core",
+	"ProxyRequests":    "proxy", "ProxyPreserveHost": "proxy", "ProxyPass": "proxy", "ProxyPassReverse": "proxy",
 }
 
 // distros are the platforms' distributions by platform name.
@@ -325,69 +431,76 @@ func TestHTTPDConfModules(t *testing.T) {
 		t.Run(platform, func(t *testing.T) {
 			rt := testRuntime(t, agent.NewLocal(t.TempDir(), t.TempDir()))
 			l := PathsOn(rt.Paths, rt.Host.Name, distros[platform])
-			conf := renderHTTPD(rt, l, distros[platform])
-			modDir := map[string]string{"local": "/usr/lib/apache2/modules/", "al2023": "/usr/lib64/httpd/modules/"}[platform]
-			available := map[string]int{} // module -> line where it became available
-			for _, m := range apacheBuiltins[platform] {
-				available[m] = 0
-			}
-			needs := func(line int, what, module string) {
-				if at, ok := available[module]; !ok || at > line {
-					t.Errorf("line %d: %s needs mod_%s, which is neither built into %s's Apache nor loaded before it",
-						line, what, module, platform)
-				}
-			}
-			for i, raw := range strings.Split(conf, "\n") {
-				line := i + 1
-				s := strings.TrimSpace(raw)
-				if s == "" || strings.HasPrefix(s, "#") || strings.HasPrefix(s, "</") {
-					continue
-				}
-				f := strings.Fields(s)
-				if f[0] == "LoadModule" {
-					// mod_wsgi comes from the layout (on al2023 built by pip into the venv).
-					fromLayout := len(f) == 3 && f[1] == "wsgi_module" && f[2] == l.WSGIModule
-					if len(f) != 3 || !strings.HasSuffix(f[1], "_module") || !(strings.HasPrefix(f[2], modDir) || fromLayout) {
-						t.Errorf("line %d: %q is not a LoadModule of a module in %s or of the layout's mod_wsgi", line, s, modDir)
-						continue
-					}
-					m := strings.TrimSuffix(f[1], "_module")
-					if at, ok := available[m]; ok {
-						if at == 0 {
-							t.Errorf("line %d: mod_%s is built into %s's Apache and cannot be loaded", line, m, platform)
-						} else {
-							t.Errorf("line %d: mod_%s loaded again (first on line %d)", line, m, at)
-						}
-						continue
-					}
-					available[m] = line
-					continue
-				}
-				m, ok := directiveModule(f[0])
-				if !ok {
-					t.Errorf("line %d: directive %s is not in apacheDirectives: add it with the module that provides it", line, f[0])
-					continue
-				}
-				needs(line, f[0], m)
-				// The shared-memory session cache is a socache provider of its own.
-				if strings.Contains(s, "shmcb:") {
-					needs(line, f[0]+" shmcb:", "socache_shmcb")
-				}
-			}
-			if t.Failed() {
-				t.Logf("the rendered configuration:\n%s", conf)
-			}
-			// One MPM, and the one whose directives the configuration uses.
-			var mpms []string
-			for m := range available {
-				if strings.HasPrefix(m, "mpm_") {
-					mpms = append(mpms, m)
-				}
-			}
-			if len(mpms) != 1 || mpms[0] != "mpm_event" {
-				t.Errorf("MPMs loaded: %v, want mpm_event only", mpms)
+			for _, conf := range []string{renderHTTPD(rt, l, distros[platform]), renderTLS(rt, l, distros[platform])} {
+				checkModules(t, platform, l, conf)
 			}
 		})
+	}
+}
+
+// checkModules is TestHTTPDConfModules for one rendered configuration.
+func checkModules(t *testing.T, platform string, l Layout, conf string) {
+	t.Helper()
+	modDir := map[string]string{"local": "/usr/lib/apache2/modules/", "al2023": "/usr/lib64/httpd/modules/"}[platform]
+	available := map[string]int{} // module -> line where it became available
+	for _, m := range apacheBuiltins[platform] {
+		available[m] = 0
+	}
+	needs := func(line int, what, module string) {
+		if at, ok := available[module]; !ok || at > line {
+			t.Errorf("line %d: %s needs mod_%s, which is neither built into %s's Apache nor loaded before it",
+				line, what, module, platform)
+		}
+	}
+	for i, raw := range strings.Split(conf, "\n") {
+		line := i + 1
+		s := strings.TrimSpace(raw)
+		if s == "" || strings.HasPrefix(s, "#") || strings.HasPrefix(s, "</") {
+			continue
+		}
+		f := strings.Fields(s)
+		if f[0] == "LoadModule" {
+			// mod_wsgi comes from the layout (on al2023 built by pip into the venv).
+			fromLayout := len(f) == 3 && f[1] == "wsgi_module" && f[2] == l.WSGIModule
+			if len(f) != 3 || !strings.HasSuffix(f[1], "_module") || !(strings.HasPrefix(f[2], modDir) || fromLayout) {
+				t.Errorf("line %d: %q is not a LoadModule of a module in %s or of the layout's mod_wsgi", line, s, modDir)
+				continue
+			}
+			m := strings.TrimSuffix(f[1], "_module")
+			if at, ok := available[m]; ok {
+				if at == 0 {
+					t.Errorf("line %d: mod_%s is built into %s's Apache and cannot be loaded", line, m, platform)
+				} else {
+					t.Errorf("line %d: mod_%s loaded again (first on line %d)", line, m, at)
+				}
+				continue
+			}
+			available[m] = line
+			continue
+		}
+		m, ok := directiveModule(f[0])
+		if !ok {
+			t.Errorf("line %d: directive %s is not in apacheDirectives: add it with the module that provides it", line, f[0])
+			continue
+		}
+		needs(line, f[0], m)
+		// The shared-memory session cache is a socache provider of its own.
+		if strings.Contains(s, "shmcb:") {
+			needs(line, f[0]+" shmcb:", "socache_shmcb")
+		}
+	}
+	if t.Failed() {
+		t.Logf("the rendered configuration:\n%s", conf)
+	}
+	// One MPM, and the one whose directives the configuration uses.
+	var mpms []string
+	for m := range available {
+		if strings.HasPrefix(m, "mpm_") {
+			mpms = append(mpms, m)
+		}
+	}
+	if len(mpms) != 1 || mpms[0] != "mpm_event" {
+		t.Errorf("MPMs loaded: %v, want mpm_event only", mpms)
 	}
 }
 
@@ -406,7 +519,7 @@ func TestHTTPDConfSyntax(t *testing.T) {
 		t.Run(platform, func(t *testing.T) {
 			rt := testRuntime(t, agent.NewLocal(t.TempDir(), t.TempDir()))
 			l := PathsOn(rt.Paths, rt.Host.Name, distros[platform])
-			for _, d := range []string{l.RunDir, l.HTTPDLogDir, l.ConfDir, filepath.Dir(l.CertFile), filepath.Dir(l.CAFile), filepath.Dir(l.HTTPDConf)} {
+			for _, d := range []string{l.RunDir, l.TLSRunDir, l.HTTPDLogDir, l.ConfDir, filepath.Dir(l.CertFile), filepath.Dir(l.CAFile), filepath.Dir(l.HTTPDConf)} {
 				if err := os.MkdirAll(d, 0o755); err != nil {
 					t.Fatal(err)
 				}
@@ -416,29 +529,39 @@ func TestHTTPDConfSyntax(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			conf := renderHTTPD(rt, l, distros[platform])
-			if platform == "al2023" {
-				var keep []string
-				for _, line := range strings.Split(conf, "\n") {
-					if strings.HasPrefix(line, "LoadModule unixd_module ") || strings.HasPrefix(line, "LoadModule log_config_module ") {
-						continue
-					}
-					keep = append(keep, line)
-				}
-				conf = strings.Join(keep, "\n")
-				conf = strings.ReplaceAll(conf, ModWSGIPath(VenvDir), "/usr/lib/apache2/modules/mod_wsgi.so")
-				conf = strings.ReplaceAll(conf, "/usr/lib64/httpd/modules/", "/usr/lib/apache2/modules/")
-			}
-			if err := os.WriteFile(l.HTTPDConf, []byte(conf), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			out, err := exec.CommandContext(ctx, agent.DebianDistro.ApacheBinary, "-t", "-f", l.HTTPDConf).CombinedOutput()
-			if err != nil || !strings.Contains(string(out), "Syntax OK") {
-				t.Errorf("%s -t -f %s: %v\n%s\n%s", agent.DebianDistro.ApacheBinary, l.HTTPDConf, err, out, conf)
+			for _, r := range []struct {
+				path   string
+				render func(*agent.Runtime, Layout, agent.Distro) string
+			}{{l.HTTPDConf, renderHTTPD}, {l.TLSConf, renderTLS}} {
+				checkSyntax(t, platform, r.path, r.render(rt, l, distros[platform]))
 			}
 		})
+	}
+}
+
+// checkSyntax is TestHTTPDConfSyntax for one rendered configuration, written to path.
+func checkSyntax(t *testing.T, platform, path, conf string) {
+	t.Helper()
+	if platform == "al2023" {
+		var keep []string
+		for _, line := range strings.Split(conf, "\n") {
+			if strings.HasPrefix(line, "LoadModule unixd_module ") || strings.HasPrefix(line, "LoadModule log_config_module ") {
+				continue
+			}
+			keep = append(keep, line)
+		}
+		conf = strings.Join(keep, "\n")
+		conf = strings.ReplaceAll(conf, ModWSGIPath(VenvDir), "/usr/lib/apache2/modules/mod_wsgi.so")
+		conf = strings.ReplaceAll(conf, "/usr/lib64/httpd/modules/", "/usr/lib/apache2/modules/")
+	}
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, agent.DebianDistro.ApacheBinary, "-t", "-f", path).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Syntax OK") {
+		t.Errorf("%s -t -f %s: %v\n%s\n%s", agent.DebianDistro.ApacheBinary, path, err, out, conf)
 	}
 }
 

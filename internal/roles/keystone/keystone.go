@@ -40,7 +40,10 @@ const (
 
 // Layout is where the role puts things on a host.
 type Layout struct {
-	ConfDir, Conf, WSGI, HTTPDConf          string
+	ConfDir, Conf, WSGI, HTTPDConf string
+	// TLSConf and TLSRunDir are the TLS front's configuration and runtime directory (the
+	// back, Keystone in mod_wsgi, has HTTPDConf and RunDir).
+	TLSConf, TLSRunDir                      string
 	FernetKeys, CredentialKeys              string
 	SharedDir, SharedFernet, SharedCred     string
 	LogDir, HTTPDLogDir, RunDir, DataDir    string
@@ -70,6 +73,8 @@ func PathsOn(p agent.Paths, host string, d agent.Distro) Layout {
 	l := Layout{
 		ConfDir: conf, Conf: filepath.Join(conf, "keystone.conf"), WSGI: filepath.Join(conf, "keystone-wsgi-public.py"),
 		HTTPDConf:  filepath.Join(p.Etc, "httpd", "keystone-httpd.conf"),
+		TLSConf:    filepath.Join(p.Etc, "httpd", "keystone-tls.conf"),
+		TLSRunDir:  filepath.Join(p.Run, "keystone-tls"),
 		FernetKeys: filepath.Join(conf, "fernet-keys"), CredentialKeys: filepath.Join(conf, "credential-keys"),
 		SharedDir: shared, SharedFernet: filepath.Join(shared, "fernet-keys"), SharedCred: filepath.Join(shared, "credential-keys"),
 		LogDir: filepath.Join(p.Log, "keystone"), HTTPDLogDir: filepath.Join(p.Log, "httpd"),
@@ -169,7 +174,7 @@ func checkSocketPath(l Layout) error {
 }
 
 func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
-	for _, p := range []string{inventory.PortKeystone, inventory.PortMemcached} {
+	for _, p := range []string{inventory.PortKeystone, inventory.PortKeystoneWSGI, inventory.PortMemcached} {
 		if rt.Host.Ports[p] == 0 {
 			return nil, fmt.Errorf("host %s has no %s port", rt.Host.Name, p)
 		}
@@ -184,6 +189,7 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		return nil, err
 	}
 	httpd := renderHTTPD(rt, l, d)
+	front := renderTLS(rt, l, d)
 	ks := []agent.Task{
 		agent.Dir{Path: l.ConfDir, Mode: 0o750, Owner: "root", Group: Group},
 		agent.Dir{Path: l.FernetKeys, Mode: 0o700, Owner: User, Group: Group},
@@ -196,6 +202,7 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		conf,
 		agent.File{Path: l.WSGI, Content: []byte(renderWSGI(l)), Mode: 0o644},
 		agent.File{Path: l.HTTPDConf, Content: []byte(httpd), Mode: 0o644},
+		agent.File{Path: l.TLSConf, Content: []byte(front), Mode: 0o644},
 	}
 	database := agent.Sequence{TaskName: "keystone database", Tasks: []agent.Task{
 		waitDBTask(l), dbSyncTask(l), bootstrapTask(l),
@@ -206,10 +213,11 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		keySetTask{kind: "credential", local: l.CredentialKeys, shared: l.SharedCred, setup: "credential_setup",
 			marker: credentialMarker(l, rt.Host.Name)},
 	}}
-	// Keystone refuses to start without fernet keys: the keys come before Apache. The schema
-	// does not depend on either and is built side by side (first node only).
+	// Keystone refuses to start without fernet keys: the keys come before Apache, Keystone's
+	// own (the back) before its TLS front. The schema does not depend on either and is built
+	// side by side (first node only).
 	var bringUp agent.Task = agent.Sequence{TaskName: "keys and Apache", Tasks: []agent.Task{
-		keys, waitCertsTask(l), apacheService(rt, l, d)}}
+		keys, waitCertsTask(l), apacheService(rt, l, d), tlsService(rt, l, d)}}
 	if first(rt.Host) {
 		bringUp = agent.Parallel{TaskName: "database, keys and Apache", Tasks: []agent.Task{database, bringUp}}
 		bringUp = agent.Sequence{TaskName: "bring-up, then credentials", Tasks: []agent.Task{bringUp, credentialsTask(l)}}

@@ -395,17 +395,44 @@ func installKeys(ctx context.Context, rt *agent.Runtime, dir string, keys map[st
 	return nil
 }
 
-// apacheService runs this instance's Apache in the foreground; ready when /v3 answers over
-// TLS verified against the project CA for the host's name.
+// apacheService runs Keystone's own Apache (mod_wsgi, plain HTTP on 127.0.0.1) in the
+// foreground; ready when /v3 answers there. A change of its configuration, keystone.conf or
+// the WSGI entry point restarts it; a renewed certificate does not concern it (the front
+// holds the certificate), so its WSGI daemons are never restarted by a renewal.
 func apacheService(rt *agent.Runtime, l Layout, d agent.Distro) agent.Task {
-	port := rt.Host.Ports[inventory.PortKeystone]
-	fqdn := rt.Host.FQDN
+	addr := fmt.Sprintf("127.0.0.1:%d", rt.Host.Ports[inventory.PortKeystoneWSGI])
 	return rt.Platform.Service(agent.ServiceSpec{
 		Name:        "keystone-httpd",
 		Command:     []string{d.ApacheBinary, "-f", l.HTTPDConf, "-DFOREGROUND"},
 		ConfigFiles: []string{l.HTTPDConf, l.Conf, l.WSGI},
+		Ready: func(ctx context.Context) error {
+			c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+			return agent.HTTPGetOK(ctx, c, "http://"+addr+"/v3")
+		},
+		ReadyTimeout: ReadyTimeout,
+		StopTimeout:  20 * time.Second,
+		// Pid file, mutexes and the WSGI daemons' sockets. Apache (root) creates the
+		// sockets; the WSGI daemons (keystone) must reach them: 0755. Its own directory,
+		// not the httpd package's /run/httpd, whose tmpfiles.d line gives it 0710
+		// root:apache again at every boot (docs/decisions/agent.md).
+		RuntimeDirs: []agent.RuntimeDir{{Path: l.RunDir, Mode: 0o755}},
+	})
+}
+
+// tlsService runs the node's TLS front (mod_ssl and a reverse proxy to apacheService) in the
+// foreground; ready when /v3 answers through it over TLS verified against the project CA
+// for the host's name.
+func tlsService(rt *agent.Runtime, l Layout, d agent.Distro) agent.Task {
+	port := rt.Host.Ports[inventory.PortKeystone]
+	fqdn := rt.Host.FQDN
+	return rt.Platform.Service(agent.ServiceSpec{
+		Name:        "keystone-tls",
+		Command:     []string{d.ApacheBinary, "-f", l.TLSConf, "-DFOREGROUND"},
+		ConfigFiles: []string{l.TLSConf},
 		// A renewed certificate: Apache's graceful restart (USR1) re-reads it while the
-		// listening socket stays open and requests in progress finish.
+		// listening socket stays open and requests in progress finish. The front runs no
+		// application, so nothing is lost (mod_wsgi's daemons, which a graceful restart
+		// would restart too, are in the back: docs/decisions/roles.md).
 		ReloadFiles: []string{l.CertFile, l.KeyFile, l.CAFile},
 		Reload:      agent.Reload{Signal: "USR1"},
 		Ready: func(ctx context.Context) error {
@@ -413,11 +440,8 @@ func apacheService(rt *agent.Runtime, l Layout, d agent.Distro) agent.Task {
 		},
 		ReadyTimeout: ReadyTimeout,
 		StopTimeout:  20 * time.Second,
-		// Pid file, mutexes, TLS session cache and the WSGI daemons' sockets. Apache (root)
-		// creates the sockets; the WSGI daemons (keystone) must reach them: 0755. Its own
-		// directory, not the httpd package's /run/httpd, whose tmpfiles.d line gives it
-		// 0710 root:apache again at every boot (docs/decisions/agent.md).
-		RuntimeDirs: []agent.RuntimeDir{{Path: l.RunDir, Mode: 0o755}},
+		// Pid file, mutexes and the TLS session cache.
+		RuntimeDirs: []agent.RuntimeDir{{Path: l.TLSRunDir, Mode: 0o755}},
 	})
 }
 
