@@ -45,6 +45,58 @@ def _cache_revocation_checks():
 
 _cache_revocation_checks()
 
+
+def _token_roles_per_request(checked):
+    """Compute a token's roles once per read-only request (cso: docs/decisions/roles.md)."""
+    import logging
+    import threading
+    from importlib import metadata
+
+    logger = logging.getLogger("keystone.cso.token_roles")
+    try:
+        import keystone.conf
+        from keystone.models import token_model
+        version = metadata.version("keystone")
+        computed = token_model.TokenModel.roles.fget
+    except (ImportError, AttributeError, metadata.PackageNotFoundError) as e:
+        logger.warning("token roles are computed on every use: %s", e)
+        return lambda app: app
+    if version.split(".")[0] not in checked:
+        logger.warning("token roles are computed on every use: keystone %s is not one of "
+                       "the releases %s this was checked against", version, checked)
+        return lambda app: app
+    conf = keystone.conf.CONF
+    request = threading.local()
+
+    def roles(self):
+        memo = getattr(request, "memo", None)
+        if memo is None:
+            return computed(self)
+        token_id = getattr(self, "id", None)
+        key = ("token", token_id) if token_id else ("model", id(self))
+        model, answer = memo.get(key, (None, None))
+        if answer is None or (token_id is None and model is not self):
+            answer = computed(self)
+            memo[key] = (self, answer)
+        return [dict(r) for r in answer]
+
+    token_model.TokenModel.roles = property(roles)
+
+    def per_request(app):
+        def application(environ, start_response):
+            read_only = environ.get("REQUEST_METHOD") in ("GET", "HEAD")
+            cached = conf.cache.enabled and conf.role.caching
+            request.memo = {} if read_only and cached else None
+            try:
+                return app(environ, start_response)
+            finally:
+                request.memo = None
+        return application
+    return per_request
+
+
+_token_roles = _token_roles_per_request(("22", "25",))
+
 from keystone.server.wsgi import initialize_public_application
 
-application = initialize_public_application()
+application = _token_roles(initialize_public_application())
