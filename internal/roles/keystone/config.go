@@ -213,8 +213,8 @@ func transportURL(hosts []inventory.Host, password string) string {
 // with python-home set to it; the file names the pinned release (a new pin changes the file
 // and so restarts Apache after the upgrade) and refuses a Keystone from anywhere else.
 // Before Keystone loads it serves revocation checks from the cache (revocationCachePy) and
-// computes a token's roles once per read-only request (tokenRolesPy, which wraps the
-// application).
+// wraps the application in a per-request scope: a fresh request context, and a token's
+// roles computed once per read-only request (tokenRolesPy).
 func renderWSGI(l Layout) string {
 	if l.Venv == "" {
 		return fmt.Sprintf(`# Managed by cso agent (keystone role): the Keystone public WSGI application of this
@@ -226,7 +226,7 @@ os.environ["OS_KEYSTONE_CONFIG_FILES"] = "keystone.conf"
 %[3]s%[4]s
 from keystone.server.wsgi import initialize_public_application
 
-application = _token_roles(initialize_public_application())
+application = _request_scope(initialize_public_application())
 `, l.Conf, l.ConfDir, revocationCachePy, tokenRolesPy)
 	}
 	return fmt.Sprintf(`# Managed by cso agent (keystone role): the Keystone public WSGI application of this
@@ -248,7 +248,7 @@ if not os.path.realpath(keystone.__file__).startswith(os.path.realpath(VENV) + o
 %[7]s%[8]s
 from keystone.server.wsgi import initialize_public_application
 
-application = _token_roles(initialize_public_application())
+application = _request_scope(initialize_public_application())
 `, l.Conf, l.ConfDir, KeystoneRelease, OpenStackSeries, l.Venv, l.HTTPDConf, revocationCachePy, tokenRolesPy)
 }
 

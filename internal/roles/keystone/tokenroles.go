@@ -8,44 +8,68 @@ import "strings"
 // the same property). Any other release keeps Keystone's own code and logs why.
 var tokenRolesMajors = []string{"22", strings.SplitN(KeystoneRelease, ".", 2)[0]}
 
-// tokenRolesPy is put in the WSGI entry point before Keystone loads. Keystone 22's
-// TokenModel.roles reads the assignments and each role through the cache on every use, and
-// one GET /v3/auth/tokens uses it 9 times (the caller's token in the auth context and the
-// revocation check, the subject token for the policy target, its revocation check and the
-// rendered answer): about a third of the request's Python time.
+// tokenRolesPy is put in the WSGI entry point before Keystone loads; _request_scope wraps
+// Keystone's application and does two things per request.
 //
-// It computes a token's roles once per request, for GET and HEAD requests only (they write
-// no assignment), and only while [cache] enabled and [role] caching are on: then Keystone's
-// own request-local cache (_context_cache) already answers every later read of the same
-// assignments within the request from its first answer, so the memo adds no staleness; a
-// removed assignment is seen by the next request as Keystone's caches see it. The memo is
-// dropped when the request's call returns, and every other method runs Keystone's code.
-// Roles follow from the token (user and scope), so models of one token id share them.
-// An unknown Keystone release, or one without TokenModel.roles, logs a warning in
-// keystone.log and runs as shipped.
+// One request-local cache per request first. Keystone's (_context_cache) lives on
+// oslo.context's current context, a thread-local that the previous request leaves behind
+// until AuthContextMiddleware makes the new one, which is after it has validated the
+// caller's X-Auth-Token. That first validation therefore read the cache regions' ids (and so
+// every cached answer, the revocation check's too) as the previous request had seen them: a
+// token revoked on the other node in between authenticated the next request once more
+// (measured with Debian's keystone 22.0.2 and the revocation cache; Keystone's own SQL check
+// refused it). Each request now starts with a fresh context, and Keystone's request-local
+// cache is kept in one store that lives exactly as long as the request's call (both of its
+// contexts share it, so the second does not fetch again what the first just read); an
+// unchecked Keystone keeps its own store, with the fresh context.
+//
+// Then the token roles. Keystone 22's TokenModel.roles reads the assignments and each role
+// through the cache on every use, and one GET /v3/auth/tokens uses it 9 times (the caller's
+// token in the auth context and its revocation check, the subject token for the policy
+// target, its revocation check and the rendered answer). They are computed once per
+// request and token id, for GET and HEAD only (they write no assignment), and only while
+// [cache] enabled and [role] caching are on: then Keystone's request-local cache already
+// answers every later read of the same assignments within the request from its first
+// answer, so the memo adds no staleness; a removed assignment is seen by the next request as
+// Keystone's caches see it. The memo is dropped when the request's call returns, and every
+// other method runs Keystone's code. An unknown Keystone release, or one without
+// TokenModel.roles, logs a warning and keeps Keystone's computation.
 var tokenRolesPy = `
 
-def _token_roles_per_request(checked):
-    """Compute a token's roles once per read-only request (cso: docs/decisions/roles.md)."""
+def _per_request(checked):
+    """A fresh request context, token roles once per read-only request (cso: docs/decisions/roles.md)."""
     import logging
     import threading
     from importlib import metadata
 
-    logger = logging.getLogger("keystone.cso.token_roles")
+    from oslo_context import context as oslo_context
+
+    logger = logging.getLogger("keystone.cso.per_request")
+    request = threading.local()
+    memo_roles = False
     try:
         import keystone.conf
+        from keystone.common.cache import _context_cache
         from keystone.models import token_model
         version = metadata.version("keystone")
         computed = token_model.TokenModel.roles.fget
+        context_of = _context_cache._ResponseCacheProxy._get_request_context
     except (ImportError, AttributeError, metadata.PackageNotFoundError) as e:
-        logger.warning("token roles are computed on every use: %s", e)
-        return lambda app: app
-    if version.split(".")[0] not in checked:
-        logger.warning("token roles are computed on every use: keystone %s is not one of "
-                       "the releases %s this was checked against", version, checked)
-        return lambda app: app
-    conf = keystone.conf.CONF
-    request = threading.local()
+        logger.warning("Keystone's request-local cache and token roles stay as shipped: %s", e)
+    else:
+        if version.split(".")[0] in checked:
+            memo_roles = True
+        else:
+            logger.warning("Keystone's request-local cache and token roles stay as shipped: "
+                           "keystone %s is not one of the releases %s this was checked against",
+                           version, checked)
+
+    class Store(object):
+        """Keystone's request-local cache of one request (attributes, as on a context)."""
+
+    def request_local(self):
+        store = getattr(request, "store", None)
+        return context_of(self) if store is None else store
 
     def roles(self):
         memo = getattr(request, "memo", None)
@@ -59,22 +83,29 @@ def _token_roles_per_request(checked):
             memo[key] = (self, answer)
         return [dict(r) for r in answer]
 
-    token_model.TokenModel.roles = property(roles)
+    if memo_roles:
+        conf = keystone.conf.CONF
+        token_model.TokenModel.roles = property(roles)
+        _context_cache._ResponseCacheProxy._get_request_context = request_local
 
-    def per_request(app):
+    def scope(app):
         def application(environ, start_response):
+            oslo_context.RequestContext(overwrite=True)  # the current context from here on
+            request.store = Store() if memo_roles else None
             read_only = environ.get("REQUEST_METHOD") in ("GET", "HEAD")
-            cached = conf.cache.enabled and conf.role.caching
-            request.memo = {} if read_only and cached else None
+            if memo_roles and read_only and conf.cache.enabled and conf.role.caching:
+                request.memo = {}
+            else:
+                request.memo = None
             try:
                 return app(environ, start_response)
             finally:
-                request.memo = None
+                request.memo = request.store = None
         return application
-    return per_request
+    return scope
 
 
-_token_roles = _token_roles_per_request(` + pyStrings(tokenRolesMajors) + `)
+_request_scope = _per_request(` + pyStrings(tokenRolesMajors) + `)
 `
 
 // pyStrings is a Python tuple of string literals.

@@ -28,7 +28,7 @@ token_model.TokenModel._get_project_roles = project_roles
 shipped = token_model.TokenModel.roles
 
 wsgi = open(sys.argv[1]).read()
-exec(wsgi[wsgi.index("def _token_roles_per_request"):wsgi.index("from keystone.server.wsgi")])
+exec(wsgi[wsgi.index("def _per_request"):wsgi.index("from keystone.server.wsgi")])
 
 conf = keystone.conf.CONF
 keystone.conf.configure(conf)
@@ -51,7 +51,7 @@ def request(method, body):
     def app(environ, start_response):
         seen["answer"] = body()
         return [b""]
-    _token_roles(app)({"REQUEST_METHOD": method}, None)
+    _request_scope(app)({"REQUEST_METHOD": method}, None)
     return seen["answer"]
 
 def reads():
@@ -95,13 +95,42 @@ request("GET", lambda: (m.roles, m.roles))
 if len(calls) != 2:
     fail("[role] caching = false: want Keystone's computation on every use, computed %d times" % len(calls))
 
+# Keystone's request-local cache lives on oslo.context's current context: what the previous
+# request left there (a region id, a cached answer) must not be what this one reads.
+from oslo_context import context as oslo_context
+for method in ("GET", "POST"):
+    stale = oslo_context.RequestContext()
+    setattr(stale, "_request_cache_region", "the previous request's region id")
+    current = request(method, oslo_context.get_current)
+    if current is stale or hasattr(current, "_request_cache_region"):
+        fail("%s: the request starts with the previous request's context" % method)
+
+# Keystone's request-local cache: one store per request, shared by everything in it (both of
+# the request's contexts), never the previous request's; oslo.context's outside a request.
+from keystone.common.cache import _context_cache
+def stores():
+    proxy = _context_cache._ResponseCacheProxy()
+    first = proxy._get_request_context()
+    oslo_context.RequestContext()  # what AuthContextMiddleware does within the request
+    return first, proxy._get_request_context()
+one, two = request("GET", stores)
+three, _ = request("DELETE", stores)
+if one is not two or one is three:
+    fail("the request-local cache is not one store per request: %r %r %r" % (one, two, three))
+if _context_cache._ResponseCacheProxy()._get_request_context() is not oslo_context.get_current():
+    fail("outside a request the request-local cache is not Keystone's")
+
 token_model.TokenModel.roles = shipped
 warnings = []
 class Catch(logging.Handler):
     def emit(self, record):
         warnings.append(record.getMessage())
-logging.getLogger("keystone.cso.token_roles").addHandler(Catch())
-if _token_roles_per_request(("1",))(app := object()) is not app or token_model.TokenModel.roles is not shipped:
+logging.getLogger("keystone.cso.per_request").addHandler(Catch())
+_request_scope = _per_request(("1",))
+conf.set_override("caching", True, group="role")
+del calls[:]
+request("GET", lambda: (m.roles, m.roles))
+if token_model.TokenModel.roles is not shipped or len(calls) != 2:
     fail("an unknown Keystone release is patched")
 if not warnings or "not one of the releases" not in warnings[0]:
     fail("an unknown Keystone release is not reported: %r" % warnings)
@@ -111,7 +140,8 @@ print("ok")
 // TestTokenRolesPerRequestWithKeystone: the WSGI entry point of both platforms computes a
 // token's roles once per GET request with Debian's Keystone, again in the next request
 // (a removed assignment is seen), on every use outside GET and HEAD or with [role] caching
-// off, and leaves an unknown Keystone release as shipped with a warning. Needs Debian's
+// off, and leaves an unknown Keystone release as shipped with a warning; every request
+// starts with a fresh request context, never the previous request's. Needs Debian's
 // python3-keystone (the local platform's Keystone).
 func TestTokenRolesPerRequestWithKeystone(t *testing.T) {
 	py := "/usr/bin/python3"
@@ -126,8 +156,8 @@ func TestTokenRolesPerRequestWithKeystone(t *testing.T) {
 		}
 		wsgi := renderWSGI(l)
 		load := strings.Index(wsgi, "from keystone.server.wsgi")
-		if !strings.Contains(wsgi, tokenRolesPy) || strings.Index(wsgi, "_token_roles_per_request(") > load ||
-			!strings.Contains(wsgi, "application = _token_roles(initialize_public_application())") {
+		if !strings.Contains(wsgi, tokenRolesPy) || strings.Index(wsgi, "_per_request(") > load ||
+			!strings.Contains(wsgi, "application = _request_scope(initialize_public_application())") {
 			t.Fatalf("%s: the token roles memo does not wrap Keystone's application:\n%s", d.Name, wsgi)
 		}
 		f := filepath.Join(dir, d.Name+".py")
@@ -142,7 +172,7 @@ func TestTokenRolesPerRequestWithKeystone(t *testing.T) {
 }
 
 func TestTokenRolesReleases(t *testing.T) {
-	want := `_token_roles_per_request(("22", "` + strings.SplitN(KeystoneRelease, ".", 2)[0] + `",))`
+	want := `_per_request(("22", "` + strings.SplitN(KeystoneRelease, ".", 2)[0] + `",))`
 	if !strings.Contains(tokenRolesPy, want) {
 		t.Errorf("the memo is not limited to the checked releases: want %s in\n%s", want, tokenRolesPy)
 	}

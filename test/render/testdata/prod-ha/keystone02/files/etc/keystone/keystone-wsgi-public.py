@@ -46,27 +46,40 @@ def _cache_revocation_checks():
 _cache_revocation_checks()
 
 
-def _token_roles_per_request(checked):
-    """Compute a token's roles once per read-only request (cso: docs/decisions/roles.md)."""
+def _per_request(checked):
+    """A fresh request context, token roles once per read-only request (cso: docs/decisions/roles.md)."""
     import logging
     import threading
     from importlib import metadata
 
-    logger = logging.getLogger("keystone.cso.token_roles")
+    from oslo_context import context as oslo_context
+
+    logger = logging.getLogger("keystone.cso.per_request")
+    request = threading.local()
+    memo_roles = False
     try:
         import keystone.conf
+        from keystone.common.cache import _context_cache
         from keystone.models import token_model
         version = metadata.version("keystone")
         computed = token_model.TokenModel.roles.fget
+        context_of = _context_cache._ResponseCacheProxy._get_request_context
     except (ImportError, AttributeError, metadata.PackageNotFoundError) as e:
-        logger.warning("token roles are computed on every use: %s", e)
-        return lambda app: app
-    if version.split(".")[0] not in checked:
-        logger.warning("token roles are computed on every use: keystone %s is not one of "
-                       "the releases %s this was checked against", version, checked)
-        return lambda app: app
-    conf = keystone.conf.CONF
-    request = threading.local()
+        logger.warning("Keystone's request-local cache and token roles stay as shipped: %s", e)
+    else:
+        if version.split(".")[0] in checked:
+            memo_roles = True
+        else:
+            logger.warning("Keystone's request-local cache and token roles stay as shipped: "
+                           "keystone %s is not one of the releases %s this was checked against",
+                           version, checked)
+
+    class Store(object):
+        """Keystone's request-local cache of one request (attributes, as on a context)."""
+
+    def request_local(self):
+        store = getattr(request, "store", None)
+        return context_of(self) if store is None else store
 
     def roles(self):
         memo = getattr(request, "memo", None)
@@ -80,23 +93,30 @@ def _token_roles_per_request(checked):
             memo[key] = (self, answer)
         return [dict(r) for r in answer]
 
-    token_model.TokenModel.roles = property(roles)
+    if memo_roles:
+        conf = keystone.conf.CONF
+        token_model.TokenModel.roles = property(roles)
+        _context_cache._ResponseCacheProxy._get_request_context = request_local
 
-    def per_request(app):
+    def scope(app):
         def application(environ, start_response):
+            oslo_context.RequestContext(overwrite=True)  # the current context from here on
+            request.store = Store() if memo_roles else None
             read_only = environ.get("REQUEST_METHOD") in ("GET", "HEAD")
-            cached = conf.cache.enabled and conf.role.caching
-            request.memo = {} if read_only and cached else None
+            if memo_roles and read_only and conf.cache.enabled and conf.role.caching:
+                request.memo = {}
+            else:
+                request.memo = None
             try:
                 return app(environ, start_response)
             finally:
-                request.memo = None
+                request.memo = request.store = None
         return application
-    return per_request
+    return scope
 
 
-_token_roles = _token_roles_per_request(("22", "25",))
+_request_scope = _per_request(("22", "25",))
 
 from keystone.server.wsgi import initialize_public_application
 
-application = _token_roles(initialize_public_application())
+application = _request_scope(initialize_public_application())
