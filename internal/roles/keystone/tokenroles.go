@@ -33,7 +33,8 @@ var tokenRolesMajors = []string{"22", strings.SplitN(KeystoneRelease, ".", 2)[0]
 // answer, so the memo adds no staleness; a removed assignment is seen by the next request as
 // Keystone's caches see it. The memo is dropped when the request's call returns, and every
 // other method runs Keystone's code. An unknown Keystone release, or one without
-// TokenModel.roles, logs a warning and keeps Keystone's computation.
+// TokenModel.roles, logs a warning and keeps Keystone's computation and request-local cache;
+// without oslo.context (no Keystone lacks it) the application is left unwrapped.
 var tokenRolesPy = `
 
 def _per_request(checked):
@@ -42,11 +43,14 @@ def _per_request(checked):
     import threading
     from importlib import metadata
 
-    from oslo_context import context as oslo_context
-
     logger = logging.getLogger("keystone.cso.per_request")
     request = threading.local()
     memo_roles = False
+    try:
+        from oslo_context import context as oslo_context
+    except ImportError as e:
+        oslo_context = None
+        logger.warning("requests keep the previous request's context: %s", e)
     try:
         import keystone.conf
         from keystone.common.cache import _context_cache
@@ -89,8 +93,12 @@ def _per_request(checked):
         _context_cache._ResponseCacheProxy._get_request_context = request_local
 
     def scope(app):
+        if oslo_context is None and not memo_roles:
+            return app
+
         def application(environ, start_response):
-            oslo_context.RequestContext(overwrite=True)  # the current context from here on
+            if oslo_context is not None:
+                oslo_context.RequestContext(overwrite=True)  # the current context from here on
             request.store = Store() if memo_roles else None
             read_only = environ.get("REQUEST_METHOD") in ("GET", "HEAD")
             if memo_roles and read_only and conf.cache.enabled and conf.role.caching:
