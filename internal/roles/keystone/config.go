@@ -229,6 +229,9 @@ func transportURL(hosts []inventory.Host, password string) string {
 // used on either platform. With a virtual environment (Amazon Linux) Apache's daemon runs
 // with python-home set to it; the file names the pinned release (a new pin changes the file
 // and so restarts Apache after the upgrade) and refuses a Keystone from anywhere else.
+// Before Keystone loads it serves revocation checks from the cache (revocationCachePy) and
+// wraps the application in a per-request scope: a fresh request context, and a token's
+// roles computed once per read-only request (tokenRolesPy).
 func renderWSGI(l Layout) string {
 	if l.Venv == "" {
 		return fmt.Sprintf(`# Managed by cso agent (keystone role): the Keystone public WSGI application of this
@@ -237,11 +240,11 @@ import os
 
 os.environ["OS_KEYSTONE_CONFIG_DIR"] = %[2]q
 os.environ["OS_KEYSTONE_CONFIG_FILES"] = "keystone.conf"
-%[3]s
+%[3]s%[4]s
 from keystone.server.wsgi import initialize_public_application
 
-application = initialize_public_application()
-`, l.Conf, l.ConfDir, revocationCachePy)
+application = _request_scope(initialize_public_application())
+`, l.Conf, l.ConfDir, revocationCachePy, tokenRolesPy)
 	}
 	return fmt.Sprintf(`# Managed by cso agent (keystone role): the Keystone public WSGI application of this
 # instance, reading %[1]s.
@@ -259,11 +262,11 @@ import keystone
 if not os.path.realpath(keystone.__file__).startswith(os.path.realpath(VENV) + os.sep):
     raise ImportError("keystone was imported from %%s, not from %%s: check python-home in %[6]s"
                       %% (keystone.__file__, VENV))
-%[7]s
+%[7]s%[8]s
 from keystone.server.wsgi import initialize_public_application
 
-application = initialize_public_application()
-`, l.Conf, l.ConfDir, KeystoneRelease, OpenStackSeries, l.Venv, l.HTTPDConf, revocationCachePy)
+application = _request_scope(initialize_public_application())
+`, l.Conf, l.ConfDir, KeystoneRelease, OpenStackSeries, l.Venv, l.HTTPDConf, revocationCachePy, tokenRolesPy)
 }
 
 // TLS hardening of every Apache endpoint (recorded in docs/decisions/agent.md).

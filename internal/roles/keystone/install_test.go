@@ -306,8 +306,10 @@ func TestWSGIFromVenv(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return strings.TrimSpace(string(out)), err
 	}
-	// The stand-in has no revoke module: the revocation cache says so and stays out.
-	if out, err := load(inVenv); err != nil || !strings.HasSuffix(out, "\napp for "+l.ConfDir) || !strings.Contains(out, "revocation checks stay uncached") {
+	// The stand-in has no revoke module, no token model and no oslo.context: the revocation
+	// cache and the per-request scope say so and stay out.
+	if out, err := load(inVenv); err != nil || !strings.HasSuffix(out, "\napp for "+l.ConfDir) || !strings.Contains(out, "revocation checks stay uncached") ||
+		!strings.Contains(out, "stay as shipped") || !strings.Contains(out, "keep the previous request's context") {
 		t.Errorf("Keystone from the venv: %v\n%s", err, out)
 	}
 	if out, err := load(elsewhere); err == nil || !strings.Contains(out, "not from "+venv) {
