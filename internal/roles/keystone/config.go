@@ -521,9 +521,10 @@ func httpdWSGI(c *confWriter, rt *agent.Runtime, l Layout, d agent.Distro) {
 	c.w("# WSGIScriptAlias), served at / and at /api/idm for the load balancer (docs/decisions/roles.md).")
 	c.w("WSGIRestrictEmbedded On")
 	c.w("WSGISocketPrefix %q", l.RunDir+"/wsgi")
-	// One socket path across graceful restarts (a certificate reload): an old worker still
-	// serving a keep-alive connection reaches the new daemons instead of answering 503
-	// (mod_wsgi WSGISocketRotation; the WSGI configuration does not change on a reload).
+	// One socket path across graceful restarts: an old worker still serving a keep-alive
+	// connection reaches the new daemons instead of answering 503 (mod_wsgi
+	// WSGISocketRotation). Certificate renewals no longer restart this Apache (the TLS front
+	// reloads); a graceful restart here is a configuration change.
 	c.w("WSGISocketRotation Off")
 	pythonHome := ""
 	if l.Venv != "" {
