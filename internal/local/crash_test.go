@@ -42,6 +42,7 @@ func TestCrashedApacheComesBack(t *testing.T) {
 }
 
 func crashedDaemonsComeBack(t *testing.T, roles map[envfile.Role]func() agent.Role, portShift int) {
+	ownStack(t) // its own: it ends with down
 	dir := filepath.Join(tempDir(t), "crash")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()

@@ -31,12 +31,12 @@ func TestDatabaseCertRenewalReloads(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a local stack (jump, Keystone, MariaDB) and a renewal under load")
 	}
-	dir := tempDir(t) + "/stack"
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	o := Options{Dir: dir, PortBase: testPortBase(), Env: testEnv(t), Roles: ksRoles(), Executable: csoBinary(t)}
-	downOnCleanup(t, dir)
-	stagedUp(ctx, t, o)
+	// The shared HA pair: MariaDB and the jump host as on its own stack, every Keystone
+	// node's certificate renewed with the database's.
+	o, _, _ := upShared(t, ctx, sharedHAKeystone, false)
+	dir := o.Dir
 	l, _ := NewLayout(dir)
 	sup := agent.Supervisor{RunDir: l.Paths(MySQLHost).Run}
 	before, err := sup.State("mariadb")
@@ -176,7 +176,7 @@ func TestDatabaseCertRenewalReloads(t *testing.T) {
 
 	var out bytes.Buffer
 	start := time.Now()
-	res, err := RenewCerts(ctx, RenewOptions{Options: Options{Dir: dir, PortBase: o.PortBase, Env: o.Env, Roles: o.Roles, Executable: o.Executable, Out: &out}})
+	res, err := RenewCerts(ctx, RenewOptions{Options: Options{Dir: dir, HA: o.HA, PortBase: o.PortBase, Env: o.Env, Roles: o.Roles, Executable: o.Executable, Out: &out}})
 	took := time.Since(start)
 	if err != nil || res.Up == nil || res.Up.Failed() {
 		t.Fatalf("renew: %v\n%s", err, out.String())

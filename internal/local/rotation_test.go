@@ -49,6 +49,7 @@ func TestFernetRotationUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a local HA stack across three fernet rotations (about 8 minutes)")
 	}
+	ownStack(t) // its own: a schedule in its env file, and a fresh fernet key set
 	root := tempDir(t)
 	dir, envDir := filepath.Join(root, "stack"), filepath.Join(root, "envs")
 	if err := os.MkdirAll(envDir, 0o755); err != nil {
