@@ -40,7 +40,9 @@ test:
 
 # The fault tests of issue #12 in full (docs/reliability.md): every node of the rolling
 # restart, every kill point of the agent, the Apache-only crash test, the real waits of the
-# credential rotation schedule, the fernet schedule of 3 minutes' tokens. `make test` (CI) runs the same tests on a sample of the faults. Needs the test tools: run `make test` once first.
+# credential rotation schedule, the fernet schedule of 3 minutes' tokens. `make test` (CI)
+# runs the same tests on a sample of the faults. Needs the test tools: run `make test` once
+# first.
 faults:
 	CSO_FAULTS=full $(GO) test -count=1 -v -timeout 90m -run 'UnderLoad|Killed|Crashed|Soak|OnSchedule' ./internal/local
 
