@@ -47,9 +47,8 @@ func TestCredentialRotationOnSchedule(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a local HA stack across two scheduled credential rotations (about 8 minutes)")
 	}
-	ownStack(t) // its own: a schedule in its env file, and a fresh credential key set
 	root := tempDir(t)
-	dir, envDir := filepath.Join(root, "stack"), filepath.Join(root, "envs")
+	envDir := filepath.Join(root, "envs")
 	if err := os.MkdirAll(envDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -71,9 +70,12 @@ func TestCredentialRotationOnSchedule(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	bin := csoBinary(t)
-	downOnCleanup(t, dir)
-	o := Options{Dir: dir, HA: true, PortBase: testPortBase(), Env: env, Roles: ksRoles(), Executable: bin}
-	stagedUp(ctx, t, o)
+	// The shared HA pair, brought up from nothing here (the first credential key set; the
+	// tests after this one use the pair as it leaves it). The schedule is the agents' alone
+	// (`up` renders nothing from it): every agent run below reads this env file.
+	ownStack(t)
+	o, _, _ := upShared(t, ctx, sharedHAKeystone, false)
+	dir := o.Dir
 	l, _ := NewLayout(dir)
 	ks := inventory.ByRole(o.Hosts(), envfile.RoleKeystone)
 	shared := keystone.Paths(l.Paths(ks[0].Name), ks[0].Name)
