@@ -58,8 +58,9 @@ func TestFernetRotationUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a local HA stack across three fernet rotations (about 8 minutes)")
 	}
+	ownStack(t) // its own: a schedule in its env file, and a fresh fernet key set
 	root := tempDir(t)
-	envDir := filepath.Join(root, "envs")
+	dir, envDir := filepath.Join(root, "stack"), filepath.Join(root, "envs")
 	if err := os.MkdirAll(envDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -83,20 +84,9 @@ func TestFernetRotationUnderLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	bin := csoBinary(t)
-	// The shared full HA stack, the last test to use it (after TestRollingRestartUnderLoad):
-	// its Keystone pair still has its first fernet key set (nothing rotated it; else it is
-	// brought up afresh), and up with this env file renders the schedule into keystone.conf.
-	// The stack goes down after the test: it no longer runs the default env file.
-	o, _, _ := upShared(t, ctx, sharedHAFull, true)
-	if !firstFernetSet(o.Dir) {
-		ownStack(t)
-		o, _, _ = upShared(t, ctx, sharedHAFull, true)
-	}
-	t.Cleanup(func() { ownStack(t) })
-	dir := o.Dir
+	downOnCleanup(t, dir)
 	var upOut bytes.Buffer
-	o.Env, o.Out = env, &upOut
-	res, err := Up(ctx, o)
+	res, err := Up(ctx, Options{Dir: dir, HA: true, PortBase: testPortBase(), Env: env, Roles: ksRoles(), Executable: bin, Out: &upOut})
 	if err != nil {
 		t.Fatalf("up: %v\n%s", err, upOut.String())
 	}
@@ -358,17 +348,6 @@ func TestFernetRotationUnderLoad(t *testing.T) {
 			t.Errorf("no validation load on %s", h.Name)
 		}
 	}
-}
-
-// firstFernetSet: the shared fernet key set of the target in dir is the one its first up
-// made (keys 0 and 1).
-func firstFernetSet(dir string) bool {
-	l, err := NewLayout(dir)
-	if err != nil {
-		return false
-	}
-	infos, err := keystone.ReadKeySet(keystone.Paths(l.Paths("keystone01"), "keystone01"), keystone.KindFernet)
-	return err == nil && len(infos) == 2 && infos[0].Name == "0" && infos[1].Name == "1"
 }
 
 // memcachedFlush empties a memcached (flush_all over its text protocol on loopback).

@@ -23,8 +23,7 @@ import (
 // Go runs the tests of a package in file order, then declaration order: the users of a
 // shape are next to each other (sharedHAKeystone: credrotation_test.go, faults_test.go and
 // local_test.go, with dbreload_test.go's own stack on other ports in between; sharedSingleMQ: TestSoakOneMinute then TestBackupPurgeRestore in
-// backup_test.go; sharedHAFull: restart_test.go, rolling_test.go, then rotation_test.go, which
-// renders its own env file into it and takes it down). TestMain takes the
+// backup_test.go; sharedHAFull: restart_test.go then rolling_test.go). TestMain takes the
 // last one down.
 
 // The shapes of the shared stacks.
