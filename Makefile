@@ -39,10 +39,12 @@ test:
 	scripts/test.sh
 
 # The fault tests of issue #12 in full (docs/reliability.md): every node of the rolling
-# restart, every kill point of the agent, the Apache-only crash test. `make test` (CI) runs
-# the same tests on a sample of the faults. Needs the test tools: run `make test` once first.
+# restart, every kill point of the agent, the Apache-only crash test, the real waits of the
+# credential rotation schedule, the fernet schedule of 3 minutes' tokens. `make test` (CI)
+# runs the same tests on a sample of the faults. Needs the test tools: run `make test` once
+# first.
 faults:
-	CSO_FAULTS=full $(GO) test -count=1 -v -timeout 90m -run 'UnderLoad|Killed|Crashed|Soak' ./internal/local
+	CSO_FAULTS=full $(GO) test -count=1 -v -timeout 90m -run 'UnderLoad|Killed|Crashed|Soak|OnSchedule' ./internal/local
 
 # The fast loop while working: static checks only, then the unit tests (-short skips every
 # test that starts daemons or Terraform). Needs the test tools: run `make test` once first.

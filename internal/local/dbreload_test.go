@@ -34,7 +34,10 @@ func TestDatabaseCertRenewalReloads(t *testing.T) {
 	dir := tempDir(t) + "/stack"
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	o := Options{Dir: dir, PortBase: testPortBase(), Env: testEnv(t), Roles: ksRoles(), Executable: csoBinary(t)}
+	// Its own single-node stack, on its own ports (testPortBase()+1100): the shared HA pair
+	// at testPortBase() stays up for the tests after this one. (On the HA pair the renewal
+	// also reloads the second node, and one token request of the load was answered 503.)
+	o := Options{Dir: dir, PortBase: testPortBase() + 1100, Env: testEnv(t), Roles: ksRoles(), Executable: csoBinary(t)}
 	downOnCleanup(t, dir)
 	stagedUp(ctx, t, o)
 	l, _ := NewLayout(dir)
@@ -176,7 +179,7 @@ func TestDatabaseCertRenewalReloads(t *testing.T) {
 
 	var out bytes.Buffer
 	start := time.Now()
-	res, err := RenewCerts(ctx, RenewOptions{Options: Options{Dir: dir, PortBase: o.PortBase, Env: o.Env, Roles: o.Roles, Executable: o.Executable, Out: &out}})
+	res, err := RenewCerts(ctx, RenewOptions{Options: Options{Dir: dir, HA: o.HA, PortBase: o.PortBase, Env: o.Env, Roles: o.Roles, Executable: o.Executable, Out: &out}})
 	took := time.Since(start)
 	if err != nil || res.Up == nil || res.Up.Failed() {
 		t.Fatalf("renew: %v\n%s", err, out.String())

@@ -20,9 +20,6 @@ import (
 	"github.com/cso-ssp/platform/internal/bench"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
-	"github.com/cso-ssp/platform/internal/roles/jump"
-	"github.com/cso-ssp/platform/internal/roles/keystone"
-	"github.com/cso-ssp/platform/internal/roles/rabbitmq"
 	"github.com/cso-ssp/platform/internal/target"
 )
 
@@ -135,13 +132,10 @@ const restartGrace = 3 * time.Second
 // afterwards each node issues a token and validates the other's (both need the database).
 func TestMariaDBRestartUnderLoad(t *testing.T) {
 	requireDaemons(t)
-	dir := filepath.Join(tempDir(t), "dbrestart")
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	o := Options{Dir: dir, HA: true, PortBase: testPortBase(), Env: testEnv(t), Roles: ksRoles(), Executable: csoBinary(t)}
-	downOnCleanup(t, dir)
-	upOrFail(t, ctx, o)
-	l, _ := NewLayout(dir)
+	o, _, _ := upShared(t, ctx, sharedHAKeystone, false)
+	l, _ := NewLayout(o.Dir)
 	ks := inventory.ByRole(o.Hosts(), envfile.RoleKeystone)
 	before := httpdPIDs(t, l, ks)
 
@@ -349,13 +343,13 @@ func envDir() string {
 // CSO_LOCAL_TEST_KILL_EVERY_LINE=1 kills at every progress line.
 func TestAgentKilledAtEveryStepConverges(t *testing.T) {
 	requireDaemons(t)
-	dir := filepath.Join(tempDir(t), "agentkill")
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
 	cso := csoBinary(t)
-	o := Options{Dir: dir, HA: true, PortBase: testPortBase(), Env: testEnv(t), Roles: ksRoles(), Executable: cso}
-	downOnCleanup(t, dir)
-	upOrFail(t, ctx, o)
+	// The shared HA pair: the test leaves keystone02 converged again (its last run changes
+	// nothing).
+	o, _, _ := upShared(t, ctx, sharedHAKeystone, false)
+	dir := o.Dir
 	l, _ := NewLayout(dir)
 	const host = "keystone02"
 
@@ -465,74 +459,4 @@ func agentKillAfterStep(t *testing.T, ctx context.Context, cso, dir, host, step 
 	mu.Lock()
 	defer mu.Unlock()
 	return lines, killed
-}
-
-// soakDuration is the CI soak's length ($CSO_LOCAL_TEST_SOAK, default 1m); the ten-minute
-// soak of issue #12 is `cso bench soak` (docs/reliability.md).
-func soakDuration() time.Duration {
-	if d, err := time.ParseDuration(os.Getenv("CSO_LOCAL_TEST_SOAK")); err == nil && d > 0 {
-		return d
-	}
-	return time.Minute
-}
-
-// TestSoakOneMinute (fault 6 of issue #12, its CI version): the LLD's production rate
-// through Keystone and a confirmed message flow through RabbitMQ while every agent re-runs
-// once: no error, and every daemon's memory within 10 % of where
-// it was after the warm-up.
-func TestSoakOneMinute(t *testing.T) {
-	requireDaemons(t)
-	dir := filepath.Join(tempDir(t), "soak")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	cso := csoBinary(t)
-	roles := map[envfile.Role]func() agent.Role{envfile.RoleJump: jump.New, envfile.RoleKeystone: keystone.New, envfile.RoleRabbitMQ: rabbitmq.New}
-	// The single-node shape: every kind of daemon once, so that the CI version fits a busy
-	// 2-core machine; `cso bench soak` on a `make up` stack is the HA soak.
-	o := Options{Dir: dir, PortBase: testPortBase(), Env: testEnv(t), Roles: roles, Executable: cso}
-	downOnCleanup(t, dir)
-	upOrFail(t, ctx, o)
-	l, _ := NewLayout(dir)
-	tg, err := target.Load(l.TargetFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, err := bench.KeystoneNodes(tg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw, err := l.Secrets().Get(ctx, agent.SecretKeystoneAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mqpw, err := l.Secrets().Get(ctx, agent.SecretRabbitMQ)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := soakDuration()
-	hosts, err := AgentHosts(dir)
-	if err != nil || len(hosts) != 3 {
-		t.Fatalf("agent hosts %v (%v): want jump, Keystone, RabbitMQ", hosts, err)
-	}
-	so := bench.SoakOptions{Duration: d, KeystoneRate: bench.ProductionRate, Clients: 8, MessageRate: 10,
-		AgentEvery: time.Minute, Warmup: d / 6, Tolerance: 0.10,
-		User: "admin", Project: "admin", Domain: "Default", Password: pw, Hosts: hosts,
-		MQUser: rabbitmq.User, MQVHost: rabbitmq.VHost, MQPassword: mqpw,
-		RunAgent: func(ctx context.Context, host string) (int, error) {
-			return RunAgent(ctx, cso, envDir(), dir, host)
-		},
-		Daemons: func() (map[string]int, error) { return Daemons(dir) }}
-	res, err := bench.Soak(ctx, tg, nodes, so)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	res.WriteText(&out)
-	t.Logf("soak of %s:\n%s", d, out.String())
-	if len(res.Errors) > 0 {
-		t.Errorf("the soak had errors:\n%s", strings.Join(res.Errors, "\n"))
-	}
-	if res.Keystone == nil || res.Keystone.OK == 0 || res.Published == 0 || res.AgentRuns < len(hosts) || len(res.Memory) == 0 {
-		t.Errorf("the soak did not run all it should: %+v", res)
-	}
 }

@@ -49,23 +49,15 @@ func TestRestartIsAReboot(t *testing.T) {
 			t.Skipf("%s is missing: run scripts/install-deps.sh --runtime", bin)
 		}
 	}
-	dir := filepath.Join(tempDir(t), "reboot")
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
-	// Its own ports: the other tests of this package use testPortBase() itself.
-	o := Options{Dir: dir, HA: true, PortBase: testPortBase() + 700, Env: testEnv(t), Roles: restartRoles(), Executable: csoBinary(t)}
-	downOnCleanup(t, dir)
+	// The shared full HA stack (jump, 2 keystone, 3 rabbitmq, frontend, MariaDB), on its own
+	// ports (testPortBase()+700); TestRollingRestartUnderLoad uses it next. The restart
+	// leaves it whole.
+	o, _, _ := upShared(t, ctx, sharedHAFull, false)
+	dir := o.Dir
 	var out bytes.Buffer
 	o.Out = &out
-	start := time.Now()
-	res, err := Up(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("cold up (jump, 2 keystone, 3 rabbitmq, frontend, MariaDB) in %s", time.Since(start).Round(100*time.Millisecond))
-	if upFailed(t, res) {
-		t.Fatalf("up output:\n%s", out.String())
-	}
 	l, _ := NewLayout(dir)
 	hosts := o.Hosts()
 	ks := inventory.ByRole(hosts, envfile.RoleKeystone)
@@ -125,9 +117,8 @@ func TestRestartIsAReboot(t *testing.T) {
 	}
 
 	// The reboot.
-	out.Reset()
-	start = time.Now()
-	res, err = Restart(ctx, o)
+	start := time.Now()
+	res, err := Restart(ctx, o)
 	if err != nil {
 		t.Fatalf("restart: %v\n%s", err, out.String())
 	}

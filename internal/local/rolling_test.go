@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -16,8 +15,6 @@ import (
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/pki"
 	"github.com/cso-ssp/platform/internal/rabbitmqapi"
-	"github.com/cso-ssp/platform/internal/roles/jump"
-	"github.com/cso-ssp/platform/internal/roles/keystone"
 	"github.com/cso-ssp/platform/internal/roles/rabbitmq"
 )
 
@@ -46,33 +43,16 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("brings up Keystone and RabbitMQ HA and restarts every node")
 	}
-	dir := filepath.Join(tempDir(t), "rolling")
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
-	// Its own ports: TestRestartIsAReboot uses +700, the other tests testPortBase() itself.
-	o := Options{Dir: dir, HA: true, PortBase: testPortBase() + 1100, Env: testEnv(t), Executable: csoBinary(t),
-		Roles: map[envfile.Role]func() agent.Role{envfile.RoleJump: jump.New, envfile.RoleKeystone: keystone.New, envfile.RoleRabbitMQ: rabbitmq.New}}
-	downOnCleanup(t, dir)
-	var out bytes.Buffer
-	o.Out = &out
-	res, err := Up(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Failed() {
-		// This test is about restarts, not the cold start (the other tests of the package
-		// assert that): on a loaded machine a first convergence can time out (a rabbitmqctl
-		// call past its 60 s bound), and the operator's answer is the re-run, which
-		// converges what remains.
-		t.Logf("the first up failed; running it again:\n%s", out.String())
-		out.Reset()
-		if res, err = Up(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if upFailed(t, res) {
-		t.Fatalf("up output:\n%s", out.String())
-	}
+	// The shared full HA stack of TestRestartIsAReboot (Keystone and RabbitMQ HA, with the
+	// jump host, MariaDB and a frontend node the test leaves alone). This test is about
+	// restarts, not the cold start (the other tests of the package assert that): when it
+	// brings the stack up itself, on a loaded machine a first convergence can time out (a
+	// rabbitmqctl call past its 60 s bound), and the operator's answer is the re-run, which
+	// converges what remains.
+	o, _, _ := upShared(t, ctx, sharedHAFull, true)
+	dir := o.Dir
 	l, _ := NewLayout(dir)
 	hosts := o.Hosts()
 	tg := l.Target(o, hosts)
