@@ -41,7 +41,9 @@ func TestKeystoneCertRenewalLosesNoRequest(t *testing.T) {
 	dir := tempDir(t) + "/stack"
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	o := Options{Dir: dir, PortBase: testPortBase(), Env: testEnv(t), Roles: ksRoles(), Executable: csoBinary(t)}
+	// Its own single-node stack on its own ports, as TestDatabaseCertRenewalReloads (taken
+	// down before this one starts): the shared HA pair at testPortBase() stays up.
+	o := Options{Dir: dir, PortBase: testPortBase() + 1100, Env: testEnv(t), Roles: ksRoles(), Executable: csoBinary(t)}
 	downOnCleanup(t, dir)
 	stagedUp(ctx, t, o)
 	l, _ := NewLayout(dir)
