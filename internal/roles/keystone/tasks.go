@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -268,7 +269,8 @@ func (t keySetTask) Check(_ context.Context, rt *agent.Runtime) (agent.Change, e
 	return agent.NoChange, nil
 }
 
-// keyModes says what is wrong with the owner or mode of installed keys, or "".
+// keyModes says what is wrong with the installed keys (owner, mode, a temporary file left by
+// an interrupted write), or "".
 func keyModes(dir string) string {
 	uid, gid, err := agent.LookupIDs(User, Group)
 	if err != nil {
@@ -276,6 +278,9 @@ func keyModes(dir string) string {
 	}
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") && strings.HasSuffix(e.Name(), ".tmp") {
+			return "remove " + filepath.Join(dir, e.Name()) + " (an interrupted write)"
+		}
 		st, err := os.Stat(filepath.Join(dir, e.Name()))
 		if err != nil {
 			continue
@@ -366,11 +371,17 @@ func (t keySetTask) create(ctx context.Context, rt *agent.Runtime) (map[string][
 	return local, nil
 }
 
-// installKeys makes dir hold exactly keys: new and changed keys are written atomically
-// first, keys not in the set removed last.
+// installKeys makes dir hold exactly keys, in an order that never leaves the node without
+// a key the other nodes may sign with: the new primary (the highest index, which holds the
+// old staged key 0's material after a rotation) and every other key first, key 0 (the new
+// staged key) after them, and only then the purged keys removed. Keystone reads the
+// repository on every token operation, so a node that overwrote key 0 before writing the
+// new primary refused, for that moment, the tokens the rotating node had just signed.
+// Temporary files left by an interrupted write (the agent killed between create and rename)
+// are removed, so a run after such a kill converges.
 func installKeys(ctx context.Context, rt *agent.Runtime, dir string, keys map[string][]byte) error {
-	for name, data := range keys {
-		f := agent.File{Path: filepath.Join(dir, name), Content: data, Mode: 0o600, Owner: User, Group: Group, Secret: true}
+	for _, name := range keyInstallOrder(keys) {
+		f := agent.File{Path: filepath.Join(dir, name), Content: keys[name], Mode: 0o600, Owner: User, Group: Group, Secret: true}
 		c, err := f.Check(ctx, rt)
 		if err != nil {
 			return err
@@ -381,18 +392,36 @@ func installKeys(ctx context.Context, rt *agent.Runtime, dir string, keys map[st
 			}
 		}
 	}
-	have, err := readKeys(dir)
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
 	}
-	for name := range have {
-		if _, ok := keys[name]; !ok {
-			if err := os.Remove(filepath.Join(dir, name)); err != nil {
-				return err
-			}
+	for _, e := range entries {
+		name := e.Name()
+		_, keep := keys[name]
+		stale := strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".tmp")
+		if keep || !(stale || (e.Type().IsRegular() && keyNameRE.MatchString(name))) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// keyInstallOrder is the key names from the highest index down, key 0 last.
+func keyInstallOrder(keys map[string][]byte) []string {
+	names := make([]string, 0, len(keys))
+	for name := range keys {
+		names = append(names, name)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		a, _ := strconv.Atoi(names[i])
+		b, _ := strconv.Atoi(names[j])
+		return a > b
+	})
+	return names
 }
 
 // apacheService runs Keystone's own Apache (mod_wsgi, plain HTTP on 127.0.0.1) in the
