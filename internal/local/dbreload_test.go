@@ -27,20 +27,7 @@ import (
 // certificate once the agents' run is over; not one query fails, MariaDB keeps its pid, and
 // Keystone, whose connection pool to the database stays open, issues tokens throughout.
 func TestDatabaseCertRenewalReloads(t *testing.T) {
-	requireDaemons(t)
-	if testing.Short() {
-		t.Skip("a local stack (jump, Keystone, MariaDB) and a renewal under load")
-	}
-	dir := tempDir(t) + "/stack"
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	// Its own single-node stack, on its own ports (testPortBase()+1100): the shared HA pair
-	// at testPortBase() stays up for the tests after this one. (On the HA pair the renewal
-	// also reloads the second node, and one token request of the load was answered 503.)
-	o := Options{Dir: dir, PortBase: testPortBase() + 1100, Env: testEnv(t), Roles: ksRoles(), Executable: csoBinary(t)}
-	downOnCleanup(t, dir)
-	stagedUp(ctx, t, o)
-	l, _ := NewLayout(dir)
+	ctx, o, l := renewalStack(t, "a renewal under load")
 	sup := agent.Supervisor{RunDir: l.Paths(MySQLHost).Run}
 	before, err := sup.State("mariadb")
 	if err != nil {
@@ -179,7 +166,7 @@ func TestDatabaseCertRenewalReloads(t *testing.T) {
 
 	var out bytes.Buffer
 	start := time.Now()
-	res, err := RenewCerts(ctx, RenewOptions{Options: Options{Dir: dir, HA: o.HA, PortBase: o.PortBase, Env: o.Env, Roles: o.Roles, Executable: o.Executable, Out: &out}})
+	res, err := RenewCerts(ctx, RenewOptions{Options: Options{Dir: o.Dir, HA: o.HA, PortBase: o.PortBase, Env: o.Env, Roles: o.Roles, Executable: o.Executable, Out: &out}})
 	took := time.Since(start)
 	if err != nil || res.Up == nil || res.Up.Failed() {
 		t.Fatalf("renew: %v\n%s", err, out.String())

@@ -34,19 +34,7 @@ import (
 // builds its links for the public https URL the client asked for, through the proxy, at /
 // and at /api/idm.
 func TestKeystoneCertRenewalLosesNoRequest(t *testing.T) {
-	requireDaemons(t)
-	if testing.Short() {
-		t.Skip("a local stack (jump, Keystone, MariaDB) and three renewals under load")
-	}
-	dir := tempDir(t) + "/stack"
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	// Its own single-node stack on its own ports, as TestDatabaseCertRenewalReloads (taken
-	// down before this one starts): the shared HA pair at testPortBase() stays up.
-	o := Options{Dir: dir, PortBase: testPortBase() + 1100, Env: testEnv(t), Roles: ksRoles(), Executable: csoBinary(t)}
-	downOnCleanup(t, dir)
-	stagedUp(ctx, t, o)
-	l, _ := NewLayout(dir)
+	ctx, o, l := renewalStack(t, "three renewals under load")
 	ks := inventory.ByRole(o.Hosts(), envfile.RoleKeystone)[0]
 	sup := l.Platform(ks.Name).Supervisor
 	caPEM, err := os.ReadFile(pki.Store{Dir: l.SSLCerts()}.CACert())
@@ -150,7 +138,7 @@ func TestKeystoneCertRenewalLosesNoRequest(t *testing.T) {
 		var out bytes.Buffer
 		start := time.Now()
 		res, err := RenewCerts(ctx, RenewOptions{Hosts: []string{ks.Name},
-			Options: Options{Dir: dir, PortBase: o.PortBase, Env: o.Env, Roles: o.Roles, Executable: o.Executable, Out: &out}})
+			Options: Options{Dir: o.Dir, PortBase: o.PortBase, Env: o.Env, Roles: o.Roles, Executable: o.Executable, Out: &out}})
 		if err != nil || res.Up == nil || res.Up.Failed() || len(res.Renewed) != 1 {
 			t.Fatalf("renewal %d: %v\n%s", i+1, err, out.String())
 		}

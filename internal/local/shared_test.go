@@ -176,3 +176,26 @@ func TestMain(m *testing.M) {
 	sharedStacks.mu.Unlock()
 	os.Exit(code)
 }
+
+// renewalStack is a single-node stack (MariaDB, jump, one Keystone node) of the calling
+// test's own, up and converged, for the certificate renewal tests: on its own ports
+// (testPortBase()+1100), so that the shared HA pair at testPortBase() stays up for the tests
+// after it, and taken down when the test ends. The context bounds the whole test.
+func renewalStack(t *testing.T, what string) (ctx context.Context, o Options, l Layout) {
+	t.Helper()
+	requireDaemons(t)
+	if testing.Short() {
+		t.Skip("a local stack (jump, Keystone, MariaDB) and " + what)
+	}
+	dir := tempDir(t) + "/stack"
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	t.Cleanup(cancel)
+	o = Options{Dir: dir, PortBase: testPortBase() + 1100, Env: testEnv(t), Roles: ksRoles(), Executable: csoBinary(t)}
+	downOnCleanup(t, dir)
+	stagedUp(ctx, t, o)
+	l, err := NewLayout(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, o, l
+}
