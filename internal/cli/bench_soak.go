@@ -48,7 +48,7 @@ without a bound, or a target outside loopback, is refused (exit 2, nothing sent)
 			if err := soakCredentials(ctx, &o, t); err != nil {
 				return err
 			}
-			if err := soakAgents(&o, g, abs); err != nil {
+			if err := soakAgents(&o, g, abs, t.Env); err != nil {
 				return err
 			}
 			res, err := bench.Soak(ctx, t, nodes, o)
@@ -129,19 +129,30 @@ func soakCredentials(ctx context.Context, o *bench.SoakOptions, t *target.Target
 }
 
 // soakAgents lists the hosts whose agents the soak re-runs and how: this binary's
-// `cso agent` on the local target in dir.
-func soakAgents(o *bench.SoakOptions, g *Globals, dir string) error {
+// `cso agent` on the local target in dir. Each agent reads the target's environment file
+// (env) from --env-dir: it is read here first, so that a soak started where that file is
+// not found exits 2 at once instead of failing every agent run ten minutes later; the
+// agents get its absolute directory.
+func soakAgents(o *bench.SoakOptions, g *Globals, dir, env string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return Exit(ExitFailure, err)
 	}
-	if o.AgentEvery > 0 {
-		if o.Hosts, err = local.AgentHosts(dir); err != nil {
-			return Exit(ExitFailure, err)
-		}
+	if o.AgentEvery <= 0 {
+		return nil
+	}
+	if _, err := loadLocalEnv(g, env); err != nil {
+		return err
+	}
+	envDir, err := filepath.Abs(g.EnvDir)
+	if err != nil {
+		return Exit(ExitUsage, err)
+	}
+	if o.Hosts, err = local.AgentHosts(dir); err != nil {
+		return Exit(ExitFailure, err)
 	}
 	o.RunAgent = func(ctx context.Context, host string) (int, error) {
-		return local.RunAgent(ctx, self, g.EnvDir, dir, host)
+		return local.RunAgent(ctx, self, envDir, dir, host)
 	}
 	return nil
 }

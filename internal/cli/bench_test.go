@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cso-ssp/platform/internal/check/checktest"
+	"github.com/cso-ssp/platform/internal/agent"
 	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/target"
@@ -178,6 +179,23 @@ func TestBenchSoakRefusals(t *testing.T) {
 		if code != ExitUsage || !strings.Contains(errb.String(), c.want) {
 			t.Errorf("%s: exit %d, stderr %q; want %d and %q", c.name, code, errb.String(), ExitUsage, c.want)
 		}
+	}
+	// Every credential there, but the agents' environment file not where --env-dir says: the
+	// soak re-runs every agent each minute, and each would fail; refused before it starts.
+	withMQ := filepath.Join(t.TempDir(), "secrets")
+	if err := os.MkdirAll(withMQ, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{secretKeystoneAdmin, agent.SecretRabbitMQ} {
+		if err := os.WriteFile(filepath.Join(withMQ, name), []byte("pw\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ready := filepath.Dir(benchTarget(t, t.TempDir(), []inventory.Host{host(1, "127.0.0.1")}, withMQ))
+	var out, errb bytes.Buffer
+	code := Run([]string{"--env-dir", t.TempDir(), "bench", "soak", "--local-dir", ready}, nil, &out, &errb)
+	if code != ExitUsage || !strings.Contains(errb.String(), "env.dev-ha.yaml") || !strings.Contains(errb.String(), "--env-dir") {
+		t.Errorf("no environment file for the agents: exit %d, stderr %q; want %d naming env.dev-ha.yaml and --env-dir", code, errb.String(), ExitUsage)
 	}
 	if n := accepted.Load(); n != 0 {
 		t.Errorf("refused soaks opened %d connections", n)
