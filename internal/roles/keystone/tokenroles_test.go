@@ -1,13 +1,8 @@
 package keystone
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/cso-ssp/platform/internal/agent"
 )
 
 // tokenRolesCheck drives the rendered per-request memo of the token roles with Debian's
@@ -144,31 +139,14 @@ print("ok")
 // starts with a fresh request context, never the previous request's. Needs Debian's
 // python3-keystone (the local platform's Keystone).
 func TestTokenRolesPerRequestWithKeystone(t *testing.T) {
-	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import keystone.models.token_model").Run(); err != nil {
-		t.Skip("python3-keystone is not installed")
-	}
-	dir := t.TempDir()
-	for _, d := range []agent.Distro{agent.DebianDistro, agent.AL2023Distro} {
-		l := PathsOn(agent.Paths{Etc: filepath.Join(dir, "etc")}, "keystone01", d)
-		if d.Name == agent.AL2023Distro.Name {
-			l = l.withVenv(filepath.Join(dir, "venv"))
-		}
-		wsgi := renderWSGI(l)
+	checkEntryPoints(t, "keystone.models.token_model", tokenRolesCheck, func(wsgi string) string {
 		load := strings.Index(wsgi, "from keystone.server.wsgi")
 		if !strings.Contains(wsgi, tokenRolesPy) || strings.Index(wsgi, "_per_request(") > load ||
 			!strings.Contains(wsgi, "application = _request_scope(initialize_public_application())") {
-			t.Fatalf("%s: the token roles memo does not wrap Keystone's application:\n%s", d.Name, wsgi)
+			return "the token roles memo does not wrap Keystone's application"
 		}
-		f := filepath.Join(dir, d.Name+".py")
-		if err := os.WriteFile(f, []byte(wsgi), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		out, err := exec.Command(py, "-c", tokenRolesCheck, f).CombinedOutput()
-		if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "ok") {
-			t.Errorf("%s: %v\n%s", d.Name, err, out)
-		}
-	}
+		return ""
+	})
 }
 
 func TestTokenRolesReleases(t *testing.T) {
