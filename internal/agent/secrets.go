@@ -131,7 +131,7 @@ func (s *LocalSecrets) Get(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("generate secret %s: %w", name, err)
 	}
-	tmp, err := os.CreateTemp(s.Dir, "."+name+".*.tmp")
+	tmp, err := os.CreateTemp(s.Dir, tempPattern(name))
 	if err != nil {
 		return "", err
 	}

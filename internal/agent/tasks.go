@@ -88,7 +88,7 @@ func (f File) Apply(_ context.Context, _ *Runtime) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(f.Path)+".*.tmp")
+	tmp, err := os.CreateTemp(dir, tempPattern(f.Path))
 	if err != nil {
 		return err
 	}
@@ -236,11 +236,20 @@ func (m MkdirAll) Apply(context.Context, *Runtime) error {
 	return nil
 }
 
+// tempPattern names the temporary file through which path is written (os.CreateTemp).
+func tempPattern(path string) string { return "." + filepath.Base(path) + ".*.tmp" }
+
+// IsInterruptedWrite says whether name is one of those temporary files: one still there
+// after the write ended is what an agent killed between create and rename left behind.
+func IsInterruptedWrite(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".tmp")
+}
+
 // WriteFileAtomic replaces path with data through a temporary file in the same directory
 // (mode set before the data is written, so a secret is never readable by others) and a
 // rename: a reader sees the old or the new content, never a part.
 func WriteFileAtomic(path string, data []byte, mode fs.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	tmp, err := os.CreateTemp(filepath.Dir(path), tempPattern(path))
 	if err != nil {
 		return err
 	}

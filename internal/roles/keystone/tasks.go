@@ -278,7 +278,7 @@ func keyModes(dir string) string {
 	}
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") && strings.HasSuffix(e.Name(), ".tmp") {
+		if agent.IsInterruptedWrite(e.Name()) {
 			return "remove " + filepath.Join(dir, e.Name()) + " (an interrupted write)"
 		}
 		st, err := os.Stat(filepath.Join(dir, e.Name()))
@@ -399,8 +399,7 @@ func installKeys(ctx context.Context, rt *agent.Runtime, dir string, keys map[st
 	for _, e := range entries {
 		name := e.Name()
 		_, keep := keys[name]
-		stale := strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".tmp")
-		if keep || !(stale || (e.Type().IsRegular() && keyNameRE.MatchString(name))) {
+		if keep || !(agent.IsInterruptedWrite(name) || (e.Type().IsRegular() && keyNameRE.MatchString(name))) {
 			continue
 		}
 		if err := os.Remove(filepath.Join(dir, name)); err != nil {
