@@ -536,6 +536,49 @@ func TestClusterProbesAllGreen(t *testing.T) {
 	}
 }
 
+// A busy node answers each token request within the probe timeout but the three of a
+// cross-validation (two issues, one validation) take longer together: still OK, as each
+// request has the whole timeout; a node that does not answer one in time fails.
+func TestCrossValidationTimeoutPerRequest(t *testing.T) {
+	s := newStack(t)
+	const timeout = 1500 * time.Millisecond
+	for _, k := range s.ks {
+		k.SetDelay(900 * time.Millisecond)
+	}
+	c := New(s.t, Options{Timeout: timeout})
+	var ps []Probe
+	for _, p := range c.Probes() {
+		if p.Check == "keystone cross-validation" || p.Check == "keystone token" {
+			ps = append(ps, p)
+		}
+	}
+	rep := Run(context.Background(), ps, timeout)
+	for _, r := range rep.Results {
+		if r.Status != OK {
+			t.Errorf("%s %s: %s %s, want ok with %s per request and %s per probe", r.Check, r.Target, r.Status, r.Detail, 900*time.Millisecond, timeout)
+		}
+	}
+	if len(rep.Results) != 4 {
+		t.Errorf("%d keystone token and cross-validation results, want 4", len(rep.Results))
+	}
+	if rep.Duration < timeout {
+		t.Errorf("the chain took %s: the delay did not apply", rep.Duration)
+	}
+	s.ks[0].SetDelay(2 * timeout)
+	c = New(s.t, Options{Timeout: timeout})
+	ps = ps[:0]
+	for _, p := range c.Probes() {
+		if p.Check == "keystone cross-validation" {
+			ps = append(ps, p)
+		}
+	}
+	for _, r := range Run(context.Background(), ps, timeout).Results {
+		if r.Status != Fail || !strings.Contains(r.Detail, "keystone01") {
+			t.Errorf("%s %s: %s %q, want a failure naming keystone01, which answers nothing in time", r.Check, r.Target, r.Status, r.Detail)
+		}
+	}
+}
+
 func TestClusterProbesDetectFailures(t *testing.T) {
 	s := newStack(t)
 	// keystone02 rotated alone: a different key set on disk and in the tokens it accepts.

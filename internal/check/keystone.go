@@ -23,6 +23,9 @@ func keystoneURL(h inventory.Host) string {
 	return fmt.Sprintf("https://%s:%d", h.FQDN, h.Ports[inventory.PortKeystone])
 }
 
+// crossValidationRequests is how many Keystone requests a cross-validation probe chains.
+const crossValidationRequests = 3
+
 // tokenResult is a token issued by one node, shared by the probes that need it.
 type tokenResult struct {
 	once  sync.Once
@@ -39,9 +42,17 @@ func (c *Checker) keystoneProbes() []Probe {
 	for i := range tokens {
 		tokens[i] = &tokenResult{}
 	}
+	// Each Keystone request has the whole probe timeout (--timeout): a cross-validation
+	// chains three (a token from each node, then the validation), and a node answers them
+	// behind the token issues of the other probes (bcrypt, one WSGI process per CPU), so one
+	// budget for the chain would call a busy node down.
 	get := func(ctx context.Context, i int) (string, error) {
 		tr := tokens[i]
-		tr.once.Do(func() { tr.token, tr.err = c.issueToken(ctx, nodes[i]) })
+		tr.once.Do(func() {
+			rctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+			defer cancel()
+			tr.token, tr.err = c.issueToken(rctx, nodes[i])
+		})
 		return tr.token, tr.err
 	}
 	var ps []Probe
@@ -61,7 +72,7 @@ func (c *Checker) keystoneProbes() []Probe {
 				continue
 			}
 			ps = append(ps, Probe{Check: "keystone cross-validation", Target: issuer.Name + " -> " + validator.Name,
-				Group: GroupKeystone, Host: validator.Name,
+				Group: GroupKeystone, Host: validator.Name, Timeout: crossValidationRequests * c.opts.Timeout,
 				Run: func(ctx context.Context) Outcome {
 					subject, err := get(ctx, i)
 					if err != nil {
@@ -71,7 +82,9 @@ func (c *Checker) keystoneProbes() []Probe {
 					if err != nil {
 						return fail("no token from %s to authenticate with: %v", validator.Name, err)
 					}
-					return c.validateToken(ctx, issuer, validator, own, subject)
+					rctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+					defer cancel()
+					return c.validateToken(rctx, issuer, validator, own, subject)
 				}})
 		}
 	}

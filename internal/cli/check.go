@@ -182,7 +182,7 @@ Exit code 1 when any probe fails; warnings alone exit 0.`,
 			},
 		}
 		tf.add(cmd)
-		cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "timeout of each probe")
+		cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "timeout of each probe (of each request, for a probe that chains several)")
 		cmd.Flags().IntVar(&warnDays, "warn-days", 30, "warn when a certificate expires in fewer days")
 		cmd.Flags().IntVar(&failDays, "fail-days", 7, "fail when a certificate expires in fewer days")
 		cmd.Flags().BoolVar(&printTarget, "print-target", false, "print the target description (what would be probed) and probe nothing")

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Keystone is a test double of a Keystone node's token API (POST, GET and DELETE
@@ -27,6 +28,15 @@ type Keystone struct {
 	Validations int
 	issued      []string
 	attempts    int
+	delay       time.Duration
+}
+
+// SetDelay makes the node answer every token request (issue, validation, revocation) after
+// d, as a busy node does.
+func (k *Keystone) SetDelay(d time.Duration) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.delay = d
 }
 
 // Attempts returns how many password authentications (POST /v3/auth/tokens) reached the
@@ -114,6 +124,16 @@ func keystoneError(w http.ResponseWriter, code int, msg string) {
 }
 
 func (k *Keystone) serve(w http.ResponseWriter, r *http.Request) {
+	k.mu.Lock()
+	delay := k.delay
+	k.mu.Unlock()
+	if delay > 0 && r.URL.Path == "/v3/auth/tokens" {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	switch {
 	case r.URL.Path == "/v3" || r.URL.Path == "/api/idm/v3":
 		w.Header().Set("Content-Type", "application/json")
