@@ -205,12 +205,6 @@ func (c *Checker) secret(ctx context.Context, name string) (string, error) {
 	return "", fmt.Errorf("secret %s: the target description has no secrets_dir, and it is no AWS environment whose Secrets Manager could be read", name)
 }
 
-// clusterInternal ports are open only between RabbitMQ nodes (security group matrix of
-// LLD 2.3.1): on AWS the check, which runs on the jump server, cannot and need not reach
-// them; "rabbitmq nodes running" and "partitions" report on the clustering instead.
-// The same holds for memcached, open only between Keystone nodes.
-var clusterInternal = map[string]bool{inventory.PortDist: true, inventory.PortEPMD: true, inventory.PortMemcached: true}
-
 // tlsPorts are the named ports that speak TLS.
 var tlsPorts = map[string]bool{
 	inventory.PortKeystone: true, inventory.PortAMQPS: true, inventory.PortManagement: true, inventory.PortAdmin: true,
@@ -263,11 +257,14 @@ func (c *Checker) serviceProbes(h inventory.Host, doc *hostStatus) []Probe {
 			Host: h.Name, Run: c.closedProbe(h.FQDN, port)})
 	}
 	for _, name := range names {
-		if name == inventory.PortKeystoneWSGI {
+		if inventory.HostLocal(name) {
 			continue // loopback-only, the TLS front's back end: the keystone port's probes go through it
 		}
-		if c.t.Kind == target.KindAWS && clusterInternal[name] {
-			continue // only the other RabbitMQ nodes may connect; the cluster probes cover it
+		if c.t.Kind == target.KindAWS && inventory.ClusterInternal(name) {
+			// Only the other nodes of the role may connect: the check, which runs on the jump
+			// server, cannot and need not; "rabbitmq nodes running" and "partitions" and the
+			// Keystone cluster probes report on the clustering instead.
+			continue
 		}
 		port := h.Ports[name]
 		tgt := fmt.Sprintf("%s:%d", h.Name, port)

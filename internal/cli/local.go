@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -188,16 +189,22 @@ func writeUpReport(g *Globals, res *local.UpResult, o local.Options) {
 		return
 	}
 	l, _ := local.NewLayout(o.Dir)
+	// What clients connect to first; then the ports only the host itself or the other nodes
+	// of its role use (on AWS in no security group a client is in), for debugging.
+	var internal []string
 	fmt.Fprintf(w, "\nEndpoints (names in the certificates; every address is 127.0.0.1):\n")
 	for _, h := range o.Hosts() {
 		for _, p := range sortedPorts(h.Ports) {
-			if p.name == inventory.PortEPMD || p.name == inventory.PortDist {
+			line := fmt.Sprintf("  %-20s %-14s %s:%d\n", h.Name, p.name, h.FQDN, p.port)
+			if inventory.HostLocal(p.name) || inventory.ClusterInternal(p.name) {
+				internal = append(internal, line)
 				continue
 			}
-			fmt.Fprintf(w, "  %-20s %-14s %s:%d\n", h.Name, p.name, h.FQDN, p.port)
+			fmt.Fprint(w, line)
 		}
 	}
 	fmt.Fprintf(w, "  %-20s %-14s %s\n", local.MySQLHost, "mysql", local.MySQLAddr(o.PortBase))
+	fmt.Fprintf(w, "\nInternal ports (the host itself or the other nodes of its role only; not for clients):\n%s", strings.Join(internal, ""))
 	fmt.Fprintf(w, "\nCA certificate:     %s\n", l.Target(o, nil).CACert)
 	fmt.Fprintf(w, "Admin credentials:  %s (0600; source it, never printed)\n", l.AdminRC())
 	fmt.Fprintf(w, "Secrets:            %s (one 0600 file each)\n", l.SecretsDir())

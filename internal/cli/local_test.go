@@ -3,7 +3,9 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"os/user"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cso-ssp/platform/internal/envfile"
 	"github.com/cso-ssp/platform/internal/local"
 )
 
@@ -78,5 +81,37 @@ func TestLocalUpUnreachableDir(t *testing.T) {
 	}
 	if err := local.Reachable(dir); err != nil {
 		t.Errorf("0711 parent: %v", err)
+	}
+}
+
+// TestUpReportSeparatesInternalPorts: `local up` lists what clients connect to under
+// Endpoints and the ports only a host itself or its role's other nodes use (Keystone's WSGI
+// back end, memcached, Erlang distribution, epmd) apart, so nobody points a client at them.
+func TestUpReportSeparatesInternalPorts(t *testing.T) {
+	env, err := envfile.Load("../../environments/env.dev.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	g := &Globals{Stdout: &out, Stderr: io.Discard}
+	writeUpReport(g, &local.UpResult{}, local.Options{Dir: t.TempDir(), HA: true, Env: env})
+	text := out.String()
+	endpoints, internal, found := strings.Cut(text, "\nInternal ports")
+	if !found {
+		t.Fatalf("no internal ports section:\n%s", text)
+	}
+	internal, _, _ = strings.Cut(internal, "\nCA certificate:")
+	for _, want := range []string{" keystone01 ", " keystone ", " amqps ", " management ", " admin ", " nginx ", " mysql "} {
+		if !strings.Contains(endpoints, want) {
+			t.Errorf("endpoints lack %q:\n%s", want, endpoints)
+		}
+	}
+	for _, name := range []string{"keystone-wsgi", "memcached", "dist", "epmd"} {
+		if strings.Contains(endpoints, " "+name+" ") {
+			t.Errorf("endpoints list the internal port %s:\n%s", name, endpoints)
+		}
+		if !strings.Contains(internal, " "+name+" ") {
+			t.Errorf("internal ports lack %s:\n%s", name, internal)
+		}
 	}
 }

@@ -29,6 +29,17 @@ const (
 	PortMySQL        = "mysql"         // database (RDS, or MariaDB locally): 3306
 )
 
+// HostLocal reports whether the named port is bound to 127.0.0.1 on its own host, where
+// nothing from another host may connect: Keystone's WSGI back end behind its TLS front.
+func HostLocal(name string) bool { return name == PortKeystoneWSGI }
+
+// ClusterInternal reports whether the named port is open only between the nodes of one
+// role (LLD 2.3.1's security group matrix): RabbitMQ's Erlang distribution and port mapper,
+// memcached between the Keystone nodes. Clients and the jump server have no business there.
+func ClusterInternal(name string) bool {
+	return name == PortDist || name == PortEPMD || name == PortMemcached
+}
+
 // BackendServices are the CSO backend services and their ports (LLD 3.2.1).
 var BackendServices = map[string]int{
 	"apidoc": 8098, "blobstore": 8091, "catalog": 8093, "config": 8103, "customers": 8090,
