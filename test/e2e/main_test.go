@@ -49,6 +49,9 @@ type Stack struct {
 	UpLog  string
 	ColdUp time.Duration
 	UpExit int
+	// UpServerErrors are the Keystone requests answered 5xx during the cold up (access log
+	// lines of both Apache instances of every node), read before any test ran.
+	UpServerErrors []string
 }
 
 // Shared is the stack of this test run; nil when it could not be brought up (see skipWhy).
@@ -190,6 +193,7 @@ func run(m *testing.M) int {
 	}
 	if t, err := target.Load(filepath.Join(s.Dir, target.FileName)); err == nil {
 		s.Target = t
+		s.UpServerErrors = keystoneServerErrors(s.Dir, t)
 	}
 	fmt.Fprintf(os.Stderr, "e2e: cso local up --ha from nothing: exit %d in %s (dir %s, port base %d)\n", code, s.ColdUp.Round(100*time.Millisecond), s.Dir, s.PortBase)
 	if s.Up == nil || s.Target == nil {

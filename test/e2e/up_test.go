@@ -4,14 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cso-ssp/platform/internal/check"
+	"github.com/cso-ssp/platform/internal/envfile"
+	"github.com/cso-ssp/platform/internal/inventory"
 	"github.com/cso-ssp/platform/internal/local"
 	"github.com/cso-ssp/platform/internal/local/localtest"
+	"github.com/cso-ssp/platform/internal/roles/keystone"
+	"github.com/cso-ssp/platform/internal/target"
 )
 
 // Speed targets of issue #4 (docs/benchmarks.md). Under CSO_E2E_STRICT_TIMING=1 missing
@@ -52,6 +57,12 @@ func TestUpFromNothingAllGreen(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("up output:\n%s", s.UpLog)
+	}
+	// Every node opens its TLS front only once the schema and the bootstrap are there:
+	// before, the jump server's first token requests were answered 500 ("Table
+	// 'keystone.project' doesn't exist") and retried.
+	if len(s.UpServerErrors) > 0 {
+		t.Errorf("Keystone answered %d requests with a server error during the cold up:\n%s", len(s.UpServerErrors), strings.Join(s.UpServerErrors, "\n"))
 	}
 	timing(t, "cold cso local up --ha", s.ColdUp, coldUpTarget)
 	st, err := os.Stat(s.Dir + "/admin-openrc")
@@ -153,4 +164,33 @@ func healthResults(r *check.Report) []check.Result {
 		return nil
 	}
 	return r.Results
+}
+
+// keystoneServerErrors lists the access log lines (front and back of every Keystone node)
+// of requests answered with a 5xx status: "file: line". An unreadable log is listed too.
+func keystoneServerErrors(dir string, tg *target.Target) []string {
+	l, err := local.NewLayout(dir)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var bad []string
+	for _, h := range inventory.ByRole(tg.Hosts, envfile.RoleKeystone) {
+		logDir := keystone.Paths(l.Paths(h.Name), h.Name).HTTPDLogDir
+		for _, name := range []string{keystone.AccessLogFront, keystone.AccessLogBack} {
+			p := filepath.Join(logDir, name)
+			b, err := os.ReadFile(p)
+			if err != nil {
+				bad = append(bad, err.Error())
+				continue
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				// Common log format: host ident user [date zone] "request" status bytes ...
+				_, rest, ok := strings.Cut(line, "\" ")
+				if f := strings.Fields(rest); ok && len(f) > 0 && strings.HasPrefix(f[0], "5") {
+					bad = append(bad, p+": "+line)
+				}
+			}
+		}
+	}
+	return bad
 }

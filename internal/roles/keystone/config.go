@@ -325,11 +325,17 @@ type apacheInstance struct {
 	modules []string
 }
 
+// The access logs of a node's two Apache instances, in Layout.HTTPDLogDir.
+const (
+	AccessLogFront = "keystone.log"      // the TLS front: what clients asked
+	AccessLogBack  = "keystone-wsgi.log" // the WSGI back: what reached Keystone
+)
+
 // backInstance is Keystone's own Apache: mod_wsgi, plain HTTP, on 127.0.0.1 only. It
 // shares the error log with the front (one file for the node, as before the split).
 func backInstance(rt *agent.Runtime, l Layout) apacheInstance {
 	return apacheInstance{listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(rt.Host.Ports[inventory.PortKeystoneWSGI])),
-		runDir: l.RunDir, access: "keystone-wsgi.log", wsgi: true, modules: backModules}
+		runDir: l.RunDir, access: AccessLogBack, wsgi: true, modules: backModules}
 }
 
 // frontInstance terminates TLS on the Keystone port; its access log is the node's public one.
@@ -338,7 +344,7 @@ func frontInstance(rt *agent.Runtime, l Layout) apacheInstance {
 	if rt.Host.Address == "127.0.0.1" {
 		listen = net.JoinHostPort("127.0.0.1", listen)
 	}
-	return apacheInstance{listen: listen, runDir: l.TLSRunDir, access: "keystone.log", modules: frontModules}
+	return apacheInstance{listen: listen, runDir: l.TLSRunDir, access: AccessLogFront, modules: frontModules}
 }
 
 // renderHTTPD is the self-contained Apache configuration of Keystone itself (`apache2 -f`),

@@ -213,13 +213,19 @@ func (role) Steps(rt *agent.Runtime) ([]agent.Step, error) {
 		keySetTask{kind: "credential", local: l.CredentialKeys, shared: l.SharedCred, setup: "credential_setup",
 			marker: credentialMarker(l, rt.Host.Name)},
 	}}
+	if !first(rt.Host) {
+		database = agent.Sequence{TaskName: "keystone database", Tasks: []agent.Task{waitDBTask(l), waitBootstrapTask()}}
+	}
 	// Keystone refuses to start without fernet keys: the keys come before Apache, Keystone's
-	// own (the back) before its TLS front. The schema does not depend on either and is built
-	// side by side (first node only).
-	var bringUp agent.Task = agent.Sequence{TaskName: "keys and Apache", Tasks: []agent.Task{
-		keys, waitCertsTask(l), apacheService(rt, l, d), tlsService(rt, l, d)}}
+	// own (the back) before its TLS front. The back preloads Keystone while the first node
+	// builds the schema (the others wait for it); the TLS front, which clients reach, opens
+	// only once the schema and the bootstrap are there: before, Keystone answers 500 ("Table
+	// 'keystone.project' doesn't exist") to every token request.
+	back := agent.Sequence{TaskName: "keys and Keystone", Tasks: []agent.Task{keys, waitCertsTask(l), apacheService(rt, l, d)}}
+	var bringUp agent.Task = agent.Sequence{TaskName: "bring-up", Tasks: []agent.Task{
+		agent.Parallel{TaskName: "database, keys and Keystone", Tasks: []agent.Task{database, back}},
+		tlsService(rt, l, d)}}
 	if first(rt.Host) {
-		bringUp = agent.Parallel{TaskName: "database, keys and Apache", Tasks: []agent.Task{database, bringUp}}
 		bringUp = agent.Sequence{TaskName: "bring-up, then credentials", Tasks: []agent.Task{bringUp, credentialsTask(l)}}
 	}
 	install := []agent.Task{rt.Platform.Packages(packages(d)...)}

@@ -152,14 +152,8 @@ func bootstrapTask(l Layout) agent.Task {
 	return agent.FuncTask{
 		TaskName: "keystone-manage bootstrap",
 		CheckFunc: func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
-			need := agent.Change{Needed: true, Summary: "keystone-manage bootstrap (admin user, identity endpoints " + endpointURL(rt) + ")"}
-			n, err := keystoneQuery(ctx, rt, "SELECT COUNT(*) FROM local_user WHERE name = 'admin'")
-			if err != nil || n != 1 {
-				return need, nil
-			}
-			n, err = keystoneQuery(ctx, rt, "SELECT COUNT(*) FROM endpoint WHERE url = ? AND enabled = 1", endpointURL(rt))
-			if err != nil || n < 3 {
-				return need, nil
+			if bootstrapped(ctx, rt) != nil {
+				return agent.Change{Needed: true, Summary: "keystone-manage bootstrap (admin user, identity endpoints " + endpointURL(rt) + ")"}, nil
 			}
 			return agent.NoChange, nil
 		},
@@ -176,6 +170,56 @@ func bootstrapTask(l Layout) agent.Task {
 		},
 		RenderFunc: func(_ context.Context, rt *agent.Runtime, r *agent.Rendering) error {
 			r.AddCommand(agent.Command{Args: manageCommand(l, bootstrapArgs(rt)...), SecretEnv: []string{"OS_BOOTSTRAP_PASSWORD=" + agent.SecretPlaceholder(agent.SecretKeystoneAdmin)}, User: User, Dir: l.DataDir})
+			return nil
+		},
+	}
+}
+
+// bootstrapped says why the keystone database is not yet what the first node's db_sync and
+// bootstrap make of it (nil when it is): the admin user and the three identity endpoints,
+// which the bootstrap creates after the schema.
+func bootstrapped(ctx context.Context, rt *agent.Runtime) error {
+	n, err := keystoneQuery(ctx, rt, "SELECT COUNT(*) FROM local_user WHERE name = 'admin'")
+	switch {
+	case err != nil:
+		return err
+	case n != 1:
+		return errors.New("no admin user yet (keystone-manage bootstrap)")
+	}
+	n, err = keystoneQuery(ctx, rt, "SELECT COUNT(*) FROM endpoint WHERE url = ? AND enabled = 1", endpointURL(rt))
+	switch {
+	case err != nil:
+		return err
+	case n < 3:
+		return fmt.Errorf("%d of 3 identity endpoints %s yet (keystone-manage bootstrap)", n, endpointURL(rt))
+	}
+	return nil
+}
+
+// waitBootstrapTask: every Keystone node but the first waits, bounded and visibly, for the
+// first node's db_sync and bootstrap before it opens its TLS front to clients.
+func waitBootstrapTask() agent.Task {
+	firstName := func(rt *agent.Runtime) string {
+		if ks := inventory.ByRole(rt.Hosts, envfile.RoleKeystone); len(ks) > 0 {
+			return ks[0].Name
+		}
+		return "the first Keystone node"
+	}
+	return agent.FuncTask{
+		TaskName: "wait for the keystone schema",
+		CheckFunc: func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
+			if bootstrapped(ctx, rt) != nil {
+				return agent.Change{Needed: true, Summary: "wait for the keystone schema and bootstrap (by " + firstName(rt) + ")"}, nil
+			}
+			return agent.NoChange, nil
+		},
+		ApplyFunc: func(ctx context.Context, rt *agent.Runtime) error {
+			return agent.WaitFor(ctx, rt, "the keystone schema and bootstrap (by "+firstName(rt)+")", rt.PeerWait(DBWaitTimeout), func(ctx context.Context) error {
+				return bootstrapped(ctx, rt)
+			})
+		},
+		RenderFunc: func(_ context.Context, rt *agent.Runtime, r *agent.Rendering) error {
+			r.NoteWait("the keystone schema and bootstrap (db_sync and keystone-manage bootstrap on "+firstName(rt)+")", rt.PeerWait(DBWaitTimeout))
 			return nil
 		},
 	}
