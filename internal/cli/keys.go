@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -402,7 +401,7 @@ func writeKeySets(w io.Writer, sets []keySetStatus, now time.Time) {
 
 func keysRotateCmd(g *Globals) *cobra.Command {
 	var envName, localDir string
-	var force, printOnly bool
+	var force, printOnly, dryRun bool
 	cmd := &cobra.Command{
 		Use:   "rotate fernet|credential",
 		Short: "Rotate a key set now, then distribute it to every Keystone node",
@@ -423,7 +422,11 @@ schedule").
 A rotation is refused while a node has not installed the current set, and a fernet
 rotation is refused when it would remove a key that may still decrypt unexpired tokens:
 the message says from when it is safe. --force rotates anyway (those tokens stop
-validating); it never skips a node that is behind.`,
+validating); it never skips a node that is behind.
+
+--dry-run runs only keystone01's agent, with the rotation and --dry-run: it says which key
+would become the primary, or why the rotation would be refused (exit 1), and changes
+nothing. On AWS it does so through Systems Manager and prints what the agent printed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
@@ -443,13 +446,22 @@ validating); it never skips a node that is behind.`,
 			if force {
 				flags = append(flags, "--force-rotation")
 			}
+			if dryRun {
+				flags = append(flags, "--dry-run")
+			}
 			if kt.local == nil {
 				if printOnly {
-					printSSMRotation(g.Stdout, kt, flags)
+					printSSMRotation(g.Stdout, kt, flags, dryRun)
 					return nil
 				}
 				r := ssmRunner{client: ssm.NewFromConfig(kt.aws), env: kt.env.Name, timeout: 15 * time.Minute, poll: 5 * time.Second}
+				if dryRun {
+					return planAWS(ctx, g, kt, r, flags)
+				}
 				return rotateAWS(ctx, g, kt, r, kind, flags)
+			}
+			if dryRun {
+				return planLocal(ctx, g, kt, flags)
 			}
 			return rotateLocal(ctx, g, kt, kind, flags)
 		},
@@ -457,6 +469,7 @@ validating); it never skips a node that is behind.`,
 	cmd.Flags().StringVar(&envName, "env", "", "AWS environment: rotate on keystone01 through AWS Systems Manager, then run the other nodes' agents")
 	cmd.Flags().BoolVar(&printOnly, "print", false, "with --env: print the aws ssm commands instead of running them")
 	cmd.Flags().StringVar(&localDir, "local-dir", "", "local target directory: rotate and distribute now")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "only say which key would become the primary, or why the rotation would be refused (keystone01's agent with --dry-run); change nothing")
 	cmd.Flags().BoolVar(&force, "force", false, "fernet: rotate even when a key that may still decrypt unexpired tokens is removed (never while a node is behind)")
 	return cmd
 }
@@ -482,37 +495,57 @@ func rotationRuns(kind string, nodes []string) []agentRun {
 	return runs
 }
 
-// rotateLocal runs keystone01's agent with the rotation flags, then the other nodes'.
-func rotateLocal(ctx context.Context, g *Globals, kt keysTarget, kind string, flags []string) error {
+// runLocalAgent runs the agent of a local host with extra flags, its output on the
+// command's; a failure says that nothing more was run.
+func runLocalAgent(ctx context.Context, g *Globals, kt keysTarget, host string, extra ...string) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return Exit(ExitFailure, err)
 	}
-	nodes := kt.nodes()
-	if len(nodes) == 0 {
-		return Exit(ExitUsage, errors.New("the local target has no Keystone node"))
-	}
-	run := func(host string, extra ...string) error {
-		args := append([]string{"agent", "--local-dir", kt.local.dir, "--host", host, "--env-dir", g.EnvDir}, extra...)
-		fmt.Fprintf(g.Stderr, "running cso %s\n", strings.Join(args, " "))
-		c := exec.CommandContext(ctx, exe, args...)
-		var out bytes.Buffer
-		c.Stdout, c.Stderr = io.MultiWriter(&out, g.Stdout), g.Stderr
-		if err := c.Run(); err != nil {
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				return Exit(ee.ExitCode(), fmt.Errorf("the agent of %s failed (exit %d): nothing more was run", host, ee.ExitCode()))
-			}
-			return Exit(ExitFailure, err)
+	args := append([]string{"agent", "--local-dir", kt.local.dir, "--host", host, "--env-dir", g.EnvDir}, extra...)
+	fmt.Fprintf(g.Stderr, "running cso %s\n", strings.Join(args, " "))
+	c := exec.CommandContext(ctx, exe, args...)
+	c.Stdout, c.Stderr = g.Stdout, g.Stderr
+	if err := c.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return Exit(ee.ExitCode(), fmt.Errorf("the agent of %s failed (exit %d): nothing more was run", host, ee.ExitCode()))
 		}
-		return nil
+		return Exit(ExitFailure, err)
+	}
+	return nil
+}
+
+// localNodes are the local target's Keystone nodes, sorted; an error when it has none.
+func localNodes(kt keysTarget) ([]string, error) {
+	nodes := slices.Sorted(slices.Values(kt.nodes()))
+	if len(nodes) == 0 {
+		return nil, Exit(ExitUsage, errors.New("the local target has no Keystone node"))
+	}
+	return nodes, nil
+}
+
+// planLocal runs only the first node's agent with the rotation flags and --dry-run.
+func planLocal(ctx context.Context, g *Globals, kt keysTarget, flags []string) error {
+	nodes, err := localNodes(kt)
+	if err != nil {
+		return err
+	}
+	return runLocalAgent(ctx, g, kt, nodes[0], flags...)
+}
+
+// rotateLocal runs keystone01's agent with the rotation flags, then the other nodes'.
+func rotateLocal(ctx context.Context, g *Globals, kt keysTarget, kind string, flags []string) error {
+	nodes, err := localNodes(kt)
+	if err != nil {
+		return err
 	}
 	for _, r := range rotationRuns(kind, nodes) {
 		var extra []string
 		if r.rotate {
 			extra = flags
 		}
-		if err := run(r.host, extra...); err != nil {
+		if err := runLocalAgent(ctx, g, kt, r.host, extra...); err != nil {
 			return err
 		}
 	}
@@ -536,7 +569,7 @@ func awsAgentCommand(kt keysTarget, flags []string) string {
 
 // printSSMRotation prints how to rotate on an AWS environment: the operator's workstation
 // cannot reach the keys' EFS access point, keystone01 can.
-func printSSMRotation(w io.Writer, kt keysTarget, flags []string) {
+func printSSMRotation(w io.Writer, kt keysTarget, flags []string, dryRun bool) {
 	env := kt.env
 	agentArgs := awsAgentCommand(kt, flags)
 	target := func(host string) string {
@@ -545,6 +578,10 @@ func printSSMRotation(w io.Writer, kt keysTarget, flags []string) {
 	fmt.Fprintf(w, "On AWS the rotation runs on keystone01, which mounts the key store. Run:\n\n")
 	fmt.Fprintf(w, "  aws ssm send-command --region %s --document-name AWS-RunShellScript %s \\\n    --parameters 'commands=[\"%s\"]'\n\n",
 		env.Region, target(inventory.HostName(envfile.RoleKeystone, 1)), agentArgs)
+	if dryRun {
+		fmt.Fprintf(w, "It changes nothing: its output (aws ssm list-command-invocations --command-id <id> --details) says which key would become the primary, or why the rotation would be refused.\n")
+		return
+	}
 	others := kt.nodes()
 	if len(others) > 1 {
 		fmt.Fprintf(w, "The other Keystone nodes (%s) install the new set on their next cso-agent.timer run (within %s), or at once with:\n\n",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,6 +35,12 @@ type ssmRunner struct {
 // until it ends: an error names the host, the command id and, where the API gives it, the
 // host's output.
 func (r ssmRunner) run(ctx context.Context, host string, commands ...string) error {
+	_, err := r.runID(ctx, host, commands...)
+	return err
+}
+
+// runID is run that also returns the command's id (for its output).
+func (r ssmRunner) runID(ctx context.Context, host string, commands ...string) (string, error) {
 	out, err := r.client.SendCommand(ctx, &ssm.SendCommandInput{
 		DocumentName:   aws.String("AWS-RunShellScript"),
 		Targets:        []ssmtypes.Target{{Key: aws.String("tag:Environment"), Values: []string{r.env}}, {Key: aws.String("tag:Name"), Values: []string{host}}},
@@ -42,7 +49,7 @@ func (r ssmRunner) run(ctx context.Context, host string, commands ...string) err
 		TimeoutSeconds: aws.Int32(int32(r.timeout / time.Second)),
 	})
 	if err != nil {
-		return fmt.Errorf("ssm send-command to %s: %w", host, err)
+		return "", fmt.Errorf("ssm send-command to %s: %w", host, err)
 	}
 	id := aws.ToString(out.Command.CommandId)
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
@@ -50,29 +57,29 @@ func (r ssmRunner) run(ctx context.Context, host string, commands ...string) err
 	for {
 		lc, err := r.client.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(id)})
 		if err != nil {
-			return fmt.Errorf("ssm command %s on %s: %w", id, host, err)
+			return id, fmt.Errorf("ssm command %s on %s: %w", id, host, err)
 		}
 		if len(lc.Commands) == 1 {
 			c := lc.Commands[0]
 			switch c.Status {
 			case ssmtypes.CommandStatusSuccess:
 				if c.TargetCount == 0 {
-					return fmt.Errorf("no instance tagged Environment=%s, Name=%s took command %s (is the host running, with the SSM agent online?)", r.env, host, id)
+					return id, fmt.Errorf("no instance tagged Environment=%s, Name=%s took command %s (is the host running, with the SSM agent online?)", r.env, host, id)
 				}
-				return nil
+				return id, nil
 			case ssmtypes.CommandStatusFailed, ssmtypes.CommandStatusTimedOut, ssmtypes.CommandStatusCancelled:
-				return fmt.Errorf("%s: command %s %s%s", host, id, strings.ToLower(string(c.Status)), r.output(ctx, id))
+				return id, fmt.Errorf("%s: command %s %s%s", host, id, strings.ToLower(string(c.Status)), r.output(ctx, id))
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s: command %s still running after %s (aws ssm list-command-invocations --command-id %s --details): %w", host, id, r.timeout, id, ctx.Err())
+			return id, fmt.Errorf("%s: command %s still running after %s (aws ssm list-command-invocations --command-id %s --details): %w", host, id, r.timeout, id, ctx.Err())
 		case <-time.After(r.poll):
 		}
 	}
 }
 
-// output is what the failed command printed on its host, or how to read it.
+// output is what a command printed on its host, or how to read it.
 func (r ssmRunner) output(ctx context.Context, id string) string {
 	inv, err := r.client.ListCommandInvocations(ctx, &ssm.ListCommandInvocationsInput{CommandId: aws.String(id), Details: true})
 	if err != nil || len(inv.CommandInvocations) == 0 {
@@ -87,6 +94,27 @@ func (r ssmRunner) output(ctx context.Context, id string) string {
 		}
 	}
 	return b.String()
+}
+
+// planAWS runs only keystone01's agent with the rotation flags and --dry-run through
+// Systems Manager and prints what it printed: which key would become the primary, or (a
+// failed command) why the rotation would be refused.
+func planAWS(ctx context.Context, g *Globals, kt keysTarget, r ssmRunner, flags []string) error {
+	nodes := slices.Sorted(slices.Values(kt.nodes()))
+	if len(nodes) == 0 {
+		return Exit(ExitUsage, fmt.Errorf("environment %s has no Keystone node", kt.env.Name))
+	}
+	command := awsAgentCommand(kt, flags)
+	fmt.Fprintf(g.Stderr, "%s: %s\n", nodes[0], command)
+	id, err := r.runID(ctx, nodes[0], command)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return Exit(ExitAborted, err)
+	case err != nil:
+		return Exit(ExitFailure, err)
+	}
+	fmt.Fprintf(g.Stdout, "%s's agent (command %s), nothing changed:%s\n", nodes[0], id, r.output(ctx, id))
+	return nil
 }
 
 // rotateAWS rotates on an AWS environment in the order of rotationRuns, as rotateLocal does

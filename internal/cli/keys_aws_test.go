@@ -66,11 +66,17 @@ func TestKeysRotateAWSThroughSSM(t *testing.T) {
 	for _, h := range []string{"keystone01", "keystone02"} {
 		runMotoInstance(t, moto.URL, map[string]string{"Environment": "t", "Name": h})
 	}
-	code, out, errOut := run()
+	// --dry-run: keystone01's agent alone, with --dry-run; nothing else is sent.
+	code, out, errOut := runCSO(t, "keys", "rotate", "fernet", "--env", "t", "--dry-run", "--env-dir", envDir)
+	if code != 0 || !strings.Contains(out, "keystone01's agent (command ") || !strings.Contains(out, "nothing changed") {
+		t.Fatalf("dry run: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = run()
 	if code != 0 || !strings.Contains(out, "every Keystone node (keystone01, keystone02) holds the new fernet key set") {
 		t.Fatalf("rotation: exit %d\n%s%s", code, out, errOut)
 	}
-	// The commands, in order: the rotation on keystone01, then keystone02's agent run.
+	// The commands, in order: the dry run on keystone01; the rotation on keystone01, then
+	// keystone02's agent run.
 	cmds, err := ssm.NewFromConfig(moto.Config()).ListCommands(context.Background(), &ssm.ListCommandsInput{})
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +94,7 @@ func TestKeysRotateAWSThroughSSM(t *testing.T) {
 		}
 	}
 	want := []string{
+		"keystone01: /usr/local/bin/cso agent --env t --account-id 111122223333 --role keystone --index 1 --region eu-west-2 --rotate-fernet --dry-run",
 		"keystone01: /usr/local/bin/cso agent --env t --account-id 111122223333 --role keystone --index 1 --region eu-west-2 --rotate-fernet",
 		"keystone02: systemctl start cso-agent.service",
 	}

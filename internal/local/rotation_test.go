@@ -279,6 +279,11 @@ func TestFernetRotationUnderLoad(t *testing.T) {
 		!strings.Contains(out, "Safe after "+safeAfter.Format(time.RFC3339)) {
 		t.Errorf("early rotation: exit %d, want refused with safe after %s\n%s", code, safeAfter.Format(time.RFC3339), out)
 	}
+	// --dry-run: keystone01's agent alone says the same, and nothing changes.
+	out, code = run("keys", "rotate", "fernet", "--local-dir", dir, "--dry-run")
+	if code != 1 || !strings.Contains(out, "refusing to rotate: the rotation would remove fernet key 1") || strings.Contains(out, "--host "+ks[1].Name) {
+		t.Errorf("early rotation --dry-run: exit %d, want 1 with the refusal and no run of %s\n%s", code, ks[1].Name, out)
+	}
 	if p := primary(); p.Name != strconv.Itoa(rotRotations+1) {
 		t.Errorf("the refused rotation changed the primary to %s", p.Name)
 	}
@@ -291,6 +296,11 @@ func TestFernetRotationUnderLoad(t *testing.T) {
 	control, err := IssueToken(ctx, clients[ks[0].Name], urls[ks[0].Name], pw)
 	if err != nil {
 		t.Fatal(err)
+	}
+	want := fmt.Sprintf("key %d would become the primary", rotRotations+2)
+	out, code = run("keys", "rotate", "fernet", "--local-dir", dir, "--force", "--dry-run")
+	if p := primary(); code != 0 || !strings.Contains(out, want) || p.Name != strconv.Itoa(rotRotations+1) {
+		t.Errorf("forced rotation --dry-run: exit %d, primary %s; want 0, %q and primary %d unchanged\n%s", code, p.Name, want, rotRotations+1, out)
 	}
 	out, code = run("keys", "rotate", "fernet", "--local-dir", dir, "--force")
 	if code != 0 || !strings.Contains(out, "every Keystone node (keystone01, keystone02) holds the new fernet key set") {
