@@ -522,24 +522,24 @@ func rotate(rt *agent.Runtime, dryRun, fernet, credential, force bool, g *Global
 	}
 	for _, kind := range kinds {
 		if dryRun {
-			primary, err := keystone.PlanRotation(l, kind, nodes, policy)
+			plan, err := keystone.PlanRotation(l, kind, nodes, policy)
 			if err != nil {
 				return Exit(ExitFailure, err)
 			}
-			fmt.Fprintf(g.Stdout, "would rotate the shared %s key set: key %s would become the primary; %s\n", kind, primary, then[kind])
+			fmt.Fprintf(g.Stdout, "would rotate the shared %s key set: key %s would become the primary%s; %s\n", kind, plan.Primary, plan.Removal(true), then[kind])
 			continue
 		}
-		var primary string
+		var r keystone.Rotation
 		var err error
 		if kind == keystone.KindCredential {
-			primary, err = keystone.RotateCredential(l, nodes)
+			r, err = keystone.RotateCredential(l, nodes)
 		} else {
-			primary, err = keystone.RotateFernet(l, nodes, policy)
+			r, err = keystone.RotateFernet(l, nodes, policy)
 		}
 		if err != nil {
 			return Exit(ExitFailure, err)
 		}
-		fmt.Fprintf(g.Stdout, "rotated the shared %s key set: key %s is the new primary; %s\n", kind, primary, then[kind])
+		fmt.Fprintf(g.Stdout, "rotated the shared %s key set: key %s is the new primary%s; %s\n", kind, r.Primary, r.Removal(false), then[kind])
 	}
 	return nil
 }
@@ -566,13 +566,13 @@ func scheduledRotation(rt *agent.Runtime, g *Globals) {
 	schedules := []struct {
 		kind     string
 		interval time.Duration
-		rotate   func() (string, error)
+		rotate   func() (keystone.Rotation, error)
 		then     string
 	}{
-		{keystone.KindFernet, ks.FernetRotationInterval, func() (string, error) {
+		{keystone.KindFernet, ks.FernetRotationInterval, func() (keystone.Rotation, error) {
 			return keystone.RotateFernet(l, nodes, keystone.FernetPolicy{MaxActive: ks.FernetMaxActiveKeys, TokenLifetime: ks.TokenExpiration, Now: now})
 		}, "every Keystone node installs it on its next agent run"},
-		{keystone.KindCredential, ks.CredentialRotationInterval, func() (string, error) {
+		{keystone.KindCredential, ks.CredentialRotationInterval, func() (keystone.Rotation, error) {
 			return keystone.RotateCredential(l, nodes)
 		}, "every Keystone node installs it on its next agent run; the first run on " + rt.Host.Name + " after that re-encrypts the stored credentials with it (credential_migrate)"},
 	}
@@ -581,12 +581,12 @@ func scheduledRotation(rt *agent.Runtime, g *Globals) {
 		if err != nil || !due {
 			continue // no set yet (a first run creates it) or not due
 		}
-		primary, err := sc.rotate()
+		r, err := sc.rotate()
 		if err != nil {
 			fmt.Fprintf(g.Stdout, "scheduled %s rotation (every %s; the primary key is the primary since %s) postponed: %v\n",
 				sc.kind, sc.interval, since.UTC().Format(time.RFC3339), err)
 			continue
 		}
-		fmt.Fprintf(g.Stdout, "scheduled %s rotation (every %s): key %s is the new primary; %s\n", sc.kind, sc.interval, primary, sc.then)
+		fmt.Fprintf(g.Stdout, "scheduled %s rotation (every %s): key %s is the new primary%s; %s\n", sc.kind, sc.interval, r.Primary, r.Removal(false), sc.then)
 	}
 }

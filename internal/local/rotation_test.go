@@ -297,7 +297,7 @@ func TestFernetRotationUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf("key %d would become the primary", rotRotations+2)
+	want := fmt.Sprintf("key %d would become the primary and key 1 would be removed", rotRotations+2)
 	out, code = run("keys", "rotate", "fernet", "--local-dir", dir, "--force", "--dry-run")
 	if p := primary(); code != 0 || !strings.Contains(out, want) || p.Name != strconv.Itoa(rotRotations+1) {
 		t.Errorf("forced rotation --dry-run: exit %d, primary %s; want 0, %q and primary %d unchanged\n%s", code, p.Name, want, rotRotations+1, out)

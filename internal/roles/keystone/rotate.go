@@ -119,7 +119,7 @@ type FernetPolicy struct {
 // and, unless p.Force, when a key it would remove may still decrypt an unexpired token
 // (UnsafePurgeError says from when the rotation is safe). Files change one at a time, each
 // step leaving a set that still holds every key in use.
-func RotateFernet(l Layout, hosts []string, p FernetPolicy) (string, error) {
+func RotateFernet(l Layout, hosts []string, p FernetPolicy) (Rotation, error) {
 	guard := func(l Layout, keys map[string][]byte, purge []int) error {
 		if p.Force {
 			return nil
@@ -336,14 +336,14 @@ func BehindHosts(l Layout, kind string, hosts []string) ([]string, error) {
 // need. The database is the one keystone.conf (l.Conf) names, as for keystone-manage.
 // After the rotation, the first node's agent runs credential_migrate once every node has
 // installed the new set (credentials.go).
-func RotateCredential(l Layout, hosts []string) (string, error) {
+func RotateCredential(l Layout, hosts []string) (Rotation, error) {
 	return rotateKeySet(l, KindCredential, hosts, CredentialMaxActiveKeys, migrationDone, nil, true)
 }
 
-// PlanRotation says what a rotation of kind (KindFernet, KindCredential) would do, the
-// name of the key that would become the primary, or why it would be refused; it changes
-// nothing (--dry-run). p applies to the fernet set.
-func PlanRotation(l Layout, kind string, hosts []string, p FernetPolicy) (string, error) {
+// PlanRotation says what a rotation of kind (KindFernet, KindCredential) would do (the key
+// that would become the primary, those that would be removed) or why it would be refused;
+// it changes nothing (--dry-run). p applies to the fernet set.
+func PlanRotation(l Layout, kind string, hosts []string, p FernetPolicy) (Rotation, error) {
 	switch kind {
 	case KindFernet:
 		guard := func(l Layout, keys map[string][]byte, purge []int) error {
@@ -356,7 +356,7 @@ func PlanRotation(l Layout, kind string, hosts []string, p FernetPolicy) (string
 	case KindCredential:
 		return rotateKeySet(l, kind, hosts, CredentialMaxActiveKeys, migrationDone, nil, false)
 	}
-	return "", fmt.Errorf("no key set of kind %q (want %s or %s)", kind, KindFernet, KindCredential)
+	return Rotation{}, fmt.Errorf("no key set of kind %q (want %s or %s)", kind, KindFernet, KindCredential)
 }
 
 // countPending counts the stored credentials not encrypted with the key whose hash is
@@ -378,33 +378,55 @@ func migrationDone(l Layout, keys map[string][]byte) error {
 	return nil
 }
 
+// Rotation is what a rotation makes, or would make, of a key set.
+type Rotation struct {
+	Primary string   // the key that becomes the primary (the staged key's content)
+	Removed []string // the oldest secondary keys removed beyond the key count
+}
+
+// Removal says which keys the rotation removes, as a clause to append ("" for none);
+// would selects the conditional.
+func (r Rotation) Removal(would bool) string {
+	if len(r.Removed) == 0 {
+		return ""
+	}
+	verb, noun := "is", "key"
+	if len(r.Removed) > 1 {
+		verb, noun = "are", "keys"
+	}
+	if would {
+		verb = "would be"
+	}
+	return fmt.Sprintf(" and %s %s %s removed", noun, strings.Join(r.Removed, ", "), verb)
+}
+
 // rotateKeySet rotates the shared set of kind (apply) or only says what it would do.
 // ready, when set, may refuse the rotation of the current set for reasons of the kind;
 // guard, when set, may refuse the removal of the keys purge (ascending) it would make.
 func rotateKeySet(l Layout, kind string, hosts []string, maxActive int, ready func(Layout, map[string][]byte) error,
-	guard func(l Layout, keys map[string][]byte, purge []int) error, apply bool) (string, error) {
+	guard func(l Layout, keys map[string][]byte, purge []int) error, apply bool) (Rotation, error) {
 	dir := sharedKeys(l, kind)
 	keys, err := readKeys(dir)
 	if err != nil {
-		return "", err
+		return Rotation{}, err
 	}
 	if len(keys) == 0 {
-		return "", fmt.Errorf("no %s key set in %s: converge the first Keystone node first", kind, dir)
+		return Rotation{}, fmt.Errorf("no %s key set in %s: converge the first Keystone node first", kind, dir)
 	}
 	if _, ok := keys["0"]; !ok {
-		return "", fmt.Errorf("%s key set in %s has no staged key 0", kind, dir)
+		return Rotation{}, fmt.Errorf("%s key set in %s has no staged key 0", kind, dir)
 	}
 	if behind := behindHosts(l, kind, hosts, SetHash(keys)); len(behind) > 0 {
 		verb := " have"
 		if len(behind) == 1 {
 			verb = " has"
 		}
-		return "", fmt.Errorf("refusing to rotate: %s not installed the current %s key set yet (run `cso agent` on %s first; rotate only after every node has it)",
+		return Rotation{}, fmt.Errorf("refusing to rotate: %s not installed the current %s key set yet (run `cso agent` on %s first; rotate only after every node has it)",
 			strings.Join(behind, ", ")+verb, kind, strings.Join(behind, ", "))
 	}
 	if ready != nil {
 		if err := ready(l, keys); err != nil {
-			return "", err
+			return Rotation{}, err
 		}
 	}
 	var idx []int
@@ -428,30 +450,34 @@ func rotateKeySet(l Layout, kind string, hosts []string, maxActive int, ready fu
 	}
 	if guard != nil {
 		if err := guard(l, keys, purge); err != nil {
-			return "", err
+			return Rotation{}, err
 		}
 	}
+	plan := Rotation{Primary: primary}
+	for _, i := range purge {
+		plan.Removed = append(plan.Removed, strconv.Itoa(i))
+	}
 	if !apply {
-		return primary, nil
+		return plan, nil
 	}
 	newKey := make([]byte, 32)
 	if _, err := rand.Read(newKey); err != nil {
-		return "", err
+		return Rotation{}, err
 	}
 	write := func(name string, data []byte) error {
 		return agent.WriteFileAtomic(filepath.Join(dir, name), data, 0o600)
 	}
 	// 1. the staged key becomes the primary; 2. a new staged key; 3. purge old secondaries.
 	if err := write(primary, keys["0"]); err != nil {
-		return "", err
+		return Rotation{}, err
 	}
 	if err := write("0", []byte(base64.URLEncoding.EncodeToString(newKey))); err != nil {
-		return "", err
+		return Rotation{}, err
 	}
 	for _, i := range purge {
 		if err := os.Remove(filepath.Join(dir, strconv.Itoa(i))); err != nil {
-			return "", err
+			return Rotation{}, err
 		}
 	}
-	return primary, nil
+	return plan, nil
 }

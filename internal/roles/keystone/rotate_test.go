@@ -43,7 +43,7 @@ func TestRotateFernetLockStep(t *testing.T) {
 	}
 	install(hosts...)
 	p, err := RotateFernet(l, hosts, FernetPolicy{MaxActive: 4})
-	if err != nil || p != "2" || names() != "0,1,2" {
+	if err != nil || p.Primary != "2" || len(p.Removed) != 0 || names() != "0,1,2" {
 		t.Fatalf("first rotation: primary %q, keys %s, %v", p, names(), err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(l.SharedFernet, "2")); string(b) != "staged-a" {
@@ -91,10 +91,10 @@ func TestRotateFernetRefusesToPurgeKeysOfLiveTokens(t *testing.T) {
 		}
 	}
 	// rotate rotates at time at; the new key files carry that time, as a rename at that time gives them.
-	rotate := func(at time.Time, force bool) (string, error) {
+	rotate := func(at time.Time, force bool) (Rotation, error) {
 		p, err := RotateFernet(l, hosts, FernetPolicy{MaxActive: 4, TokenLifetime: time.Hour, Now: at, Force: force})
 		if err == nil {
-			os.Chtimes(filepath.Join(l.SharedFernet, p), at, at)
+			os.Chtimes(filepath.Join(l.SharedFernet, p.Primary), at, at)
 			os.Chtimes(filepath.Join(l.SharedFernet, "0"), at, at)
 		}
 		return p, err
@@ -112,7 +112,7 @@ func TestRotateFernetRefusesToPurgeKeysOfLiveTokens(t *testing.T) {
 	// (t0+2h, when every node held key 2's set), so removing it is safe from t0+3h.
 	for i, want := range []string{"2", "3", "4"} {
 		at := t0.Add(time.Duration(i+1) * interval)
-		if p, err := rotate(at, false); err != nil || p != want {
+		if p, err := rotate(at, false); err != nil || p.Primary != want {
 			t.Fatalf("rotation %d at %s: primary %q, %v", i+1, at, p, err)
 		}
 		install(at.Add(2 * time.Minute))
@@ -134,7 +134,7 @@ func TestRotateFernetRefusesToPurgeKeysOfLiveTokens(t *testing.T) {
 	if p, err := PlanRotation(l, KindFernet, hosts, FernetPolicy{MaxActive: 4, TokenLifetime: time.Hour, Now: t0.Add(4*time.Hour - time.Second)}); !errors.As(err, &unsafe) {
 		t.Fatalf("dry run of the early rotation: %q, %v; want the same refusal", p, err)
 	}
-	if p, err := rotate(t0.Add(4*time.Hour), false); err != nil || p != "5" || keyNames(l.SharedFernet) != "0,3,4,5" {
+	if p, err := rotate(t0.Add(4*time.Hour), false); err != nil || p.Primary != "5" || strings.Join(p.Removed, ",") != "2" || keyNames(l.SharedFernet) != "0,3,4,5" {
 		t.Fatalf("rotation on schedule: %q %v, keys %s", p, err, keyNames(l.SharedFernet))
 	}
 	install(t0.Add(4*time.Hour + 2*time.Minute))
@@ -143,7 +143,7 @@ func TestRotateFernetRefusesToPurgeKeysOfLiveTokens(t *testing.T) {
 	if _, err := rotate(at, false); !errors.As(err, &unsafe) || unsafe.Key != "3" || !unsafe.SafeAfter.Equal(t0.Add(5*time.Hour)) {
 		t.Fatalf("rotation 5 minutes after the last: %v; want key 3 refused until 05:00:00Z", err)
 	}
-	if p, err := rotate(at, true); err != nil || p != "6" || keyNames(l.SharedFernet) != "0,4,5,6" {
+	if p, err := rotate(at, true); err != nil || p.Primary != "6" || p.Removal(false) != " and key 3 is removed" || keyNames(l.SharedFernet) != "0,4,5,6" {
 		t.Fatalf("forced rotation: %q %v, keys %s", p, err, keyNames(l.SharedFernet))
 	}
 	// Force never skips the lock step: the nodes have not installed key 6's set.
@@ -258,13 +258,13 @@ func TestRotateCredentialRefusalsAndLayout(t *testing.T) {
 	if names() != "0,1" {
 		t.Fatalf("a refused rotation changed the set: %s", names())
 	}
-	if p, err := PlanRotation(l, KindCredential, hosts, FernetPolicy{}); err != nil || p != "2" || names() != "0,1" {
+	if p, err := PlanRotation(l, KindCredential, hosts, FernetPolicy{}); err != nil || p.Primary != "2" || names() != "0,1" {
 		t.Fatalf("plan: primary %q, keys %s, %v (want 2, nothing changed)", p, names(), err)
 	}
 
 	// credential_rotate's layout: staged key -> primary 2, a fresh staged key.
 	p, err := RotateCredential(l, hosts)
-	if err != nil || p != "2" || names() != "0,1,2" {
+	if err != nil || p.Primary != "2" || names() != "0,1,2" {
 		t.Fatalf("first rotation: primary %q, keys %s, %v", p, names(), err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(l.SharedCred, "2")); string(b) != "staged-a" {
@@ -278,7 +278,7 @@ func TestRotateCredentialRefusalsAndLayout(t *testing.T) {
 		t.Fatalf("second rotation before distribution: %v", err)
 	}
 	mark(credentialMarker, l.SharedCred, hosts...)
-	if _, err := RotateCredential(l, hosts); err != nil || names() != "0,2,3" {
+	if p, err := RotateCredential(l, hosts); err != nil || p.Removal(true) != " and key 1 would be removed" || names() != "0,2,3" {
 		t.Fatalf("rotation beyond Keystone's three credential keys: keys %s (want the old primary 1 purged), %v", names(), err)
 	}
 }
