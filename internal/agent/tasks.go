@@ -42,6 +42,10 @@ type File struct {
 	Group   string      // group name; "" = the owner's primary group
 	// Secret marks content that must never be printed (dry-run shows only that it differs).
 	Secret bool
+	// TempDir, when set, is where the temporary file is written before its rename to Path
+	// (on the same filesystem): a reader of Path's directory that opens every entry (as
+	// Keystone does its key repositories) then never meets it. Default: Path's directory.
+	TempDir string
 }
 
 func (f File) Name() string { return "file " + f.Path }
@@ -87,6 +91,9 @@ func (f File) Apply(_ context.Context, _ *Runtime) error {
 	dir := filepath.Dir(f.Path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
+	}
+	if f.TempDir != "" {
+		dir = f.TempDir
 	}
 	tmp, err := os.CreateTemp(dir, tempPattern(f.Path))
 	if err != nil {

@@ -2,10 +2,12 @@ package keystone
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cso-ssp/platform/internal/agent"
@@ -64,3 +66,84 @@ func TestInstallKeysRotatesAndRemovesInterruptedWrites(t *testing.T) {
 		t.Errorf("keyModes after install = %q, want nothing to fix", got)
 	}
 }
+
+// Keystone opens every entry of its key repository on every token operation (as the
+// keystone user; keystone/common/fernet_utils.py _get_key_files). While the agent installs
+// keys, the repository must show Keystone only keys: before, the agent's temporary files
+// (root's, 0600, until their rename) appeared there and Keystone, failing to open one,
+// answered 500. A reader doing what Keystone does runs beside 60 installs that rewrite
+// every key; it must never meet a name that is not a key nor fail to open one.
+func TestInstallKeysShowsKeystoneOnlyKeys(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("installs keys owned by the keystone user: run as root")
+	}
+	if _, _, err := agent.LookupIDs(User, Group); err != nil {
+		t.Skipf("no %s user on this machine (the keystone role creates it): %v", User, err)
+	}
+	dir := filepath.Join(t.TempDir(), "fernet-keys")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	set := func(gen int) map[string][]byte {
+		keys := map[string][]byte{}
+		for _, n := range []string{"0", "1", "2", "3"} {
+			keys[n] = []byte(fmt.Sprintf("key %s of generation %d", n, gen))
+		}
+		return keys
+	}
+	if err := installKeys(context.Background(), &agent.Runtime{}, dir, set(0)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var foreign, failed []string
+	reads := 0
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				failed = append(failed, err.Error())
+				continue
+			}
+			for _, e := range entries {
+				if !keyNameRE.MatchString(e.Name()) {
+					foreign = append(foreign, e.Name())
+				}
+				if b, err := os.ReadFile(filepath.Join(dir, e.Name())); err != nil || len(b) == 0 {
+					failed = append(failed, fmt.Sprintf("%s: %v (%d bytes)", e.Name(), err, len(b)))
+				}
+			}
+			reads++
+		}
+	}()
+	for gen := 1; gen <= 60; gen++ {
+		if err := installKeys(context.Background(), &agent.Runtime{}, dir, set(gen)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	wg.Wait()
+	if len(foreign) > 0 || len(failed) > 0 {
+		t.Errorf("during 60 installs the repository showed %d entries that are not keys (%v) and %d reads failed (%v)",
+			len(foreign), first10(foreign), len(failed), first10(failed))
+	}
+	if reads < 10 {
+		t.Errorf("the reader read the repository only %d times", reads)
+	}
+	if have, err := readKeys(dir); err != nil || !sameKeys(have, set(60)) {
+		t.Errorf("after the installs: %q, %v; want generation 60", have, err)
+	}
+	if _, err := os.Stat(stagingDir(dir)); !os.IsNotExist(err) {
+		t.Errorf("the staging directory %s is left behind (%v)", stagingDir(dir), err)
+	}
+	t.Logf("%d reads of the repository during 60 installs of 4 keys", reads)
+}
+
+func first10(s []string) []string { return s[:min(len(s), 10)] }

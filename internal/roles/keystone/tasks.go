@@ -421,11 +421,23 @@ func (t keySetTask) create(ctx context.Context, rt *agent.Runtime) (map[string][
 // staged key) after them, and only then the purged keys removed. Keystone reads the
 // repository on every token operation, so a node that overwrote key 0 before writing the
 // new primary refused, for that moment, the tokens the rotating node had just signed.
-// Temporary files left by an interrupted write (the agent killed between create and rename)
-// are removed, so a run after such a kill converges.
+// Each file is written in a staging directory beside dir and renamed into it: Keystone
+// opens every entry of its repository on every token operation, as the keystone user, and
+// met the agent's temporary files there (root's until their rename), which it could not
+// open: HTTP 500. Temporary files left by an interrupted write (the agent killed between
+// create and rename), in the staging directory or in dir from before, are removed, so a
+// run after such a kill converges.
 func installKeys(ctx context.Context, rt *agent.Runtime, dir string, keys map[string][]byte) error {
+	staging := stagingDir(dir)
+	if err := os.RemoveAll(staging); err != nil {
+		return err
+	}
+	if err := os.Mkdir(staging, 0o700); err != nil {
+		return err
+	}
+	defer os.RemoveAll(staging)
 	for _, name := range keyInstallOrder(keys) {
-		f := agent.File{Path: filepath.Join(dir, name), Content: keys[name], Mode: 0o600, Owner: User, Group: Group, Secret: true}
+		f := agent.File{Path: filepath.Join(dir, name), Content: keys[name], Mode: 0o600, Owner: User, Group: Group, Secret: true, TempDir: staging}
 		c, err := f.Check(ctx, rt)
 		if err != nil {
 			return err
@@ -451,6 +463,12 @@ func installKeys(ctx context.Context, rt *agent.Runtime, dir string, keys map[st
 		}
 	}
 	return nil
+}
+
+// stagingDir is where installKeys writes the files of dir before renaming them into it: a
+// sibling on the same filesystem, hidden, that Keystone never reads.
+func stagingDir(dir string) string {
+	return filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+".staging")
 }
 
 // keyInstallOrder is the key names from the highest index down, key 0 last.
