@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -51,6 +52,9 @@ type definitions struct {
 		Read      string `json:"read"`
 	} `json:"permissions"`
 }
+
+// readDefinitions reads a node's definitions (a variable for the unit tests).
+var readDefinitions = exportDefinitions
 
 func exportDefinitions(ctx context.Context, n Node) (*definitions, error) {
 	out, err := Ctl(ctx, n, nil, "export_definitions", "-", "--format", "json", "--silent")
@@ -182,12 +186,31 @@ func (s *accessState) get(ctx context.Context) (*definitions, error) {
 	if s.defs != nil {
 		return s.defs, nil
 	}
-	d, err := exportDefinitions(ctx, s.self)
+	d, err := readDefinitions(ctx, s.self)
 	if err != nil {
 		return nil, err
 	}
 	s.defs = d
 	return d, nil
+}
+
+// checkAttempts bounds the export_definitions calls of a check that time out: right after
+// the other nodes join, a node can leave its CLI unanswered for a minute or two on a loaded
+// host (seen in CI: export_definitions on the first node and cluster_status on the second
+// both timed out at 60 s, and the second's answered 47 s later). A read is safe to repeat.
+const checkAttempts = 3
+
+// getPatient is get, asked again (visibly) while the node's CLI times out, at most
+// checkAttempts times in all.
+func (st *accessState) getPatient(ctx context.Context, rt *agent.Runtime) (*definitions, error) {
+	for attempt := 1; ; attempt++ {
+		d, err := st.get(ctx)
+		var ce *CtlError
+		if err == nil || attempt == checkAttempts || ctx.Err() != nil || !errors.As(err, &ce) || !ce.TimedOut() {
+			return d, err
+		}
+		rt.Progressf("  %s's CLI did not answer within %s (attempt %d of %d): asking again", st.self.Name, CtlTimeout, attempt, checkAttempts)
+	}
 }
 
 // accessTasks are the first node's: definitions, then guest and stray permissions.
@@ -206,7 +229,7 @@ func (st *accessState) checkWith(pick accessDifferences) func(ctx context.Contex
 		if err != nil {
 			return agent.Change{}, err
 		}
-		d, err := st.get(ctx)
+		d, err := st.getPatient(ctx, rt)
 		if err != nil || !ok {
 			if rt.DryRun {
 				return agent.Change{Needed: true, Summary: "configure vhost " + VHost + ", user " + User + " and its permissions (node not answering yet)"}, nil

@@ -1,9 +1,15 @@
 package rabbitmq
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/cso-ssp/platform/internal/agent"
 )
 
 func TestPasswordHash(t *testing.T) {
@@ -71,5 +77,45 @@ func TestDifferences(t *testing.T) {
 	}
 	if d, err := wantedDefinitions("pw"); err != nil || strings.Contains(string(d), `"pw"`) {
 		t.Errorf("the import document must hold the hash, not the password: %s %v", d, err)
+	}
+}
+
+// A node whose CLI times out (right after the other nodes join, on a loaded host) is asked
+// again, visibly, at most checkAttempts times; any other failure is not repeated.
+func TestAccessCheckAsksAgainWhileTheCLITimesOut(t *testing.T) {
+	defer func(f func(context.Context, Node) (*definitions, error)) { readDefinitions = f }(readDefinitions)
+	timeout := &CtlError{Node: "rabbit@n1", Args: []string{"export_definitions"}, Code: -1, Err: fmt.Errorf("timed out: %w", context.DeadlineExceeded)}
+	if !timeout.TimedOut() || !strings.Contains(timeout.Error(), "export_definitions: no answer within 1m0s (killed)") {
+		t.Errorf("a timed-out call says %q (timed out: %v)", timeout.Error(), timeout.TimedOut())
+	}
+	var progress bytes.Buffer
+	rt := &agent.Runtime{Progress: &progress}
+	for _, c := range []struct {
+		name  string
+		fails []error // the answers before a good one
+		calls int
+		ok    bool
+	}{
+		{"two timeouts, then an answer", []error{timeout, timeout}, 3, true},
+		{"three timeouts", []error{timeout, timeout, timeout, timeout}, checkAttempts, false},
+		{"a refusal is not repeated", []error{&CtlError{Node: "rabbit@n1", Code: 69, Err: errors.New("exit status 69")}}, 1, false},
+	} {
+		calls := 0
+		readDefinitions = func(context.Context, Node) (*definitions, error) {
+			calls++
+			if calls <= len(c.fails) {
+				return nil, c.fails[calls-1]
+			}
+			return &definitions{}, nil
+		}
+		st := &accessState{self: Node{Name: "rabbit@n1"}}
+		progress.Reset()
+		d, err := st.getPatient(context.Background(), rt)
+		if calls != c.calls || (err == nil) != c.ok || (c.ok && d == nil) {
+			t.Errorf("%s: %d calls, %v; want %d calls, ok %v", c.name, calls, err, c.calls, c.ok)
+		}
+		if want := min(len(c.fails), checkAttempts-1); c.fails[0] == timeout && strings.Count(progress.String(), "did not answer within 1m0s") != want {
+			t.Errorf("%s: progress %q, want %d lines saying it asks again", c.name, progress.String(), want)
+		}
 	}
 }

@@ -43,7 +43,20 @@ func (e *CtlError) Error() string {
 	if tool == "" {
 		tool = "rabbitmqctl"
 	}
+	if e.TimedOut() {
+		return fmt.Sprintf("%s -n %s %s: no answer within %s (killed)%s", tool, e.Node, strings.Join(e.Args, " "), CtlTimeout, outputSuffix(out))
+	}
 	return fmt.Sprintf("%s -n %s %s: exit %d: %s", tool, e.Node, strings.Join(e.Args, " "), e.Code, out)
+}
+
+// TimedOut says whether the call was killed at CtlTimeout (or its caller's deadline).
+func (e *CtlError) TimedOut() bool { return errors.Is(e.Err, context.DeadlineExceeded) }
+
+func outputSuffix(out string) string {
+	if out == "" {
+		return ""
+	}
+	return ": " + out
 }
 
 func (e *CtlError) Unwrap() error { return e.Err }
