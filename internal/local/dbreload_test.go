@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"database/sql"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -37,11 +36,7 @@ func TestDatabaseCertRenewalReloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	caPEM, err := os.ReadFile(pki.Store{Dir: l.SSLCerts()}.CACert())
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots, err := pki.Pool(caPEM)
+	roots, err := pki.PoolFile(pki.Store{Dir: l.SSLCerts()}.CACert())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,11 +37,7 @@ func TestKeystoneCertRenewalLosesNoRequest(t *testing.T) {
 	ctx, o, l := renewalStack(t, "three renewals under load")
 	ks := inventory.ByRole(o.Hosts(), envfile.RoleKeystone)[0]
 	sup := l.Platform(ks.Name).Supervisor
-	caPEM, err := os.ReadFile(pki.Store{Dir: l.SSLCerts()}.CACert())
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots, err := pki.Pool(caPEM)
+	roots, err := pki.PoolFile(pki.Store{Dir: l.SSLCerts()}.CACert())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -134,11 +134,10 @@ func TestJumpAndKeystoneHA(t *testing.T) {
 	secrets := l.Secrets()
 
 	t.Run("keystone answers over TLS at / and /api/idm", func(t *testing.T) {
-		caPEM, err := os.ReadFile(pki.Store{Dir: l.SSLCerts()}.CACert())
+		pool, err := pki.PoolFile(pki.Store{Dir: l.SSLCerts()}.CACert())
 		if err != nil {
 			t.Fatal(err)
 		}
-		pool, _ := pki.Pool(caPEM)
 		for _, h := range ks {
 			for _, path := range []string{"/v3", "/api/idm/v3"} {
 				c := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: h.FQDN}}}
@@ -168,11 +167,7 @@ func TestJumpAndKeystoneHA(t *testing.T) {
 
 	// conf is a client's TLS configuration for Keystone node h: the project CA, h's name.
 	conf := func(h inventory.Host) (*tls.Config, error) {
-		caPEM, err := os.ReadFile(pki.Store{Dir: l.SSLCerts()}.CACert())
-		if err != nil {
-			return nil, err
-		}
-		pool, err := pki.Pool(caPEM)
+		pool, err := pki.PoolFile(pki.Store{Dir: l.SSLCerts()}.CACert())
 		return &tls.Config{RootCAs: pool, ServerName: h.FQDN}, err
 	}
 	t.Run("tokens cross-validate between the nodes", func(t *testing.T) {

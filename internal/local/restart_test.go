@@ -64,11 +64,7 @@ func TestRestartIsAReboot(t *testing.T) {
 	mq := inventory.ByRole(hosts, envfile.RoleRabbitMQ)
 	fe := inventory.ByRole(hosts, envfile.RoleFrontend)[0]
 	secrets := l.Secrets()
-	caPEM, err := os.ReadFile(pki.Store{Dir: l.SSLCerts()}.CACert())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pki.Pool(caPEM)
+	pool, err := pki.PoolFile(pki.Store{Dir: l.SSLCerts()}.CACert())
 	if err != nil {
 		t.Fatal(err)
 	}

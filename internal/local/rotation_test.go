@@ -389,11 +389,7 @@ func memcachedFlush(addr string) error {
 func rotationClient(t *testing.T, tg *target.Target, h inventory.Host) *http.Client {
 	t.Helper()
 	c, err := keystoneClient(func(h inventory.Host) (*tls.Config, error) {
-		caPEM, err := os.ReadFile(tg.CACert)
-		if err != nil {
-			return nil, err
-		}
-		pool, err := pki.Pool(caPEM)
+		pool, err := pki.PoolFile(tg.CACert)
 		return &tls.Config{RootCAs: pool, ServerName: h.FQDN}, err
 	}, h)
 	if err != nil {
