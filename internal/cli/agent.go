@@ -509,24 +509,17 @@ func rotate(rt *agent.Runtime, dryRun, fernet, credential, force bool, g *Global
 	if rt.Host.Role != envfile.RoleKeystone || rt.Host.Index != 1 {
 		return Exit(ExitUsage, fmt.Errorf("--rotate-%s runs on the first Keystone node (keystone01), not %s", kinds[0], rt.Host.Name))
 	}
-	var nodes []string
-	for _, h := range inventory.ByRole(rt.Hosts, envfile.RoleKeystone) {
-		nodes = append(nodes, h.Name)
-	}
+	nodes := keystoneNodes(rt)
 	l := keystone.Paths(rt.Paths, rt.Host.Name)
 	ks := rt.Env.KeystoneSettings()
 	policy := keystone.FernetPolicy{MaxActive: ks.FernetMaxActiveKeys, TokenLifetime: ks.TokenExpiration, Force: force}
-	then := map[string]string{
-		keystone.KindFernet:     "every Keystone node installs it on its next agent run",
-		keystone.KindCredential: "every Keystone node installs it on its next agent run; the first run on " + rt.Host.Name + " after that re-encrypts the stored credentials with it (credential_migrate)",
-	}
 	for _, kind := range kinds {
 		if dryRun {
 			plan, err := keystone.PlanRotation(l, kind, nodes, policy)
 			if err != nil {
 				return Exit(ExitFailure, err)
 			}
-			fmt.Fprintf(g.Stdout, "would rotate the shared %s key set: key %s would become the primary%s; %s\n", kind, plan.Primary, plan.Removal(true), then[kind])
+			fmt.Fprintf(g.Stdout, "would rotate the shared %s key set: key %s would become the primary%s; %s\n", kind, plan.Primary, plan.Removal(true), rotationThen(kind, rt.Host.Name))
 			continue
 		}
 		var r keystone.Rotation
@@ -539,9 +532,27 @@ func rotate(rt *agent.Runtime, dryRun, fernet, credential, force bool, g *Global
 		if err != nil {
 			return Exit(ExitFailure, err)
 		}
-		fmt.Fprintf(g.Stdout, "rotated the shared %s key set: key %s is the new primary%s; %s\n", kind, r.Primary, r.Removal(false), then[kind])
+		fmt.Fprintf(g.Stdout, "rotated the shared %s key set: key %s is the new primary%s; %s\n", kind, r.Primary, r.Removal(false), rotationThen(kind, rt.Host.Name))
 	}
 	return nil
+}
+
+// keystoneNodes are the names of the environment's Keystone nodes, which a rotation
+// waits for.
+func keystoneNodes(rt *agent.Runtime) []string {
+	var nodes []string
+	for _, h := range inventory.ByRole(rt.Hosts, envfile.RoleKeystone) {
+		nodes = append(nodes, h.Name)
+	}
+	return nodes
+}
+
+// rotationThen says what follows a rotation of kind made on host, the first Keystone node.
+func rotationThen(kind, host string) string {
+	if kind == keystone.KindCredential {
+		return "every Keystone node installs it on its next agent run; the first run on " + host + " after that re-encrypts the stored credentials with it (credential_migrate)"
+	}
+	return "every Keystone node installs it on its next agent run"
 }
 
 // scheduledRotation runs the key rotation schedules of the env file
@@ -559,22 +570,18 @@ func scheduledRotation(rt *agent.Runtime, g *Globals) {
 	l := keystone.Paths(rt.Paths, rt.Host.Name)
 	ks := rt.Env.KeystoneSettings()
 	now := time.Now()
-	var nodes []string
-	for _, h := range inventory.ByRole(rt.Hosts, envfile.RoleKeystone) {
-		nodes = append(nodes, h.Name)
-	}
+	nodes := keystoneNodes(rt)
 	schedules := []struct {
 		kind     string
 		interval time.Duration
 		rotate   func() (keystone.Rotation, error)
-		then     string
 	}{
 		{keystone.KindFernet, ks.FernetRotationInterval, func() (keystone.Rotation, error) {
 			return keystone.RotateFernet(l, nodes, keystone.FernetPolicy{MaxActive: ks.FernetMaxActiveKeys, TokenLifetime: ks.TokenExpiration, Now: now})
-		}, "every Keystone node installs it on its next agent run"},
+		}},
 		{keystone.KindCredential, ks.CredentialRotationInterval, func() (keystone.Rotation, error) {
 			return keystone.RotateCredential(l, nodes)
-		}, "every Keystone node installs it on its next agent run; the first run on " + rt.Host.Name + " after that re-encrypts the stored credentials with it (credential_migrate)"},
+		}},
 	}
 	for _, sc := range schedules {
 		due, since, err := keystone.RotationDue(l, sc.kind, sc.interval, now)
@@ -587,6 +594,6 @@ func scheduledRotation(rt *agent.Runtime, g *Globals) {
 				sc.kind, sc.interval, since.UTC().Format(time.RFC3339), err)
 			continue
 		}
-		fmt.Fprintf(g.Stdout, "scheduled %s rotation (every %s): key %s is the new primary%s; %s\n", sc.kind, sc.interval, r.Primary, r.Removal(false), sc.then)
+		fmt.Fprintf(g.Stdout, "scheduled %s rotation (every %s): key %s is the new primary%s; %s\n", sc.kind, sc.interval, r.Primary, r.Removal(false), rotationThen(sc.kind, rt.Host.Name))
 	}
 }

@@ -120,13 +120,18 @@ type FernetPolicy struct {
 // (UnsafePurgeError says from when the rotation is safe). Files change one at a time, each
 // step leaving a set that still holds every key in use.
 func RotateFernet(l Layout, hosts []string, p FernetPolicy) (Rotation, error) {
-	guard := func(l Layout, keys map[string][]byte, purge []int) error {
+	return rotateKeySet(l, KindFernet, hosts, p.MaxActive, nil, fernetGuard(hosts, p), true)
+}
+
+// fernetGuard refuses, unless p.Force, the removal of a key that may still decrypt an
+// unexpired token (purgeSafe).
+func fernetGuard(hosts []string, p FernetPolicy) func(Layout, map[string][]byte, []int) error {
+	return func(l Layout, keys map[string][]byte, purge []int) error {
 		if p.Force {
 			return nil
 		}
 		return purgeSafe(l, hosts, keys, purge, p)
 	}
-	return rotateKeySet(l, KindFernet, hosts, p.MaxActive, nil, guard, true)
 }
 
 // UnsafePurgeError refuses a rotation that would remove Key, which may still decrypt
@@ -346,13 +351,7 @@ func RotateCredential(l Layout, hosts []string) (Rotation, error) {
 func PlanRotation(l Layout, kind string, hosts []string, p FernetPolicy) (Rotation, error) {
 	switch kind {
 	case KindFernet:
-		guard := func(l Layout, keys map[string][]byte, purge []int) error {
-			if p.Force {
-				return nil
-			}
-			return purgeSafe(l, hosts, keys, purge, p)
-		}
-		return rotateKeySet(l, kind, hosts, p.MaxActive, nil, guard, false)
+		return rotateKeySet(l, kind, hosts, p.MaxActive, nil, fernetGuard(hosts, p), false)
 	case KindCredential:
 		return rotateKeySet(l, kind, hosts, CredentialMaxActiveKeys, migrationDone, nil, false)
 	}

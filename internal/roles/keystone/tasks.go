@@ -125,14 +125,19 @@ func dbSyncTask(l Layout) agent.Task {
 	}
 }
 
+// firstNode is the environment's first Keystone node, which builds the schema and
+// bootstraps it (this host when the inventory lists none).
+func firstNode(rt *agent.Runtime) inventory.Host {
+	if ks := inventory.ByRole(rt.Hosts, envfile.RoleKeystone); len(ks) > 0 {
+		return ks[0]
+	}
+	return rt.Host
+}
+
 // endpointURL is the identity endpoint registered in the catalog: the service alias
 // (identity.<env>.<suffix>) on the Keystone port; localhost on the local target.
 func endpointURL(rt *agent.Runtime) string {
-	ks := inventory.ByRole(rt.Hosts, envfile.RoleKeystone)
-	h := rt.Host
-	if len(ks) > 0 {
-		h = ks[0]
-	}
+	h := firstNode(rt)
 	name := h.FQDN
 	switch {
 	case h.Loopback():
@@ -199,12 +204,7 @@ func bootstrapped(ctx context.Context, rt *agent.Runtime) error {
 // waitBootstrapTask: every Keystone node but the first waits, bounded and visibly, for the
 // first node's db_sync and bootstrap before it opens its TLS front to clients.
 func waitBootstrapTask() agent.Task {
-	firstName := func(rt *agent.Runtime) string {
-		if ks := inventory.ByRole(rt.Hosts, envfile.RoleKeystone); len(ks) > 0 {
-			return ks[0].Name
-		}
-		return "the first Keystone node"
-	}
+	firstName := func(rt *agent.Runtime) string { return firstNode(rt).Name }
 	return agent.FuncTask{
 		TaskName: "wait for the keystone schema",
 		CheckFunc: func(ctx context.Context, rt *agent.Runtime) (agent.Change, error) {
