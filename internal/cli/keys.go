@@ -68,6 +68,19 @@ func (k keysTarget) nodes() []string {
 	return out
 }
 
+// rotationNodes are the Keystone nodes a rotation runs on, sorted (the first rotates); an
+// error when the target has none.
+func (k keysTarget) rotationNodes() ([]string, error) {
+	nodes := slices.Sorted(slices.Values(k.nodes()))
+	if len(nodes) > 0 {
+		return nodes, nil
+	}
+	if k.local != nil {
+		return nil, Exit(ExitUsage, errors.New("the local target has no Keystone node"))
+	}
+	return nil, Exit(ExitUsage, fmt.Errorf("environment %s has no Keystone node", k.env.Name))
+}
+
 func loadKeysTarget(ctx context.Context, g *Globals, envName, localDir string) (keysTarget, error) {
 	switch {
 	case envName != "" && localDir != "":
@@ -516,18 +529,9 @@ func runLocalAgent(ctx context.Context, g *Globals, kt keysTarget, host string, 
 	return nil
 }
 
-// localNodes are the local target's Keystone nodes, sorted; an error when it has none.
-func localNodes(kt keysTarget) ([]string, error) {
-	nodes := slices.Sorted(slices.Values(kt.nodes()))
-	if len(nodes) == 0 {
-		return nil, Exit(ExitUsage, errors.New("the local target has no Keystone node"))
-	}
-	return nodes, nil
-}
-
 // planLocal runs only the first node's agent with the rotation flags and --dry-run.
 func planLocal(ctx context.Context, g *Globals, kt keysTarget, flags []string) error {
-	nodes, err := localNodes(kt)
+	nodes, err := kt.rotationNodes()
 	if err != nil {
 		return err
 	}
@@ -536,7 +540,7 @@ func planLocal(ctx context.Context, g *Globals, kt keysTarget, flags []string) e
 
 // rotateLocal runs keystone01's agent with the rotation flags, then the other nodes'.
 func rotateLocal(ctx context.Context, g *Globals, kt keysTarget, kind string, flags []string) error {
-	nodes, err := localNodes(kt)
+	nodes, err := kt.rotationNodes()
 	if err != nil {
 		return err
 	}

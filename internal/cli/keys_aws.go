@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -31,16 +30,10 @@ type ssmRunner struct {
 	timeout, poll time.Duration
 }
 
-// run runs commands on host (the instance tagged Environment=<env>, Name=<host>) and waits
-// until it ends: an error names the host, the command id and, where the API gives it, the
-// host's output.
-func (r ssmRunner) run(ctx context.Context, host string, commands ...string) error {
-	_, err := r.runID(ctx, host, commands...)
-	return err
-}
-
-// runID is run that also returns the command's id (for its output).
-func (r ssmRunner) runID(ctx context.Context, host string, commands ...string) (string, error) {
+// run runs commands on host (the instance tagged Environment=<env>, Name=<host>), waits
+// until they end and returns the command's id (for its output). An error names the host,
+// the command id and, where the API gives it, the host's output.
+func (r ssmRunner) run(ctx context.Context, host string, commands ...string) (string, error) {
 	out, err := r.client.SendCommand(ctx, &ssm.SendCommandInput{
 		DocumentName:   aws.String("AWS-RunShellScript"),
 		Targets:        []ssmtypes.Target{{Key: aws.String("tag:Environment"), Values: []string{r.env}}, {Key: aws.String("tag:Name"), Values: []string{host}}},
@@ -100,47 +93,46 @@ func (r ssmRunner) output(ctx context.Context, id string) string {
 // Systems Manager and prints what it printed: which key would become the primary, or (a
 // failed command) why the rotation would be refused.
 func planAWS(ctx context.Context, g *Globals, kt keysTarget, r ssmRunner, flags []string) error {
-	nodes := slices.Sorted(slices.Values(kt.nodes()))
-	if len(nodes) == 0 {
-		return Exit(ExitUsage, fmt.Errorf("environment %s has no Keystone node", kt.env.Name))
+	nodes, err := kt.rotationNodes()
+	if err != nil {
+		return err
 	}
-	command := awsAgentCommand(kt, flags)
-	fmt.Fprintf(g.Stderr, "%s: %s\n", nodes[0], command)
-	id, err := r.runID(ctx, nodes[0], command)
-	switch {
-	case err != nil && ctx.Err() != nil:
-		return Exit(ExitAborted, err)
-	case err != nil:
-		return Exit(ExitFailure, err)
+	id, err := r.step(ctx, g, nodes[0], awsAgentCommand(kt, flags))
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(g.Stdout, "%s's agent (command %s), nothing changed:%s\n", nodes[0], id, r.output(ctx, id))
 	return nil
+}
+
+// step runs commands on host as one step of `cso keys rotate`, said on stderr; a failure
+// is the command's exit status (aborted when the operator interrupted).
+func (r ssmRunner) step(ctx context.Context, g *Globals, host string, commands ...string) (string, error) {
+	fmt.Fprintf(g.Stderr, "%s: %s\n", host, strings.Join(commands, "; "))
+	id, err := r.run(ctx, host, commands...)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return id, Exit(ExitAborted, err)
+	case err != nil:
+		return id, Exit(ExitFailure, err)
+	}
+	return id, nil
 }
 
 // rotateAWS rotates on an AWS environment in the order of rotationRuns, as rotateLocal does
 // locally (the other nodes' runs are their timer's cso-agent.service); then the nodes'
 // published key sets must all be the new one.
 func rotateAWS(ctx context.Context, g *Globals, kt keysTarget, r ssmRunner, kind string, flags []string) error {
-	nodes := kt.nodes()
-	if len(nodes) == 0 {
-		return Exit(ExitUsage, fmt.Errorf("environment %s has no Keystone node", kt.env.Name))
+	nodes, err := kt.rotationNodes()
+	if err != nil {
+		return err
 	}
-	step := func(host string, commands ...string) error {
-		fmt.Fprintf(g.Stderr, "%s: %s\n", host, strings.Join(commands, "; "))
-		if err := r.run(ctx, host, commands...); err != nil {
-			if ctx.Err() != nil {
-				return Exit(ExitAborted, err)
-			}
-			return Exit(ExitFailure, err)
-		}
-		return nil
-	}
-	for _, r := range rotationRuns(kind, nodes) {
+	for _, run := range rotationRuns(kind, nodes) {
 		command := "systemctl start cso-agent.service" // the timer's agent run
-		if r.rotate {
+		if run.rotate {
 			command = awsAgentCommand(kt, flags)
 		}
-		if err := step(r.host, command); err != nil {
+		if _, err := r.step(ctx, g, run.host, command); err != nil {
 			return err
 		}
 	}
