@@ -331,11 +331,16 @@ const (
 	AccessLogBack  = "keystone-wsgi.log" // the WSGI back: what reached Keystone
 )
 
+// backAddr is where the back listens and the front proxies to: the keystone-wsgi port on
+// 127.0.0.1.
+func backAddr(rt *agent.Runtime) string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(rt.Host.Ports[inventory.PortKeystoneWSGI]))
+}
+
 // backInstance is Keystone's own Apache: mod_wsgi, plain HTTP, on 127.0.0.1 only. It
 // shares the error log with the front (one file for the node, as before the split).
 func backInstance(rt *agent.Runtime, l Layout) apacheInstance {
-	return apacheInstance{listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(rt.Host.Ports[inventory.PortKeystoneWSGI])),
-		runDir: l.RunDir, access: AccessLogBack, wsgi: true, modules: backModules}
+	return apacheInstance{listen: backAddr(rt), runDir: l.RunDir, access: AccessLogBack, wsgi: true, modules: backModules}
 }
 
 // frontInstance terminates TLS on the Keystone port; its access log is the node's public one.
@@ -503,7 +508,7 @@ func httpdHeaders(c *confWriter) {
 // client's Host itself). retry=0: after the back restarts (a configuration change) the next
 // request tries it again at once instead of 503 for a minute.
 func httpdProxy(c *confWriter, rt *agent.Runtime) {
-	back := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(rt.Host.Ports[inventory.PortKeystoneWSGI])) + "/"
+	back := "http://" + backAddr(rt) + "/"
 	c.w("# Keystone (the back, mod_wsgi) at / and at /api/idm: one reverse proxy for both paths.")
 	c.w("ProxyRequests Off")
 	c.w("ProxyPreserveHost On")

@@ -490,14 +490,13 @@ func keyInstallOrder(keys map[string][]byte) []string {
 // the WSGI entry point restarts it; a renewed certificate does not concern it (the front
 // holds the certificate), so its WSGI daemons are never restarted by a renewal.
 func apacheService(rt *agent.Runtime, l Layout, d agent.Distro) agent.Task {
-	addr := fmt.Sprintf("127.0.0.1:%d", rt.Host.Ports[inventory.PortKeystoneWSGI])
 	return rt.Platform.Service(agent.ServiceSpec{
 		Name:        "keystone-httpd",
 		Command:     []string{d.ApacheBinary, "-f", l.HTTPDConf, "-DFOREGROUND"},
 		ConfigFiles: []string{l.HTTPDConf, l.Conf, l.WSGI},
 		Ready: func(ctx context.Context) error {
 			c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-			return agent.HTTPGetOK(ctx, c, "http://"+addr+"/v3")
+			return agent.HTTPGetOK(ctx, c, "http://"+backAddr(rt)+"/v3")
 		},
 		ReadyTimeout: ReadyTimeout,
 		StopTimeout:  20 * time.Second,
