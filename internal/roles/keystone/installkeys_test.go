@@ -48,6 +48,16 @@ func TestInstallKeysRotatesAndRemovesInterruptedWrites(t *testing.T) {
 	if got := keyModes(dir); !strings.Contains(got, "interrupted write") {
 		t.Errorf("keyModes with a stale temporary file = %q, want it named", got)
 	}
+	// And what a kill during a later install leaves: the staging directory with a file.
+	if err := os.Mkdir(stagingDir(dir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stagingDir(dir), ".2.999.tmp"), []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := keyModes(dir); !strings.Contains(got, "interrupted install") {
+		t.Errorf("keyModes with a stale staging directory = %q, want it named", got)
+	}
 	rotated := map[string][]byte{"0": []byte("new staged"), "2": []byte("primary"), "3": []byte("staged")}
 	if err := installKeys(context.Background(), &agent.Runtime{}, dir, rotated); err != nil {
 		t.Fatal(err)
@@ -64,6 +74,9 @@ func TestInstallKeysRotatesAndRemovesInterruptedWrites(t *testing.T) {
 	}
 	if got := keyModes(dir); got != "" {
 		t.Errorf("keyModes after install = %q, want nothing to fix", got)
+	}
+	if _, err := os.Stat(stagingDir(dir)); !os.IsNotExist(err) {
+		t.Errorf("the staging directory %s is still there (%v)", stagingDir(dir), err)
 	}
 }
 

@@ -313,12 +313,15 @@ func (t keySetTask) Check(_ context.Context, rt *agent.Runtime) (agent.Change, e
 	return agent.NoChange, nil
 }
 
-// keyModes says what is wrong with the installed keys (owner, mode, a temporary file left by
-// an interrupted write), or "".
+// keyModes says what is wrong with the installed keys (owner, mode, a temporary file or a
+// staging directory left by an interrupted install), or "".
 func keyModes(dir string) string {
 	uid, gid, err := agent.LookupIDs(User, Group)
 	if err != nil {
 		return ""
+	}
+	if _, err := os.Lstat(stagingDir(dir)); err == nil {
+		return "remove " + stagingDir(dir) + " (an interrupted install)"
 	}
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
